@@ -24,5 +24,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+-include mk/*.mk
+
 clean:
 	rm -rf $(BIN_DIR)
