@@ -1,0 +1,81 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readTestdata returns a file under testdata/ as a string.
+func readTestdata(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("reading test data: %v", err)
+	}
+	return string(b)
+}
+
+// testdataFiles lists files under testdata/dir matching the glob.
+func testdataFiles(t testing.TB, glob string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join("testdata", glob))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no test data matches %s (err %v)", glob, err)
+	}
+	for i := range m {
+		m[i] = strings.TrimPrefix(filepath.ToSlash(m[i]), "testdata/")
+	}
+	return m
+}
+
+// seedFuzz adds every matching testdata file to a fuzz corpus.
+func seedFuzz(f *testing.F, globs ...string) {
+	for _, g := range globs {
+		for _, name := range testdataFiles(f, g) {
+			f.Add(readTestdata(f, name))
+		}
+	}
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// badInput is one malformed input and where its parser must point.
+type badInput struct {
+	name string
+	text string
+	line int    // the 1-based line the error must name (0: the input as a whole)
+	want string // a piece of the error message
+}
+
+// checkParseError asserts that err is a *ParseError for the given format, line and text.
+func checkParseError(t *testing.T, err error, format string, tc badInput) {
+	t.Helper()
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error = %v (%T), want a *ParseError", err, err)
+	}
+	if pe.Format != format {
+		t.Errorf("Format = %q, want %q", pe.Format, format)
+	}
+	if pe.Line != tc.line {
+		t.Errorf("Line = %d, want %d (error: %v)", pe.Line, tc.line, err)
+	}
+	if tc.line > 0 {
+		lines := strings.Split(tc.text, "\n")
+		if want := strings.TrimSuffix(lines[tc.line-1], "\r"); pe.Text != want {
+			t.Errorf("Text = %q, want line %d %q", pe.Text, tc.line, want)
+		}
+	}
+	if !strings.Contains(err.Error(), tc.want) {
+		t.Errorf("error %q does not mention %q", err, tc.want)
+	}
+	if pe.Unwrap() == nil {
+		t.Errorf("Unwrap() = nil, want the cause")
+	}
+}

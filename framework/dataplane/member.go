@@ -1,0 +1,159 @@
+package dataplane
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Member is one ipset entry of the set types kube-proxy uses, split into its parts:
+//
+//	hash:ip           IP                     10.96.0.1
+//	hash:ip,port      IP, Proto, Port        10.96.0.1,tcp:443
+//	hash:ip,port,ip   IP, Proto, Port, IP2   10.244.3.214,tcp:80,10.244.3.214
+//	hash:ip,port,net  IP, Proto, Port, Net   10.96.0.1,tcp:443,10.0.0.0/8
+//	hash:net          Net                    10.0.0.0/8
+//	bitmap:port       Port                   30089
+//
+// IPv6 members are written the same way, without brackets (fd00::1,tcp:443).
+type Member struct {
+	IP    netip.Addr
+	Proto string
+	Port  uint16
+	IP2   netip.Addr
+	Net   netip.Prefix
+}
+
+// The set types kube-proxy creates.
+const (
+	SetHashIP        = "hash:ip"
+	SetHashIPPort    = "hash:ip,port"
+	SetHashIPPortIP  = "hash:ip,port,ip"
+	SetHashIPPortNet = "hash:ip,port,net"
+	SetHashNet       = "hash:net"
+	SetBitmapPort    = "bitmap:port"
+)
+
+const memberErrorFormat = "ipset member"
+
+// ParseMember reads one member of a set of the given type as ipset writes it.
+func ParseMember(setType, text string) (Member, error) {
+	m, err := parseMember(setType, text)
+	if err != nil {
+		return Member{}, &ParseError{Format: memberErrorFormat + " of " + setType, Text: text, Err: err}
+	}
+	return m, nil
+}
+
+func parseMember(setType, text string) (Member, error) {
+	var m Member
+	parts := strings.Split(text, ",")
+	want := map[string]int{SetHashIP: 1, SetHashNet: 1, SetBitmapPort: 1, SetHashIPPort: 2, SetHashIPPortIP: 3, SetHashIPPortNet: 3}
+	n, ok := want[setType]
+	if !ok {
+		return m, expected("a set type kube-proxy uses (hash:ip, hash:ip,port, hash:ip,port,ip, hash:ip,port,net, hash:net or bitmap:port)", quoteFound(setType))
+	}
+	if len(parts) != n {
+		return m, expected(strconv.Itoa(n)+" comma-separated parts for "+setType, len(parts))
+	}
+	var err error
+	switch setType {
+	case SetBitmapPort:
+		m.Port, err = parsePort(parts[0])
+		return m, err
+	case SetHashNet:
+		m.Net, err = parseMemberNet(parts[0])
+		return m, err
+	}
+	if m.IP, err = parseMemberIP(parts[0]); err != nil {
+		return m, err
+	}
+	if setType == SetHashIP {
+		return m, nil
+	}
+	proto, port, ok := strings.Cut(parts[1], ":")
+	if !ok {
+		return m, expected(`"proto:port" such as tcp:443`, quoteFound(parts[1]))
+	}
+	switch proto {
+	case "tcp", "udp", "sctp":
+		m.Proto = proto
+	default:
+		return m, expected("protocol tcp, udp or sctp", quoteFound(proto))
+	}
+	if m.Port, err = parsePort(port); err != nil {
+		return m, err
+	}
+	switch setType {
+	case SetHashIPPortIP:
+		if m.IP2, err = parseMemberIP(parts[2]); err != nil {
+			return m, err
+		}
+		if m.IP2.Is4() != m.IP.Is4() {
+			return m, expected("both addresses of one family", quoteFound(text))
+		}
+	case SetHashIPPortNet:
+		if m.Net, err = parseMemberNet(parts[2]); err != nil {
+			return m, err
+		}
+		if m.Net.Addr().Is4() != m.IP.Is4() {
+			return m, expected("the address and the network of one family", quoteFound(text))
+		}
+	}
+	return m, nil
+}
+
+func parseMemberIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, expected("an IP address", quoteFound(s))
+	}
+	return a, nil
+}
+
+// parseMemberNet reads a network; ipset writes a host route without its /32 or /128.
+func parseMemberNet(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := parseMemberIP(s)
+		if err != nil {
+			return netip.Prefix{}, expected("a network such as 10.0.0.0/8", quoteFound(s))
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Addr().Zone() != "" {
+		return netip.Prefix{}, expected("a network such as 10.0.0.0/8", quoteFound(s))
+	}
+	if p.Bits() == 0 {
+		// The kernel refuses a /0 in every set type kube-proxy uses.
+		return netip.Prefix{}, expected("a prefix length of at least 1", quoteFound(s))
+	}
+	return p.Masked(), nil
+}
+
+// String writes the member as ipset does; which form depends on the fields that are set.
+func (m Member) String() string {
+	switch {
+	case !m.IP.IsValid() && m.Net.IsValid():
+		return formatMemberNet(m.Net)
+	case !m.IP.IsValid():
+		return strconv.Itoa(int(m.Port))
+	case m.Proto == "":
+		return m.IP.String()
+	}
+	s := m.IP.String() + "," + m.Proto + ":" + strconv.Itoa(int(m.Port))
+	switch {
+	case m.IP2.IsValid():
+		s += "," + m.IP2.String()
+	case m.Net.IsValid():
+		s += "," + formatMemberNet(m.Net)
+	}
+	return s
+}
+
+func formatMemberNet(p netip.Prefix) string {
+	if p.Bits() == p.Addr().BitLen() {
+		return p.Addr().String()
+	}
+	return p.String()
+}

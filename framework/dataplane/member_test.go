@@ -1,0 +1,81 @@
+package dataplane
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseMember(t *testing.T) {
+	tests := []struct {
+		setType, text string
+		want          Member
+		str           string // String() when it differs from text
+	}{
+		{setType: SetHashIP, text: "10.96.0.1", want: Member{IP: addr("10.96.0.1")}},
+		{setType: SetHashIP, text: "fd00:10:96::1", want: Member{IP: addr("fd00:10:96::1")}},
+		{setType: SetHashIPPort, text: "10.96.0.1,tcp:443", want: Member{IP: addr("10.96.0.1"), Proto: "tcp", Port: 443}},
+		{setType: SetHashIPPort, text: "10.96.0.10,udp:53", want: Member{IP: addr("10.96.0.10"), Proto: "udp", Port: 53}},
+		{setType: SetHashIPPort, text: "172.18.0.2,sctp:30100", want: Member{IP: addr("172.18.0.2"), Proto: "sctp", Port: 30100}},
+		{setType: SetHashIPPort, text: "fd00:10:96::1,tcp:443", want: Member{IP: addr("fd00:10:96::1"), Proto: "tcp", Port: 443}},
+		{setType: SetHashIPPortIP, text: "10.244.3.214,tcp:80,10.244.3.214",
+			want: Member{IP: addr("10.244.3.214"), Proto: "tcp", Port: 80, IP2: addr("10.244.3.214")}},
+		{setType: SetHashIPPortIP, text: "fd00:10:244:1::5,udp:53,fd00:10:244:1::5",
+			want: Member{IP: addr("fd00:10:244:1::5"), Proto: "udp", Port: 53, IP2: addr("fd00:10:244:1::5")}},
+		{setType: SetHashIPPortNet, text: "10.96.0.1,tcp:443,10.0.0.0/8",
+			want: Member{IP: addr("10.96.0.1"), Proto: "tcp", Port: 443, Net: prefix("10.0.0.0/8")}},
+		{setType: SetHashIPPortNet, text: "192.168.1.10,tcp:80,203.0.113.7",
+			want: Member{IP: addr("192.168.1.10"), Proto: "tcp", Port: 80, Net: prefix("203.0.113.7/32")}},
+		{setType: SetHashIPPortNet, text: "fd00::1,tcp:443,2001:db8::/32",
+			want: Member{IP: addr("fd00::1"), Proto: "tcp", Port: 443, Net: prefix("2001:db8::/32")}},
+		{setType: SetHashIPPortNet, text: "10.96.0.1,tcp:443,10.1.2.3/8", str: "10.96.0.1,tcp:443,10.0.0.0/8",
+			want: Member{IP: addr("10.96.0.1"), Proto: "tcp", Port: 443, Net: prefix("10.0.0.0/8")}},
+		{setType: SetHashNet, text: "10.244.0.0/16", want: Member{Net: prefix("10.244.0.0/16")}},
+		{setType: SetHashNet, text: "10.0.0.1", want: Member{Net: prefix("10.0.0.1/32")}},
+		{setType: SetBitmapPort, text: "30089", want: Member{Port: 30089}},
+		{setType: SetBitmapPort, text: "0", want: Member{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.setType+" "+tc.text, func(t *testing.T) {
+			got, err := ParseMember(tc.setType, tc.text)
+			if err != nil {
+				t.Fatalf("ParseMember: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseMember = %+v, want %+v", got, tc.want)
+			}
+			str := tc.text
+			if tc.str != "" {
+				str = tc.str
+			}
+			if s := got.String(); s != str {
+				t.Errorf("String() = %q, want %q", s, str)
+			}
+		})
+	}
+}
+
+func TestParseMemberBadInput(t *testing.T) {
+	tests := []struct{ setType, text, want string }{
+		{SetHashIPPort, "10.96.0.1,443", `expected "proto:port"`},
+		{SetHashIPPort, "10.96.0.1,icmp:8", "protocol tcp, udp or sctp"},
+		{SetHashIPPort, "10.96.0.1", "expected 2 comma-separated parts"},
+		{SetHashIPPort, "10.96.0.1,tcp:70000", "port number 0-65535"},
+		{SetHashIPPort, "[fd00::1],tcp:443", "expected an IP address"},
+		{SetHashIP, "fe80::1%eth0", "expected an IP address"},
+		{SetHashIPPortIP, "10.0.0.1,tcp:80,fd00::1", "one family"},
+		{SetHashIPPortNet, "10.0.0.1,tcp:80,fd00::/8", "one family"},
+		{SetHashIPPortNet, "10.0.0.1,tcp:80,0.0.0.0/0", "at least 1"},
+		{SetHashNet, "10.0.0.0/33", "a network"},
+		{SetBitmapPort, "tcp:80", "a port number"},
+		{"hash:net,iface", "10.0.0.0/8,eth0", "a set type kube-proxy uses"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.setType+" "+tc.text, func(t *testing.T) {
+			_, err := ParseMember(tc.setType, tc.text)
+			checkParseError(t, err, "ipset member of "+tc.setType, badInput{text: tc.text, want: tc.want})
+			if pe := err.(*ParseError); pe.Text != tc.text {
+				t.Errorf("Text = %q, want %q", pe.Text, tc.text)
+			}
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package dataplane
+
+import (
+	"reflect"
+	"testing"
+)
+
+// /proc/net/ip_vs of the dual-stack table holds what ipvsadm -Ln shows, less the scheduler
+// flags and ops the kernel does not print there.
+func TestParseProcIPVS(t *testing.T) {
+	text := readTestdata(t, "procipvs/ip_vs-dual-stack.txt")
+	got, err := ParseProcIPVS(text)
+	if err != nil {
+		t.Fatalf("ParseProcIPVS: %v", err)
+	}
+	want, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
+	if err != nil {
+		t.Fatalf("ParseIPVSAdm: %v", err)
+	}
+	for i := range want.Services {
+		want.Services[i].SchedFlags, want.Services[i].OnePacket = 0, false
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseProcIPVS =\n%s\nwant\n%s", FormatIPVSAdm(got, false), FormatIPVSAdm(want, false))
+	}
+	if out := FormatProcIPVS(got, DebianKernelHZ); out != text {
+		t.Errorf("FormatProcIPVS(ParseProcIPVS(x)) =\n%s\nwant\n%s", out, text)
+	}
+}
+
+func TestProcIPVSModelRoundTrip(t *testing.T) {
+	m := IPVS{Services: []VirtualServer{
+		{Protocol: UDP, Family: 4, Address: addr("255.255.255.255"), Port: 65535, Scheduler: "sed", Persistent: true, Timeout: 86400 * 31, PrefixLen: 8,
+			RealServers: []RealServer{{Address: addr("fd00::1"), Port: 1, Forward: Tunnel, Weight: 65535, ActiveConns: 1, InactiveConns: 2}}},
+		{FWMark: 0xdeadbeef, Family: 6, Scheduler: "rr", Persistent: true, Timeout: 1, PrefixLen: 48},
+		{FWMark: 1, Family: 4, Scheduler: "rr", Persistent: true, Timeout: 120},
+		{FWMark: 2, Family: 6, Scheduler: "rr", RealServers: []RealServer{{Address: addr("fd00::5"), Port: 80, Forward: Local, Weight: 1}}},
+	}}
+	for _, hz := range []int{100, 250, 1000} {
+		got, err := ParseProcIPVSWithHZ(FormatProcIPVS(m, hz), hz)
+		if err != nil {
+			t.Fatalf("HZ %d: ParseProcIPVSWithHZ(FormatProcIPVS(m)): %v", hz, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("HZ %d: round trip =\n%+v\nwant\n%+v", hz, got, m)
+		}
+	}
+}
+
+func TestParseProcIPVSBadInput(t *testing.T) {
+	tests := []badInput{
+		{name: "dotted address", text: "TCP  10.96.0.1:443 rr\n", line: 1, want: "an IPv4 address in 8 hex digits"},
+		{name: "decimal port", text: "TCP  0A600001:443 rr\n", line: 1, want: "a port in 4 hex digits"},
+		{name: "real server first", text: "  -> 0AF40304:0050      Masq    1      0          0\n", line: 1, want: "a service line before"},
+		{name: "jiffies not a multiple of HZ", text: "TCP  0A600001:01BB rr persistent 10801 FFFFFFFF\n", line: 1, want: "multiple of HZ=250"},
+		{name: "holey mask", text: "\nTCP  0A600001:01BB rr persistent 2500 FF00FF00\n", line: 2, want: "contiguous"},
+		{name: "bad ipv6 mask", text: "TCP  [fd00:0000:0000:0000:0000:0000:0000:0001]:01BB rr persistent 2500 FFFFFFFF\n", line: 1, want: "IPv6 prefix length"},
+		{name: "flags are not in proc", text: "TCP  0A600001:01BB rr ops\n", line: 1, want: `nothing or "persistent <jiffies> <mask>"`},
+		{name: "fwmark in decimal", text: "FWM  1 rr\n", line: 1, want: "8 hex digits"},
+		{name: "duplicate", text: "TCP  0A600001:01BB rr\nTCP  0A600001:01BB wlc\n", line: 2, want: "each service once"},
+		{name: "bad forwarding", text: "TCP  0A600001:01BB rr\n  -> 0AF40304:0050      Bypass  1      0          0\n", line: 2, want: "forwarding method"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseProcIPVS(tc.text)
+			checkParseError(t, err, "/proc/net/ip_vs", tc)
+		})
+	}
+}
