@@ -1,0 +1,196 @@
+// Command ipvsdump prints a node's IPVS table exactly as `ipvsadm -Ln` does, and on request
+// the rest of its kube-proxy dataplane, on nodes that carry no ipvsadm (kind node images,
+// the kube-proxy image). It reads the kernel over netlink and is built static
+// (CGO_ENABLED=0) so that it can be copied into any node.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+)
+
+// Exit codes, also listed in README.md.
+const (
+	exitOK       = 0
+	exitRead     = 1 // a part of the dataplane could not be read
+	exitUsage    = 2
+	exitNoKernel = 3 // the kernel could not be opened: no IPVS, or no netlink access
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, kernel.Linux))
+}
+
+const usageText = `Usage: ipvsdump [-o ipvsadm|save|json|state] [--timeout] [--links] [--ipsets] [--iptables]
+
+Prints the IPVS table as ` + "`ipvsadm -Ln`" + ` prints it, byte for byte.
+
+Output formats (-o):
+  ipvsadm  the table as ipvsadm -Ln (default); --timeout prints the timeouts instead,
+           as ipvsadm -L --timeout; --links, --ipsets and --iptables append those parts
+           as ip addr, ipset save and iptables-save would
+  save     the table as ipvsadm -Sn
+  json     the table and its timeouts as JSON
+  state    the node's whole dataplane as JSON: IPVS, links (kube-ipvs0), ipsets,
+           iptables and ip6tables; turn a part off with --links=false, --ipsets=false or
+           --iptables=false; without --iptables a ruleset whose *-save binary is not
+           installed (kind nodes) is left out with a note on stderr
+
+Flags:
+`
+
+// run is main without the process: it parses args, opens the kernel with open, and
+// writes to stdout and stderr; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, error)) int {
+	fs := flag.NewFlagSet("ipvsdump", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	output := fs.String("o", "ipvsadm", "output format: ipvsadm, save, json or state")
+	timeout := fs.Bool("timeout", false, "print the IPVS timeouts (tcp tcpfin udp) instead of the table")
+	links := fs.Bool("links", false, "also print links and their addresses")
+	ipsets := fs.Bool("ipsets", false, "also print ip sets")
+	iptables := fs.Bool("iptables", false, "also print the iptables and ip6tables rulesets")
+	node := fs.String("node", "", "node name recorded by -o state (default: the host name)")
+	// ipvsadm's listing flags, accepted so that `ipvsdump -Ln` works as the habit types it.
+	for _, name := range []string{"L", "n", "Ln"} {
+		fs.Bool(name, false, "accepted for ipvsadm compatibility; no effect")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ipvsdump: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	opts := kernel.ReadOptions{Node: *node, IPVS: !*timeout, Timeouts: *timeout,
+		Links: *links, IPSets: *ipsets, IPTables: *iptables, IP6Tables: *iptables}
+	switch *output {
+	case "ipvsadm":
+	case "save":
+		if *timeout || *links || *ipsets || *iptables {
+			fmt.Fprintln(stderr, "ipvsdump: -o save prints the IPVS table only; --timeout, --links, --ipsets and --iptables do not apply")
+			return exitUsage
+		}
+	case "json":
+		opts.IPVS, opts.Timeouts = true, true
+	case "state":
+		opts = kernel.Everything(*node)
+		opts.Links = *links || !set["links"]
+		opts.IPSets = *ipsets || !set["ipsets"]
+		// Without --iptables the rulesets are read if the binaries are there (see below).
+		opts.IPTables, opts.IP6Tables = *iptables, *iptables
+		if opts.Node == "" {
+			opts.Node, _ = os.Hostname()
+		}
+	default:
+		fmt.Fprintf(stderr, "ipvsdump: -o %q: expected ipvsadm, save, json or state\n", *output)
+		return exitUsage
+	}
+
+	k, err := open()
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
+		return exitNoKernel
+	}
+	defer k.Close()
+	s, err := kernel.Read(k, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
+		return exitRead
+	}
+	if *output == "state" && !set["iptables"] {
+		if err := readRulesetsIfInstalled(k, &s, stderr); err != nil {
+			fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
+			return exitRead
+		}
+	}
+	dataplane.SortIPVSAdm(&s.IPVS)
+
+	var out string
+	switch *output {
+	case "ipvsadm":
+		out = ipvsadmText(s, *timeout)
+	case "save":
+		out = dataplane.FormatIPVSAdmSave(s.IPVS)
+	case "json":
+		out, err = jsonText(s.IPVS)
+	case "state":
+		out, err = jsonText(s)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
+		return exitRead
+	}
+	if _, err := io.WriteString(stdout, out); err != nil {
+		fmt.Fprintf(stderr, "ipvsdump: writing output: %v\n", err)
+		return exitRead
+	}
+	return exitOK
+}
+
+// readRulesetsIfInstalled adds the iptables and ip6tables rulesets to the state, leaving
+// out (with a note) a family whose *-save binary is not installed, as on kind nodes.
+func readRulesetsIfInstalled(k *kernel.Kernel, s *dataplane.State, stderr io.Writer) error {
+	for _, ipv6 := range []bool{false, true} {
+		r, err := kernel.Read(k, kernel.ReadOptions{IPTables: !ipv6, IP6Tables: ipv6})
+		switch {
+		case errors.Is(err, exec.ErrNotFound):
+			fmt.Fprintf(stderr, "ipvsdump: leaving a ruleset out of the state: %v\n", err)
+		case err != nil:
+			return err
+		case ipv6:
+			s.IP6Tables = r.IP6Tables
+		default:
+			s.IPTables = r.IPTables
+		}
+	}
+	return nil
+}
+
+// ipvsadmText is the default output: the table (or the timeouts), then each extra part
+// read, after a blank line and a "# command" title naming the tool whose output it mimics.
+func ipvsadmText(s dataplane.State, timeout bool) string {
+	var b strings.Builder
+	if timeout {
+		b.WriteString(dataplane.FormatIPVSAdmTimeouts(s.IPVS.Timeouts))
+	} else {
+		b.WriteString(dataplane.FormatIPVSAdm(s.IPVS, true))
+	}
+	extra := func(title, text string) {
+		if text != "" {
+			fmt.Fprintf(&b, "\n# %s\n%s", title, text)
+		}
+	}
+	extra("ip addr", dataplane.FormatLinks(s.Links))
+	extra("ipset save", dataplane.FormatIPSetSave(s.IPSets))
+	extra("iptables-save", dataplane.FormatIPTablesSave(s.IPTables))
+	extra("ip6tables-save", dataplane.FormatIPTablesSave(s.IP6Tables))
+	return b.String()
+}
+
+func jsonText(v any) (string, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encoding JSON: %w", err)
+	}
+	return string(data) + "\n", nil
+}

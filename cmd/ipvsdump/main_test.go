@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// kindNode is a kind worker in ipvs mode: the API server, DNS (TCP and UDP), the seed's
+// service-test1 and its NodePort on the node's address, listed here in no useful order.
+func kindNode() dataplane.State {
+	rs := func(addrPort string, active, inactive int) dataplane.RealServer {
+		ap := netip.MustParseAddrPort(addrPort)
+		return dataplane.RealServer{Address: ap.Addr(), Port: ap.Port(), Forward: dataplane.Masq, Weight: 1, ActiveConns: active, InactiveConns: inactive}
+	}
+	vs := func(proto dataplane.Protocol, addrPort string, rss ...dataplane.RealServer) dataplane.VirtualServer {
+		ap := netip.MustParseAddrPort(addrPort)
+		return dataplane.VirtualServer{Protocol: proto, Address: ap.Addr(), Port: ap.Port(), Scheduler: "rr", RealServers: rss}
+	}
+	dns := []dataplane.RealServer{rs("10.244.0.3:53", 0, 0), rs("10.244.0.2:53", 0, 1)}
+	return dataplane.State{
+		IPVS: dataplane.IPVS{
+			Services: []dataplane.VirtualServer{
+				vs(dataplane.UDP, "10.96.0.10:53", dns...),
+				vs(dataplane.TCP, "10.106.71.137:80", rs("10.244.3.214:80", 0, 0)),
+				vs(dataplane.TCP, "10.96.0.1:443", rs("172.18.0.3:6443", 3, 0)),
+				vs(dataplane.TCP, "10.96.0.10:53", dns...),
+				vs(dataplane.TCP, "172.18.0.2:30089", rs("10.244.3.214:80", 0, 0)),
+			},
+			Timeouts: dataplane.Timeouts{TCP: 900, TCPFin: 120, UDP: 300},
+		},
+		Links: []dataplane.Link{
+			{Name: "lo", Index: 1, Kind: "loopback", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+			{Name: "kube-ipvs0", Index: 3, Kind: "dummy", Addrs: []netip.Prefix{
+				netip.MustParsePrefix("10.96.0.1/32"), netip.MustParsePrefix("10.96.0.10/32"), netip.MustParsePrefix("10.106.71.137/32")}},
+		},
+		IPSets: []dataplane.IPSet{
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089"}},
+		},
+		IPTables: dataplane.Ruleset{Tables: []dataplane.Table{{Name: "nat", Chains: []dataplane.Chain{
+			{Name: "KUBE-MARK-MASQ", Policy: "-", Rules: []dataplane.Rule{{Spec: "-j MARK --set-xmark 0x4000/0x4000"}}},
+		}}}},
+	}
+}
+
+func fakeKernel(t *testing.T, s dataplane.State) func() (*kernel.Kernel, error) {
+	t.Helper()
+	k, err := kernel.FakeWith(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() (*kernel.Kernel, error) { return k, nil }
+}
+
+func runArgs(t *testing.T, open func() (*kernel.Kernel, error), args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut, open)
+	return out.String(), errOut.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// The default output is ipvsadm -Ln's, in ipvsadm's order: TCP before UDP, and within TCP
+// the node port on 172.18.0.2 before the 10.96.x.x cluster IPs (libipvs' wrapping
+// address comparison), real servers sorted too, counters shown.
+func TestDefaultOutputIsIPVSAdm(t *testing.T) {
+	open := fakeKernel(t, kindNode())
+	for _, args := range [][]string{nil, {"-Ln"}, {"-L", "-n"}, {"-o", "ipvsadm"}} {
+		out, errOut, code := runArgs(t, open, args...)
+		if code != exitOK || errOut != "" {
+			t.Fatalf("ipvsdump %q: exit %d, stderr %q", args, code, errOut)
+		}
+		golden(t, "kind-node.ipvsadm-Ln", out)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	out, _, code := runArgs(t, fakeKernel(t, kindNode()), "--timeout")
+	if want := "Timeout (tcp tcpfin udp): 900 120 300\n"; code != exitOK || out != want {
+		t.Errorf("--timeout: exit %d, output %q; want %q", code, out, want)
+	}
+}
+
+func TestExtraParts(t *testing.T) {
+	out, _, code := runArgs(t, fakeKernel(t, kindNode()), "--links", "--ipsets")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	golden(t, "kind-node.links-ipsets", out)
+}
+
+func TestSave(t *testing.T) {
+	out, _, code := runArgs(t, fakeKernel(t, kindNode()), "-o", "save")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	golden(t, "kind-node.ipvsadm-Sn", out)
+}
+
+func TestJSON(t *testing.T) {
+	out, _, code := runArgs(t, fakeKernel(t, kindNode()), "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var got dataplane.IPVS
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("-o json is not an IPVS table: %v\n%s", err, out)
+	}
+	if d := dataplane.DiffIPVS(kindNode().IPVS, got); d != "" {
+		t.Errorf("-o json differs from the fake's table:\n%s", d)
+	}
+}
+
+func TestState(t *testing.T) {
+	cases := []struct {
+		args     []string
+		iptables bool
+		ipsets   bool
+	}{
+		{[]string{"-o", "state", "--node", "kind-worker"}, true, true},
+		{[]string{"-o", "state", "--node", "kind-worker", "--iptables=false", "--ipsets=false"}, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, errOut, code := runArgs(t, fakeKernel(t, kindNode()), tc.args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var got dataplane.State
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("-o state is not a State: %v\n%s", err, out)
+			}
+			want := kindNode()
+			want.Node = "kind-worker"
+			want.IPTables, want.IP6Tables = got.IPTables, got.IP6Tables // the fake adds built-in chains
+			if !tc.ipsets {
+				want.IPSets = nil
+			}
+			if d := dataplane.Diff(want, got); d != "" || got.Node != "kind-worker" {
+				t.Errorf("-o state (node %q) differs from the fake:\n%s", got.Node, d)
+			}
+			if read := len(got.IPTables.Tables) > 0 && len(got.IP6Tables.Tables) > 0; read != tc.iptables {
+				t.Errorf("iptables and ip6tables read = %t, want %t", read, tc.iptables)
+			}
+		})
+	}
+}
+
+// A kind node has no iptables binaries: -o state leaves the rulesets out unless
+// --iptables asks for them.
+func TestStateWithoutIPTablesBinaries(t *testing.T) {
+	notFound := fmt.Errorf("iptables-save: %w", exec.ErrNotFound)
+	k, err := kernel.FakeWith(kindNode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*kernel.Kernel, error) { return k, nil }
+
+	k.IPTables.(*iptables.Fake).FailNext("Save", notFound)
+	out, errOut, code := runArgs(t, open, "-o", "state")
+	var got dataplane.State
+	if code != exitOK || json.Unmarshal([]byte(out), &got) != nil {
+		t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	if len(got.IPTables.Tables) != 0 || len(got.IP6Tables.Tables) == 0 || len(got.IPVS.Services) == 0 {
+		t.Errorf("want IPVS and ip6tables without iptables, got %d services, %d and %d tables",
+			len(got.IPVS.Services), len(got.IPTables.Tables), len(got.IP6Tables.Tables))
+	}
+	if !strings.Contains(errOut, "leaving a ruleset out of the state: reading iptables (IPv4): iptables-save: executable file not found") {
+		t.Errorf("stderr %q does not say what was left out", errOut)
+	}
+
+	k.IPTables.(*iptables.Fake).FailNext("Save", notFound)
+	out, errOut, code = runArgs(t, open, "-o", "state", "--iptables")
+	if code != exitRead || out != "" || !strings.Contains(errOut, "reading iptables (IPv4): iptables-save") {
+		t.Errorf("--iptables without the binary: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	open := func() (*kernel.Kernel, error) { t.Fatal("the kernel was opened on a usage error"); return nil, nil }
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-o", "xml"}, exitUsage, `-o "xml": expected ipvsadm, save, json or state`},
+		{[]string{"-t", "10.96.0.1:443"}, exitUsage, "flag provided but not defined: -t"},
+		{[]string{"list"}, exitUsage, `unexpected argument "list"`},
+		{[]string{"-o", "save", "--links"}, exitUsage, "-o save prints the IPVS table only"},
+		{[]string{"-h"}, exitOK, "Usage: ipvsdump"},
+	} {
+		_, errOut, code := runArgs(t, open, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("ipvsdump %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+	}
+}
+
+func TestKernelErrors(t *testing.T) {
+	noIPVS := func() (*kernel.Kernel, error) {
+		return nil, fmt.Errorf("%w (no /proc/net/ip_vs): load the modules", ipvs.ErrNoIPVS)
+	}
+	out, errOut, code := runArgs(t, noIPVS)
+	if code != exitNoKernel || out != "" || !strings.HasPrefix(errOut, "ipvsdump: the kernel has no IPVS (no /proc/net/ip_vs)") {
+		t.Errorf("no IPVS: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	k, err := kernel.FakeWith(kindNode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.IPVS.(*ipvs.Fake).FailNext("Services", errors.New("permission denied"))
+	out, errOut, code = runArgs(t, func() (*kernel.Kernel, error) { return k, nil })
+	if code != exitRead || out != "" || errOut != "ipvsdump: reading IPVS services: permission denied\n" {
+		t.Errorf("read failure: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -1,0 +1,490 @@
+package ipset
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+)
+
+// The ipset netlink protocol (include/uapi/linux/netfilter/ipset/ip_set.h), written and
+// read here without a library: vishvananda/netlink sends one request per entry, cannot set
+// the hash size and logs every attribute it does not know (bucketsize, initval).
+
+// Commands.
+const (
+	cmdCreate  = 2
+	cmdDestroy = 3
+	cmdList    = 7
+	cmdAdd     = 9
+	cmdDel     = 10
+	cmdHeader  = 12
+	cmdType    = 13
+)
+
+// Attributes at command level.
+const (
+	attrProtocol    = 1
+	attrSetName     = 2
+	attrTypeName    = 3
+	attrRevision    = 4
+	attrFamily      = 5
+	attrData        = 7
+	attrADT         = 8
+	attrLineNo      = 9
+	attrRevisionMin = 10
+)
+
+// Attributes inside attrData: create options and entry fields.
+const (
+	attrIP        = 1
+	attrCIDR      = 3
+	attrPort      = 4 // also the first port of a bitmap's range
+	attrPortTo    = 5
+	attrProto     = 7
+	attrCADTFlags = 8
+	attrHashSize  = 18
+	attrMaxElem   = 19
+	attrIP2       = 20
+	attrCIDR2     = 21
+
+	attrIPv4 = 1 // inside attrIP / attrIP2
+	attrIPv6 = 2
+)
+
+const (
+	nlaFNested       = 0x8000
+	nlaFNetByteorder = 0x4000
+	nlaTypeMask      = ^uint16(nlaFNested | nlaFNetByteorder)
+
+	// protocolVersion is the oldest protocol every kernel since 3.x speaks.
+	protocolVersion = 6
+	flagWithComment = 1 << 4 // IPSET_FLAG_WITH_COMMENT, in attrCADTFlags
+
+	// Families as ipset sends them (NFPROTO_*).
+	nfprotoUnspec = 0
+	nfprotoIPv4   = 2
+	nfprotoIPv6   = 10
+
+	// ipsetErrPrivate is where ipset's own error codes start (IPSET_ERR_PRIVATE).
+	ipsetErrPrivate = 4096
+)
+
+var protocolNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite"}
+
+// attr is one netlink attribute with the type flags masked off.
+type attr struct {
+	typ uint16
+	val []byte
+}
+
+func appendAttr(b []byte, typ uint16, val []byte) []byte {
+	n := 4 + len(val)
+	b = binary.NativeEndian.AppendUint16(b, uint16(n))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, val...)
+	for n%4 != 0 {
+		b = append(b, 0)
+		n++
+	}
+	return b
+}
+
+func appendString(b []byte, typ uint16, s string) []byte {
+	return appendAttr(b, typ, append([]byte(s), 0))
+}
+func appendU8(b []byte, typ uint16, v uint8) []byte { return appendAttr(b, typ, []byte{v}) }
+func appendBE16(b []byte, typ uint16, v uint16) []byte {
+	return appendAttr(b, typ|nlaFNetByteorder, binary.BigEndian.AppendUint16(nil, v))
+}
+func appendBE32(b []byte, typ uint16, v uint32) []byte {
+	return appendAttr(b, typ|nlaFNetByteorder, binary.BigEndian.AppendUint32(nil, v))
+}
+
+func appendAddr(b []byte, typ uint16, a netip.Addr) []byte {
+	inner := attrIPv6
+	if a.Is4() {
+		inner = attrIPv4
+	}
+	return appendAttr(b, typ|nlaFNested, appendAttr(nil, uint16(inner)|nlaFNetByteorder, a.AsSlice()))
+}
+
+// message starts a request payload: the nfgenmsg header and the protocol attribute.
+func message() []byte {
+	b := []byte{2 /* AF_INET, as ipset sends it */, 0 /* NFNETLINK_V0 */, 0, 0}
+	return appendU8(b, attrProtocol, protocolVersion)
+}
+
+func familyCode(family string) uint8 {
+	switch family {
+	case "inet":
+		return nfprotoIPv4
+	case "inet6":
+		return nfprotoIPv6
+	}
+	return nfprotoUnspec
+}
+
+func familyName(code uint8) string {
+	switch code {
+	case nfprotoIPv4:
+		return "inet"
+	case nfprotoIPv6:
+		return "inet6"
+	}
+	return ""
+}
+
+// encodeName is the payload of the commands that name one set (destroy, header, list).
+func encodeName(name string) []byte { return appendString(message(), attrSetName, name) }
+
+// encodeType asks which revisions of a set type the kernel has.
+func encodeType(setType string, family uint8) []byte {
+	b := appendString(message(), attrTypeName, setType)
+	return appendU8(b, attrFamily, family)
+}
+
+// encodeCreate is the payload creating a set from a normalized header.
+func encodeCreate(h dataplane.IPSet, revision uint8) []byte {
+	b := appendString(message(), attrSetName, h.Name)
+	b = appendString(b, attrTypeName, h.Type)
+	b = appendU8(b, attrRevision, revision)
+	b = appendU8(b, attrFamily, familyCode(h.Family))
+	var data []byte
+	if h.Type == dataplane.SetBitmapPort {
+		from, to, _ := parseRange(h.PortRange)
+		data = appendBE16(data, attrPort, from)
+		data = appendBE16(data, attrPortTo, to)
+	} else {
+		data = appendBE32(data, attrHashSize, h.HashSize)
+		data = appendBE32(data, attrMaxElem, h.MaxElem)
+	}
+	if h.Comment {
+		data = appendBE32(data, attrCADTFlags, flagWithComment)
+	}
+	return appendAttr(b, attrData|nlaFNested, data)
+}
+
+// encodeEntry is one member as the kernel takes it for a set type.
+func encodeEntry(setType string, m dataplane.Member) []byte {
+	var b []byte
+	switch setType {
+	case dataplane.SetBitmapPort:
+		return appendBE16(b, attrPort, m.Port)
+	case dataplane.SetHashNet:
+		b = appendAddr(b, attrIP, m.Net.Addr())
+		return appendU8(b, attrCIDR, uint8(m.Net.Bits()))
+	}
+	b = appendAddr(b, attrIP, m.IP)
+	if setType == dataplane.SetHashIP {
+		return b
+	}
+	b = appendBE16(b, attrPort, m.Port)
+	b = appendU8(b, attrProto, protocolNumber(m.Proto))
+	switch setType {
+	case dataplane.SetHashIPPortIP:
+		b = appendAddr(b, attrIP2, m.IP2)
+	case dataplane.SetHashIPPortNet:
+		b = appendAddr(b, attrIP2, m.Net.Addr())
+		b = appendU8(b, attrCIDR2, uint8(m.Net.Bits()))
+	}
+	return b
+}
+
+func protocolNumber(name string) uint8 {
+	for n, s := range protocolNames {
+		if s == name {
+			return n
+		}
+	}
+	return 0
+}
+
+// encodeADT is the payload adding or deleting many members of one set in one message.
+func encodeADT(name, setType string, members []dataplane.Member) []byte {
+	b := appendString(message(), attrSetName, name)
+	// The kernel takes a list of entries only with a line number, which it would fill
+	// in with the failing entry's own (none is given here).
+	b = appendAttr(b, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
+	var list []byte
+	for _, m := range members {
+		list = appendAttr(list, attrData|nlaFNested, encodeEntry(setType, m))
+	}
+	return appendAttr(b, attrADT|nlaFNested, list)
+}
+
+// parseAttrs splits attributes, masking the nested and byte-order flags off their types.
+func parseAttrs(b []byte) ([]attr, error) {
+	var out []attr
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("netlink attribute header of %d bytes: expected 4", len(b))
+		}
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < 4 || n > len(b) {
+			return nil, fmt.Errorf("netlink attribute of length %d in %d bytes", n, len(b))
+		}
+		out = append(out, attr{typ: binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask, val: b[4:n]})
+		n = (n + 3) &^ 3
+		if n > len(b) {
+			n = len(b)
+		}
+		b = b[n:]
+	}
+	return out, nil
+}
+
+// setPart is what one message of a list dump says about one set: the first message of a
+// set carries its header, later ones (a big set spans several) only more entries.
+type setPart struct {
+	name     string
+	header   bool
+	set      dataplane.IPSet
+	revision uint8
+	entries  [][]attr
+}
+
+// decodeMessage reads one reply payload (after the netlink header) of a list, header or
+// type command.
+func decodeMessage(msg []byte) (setPart, error) {
+	var p setPart
+	if len(msg) < 4 {
+		return p, fmt.Errorf("ipset message of %d bytes: expected a 4-byte nfgenmsg header", len(msg))
+	}
+	attrs, err := parseAttrs(msg[4:])
+	if err != nil {
+		return p, err
+	}
+	for _, a := range attrs {
+		switch a.typ {
+		case attrSetName:
+			p.name = cString(a.val)
+			p.set.Name = p.name
+		case attrTypeName:
+			p.header = true
+			p.set.Type = cString(a.val)
+		case attrFamily:
+			if len(a.val) < 1 {
+				return p, fmt.Errorf("ipset family attribute without a value")
+			}
+			p.set.Family = familyName(a.val[0])
+		case attrRevision:
+			if len(a.val) < 1 {
+				return p, fmt.Errorf("ipset revision attribute without a value")
+			}
+			p.revision = a.val[0]
+		case attrData:
+			if err := decodeHeaderData(&p.set, a.val); err != nil {
+				return p, fmt.Errorf("set %s header: %w", p.name, err)
+			}
+		case attrADT:
+			list, err := parseAttrs(a.val)
+			if err != nil {
+				return p, fmt.Errorf("set %s entries: %w", p.name, err)
+			}
+			for _, e := range list {
+				fields, err := parseAttrs(e.val)
+				if err != nil {
+					return p, fmt.Errorf("set %s entry: %w", p.name, err)
+				}
+				p.entries = append(p.entries, fields)
+			}
+		}
+	}
+	return p, nil
+}
+
+func decodeHeaderData(set *dataplane.IPSet, b []byte) error {
+	attrs, err := parseAttrs(b)
+	if err != nil {
+		return err
+	}
+	var from, to uint16
+	var haveRange bool
+	for _, a := range attrs {
+		switch a.typ {
+		case attrHashSize:
+			set.HashSize, err = be32(a)
+		case attrMaxElem:
+			set.MaxElem, err = be32(a)
+		case attrCADTFlags:
+			var f uint32
+			f, err = be32(a)
+			set.Comment = f&flagWithComment != 0
+		case attrPort:
+			from, err = be16(a)
+			haveRange = true
+		case attrPortTo:
+			to, err = be16(a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if haveRange {
+		set.PortRange = strconv.Itoa(int(from)) + "-" + strconv.Itoa(int(to))
+	}
+	return nil
+}
+
+// decodeEntry turns the fields of one entry into the member text ipset prints.
+func decodeEntry(setType string, fields []attr) (string, error) {
+	var (
+		m           dataplane.Member
+		ip, ip2     netip.Addr
+		cidr, cidr2 = -1, -1
+		proto       uint8
+		hasProto    bool
+		err         error
+	)
+	for _, f := range fields {
+		switch f.typ {
+		case attrIP:
+			ip, err = decodeAddr(f.val)
+		case attrIP2:
+			ip2, err = decodeAddr(f.val)
+		case attrCIDR:
+			cidr, err = u8(f)
+		case attrCIDR2:
+			cidr2, err = u8(f)
+		case attrPort:
+			m.Port, err = be16(f)
+		case attrProto:
+			var p int
+			p, err = u8(f)
+			proto, hasProto = uint8(p), true
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if hasProto {
+		m.Proto = protocolNames[proto]
+		if m.Proto == "" {
+			m.Proto = strconv.Itoa(int(proto))
+		}
+	}
+	prefix := func(a netip.Addr, bits int) (netip.Prefix, error) {
+		if bits < 0 {
+			bits = a.BitLen()
+		}
+		p, err := a.Prefix(bits)
+		if err != nil || !a.IsValid() {
+			return netip.Prefix{}, fmt.Errorf("entry network %s/%d: expected an address and a prefix length", a, bits)
+		}
+		return p, nil
+	}
+	switch setType {
+	case dataplane.SetBitmapPort:
+	case dataplane.SetHashNet:
+		m.Net, err = prefix(ip, cidr)
+	case dataplane.SetHashIPPortNet:
+		m.IP = ip
+		m.Net, err = prefix(ip2, cidr2)
+	default:
+		m.IP, m.IP2 = ip, ip2
+	}
+	if err != nil {
+		return "", err
+	}
+	if setType != dataplane.SetBitmapPort && setType != dataplane.SetHashNet && !m.IP.IsValid() {
+		return "", fmt.Errorf("%s entry without an address", setType)
+	}
+	if setType != dataplane.SetHashIP && setType != dataplane.SetBitmapPort && setType != dataplane.SetHashNet && !hasProto {
+		return "", fmt.Errorf("%s entry without a protocol", setType)
+	}
+	// What the kernel sends must read back as a member; a zero prefix length, say, does not.
+	text := m.String()
+	if _, err := dataplane.ParseMember(setType, text); err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+func decodeAddr(b []byte) (netip.Addr, error) {
+	attrs, err := parseAttrs(b)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range attrs {
+		if a.typ == attrIPv4 || a.typ == attrIPv6 {
+			if ip, ok := netip.AddrFromSlice(a.val); ok && (len(a.val) == 4) == (a.typ == attrIPv4) {
+				return ip, nil
+			}
+			return netip.Addr{}, fmt.Errorf("address attribute of %d bytes", len(a.val))
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("address attribute without an IPv4 or IPv6 address")
+}
+
+func be16(a attr) (uint16, error) {
+	if len(a.val) < 2 {
+		return 0, fmt.Errorf("attribute %d of %d bytes: expected 2", a.typ, len(a.val))
+	}
+	return binary.BigEndian.Uint16(a.val), nil
+}
+
+func be32(a attr) (uint32, error) {
+	if len(a.val) < 4 {
+		return 0, fmt.Errorf("attribute %d of %d bytes: expected 4", a.typ, len(a.val))
+	}
+	return binary.BigEndian.Uint32(a.val), nil
+}
+
+func u8(a attr) (int, error) {
+	if len(a.val) < 1 {
+		return 0, fmt.Errorf("attribute %d without a value", a.typ)
+	}
+	return int(a.val[0]), nil
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// decodeList merges the messages of a list dump into sets, in the order they came.
+// Members of set types this package does not handle are left out.
+func decodeList(msgs [][]byte) ([]dataplane.IPSet, error) {
+	var out []dataplane.IPSet
+	index := map[string]int{}
+	for _, msg := range msgs {
+		p, err := decodeMessage(msg)
+		if err != nil {
+			return nil, err
+		}
+		if p.name == "" {
+			return nil, fmt.Errorf("ipset list message without a set name")
+		}
+		i, ok := index[p.name]
+		if !ok {
+			if !p.header {
+				return nil, fmt.Errorf("ipset list: entries of set %s before its header", p.name)
+			}
+			index[p.name] = len(out)
+			out = append(out, p.set)
+			i = len(out) - 1
+		}
+		set := &out[i]
+		if !knownType(set.Type) {
+			continue
+		}
+		for _, e := range p.entries {
+			text, err := decodeEntry(set.Type, e)
+			if err != nil {
+				return nil, fmt.Errorf("set %s: %w", set.Name, err)
+			}
+			set.Members = append(set.Members, text)
+		}
+	}
+	return out, nil
+}
+
+func knownType(t string) bool { return slices.Contains(SetTypes, t) }

@@ -1,0 +1,216 @@
+package netif
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+)
+
+// Linux is the link layer of a network namespace through rtnetlink.
+type Linux struct {
+	h *netlink.Handle
+}
+
+var _ Interface = (*Linux)(nil)
+
+// NewLinux returns the link layer of the caller's network namespace.
+func NewLinux() (*Linux, error) {
+	// Only NETLINK_ROUTE: with no families netlink also opens an XFRM socket, which
+	// kernels without XFRM refuse ("protocol not supported").
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
+	}
+	return &Linux{h: h}, nil
+}
+
+// NewLinuxAt returns the link layer of the network namespace ns; the caller keeps ns open
+// as long as the Linux is used.
+func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open rtnetlink socket in netns %s: %w", ns, err)
+	}
+	return &Linux{h: h}, nil
+}
+
+// Close releases the netlink socket.
+func (l *Linux) Close() error {
+	l.h.Close()
+	return nil
+}
+
+// dumpRetries bounds the retries of a dump the kernel interrupted because the table
+// changed while it was read.
+const dumpRetries = 5
+
+// Links lists the links ordered by index with their IPv4 and IPv6 addresses.
+func (l *Linux) Links() ([]dataplane.Link, error) {
+	var (
+		links []netlink.Link
+		addrs []netlink.Addr
+		err   error
+	)
+	for range dumpRetries {
+		links, err = l.h.LinkList()
+		if err == nil {
+			addrs, err = l.h.AddrList(nil, netlink.FAMILY_ALL)
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list links and addresses: %w", err)
+	}
+	byIndex := map[int][]netip.Prefix{}
+	for _, a := range addrs {
+		if p, ok := prefixFromIPNet(a.IPNet); ok {
+			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], p)
+		}
+	}
+	out := make([]dataplane.Link, 0, len(links))
+	for _, link := range links {
+		attrs := link.Attrs()
+		out = append(out, dataplane.Link{
+			Name:  attrs.Name,
+			Index: attrs.Index,
+			Kind:  linkKind(link),
+			Up:    attrs.Flags&net.FlagUp != 0,
+			Addrs: byIndex[attrs.Index],
+		})
+	}
+	slices.SortFunc(out, func(a, b dataplane.Link) int { return a.Index - b.Index })
+	return out, nil
+}
+
+// linkKind names the link type as netlink's IFLA_INFO_KIND does ("dummy", "veth"), with
+// "loopback" for lo and "device" for links without a kind, such as physical NICs.
+func linkKind(link netlink.Link) string {
+	if link.Attrs().Flags&net.FlagLoopback != 0 {
+		return "loopback"
+	}
+	return link.Type()
+}
+
+func prefixFromIPNet(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, ones), true
+}
+
+func ipNetFromPrefix(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
+}
+
+// lookup finds a link by name; found is false (and err nil) when there is none.
+func (l *Linux) lookup(name string) (link netlink.Link, found bool, err error) {
+	link, err = l.h.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return link, true, nil
+}
+
+// EnsureDummy creates the dummy link name, down, unless it exists. A link of that name of
+// another kind is an error: binding service addresses to a real interface would be wrong.
+func (l *Linux) EnsureDummy(name string) (bool, error) {
+	if err := checkLinkName(name); err != nil {
+		return false, err
+	}
+	link, found, err := l.lookup(name)
+	if err != nil {
+		return false, fmt.Errorf("look up link %s: %w", name, err)
+	}
+	if found {
+		if k := link.Type(); k != "dummy" {
+			return false, notDummy(name, k)
+		}
+		return false, nil
+	}
+	err = l.h.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name}})
+	if errors.Is(err, unix.EEXIST) {
+		// Created by someone else between the lookup and the add.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create dummy link %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// DeleteLink removes a link; a missing link is not an error.
+func (l *Linux) DeleteLink(name string) error {
+	link, found, err := l.lookup(name)
+	if err != nil {
+		return fmt.Errorf("look up link %s: %w", name, err)
+	}
+	if !found {
+		return nil
+	}
+	if err := l.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+// AddAddress binds p to the link with replace semantics, so binding it twice is not an
+// error.
+func (l *Linux) AddAddress(link string, p netip.Prefix) error {
+	if !p.IsValid() {
+		return fmt.Errorf("add address %s to %s: %w", p, link, unix.EINVAL)
+	}
+	nl, found, err := l.lookup(link)
+	if err != nil {
+		return fmt.Errorf("add address %s to %s: look up link: %w", p, link, err)
+	}
+	if !found {
+		return fmt.Errorf("add address %s to %s: %w", p, link, ErrLinkNotFound)
+	}
+	if err := l.h.AddrReplace(nl, &netlink.Addr{IPNet: ipNetFromPrefix(p)}); err != nil {
+		return fmt.Errorf("add address %s to %s: %w", p, link, err)
+	}
+	return nil
+}
+
+// DeleteAddress unbinds p; an address or link that is not there is not an error.
+func (l *Linux) DeleteAddress(link string, p netip.Prefix) error {
+	if !p.IsValid() {
+		return fmt.Errorf("delete address %s from %s: %w", p, link, unix.EINVAL)
+	}
+	nl, found, err := l.lookup(link)
+	if err != nil {
+		return fmt.Errorf("delete address %s from %s: look up link: %w", p, link, err)
+	}
+	if !found {
+		return nil
+	}
+	err = l.h.AddrDel(nl, &netlink.Addr{IPNet: ipNetFromPrefix(p)})
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete address %s from %s: %w", p, link, err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package netif
+
+import (
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
+)
+
+// TestLinuxContract runs the contract against the lab guest's own namespace.
+func TestLinuxContract(t *testing.T) {
+	labtest.Require(t)
+	testContract(t, func(t *testing.T) Interface {
+		l, err := NewLinux()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}
+
+// TestLinuxContractInNetns runs the contract against this host's kernel inside throwaway
+// network namespaces (rtnetlink needs no IPVS). It needs root.
+func TestLinuxContractInNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	testContract(t, func(t *testing.T) Interface {
+		ns := newTestNetns(t)
+		l, err := NewLinuxAt(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		lo, err := l.h.LinkByName("lo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.h.LinkSetUp(lo); err != nil {
+			t.Fatalf("set lo up in the test netns: %v", err)
+		}
+		return l
+	})
+}
+
+// newTestNetns creates an unnamed network namespace that lives until the test ends; the
+// calling thread is switched back to its own namespace before returning.
+func newTestNetns(t *testing.T) netns.NsHandle {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatalf("get current netns: %v", err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		t.Fatalf("create netns: %v", err)
+	}
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("return to the original netns: %v", err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// TestLinuxAddressesOnVethInNetns exercises address handling on a veth pair, which this
+// host's kernel can create even where it has no dummy links.
+func TestLinuxAddressesOnVethInNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	l, err := NewLinuxAt(newTestNetns(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h3-veth0"}, PeerName: "h3-veth1"}
+	if err := l.h.LinkAdd(veth); err != nil {
+		t.Fatalf("create veth pair: %v", err)
+	}
+	v4 := netip.MustParsePrefix("10.244.1.5/24")
+	v6 := netip.MustParsePrefix("fd00:10:244::5/64")
+	for _, p := range []netip.Prefix{v4, v6, v4} {
+		if err := l.AddAddress("h3-veth0", p); err != nil {
+			t.Fatalf("AddAddress(%s): %v", p, err)
+		}
+	}
+	link := mustLink(t, l, "h3-veth0")
+	if link.Kind != "veth" || link.Up {
+		t.Errorf("h3-veth0 = %+v, expected a down veth", link)
+	}
+	if count(link.Addrs, v4) != 1 || count(link.Addrs, v6) != 1 {
+		t.Errorf("h3-veth0 addresses %v, expected %s and %s once each", link.Addrs, v4, v6)
+	}
+	// Same address, other prefix length: the kernel matches both, so nothing is removed.
+	if err := l.DeleteAddress("h3-veth0", netip.MustParsePrefix("10.244.1.5/32")); err != nil {
+		t.Fatalf("DeleteAddress of an unbound prefix: %v", err)
+	}
+	for _, p := range []netip.Prefix{v4, v6, v6} {
+		if err := l.DeleteAddress("h3-veth0", p); err != nil {
+			t.Fatalf("DeleteAddress(%s): %v", p, err)
+		}
+	}
+	if link := mustLink(t, l, "h3-veth0"); link.HasAddr(v4.Addr()) || link.HasAddr(v6.Addr()) {
+		t.Errorf("addresses left after deleting them: %v", link.Addrs)
+	}
+	if _, err := l.EnsureDummy("h3-veth0"); err == nil {
+		t.Error("EnsureDummy on a veth succeeded, expected an error")
+	}
+	if err := l.DeleteLink("h3-veth0"); err != nil {
+		t.Fatal(err)
+	}
+	links, err := l.Links()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, link := range links {
+		if link.Name == "h3-veth0" || link.Name == "h3-veth1" {
+			t.Errorf("%s listed after deleting the pair", link.Name)
+		}
+	}
+}
