@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/gotest"
+)
+
+// testCmd builds the test binaries of the packages, runs them all in one guest and prints
+// their results the way `go test -v` does, so tools that read `go test` output count them.
+func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("test", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	runRE := fset.String("run", "", "run the tests matching this expression instead of the lab tests")
+	all := fset.Bool("all", false, "run every test of the packages, not only the lab tests")
+	timeout := fset.Duration("timeout", 15*time.Minute, "bound for the whole guest run, boot included")
+	mem := fset.Int("mem", 0, "guest memory in MiB (0: sized from the test binaries)")
+	if err := fset.Parse(args); err != nil {
+		return exitError{2}
+	}
+	patterns := fset.Args()
+	explicit := len(patterns) > 0
+	if !explicit {
+		patterns = []string{"./..."}
+	}
+	start := time.Now()
+
+	// Prepare the lab while the test binaries build: one is downloads, the other CPU.
+	var (
+		l       *lab.Lab
+		prepErr error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l, prepErr = lab.Prepare(ctx, lab.Options{})
+	}()
+	jobs, skipped, buildErr := buildTests(ctx, patterns, explicit, *runRE, *all, *timeout)
+	wg.Wait()
+	for _, p := range skipped {
+		fmt.Fprintf(stdout, "?   \t%s\t[no lab tests]\n", p)
+	}
+	if jobs.dir != "" {
+		defer os.RemoveAll(jobs.dir)
+	}
+	if err := errors.Join(buildErr, prepErr); err != nil {
+		return err
+	}
+	if len(jobs.cmds) == 0 {
+		return fmt.Errorf("test: no package among %s has lab tests (tests calling labtest.Require); nothing ran", strings.Join(patterns, " "))
+	}
+
+	out := &lineWriter{w: stdout}
+	var total gotest.Summary
+	failed := 0
+	res, runErr := l.Run(ctx, lab.Job{
+		Name:      "go tests",
+		Files:     jobs.files,
+		Commands:  jobs.cmds,
+		Timeout:   *timeout,
+		MemoryMiB: *mem,
+		Stream:    out,
+		OnDone: func(c lab.CommandResult) {
+			s := gotest.Summarize(c.Output)
+			ok := s.OK(c.ExitCode)
+			if !ok {
+				failed++
+			}
+			total.Passed, total.Failed, total.Skipped = total.Passed+s.Passed, total.Failed+s.Failed, total.Skipped+s.Skipped
+			out.endLine()
+			fmt.Fprintln(out, gotest.Verdict(c.Name, ok, s, c.Duration))
+		},
+	})
+	out.endLine()
+	if res != nil {
+		for _, c := range res.Commands {
+			if !c.Finished { // cut short or never started: go test prints FAIL for these too
+				failed++
+				fmt.Fprintln(out, gotest.Verdict(c.Name, false, gotest.Summary{}, c.Duration))
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "lab: %d passed, %d failed, %d skipped\n", total.Passed, total.Failed, total.Skipped)
+	if res != nil {
+		fmt.Fprintf(stderr, "ipvs-lab: %d package(s) in one guest: boot %s, guest run %s, total %s\n", len(jobs.cmds),
+			res.Boot.Round(10*time.Millisecond), res.Elapsed.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed > 0 {
+		fmt.Fprintln(out, "FAIL")
+		return exitError{1}
+	}
+	return nil
+}
+
+type testJobs struct {
+	dir   string
+	files []lab.File
+	cmds  []lab.Command
+}
+
+// buildTests finds the packages, builds the test binaries of those with tests to run and
+// lays out the guest: binaries under /lab/tests, each package's testdata under /src/<dir>,
+// the working directory `go test` would give.
+func buildTests(ctx context.Context, patterns []string, explicit bool, runRE string, all bool, timeout time.Duration) (testJobs, []string, error) {
+	pkgs, err := gotest.Find(ctx, ".", patterns)
+	if err != nil {
+		return testJobs{}, nil, err
+	}
+	dir, err := os.MkdirTemp("", "ipvs-lab-tests-")
+	if err != nil {
+		return testJobs{}, nil, err
+	}
+	jobs := testJobs{dir: dir}
+	var skipped []string
+	// Leave the test binary time to print its own timeout report before QEMU is stopped.
+	testTimeout := max(timeout-30*time.Second, timeout/2)
+	for _, p := range pkgs {
+		pattern := runRE
+		switch {
+		case pattern != "":
+		case all:
+			pattern = "."
+		case len(p.Tests) > 0:
+			pattern = p.RunPattern()
+		default:
+			if explicit {
+				skipped = append(skipped, p.ImportPath)
+			}
+			continue
+		}
+		slog.Info("lab: building tests", "package", p.ImportPath)
+		bin, err := gotest.Build(ctx, ".", p, dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return testJobs{}, nil, err
+		}
+		guestBin := "/lab/tests/" + filepath.Base(bin)
+		guestDir := "/src/" + p.ImportPath
+		if rel, err := filepath.Rel(p.ModuleDir, p.Dir); err == nil && p.ModuleDir != "" && !strings.HasPrefix(rel, "..") {
+			guestDir = path.Join("/src", filepath.ToSlash(rel))
+		}
+		jobs.files = append(jobs.files, lab.File{Path: guestBin, Source: bin, Mode: 0o755})
+		td, err := testdataFiles(p.Dir, guestDir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return testJobs{}, nil, err
+		}
+		jobs.files = append(jobs.files, td...)
+		jobs.cmds = append(jobs.cmds, lab.Command{
+			Name: p.ImportPath,
+			Args: []string{guestBin, "-test.v", "-test.count=1", "-test.run", pattern, "-test.timeout", testTimeout.String()},
+			Dir:  guestDir,
+		})
+	}
+	return jobs, skipped, nil
+}
+
+// testdataFiles copies a package's testdata folder, which tests read relative to the package.
+func testdataFiles(pkgDir, guestDir string) ([]lab.File, error) {
+	root := filepath.Join(pkgDir, "testdata")
+	var files []lab.File
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return filepath.SkipDir
+		}
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(pkgDir, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, lab.File{Path: path.Join(guestDir, filepath.ToSlash(rel)), Source: p})
+		return nil
+	})
+	return files, err
+}
+
+// lineWriter remembers whether the last byte written ended a line, so verdicts start one.
+type lineWriter struct {
+	w       io.Writer
+	midLine bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.midLine = p[len(p)-1] != '\n'
+	}
+	return l.w.Write(p)
+}
+
+func (l *lineWriter) endLine() {
+	if l.midLine {
+		l.Write([]byte("\n"))
+	}
+}

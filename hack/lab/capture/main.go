@@ -1,0 +1,104 @@
+// Command capture regenerates framework/dataplane/testdata/lab: it boots the kernel lab, sets
+// up a kube-proxy-like dataplane with state.sh (IPVS, kube-ipvs0, ipsets, iptables) and saves
+// what the node tools print about it, one file per command, for the dataplane parsers' tests.
+//
+//	go run ./hack/lab/capture [-out framework/dataplane/testdata/lab]   (make lab-capture)
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+)
+
+//go:embed state.sh
+var stateScript []byte
+
+// captures are the files written and the guest commands whose output they hold.
+var captures = []struct{ file, cmd string }{
+	{"ipvsadm-Ln.txt", "ipvsadm -Ln"},
+	{"ipvsadm-Ln-timeout.txt", "ipvsadm -Ln --timeout"},
+	{"ipvsadm-Sn.txt", "ipvsadm -Sn"},
+	{"proc-net-ip_vs.txt", "cat /proc/net/ip_vs"},
+	{"ip-addr-show-kube-ipvs0.txt", "ip addr show dev kube-ipvs0"},
+	{"ip-j-addr-show-kube-ipvs0.json", "ip -j addr show dev kube-ipvs0"},
+	{"ipset-save.txt", "ipset save"},
+	{"ipset-list.txt", "ipset list"},
+	{"iptables-save.txt", "iptables-save"},
+	{"iptables-t-nat-S.txt", "iptables -t nat -S"},
+}
+
+func main() {
+	out := flag.String("out", "framework/dataplane/testdata/lab", "folder for the captured files")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := capture(ctx, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "capture: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func readme(versions string) string {
+	var b strings.Builder
+	b.WriteString("# Captured in the kernel lab\n\n")
+	b.WriteString("Real outputs of the node tools, written by `make lab-capture` (hack/lab/capture): a lab guest\n")
+	b.WriteString("ran `state.sh` (beside this file) to set up a kube-proxy-like dataplane, then each command\n")
+	b.WriteString("below; each file holds one command's stdout+stderr byte for byte. Regenerating changes the\n")
+	b.WriteString("dates in iptables-save, ipset's initval and the order of hash set members (the hash seed),\n")
+	b.WriteString("and kube-ipvs0's MAC, nothing else.\n\n")
+	b.WriteString("| file | command |\n|---|---|\n")
+	for _, c := range captures {
+		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)
+	}
+	b.WriteString("\nGuest kernel and tools:\n\n```\n" + strings.TrimRight(versions, "\n") + "\n```\n")
+	return b.String()
+}
+
+func capture(ctx context.Context, dir string) error {
+	cmds := []lab.Command{
+		{Name: "state.sh", Args: []string{"/bin/sh", "/lab/state.sh"}},
+		{Name: "versions", Shell: "uname -r; ipvsadm --version; ipset --version; iptables --version; ip -V"},
+	}
+	for _, c := range captures {
+		cmds = append(cmds, lab.Command{Name: c.file, Shell: c.cmd})
+	}
+	res, err := lab.Run(ctx, lab.Job{
+		Name:          "capture",
+		Files:         []lab.File{{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755}},
+		Commands:      cmds,
+		StopOnFailure: true,
+		Timeout:       3 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	if c := res.Failed(); c != nil {
+		return fmt.Errorf("guest command %q exited %d:\n%s", c.Name, c.ExitCode, c.Output)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, c := range res.Commands[2:] {
+		if err := os.WriteFile(filepath.Join(dir, c.Name), []byte(c.Output), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.sh"), stateScript, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme(res.Commands[1].Output)), 0o644); err != nil {
+		return err
+	}
+	slog.Info("capture: written", "dir", dir, "files", len(res.Commands))
+	return nil
+}

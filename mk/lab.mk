@@ -1,0 +1,20 @@
+# The kernel lab: Debian's cloud kernel (IPVS as modules) under QEMU/TCG. Everything it fetches
+# is cached in $(CACHE_DIR)/lab; see framework/lab and cmd/ipvs-lab.
+.PHONY: lab-prepare lab-test lab-harness lab-capture
+
+# Install QEMU/busybox-static when missing, fetch the kernel and tools, build the base initramfs.
+lab-prepare:
+	$(GO) run ./cmd/ipvs-lab prepare
+
+# Every test that calls labtest.Require, all packages in one guest, reported like `go test -v`;
+# then the harness's own host-side tests, which boot guests to check its failure handling.
+lab-test:
+	$(GO) run ./cmd/ipvs-lab test
+	$(MAKE) --no-print-directory lab-harness
+
+lab-harness:
+	IPVS_E2E_LAB_HARNESS=1 $(GO) test -count=1 -run '^TestHarness' ./framework/lab
+
+# Regenerate the real tool outputs the dataplane parsers are tested against.
+lab-capture:
+	$(GO) run ./hack/lab/capture -out framework/dataplane/testdata/lab
