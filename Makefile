@@ -22,11 +22,12 @@ unit:
 	$(GO) test ./...
 
 # Unit tests on the host, then every lab-only test in the kernel lab (QEMU, real IPVS).
-test: lint unit lab-test
+test: lint unit suites-dry-run lab-test
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./suites/...
 
 -include mk/*.mk
 

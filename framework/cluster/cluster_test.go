@@ -1,0 +1,53 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		out    Outcome
+		delete bool
+		reason string
+	}{
+		{"passed, created", Options{}, Outcome{Created: true}, true, "run passed"},
+		{"passed, reused", Options{Reuse: true}, Outcome{}, false, "was reused"},
+		{"failed, created", Options{}, Outcome{Created: true, Failed: true}, true, "set keep-on-failure"},
+		{"failed, keep", Options{KeepOnFailure: true}, Outcome{Created: true, Failed: true}, false, "kept for inspection"},
+		{"failed, reused", Options{Reuse: true}, Outcome{Failed: true}, false, "was reused"},
+		{"interrupted", Options{}, Outcome{Created: true, Interrupted: true, Failed: true}, false, "set delete-on-interrupt"},
+		{"interrupted, delete", Options{DeleteOnInterrupt: true, KeepOnFailure: true}, Outcome{Interrupted: true, Failed: true}, true, "delete-on-interrupt is set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Decide(tc.opts, tc.out)
+			if f.Delete != tc.delete || !strings.Contains(f.Reason, tc.reason) {
+				t.Errorf("Decide = %+v, want delete=%v reason containing %q", f, tc.delete, tc.reason)
+			}
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	o := Options{}.WithDefaults()
+	if o.Name != DefaultName || o.ProxyMode != ModeIPVS || o.Workers != 2 {
+		t.Errorf("defaults = %+v", o)
+	}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{ProxyMode: "nftables"}, `proxy mode "nftables": expected "ipvs"`},
+		{Options{Workers: -1}, "workers -1"},
+		{Options{HostNodePorts: []int32{80}}, "30000-32767"},
+	} {
+		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tc.o, err, tc.want)
+		}
+	}
+	if err := (Options{ProxyMode: ModeIPTables, HostNodePorts: []int32{30089}}).Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,326 @@
+package kubeproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+)
+
+// NodeMode is what one node's kube-proxy says about its mode.
+type NodeMode struct {
+	Node string
+	Pod  string
+	// ProxyMode is the answer of /proxyMode on the node.
+	ProxyMode string
+	// Log is what the pod's log says.
+	Log Findings
+}
+
+// VerifyMode confirms on every node that kube-proxy runs in mode want, through its log
+// ("Using ipvs Proxier") and through /proxyMode on the node itself. A pod that just became
+// Ready may not serve /proxyMode yet, so the check is retried until the timeout; the error
+// then lists every node that still disagrees.
+func VerifyMode(ctx context.Context, c Cluster, want string) ([]NodeMode, error) {
+	var out []NodeMode
+	var problems []string
+	err := wait.PollUntilContextTimeout(ctx, c.poll(), c.timeout(), true, func(ctx context.Context) (bool, error) {
+		out, problems = verifyModeOnce(ctx, c, want)
+		return len(problems) == 0, nil
+	})
+	if len(problems) > 0 {
+		return out, fmt.Errorf("kube-proxy is not in %s mode everywhere:\n  %s", want, strings.Join(problems, "\n  "))
+	}
+	if err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func verifyModeOnce(ctx context.Context, c Cluster, want string) ([]NodeMode, []string) {
+	var out []NodeMode
+	var problems []string
+	for _, n := range c.Nodes {
+		nm := NodeMode{Node: n.Name()}
+		pod, err := PodOnNode(ctx, c, n.Name())
+		if err != nil {
+			problems = append(problems, err.Error())
+			out = append(out, nm)
+			continue
+		}
+		nm.Pod = pod.Name
+		log, err := c.logs().PodLogs(ctx, Namespace, pod.Name, ContainerName, false)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		nm.Log = ScanLogs(log)
+		nm.ProxyMode, err = ReadProxyMode(ctx, n)
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else if nm.ProxyMode != want {
+			problems = append(problems, fmt.Sprintf("node %s: /proxyMode says %q, want %q", n.Name(), nm.ProxyMode, want))
+		}
+		if err == nil && nm.Log.Mode != want {
+			problems = append(problems, fmt.Sprintf("node %s: pod %s's log says %s, want %q",
+				n.Name(), pod.Name, orNothing(nm.Log.Mode, "proxier %q"), usingLine(want)))
+		}
+		out = append(out, nm)
+	}
+	return out, problems
+}
+
+func usingLine(mode string) string { return "Using " + mode + " Proxier" }
+
+func orNothing(v, format string) string {
+	if v == "" {
+		return "no proxier"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// NodeLeftovers lists the iptables-mode leftovers of each node, read with iptables-save.
+func NodeLeftovers(ctx context.Context, nodes []node.Node) (map[string][]Leftover, error) {
+	out := map[string][]Leftover{}
+	var errs []error
+	for _, n := range nodes {
+		text, err := node.Output(ctx, n, "iptables-save")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r, err := dataplane.ParseIPTablesSave(string(text))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n.Name(), err))
+			continue
+		}
+		if l := FindLeftovers(r); len(l) > 0 {
+			out[n.Name()] = l
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// SwitchOptions tune SwitchToIPVS.
+type SwitchOptions struct {
+	// KeepLeftovers reports iptables-mode leftovers without cleaning them.
+	KeepLeftovers bool
+}
+
+// SwitchReport tells what a switch did, for the run's report.
+type SwitchReport struct {
+	PreviousMode  string
+	ConfigChanged bool
+	// Pods are the kube-proxy pods after the switch.
+	Pods []string
+	// Nodes confirm the mode per node.
+	Nodes []NodeMode
+	// Leftovers found right after the switch, per node.
+	Leftovers map[string][]Leftover
+	// Cleaned names the nodes cleaned with `kube-proxy --cleanup`.
+	Cleaned []string
+	Took    time.Duration
+}
+
+// String renders the report for a terminal.
+func (r SwitchReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kube-proxy switched to ipvs by ConfigMap (mode was %s; ConfigMap changed: %v) in %s\n",
+		quoteEmpty(r.PreviousMode), r.ConfigChanged, r.Took.Round(time.Second))
+	for _, n := range r.Nodes {
+		fmt.Fprintf(&b, "  node %s: pod %s, /proxyMode %s, log %q", n.Node, n.Pod, n.ProxyMode, usingLine(n.Log.Mode))
+		if n.Log.SchedulerDefaulted {
+			fmt.Fprintf(&b, ", %q", MsgSchedulerDefaulted)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Leftovers) == 0 {
+		b.WriteString("  no iptables-mode leftovers\n")
+		return b.String()
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Leftovers)) {
+		ls := r.Leftovers[name]
+		var chains []string
+		for _, l := range ls {
+			chains = append(chains, l.Table+"/"+l.Chain)
+		}
+		fmt.Fprintf(&b, "  node %s: %d iptables-mode chains left by the switch: %s\n", name, len(ls), strings.Join(chains, " "))
+	}
+	if len(r.Cleaned) > 0 {
+		fmt.Fprintf(&b, "  cleaned with `kube-proxy --cleanup` on %s, then kube-proxy restarted to re-program ipvs\n", strings.Join(r.Cleaned, ", "))
+	} else {
+		b.WriteString("  leftovers kept (not cleaned): rule counts include them\n")
+	}
+	return b.String()
+}
+
+// SwitchToIPVS is the seed's method 2 on a running cluster: set `mode: "ipvs"` in the
+// kube-proxy ConfigMap (one line, every other byte kept), delete the kube-proxy pods, wait
+// for the DaemonSet's new pods, and confirm ipvs mode on every node. A switch from iptables
+// leaves the iptables proxier's chains behind (KUBE-SVC-*, KUBE-SEP-*, ...): they are found
+// and, unless opts say otherwise, removed the supported way (CleanupLeftovers), so that the
+// rule budget the suites assert afterwards measures ipvs mode alone.
+func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchReport, error) {
+	start := time.Now()
+	r := &SwitchReport{}
+	var err error
+	r.PreviousMode, r.ConfigChanged, err = SetConfigMode(ctx, c, "ipvs")
+	if err != nil {
+		return r, err
+	}
+	pods, err := RestartPods(ctx, c)
+	if err != nil {
+		return r, err
+	}
+	r.Pods = podNames(pods)
+	if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
+		return r, err
+	}
+	if r.Leftovers, err = NodeLeftovers(ctx, c.Nodes); err != nil {
+		return r, err
+	}
+	if len(r.Leftovers) > 0 && !opts.KeepLeftovers {
+		names := slices.Sorted(maps.Keys(r.Leftovers))
+		if err := CleanupLeftovers(ctx, c, names); err != nil {
+			return r, err
+		}
+		r.Cleaned = names
+		if pods, err = RestartPods(ctx, c); err != nil {
+			return r, err
+		}
+		r.Pods = podNames(pods)
+		if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
+			return r, err
+		}
+		still, err := NodeLeftovers(ctx, c.Nodes)
+		if err != nil {
+			return r, err
+		}
+		if len(still) > 0 {
+			return r, fmt.Errorf("iptables-mode chains remain after `kube-proxy --cleanup`: %v", still)
+		}
+	}
+	r.Took = time.Since(start)
+	slog.Info("switched kube-proxy to ipvs", "was", quoteEmpty(r.PreviousMode), "leftoverNodes", len(r.Leftovers), "cleaned", len(r.Cleaned), "took", r.Took.Round(time.Second))
+	return r, nil
+}
+
+func podNames(pods []corev1.Pod) []string {
+	out := make([]string, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// CleanupPodLabel marks the one-off cleanup pods.
+const CleanupPodLabel = "ipvs-e2e.io/kube-proxy-cleanup"
+
+// CleanupLeftovers runs `kube-proxy --cleanup` on each named node in a one-off pod: the
+// DaemonSet's own kube-proxy image and binary, host network, privileged, with /lib/modules
+// and the xtables lock mounted like the DaemonSet's pods. This is the cleanup kube-proxy
+// supports. A one-off pod, not `kubectl exec` into the running kube-proxy, because the
+// running proxier would race the cleanup and re-sync in the middle of it; the pod's exit
+// code and log are also a clean record. --cleanup removes every mode's rules (iptables,
+// ipvs, nftables), so the caller restarts kube-proxy afterwards to re-program ipvs.
+func CleanupLeftovers(ctx context.Context, c Cluster, nodes []string) error {
+	ds, err := c.Client.AppsV1().DaemonSets(Namespace).Get(ctx, DaemonSetName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get DaemonSet %s/%s for its kube-proxy image: %w", Namespace, DaemonSetName, err)
+	}
+	var image, binary string
+	for _, ct := range ds.Spec.Template.Spec.Containers {
+		if ct.Name == ContainerName {
+			image = ct.Image
+			binary = "kube-proxy"
+			if len(ct.Command) > 0 {
+				binary = ct.Command[0]
+			}
+		}
+	}
+	if image == "" {
+		return fmt.Errorf("DaemonSet %s/%s has no %q container", Namespace, DaemonSetName, ContainerName)
+	}
+	for _, name := range nodes {
+		if err := cleanupNode(ctx, c, name, image, binary); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cleanupNode(ctx context.Context, c Cluster, nodeName, image, binary string) error {
+	pods := c.Client.CoreV1().Pods(Namespace)
+	pod, err := pods.Create(ctx, CleanupPod(nodeName, image, binary), metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create kube-proxy cleanup pod on node %s: %w", nodeName, err)
+	}
+	slog.Info("running kube-proxy --cleanup", "node", nodeName, "pod", pod.Name)
+	defer func() {
+		zero := int64(0)
+		// The pod has run; its removal must not depend on the caller's context.
+		_ = pods.Delete(context.WithoutCancel(ctx), pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}()
+	var phase corev1.PodPhase
+	err = wait.PollUntilContextTimeout(ctx, c.poll(), c.timeout(), true, func(ctx context.Context) (bool, error) {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		phase = p.Status.Phase
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
+	})
+	log, _ := c.logs().PodLogs(ctx, Namespace, pod.Name, "cleanup", false)
+	if err != nil {
+		return fmt.Errorf("kube-proxy --cleanup on node %s did not finish (phase %s): %w\n%s", nodeName, phase, err, tail(log, 10))
+	}
+	if phase == corev1.PodFailed {
+		return fmt.Errorf("kube-proxy --cleanup failed on node %s; its log ends:\n%s", nodeName, tail(log, 10))
+	}
+	return nil
+}
+
+// CleanupPod is the one-off pod that runs `kube-proxy --cleanup` on a node.
+func CleanupPod(nodeName, image, binary string) *corev1.Pod {
+	privileged := true
+	fileOrCreate := corev1.HostPathFileOrCreate
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "kube-proxy-cleanup-",
+			Namespace:    Namespace,
+			Labels:       map[string]string{CleanupPodLabel: "true"},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:          nodeName,
+			HostNetwork:       true,
+			RestartPolicy:     corev1.RestartPolicyNever,
+			PriorityClassName: "system-node-critical",
+			Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers: []corev1.Container{{
+				Name:            "cleanup",
+				Image:           image,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         []string{binary, "--cleanup", "--v=2"},
+				SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "lib-modules", MountPath: "/lib/modules", ReadOnly: true},
+					{Name: "xtables-lock", MountPath: "/run/xtables.lock"},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "lib-modules", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/lib/modules"}}},
+				{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/run/xtables.lock", Type: &fileOrCreate}}},
+			},
+		},
+	}
+}

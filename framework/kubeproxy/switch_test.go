@@ -1,0 +1,409 @@
+package kubeproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+)
+
+const (
+	cpNode     = "ipvs-e2e-control-plane"
+	workerNode = "ipvs-e2e-worker"
+	image      = "registry.k8s.io/kube-proxy:v1.37.0"
+	curlMode   = "curl -sS --max-time 5 http://127.0.0.1:10249/proxyMode"
+)
+
+func kubeProxyPod(name, nodeName, uid string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, UID: types.UID(uid), Labels: map[string]string{"k8s-app": "kube-proxy"}},
+		Spec:       corev1.PodSpec{NodeName: nodeName},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		},
+	}
+}
+
+// fakeLogs answers pod logs by pod name prefix.
+type fakeLogs struct {
+	mu     sync.Mutex
+	byPod  map[string]string
+	asked  []string
+	always string
+}
+
+func (l *fakeLogs) PodLogs(_ context.Context, _, pod, container string, previous bool) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, fmt.Sprintf("%s/%s previous=%v", pod, container, previous))
+	for prefix, log := range l.byPod {
+		if strings.HasPrefix(pod, prefix) {
+			return log, nil
+		}
+	}
+	return l.always, nil
+}
+
+// testCluster is a kind-like cluster in iptables mode whose DaemonSet "controller" is a
+// reactor: deleting a kube-proxy pod creates its replacement in the given state.
+type testCluster struct {
+	client     *fake.Clientset
+	nodes      []*node.Fake
+	logs       *fakeLogs
+	generation int
+	// replacement shapes the pods the DaemonSet creates.
+	replacement func(p *corev1.Pod)
+	created     []*corev1.Pod
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	tc := &testCluster{logs: &fakeLogs{byPod: map[string]string{"kube-proxy-": readTestdata(t, "kube-proxy-1.37-ipvs.log")}}}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: DaemonSetName, Namespace: Namespace},
+		Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name:    ContainerName,
+			Image:   image,
+			Command: []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"},
+		}}}}},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2},
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace},
+		Data:       map[string]string{ConfigKey: readTestdata(t, "kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
+	}
+	tc.client = fake.NewSimpleClientset(ds, cm,
+		kubeProxyPod("kube-proxy-aaaaa", cpNode, "uid-a"),
+		kubeProxyPod("kube-proxy-bbbbb", workerNode, "uid-b"))
+
+	tc.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.DeleteAction).GetName()
+		if !strings.HasPrefix(name, "kube-proxy-") || strings.HasPrefix(name, "kube-proxy-cleanup-") {
+			return false, nil, nil
+		}
+		old, err := tc.client.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), Namespace, name)
+		if err != nil {
+			return false, nil, nil
+		}
+		tc.generation++
+		p := kubeProxyPod(fmt.Sprintf("kube-proxy-g%d", tc.generation), old.(*corev1.Pod).Spec.NodeName, fmt.Sprintf("uid-g%d", tc.generation))
+		if tc.replacement != nil {
+			tc.replacement(p)
+		}
+		if err := tc.client.Tracker().Add(p); err != nil {
+			return true, nil, err
+		}
+		return false, nil, nil
+	})
+	// The fake API does not generate names nor run pods: a cleanup pod gets a name and
+	// completes at once.
+	tc.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		if p.Name == "" && p.GenerateName != "" {
+			p.Name = p.GenerateName + fmt.Sprint(len(tc.created))
+			p.Status.Phase = corev1.PodSucceeded
+			tc.created = append(tc.created, p.DeepCopy())
+		}
+		return false, nil, nil
+	})
+
+	after, clean := readTestdata(t, "iptables-save-after-switch.txt"), readTestdata(t, "iptables-save-ipvs.txt")
+	for _, name := range []string{cpNode, workerNode} {
+		n := node.NewFake(name).Stdout(curlMode, "ipvs")
+		// First read: the switch left iptables-mode chains; after cleanup, a clean node.
+		n.Script("iptables-save", node.Response{Stdout: after}, node.Response{Stdout: clean})
+		tc.nodes = append(tc.nodes, n)
+	}
+	return tc
+}
+
+func (tc *testCluster) cluster() Cluster {
+	var ns []node.Node
+	for _, n := range tc.nodes {
+		ns = append(ns, n)
+	}
+	return Cluster{Client: tc.client, Nodes: ns, Logs: tc.logs, Timeout: 2 * time.Second, Poll: 10 * time.Millisecond}
+}
+
+func (tc *testCluster) config(t *testing.T) string {
+	cm, err := tc.client.CoreV1().ConfigMaps(Namespace).Get(context.Background(), ConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data[ConfigKey]
+}
+
+func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
+	tc := newTestCluster(t)
+	before := tc.config(t)
+	r, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
+	if err != nil {
+		t.Fatalf("SwitchToIPVS: %v", err)
+	}
+	if r.PreviousMode != "iptables" || !r.ConfigChanged {
+		t.Errorf("previous mode %q, changed %v", r.PreviousMode, r.ConfigChanged)
+	}
+
+	// The ConfigMap: one line changed, the other key untouched.
+	after := tc.config(t)
+	if changed := changedLines(t, before, after); len(changed) != 1 {
+		t.Errorf("ConfigMap lines changed: %v", changed)
+	}
+	if m, _ := Mode(after); m != "ipvs" {
+		t.Errorf("ConfigMap mode = %q", m)
+	}
+
+	// Pods deleted twice (switch, then after cleanup): generations 3 and 4 remain.
+	if strings.Join(r.Pods, ",") != "kube-proxy-g3,kube-proxy-g4" {
+		t.Errorf("pods after switch = %v", r.Pods)
+	}
+	for _, nm := range r.Nodes {
+		if nm.ProxyMode != "ipvs" || nm.Log.Mode != "ipvs" || !nm.Log.SchedulerDefaulted {
+			t.Errorf("node %s: %+v", nm.Node, nm)
+		}
+	}
+
+	// Leftovers found on both nodes, cleaned with kube-proxy --cleanup in one-off pods.
+	if len(r.Leftovers) != 2 || len(r.Leftovers[workerNode]) != 12 {
+		t.Errorf("leftovers = %v", r.Leftovers)
+	}
+	if strings.Join(r.Cleaned, ",") != cpNode+","+workerNode {
+		t.Errorf("cleaned = %v", r.Cleaned)
+	}
+	if len(tc.created) != 2 {
+		t.Fatalf("cleanup pods created: %d", len(tc.created))
+	}
+	for i, p := range tc.created {
+		ct := p.Spec.Containers[0]
+		if p.Spec.NodeName != []string{cpNode, workerNode}[i] || !p.Spec.HostNetwork || ct.Image != image ||
+			strings.Join(ct.Command, " ") != "/usr/local/bin/kube-proxy --cleanup --v=2" || !*ct.SecurityContext.Privileged {
+			t.Errorf("cleanup pod %d = %+v", i, p.Spec)
+		}
+		if _, err := tc.client.CoreV1().Pods(Namespace).Get(context.Background(), p.Name, metav1.GetOptions{}); err == nil {
+			t.Errorf("cleanup pod %s not deleted", p.Name)
+		}
+	}
+
+	s := r.String()
+	for _, want := range []string{"mode was iptables", "12 iptables-mode chains left by the switch", "nat/KUBE-SVC-VQGBWR5JWMUEAHT7",
+		"cleaned with `kube-proxy --cleanup` on " + cpNode + ", " + workerNode, `"IPVS scheduler not specified, use rr by default"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestSwitchToIPVSKeepingLeftovers(t *testing.T) {
+	tc := newTestCluster(t)
+	r, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{KeepLeftovers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cleaned) != 0 || len(tc.created) != 0 || len(r.Leftovers) != 2 {
+		t.Errorf("kept leftovers: cleaned %v, cleanup pods %d, leftovers %d", r.Cleaned, len(tc.created), len(r.Leftovers))
+	}
+	if !strings.Contains(r.String(), "leftovers kept (not cleaned)") {
+		t.Errorf("report:\n%s", r)
+	}
+}
+
+func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.logs.byPod = map[string]string{"kube-proxy-g": readTestdata(t, "kube-proxy-1.37-gate-off.log")}
+	tc.replacement = func(p *corev1.Pod) {
+		p.Status.Conditions = nil
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name:                 ContainerName,
+			RestartCount:         3,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}},
+		}}
+	}
+	start := time.Now()
+	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
+	if err == nil {
+		t.Fatal("switch succeeded with crashing pods")
+	}
+	for _, want := range []string{"is failing (CrashLoopBackOff)", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("a crashing pod should stop the wait at once; took %s", time.Since(start))
+	}
+	if !strings.Contains(strings.Join(tc.logs.asked, " "), "previous=true") {
+		t.Errorf("the previous container's log was not read: %v", tc.logs.asked)
+	}
+}
+
+func TestSwitchDiagnosesAKernelWithoutIPVS(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.logs.byPod = map[string]string{"kube-proxy-g": readTestdata(t, "kube-proxy-no-ipvs.log")}
+	tc.replacement = func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	}
+	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
+	if err == nil || !strings.Contains(err.Error(), "ipvs not supported by the kernel") || !strings.Contains(err.Error(), "modprobe -a ip_vs") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.replacement = func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending; p.Status.Conditions = nil }
+	c := tc.cluster()
+	c.Timeout = 100 * time.Millisecond
+	_, err := RestartPods(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "0 of 2 new kube-proxy pods ready") || !strings.Contains(err.Error(), "Pending") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestVerifyModeReportsEveryNode(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.logs.byPod = map[string]string{"kube-proxy-": readTestdata(t, "kube-proxy-1.34-iptables.log")}
+	tc.nodes[1] = node.NewFake(workerNode).Stdout(curlMode, "iptables")
+	c := tc.cluster()
+	c.Timeout = 50 * time.Millisecond
+	_, err := VerifyMode(context.Background(), c, "ipvs")
+	if err == nil {
+		t.Fatal("VerifyMode passed on an iptables cluster")
+	}
+	for _, want := range []string{
+		"node " + cpNode + `: pod kube-proxy-aaaaa's log says proxier "iptables", want "Using ipvs Proxier"`,
+		"node " + workerNode + `: /proxyMode says "iptables", want "ipvs"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestReconfigureScheduler(t *testing.T) {
+	tc := newTestCluster(t)
+	c := tc.cluster()
+	if err := Reconfigure(context.Background(), c, map[string]string{"scheduler": "mh", "strictARP": "true"}); err != nil {
+		t.Fatal(err)
+	}
+	conf := tc.config(t)
+	if v, _ := IPVSField(conf, "scheduler"); v != "mh" {
+		t.Errorf("scheduler = %q", v)
+	}
+	if v, _ := IPVSField(conf, "strictARP"); v != "true" {
+		t.Errorf("strictARP = %q", v)
+	}
+	if tc.generation != 2 {
+		t.Errorf("kube-proxy restarted %d pods, want 2", tc.generation)
+	}
+	// Nothing to change: no restart.
+	if err := Reconfigure(context.Background(), c, map[string]string{"scheduler": "mh"}); err != nil || tc.generation != 2 {
+		t.Errorf("unchanged config restarted pods (generation %d, err %v)", tc.generation, err)
+	}
+}
+
+func TestDeprecationEvents(t *testing.T) {
+	msg := "The ipvs proxier has been deprecated and will be disabled by default in Kubernetes 1.40 and removed in Kubernetes 1.43. Migrate to the 'nftables' proxier instead."
+	ev := func(name, nodeName, reason string, at time.Time) *corev1.Event {
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: name, Namespace: "default"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: nodeName},
+			Reason:         reason, Message: msg, Type: corev1.EventTypeWarning,
+			LastTimestamp: metav1.NewTime(at),
+		}
+	}
+	now := time.Now()
+	client := fake.NewSimpleClientset(
+		ev("a.1", cpNode, DeprecationReason, now.Add(-time.Minute)),
+		ev("a.2", cpNode, DeprecationReason, now),
+		ev("b.1", workerNode, DeprecationReason, now),
+		ev("c.1", workerNode, "KubeProxyDefaultMode", now),
+	)
+	events, err := DeprecationEvents(context.Background(), Cluster{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].Node != cpNode || events[1].Node != workerNode || events[0].Count != 1 {
+		t.Fatalf("events = %+v", events)
+	}
+
+	for _, tc := range []struct {
+		minor   int
+		events  []Deprecation
+		nodes   []string
+		note    string
+		wantErr string
+	}{
+		{minor: 37, events: events, nodes: []string{cpNode, workerNode}, note: "expected deprecation reported (Kubernetes 1.37, 2 nodes): IPVSDeprecation"},
+		{minor: 35, events: events[:1], nodes: []string{cpNode, workerNode}, wantErr: "none for nodes [" + workerNode + "]"},
+		{minor: 34, nodes: []string{cpNode}, note: "not deprecated yet"},
+		{minor: 34, events: events, wantErr: "should not emit"},
+	} {
+		note, err := CheckDeprecation(tc.events, tc.minor, tc.nodes)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("1.%d: err = %v, want %q", tc.minor, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(note, tc.note) {
+			t.Errorf("1.%d: note %q err %v, want %q", tc.minor, note, err, tc.note)
+		}
+	}
+}
+
+type fakeExec struct {
+	calls  []string
+	stdout string
+	err    error
+}
+
+func (f *fakeExec) Exec(_ context.Context, ns, pod, container string, cmd []string) ([]byte, []byte, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%s/%s/%s: %s", ns, pod, container, strings.Join(cmd, " ")))
+	if f.err != nil {
+		return nil, []byte("ipset v7.17: Kernel error received: Operation not permitted\n"), f.err
+	}
+	return []byte(f.stdout), nil, nil
+}
+
+func TestPodIPSetAndLogArtifact(t *testing.T) {
+	tc := newTestCluster(t)
+	ex := &fakeExec{stdout: "create KUBE-NODE-PORT-TCP bitmap:port range 0-65535\nadd KUBE-NODE-PORT-TCP 30089\n"}
+	c := tc.cluster()
+	c.Exec = ex
+	out, err := PodIPSet{Cluster: c}.IPSetSave(context.Background(), tc.nodes[1])
+	if err != nil || !strings.Contains(string(out), "30089") {
+		t.Fatalf("IPSetSave: %q %v", out, err)
+	}
+	if ex.calls[0] != "kube-system/kube-proxy-bbbbb/kube-proxy: ipset save" {
+		t.Errorf("exec = %v", ex.calls)
+	}
+	ex.err = errors.New("command terminated with exit code 1")
+	if _, err := (PodIPSet{Cluster: c}).IPSetSave(context.Background(), tc.nodes[1]); err == nil || !strings.Contains(err.Error(), "Operation not permitted") {
+		t.Errorf("failing exec: %v", err)
+	}
+	if _, err := (PodIPSet{Cluster: tc.cluster()}).IPSetSave(context.Background(), tc.nodes[1]); err == nil {
+		t.Error("no execer accepted")
+	}
+
+	log, err := KubeProxyLogArtifact(c).Read(context.Background(), tc.nodes[0])
+	if err != nil || !strings.Contains(string(log), MsgUsingIPVS) {
+		t.Errorf("log artifact: %v", err)
+	}
+	if _, err := KubeProxyLogArtifact(c).Read(context.Background(), node.NewFake("elsewhere")); err == nil || !strings.Contains(err.Error(), "no kube-proxy pod on node elsewhere") {
+		t.Errorf("missing pod: %v", err)
+	}
+}

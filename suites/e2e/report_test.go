@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+)
+
+func spec(text string, state types.SpecState, msg string) types.SpecReport {
+	r := types.SpecReport{LeafNodeType: types.NodeTypeIt, LeafNodeText: text, ContainerHierarchyTexts: []string{"the seed's section 4"}, State: state}
+	if msg != "" {
+		r.Failure = types.Failure{Message: msg, Location: types.CodeLocation{FileName: "suites/seedlab/seedlab_test.go", LineNumber: 42}}
+	}
+	return r
+}
+
+func report(succeeded bool, specs ...types.SpecReport) types.Report {
+	return types.Report{SuiteSucceeded: succeeded, RunTime: 95 * time.Second, SpecReports: specs}
+}
+
+func TestSummary(t *testing.T) {
+	cfg := Config{Provider: "kind", ClusterName: "ipvs-e2e-seedlab", Switch: SwitchByConfigMap, Artifacts: "/tmp/artifacts"}
+	r := report(false,
+		spec("the ClusterIP virtual server uses rr", types.SpecStatePassed, ""),
+		spec("the nat table stays within 20 kube-proxy rules", types.SpecStateFailed, "Expected at most 20 rules in table nat\nfound 31"),
+		spec("deprecation", types.SpecStateSkipped, ""),
+	)
+	r.SuiteConfig.LabelFilter = "seedlab"
+	s := Summary(r, SummaryInfo{Suite: "seedlab", Config: cfg, Minor: 37, Notes: []string{"kube-proxy switched to ipvs\n  node a: ..."}, Fate: "kept"})
+	for _, want := range []string{
+		"=== ipvs-e2e seedlab: FAILED ===",
+		"provider kind, cluster ipvs-e2e-seedlab, Kubernetes 1.37, kube-proxy to ipvs by ConfigMap edit + pod restart (method 2)",
+		"specs: 1 passed, 1 failed, 1 skipped, 0 pending (1m35s)",
+		"label filter: seedlab",
+		"FAIL the seed's section 4 the nat table stays within 20 kube-proxy rules\n     at suites/seedlab/seedlab_test.go:42\n     Expected at most 20 rules in table nat ...",
+		"note: kube-proxy switched to ipvs\nnote:   node a: ...",
+		"artifacts: /tmp/artifacts",
+		"cluster: kept",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	ok := Summary(report(true, spec("x", types.SpecStatePassed, "")), SummaryInfo{Suite: "services", Config: Config{Switch: SwitchAtCreation}})
+	if !strings.Contains(ok, "services: PASSED") || !strings.Contains(ok, "Kubernetes provider default") || !strings.Contains(ok, "(method 1)") {
+		t.Errorf("passing summary:\n%s", ok)
+	}
+}
+
+// fakeProvider records the fate calls.
+type fakeProvider struct{ calls []string }
+
+func (f *fakeProvider) Name() string                               { return "fake" }
+func (f *fakeProvider) Preflight(context.Context) error            { return nil }
+func (f *fakeProvider) Create(context.Context) (bool, error)       { return true, nil }
+func (f *fakeProvider) Nodes(context.Context) ([]node.Node, error) { return nil, nil }
+func (f *fakeProvider) Kubeconfig(context.Context) ([]byte, error) { return nil, nil }
+func (f *fakeProvider) HostEndpoint(context.Context, int32) (netip.AddrPort, error) {
+	return netip.AddrPort{}, errors.New("none")
+}
+func (f *fakeProvider) ExportLogs(_ context.Context, dir string) error {
+	f.calls = append(f.calls, "logs")
+	return os.MkdirAll(dir, 0o755)
+}
+func (f *fakeProvider) Delete(context.Context) error { f.calls = append(f.calls, "delete"); return nil }
+
+var _ cluster.Provider = (*fakeProvider)(nil)
+
+func TestFinish(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		created bool
+		r       types.Report
+		calls   string
+		fate    string
+	}{
+		{"passed", Config{}, true, report(true), "delete", "run passed; cluster deleted"},
+		{"failed", Config{}, true, report(false), "logs delete", "set keep-on-failure"},
+		{"failed, keep", Config{KeepOnFailure: true}, true, report(false), "logs", "kept for inspection"},
+		{"interrupted", Config{DeleteOnInterrupt: true, KeepOnFailure: true}, true,
+			types.Report{SpecialSuiteFailureReasons: []string{"Interrupted by User"}}, "logs delete", "delete-on-interrupt"},
+		{"reused", Config{Reuse: true}, false, report(true), "", "was reused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Artifacts = t.TempDir()
+			tc.cfg.Switch = SwitchAtCreation
+			p := &fakeProvider{}
+			e := &Env{Config: tc.cfg, Provider: p, Created: tc.created, Nodes: []node.Node{node.NewFake("n")}}
+			s := Finish(context.Background(), e, tc.cfg, "seedlab", tc.r)
+			if got := strings.Join(p.calls, " "); got != tc.calls {
+				t.Errorf("provider calls %q, want %q", got, tc.calls)
+			}
+			if !strings.Contains(s, "cluster: ") || !strings.Contains(s, tc.fate) {
+				t.Errorf("summary lacks fate %q:\n%s", tc.fate, s)
+			}
+			if _, err := os.Stat(filepath.Join(tc.cfg.Artifacts, "junit_seedlab.xml")); err != nil {
+				t.Errorf("no JUnit XML: %v", err)
+			}
+		})
+	}
+	// Setup failed in preflight: nothing to delete, still a summary and JUnit.
+	cfg := Config{Artifacts: t.TempDir(), Switch: SwitchAtCreation}
+	s := Finish(context.Background(), nil, cfg, "services", report(false))
+	if !strings.Contains(s, "cluster: no cluster was created") {
+		t.Errorf("summary:\n%s", s)
+	}
+}
+
+func TestCollectSpecArtifacts(t *testing.T) {
+	n := node.NewFake("ipvs-e2e-worker").Stdout("iptables-save", "*nat\nCOMMIT\n")
+	e := &Env{Config: Config{Artifacts: t.TempDir()}, Nodes: []node.Node{n}, KubeProxy: kubeproxy.Cluster{Client: fake.NewSimpleClientset()}}
+	dir, err := e.CollectSpecArtifacts(context.Background(), "seedlab", "the seed's section 4 [seedlab] ClusterIP on kube-ipvs0")
+	if err == nil || !strings.Contains(err.Error(), "no kube-proxy pod on node ipvs-e2e-worker") {
+		t.Errorf("missing tools and pod were not reported: %v", err)
+	}
+	if filepath.Base(dir) != "the-seed-s-section-4-seedlab-ClusterIP-on-kube-ipvs0" {
+		t.Errorf("dir = %s", dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ipvs-e2e-worker", "iptables-save.txt")); err != nil || string(b) != "*nat\nCOMMIT\n" {
+		t.Errorf("iptables-save artifact: %q %v", b, err)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{"": "spec", "a/b c": "a-b-c", strings.Repeat("x", 150): strings.Repeat("x", 100)} {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q", in, got)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+)
+
+// Suite wires one Ginkgo suite to a cluster. NewSuite, called from a package-level var of
+// the suite's test package, binds the flags and registers the suite-level nodes: setup
+// before the first spec, per-node artifacts after each failed spec, and the summary, JUnit
+// XML and the cluster's fate after the last.
+type Suite struct {
+	Name   string
+	Config Config
+	// Env is set by the suite's BeforeSuite; specs use it.
+	Env *Env
+}
+
+// NewSuite registers the suite named name (it names the default cluster, the JUnit file
+// and the artifacts directory).
+func NewSuite(name string) *Suite {
+	s := &Suite{Name: name}
+	s.Config.Flags(flag.CommandLine, name)
+
+	ginkgo.BeforeSuite(func(ctx ginkgo.SpecContext) {
+		env, err := Setup(ctx, s.Config)
+		s.Env = env
+		if err != nil {
+			ginkgo.Fail(fmt.Sprintf("%s: cannot run: %v", name, err))
+		}
+	}, ginkgo.NodeTimeout(30*time.Minute))
+
+	ginkgo.ReportAfterEach(func(ctx ginkgo.SpecContext, r ginkgo.SpecReport) {
+		if s.Env == nil || s.Env.Client == nil || !r.Failed() {
+			return
+		}
+		dir, err := s.Env.CollectSpecArtifacts(ctx, name, r.FullText())
+		fmt.Fprintf(ginkgo.GinkgoWriter, "node artifacts of the failed spec: %s\n", dir)
+		if err != nil {
+			fmt.Fprintf(ginkgo.GinkgoWriter, "some artifacts could not be read:\n%v\n", err)
+		}
+	}, ginkgo.NodeTimeout(2*time.Minute))
+
+	ginkgo.ReportAfterSuite(name+" summary", func(ctx ginkgo.SpecContext, r ginkgo.Report) {
+		if suiteConfig, _ := ginkgo.GinkgoConfiguration(); suiteConfig.DryRun {
+			return // listing specs (make suites-dry-run) touches no cluster and writes nothing
+		}
+		fmt.Fprint(os.Stdout, Finish(context.WithoutCancel(ctx), s.Env, s.Config, name, r))
+	}, ginkgo.NodeTimeout(10*time.Minute))
+	return s
+}

@@ -1,0 +1,209 @@
+//go:build e2e
+
+package services
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
+)
+
+var _ = Describe("scaling from 1 to 200 Services", Ordered, e2e.Labels("scale"), func() {
+	const total = 200
+	var (
+		ns    string
+		first map[string]int // kube-proxy nat rules per node with one Service
+	)
+	BeforeAll(func(ctx SpecContext) {
+		ns = namespace(ctx, "scale")
+		deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 1}))
+	})
+
+	It("with one Service, records kube-proxy's nat rules on every node", func(ctx SpecContext) {
+		s := createService(ctx, fixtures.Service("scale-0", ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)}))
+		first = map[string]int{}
+		suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+			g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(s.Spec.ClusterIP, servicePort), match.WithRealServerCount(1)))
+			first[n.Name()] = kubeproxy.KubeProxyRules(st.IPTables, "nat")
+		})
+	})
+
+	It(fmt.Sprintf("with %d Services, has every virtual server and the same nat rule count", total), func(ctx SpecContext) {
+		var vips []string
+		for i := 1; i < total; i++ {
+			s := createService(ctx, fixtures.Service(fmt.Sprintf("scale-%d", i), ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)}))
+			vips = append(vips, s.Spec.ClusterIP)
+		}
+		for _, n := range suite.Env.Nodes {
+			suite.Env.OnNode(ctx, n, func(g Gomega, st dataplane.State) {
+				for _, vip := range vips {
+					g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort), match.WithRealServerCount(1)))
+				}
+				set, _ := st.IPSet("KUBE-CLUSTER-IP")
+				g.Expect(len(set.Members)).To(BeNumerically(">=", total))
+				own := kubeproxy.OwnRules(st.IPTables)
+				g.Expect(own.RuleCount("nat")).To(Equal(first[n.Name()]),
+					"kube-proxy's nat rules on node %s grew with the Services:\n%s", n.Name(), dataplane.FormatIPTablesSave(own))
+			})
+			AddReportEntry("nat rules "+n.Name(), fmt.Sprintf("1 Service: %d; %d Services: %d", first[n.Name()], total, first[n.Name()]))
+		}
+	})
+})
+
+var _ = Describe("graceful termination", Ordered, e2e.Labels("graceful"), func() {
+	var (
+		pods []corev1.Pod
+		vip  string
+		ns   string
+	)
+	BeforeAll(func(ctx SpecContext) {
+		ns = namespace(ctx, "graceful")
+		// The pods keep serving 30 s after SIGTERM while their endpoints turn terminating.
+		pods = deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 2, DelayShutdown: 30}))
+		vip = createService(ctx, fixtures.Service("web", ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)})).Spec.ClusterIP
+		suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+			g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort), withRealServers(pods, backendTarget)...))
+		})
+	})
+
+	It("takes a terminating pod out of rotation (removed, or weight 0 while it has connections) and keeps serving", func(ctx SpecContext) {
+		gone, stays := pods[0], pods[1]
+		Expect(suite.Env.Client.CoreV1().Pods(ns).Delete(ctx, gone.Name, metav1.DeleteOptions{})).To(Succeed())
+		goneAddr := hostPort(gone.Status.PodIP, backendTarget)
+		suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+			g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort),
+				match.WithRealServer(hostPort(stays.Status.PodIP, backendTarget), dataplane.Masq, 1)))
+			vs, ok := st.IPVS.Service(dataplane.ServiceKey{Protocol: dataplane.TCP, Address: mustAddr(vip), Port: uint16(servicePort)})
+			g.Expect(ok).To(BeTrue())
+			for _, rs := range vs.RealServers {
+				if rs.Key().String() == goneAddr {
+					g.Expect(rs.Weight).To(BeZero(), "terminating real server %s still has weight %d", goneAddr, rs.Weight)
+				}
+			}
+		})
+		By("new connections reach only the pod that stays, while the other still runs")
+		n := suite.Env.Nodes[0]
+		for i := 0; i < 10; i++ {
+			Expect(e2e.HostnameVia(ctx, n, addrPort(vip, servicePort))).To(Equal(stays.Name))
+		}
+	})
+})
+
+// reconfigure edits the kube-proxy ConfigMap and restarts kube-proxy, and puts the old
+// values back after the spec container.
+func reconfigure(ctx context.Context, fields map[string]string) {
+	GinkgoHelper()
+	env := suite.Env
+	conf, err := kubeproxy.ConfigText(ctx, env.KubeProxy)
+	Expect(err).NotTo(HaveOccurred())
+	old := map[string]string{}
+	for f := range fields {
+		v, ok := kubeproxy.IPVSField(conf, f)
+		Expect(ok).To(BeTrue(), "config.conf has no ipvs.%s", f)
+		old[f] = v
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(kubeproxy.Reconfigure(ctx, env.KubeProxy, old)).To(Succeed())
+	}, NodeTimeout(5*time.Minute))
+	Expect(kubeproxy.Reconfigure(ctx, env.KubeProxy, fields)).To(Succeed())
+	_, err = kubeproxy.VerifyMode(ctx, env.KubeProxy, "ipvs")
+	Expect(err).NotTo(HaveOccurred())
+}
+
+var _ = Describe("the scheduler, changed through the ConfigMap", Ordered, e2e.Labels("scheduler"), func() {
+	var (
+		pods []corev1.Pod
+		vip  string
+	)
+	BeforeAll(func(ctx SpecContext) {
+		ns := namespace(ctx, "scheduler")
+		pods = deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 3}))
+		vip = createService(ctx, fixtures.Service("web", ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)})).Spec.ClusterIP
+	})
+
+	for _, sched := range []string{"wrr", "sh", "mh"} {
+		It(fmt.Sprintf("uses %s on every virtual server after `scheduler: %q` and a kube-proxy restart", sched, sched), func(ctx SpecContext) {
+			reconfigure(ctx, map[string]string{"scheduler": sched})
+			suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+				g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort),
+					append(withRealServers(pods, backendTarget), match.WithScheduler(sched))...))
+				if sched == "mh" {
+					// kube-proxy sets the source-hash flag for mh: ipvsadm prints "mh (mh-port)".
+					vs, _ := st.IPVS.Service(dataplane.ServiceKey{Protocol: dataplane.TCP, Address: mustAddr(vip), Port: uint16(servicePort)})
+					g.Expect(vs.SchedFlags&dataplane.SchedFlag2).NotTo(BeZero(), "mh without the mh-port flag:\n%s",
+						strings.Join(dataplane.IPVSBlock(vs), "\n"))
+				}
+			})
+			Eventually(ctx, func() (string, error) {
+				return e2e.HostnameVia(ctx, suite.Env.Nodes[0], addrPort(vip, servicePort))
+			}).WithTimeout(suite.Env.Wait()).WithPolling(e2e.Poll).Should(BeElementOf(podNames(pods)))
+		})
+	}
+})
+
+var _ = Describe("strictARP", Ordered, e2e.Labels("strictarp"), func() {
+	It("sets arp_ignore=1 and arp_announce=2 on every node", func(ctx SpecContext) {
+		reconfigure(ctx, map[string]string{"strictARP": "true"})
+		for _, n := range suite.Env.Nodes {
+			for sysctl, want := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
+				Eventually(ctx, func() (string, error) {
+					out, err := node.Output(ctx, n, "cat", "/proc/sys/net/ipv4/conf/all/"+sysctl)
+					return strings.TrimSpace(string(out)), err
+				}).WithTimeout(suite.Env.Wait()).WithPolling(e2e.Poll).Should(Equal(want), "net.ipv4.conf.all.%s on node %s", sysctl, n.Name())
+			}
+		}
+		AddReportEntry("strictARP", "kube-proxy sets the sysctls at start and never resets them: after strictARP goes back to false "+
+			"they stay 1 and 2 until the node restarts (the kind node image's own default is arp_ignore=0)")
+	})
+})
+
+var _ = Describe("the KubeProxyIPVS feature gate (Kubernetes 1.37+)", Ordered, e2e.Labels("gate"), func() {
+	It("makes kube-proxy refuse mode ipvs when it is off, with the validation message", func(ctx SpecContext) {
+		env := suite.Env
+		if env.Minor < 37 {
+			Skip(fmt.Sprintf("Kubernetes 1.%d has no KubeProxyIPVS gate (it arrived in 1.37)", env.Minor))
+		}
+		conf, err := kubeproxy.ConfigText(ctx, env.KubeProxy)
+		Expect(err).NotTo(HaveOccurred())
+		if _, ok := kubeproxy.NestedField(conf, "featureGates", "KubeProxyIPVS"); !ok {
+			Fail("config.conf sets no featureGates.KubeProxyIPVS to flip; the provider's config should enable it explicitly on 1.37+ (kind's does)")
+		}
+		DeferCleanup(func(ctx SpecContext) {
+			_, err := kubeproxy.EditConfig(ctx, env.KubeProxy, func(c string) (string, error) {
+				return kubeproxy.SetNestedField(c, "featureGates", "KubeProxyIPVS", "true")
+			})
+			Expect(err).NotTo(HaveOccurred())
+			_, err = kubeproxy.RestartPods(ctx, env.KubeProxy)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = kubeproxy.VerifyMode(ctx, env.KubeProxy, "ipvs")
+			Expect(err).NotTo(HaveOccurred())
+		}, NodeTimeout(5*time.Minute))
+
+		_, err = kubeproxy.EditConfig(ctx, env.KubeProxy, func(c string) (string, error) {
+			return kubeproxy.SetNestedField(c, "featureGates", "KubeProxyIPVS", "false")
+		})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = kubeproxy.RestartPods(ctx, env.KubeProxy)
+		Expect(err).To(MatchError(And(
+			ContainSubstring("must be iptables, nftables or blank"),
+			ContainSubstring("KubeProxyIPVS feature gate"))))
+		AddReportEntry("gate off", err.Error())
+	})
+})
+
+// mustAddr parses an address the API server returned.
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,116 @@
+//go:build e2e
+
+// Package services checks what kube-proxy in ipvs mode programs for the Service features
+// beyond the seed: ExternalIPs, LoadBalancer source ranges, session affinity, traffic
+// policies, UDP, scale, graceful termination, the scheduler and strictARP through the
+// ConfigMap, and the 1.37 KubeProxyIPVS gate. Each feature has its own label
+// (e2e.Labels); specs that restart kube-proxy are labelled disruptive, long ones slow.
+package services
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
+
+	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
+)
+
+var suite = e2e.NewSuite("services")
+
+func TestServices(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "services: kube-proxy ipvs mode beyond the seed")
+}
+
+// namespace creates the namespace of one Describe, deleted after it.
+func namespace(ctx context.Context, feature string) string {
+	GinkgoHelper()
+	ns, del, err := suite.Env.Namespace(ctx, "ipvs-e2e-"+feature)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) { Expect(del(ctx)).To(Succeed()) })
+	return ns
+}
+
+// deploy creates a backend Deployment and waits until it is available; it returns its
+// ready pods.
+func deploy(ctx context.Context, d *appsv1.Deployment) []corev1.Pod {
+	GinkgoHelper()
+	env := suite.Env
+	Expect(env.Resources.Create(ctx, d)).To(Succeed())
+	Expect(wait.For(conditions.New(env.Resources).DeploymentAvailable(d.Name, d.Namespace),
+		wait.WithTimeout(env.Wait()), wait.WithContext(ctx))).To(Succeed(), "deployment %s/%s available", d.Namespace, d.Name)
+	return readyPods(ctx, d.Namespace, d.Name)
+}
+
+// readyPods lists the ready pods of backend app=<name>, waiting for the count the
+// Deployment asks for.
+func readyPods(ctx context.Context, ns, name string) []corev1.Pod {
+	GinkgoHelper()
+	var ready []corev1.Pod
+	Eventually(ctx, func(g Gomega) {
+		d, err := suite.Env.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		list, err := suite.Env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": name}.String()})
+		g.Expect(err).NotTo(HaveOccurred())
+		ready = ready[:0]
+		for _, p := range list.Items {
+			if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) {
+				ready = append(ready, p)
+			}
+		}
+		g.Expect(ready).To(HaveLen(int(*d.Spec.Replicas)))
+	}).WithTimeout(suite.Env.Wait()).WithPolling(e2e.Poll).Should(Succeed())
+	return ready
+}
+
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// createService creates a Service and returns it as stored (ClusterIP, NodePorts).
+func createService(ctx context.Context, s *corev1.Service) *corev1.Service {
+	GinkgoHelper()
+	got, err := suite.Env.Client.CoreV1().Services(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return got
+}
+
+// hostPort joins an address and a port the way the matchers take them.
+func hostPort(ip string, port int32) string { return net.JoinHostPort(ip, strconv.Itoa(int(port))) }
+
+func addrPort(ip string, port int32) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port))
+}
+
+// backendAddrs are the pods' address:port for a target port.
+func backendAddrs(pods []corev1.Pod, port int32) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, hostPort(p.Status.PodIP, port))
+	}
+	return out
+}
+
+func podNames(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
