@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
 )
 
 // Exit codes, also listed in README.md.
@@ -128,7 +129,16 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 	var out string
 	switch *output {
 	case "ipvsadm":
-		out = ipvsadmText(s, *timeout)
+		title := dataplane.IPVSAdmHeader
+		if r, ok := k.IPVS.(ipvs.InfoReader); ok && !*timeout {
+			info, err := r.Info()
+			if err != nil {
+				fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
+				return exitRead
+			}
+			title = ipvsadmTitle(info)
+		}
+		out = ipvsadmText(s, *timeout, title)
 	case "save":
 		out = dataplane.FormatIPVSAdmSave(s.IPVS)
 	case "json":
@@ -166,14 +176,22 @@ func readRulesetsIfInstalled(k *kernel.Kernel, s *dataplane.State, stderr io.Wri
 	return nil
 }
 
-// ipvsadmText is the default output: the table (or the timeouts), then each extra part
-// read, after a blank line and a "# command" title naming the tool whose output it mimics.
-func ipvsadmText(s dataplane.State, timeout bool) string {
+// ipvsadmTitle is ipvsadm's title with the kernel's IPVS version and connection table
+// size in its first line, as ipvsadm prints them (from the same netlink command).
+func ipvsadmTitle(info ipvs.Info) string {
+	_, columns, _ := strings.Cut(dataplane.IPVSAdmHeader, "\n")
+	return fmt.Sprintf("IP Virtual Server version %s (size=%d)\n", info, info.ConnTableSize) + columns
+}
+
+// ipvsadmText is the default output: the table under title (or the timeouts), then each
+// extra part read, after a blank line and a "# command" title naming the tool whose output
+// it mimics.
+func ipvsadmText(s dataplane.State, timeout bool, title string) string {
 	var b strings.Builder
 	if timeout {
 		b.WriteString(dataplane.FormatIPVSAdmTimeouts(s.IPVS.Timeouts))
 	} else {
-		b.WriteString(dataplane.FormatIPVSAdm(s.IPVS, true))
+		b.WriteString(title + dataplane.FormatIPVSAdm(s.IPVS, false))
 	}
 	extra := func(title, text string) {
 		if text != "" {

@@ -247,3 +247,46 @@ func TestKernelErrors(t *testing.T) {
 		t.Errorf("read failure: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// infoIPVS is an IPVS handle that, like the Linux one, can read the kernel's IPVS info.
+type infoIPVS struct {
+	ipvs.Interface
+	info ipvs.Info
+	err  error
+}
+
+func (i infoIPVS) Info() (ipvs.Info, error) { return i.info, i.err }
+
+// The title's version line comes from the kernel when the handle can read it: a node
+// whose ip_vs module was loaded with conn_tab_bits=20 prints size=1048576.
+func TestTitleFromKernelInfo(t *testing.T) {
+	k, err := kernel.FakeWith(kindNode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.IPVS = infoIPVS{Interface: k.IPVS, info: ipvs.Info{Version: 1<<16 | 2<<8 | 1, ConnTableSize: 1 << 20}}
+	open := func() (*kernel.Kernel, error) { return k, nil }
+	out, errOut, code := runArgs(t, open)
+	want := strings.Replace(readGolden(t, "kind-node.ipvsadm-Ln"), "(size=4096)", "(size=1048576)", 1)
+	if code != exitOK || errOut != "" || out != want {
+		t.Errorf("exit %d, stderr %q, output\n%s\nwant\n%s", code, errOut, out, want)
+	}
+	if out, _, code := runArgs(t, open, "--timeout"); code != exitOK || out != "Timeout (tcp tcpfin udp): 900 120 300\n" {
+		t.Errorf("--timeout: exit %d, output %q", code, out)
+	}
+
+	k.IPVS = infoIPVS{Interface: k.IPVS.(infoIPVS).Interface, err: errors.New("read IPVS info: operation not permitted")}
+	out, errOut, code = runArgs(t, open)
+	if code != exitRead || out != "" || errOut != "ipvsdump: read IPVS info: operation not permitted\n" {
+		t.Errorf("info failure: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func readGolden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

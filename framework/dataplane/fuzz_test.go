@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// Each parser reads text we do not control. The fuzz targets check that no input makes a
+// Each parser reads text we do not control. The corpora are seeded with testdata, the
+// kernel lab's captures (testdata/lab) among it. The fuzz targets check that no input makes a
 // parser panic, that a failure is a *ParseError, and that whatever parses prints back
 // to text that parses to the same value.
 
@@ -17,7 +18,7 @@ func checkFuzzError(t *testing.T, err error) {
 }
 
 func FuzzParseIPVSAdm(f *testing.F) {
-	seedFuzz(f, "ipvsadm/Ln-*.txt", "seed/ipvsadm-*.txt")
+	seedFuzz(f, "ipvsadm/Ln-*.txt", "seed/ipvsadm-*.txt", "lab/ipvsadm-Ln.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		v, err := ParseIPVSAdm(text)
 		if err != nil {
@@ -36,7 +37,7 @@ func FuzzParseIPVSAdm(f *testing.F) {
 }
 
 func FuzzParseIPVSAdmSave(f *testing.F) {
-	seedFuzz(f, "ipvsadm/Sn-*.txt")
+	seedFuzz(f, "ipvsadm/Sn-*.txt", "lab/ipvsadm-Sn.txt")
 	f.Add("--add-service --udp-service 10.96.0.10:53 --persistent --netmask 255.255.0.0 --ops\n--add-server --udp-service 10.96.0.10:53 --real-server 10.244.0.3\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		v, err := ParseIPVSAdmSave(text)
@@ -56,7 +57,7 @@ func FuzzParseIPVSAdmSave(f *testing.F) {
 }
 
 func FuzzParseProcIPVS(f *testing.F) {
-	seedFuzz(f, "procipvs/*.txt")
+	seedFuzz(f, "procipvs/*.txt", "lab/proc-net-ip_vs.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		v, err := ParseProcIPVS(text)
 		if err != nil {
@@ -75,7 +76,7 @@ func FuzzParseProcIPVS(f *testing.F) {
 }
 
 func FuzzParseIPVSAdmTimeouts(f *testing.F) {
-	seedFuzz(f, "ipvsadm/Ln-timeout.txt")
+	seedFuzz(f, "ipvsadm/Ln-timeout.txt", "lab/ipvsadm-Ln-timeout.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		to, err := ParseIPVSAdmTimeouts(text)
 		if err != nil {
@@ -89,7 +90,7 @@ func FuzzParseIPVSAdmTimeouts(f *testing.F) {
 }
 
 func FuzzParseIPAddr(f *testing.F) {
-	seedFuzz(f, "ipaddr/*.txt")
+	seedFuzz(f, "ipaddr/*.txt", "lab/ip-*.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		links, err := ParseIPAddr(text)
 		if err != nil {
@@ -108,7 +109,7 @@ func FuzzParseIPAddr(f *testing.F) {
 }
 
 func FuzzParseIPAddrJSON(f *testing.F) {
-	for _, name := range testdataFiles(f, "ipaddr/*.json") {
+	for _, name := range append(testdataFiles(f, "ipaddr/*.json"), testdataFiles(f, "lab/*.json")...) {
 		f.Add([]byte(readTestdata(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -132,7 +133,7 @@ func FuzzParseIPAddrJSON(f *testing.F) {
 }
 
 func FuzzParseIPTablesSave(f *testing.F) {
-	seedFuzz(f, "iptables/save*.txt")
+	seedFuzz(f, "iptables/save*.txt", "lab/ip*tables-save.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		r, err := ParseIPTablesSave(text)
 		if err != nil {
@@ -151,7 +152,7 @@ func FuzzParseIPTablesSave(f *testing.F) {
 }
 
 func FuzzParseIPTablesS(f *testing.F) {
-	seedFuzz(f, "iptables/S-*.txt", "seed/iptables-*.txt")
+	seedFuzz(f, "iptables/S-*.txt", "seed/iptables-*.txt", "lab/iptables-t-*-S.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		r, err := ParseIPTablesS(text, "nat")
 		if err != nil {
@@ -170,7 +171,7 @@ func FuzzParseIPTablesS(f *testing.F) {
 }
 
 func FuzzParseIPSetSave(f *testing.F) {
-	seedFuzz(f, "ipset/save-*.txt")
+	seedFuzz(f, "ipset/save-*.txt", "lab/ipset-save.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		sets, err := ParseIPSetSave(text)
 		if err != nil {
@@ -189,7 +190,7 @@ func FuzzParseIPSetSave(f *testing.F) {
 }
 
 func FuzzParseIPSetList(f *testing.F) {
-	seedFuzz(f, "ipset/list-*.txt")
+	seedFuzz(f, "ipset/list-*.txt", "lab/ipset-list.txt")
 	f.Fuzz(func(t *testing.T, text string) {
 		sets, err := ParseIPSetList(text)
 		if err != nil {

@@ -91,6 +91,28 @@ func parseDecimal(what, s string, bitSize int) (uint64, error) {
 	return n, nil
 }
 
+// formatFWMark writes a firewall mark as ipvsadm does: printf's "%d" of the unsigned
+// field, so marks of 2^31 and more come out negative ("FWM  -2147483643").
+func formatFWMark(m uint32) string { return strconv.Itoa(int(int32(m))) }
+
+// parseFWMark reads a firewall mark as ipvsadm prints it (negative for marks of 2^31 and
+// more, see formatFWMark) or as the unsigned number it is.
+func parseFWMark(s string) (uint32, error) {
+	const what = "a firewall mark 1-4294967295 (ipvsadm prints marks of 2^31 and more as -2147483648 to -1)"
+	if abs, neg := strings.CutPrefix(s, "-"); neg {
+		n, err := parseDecimal(what, abs, 32)
+		if err != nil || n == 0 || n > 1<<31 {
+			return 0, expected(what, quoteFound(s))
+		}
+		return uint32(-int64(n)), nil
+	}
+	n, err := parseDecimal(what, s, 32)
+	if err != nil || n == 0 {
+		return 0, expected(what, quoteFound(s))
+	}
+	return uint32(n), nil
+}
+
 // formatIPv4Mask writes a prefix length as a dotted netmask (24 -> 255.255.255.0).
 func formatIPv4Mask(prefixLen int) string {
 	if prefixLen < 0 || prefixLen > 32 {

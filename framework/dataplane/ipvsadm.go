@@ -63,9 +63,9 @@ func FormatIPVSAdm(v IPVS, header bool) string {
 func ipvsadmServiceName(vs VirtualServer) string {
 	if vs.FWMark != 0 {
 		if vs.Family == 6 {
-			return fmt.Sprintf("FWM  %d IPv6", vs.FWMark)
+			return "FWM  " + formatFWMark(vs.FWMark) + " IPv6"
 		}
-		return fmt.Sprintf("FWM  %d", vs.FWMark)
+		return "FWM  " + formatFWMark(vs.FWMark)
 	}
 	proto := string(vs.Protocol)
 	if proto == "" {
@@ -168,11 +168,11 @@ func parseIPVSAdmService(f []string) (VirtualServer, error) {
 		if len(f) < 3 {
 			return vs, expected("FWM, mark and scheduler", fmt.Sprintf("%d fields", len(f)))
 		}
-		m, err := parseDecimal("a firewall mark 1-4294967295", f[1], 32)
-		if err != nil || m == 0 {
-			return vs, expected("a firewall mark 1-4294967295", quoteFound(f[1]))
+		m, err := parseFWMark(f[1])
+		if err != nil {
+			return vs, err
 		}
-		vs.FWMark, vs.Family = uint32(m), 4
+		vs.FWMark, vs.Family = m, 4
 		rest = f[2:]
 		if rest[0] == "IPv6" {
 			vs.Family = 6

@@ -159,7 +159,7 @@ func TestFormatIPVSAdm(t *testing.T) {
 		"  -> 10.0.2.2:6443                Masq    1      0          1         \n" +
 		"UDP  [fd00::a]:53 sh (sh-fallback) persistent 60 ops\n" +
 		"  -> [fd00:10:244::1234:5678:9abc]:5353 Masq    100    7          65000     \n" +
-		"FWM  4294967295 lblcr (flag-3)\n" +
+		"FWM  -1 lblcr (flag-3)\n" + // ipvsadm's "%d" of the unsigned mark, seen in the kernel lab
 		"TCP  [::1.2.3.4]:1 rr\n"
 	if got := FormatIPVSAdm(v, true); got != want {
 		t.Errorf("FormatIPVSAdm =\n%q\nwant\n%q", got, want)

@@ -45,9 +45,9 @@ func FormatIPVSAdmSave(v IPVS) string {
 func saveServiceName(vs VirtualServer) string {
 	if vs.FWMark != 0 {
 		if vs.Family == 6 {
-			return fmt.Sprintf("-f %d -6", vs.FWMark)
+			return "-f " + formatFWMark(vs.FWMark) + " -6"
 		}
-		return fmt.Sprintf("-f %d", vs.FWMark)
+		return "-f " + formatFWMark(vs.FWMark)
 	}
 	opt := "--xxx-service" // what ipvsadm prints for a protocol it does not know
 	switch vs.Protocol {
@@ -179,11 +179,11 @@ func parseSaveLine(f []string) (saveLine, error) {
 			if val, err = next(&i, opt); err != nil {
 				return c, err
 			}
-			m, err := parseDecimal("a firewall mark 1-4294967295", val, 32)
-			if err != nil || m == 0 {
-				return c, expected("a firewall mark 1-4294967295", quoteFound(val))
+			m, err := parseFWMark(val)
+			if err != nil {
+				return c, err
 			}
-			c.svc.FWMark, c.svc.Family = uint32(m), 4
+			c.svc.FWMark, c.svc.Family = m, 4
 			haveSvc = true
 		case "-6", "--ipv6":
 			if c.svc.FWMark == 0 {

@@ -22,22 +22,28 @@ const procIPVSHeader = "IP Virtual Server version 1.2.1 (size=4096)\n" +
 	"  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n"
 
 // FormatProcIPVS prints the table as the kernel's /proc/net/ip_vs does (ip_vs_ctl.c,
-// ip_vs_info_seq_show): hexadecimal IPv4 addresses and ports ("TCP  0A600001:01BB rr "),
-// full IPv6 addresses in brackets, "FWM  %08X" for a mark, "persistent <jiffies> <mask>"
-// with the timeout in jiffies of the given HZ, and "  -> %08X:%04X      %-7s %-6d %-10d %-10d"
-// per real server. The mask is the IPv4 netmask, or for IPv6 the prefix length as a
-// little-endian host stores it. Scheduler flags and ops are not in this file.
+// ip_vs_info_seq_show): hexadecimal IPv4 addresses and ports ("TCP  0A600001:01BB rr  ",
+// "%s  %08X:%04X %s %s " with "ops " or nothing), full IPv6 addresses in brackets
+// ("%s  [%pI6]:%04X %s ", without ops), "FWM  %08X %s %s" for a mark (with "ops " or
+// nothing), then "persistent <jiffies> <mask>" with the timeout in jiffies of the given
+// HZ, and "  -> %08X:%04X      %-7s %-6d %-10d %-10d" per real server. The mask is the
+// IPv4 netmask, or for IPv6 the prefix length as a little-endian host stores it.
+// Scheduler flags are not in this file, nor ops of an IPv6 address service.
 func FormatProcIPVS(v IPVS, hz int) string {
 	var b strings.Builder
 	b.WriteString(procIPVSHeader)
 	for _, vs := range v.Services {
+		ops := ""
+		if vs.OnePacket {
+			ops = "ops "
+		}
 		switch {
 		case vs.FWMark != 0:
-			fmt.Fprintf(&b, "FWM  %08X %s ", vs.FWMark, vs.Scheduler)
+			fmt.Fprintf(&b, "FWM  %08X %s %s", vs.FWMark, vs.Scheduler, ops)
 		case kernelIPv6(vs):
 			fmt.Fprintf(&b, "%s  [%s]:%04X %s ", vs.Protocol, fullIPv6(vs.Address), vs.Port, vs.Scheduler)
 		default:
-			fmt.Fprintf(&b, "%s  %08X:%04X %s ", vs.Protocol, ipv4Word(vs.Address), vs.Port, vs.Scheduler)
+			fmt.Fprintf(&b, "%s  %08X:%04X %s %s ", vs.Protocol, ipv4Word(vs.Address), vs.Port, vs.Scheduler, ops)
 		}
 		if vs.Persistent {
 			var mask uint32
@@ -91,7 +97,7 @@ func ParseProcIPVS(text string) (IPVS, error) { return ParseProcIPVSWithHZ(text,
 // ParseProcIPVSWithHZ reads /proc/net/ip_vs; hz converts the persistence timeout from
 // jiffies to seconds. The file has no family for a firewall-mark service: it is taken
 // from the first real server, else from the persistence mask, else IPv4. It has no
-// scheduler flags or ops.
+// scheduler flags, and no ops for IPv6 address services.
 func ParseProcIPVSWithHZ(text string, hz int) (IPVS, error) {
 	var (
 		v    IPVS
@@ -202,11 +208,16 @@ func parseProcService(f []string, hz int) (procService, error) {
 	}
 	vs.Scheduler = f[2]
 	rest := f[3:]
+	// The kernel prints "ops" for IPv4 and firewall-mark services only.
+	if len(rest) > 0 && rest[0] == "ops" && !kernelIPv6(*vs) {
+		vs.OnePacket = true
+		rest = rest[1:]
+	}
 	if len(rest) == 0 {
 		return ps, nil
 	}
 	if len(rest) != 3 || rest[0] != "persistent" {
-		return ps, expected(`nothing or "persistent <jiffies> <mask>" after the scheduler`, quoteFound(strings.Join(rest, " ")))
+		return ps, expected(`nothing, "ops" (not for IPv6) or "persistent <jiffies> <mask>" after the scheduler`, quoteFound(strings.Join(rest, " ")))
 	}
 	j, err := strconv.ParseInt(rest[1], 10, 64)
 	if err != nil || j < -1<<31 || j >= 1<<32 {

@@ -41,7 +41,10 @@ func (l *Linux) Close() error {
 	return nil
 }
 
-// Services lists every virtual server with its real servers, sorted.
+// Services lists every virtual server with its real servers in the order the kernel
+// lists them (its hash tables' order; real servers newest first). It does not sort: the
+// order `ipvsadm -Ln` prints comes from sorting exactly this order with a comparator that
+// is not a total order (dataplane.SortIPVSAdm), so a sorted list would print differently.
 func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -49,7 +52,7 @@ func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
 	}
-	t := dataplane.IPVS{Services: make([]dataplane.VirtualServer, 0, len(svcs))}
+	out := make([]dataplane.VirtualServer, 0, len(svcs))
 	for _, s := range svcs {
 		vs, err := fromService(s)
 		if err != nil {
@@ -66,10 +69,9 @@ func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
 			}
 			vs.RealServers = append(vs.RealServers, rs)
 		}
-		t.Services = append(t.Services, vs)
+		out = append(out, vs)
 	}
-	t.Sort()
-	return t.Services, nil
+	return out, nil
 }
 
 // AddService creates a virtual server; its real servers are ignored.

@@ -31,10 +31,14 @@ var captures = []struct{ file, cmd string }{
 	{"proc-net-ip_vs.txt", "cat /proc/net/ip_vs"},
 	{"ip-addr-show-kube-ipvs0.txt", "ip addr show dev kube-ipvs0"},
 	{"ip-j-addr-show-kube-ipvs0.json", "ip -j addr show dev kube-ipvs0"},
+	{"ip-d-addr-show-kube-ipvs0.txt", "ip -d addr show dev kube-ipvs0"},
+	{"ip-j-d-addr-show-kube-ipvs0.json", "ip -j -d addr show dev kube-ipvs0"},
 	{"ipset-save.txt", "ipset save"},
 	{"ipset-list.txt", "ipset list"},
 	{"iptables-save.txt", "iptables-save"},
 	{"iptables-t-nat-S.txt", "iptables -t nat -S"},
+	{"iptables-t-filter-S.txt", "iptables -t filter -S"},
+	{"ip6tables-save.txt", "ip6tables-save"},
 }
 
 func main() {
@@ -55,7 +59,8 @@ func readme(versions string) string {
 	b.WriteString("ran `state.sh` (beside this file) to set up a kube-proxy-like dataplane, then each command\n")
 	b.WriteString("below; each file holds one command's stdout+stderr byte for byte. Regenerating changes the\n")
 	b.WriteString("dates in iptables-save, ipset's initval and the order of hash set members (the hash seed),\n")
-	b.WriteString("and kube-ipvs0's MAC, nothing else.\n\n")
+	b.WriteString("kube-ipvs0's MAC, and the order of /proc/net/ip_vs (the kernel salts its service hash with\n")
+	b.WriteString("the address of the namespace's IPVS state), from which ipvsadm's order can follow.\n\n")
 	b.WriteString("| file | command |\n|---|---|\n")
 	for _, c := range captures {
 		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)

@@ -26,6 +26,24 @@ ipvsadm -a -f 100 -r 10.244.1.5 -g -w 1
 ipvsadm -a -f 100 -r 10.244.2.7 -i -w 3
 ipvsadm -A -f 200 -6 -s rr -p 60 -M 64
 ipvsadm -a -f 200 -6 -r fd00:10:244:1::5 -g -w 1
+# One-packet scheduling: /proc/net/ip_vs shows "ops" for IPv4 and mark services only.
+ipvsadm -A -u 10.96.0.30:514 -s rr -o
+ipvsadm -a -u 10.96.0.30:514 -r 10.244.1.5:514 -m -w 1
+ipvsadm -A -u [fd00:10:96::1e]:514 -s rr -o -p 120
+ipvsadm -a -u [fd00:10:96::1e]:514 -r [fd00:10:244:1::5]:514 -m -w 1
+ipvsadm -A -f 300 -s rr -o
+ipvsadm -a -f 300 -r 10.244.1.5 -g -w 1
+# A mark of 2^31 or more, which ipvsadm prints with "%d": negative.
+ipvsadm -A -f 2147483653 -s rr
+ipvsadm -a -f 2147483653 -r 10.244.2.7 -g -w 1
+# Addresses 2^31 or more apart (172.18/16, 100.64/10 vs 10/8), whose wrap-around
+# comparison gives ipvsadm's listing its order.
+ipvsadm -A -t 172.18.0.2:30089 -s rr
+ipvsadm -a -t 172.18.0.2:30089 -r 10.244.3.214:80 -m -w 1
+ipvsadm -a -t 172.18.0.2:30089 -r 192.168.7.7:80 -m -w 1
+ipvsadm -A -t 100.64.0.1:443 -s wrr
+ipvsadm -a -t 100.64.0.1:443 -r 172.18.0.3:6443 -m -w 1
+ipvsadm -a -t 100.64.0.1:443 -r 10.0.0.5:6443 -m -w 3
 
 # --- kube-ipvs0: a dummy link kube-proxy leaves down, every service address bound as /32 or /128.
 ip link add kube-ipvs0 type dummy
@@ -93,5 +111,29 @@ COMMIT
 -A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable
 -A KUBE-IPVS-OUT-FILTER -m ipvs --vaddr 192.0.2.10/32 --vport 80 -j DROP
 -A KUBE-SOURCE-RANGES-FIREWALL -j DROP
+COMMIT
+RULES
+
+# --- ip6tables: the IPv6 half of a dual-stack node's nat and filter rules.
+ip6tables-restore --noflush <<'RULES'
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-SERVICES ! -s fd00:10:244::/56 -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-6-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ
+-A KUBE-SERVICES -m set --match-set KUBE-6-CLUSTER-IP dst,dst -j ACCEPT
+COMMIT
+*filter
+:KUBE-IPVS-FILTER - [0:0]
+-A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER
+-A KUBE-IPVS-FILTER -m set --match-set KUBE-6-CLUSTER-IP dst,dst -j RETURN
+-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-6-CLUSTER-IP dst -j REJECT --reject-with icmp6-port-unreachable
 COMMIT
 RULES
