@@ -156,9 +156,9 @@ func (vs VirtualServer) Key() ServiceKey {
 func (k ServiceKey) String() string {
 	if k.FWMark != 0 {
 		if k.Family == 6 {
-			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
+			return fmt.Sprintf("FWM %d IPv6", int32(k.FWMark))
 		}
-		return fmt.Sprintf("FWM %d", k.FWMark)
+		return fmt.Sprintf("FWM %d", int32(k.FWMark)) // signed, as ipvsadm prints it
 	}
 	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Address, k.Port))
 }
