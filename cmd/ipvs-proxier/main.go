@@ -1,0 +1,227 @@
+// Command ipvs-proxier is the reference IPVS proxier: a kube-proxy replacement for IPVS
+// mode that takes kube-proxy's flags and KubeProxyConfiguration file. See proxy/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, linuxEnv())
+	stop()
+	klog.Flush()
+	os.Exit(code)
+}
+
+// env is what run needs from the outside world, so tests can swap the kernel, the API
+// client and the hostname.
+type env struct {
+	openKernel func() (*kernel.Kernel, error)
+	newClient  func(config.ClientConnection) (kubernetes.Interface, error)
+	hostname   func() (string, error)
+	// families overrides the detected address families (tests).
+	families []int
+}
+
+func linuxEnv() env {
+	return env{openKernel: kernel.Linux, newClient: newClient, hostname: os.Hostname}
+}
+
+// run is the whole program; it returns the exit code. It stops cleanly (informers, then
+// the health and metrics servers) when ctx ends.
+func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
+	fs := pflag.NewFlagSet("ipvs-proxier", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var flags config.Flags
+	flags.AddFlags(fs)
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	fs.AddGoFlagSet(klogFlags)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ipvs-proxier [flags]\n\nThe reference IPVS proxier; flags are kube-proxy's.\n\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ipvs-proxier: %v (see --help)\n", err)
+		return 2
+	}
+	if flags.Cleanup && !fs.Changed("proxy-mode") {
+		// --cleanup removes what IPVS mode programmed whatever mode the file names, as
+		// kube-proxy --cleanup does; the mode check is for running, not for cleaning.
+		_ = fs.Set("proxy-mode", config.ModeIPVS)
+	}
+	logger := klog.Background()
+	slogger := slog.New(logr.ToSlogHandler(logger))
+
+	cfg, err := flags.Resolve(slogger)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+	logger.V(1).Info("Configuration", "config", cfg.String())
+
+	// The kernel comes before the API server: on a host without IPVS the answer is the
+	// modules to load, whatever else is missing.
+	k, err := e.openKernel()
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+	defer k.Close()
+
+	if cfg.Cleanup {
+		if err := proxy.Cleanup(k, proxy.CleanupOptions{ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs, Logger: logger}); err != nil {
+			fmt.Fprintf(stderr, "ipvs-proxier: --cleanup: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+
+	nodeName, err := nodeName(cfg, e.hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+	client, err := e.newClient(cfg.ClientConnection)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+	setup := proxy.SetupOptionsFrom(cfg)
+	setup.Logger = logger
+	if err := proxy.Setup(k, setup); err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+	p, err := proxy.New(proxy.Options{Config: cfg, NodeName: nodeName, Client: client, Kernel: k, Families: e.families, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	servers := []*server{
+		{name: "healthz", addr: cfg.HealthzBindAddress, handler: proxy.HealthMux(p.Health(), p.Metrics())},
+		{name: "metrics", addr: cfg.MetricsBindAddress, handler: proxy.MetricsMux(p.Metrics())},
+	}
+	for _, s := range servers {
+		if err := s.start(logger, cancel); err != nil {
+			fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+			stopServers(servers)
+			return 1
+		}
+	}
+	runErr := p.Run(ctx)
+	stopServers(servers)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", cause)
+		return 1
+	}
+	if runErr != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", runErr)
+		return 1
+	}
+	logger.Info("Stopped")
+	return 0
+}
+
+// nodeName is --hostname-override or the hostname, lower-cased as kube-proxy does.
+func nodeName(cfg config.Config, hostname func() (string, error)) (string, error) {
+	if cfg.HostnameOverride != "" {
+		return cfg.HostnameOverride, nil
+	}
+	h, err := hostname()
+	if err != nil {
+		return "", fmt.Errorf("finding the node name: %w; set --hostname-override", err)
+	}
+	return strings.ToLower(strings.TrimSpace(h)), nil
+}
+
+// newClient builds an API client from a kubeconfig file or, without one, the in-cluster
+// configuration.
+func newClient(cc config.ClientConnection) (kubernetes.Interface, error) {
+	var rc *rest.Config
+	var err error
+	if cc.Kubeconfig == "" {
+		rc, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig given and not running in a cluster (%w): pass --kubeconfig or clientConnection.kubeconfig", err)
+		}
+	} else {
+		rc, err = clientcmd.BuildConfigFromFlags("", cc.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("reading kubeconfig %s: %w", cc.Kubeconfig, err)
+		}
+	}
+	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
+	if cc.ContentType != "" {
+		rc.ContentType = cc.ContentType
+	}
+	rc.UserAgent = "ipvs-proxier"
+	return kubernetes.NewForConfig(rc)
+}
+
+// server is one of the HTTP servers (healthz, metrics); an empty address disables it.
+type server struct {
+	name    string
+	addr    string
+	handler http.Handler
+	srv     *http.Server
+}
+
+// start listens at once (so a taken port fails the start) and serves in the background;
+// if serving stops on its own, the whole program stops with the reason.
+func (s *server) start(log klog.Logger, stop context.CancelCauseFunc) error {
+	if s.addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("%s server on %s: %w", s.name, s.addr, err)
+	}
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("Serving", "server", s.name, "address", ln.Addr().String())
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			stop(fmt.Errorf("%s server on %s: %w", s.name, s.addr, err))
+		}
+	}()
+	return nil
+}
+
+func stopServers(servers []*server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if s.srv != nil {
+			_ = s.srv.Shutdown(ctx)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the proxier's Prometheus metrics. Names shared with kube-proxy keep
+// kube-proxy's names, labels and buckets so dashboards and alerts work unchanged; the
+// ones kube-proxy lacks are marked below.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	SyncDuration        *prometheus.HistogramVec
+	FullSyncDuration    *prometheus.HistogramVec
+	PartialSyncDuration *prometheus.HistogramVec
+	LastSync            *prometheus.GaugeVec
+	LastQueued          *prometheus.GaugeVec
+	NetworkProgramming  *prometheus.HistogramVec
+	RestoreFailures     *prometheus.CounterVec
+	IPTablesRules       *prometheus.GaugeVec
+	ServiceChanges      prometheus.Counter
+	EndpointChanges     prometheus.Counter
+	HealthzTotal        *prometheus.CounterVec
+	LivezTotal          *prometheus.CounterVec
+	// SyncErrors (not in kube-proxy) counts syncs that failed, by family.
+	SyncErrors *prometheus.CounterVec
+	// Programmed (not in kube-proxy) counts the objects the proxier holds in the kernel, by
+	// family and kind: virtual_servers, real_servers, terminating_real_servers, addresses,
+	// ipsets, ipset_members.
+	Programmed *prometheus.GaugeVec
+}
+
+// syncBuckets are kube-proxy's buckets for sync durations: 1 ms to about 16 s.
+var syncBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
+
+// NewMetrics registers the metrics in a registry of their own (plus the Go and process
+// collectors), so that tests and several proxiers in one process do not collide.
+func NewMetrics() *Metrics {
+	const ns = "kubeproxy"
+	fam := []string{"ip_family"}
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		SyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "sync_proxy_rules_duration_seconds",
+			Help: "SyncProxyRules latency in seconds", Buckets: syncBuckets,
+		}, fam),
+		FullSyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "sync_full_proxy_rules_duration_seconds",
+			Help: "SyncProxyRules latency in seconds for full resyncs (the kernel re-read)", Buckets: syncBuckets,
+		}, fam),
+		PartialSyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "sync_partial_proxy_rules_duration_seconds",
+			Help: "SyncProxyRules latency in seconds for partial resyncs", Buckets: syncBuckets,
+		}, fam),
+		LastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "sync_proxy_rules_last_timestamp_seconds",
+			Help: "The last time proxy rules were successfully synced",
+		}, fam),
+		LastQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "sync_proxy_rules_last_queued_timestamp_seconds",
+			Help: "The last time a sync of proxy rules was queued",
+		}, fam),
+		NetworkProgramming: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "network_programming_duration_seconds",
+			Help:    "In Cluster Network Programming Latency in seconds",
+			Buckets: networkProgrammingBuckets(),
+		}, fam),
+		RestoreFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_proxy_rules_iptables_restore_failures_total",
+			Help: "Cumulative proxy iptables restore failures",
+		}, fam),
+		IPTablesRules: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "sync_proxy_rules_iptables_total",
+			Help: "Total number of iptables rules owned by kube-proxy",
+		}, []string{"table", "ip_family"}),
+		ServiceChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_proxy_rules_service_changes_total",
+			Help: "Cumulative proxy rules Service changes",
+		}),
+		EndpointChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_proxy_rules_endpoint_changes_total",
+			Help: "Cumulative proxy rules Endpoint changes",
+		}),
+		HealthzTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "proxy_healthz_total",
+			Help: "Cumulative proxy healthz HTTP status",
+		}, []string{"code"}),
+		LivezTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "proxy_livez_total",
+			Help: "Cumulative proxy livez HTTP status",
+		}, []string{"code"}),
+		SyncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_proxy_rules_errors_total",
+			Help: "Cumulative syncs that could not apply every kernel change (they are retried)",
+		}, fam),
+		Programmed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "ipvs_programmed_objects",
+			Help: "Objects the IPVS proxier holds in the kernel, by kind",
+		}, []string{"ip_family", "kind"}),
+	}
+	m.registry.MustRegister(
+		prometheus.NewGoCollector(),
+		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		m.SyncDuration, m.FullSyncDuration, m.PartialSyncDuration, m.LastSync, m.LastQueued,
+		m.NetworkProgramming, m.RestoreFailures, m.IPTablesRules, m.ServiceChanges,
+		m.EndpointChanges, m.HealthzTotal, m.LivezTotal, m.SyncErrors, m.Programmed,
+	)
+	return m
+}
+
+// networkProgrammingBuckets are kube-proxy's: 0.25 s steps to 0.5 s, then 1 s to a minute,
+// 5 s to two minutes, 30 s to five.
+func networkProgrammingBuckets() []float64 {
+	var b []float64
+	b = append(b, prometheus.LinearBuckets(0.25, 0.25, 2)...)
+	b = append(b, prometheus.LinearBuckets(1, 1, 59)...)
+	b = append(b, prometheus.LinearBuckets(60, 5, 12)...)
+	b = append(b, prometheus.LinearBuckets(120, 30, 7)...)
+	return b
+}
+
+// familyLabel is kube-proxy's ip_family label value.
+func familyLabel(family int) string { return fmt.Sprintf("IPv%d", family) }
+
+// setProgrammed publishes a family's object counts.
+func (m *Metrics) setProgrammed(family int, p Programmed) {
+	f := familyLabel(family)
+	m.Programmed.WithLabelValues(f, "virtual_servers").Set(float64(p.VirtualServers))
+	m.Programmed.WithLabelValues(f, "real_servers").Set(float64(p.RealServers))
+	m.Programmed.WithLabelValues(f, "terminating_real_servers").Set(float64(p.Terminating))
+	m.Programmed.WithLabelValues(f, "addresses").Set(float64(p.Addresses))
+	m.Programmed.WithLabelValues(f, "ipsets").Set(float64(p.IPSets))
+	m.Programmed.WithLabelValues(f, "ipset_members").Set(float64(p.IPSetMembers))
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Gatherer gives tests direct access to the registered metrics.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+
+// MetricsMux serves /metrics and /proxyMode (answering "ipvs", as kube-proxy answers its
+// mode) on the metrics address.
+func MetricsMux(m *Metrics) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fmt.Fprint(w, "ipvs")
+	})
+	return mux
+}

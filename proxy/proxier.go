@@ -1,0 +1,584 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/desired"
+)
+
+// Options are what a Proxier needs.
+type Options struct {
+	Config   config.Config
+	NodeName string
+	Client   kubernetes.Interface
+	Kernel   *kernel.Kernel
+	// Families are the address families to proxy (4, 6 or both); empty means the primary
+	// family of the configuration plus the other one when the node has a global address of
+	// it (see DetectFamilies).
+	Families []int
+	// Metrics and Health; nil means new ones.
+	Metrics *Metrics
+	Health  *Health
+	// RetryInterval is the first backoff after a failed sync (default 1 s).
+	RetryInterval time.Duration
+	Logger        klog.Logger
+}
+
+// Proxier watches Services, EndpointSlices and its Node and keeps the kernel programmed.
+type Proxier struct {
+	cfg         config.Config
+	nodeName    string
+	client      kubernetes.Interface
+	k           *kernel.Kernel
+	log         klog.Logger
+	metrics     *Metrics
+	health      *Health
+	reconcilers map[int]*Reconciler
+	families    []int
+	runner      *runner
+
+	mu       sync.Mutex
+	services map[types.NamespacedName]*corev1.Service
+	// slices indexes EndpointSlices by the Service they belong to, then by slice name.
+	slices      map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice
+	node        nodeEnv
+	initialized bool
+	// dirty names the Services whose object or slices changed since the last sync.
+	dirty map[types.NamespacedName]bool
+	// triggers are the last-change-trigger-time annotations of EndpointSlices changed
+	// since the last successful sync, for the network programming latency metric.
+	triggers map[types.NamespacedName]time.Time
+
+	// Owned by the sync goroutine.
+	syncMu    sync.Mutex
+	lastFull  time.Time
+	needFull  bool
+	nodeAddrs []netip.Addr
+	asm       map[int]*assembly
+}
+
+// New builds a Proxier; nothing is read or changed until Run.
+func New(opts Options) (*Proxier, error) {
+	if err := checkKernel(opts.Kernel); err != nil {
+		return nil, err
+	}
+	if opts.Client == nil {
+		return nil, errors.New("proxier needs a Kubernetes client")
+	}
+	if opts.NodeName == "" {
+		return nil, errors.New("proxier needs the node name (--hostname-override or the hostname)")
+	}
+	log := opts.Logger
+	if log.GetSink() == nil {
+		log = klog.Background()
+	}
+	p := &Proxier{
+		cfg:         opts.Config,
+		nodeName:    opts.NodeName,
+		client:      opts.Client,
+		k:           opts.Kernel,
+		log:         log,
+		metrics:     opts.Metrics,
+		health:      opts.Health,
+		reconcilers: map[int]*Reconciler{},
+		services:    map[types.NamespacedName]*corev1.Service{},
+		slices:      map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
+		dirty:       map[types.NamespacedName]bool{},
+		triggers:    map[types.NamespacedName]time.Time{},
+		needFull:    true,
+		asm:         map[int]*assembly{},
+	}
+	if p.metrics == nil {
+		p.metrics = NewMetrics()
+	}
+	if p.health == nil {
+		p.health = NewHealth(2*opts.Config.IPVS.SyncPeriod, 0, nil)
+	}
+	p.families = opts.Families
+	if len(p.families) == 0 {
+		fams, err := DetectFamilies(opts.Kernel, opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		p.families = fams
+	}
+	for _, fam := range p.families {
+		r, err := NewReconciler(opts.Kernel, ReconcilerOptions{Family: fam, ExcludeCIDRs: opts.Config.ExcludeCIDRsFor(fam), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		p.reconcilers[fam] = r
+		p.asm[fam] = newAssembly(fam)
+	}
+	period := opts.Config.IPVS.SyncPeriod
+	if period <= 0 {
+		period = 30 * time.Second
+	}
+	p.runner = newRunner(p.syncAndRecord, opts.Config.IPVS.MinSyncPeriod, opts.RetryInterval, period)
+	return p, nil
+}
+
+// Metrics returns the proxier's metrics.
+func (p *Proxier) Metrics() *Metrics { return p.metrics }
+
+// Health returns the proxier's health tracker.
+func (p *Proxier) Health() *Health { return p.health }
+
+// Families returns the families the proxier programs.
+func (p *Proxier) Families() []int { return p.families }
+
+// DetectFamilies returns the configuration's primary family, plus the other family when
+// the node has a global unicast address of it outside kube-ipvs0 and that family's
+// iptables answers (kube-proxy likewise runs dual-stack only where both iptables work).
+func DetectFamilies(k *kernel.Kernel, cfg config.Config) ([]int, error) {
+	primary := cfg.PrimaryFamily()
+	fams := []int{primary}
+	other := 10 - primary
+	addrs, err := nodeAddresses(k)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		if familyOf(a) != other || !a.IsGlobalUnicast() {
+			continue
+		}
+		if _, err := k.IPTables.Save(iptables.Family(other), "nat"); err != nil {
+			klog.InfoS("Not proxying the node's other address family: its iptables does not answer", "ipFamily", familyLabel(other), "err", err)
+			return fams, nil
+		}
+		return append(fams, other), nil
+	}
+	return fams, nil
+}
+
+// nodeAddresses lists the node's addresses NodePorts may use: every address outside
+// kube-ipvs0 that is neither loopback nor IPv6 link-local.
+func nodeAddresses(k *kernel.Kernel) ([]netip.Addr, error) {
+	links, err := k.Links.Links()
+	if err != nil {
+		return nil, fmt.Errorf("list the node's addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, l := range links {
+		if l.Name == dataplane.KubeIPVSInterface {
+			continue
+		}
+		for _, p := range l.Addrs {
+			a := p.Addr()
+			if a.IsLoopback() || (a.Is6() && a.IsLinkLocalUnicast()) {
+				continue
+			}
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Is4() || a.Is4In6() {
+		return 4
+	}
+	return 6
+}
+
+// Run starts the informers, waits for them to sync, then syncs until ctx ends.
+func (p *Proxier) Run(ctx context.Context) error {
+	p.log.Info("Using ipvs Proxier", "families", p.families, "node", p.nodeName)
+	notProxied, err := labels.NewRequirement(desired.LabelServiceProxyName, selection.DoesNotExist, nil)
+	if err != nil {
+		return err
+	}
+	notHeadless, err := labels.NewRequirement(desired.LabelHeadless, selection.DoesNotExist, nil)
+	if err != nil {
+		return err
+	}
+	selector := labels.NewSelector().Add(*notProxied, *notHeadless).String()
+	factory := informers.NewSharedInformerFactoryWithOptions(p.client, p.cfg.ConfigSyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(p.client, p.cfg.ConfigSyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.nodeName).String()
+		}))
+
+	svcInformer := factory.Core().V1().Services().Informer()
+	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
+	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
+	if _, err := svcInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { p.onService(obj, false) },
+		UpdateFunc: func(old, obj any) {
+			if !resync(old, obj) {
+				p.onService(obj, false)
+			}
+		},
+		DeleteFunc: func(obj any) { p.onService(obj, true) },
+	}); err != nil {
+		return err
+	}
+	if _, err := sliceInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { p.onSlice(nil, obj, false) },
+		UpdateFunc: func(old, obj any) {
+			if !resync(old, obj) {
+				p.onSlice(old, obj, false)
+			}
+		},
+		DeleteFunc: func(obj any) { p.onSlice(nil, obj, true) },
+	}); err != nil {
+		return err
+	}
+	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { p.onNode(obj, false) },
+		UpdateFunc: func(_, obj any) { p.onNode(obj, false) },
+		DeleteFunc: func(obj any) { p.onNode(obj, true) },
+	}); err != nil {
+		return err
+	}
+
+	factory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
+	defer factory.Shutdown()
+	defer nodeFactory.Shutdown()
+	// The Node is waited for too (its list is one object, or none): its addresses and pod
+	// CIDRs feed every Service, and a first sync without them would be redone at once.
+	if !cache.WaitForCacheSync(ctx.Done(), svcInformer.HasSynced, sliceInformer.HasSynced, nodeInformer.HasSynced) {
+		return fmt.Errorf("waiting for the Service, EndpointSlice and Node informers to sync: %w", context.Cause(ctx))
+	}
+	p.mu.Lock()
+	p.initialized = true
+	p.mu.Unlock()
+	p.runner.Run()
+	p.runner.Loop(ctx)
+	return nil
+}
+
+// resync tells an informer's periodic resync (the same object delivered again) from a real
+// update, which alone needs the Service recomputed.
+func resync(old, obj any) bool {
+	o, ok1 := old.(metav1.Object)
+	n, ok2 := obj.(metav1.Object)
+	return ok1 && ok2 && o.GetResourceVersion() != "" && o.GetResourceVersion() == n.GetResourceVersion()
+}
+
+func (p *Proxier) onService(obj any, deleted bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = t.Obj, true
+	}
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	p.mu.Lock()
+	if deleted {
+		delete(p.services, key)
+	} else {
+		p.services[key] = svc
+	}
+	p.dirty[key] = true
+	p.mu.Unlock()
+	p.metrics.ServiceChanges.Inc()
+	p.queue()
+}
+
+// sliceService names the Service a slice belongs to (its kubernetes.io/service-name label).
+func sliceService(s *discoveryv1.EndpointSlice) (types.NamespacedName, bool) {
+	name := s.Labels[discoveryv1.LabelServiceName]
+	return types.NamespacedName{Namespace: s.Namespace, Name: name}, name != ""
+}
+
+func (p *Proxier) onSlice(old, obj any, deleted bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = t.Obj, true
+	}
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.queue()
+	defer p.mu.Unlock()
+	p.metrics.EndpointChanges.Inc()
+	// A slice moved to another Service leaves the old one.
+	if o, ok := old.(*discoveryv1.EndpointSlice); ok {
+		if oldSvc, ok := sliceService(o); ok {
+			if newSvc, _ := sliceService(s); newSvc != oldSvc {
+				p.removeSlice(oldSvc, o.Name)
+			}
+		}
+	}
+	svc, ok := sliceService(s)
+	if !ok {
+		p.log.V(2).Info("Ignoring EndpointSlice without the kubernetes.io/service-name label", "endpointSlice", klog.KObj(s))
+		return
+	}
+	if deleted {
+		p.removeSlice(svc, s.Name)
+		return
+	}
+	if p.slices[svc] == nil {
+		p.slices[svc] = map[string]*discoveryv1.EndpointSlice{}
+	}
+	p.slices[svc][s.Name] = s
+	p.dirty[svc] = true
+	if t, err := time.Parse(time.RFC3339Nano, s.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
+		p.triggers[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = t
+	}
+}
+
+func (p *Proxier) removeSlice(svc types.NamespacedName, name string) {
+	delete(p.slices[svc], name)
+	if len(p.slices[svc]) == 0 {
+		delete(p.slices, svc)
+	}
+	p.dirty[svc] = true
+}
+
+func (p *Proxier) onNode(obj any, deleted bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = t.Obj, true
+	}
+	n, ok := obj.(*corev1.Node)
+	if !ok || n.Name != p.nodeName {
+		return
+	}
+	if deleted {
+		p.health.SetNode(nil)
+		return
+	}
+	p.health.SetNode(n)
+	env := nodeEnvFrom(n)
+	p.mu.Lock()
+	changed := !reflect.DeepEqual(p.node, env)
+	p.node = env
+	p.mu.Unlock()
+	if changed {
+		p.queue()
+	}
+}
+
+// queue asks for a sync once the informers have synced.
+func (p *Proxier) queue() {
+	p.mu.Lock()
+	ready := p.initialized
+	p.mu.Unlock()
+	if !ready {
+		return
+	}
+	p.health.Queued()
+	now := float64(time.Now().UnixNano()) / 1e9
+	for _, fam := range p.families {
+		p.metrics.LastQueued.WithLabelValues(familyLabel(fam)).Set(now)
+	}
+	p.runner.Run()
+}
+
+// syncAndRecord runs one sync and records its outcome in health and metrics.
+func (p *Proxier) syncAndRecord() error {
+	err := p.Sync()
+	if err != nil {
+		p.health.Failed(err)
+		p.log.Error(err, "Sync failed; retrying with backoff")
+		return err
+	}
+	p.health.Synced()
+	return nil
+}
+
+// Sync computes the desired dataplane from the informers' view and reconciles every
+// family. A full sync - at start, every syncPeriod and after a failed sync - recomputes
+// every Service and re-reads the kernel. Otherwise only the Services whose object or
+// EndpointSlices changed are recomputed, and only the kernel objects they touch are
+// compared and changed, so the work follows the change, not the cluster.
+func (p *Proxier) Sync() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	start := time.Now()
+	full := p.needFull || start.Sub(p.lastFull) >= p.cfg.IPVS.SyncPeriod
+	if full || p.nodeAddrs == nil {
+		// Node addresses change rarely; reading every link (kube-ipvs0 holds one address
+		// per Service) on each sync would cost more than the change itself.
+		addrs, err := nodeAddresses(p.k)
+		if err != nil {
+			p.needFull = true
+			return err
+		}
+		p.nodeAddrs = addrs
+	}
+
+	p.mu.Lock()
+	if !p.initialized {
+		p.mu.Unlock()
+		p.log.V(2).Info("Not syncing ipvs rules until Services and EndpointSlices have been received from the API server")
+		return nil
+	}
+	envs := map[int]desired.Input{}
+	rebuild := full
+	for _, fam := range p.families {
+		envs[fam] = p.envInput(fam)
+		rebuild = rebuild || p.asm[fam].stale(envs[fam])
+	}
+	in, triggers := p.takeChanges(rebuild)
+	p.mu.Unlock()
+
+	var errs []error
+	for _, fam := range p.families {
+		if err := p.syncFamily(fam, full, rebuild, envs[fam], in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		p.needFull = true
+		p.requeueTriggers(triggers)
+		return errors.Join(errs...)
+	}
+	if full {
+		p.lastFull = start
+	}
+	p.needFull = false
+	for _, t := range triggers {
+		for _, fam := range p.families {
+			p.metrics.NetworkProgramming.WithLabelValues(familyLabel(fam)).Observe(time.Since(t).Seconds())
+		}
+	}
+	p.log.V(3).Info("syncProxyRules complete", "full", full, "elapsed", time.Since(start))
+	return nil
+}
+
+// envInput is what desired.Env is built from for a family: node, addresses, configuration.
+// Called with p.mu held.
+func (p *Proxier) envInput(fam int) desired.Input {
+	var addrs []netip.Addr
+	for _, a := range p.nodeAddrs {
+		if familyOf(a) == fam {
+			addrs = append(addrs, a)
+		}
+	}
+	return desired.Input{
+		NodeName:      p.nodeName,
+		NodeLabels:    p.node.labels,
+		NodeIP:        p.node.nodeIP(fam, p.cfg.BindAddress),
+		NodePodCIDRs:  p.node.podCIDRs,
+		NodeAddresses: addrs,
+		Family:        fam,
+		Config:        p.cfg,
+	}
+}
+
+// takeChanges collects, under p.mu, the Services to recompute (every one when all is set)
+// and resets the change tracking.
+func (p *Proxier) takeChanges(all bool) (serviceInputs, map[types.NamespacedName]time.Time) {
+	in := serviceInputs{all: all, services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{}}
+	add := func(nn types.NamespacedName) {
+		svc := p.services[nn]
+		in.services[nn] = svc
+		if svc == nil {
+			return
+		}
+		list := make([]*discoveryv1.EndpointSlice, 0, len(p.slices[nn]))
+		for _, s := range p.slices[nn] {
+			list = append(list, s)
+		}
+		slices.SortFunc(list, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		in.slices[nn] = list
+	}
+	if all {
+		for nn := range p.services {
+			add(nn)
+		}
+	} else {
+		for nn := range p.dirty {
+			add(nn)
+		}
+	}
+	p.dirty = map[types.NamespacedName]bool{}
+	triggers := p.triggers
+	p.triggers = map[types.NamespacedName]time.Time{}
+	return in, triggers
+}
+
+// syncFamily computes and reconciles one family and records its metrics.
+func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in serviceInputs) error {
+	start := time.Now()
+	label := familyLabel(fam)
+	asm, r := p.asm[fam], p.reconcilers[fam]
+	var stats SyncStats
+	var err error
+	if rebuild {
+		result := asm.rebuild(env, in)
+		for _, s := range result.Skipped {
+			p.log.V(4).Info("Skipped", "ipFamily", label, "what", s.String())
+		}
+		stats, err = r.Sync(&result.State, full)
+	} else {
+		delta, skipped := asm.update(in)
+		for _, s := range skipped {
+			p.log.V(4).Info("Skipped", "ipFamily", label, "what", s.String())
+		}
+		if delta.Empty() {
+			p.metrics.LastSync.WithLabelValues(label).SetToCurrentTime()
+			return nil
+		}
+		stats, err = r.Apply(delta)
+	}
+	elapsed := time.Since(start).Seconds()
+	p.metrics.SyncDuration.WithLabelValues(label).Observe(elapsed)
+	if full {
+		p.metrics.FullSyncDuration.WithLabelValues(label).Observe(elapsed)
+	} else {
+		p.metrics.PartialSyncDuration.WithLabelValues(label).Observe(elapsed)
+	}
+	p.metrics.setProgrammed(fam, stats.Programmed)
+	for _, t := range asm.rules.Tables {
+		p.metrics.IPTablesRules.WithLabelValues(t.Name, label).Set(float64(asm.rules.RuleCount(t.Name)))
+	}
+	if err != nil {
+		var se *SyncError
+		if errors.As(err, &se) {
+			for _, f := range se.Failures {
+				if f.Op == "iptables-restore" {
+					p.metrics.RestoreFailures.WithLabelValues(label).Inc()
+				}
+			}
+		}
+		p.metrics.SyncErrors.WithLabelValues(label).Inc()
+		return err
+	}
+	p.metrics.LastSync.WithLabelValues(label).SetToCurrentTime()
+	p.log.V(2).Info("Synced ipvs rules", "ipFamily", label, "full", full, "changes", stats.Changes,
+		"virtualServers", stats.Programmed.VirtualServers, "realServers", stats.Programmed.RealServers, "elapsed", time.Since(start))
+	return nil
+}
+
+// requeueTriggers keeps the trigger times of a failed sync for the next one.
+func (p *Proxier) requeueTriggers(triggers map[types.NamespacedName]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, t := range triggers {
+		if _, newer := p.triggers[k]; !newer {
+			p.triggers[k] = t
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+)
+
+// sameSetType tells whether an existing set can hold what the wanted one describes:
+// type, family and bitmap range must match; hash sizes the kernel may have grown do not.
+func sameSetType(have, want dataplane.IPSet) bool {
+	return have.Type == want.Type && have.Family == want.Family &&
+		(have.PortRange == "" || want.PortRange == "" || have.PortRange == want.PortRange)
+}
+
+// syncSet creates a wanted set (replacing one of the wrong type) and adds its missing
+// members in one batch. Members no longer wanted go after the iptables transaction.
+func (r *Reconciler) syncSet(ds *dataplane.IPSet) {
+	ks := r.sets[ds.Name]
+	if ks != nil && !sameSetType(ks.header, *ds) {
+		// A set of the wrong type cannot hold the members: replace it. The kernel refuses
+		// while an iptables rule uses the set, and the failure says so.
+		r.log.Info("Replacing ip set of the wrong type", "ipset", ds.Name, "have", ks.header.Type, "want", ds.Type)
+		r.changes++
+		if err := r.k.IPSets.Destroy(ds.Name); err != nil {
+			r.fail("destroy ip set of the wrong type", fmt.Sprintf("%s (%s %s, want %s %s)", ds.Name, ks.header.Type, ks.header.Family, ds.Type, ds.Family), err)
+			// Keep it and its members: a set that cannot be fixed is not emptied either.
+			ks.gen = r.gen
+			for m := range ks.members {
+				ks.members[m] = r.gen
+			}
+			return
+		}
+		r.dropSet(ds.Name)
+		ks = nil
+	}
+	if ks == nil {
+		r.changes++
+		if err := r.k.IPSets.Create(setHeader(*ds)); err != nil {
+			r.fail("create ip set", ds.Name, err)
+			return
+		}
+		ks = r.putSet(*ds, nil, r.gen)
+	}
+	ks.gen = r.gen
+	var add []string
+	for _, m := range ds.Members {
+		if text, ok := ks.lookup(m); ok {
+			ks.members[text] = r.gen
+			continue
+		}
+		add = append(add, m)
+	}
+	if len(add) > 0 {
+		r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m string) { r.putMember(ks, m, r.gen) })
+	}
+}
+
+// removeUnmarkedMembers deletes, in one batch, the members this sync did not want.
+func (r *Reconciler) removeUnmarkedMembers(ks *knownSet) {
+	var del []string
+	for m, gen := range ks.members {
+		if gen != r.gen {
+			del = append(del, m)
+		}
+	}
+	if len(del) > 0 {
+		slices.Sort(del)
+		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m string) { r.dropMember(ks, m) })
+	}
+}
+
+// addMembers adds the members a delta wants that the set lacks.
+func (r *Reconciler) addMembers(name string, want map[string]bool) {
+	ks := r.sets[name]
+	var add []string
+	for _, m := range sortedKeys(want, strings.Compare) {
+		if !want[m] {
+			continue
+		}
+		if ks != nil {
+			if _, ok := ks.lookup(m); ok {
+				continue
+			}
+		}
+		add = append(add, m)
+	}
+	if len(add) == 0 {
+		return
+	}
+	if ks == nil {
+		r.fail("add to ip set", name+" "+add[0], errors.New("the set does not exist; the next full sync creates it"))
+		return
+	}
+	r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m string) { r.putMember(ks, m, r.gen) })
+}
+
+// deleteMembers deletes the members a delta no longer wants that the set holds.
+func (r *Reconciler) deleteMembers(name string, want map[string]bool) {
+	ks := r.sets[name]
+	if ks == nil {
+		return
+	}
+	var del []string
+	for _, m := range sortedKeys(want, strings.Compare) {
+		if want[m] {
+			continue
+		}
+		if text, ok := ks.lookup(m); ok {
+			del = append(del, text)
+		}
+	}
+	if len(del) > 0 {
+		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m string) { r.dropMember(ks, m) })
+	}
+}
+
+// destroySet destroys a set of the proxier's that the desired state no longer has.
+func (r *Reconciler) destroySet(name string) {
+	r.changes++
+	if err := r.k.IPSets.Destroy(name); err != nil {
+		r.fail("destroy ip set", name, err)
+		return
+	}
+	r.dropSet(name)
+}
+
+// lookup finds a member as the set knows it: by its text, or by its canonical spelling
+// (canonicalMember) when the kernel wrote it differently.
+func (ks *knownSet) lookup(m string) (string, bool) {
+	if _, ok := ks.members[m]; ok {
+		return m, true
+	}
+	if len(ks.members) == 0 {
+		return "", false
+	}
+	if ks.canon == nil {
+		ks.canon = make(map[string]string, len(ks.members))
+		for text := range ks.members {
+			ks.canon[canonicalMember(ks.header.Type, text)] = text
+		}
+	}
+	text, ok := ks.canon[canonicalMember(ks.header.Type, m)]
+	return text, ok
+}
+
+// setMembers adds or deletes members in one batch; if the batch fails it goes member by
+// member, so the rest still lands and each failure names its member.
+func (r *Reconciler) setMembers(ks *knownSet, op string, members []string, call func(string, ...string) error, done func(string)) {
+	name := ks.header.Name
+	r.changes++
+	err := call(name, members...)
+	if err == nil {
+		for _, m := range members {
+			done(m)
+		}
+		return
+	}
+	if len(members) == 1 {
+		r.fail(op, name+" "+members[0], err)
+		return
+	}
+	r.log.V(2).Info("Batch ip set change failed; retrying member by member", "ipset", name, "members", len(members), "err", err)
+	for _, m := range members {
+		r.changes++
+		if err := call(name, m); err != nil {
+			r.fail(op, name+" "+m, err)
+			continue
+		}
+		done(m)
+	}
+}
