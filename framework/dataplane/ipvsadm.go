@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -110,7 +111,7 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 			if len(v.Services) == 0 {
 				return fail(expected("a service line before the first real server", "a real server"))
 			}
-			rs, err := parseIPVSAdmRealServer(fields[1:])
+			rs, err := parseRealServerColumns(fields[1:], parseAddrPort)
 			if err != nil {
 				return fail(err)
 			}
@@ -158,11 +159,7 @@ func parseIPVSAdmService(f []string) (VirtualServer, error) {
 		if err != nil {
 			return vs, err
 		}
-		vs.Protocol, vs.Address, vs.Port = Protocol(f[0]), a, p
-		vs.Family = 4
-		if a.Is6() {
-			vs.Family = 6
-		}
+		vs.Protocol, vs.Address, vs.Port, vs.Family = Protocol(f[0]), a, p, addrFamily(a)
 		rest = f[2:]
 	case "FWM":
 		if len(f) < 3 {
@@ -189,6 +186,15 @@ func parseIPVSAdmService(f []string) (VirtualServer, error) {
 	}
 	vs.Scheduler = rest[0]
 	return vs, parseServiceOptions(&vs, rest[1:])
+}
+
+// addrFamily is the Family of a service read with its address: 6 for any IPv6 address,
+// IPv4-mapped ones included, as the kernel holds those as AF_INET6.
+func addrFamily(a netip.Addr) int {
+	if a.Is6() {
+		return 6
+	}
+	return 4
 }
 
 // parseServiceOptions reads what follows the scheduler on a service line.
@@ -239,13 +245,15 @@ func parseServiceOptions(vs *VirtualServer, opts []string) error {
 	return nil
 }
 
-// parseIPVSAdmRealServer reads "10.244.3.214:80 Masq 1 0 0" (the fields after "->").
-func parseIPVSAdmRealServer(f []string) (RealServer, error) {
+// parseRealServerColumns reads the columns after "->" that `ipvsadm -Ln` and
+// /proc/net/ip_vs share: "ADDRESS:PORT Masq 1 0 0". Only the address is written
+// differently, so the caller passes its reader.
+func parseRealServerColumns(f []string, parseAddr func(string) (netip.Addr, uint16, error)) (RealServer, error) {
 	var rs RealServer
 	if len(f) != 5 {
 		return rs, expected("address:port, forward, weight, active and inactive connections after ->", fmt.Sprintf("%d fields", len(f)))
 	}
-	a, p, err := parseAddrPort(f[0])
+	a, p, err := parseAddr(f[0])
 	if err != nil {
 		return rs, err
 	}

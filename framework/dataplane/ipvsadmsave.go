@@ -159,10 +159,7 @@ func parseSaveLine(f []string) (saveLine, error) {
 			if err != nil {
 				return c, err
 			}
-			c.svc.Address, c.svc.Port, c.svc.Family = a, p, 4
-			if a.Is6() {
-				c.svc.Family = 6
-			}
+			c.svc.Address, c.svc.Port, c.svc.Family = a, p, addrFamily(a)
 			switch opt {
 			case "-t", "--tcp-service":
 				c.svc.Protocol = TCP

@@ -147,7 +147,7 @@ func ParseProcIPVSWithHZ(text string, hz int) (IPVS, error) {
 			if cur == nil {
 				return fail(expected("a service line before the first real server", "a real server"))
 			}
-			rs, err := parseProcRealServer(f[1:])
+			rs, err := parseRealServerColumns(f[1:], parseProcAddrPort)
 			if err != nil {
 				return fail(err)
 			}
@@ -190,10 +190,7 @@ func parseProcService(f []string, hz int) (procService, error) {
 		if err != nil {
 			return ps, err
 		}
-		vs.Protocol, vs.Address, vs.Port, vs.Family = Protocol(f[0]), a, p, 4
-		if a.Is6() {
-			vs.Family = 6
-		}
+		vs.Protocol, vs.Address, vs.Port, vs.Family = Protocol(f[0]), a, p, addrFamily(a)
 	case "FWM":
 		m, err := parseHex("a firewall mark in hex", f[1], 8)
 		if err != nil || m == 0 {
@@ -262,31 +259,6 @@ func procMaskLen(mask uint32, ipv6 bool) (int, error) {
 		return 0, nil
 	}
 	return l, nil
-}
-
-func parseProcRealServer(f []string) (RealServer, error) {
-	var rs RealServer
-	if len(f) != 5 {
-		return rs, expected("address:port, forward, weight, active and inactive connections after ->", fmt.Sprintf("%d fields", len(f)))
-	}
-	a, p, err := parseProcAddrPort(f[0])
-	if err != nil {
-		return rs, err
-	}
-	rs.Address, rs.Port = a, p
-	if rs.Forward, err = parseForwarding(f[1]); err != nil {
-		return rs, err
-	}
-	if rs.Weight, err = parseWeight(f[2]); err != nil {
-		return rs, err
-	}
-	if rs.ActiveConns, err = parseCounter("an active connection count", f[3]); err != nil {
-		return rs, err
-	}
-	if rs.InactiveConns, err = parseCounter("an inactive connection count", f[4]); err != nil {
-		return rs, err
-	}
-	return rs, nil
 }
 
 // parseProcAddrPort reads "0A600001:01BB" or "[fd00:0000:...:0001]:01BB".

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/fakecalls"
 )
 
 // Fake is an in-memory set of ip sets with the kernel's checks: members are validated
@@ -16,10 +17,9 @@ import (
 // more members. It logs every changing call and can be told to fail the next call of an
 // operation. It is safe for concurrent use.
 type Fake struct {
-	mu     sync.Mutex
-	sets   map[string]*fakeSet
-	calls  []string
-	faults map[string][]error
+	mu    sync.Mutex
+	sets  map[string]*fakeSet
+	calls *fakecalls.Recorder
 }
 
 type fakeSet struct {
@@ -29,11 +29,12 @@ type fakeSet struct {
 
 var _ Interface = (*Fake)(nil)
 
-var fakeOps = []string{"List", "Create", "Destroy", "Add", "Del"}
-
 // NewFake returns a fake without sets.
 func NewFake() *Fake {
-	return &Fake{sets: map[string]*fakeSet{}, faults: map[string][]error{}}
+	return &Fake{
+		sets:  map[string]*fakeSet{},
+		calls: fakecalls.New("ipset.Fake", "List", "Create", "Destroy", "Add", "Del"),
+	}
 }
 
 // Has tells whether a set exists; pass it to iptables.Fake.CheckSets so that rules on
@@ -47,46 +48,20 @@ func (f *Fake) Has(name string) bool {
 
 // Calls lists the changing calls made so far, in order, whether they succeeded or not:
 // "Create KUBE-CLUSTER-IP hash:ip,port", "Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443".
-func (f *Fake) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+func (f *Fake) Calls() []string { return f.calls.Calls() }
 
 // ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
-}
+func (f *Fake) ResetCalls() { f.calls.Reset() }
 
 // FailNext makes the next call of op (a method name: "List", "Create", "Destroy", "Add",
 // "Del") fail with err without changing anything. Queued errors are used one per call.
-func (f *Fake) FailNext(op string, err error) {
-	if !slices.Contains(fakeOps, op) {
-		panic(fmt.Sprintf("ipset.Fake.FailNext: unknown operation %q: expected one of %s", op, strings.Join(fakeOps, ", ")))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[op] = append(f.faults[op], err)
-}
-
-func (f *Fake) fault(op string) error {
-	q := f.faults[op]
-	if len(q) == 0 {
-		return nil
-	}
-	f.faults[op] = q[1:]
-	return q[0]
-}
-
-func (f *Fake) log(parts ...string) { f.calls = append(f.calls, strings.Join(parts, " ")) }
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // List returns every set, sorted by name, with its members sorted.
 func (f *Fake) List() ([]dataplane.IPSet, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("List"); err != nil {
+	if err := f.calls.Fault("List"); err != nil {
 		return nil, err
 	}
 	out := make([]dataplane.IPSet, 0, len(f.sets))
@@ -108,8 +83,8 @@ func (f *Fake) List() ([]dataplane.IPSet, error) {
 func (f *Fake) Create(set dataplane.IPSet) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("Create", set.Name, set.Type)
-	if err := f.fault("Create"); err != nil {
+	f.calls.Recordf("Create %s %s", set.Name, set.Type)
+	if err := f.calls.Fault("Create"); err != nil {
 		return err
 	}
 	h, err := normalizeHeader(set)
@@ -136,8 +111,8 @@ func sameSet(cur, want dataplane.IPSet) error {
 func (f *Fake) Destroy(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("Destroy", name)
-	if err := f.fault("Destroy"); err != nil {
+	f.calls.Recordf("Destroy %s", name)
+	if err := f.calls.Fault("Destroy"); err != nil {
 		return err
 	}
 	delete(f.sets, name)
@@ -149,8 +124,8 @@ func (f *Fake) Destroy(name string) error {
 func (f *Fake) Add(name string, members ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log(append([]string{"Add", name}, members...)...)
-	if err := f.fault("Add"); err != nil {
+	f.calls.Recordf("Add %s", strings.Join(append([]string{name}, members...), " "))
+	if err := f.calls.Fault("Add"); err != nil {
 		return err
 	}
 	s, err := f.set("add to", name)
@@ -179,8 +154,8 @@ func (f *Fake) Add(name string, members ...string) error {
 func (f *Fake) Del(name string, members ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log(append([]string{"Del", name}, members...)...)
-	if err := f.fault("Del"); err != nil {
+	f.calls.Recordf("Del %s", strings.Join(append([]string{name}, members...), " "))
+	if err := f.calls.Fault("Del"); err != nil {
 		return err
 	}
 	s, err := f.set("delete from", name)

@@ -82,6 +82,19 @@ func ipsetCommand(t *testing.T, ns string, stdin string, args ...string) string 
 	return string(out)
 }
 
+// createContractSets fills a throwaway namespace with every contract set and its members.
+func createContractSets(t *testing.T, s Interface) {
+	t.Helper()
+	for _, set := range contractSets {
+		if err := s.Create(set); err != nil {
+			t.Fatalf("Create(%s %s): %v", set.Name, set.Type, err)
+		}
+		if err := s.Add(set.Name, set.Members...); err != nil {
+			t.Fatalf("Add(%s): %v", set.Name, err)
+		}
+	}
+}
+
 // TestLinuxAgreesWithIPSetBinary writes sets with the netlink code and reads them with
 // `ipset save`, then writes a large set with `ipset restore` (its dump spans several
 // netlink messages) and reads it with the netlink code.
@@ -89,14 +102,7 @@ func TestLinuxAgreesWithIPSetBinary(t *testing.T) {
 	name, ns := testNetns(t)
 	l := NewLinuxAt(ns)
 	defer l.Close()
-	for _, set := range contractSets {
-		if err := l.Create(set); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Add(set.Name, set.Members...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createContractSets(t, l)
 	saved, err := dataplane.ParseIPSetSave(ipsetCommand(t, name, "", "save"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,14 +168,7 @@ func TestLinuxListDumpTestdata(t *testing.T) {
 	_, ns := testNetns(t)
 	l := NewLinuxAt(ns)
 	defer l.Close()
-	for _, set := range contractSets {
-		if err := l.Create(set); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Add(set.Name, set.Members...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createContractSets(t, l)
 	msgs, err := l.request(cmdList, message())
 	if err != nil {
 		t.Fatal(err)

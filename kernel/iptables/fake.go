@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/fakecalls"
 )
 
 // Fake holds one in-memory ruleset per family and applies iptables-restore --noflush input
@@ -22,9 +23,8 @@ type Fake struct {
 	mu        sync.Mutex
 	rulesets  map[Family]dataplane.Ruleset
 	setExists func(name string) bool
-	calls     []string
+	calls     *fakecalls.Recorder
 	restores  []RestoreCall
-	faults    map[string][]error
 }
 
 // RestoreCall is one Restore the fake received.
@@ -41,7 +41,7 @@ var _ Interface = (*Fake)(nil)
 func NewFake() *Fake {
 	return &Fake{
 		rulesets: map[Family]dataplane.Ruleset{IPv4: emptyRuleset(), IPv6: emptyRuleset()},
-		faults:   map[string][]error{},
+		calls:    fakecalls.New("iptables.Fake", "Save", "Restore"),
 	}
 }
 
@@ -56,11 +56,7 @@ func (f *Fake) CheckSets(exists func(name string) bool) {
 
 // Calls lists the Restore calls made so far, in order, whether they succeeded or not, with
 // the tables they named: "Restore IPv4 nat,filter".
-func (f *Fake) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+func (f *Fake) Calls() []string { return f.calls.Calls() }
 
 // Restores returns every Restore call with its input and result.
 func (f *Fake) Restores() []RestoreCall {
@@ -73,35 +69,20 @@ func (f *Fake) Restores() []RestoreCall {
 func (f *Fake) ResetCalls() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls, f.restores = nil, nil
+	f.calls.Reset()
+	f.restores = nil
 }
 
 // FailNext makes the next call of op ("Save" or "Restore") fail with err without changing
 // anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) {
-	if op != "Save" && op != "Restore" {
-		panic(fmt.Sprintf("iptables.Fake.FailNext: unknown operation %q: expected Save or Restore", op))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[op] = append(f.faults[op], err)
-}
-
-func (f *Fake) fault(op string) error {
-	q := f.faults[op]
-	if len(q) == 0 {
-		return nil
-	}
-	f.faults[op] = q[1:]
-	return q[0]
-}
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // Save returns a copy of the named tables (every table when none is named), in the order
 // named.
 func (f *Fake) Save(fam Family, tables ...string) (dataplane.Ruleset, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("Save"); err != nil {
+	if err := f.calls.Fault("Save"); err != nil {
 		return dataplane.Ruleset{}, err
 	}
 	if err := checkFamily(fam); err != nil {
@@ -129,7 +110,7 @@ func (f *Fake) Restore(fam Family, input []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := &restorer{rs: cloneRuleset(f.rulesets[fam]), setExists: f.setExists}
-	err := f.fault("Restore")
+	err := f.calls.Fault("Restore")
 	if err == nil {
 		err = checkFamily(fam)
 	}
@@ -140,7 +121,7 @@ func (f *Fake) Restore(fam Family, input []byte) error {
 			err = &RestoreError{Family: fam, Line: le.line, Text: le.text, Msg: le.msg}
 		}
 	}
-	f.calls = append(f.calls, fmt.Sprintf("Restore %s %s", fam, strings.Join(tablesNamed(string(input)), ",")))
+	f.calls.Recordf("Restore %s %s", fam, strings.Join(tablesNamed(string(input)), ","))
 	f.restores = append(f.restores, RestoreCall{Family: fam, Input: string(input), Err: err})
 	if err != nil {
 		return err

@@ -3,11 +3,11 @@ package ipvs
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/fakecalls"
 )
 
 // Fake is an in-memory IPVS table that answers like the kernel: services keyed by
@@ -21,16 +21,10 @@ type Fake struct {
 	services   map[dataplane.ServiceKey]*dataplane.VirtualServer
 	timeouts   dataplane.Timeouts
 	schedulers []string
-	calls      []string
-	faults     map[string][]error
+	calls      *fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
-
-var fakeOps = []string{
-	"Services", "AddService", "UpdateService", "DeleteService",
-	"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close",
-}
 
 // NewFake returns an empty IPVS table that knows every scheduler in KernelSchedulers.
 func NewFake() *Fake {
@@ -38,7 +32,9 @@ func NewFake() *Fake {
 		services:   map[dataplane.ServiceKey]*dataplane.VirtualServer{},
 		timeouts:   DefaultTimeouts,
 		schedulers: slices.Clone(KernelSchedulers),
-		faults:     map[string][]error{},
+		calls: fakecalls.New("ipvs.Fake",
+			"Services", "AddService", "UpdateService", "DeleteService",
+			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"),
 	}
 }
 
@@ -73,48 +69,20 @@ func (f *Fake) SetConnections(key dataplane.ServiceKey, rs dataplane.RealServerK
 // Calls lists the changing calls made so far, in order, whether they succeeded or not:
 // "AddService TCP 10.96.0.1:443", "AddRealServer TCP 10.96.0.1:443 10.244.3.214:80",
 // "SetTimeouts 900 120 300".
-func (f *Fake) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+func (f *Fake) Calls() []string { return f.calls.Calls() }
 
 // ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
-}
+func (f *Fake) ResetCalls() { f.calls.Reset() }
 
 // FailNext makes the next call of op (a method name such as "AddRealServer") fail with
 // err without changing anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) {
-	if !slices.Contains(fakeOps, op) {
-		panic(fmt.Sprintf("ipvs.Fake.FailNext: unknown operation %q: expected one of %s", op, strings.Join(fakeOps, ", ")))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[op] = append(f.faults[op], err)
-}
-
-func (f *Fake) fault(op string) error {
-	q := f.faults[op]
-	if len(q) == 0 {
-		return nil
-	}
-	f.faults[op] = q[1:]
-	return q[0]
-}
-
-func (f *Fake) log(format string, args ...any) {
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
-}
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // Services returns copies of every virtual server with its real servers, sorted.
 func (f *Fake) Services() ([]dataplane.VirtualServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("Services"); err != nil {
+	if err := f.calls.Fault("Services"); err != nil {
 		return nil, err
 	}
 	t := dataplane.IPVS{Services: make([]dataplane.VirtualServer, 0, len(f.services))}
@@ -138,8 +106,8 @@ func (f *Fake) checkScheduler(name string) error {
 func (f *Fake) AddService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("AddService %s", vs.Key())
-	if err := f.fault("AddService"); err != nil {
+	f.calls.Recordf("AddService %s", vs.Key())
+	if err := f.calls.Fault("AddService"); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -161,8 +129,8 @@ func (f *Fake) AddService(vs dataplane.VirtualServer) error {
 func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("UpdateService %s", vs.Key())
-	if err := f.fault("UpdateService"); err != nil {
+	f.calls.Recordf("UpdateService %s", vs.Key())
+	if err := f.calls.Fault("UpdateService"); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -186,8 +154,8 @@ func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 func (f *Fake) DeleteService(key dataplane.ServiceKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("DeleteService %s", key)
-	if err := f.fault("DeleteService"); err != nil {
+	f.calls.Recordf("DeleteService %s", key)
+	if err := f.calls.Fault("DeleteService"); err != nil {
 		return err
 	}
 	k, err := normalizeKey(key)
@@ -218,8 +186,8 @@ func (f *Fake) service(op string, key dataplane.ServiceKey, rs dataplane.RealSer
 func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("AddRealServer %s %s", key, rs.Key())
-	if err := f.fault("AddRealServer"); err != nil {
+	f.calls.Recordf("AddRealServer %s %s", key, rs.Key())
+	if err := f.calls.Fault("AddRealServer"); err != nil {
 		return err
 	}
 	vs, err := f.service("AddRealServer", key, rs.Key())
@@ -242,8 +210,8 @@ func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("UpdateRealServer %s %s", key, rs.Key())
-	if err := f.fault("UpdateRealServer"); err != nil {
+	f.calls.Recordf("UpdateRealServer %s %s", key, rs.Key())
+	if err := f.calls.Fault("UpdateRealServer"); err != nil {
 		return err
 	}
 	vs, err := f.service("UpdateRealServer", key, rs.Key())
@@ -266,8 +234,8 @@ func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServe
 func (f *Fake) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServerKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("DeleteRealServer %s %s", key, rs)
-	if err := f.fault("DeleteRealServer"); err != nil {
+	f.calls.Recordf("DeleteRealServer %s %s", key, rs)
+	if err := f.calls.Fault("DeleteRealServer"); err != nil {
 		return err
 	}
 	vs, err := f.service("DeleteRealServer", key, rs)
@@ -287,7 +255,7 @@ func (f *Fake) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServe
 func (f *Fake) Timeouts() (dataplane.Timeouts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("Timeouts"); err != nil {
+	if err := f.calls.Fault("Timeouts"); err != nil {
 		return dataplane.Timeouts{}, err
 	}
 	return f.timeouts, nil
@@ -297,8 +265,8 @@ func (f *Fake) Timeouts() (dataplane.Timeouts, error) {
 func (f *Fake) SetTimeouts(t dataplane.Timeouts) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("SetTimeouts %d %d %d", t.TCP, t.TCPFin, t.UDP)
-	if err := f.fault("SetTimeouts"); err != nil {
+	f.calls.Recordf("SetTimeouts %d %d %d", t.TCP, t.TCPFin, t.UDP)
+	if err := f.calls.Fault("SetTimeouts"); err != nil {
 		return err
 	}
 	if err := checkTimeouts(t); err != nil {
@@ -320,5 +288,5 @@ func (f *Fake) SetTimeouts(t dataplane.Timeouts) error {
 func (f *Fake) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.fault("Close")
+	return f.calls.Fault("Close")
 }

@@ -208,15 +208,6 @@ func TestFakeCallsAndFaults(t *testing.T) {
 	}
 }
 
-func TestFakeFailNextUnknownOpPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("FailNext with an unknown operation did not panic")
-		}
-	}()
-	NewFake().FailNext("AddAddr", errors.New("x"))
-}
-
 func TestFakeLinksAreCopies(t *testing.T) {
 	f := newLoopbackFake()
 	links, _ := f.Links()

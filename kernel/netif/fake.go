@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/fakecalls"
 )
 
 // ErrLinkNotFound is wrapped by errors about a link that does not exist.
@@ -19,20 +20,17 @@ var ErrLinkNotFound = errors.New("link not found")
 // promises (idempotent add and delete), a log of the changing calls and fault injection.
 // It is safe for concurrent use.
 type Fake struct {
-	mu     sync.Mutex
-	links  []dataplane.Link
-	calls  []string
-	faults map[string][]error
+	mu    sync.Mutex
+	links []dataplane.Link
+	calls *fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
 
-var fakeOps = []string{"Links", "EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"}
-
 // NewFake returns a fake holding links (copied). Links without an index get the next free
 // one, as the kernel numbers them.
 func NewFake(links ...dataplane.Link) *Fake {
-	f := &Fake{faults: map[string][]error{}}
+	f := &Fake{calls: fakecalls.New("netif.Fake", "Links", "EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress")}
 	for _, l := range links {
 		l.Addrs = slices.Clone(l.Addrs)
 		if l.Index == 0 {
@@ -45,43 +43,15 @@ func NewFake(links ...dataplane.Link) *Fake {
 
 // Calls lists the changing calls made so far, in order, whether they succeeded or not:
 // "EnsureDummy kube-ipvs0", "AddAddress kube-ipvs0 10.96.0.1/32".
-func (f *Fake) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+func (f *Fake) Calls() []string { return f.calls.Calls() }
 
 // ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
-}
+func (f *Fake) ResetCalls() { f.calls.Reset() }
 
 // FailNext makes the next call of op (a method name: "Links", "EnsureDummy", "DeleteLink",
 // "AddAddress", "DeleteAddress") fail with err without changing anything. Queued errors
 // are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) {
-	if !slices.Contains(fakeOps, op) {
-		panic(fmt.Sprintf("netif.Fake.FailNext: unknown operation %q: expected one of %s", op, strings.Join(fakeOps, ", ")))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[op] = append(f.faults[op], err)
-}
-
-func (f *Fake) fault(op string) error {
-	q := f.faults[op]
-	if len(q) == 0 {
-		return nil
-	}
-	f.faults[op] = q[1:]
-	return q[0]
-}
-
-func (f *Fake) log(format string, args ...any) {
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
-}
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 func (f *Fake) nextIndex() int {
 	n := 0
@@ -99,7 +69,7 @@ func (f *Fake) find(name string) int {
 func (f *Fake) Links() ([]dataplane.Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("Links"); err != nil {
+	if err := f.calls.Fault("Links"); err != nil {
 		return nil, err
 	}
 	out := make([]dataplane.Link, 0, len(f.links))
@@ -116,8 +86,8 @@ func (f *Fake) Links() ([]dataplane.Link, error) {
 func (f *Fake) EnsureDummy(name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("EnsureDummy %s", name)
-	if err := f.fault("EnsureDummy"); err != nil {
+	f.calls.Recordf("EnsureDummy %s", name)
+	if err := f.calls.Fault("EnsureDummy"); err != nil {
 		return false, err
 	}
 	if err := checkLinkName(name); err != nil {
@@ -137,8 +107,8 @@ func (f *Fake) EnsureDummy(name string) (bool, error) {
 func (f *Fake) DeleteLink(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("DeleteLink %s", name)
-	if err := f.fault("DeleteLink"); err != nil {
+	f.calls.Recordf("DeleteLink %s", name)
+	if err := f.calls.Fault("DeleteLink"); err != nil {
 		return err
 	}
 	if i := f.find(name); i >= 0 {
@@ -152,8 +122,8 @@ func (f *Fake) DeleteLink(name string) error {
 func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("AddAddress %s %s", link, p)
-	if err := f.fault("AddAddress"); err != nil {
+	f.calls.Recordf("AddAddress %s %s", link, p)
+	if err := f.calls.Fault("AddAddress"); err != nil {
 		return err
 	}
 	if !p.IsValid() {
@@ -174,8 +144,8 @@ func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 func (f *Fake) DeleteAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log("DeleteAddress %s %s", link, p)
-	if err := f.fault("DeleteAddress"); err != nil {
+	f.calls.Recordf("DeleteAddress %s %s", link, p)
+	if err := f.calls.Fault("DeleteAddress"); err != nil {
 		return err
 	}
 	if !p.IsValid() {

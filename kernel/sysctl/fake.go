@@ -1,14 +1,14 @@
 package sysctl
 
 import (
-	"fmt"
 	"io/fs"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/fakecalls"
 )
 
 // KernelDefaults are the values a freshly booted kernel has for the sysctls kube-proxy in
@@ -32,15 +32,14 @@ var KernelDefaults = map[string]string{
 type Fake struct {
 	mu     sync.Mutex
 	values map[string]string
-	calls  []string
-	faults map[string][]error
+	calls  *fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
 
 // NewFake returns a fake preloaded with KernelDefaults.
 func NewFake() *Fake {
-	return &Fake{values: maps.Clone(KernelDefaults), faults: map[string][]error{}}
+	return &Fake{values: maps.Clone(KernelDefaults), calls: fakecalls.New("sysctl.Fake", "Get", "Set")}
 }
 
 // Define makes a sysctl exist with a value, as loading a module does.
@@ -67,44 +66,20 @@ func (f *Fake) Values() map[string]string {
 
 // Calls lists the Set calls made so far, in order, whether they succeeded or not:
 // "Set net/ipv4/ip_forward 1".
-func (f *Fake) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
+func (f *Fake) Calls() []string { return f.calls.Calls() }
 
 // ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
-}
+func (f *Fake) ResetCalls() { f.calls.Reset() }
 
 // FailNext makes the next call of op ("Get" or "Set") fail with err without touching
 // anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) {
-	if op != "Get" && op != "Set" {
-		panic(fmt.Sprintf("sysctl.Fake.FailNext: unknown operation %q: expected Get or Set", op))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[op] = append(f.faults[op], err)
-}
-
-func (f *Fake) fault(op string) error {
-	q := f.faults[op]
-	if len(q) == 0 {
-		return nil
-	}
-	f.faults[op] = q[1:]
-	return q[0]
-}
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // Get returns the value of a sysctl.
 func (f *Fake) Get(name string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.fault("Get"); err != nil {
+	if err := f.calls.Fault("Get"); err != nil {
 		return "", err
 	}
 	if err := checkName(name); err != nil {
@@ -122,8 +97,8 @@ func (f *Fake) Get(name string) (string, error) {
 func (f *Fake) Set(name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Set "+name+" "+value)
-	if err := f.fault("Set"); err != nil {
+	f.calls.Recordf("Set %s %s", name, value)
+	if err := f.calls.Fault("Set"); err != nil {
 		return err
 	}
 	if err := checkName(name); err != nil {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"flag"
 	"fmt"
@@ -20,8 +21,15 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
 )
 
+// stateScript is the one copy of the script: the captures do not keep their own, their
+// README names its sha256 (stateScriptSum) so that a changed script shows the captures
+// are stale.
+//
 //go:embed state.sh
 var stateScript []byte
+
+// stateScriptSum is the hex sha256 of stateScript.
+func stateScriptSum() string { return fmt.Sprintf("%x", sha256.Sum256(stateScript)) }
 
 // captures are the files written and the guest commands whose output they hold.
 var captures = []struct{ file, cmd string }{
@@ -52,11 +60,14 @@ func main() {
 	}
 }
 
+// stateScriptSumPrefix starts the README line that names the script's sha256.
+const stateScriptSumPrefix = "    state.sh sha256 "
+
 func readme(versions string) string {
 	var b strings.Builder
 	b.WriteString("# Captured in the kernel lab\n\n")
 	b.WriteString("Real outputs of the node tools, written by `make lab-capture` (hack/lab/capture): a lab guest\n")
-	b.WriteString("ran `state.sh` (beside this file) to set up a kube-proxy-like dataplane, then each command\n")
+	b.WriteString("ran `hack/lab/capture/state.sh` to set up a kube-proxy-like dataplane, then each command\n")
 	b.WriteString("below; each file holds one command's stdout+stderr byte for byte. Regenerating changes the\n")
 	b.WriteString("dates in iptables-save, ipset's initval and the order of hash set members (the hash seed),\n")
 	b.WriteString("kube-ipvs0's MAC, and the order of /proc/net/ip_vs (the kernel salts its service hash with\n")
@@ -66,6 +77,9 @@ func readme(versions string) string {
 		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)
 	}
 	b.WriteString("\nGuest kernel and tools:\n\n```\n" + strings.TrimRight(versions, "\n") + "\n```\n")
+	b.WriteString("\nThe captures were made with the state.sh of this sha256 (a test in hack/lab/capture\n")
+	b.WriteString("fails once the script differs, until they are captured again):\n\n")
+	fmt.Fprintf(&b, "%s%s\n", stateScriptSumPrefix, stateScriptSum())
 	return b.String()
 }
 
@@ -97,9 +111,6 @@ func capture(ctx context.Context, dir string) error {
 		if err := os.WriteFile(filepath.Join(dir, c.Name), []byte(c.Output), 0o644); err != nil {
 			return err
 		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "state.sh"), stateScript, 0o644); err != nil {
-		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme(res.Commands[1].Output)), 0o644); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -23,5 +24,35 @@ func TestReadmeListsEveryCapture(t *testing.T) {
 	}
 	if !strings.Contains(r, "```\n6.1.0-56-cloud-amd64\nipvsadm v1.31\n```\n") {
 		t.Errorf("README lacks the versions block:\n%s", r)
+	}
+	if !strings.Contains(r, "\n"+stateScriptSumPrefix+stateScriptSum()+"\n") {
+		t.Errorf("README lacks the script's sha256:\n%s", r)
+	}
+}
+
+// The captures in the repository must come from this state.sh: lab_captures_test.go in
+// framework/dataplane expects what the script programs.
+func TestCapturesComeFromThisStateScript(t *testing.T) {
+	const path = "../../../framework/dataplane/testdata/lab/README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	var captured string
+	for line := range strings.Lines(got) {
+		if s, ok := strings.CutPrefix(line, stateScriptSumPrefix); ok {
+			captured = strings.TrimSpace(s)
+		}
+	}
+	if want := stateScriptSum(); captured != want {
+		t.Fatalf("%s names state.sh sha256 %q, the script's is %s: it changed since the captures were made: "+
+			"run make lab-capture and update framework/dataplane/lab_captures_test.go to what it programs now", path, captured, want)
+	}
+	// The rest of the README is what readme writes for the versions it holds.
+	_, versions, _ := strings.Cut(got, "```\n")
+	versions, _, _ = strings.Cut(versions, "```\n")
+	if want := readme(versions); got != want {
+		t.Errorf("%s is not what the capture program writes; run make lab-capture or update it to:\n%s", path, want)
 	}
 }
