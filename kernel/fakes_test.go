@@ -27,7 +27,7 @@ func TestFakesFailNext(t *testing.T) {
 		fake faultInjector
 		ops  []string
 	}{
-		{"ipvs.Fake", ipvs.NewFake(), []string{"Services", "AddService", "UpdateService", "DeleteService",
+		{"ipvs.Fake", ipvs.NewFake(), []string{"Services", "RealServers", "AddService", "UpdateService", "DeleteService",
 			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"}},
 		{"netif.Fake", netif.NewFake(), []string{"Links", "EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"}},
 		{"ipset.Fake", ipset.NewFake(), []string{"List", "Create", "Destroy", "Add", "Del"}},

@@ -4,13 +4,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
-// realServerLister is an optional capability of an IPVS interface: listing one virtual
-// server's real servers with their connection counters, far cheaper than reading the whole
-// table when only a few real servers are terminating.
-type realServerLister interface {
-	RealServers(key dataplane.ServiceKey) ([]dataplane.RealServer, error)
-}
-
 // connections is what graceful termination waits for: active and inactive (TIME_WAIT,
 // FIN_WAIT...) connections alike, as upstream does, because deleting the real server
 // would cut either kind.
@@ -59,14 +52,10 @@ func (r *Reconciler) quiesce(ks *knownService, krs *knownRealServer) {
 	r.log.V(2).Info("Real server is terminating; deleting it once its connections end", "virtualServer", key.String(), "realServer", rsKey.String(), "connections", connections(krs.rs))
 }
 
-// refreshCounters reads one virtual server's real servers when the IPVS interface can do
-// that cheaply; otherwise the graceful pass reads the whole table once for all of them.
+// refreshCounters reads one virtual server's real servers, so the graceful pass costs
+// what the terminating real servers cost, not a read of the whole table.
 func (r *Reconciler) refreshCounters(ks *knownService) {
-	lister, ok := r.k.IPVS.(realServerLister)
-	if !ok {
-		return
-	}
-	rss, err := lister.RealServers(ks.vs.Key())
+	rss, err := r.k.IPVS.RealServers(ks.vs.Key())
 	if err != nil {
 		r.log.V(2).Info("Could not read real servers' connections", "virtualServer", ks.vs.Key().String(), "err", err)
 		return
@@ -93,9 +82,9 @@ func (r *Reconciler) applyCounters(ks *knownService, rss []dataplane.RealServer)
 }
 
 // gracefulPass deletes terminating real servers whose connections have ended. Counters
-// come from this sync's kernel read (full syncs), from per-service reads, or, when some
-// real server started terminating with counters this sync could not trust, from one read
-// of the whole table. Its work follows the number of terminating real servers.
+// come from this sync's kernel read (full syncs) or, when some real server started
+// terminating with counters this sync could not trust, from per-service reads. Its work
+// follows the number of terminating real servers.
 func (r *Reconciler) gracefulPass() {
 	if len(r.draining) == 0 {
 		return
@@ -105,25 +94,8 @@ func (r *Reconciler) gracefulPass() {
 		pending = append(pending, ks)
 	}
 	if r.recheck {
-		if _, ok := r.k.IPVS.(realServerLister); ok {
-			for _, ks := range pending {
-				r.refreshCounters(ks)
-			}
-		} else if all, err := r.k.IPVS.Services(); err != nil {
-			r.log.V(2).Info("Could not read connections of terminating real servers; will try again next sync", "err", err)
-		} else {
-			byKey := make(map[dataplane.ServiceKey][]dataplane.RealServer, len(pending))
-			for _, ks := range pending {
-				byKey[ks.vs.Key()] = nil
-			}
-			for _, vs := range all {
-				if _, ok := byKey[vs.Key()]; ok {
-					byKey[vs.Key()] = vs.RealServers
-				}
-			}
-			for _, ks := range pending {
-				r.applyCounters(ks, byKey[ks.vs.Key()])
-			}
+		for _, ks := range pending {
+			r.refreshCounters(ks)
 		}
 	}
 	for _, ks := range pending {

@@ -195,6 +195,10 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 				t.Errorf("%s: error %v, expected %s (%d)", c.name, c.err, c.want.Error(), int(c.want))
 			}
 		}
+		// The kernel's destination dump finds no service and lists nothing, without an error.
+		if rss, err := h.RealServers(missing.Key()); err != nil || len(rss) != 0 {
+			t.Errorf("RealServers of a missing service: %v, %v; expected none and no error, as the kernel's dump", rss, err)
+		}
 		if _, ok := lookup(t, h, unknownSched.Key()); ok {
 			t.Errorf("a refused AddService left %s behind", unknownSched.Key())
 		}
@@ -291,6 +295,13 @@ func expectService(t *testing.T, h Interface, want dataplane.VirtualServer) {
 	g, w := strip(got), strip(want)
 	if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", w) {
 		t.Errorf("%s listed as\n  %+v\nexpected\n  %+v", want.Key(), g, w)
+	}
+	rss, err := h.RealServers(want.Key())
+	if err != nil {
+		t.Fatalf("RealServers(%s): %v", want.Key(), err)
+	}
+	if r := strip(dataplane.VirtualServer{RealServers: rss}).RealServers; fmt.Sprintf("%+v", r) != fmt.Sprintf("%+v", w.RealServers) {
+		t.Errorf("RealServers(%s) = %+v, expected the listed %+v", want.Key(), r, w.RealServers)
 	}
 }
 

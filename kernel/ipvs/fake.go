@@ -33,7 +33,7 @@ func NewFake() *Fake {
 		timeouts:   DefaultTimeouts,
 		schedulers: slices.Clone(KernelSchedulers),
 		calls: fakecalls.New("ipvs.Fake",
-			"Services", "AddService", "UpdateService", "DeleteService",
+			"Services", "RealServers", "AddService", "UpdateService", "DeleteService",
 			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"),
 	}
 }
@@ -93,6 +93,27 @@ func (f *Fake) Services() ([]dataplane.VirtualServer, error) {
 	}
 	t.Sort()
 	return t.Services, nil
+}
+
+// RealServers lists one virtual server's real servers, ordered by address and port. A
+// missing service lists nothing without an error, as the kernel's destination dump does.
+func (f *Fake) RealServers(key dataplane.ServiceKey) ([]dataplane.RealServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.calls.Fault("RealServers"); err != nil {
+		return nil, err
+	}
+	k, err := normalizeKey(key)
+	if err != nil {
+		return nil, opError("list real servers of", key, noRealServer, err, dataplane.VirtualServer{})
+	}
+	vs, ok := f.services[k]
+	if !ok {
+		return nil, nil
+	}
+	t := dataplane.IPVS{Services: []dataplane.VirtualServer{{RealServers: slices.Clone(vs.RealServers)}}}
+	t.Sort()
+	return t.Services[0].RealServers, nil
 }
 
 func (f *Fake) checkScheduler(name string) error {

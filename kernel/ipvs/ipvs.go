@@ -10,6 +10,9 @@ import "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 type Interface interface {
 	// Services lists every virtual server with its real servers.
 	Services() ([]dataplane.VirtualServer, error)
+	// RealServers lists one virtual server's real servers with their connection counters;
+	// it lets graceful termination watch a few services without reading the whole table.
+	RealServers(key dataplane.ServiceKey) ([]dataplane.RealServer, error)
 	// AddService creates a virtual server; its RealServers are ignored.
 	AddService(vs dataplane.VirtualServer) error
 	// UpdateService changes scheduler, persistence and flags of an existing virtual server.

@@ -74,6 +74,29 @@ func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
 	return out, nil
 }
 
+// RealServers lists one virtual server's real servers with their connection counters.
+func (l *Linux) RealServers(key dataplane.ServiceKey) ([]dataplane.RealServer, error) {
+	s, err := serviceKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("list real servers of %s: %w", key, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dests, err := l.h.GetDestinations(s)
+	if err != nil {
+		return nil, fmt.Errorf("list real servers of %s: %w", key, err)
+	}
+	out := make([]dataplane.RealServer, 0, len(dests))
+	for _, d := range dests {
+		rs, err := fromDestination(d)
+		if err != nil {
+			return nil, fmt.Errorf("list real servers of %s: %w", key, err)
+		}
+		out = append(out, rs)
+	}
+	return out, nil
+}
+
 // AddService creates a virtual server; its real servers are ignored.
 func (l *Linux) AddService(vs dataplane.VirtualServer) error {
 	return l.serviceOp("AddService", vs, func(s *mobyipvs.Service) error { return l.h.NewService(s) })
