@@ -1,0 +1,182 @@
+package labe2e
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
+)
+
+// changeLog records the calls through a Kernel that change it, one line per call:
+// "ipvs AddService TCP 10.96.0.1:443". Reads are not recorded. It is safe for concurrent use.
+type changeLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *changeLog) add(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the recorded calls in order.
+func (c *changeLog) Calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.calls...)
+}
+
+// Since returns the calls recorded after the first n.
+func (c *changeLog) Since(n int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n > len(c.calls) {
+		return nil
+	}
+	return append([]string(nil), c.calls[n:]...)
+}
+
+// String lists the calls one per line, or says there were none.
+func (c *changeLog) String() string {
+	calls := c.Calls()
+	if len(calls) == 0 {
+		return "(no changing calls)"
+	}
+	return strings.Join(calls, "\n")
+}
+
+// recordChanges wraps k so that every changing call is recorded, then passed on; reads
+// pass through unrecorded, so a proxier over the wrapper behaves as over k.
+func recordChanges(k *kernel.Kernel) (*kernel.Kernel, *changeLog) {
+	log := &changeLog{}
+	return &kernel.Kernel{
+		IPVS:     &recordingIPVS{Interface: k.IPVS, log: log},
+		Links:    &recordingLinks{Interface: k.Links, log: log},
+		IPSets:   &recordingIPSets{Interface: k.IPSets, log: log},
+		IPTables: &recordingIPTables{Interface: k.IPTables, log: log},
+		Sysctl:   &recordingSysctl{Interface: k.Sysctl, log: log},
+	}, log
+}
+
+type recordingIPVS struct {
+	ipvs.Interface
+	log *changeLog
+}
+
+func (r *recordingIPVS) AddService(vs dataplane.VirtualServer) error {
+	r.log.add("ipvs AddService %s", vs.Key())
+	return r.Interface.AddService(vs)
+}
+
+func (r *recordingIPVS) UpdateService(vs dataplane.VirtualServer) error {
+	r.log.add("ipvs UpdateService %s", vs.Key())
+	return r.Interface.UpdateService(vs)
+}
+
+func (r *recordingIPVS) DeleteService(key dataplane.ServiceKey) error {
+	r.log.add("ipvs DeleteService %s", key)
+	return r.Interface.DeleteService(key)
+}
+
+func (r *recordingIPVS) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
+	r.log.add("ipvs AddRealServer %s -> %s weight %d", key, rs.Key(), rs.Weight)
+	return r.Interface.AddRealServer(key, rs)
+}
+
+func (r *recordingIPVS) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
+	r.log.add("ipvs UpdateRealServer %s -> %s weight %d", key, rs.Key(), rs.Weight)
+	return r.Interface.UpdateRealServer(key, rs)
+}
+
+func (r *recordingIPVS) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServerKey) error {
+	r.log.add("ipvs DeleteRealServer %s -> %s", key, rs)
+	return r.Interface.DeleteRealServer(key, rs)
+}
+
+func (r *recordingIPVS) SetTimeouts(t dataplane.Timeouts) error {
+	r.log.add("ipvs SetTimeouts %d %d %d", t.TCP, t.TCPFin, t.UDP)
+	return r.Interface.SetTimeouts(t)
+}
+
+type recordingLinks struct {
+	netif.Interface
+	log *changeLog
+}
+
+// EnsureDummy changes the kernel only when it creates the link.
+func (r *recordingLinks) EnsureDummy(name string) (bool, error) {
+	created, err := r.Interface.EnsureDummy(name)
+	if created {
+		r.log.add("links EnsureDummy %s (created)", name)
+	}
+	return created, err
+}
+
+func (r *recordingLinks) DeleteLink(name string) error {
+	r.log.add("links DeleteLink %s", name)
+	return r.Interface.DeleteLink(name)
+}
+
+func (r *recordingLinks) AddAddress(link string, p netip.Prefix) error {
+	r.log.add("links AddAddress %s %s", link, p)
+	return r.Interface.AddAddress(link, p)
+}
+
+func (r *recordingLinks) DeleteAddress(link string, p netip.Prefix) error {
+	r.log.add("links DeleteAddress %s %s", link, p)
+	return r.Interface.DeleteAddress(link, p)
+}
+
+type recordingIPSets struct {
+	ipset.Interface
+	log *changeLog
+}
+
+func (r *recordingIPSets) Create(set dataplane.IPSet) error {
+	r.log.add("ipset Create %s", set.Name)
+	return r.Interface.Create(set)
+}
+
+func (r *recordingIPSets) Destroy(name string) error {
+	r.log.add("ipset Destroy %s", name)
+	return r.Interface.Destroy(name)
+}
+
+func (r *recordingIPSets) Add(name string, members ...string) error {
+	r.log.add("ipset Add %s %s", name, strings.Join(members, " "))
+	return r.Interface.Add(name, members...)
+}
+
+func (r *recordingIPSets) Del(name string, members ...string) error {
+	r.log.add("ipset Del %s %s", name, strings.Join(members, " "))
+	return r.Interface.Del(name, members...)
+}
+
+type recordingIPTables struct {
+	iptables.Interface
+	log *changeLog
+}
+
+func (r *recordingIPTables) Restore(f iptables.Family, input []byte) error {
+	r.log.add("iptables Restore IPv%d (%d lines)", f, strings.Count(string(input), "\n"))
+	return r.Interface.Restore(f, input)
+}
+
+type recordingSysctl struct {
+	sysctl.Interface
+	log *changeLog
+}
+
+func (r *recordingSysctl) Set(name, value string) error {
+	r.log.add("sysctl Set %s=%s", name, value)
+	return r.Interface.Set(name, value)
+}

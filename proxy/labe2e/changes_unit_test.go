@@ -1,0 +1,78 @@
+package labe2e
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+)
+
+// The recorder logs exactly the changing calls and passes every call on.
+func TestRecordChanges(t *testing.T) {
+	inner := kernel.Fake()
+	k, log := recordChanges(inner)
+
+	vs := dataplane.VirtualServer{Protocol: dataplane.TCP, Family: 4, Address: netip.MustParseAddr("10.96.0.1"), Port: 443, Scheduler: "rr"}
+	rs := dataplane.RealServer{Address: netip.MustParseAddr("10.244.1.5"), Port: 6443, Forward: dataplane.Masq, Weight: 1}
+	set := dataplane.IPSet{Name: "KUBE-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536}
+	steps := []func() error{
+		func() error { return k.IPVS.AddService(vs) },
+		func() error { return k.IPVS.AddRealServer(vs.Key(), rs) },
+		func() error { _, err := k.IPVS.Services(); return err },
+		func() error { rs.Weight = 0; return k.IPVS.UpdateRealServer(vs.Key(), rs) },
+		func() error { _, err := k.Links.EnsureDummy("kube-ipvs0"); return err },
+		func() error { _, err := k.Links.EnsureDummy("kube-ipvs0"); return err }, // exists: no change
+		func() error { return k.Links.AddAddress("kube-ipvs0", netip.MustParsePrefix("10.96.0.1/32")) },
+		func() error { _, err := k.Links.Links(); return err },
+		func() error { return k.IPSets.Create(set) },
+		func() error { return k.IPSets.Add(set.Name, "10.96.0.1,tcp:443") },
+		func() error { _, err := k.IPSets.List(); return err },
+		func() error {
+			return k.IPTables.Restore(iptables.IPv4, []byte("*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n"))
+		},
+		func() error { _, err := k.IPTables.Save(iptables.IPv4, "nat"); return err },
+		func() error { return k.Sysctl.Set("net/ipv4/ip_forward", "1") },
+		func() error { _, err := k.Sysctl.Get("net/ipv4/ip_forward"); return err },
+		func() error { return k.IPVS.DeleteRealServer(vs.Key(), rs.Key()) },
+		func() error { return k.IPVS.DeleteService(vs.Key()) },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	want := []string{
+		"ipvs AddService TCP 10.96.0.1:443",
+		"ipvs AddRealServer TCP 10.96.0.1:443 -> 10.244.1.5:6443 weight 1",
+		"ipvs UpdateRealServer TCP 10.96.0.1:443 -> 10.244.1.5:6443 weight 0",
+		"links EnsureDummy kube-ipvs0 (created)",
+		"links AddAddress kube-ipvs0 10.96.0.1/32",
+		"ipset Create KUBE-CLUSTER-IP",
+		"ipset Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443",
+		"iptables Restore IPv4 (3 lines)",
+		"sysctl Set net/ipv4/ip_forward=1",
+		"ipvs DeleteRealServer TCP 10.96.0.1:443 -> 10.244.1.5:6443",
+		"ipvs DeleteService TCP 10.96.0.1:443",
+	}
+	if got := log.Calls(); !slices.Equal(got, want) {
+		t.Errorf("recorded calls:\n%s\nexpected:\n%q", log, want)
+	}
+
+	// The calls reached the wrapped kernel.
+	s, err := kernel.Read(inner, kernel.ReadOptions{Links: true, IPSets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := s.Link("kube-ipvs0"); !ok || !l.HasAddr(netip.MustParseAddr("10.96.0.1")) {
+		t.Errorf("the wrapped kernel lacks kube-ipvs0 with 10.96.0.1: %+v", s.Links)
+	}
+	if set, ok := s.IPSet("KUBE-CLUSTER-IP"); !ok || !set.HasMember("10.96.0.1,tcp:443") {
+		t.Errorf("the wrapped kernel lacks the set member: %+v", s.IPSets)
+	}
+	if got, _ := inner.Sysctl.Get("net/ipv4/ip_forward"); got != "1" {
+		t.Errorf("the wrapped kernel's ip_forward = %q, expected 1", got)
+	}
+}

@@ -1,0 +1,141 @@
+package labe2e
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+)
+
+// nodeObject is node1 as the API server holds it: the node address, the pod CIDR.
+func nodeObject() *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{corev1.LabelHostname: nodeName}},
+		Spec:       corev1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: nodeIP},
+			{Type: corev1.NodeHostName, Address: nodeName},
+		}},
+	}
+}
+
+// service is a ClusterIP Service of one TCP port selecting app=<name>.
+func service(name, clusterIP string, port, targetPort int32, edits ...func(*corev1.Service)) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: corev1.ServiceSpec{
+			Type:            corev1.ServiceTypeClusterIP,
+			Selector:        map[string]string{"app": name},
+			ClusterIP:       clusterIP,
+			ClusterIPs:      []string{clusterIP},
+			IPFamilies:      []corev1.IPFamily{corev1.IPv4Protocol},
+			SessionAffinity: corev1.ServiceAffinityNone,
+			Ports: []corev1.ServicePort{{
+				Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(targetPort),
+			}},
+		},
+	}
+	for _, e := range edits {
+		e(s)
+	}
+	return s
+}
+
+// withNodePort makes the Service a NodePort one on port np.
+func withNodePort(np int32) func(*corev1.Service) {
+	return func(s *corev1.Service) {
+		s.Spec.Type = corev1.ServiceTypeNodePort
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+		s.Spec.Ports[0].NodePort = np
+	}
+}
+
+// withClientIPAffinity sets sessionAffinity: ClientIP with the timeout in seconds.
+func withClientIPAffinity(timeout int32) func(*corev1.Service) {
+	return func(s *corev1.Service) {
+		s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr.To(timeout)}}
+	}
+}
+
+// endpointState is how the EndpointSlice controller reports a pod: ready, or terminating
+// and still serving (a pod past its deletion that has not stopped yet).
+type endpointState int
+
+const (
+	ready endpointState = iota
+	terminating
+)
+
+type endpoint struct {
+	pod   *pods.Pod
+	state endpointState
+}
+
+// endpointSlice is the slice the EndpointSlice controller writes for a Service whose pods
+// run on node1, with the trigger-time annotation it sets.
+func endpointSlice(svc, suffix string, port int32, eps ...endpoint) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: svc + "-" + suffix, Namespace: namespace,
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
+			Annotations: map[string]string{
+				corev1.EndpointsLastChangeTriggerTime: time.Now().UTC().Format(time.RFC3339Nano),
+			},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(port)}},
+	}
+	for _, e := range eps {
+		isReady := e.state == ready
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
+			Addresses: []string{e.pod.IP(4).String()},
+			Conditions: discoveryv1.EndpointConditions{
+				Ready: ptr.To(isReady), Serving: ptr.To(true), Terminating: ptr.To(!isReady),
+			},
+			NodeName:  ptr.To(nodeName),
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: namespace, Name: e.pod.Name()},
+		})
+	}
+	return s
+}
+
+// create puts Services and EndpointSlices into the API.
+func (n *node) create(objs ...any) {
+	n.t.Helper()
+	ctx := context.Background()
+	for _, o := range objs {
+		var err error
+		switch o := o.(type) {
+		case *corev1.Service:
+			_, err = n.client.CoreV1().Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *discoveryv1.EndpointSlice:
+			_, err = n.client.DiscoveryV1().EndpointSlices(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			n.t.Fatalf("create: unexpected object %T", o)
+		}
+		if err != nil {
+			n.t.Fatal(err)
+		}
+	}
+}
+
+// updateSlice replaces an EndpointSlice, as the controller does when a pod's state changes.
+func (n *node) updateSlice(s *discoveryv1.EndpointSlice) {
+	n.t.Helper()
+	if _, err := n.client.DiscoveryV1().EndpointSlices(s.Namespace).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// hostPort is ip:port for URLs and dialing.
+func hostPort(ip string, port uint16) string {
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), port).String()
+}

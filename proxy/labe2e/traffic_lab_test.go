@@ -1,0 +1,179 @@
+package labe2e
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/onsi/gomega"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+)
+
+// Real traffic through the virtual servers the proxier programs: the seed's Service, a
+// two-pod Service with rr and one with ClientIP affinity, reached from the node and from a
+// pod, by ClusterIP and by NodePort, and a pod reaching itself through its Service.
+func TestServiceTrafficInLab(t *testing.T) {
+	n := newNode(t)
+	nginx := seedObjects(n)
+	a := n.pod("backend-a", "10.244.3.10", 8080)
+	b := n.pod("backend-b", "10.244.3.11", 8080)
+	client := n.pod("client", "10.244.3.20", 0)
+	n.create(
+		service("backends", "10.96.20.10", 80, 8080, withNodePort(30090)),
+		endpointSlice("backends", "abcde", 8080, endpoint{a, ready}, endpoint{b, ready}),
+		service("sticky", "10.96.20.11", 80, 8080, withNodePort(30091), withClientIPAffinity(10800)),
+		endpointSlice("sticky", "fghij", 8080, endpoint{a, ready}, endpoint{b, ready}),
+	)
+	n.startProxier("proxier", n.k)
+	n.eventually(func(g gomega.Gomega) {
+		s := n.state(g)
+		for _, vs := range []string{"10.96.20.10:80", nodeIP + ":30090"} {
+			g.Expect(s).To(HaveVirtualServer(dataplane.TCP, vs, WithScheduler("rr"), WithRealServerCount(2),
+				WithRealServer("10.244.3.10:8080", dataplane.Masq, 1), WithRealServer("10.244.3.11:8080", dataplane.Masq, 1)))
+		}
+		for _, vs := range []string{"10.96.20.11:80", nodeIP + ":30091"} {
+			g.Expect(s).To(HaveVirtualServer(dataplane.TCP, vs, WithScheduler("rr"), WithPersistence(10800), WithRealServerCount(2),
+				WithRealServer("10.244.3.10:8080", dataplane.Masq, 1), WithRealServer("10.244.3.11:8080", dataplane.Masq, 1)))
+		}
+		g.Expect(s).To(HaveVirtualServer(dataplane.TCP, "10.106.71.137:80", WithRealServer("10.244.3.214:80", dataplane.Masq, 1)))
+		g.Expect(s).To(HaveIPSetMember("KUBE-LOOP-BACK", "10.244.3.10,tcp:8080,10.244.3.10"))
+	})
+
+	ctx := context.Background()
+	clients := []struct {
+		from string
+		c    *http.Client
+	}{
+		{"the node", rootClient()},
+		{"pod client", pods.HTTPClient(client, askTimeout)},
+	}
+
+	t.Run("ClusterIP and NodePort", func(t *testing.T) {
+		for _, c := range clients {
+			for _, url := range []string{"http://10.106.71.137/", "http://" + hostPort(nodeIP, 30089) + "/"} {
+				if got, err := pods.AskName(ctx, c.c, url); err != nil || got != "nginx-test" {
+					t.Errorf("GET %s from %s = %q, %v; expected nginx-test", url, c.from, got, err)
+				}
+			}
+		}
+	})
+
+	t.Run("rr alternates over two pods", func(t *testing.T) {
+		for _, c := range clients {
+			for _, url := range []string{"http://10.96.20.10/", "http://" + hostPort(nodeIP, 30090) + "/"} {
+				answers, err := askMany(ctx, c.c, url, 10)
+				if err != nil {
+					t.Errorf("from %s: %v", c.from, err)
+					continue
+				}
+				if tl := tally(answers); tl["backend-a"] != 5 || tl["backend-b"] != 5 || !alternates(answers) {
+					t.Errorf("10 fresh connections from %s to %s reached %s in the order %v; expected rr to alternate, 5 each", c.from, url, tl, answers)
+				}
+			}
+		}
+	})
+
+	t.Run("ClientIP affinity keeps a client on one pod", func(t *testing.T) {
+		for _, c := range clients {
+			for _, url := range []string{"http://10.96.20.11/", "http://" + hostPort(nodeIP, 30091) + "/"} {
+				answers, err := askMany(ctx, c.c, url, 10)
+				if err != nil {
+					t.Errorf("from %s: %v", c.from, err)
+					continue
+				}
+				if tl := tally(answers); len(tl) != 1 {
+					t.Errorf("10 connections from %s to %s (persistent 10800) reached %s; expected one pod for all", c.from, url, tl)
+				}
+			}
+		}
+	})
+
+	t.Run("hairpin: a pod reaches itself through its Service", func(t *testing.T) {
+		fromNginx := pods.HTTPClient(nginx, askTimeout)
+		for _, url := range []string{"http://10.106.71.137/", "http://" + hostPort(nodeIP, 30089) + "/"} {
+			if got, err := pods.AskName(ctx, fromNginx, url); err != nil || got != "nginx-test" {
+				t.Errorf("GET %s from nginx-test itself = %q, %v; expected nginx-test (KUBE-LOOP-BACK masquerade)", url, got, err)
+			}
+		}
+		// backend-a through rr: half of its connections come back to itself.
+		answers, err := askMany(ctx, pods.HTTPClient(a, askTimeout), "http://10.96.20.10/", 4)
+		if err != nil {
+			t.Fatalf("from backend-a: %v", err)
+		}
+		if !slices.Contains(answers, "backend-a") || !slices.Contains(answers, "backend-b") {
+			t.Errorf("4 connections from backend-a to its own Service reached %v; expected both pods, itself included", answers)
+		}
+	})
+}
+
+// A pod that starts terminating keeps the connections it has (its real server drops to
+// weight 0 while they last) and gets no new ones.
+func TestTerminatingEndpointInLab(t *testing.T) {
+	n := newNode(t)
+	a := n.pod("backend-a", "10.244.3.10", 8080)
+	b := n.pod("backend-b", "10.244.3.11", 8080)
+	client := n.pod("client", "10.244.3.20", 0)
+	byName := map[string]*pods.Pod{a.Name(): a, b.Name(): b}
+	n.create(
+		service("drain", "10.96.30.10", 80, 8080),
+		endpointSlice("drain", "klmno", 8080, endpoint{a, ready}, endpoint{b, ready}),
+	)
+	n.startProxier("proxier", n.k)
+	n.eventually(func(g gomega.Gomega) {
+		g.Expect(n.state(g)).To(HaveVirtualServer(dataplane.TCP, "10.96.30.10:80", WithRealServerCount(2),
+			WithRealServer("10.244.3.10:8080", dataplane.Masq, 1), WithRealServer("10.244.3.11:8080", dataplane.Masq, 1)))
+	})
+
+	ctx := context.Background()
+	session, err := pods.OpenSession(ctx, client, "10.96.30.10:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	first, err := session.AskName(askTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaving := byName[first]
+	staying := a
+	if leaving == a {
+		staying = b
+	}
+	leavingRS := hostPort(leaving.IP(4).String(), 8080)
+	stayingRS := hostPort(staying.IP(4).String(), 8080)
+	t.Logf("the session %s -> %s reached %s, which now starts terminating", session.LocalAddr(), session.RemoteAddr(), leaving.Name())
+
+	// The EndpointSlice controller's view of a pod being deleted: not ready, terminating,
+	// still serving.
+	n.updateSlice(endpointSlice("drain", "klmno", 8080, endpoint{leaving, terminating}, endpoint{staying, ready}))
+	n.eventually(func(g gomega.Gomega) {
+		s := n.state(g)
+		g.Expect(s).To(HaveVirtualServer(dataplane.TCP, "10.96.30.10:80", WithRealServerCount(2),
+			WithRealServer(leavingRS, dataplane.Masq, 0), WithRealServer(stayingRS, dataplane.Masq, 1)))
+		rs, _ := realServer(s, dataplane.TCP, "10.96.30.10:80", leavingRS)
+		g.Expect(rs.ActiveConns).To(gomega.BeNumerically(">=", 1), "the terminating real server's active connections (the session)")
+	})
+
+	for i := range 3 {
+		if got, err := session.AskName(askTimeout); err != nil || got != leaving.Name() {
+			t.Fatalf("request %d on the open connection after %s started terminating = %q, %v; expected it to keep answering",
+				i+1, leaving.Name(), got, err)
+		}
+	}
+	for _, c := range []struct {
+		from string
+		c    *http.Client
+	}{{"the node", rootClient()}, {"pod client", pods.HTTPClient(client, askTimeout)}} {
+		answers, err := askMany(ctx, c.c, "http://10.96.30.10/", 6)
+		if err != nil {
+			t.Fatalf("from %s: %v", c.from, err)
+		}
+		if tl := tally(answers); tl[staying.Name()] != 6 {
+			t.Errorf("6 new connections from %s reached %s; expected all on %s while %s terminates", c.from, tl, staying.Name(), leaving.Name())
+		}
+	}
+}
