@@ -26,10 +26,10 @@ func TestMain(m *testing.M) {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
-		select {}
+		blockForever()
 	case "sleep":
 		fmt.Println("ready")
-		select {}
+		blockForever()
 	case "fail":
 		fmt.Println("line 1\nline 2\nfatal: cannot do the thing")
 		os.Exit(3)
@@ -48,6 +48,15 @@ func TestMain(m *testing.M) {
 		panic(http.ListenAndServe(u.Host, nil))
 	default:
 		panic("unknown " + childEnv)
+	}
+}
+
+// blockForever parks the child until it is signalled. A bare select{} would be a
+// "all goroutines are asleep" crash in a binary built without cgo; a timer keeps the
+// runtime from calling it a deadlock.
+func blockForever() {
+	for {
+		time.Sleep(time.Hour)
 	}
 }
 
