@@ -340,19 +340,24 @@ func TestDeprecationEvents(t *testing.T) {
 		t.Fatalf("events = %+v", events)
 	}
 
+	logged := map[string]string{workerNode: msg}
 	for _, tc := range []struct {
 		minor   int
 		events  []Deprecation
+		logged  map[string]string
 		nodes   []string
 		note    string
 		wantErr string
 	}{
-		{minor: 37, events: events, nodes: []string{cpNode, workerNode}, note: "expected deprecation reported (Kubernetes 1.37, 2 nodes): IPVSDeprecation"},
-		{minor: 35, events: events[:1], nodes: []string{cpNode, workerNode}, wantErr: "none for nodes [" + workerNode + "]"},
+		{minor: 37, events: events, nodes: []string{cpNode, workerNode}, note: "expected deprecation reported (Kubernetes 1.37, 2 nodes): \"The ipvs proxier has been deprecated"},
+		{minor: 35, events: events[:1], nodes: []string{cpNode, workerNode}, wantErr: "nodes [" + workerNode + "] neither logged it nor recorded"},
+		{minor: 37, events: events[:1], logged: logged, nodes: []string{cpNode, workerNode}, note: "logged but no IPVSDeprecation event on nodes [" + workerNode + "]"},
+		{minor: 37, logged: logged, nodes: []string{cpNode, workerNode}, wantErr: "nodes [" + cpNode + "] neither logged"},
 		{minor: 34, nodes: []string{cpNode}, note: "not deprecated yet"},
 		{minor: 34, events: events, wantErr: "should not emit"},
+		{minor: 34, logged: logged, nodes: []string{workerNode}, wantErr: "should not log the ipvs deprecation"},
 	} {
-		note, err := CheckDeprecation(tc.events, tc.minor, tc.nodes)
+		note, err := CheckDeprecation(tc.events, tc.logged, tc.minor, tc.nodes)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("1.%d: err = %v, want %q", tc.minor, err, tc.wantErr)

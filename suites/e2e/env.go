@@ -38,6 +38,9 @@ type Env struct {
 	Minor int
 	// Switch is the ConfigMap switch's report (method 2 only).
 	Switch *kubeproxy.SwitchReport
+	// Modes is what each node's kube-proxy said about its mode (log findings, /proxyMode)
+	// once ipvs mode was reached, either way.
+	Modes []kubeproxy.NodeMode
 	// Notes are lines for the summary (deprecation, leftovers, fate).
 	Notes []string
 	// Fate is what happened to the cluster after the run.
@@ -121,21 +124,24 @@ func (e *Env) reachIPVS(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		e.Modes = r.Nodes
 		e.Notes = append(e.Notes, strings.TrimRight(r.String(), "\n"))
 	} else {
 		if _, err := kubeproxy.WaitForPods(ctx, e.KubeProxy, nil); err != nil {
 			return err
 		}
-		if _, err := kubeproxy.VerifyMode(ctx, e.KubeProxy, "ipvs"); err != nil {
+		modes, err := kubeproxy.VerifyMode(ctx, e.KubeProxy, "ipvs")
+		if err != nil {
 			return err
 		}
+		e.Modes = modes
 		e.Notes = append(e.Notes, "kube-proxy in ipvs mode from cluster creation (the seed's method 1)")
 	}
 	events, err := kubeproxy.DeprecationEvents(ctx, e.KubeProxy)
 	if err != nil {
 		return err
 	}
-	note, err := kubeproxy.CheckDeprecation(events, e.Minor, cluster.NodeNames(e.Nodes))
+	note, err := kubeproxy.CheckDeprecation(events, kubeproxy.LoggedDeprecations(e.Modes), e.Minor, cluster.NodeNames(e.Nodes))
 	if err != nil {
 		// Events are recorded asynchronously: a missing one is a note, not a failure.
 		note = "deprecation events: " + err.Error()

@@ -4,4 +4,5 @@ package e2e
 // adds its import here; the suites never name one.
 import (
 	_ "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/kind"
+	_ "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 )

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// agentConfig is the agent's command line.
+type agentConfig struct {
+	kubeconfig string
+	nodeName   string
+	nodeIP     string
+	// listen is the agent's TLS address in the guest; the host reaches it through a forward.
+	listen           string
+	tlsCert, tlsKey  string
+	tokenFile        string
+	kubeletAddress   string
+	kubeletPort      int
+	stateDir         string
+	kubeProxyVersion string
+}
+
+func (c *agentConfig) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "/etc/kubernetes/agent.kubeconfig", "kubeconfig of a user allowed to register Nodes, bind Pods and update their status")
+	fs.StringVar(&c.nodeName, "node-name", "lab-node", "the Node this agent stands for")
+	fs.StringVar(&c.nodeIP, "node-ip", "10.0.2.15", "the node's InternalIP")
+	fs.StringVar(&c.listen, "listen", "0.0.0.0:10250", "TLS address of the log, exec and file endpoints")
+	fs.StringVar(&c.tlsCert, "tls-cert", "/etc/ipvs-nodeagent/tls.crt", "serving certificate")
+	fs.StringVar(&c.tlsKey, "tls-key", "/etc/ipvs-nodeagent/tls.key", "serving key")
+	fs.StringVar(&c.tokenFile, "token-file", "/etc/ipvs-nodeagent/token", "bearer token the exec and file endpoints require")
+	fs.StringVar(&c.kubeletAddress, "kubelet-address", "", "address published as the node's Hostname address, where the apiserver reaches /containerLogs (the host side of a port forward); empty: none")
+	fs.IntVar(&c.kubeletPort, "kubelet-port", 10250, "port published as the node's kubelet endpoint")
+	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/ipvs-nodeagent", "container logs")
+	fs.StringVar(&c.kubeProxyVersion, "kube-proxy-version", "", "published as the node's kubeProxyVersion")
+}
+
+// agent is the running node agent.
+type agent struct {
+	cfg     agentConfig
+	client  kubernetes.Interface
+	podCIDR netip.Prefix
+
+	mu sync.Mutex
+	// running holds what runs for each Pod, by UID.
+	running map[types.UID]*podRuntime
+	// byName finds the newest runtime of namespace/name, for the log endpoint.
+	byName map[string]*podRuntime
+	ips    *ipAllocator
+	queue  workqueue.TypedRateLimitingInterface[string]
+	lister cache.Store
+}
+
+func run(ctx context.Context, cfg agentConfig) error {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", cfg.kubeconfig, err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	a := &agent{
+		cfg:     cfg,
+		client:  client,
+		running: map[types.UID]*podRuntime{},
+		byName:  map[string]*podRuntime{},
+		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.stateDir, "logs"), 0o755); err != nil {
+		return err
+	}
+	// Commands run through the exec endpoint find what the provider installs in
+	// /usr/local/bin (ipvsdump, curl) as on a kind node; the lab's /init leaves it out.
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:"+os.Getenv("PATH"))
+	linkCurl()
+
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- a.serve(ctx) }()
+
+	if err := a.registerNode(ctx); err != nil {
+		return err
+	}
+	slog.Info("node registered", "node", cfg.nodeName, "podCIDR", a.podCIDR, "internalIP", cfg.nodeIP)
+	a.ips = newIPAllocator(a.podCIDR)
+
+	factory := informers.NewSharedInformerFactory(client, 0)
+	inf := factory.Core().V1().Pods().Informer()
+	a.lister = inf.GetStore()
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue,
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return errors.New("pod informer did not sync")
+	}
+	go a.heartbeat(ctx)
+	go func() {
+		<-ctx.Done()
+		a.queue.ShutDown()
+	}()
+	for a.processNext(ctx) {
+	}
+	a.stopAll()
+	select {
+	case err := <-srvErr:
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+	default:
+	}
+	return nil
+}
+
+// registerNode creates the Node (or adopts it), waits for the controller manager to give
+// it a podCIDR and publishes its status.
+func (a *agent) registerNode(ctx context.Context) error {
+	nodes := a.client.CoreV1().Nodes()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.cfg.nodeName, Labels: map[string]string{
+		"kubernetes.io/hostname": a.cfg.nodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": runtime.GOARCH,
+	}}}
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := nodes.Create(ctx, n, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return true, nil
+		}
+		slog.Warn("registering the node; retrying", "err", err)
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("register node %s: the apiserver did not accept it within 2m: %w", a.cfg.nodeName, err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		cur, err := nodes.Get(ctx, a.cfg.nodeName, metav1.GetOptions{})
+		if err != nil || cur.Spec.PodCIDR == "" {
+			return false, nil
+		}
+		p, err := netip.ParsePrefix(cur.Spec.PodCIDR)
+		if err != nil {
+			return false, fmt.Errorf("node %s podCIDR %q: %w", a.cfg.nodeName, cur.Spec.PodCIDR, err)
+		}
+		a.podCIDR = p
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("node %s got no podCIDR within 2m (is kube-controller-manager running with --allocate-node-cidrs?): %w", a.cfg.nodeName, err)
+	}
+	return a.updateNodeStatus(ctx)
+}
+
+func (a *agent) updateNodeStatus(ctx context.Context) error {
+	return retryConflict(ctx, func() error {
+		n, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.nodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		addrs := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.nodeIP}}
+		if a.cfg.kubeletAddress != "" {
+			// The apiserver prefers Hostname addresses when it dials a kubelet: this one is
+			// the host side of the forward to the agent, so `kubectl logs` works.
+			addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeHostName, Address: a.cfg.kubeletAddress})
+		}
+		n.Status.Addresses = addrs
+		n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(a.cfg.kubeletPort)
+		n.Status.Capacity = corev1.ResourceList{
+			corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi"),
+		}
+		n.Status.Allocatable = n.Status.Capacity
+		n.Status.NodeInfo.OperatingSystem, n.Status.NodeInfo.Architecture = "linux", runtime.GOARCH
+		n.Status.NodeInfo.KubeletVersion = "ipvs-nodeagent"
+		n.Status.NodeInfo.KubeProxyVersion = a.cfg.kubeProxyVersion
+		ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "NodeAgentReady",
+			Message: "ipvs-nodeagent stands in for the kubelet", LastHeartbeatTime: now, LastTransitionTime: now}
+		found := false
+		for i, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				if c.Status == corev1.ConditionTrue {
+					ready.LastTransitionTime = c.LastTransitionTime
+				}
+				n.Status.Conditions[i], found = ready, true
+			}
+		}
+		if !found {
+			n.Status.Conditions = append(n.Status.Conditions, ready)
+		}
+		_, err = a.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// heartbeat refreshes the Ready condition now and then, so a person reading the Node sees
+// a live agent (the node lifecycle controller does not run in the lab).
+func (a *agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.updateNodeStatus(ctx); err != nil && ctx.Err() == nil {
+				slog.Warn("node status heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+func (a *agent) processNext(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	if err := a.syncPod(ctx, key); err != nil {
+		if ctx.Err() == nil {
+			slog.Warn("pod sync failed; retrying", "pod", key, "err", err)
+		}
+		a.queue.AddRateLimited(key)
+		return true
+	}
+	a.queue.Forget(key)
+	return true
+}
+
+// syncPod brings what runs for one Pod in line with its object.
+func (a *agent) syncPod(ctx context.Context, key string) error {
+	obj, exists, err := a.lister.GetByKey(key)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		a.forgetName(key)
+		return nil
+	}
+	pod := obj.(*corev1.Pod)
+	if pod.Spec.NodeName == "" {
+		return a.bind(ctx, pod)
+	}
+	if pod.Spec.NodeName != a.cfg.nodeName {
+		return nil
+	}
+	rt := a.runtimeFor(pod.UID)
+	if pod.DeletionTimestamp != nil {
+		if rt != nil {
+			rt.stop()
+			a.release(rt)
+		}
+		zero := int64(0)
+		err := a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return err
+		}
+		slog.Info("pod deleted", "pod", key)
+		return nil
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	if rt == nil {
+		if rt, err = a.start(ctx, pod); err != nil {
+			a.reportFailed(ctx, pod, err)
+			return nil
+		}
+	}
+	return a.reportStatus(ctx, pod, rt)
+}
+
+// bind plays the scheduler for a Pod nobody placed: the lab has one node.
+func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
+	if pod.Spec.SchedulerName != "" && pod.Spec.SchedulerName != corev1.DefaultSchedulerName {
+		return nil
+	}
+	err := a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: a.cfg.nodeName},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("bind pod %s/%s to %s: %w", pod.Namespace, pod.Name, a.cfg.nodeName, err)
+	}
+	slog.Info("pod bound", "pod", pod.Namespace+"/"+pod.Name, "node", a.cfg.nodeName)
+	return nil
+}
+
+func (a *agent) runtimeFor(uid types.UID) *podRuntime {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running[uid]
+}
+
+func (a *agent) release(rt *podRuntime) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.running, rt.uid)
+	if rt.ip.IsValid() && rt.netns != nil {
+		a.ips.release(rt.ip)
+	}
+}
+
+// forgetName drops the log lookup of a Pod object that is gone.
+func (a *agent) forgetName(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rt := a.byName[key]; rt != nil {
+		if _, live := a.running[rt.uid]; !live {
+			delete(a.byName, key)
+		}
+	}
+}
+
+func (a *agent) stopAll() {
+	a.mu.Lock()
+	rts := make([]*podRuntime, 0, len(a.running))
+	for _, rt := range a.running {
+		rts = append(rts, rt)
+	}
+	a.mu.Unlock()
+	for _, rt := range rts {
+		rt.stop()
+	}
+}
+
+func retryConflict(ctx context.Context, fn func() error) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = fn(); err == nil || !apierrors.IsConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
+
+func lower(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,516 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+)
+
+// podRuntime is what runs for one Pod: a network namespace with HTTP servers, or (host
+// network kube-proxy pods) a child process.
+type podRuntime struct {
+	uid       types.UID
+	key       string
+	startedAt metav1.Time
+	ip        netip.Addr
+
+	netns   *pods.Pod
+	servers []*pods.Server
+
+	proc *process
+}
+
+func (rt *podRuntime) stop() {
+	if rt.proc != nil {
+		rt.proc.stop()
+	}
+	for _, s := range rt.servers {
+		s.Close()
+	}
+	if rt.netns != nil {
+		if err := rt.netns.Delete(); err != nil {
+			slog.Warn("tearing down the pod's namespace", "pod", rt.key, "err", err)
+		}
+	}
+}
+
+// runsKubeProxy tells a host-network Pod whose command is kube-proxy: the agent runs
+// those as processes on the node, as a container runtime would with host networking.
+func runsKubeProxy(p *corev1.Pod) bool {
+	if !p.Spec.HostNetwork || len(p.Spec.Containers) == 0 {
+		return false
+	}
+	c := p.Spec.Containers[0]
+	return len(c.Command) > 0 && filepath.Base(c.Command[0]) == "kube-proxy"
+}
+
+func (a *agent) start(ctx context.Context, pod *corev1.Pod) (*podRuntime, error) {
+	rt := &podRuntime{uid: pod.UID, key: podKey(pod), startedAt: metav1.Now().Rfc3339Copy()}
+	var err error
+	switch {
+	case runsKubeProxy(pod):
+		err = a.startProcess(ctx, pod, rt)
+	case pod.Spec.HostNetwork:
+		err = fmt.Errorf("host-network pod %s runs %v: the lab's node agent runs only kube-proxy commands on the host network", rt.key, pod.Spec.Containers[0].Command)
+	default:
+		err = a.startNetns(pod, rt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.running[pod.UID] = rt
+	a.byName[rt.key] = rt
+	a.mu.Unlock()
+	return rt, nil
+}
+
+func (a *agent) startNetns(pod *corev1.Pod, rt *podRuntime) error {
+	a.mu.Lock()
+	ip, err := a.ips.allocate()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p, err := pods.Create(pods.Spec{Name: pod.Name, IPs: []netip.Addr{ip}, HostVeth: pods.HostVethName(string(pod.UID))})
+	if err != nil {
+		a.mu.Lock()
+		a.ips.release(ip)
+		a.mu.Unlock()
+		return err
+	}
+	rt.netns, rt.ip = p, ip
+	for _, port := range servedPorts(pod) {
+		s, err := p.Serve(port)
+		if err != nil {
+			rt.stop()
+			a.mu.Lock()
+			a.ips.release(ip)
+			a.mu.Unlock()
+			return err
+		}
+		rt.servers = append(rt.servers, s)
+	}
+	slog.Info("pod started as a network namespace", "pod", rt.key, "ip", ip, "ports", servedPorts(pod))
+	return nil
+}
+
+var portArg = regexp.MustCompile(`^--?(?:http-)?port[= ](\d+)$`)
+
+// servedPorts are the TCP ports a pod's HTTP servers listen on: its containers' declared
+// ports, and the port of agnhost netexec style arguments (--http-port=8080). A pod that
+// declares none (the seed's nginx Pod) gets port 80, where web images listen by default:
+// declaring ports is optional in Kubernetes, and an image's own port cannot be known
+// without pulling it.
+func servedPorts(pod *corev1.Pod) []uint16 {
+	seen := map[uint16]bool{}
+	var out []uint16
+	add := func(p int) {
+		if p > 0 && p < 65536 && !seen[uint16(p)] {
+			seen[uint16(p)] = true
+			out = append(out, uint16(p))
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+				add(int(p.ContainerPort))
+			}
+		}
+		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
+			if m := portArg.FindStringSubmatch(arg); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				add(n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, defaultServedPort)
+	}
+	return out
+}
+
+// defaultServedPort is served by pods that declare no port.
+const defaultServedPort = 80
+
+// ipAllocator hands out addresses of the node's podCIDR, skipping the network address and
+// the first host (kept for a gateway, as CNI plugins do).
+type ipAllocator struct {
+	cidr netip.Prefix
+	used map[netip.Addr]bool
+	next netip.Addr
+}
+
+func newIPAllocator(cidr netip.Prefix) *ipAllocator {
+	first := cidr.Masked().Addr().Next().Next()
+	return &ipAllocator{cidr: cidr, used: map[netip.Addr]bool{}, next: first}
+}
+
+func (p *ipAllocator) allocate() (netip.Addr, error) {
+	start := p.next
+	for {
+		ip := p.next
+		p.next = ip.Next()
+		if !p.cidr.Contains(p.next) || p.next == lastAddr(p.cidr) {
+			p.next = p.cidr.Masked().Addr().Next().Next()
+		}
+		if !p.used[ip] {
+			p.used[ip] = true
+			return ip, nil
+		}
+		if p.next == start {
+			return netip.Addr{}, fmt.Errorf("podCIDR %s is full (%d pods)", p.cidr, len(p.used))
+		}
+	}
+}
+
+func (p *ipAllocator) release(ip netip.Addr) { delete(p.used, ip) }
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// process is a Pod's first container run as a child process, restarted like a container
+// with its restart policy.
+type process struct {
+	name, logDir string
+	argv         []string
+	env          []string
+	restart      bool
+	onChange     func()
+
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	running   bool
+	startedAt metav1.Time
+	restarts  int32
+	backoff   bool
+	last      *corev1.ContainerStateTerminated
+	finished  *corev1.ContainerStateTerminated
+	stopping  bool
+	done      chan struct{}
+}
+
+func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
+	c := pod.Spec.Containers[0]
+	env, err := a.containerEnv(pod, c)
+	if err != nil {
+		return err
+	}
+	if err := a.writeConfigMapVolumes(ctx, pod, c); err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := cutEnv(kv)
+		vars[k] = v
+	}
+	var argv []string
+	for _, s := range append(append([]string{}, c.Command...), c.Args...) {
+		argv = append(argv, expand(s, vars))
+	}
+	p := &process{
+		name:     c.Name,
+		logDir:   filepath.Join(a.cfg.stateDir, "logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name),
+		argv:     argv,
+		env:      append(os.Environ(), env...),
+		restart:  pod.Spec.RestartPolicy == corev1.RestartPolicyAlways || pod.Spec.RestartPolicy == "",
+		onChange: func() { a.queue.Add(rt.key) },
+		done:     make(chan struct{}),
+	}
+	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
+		return err
+	}
+	rt.proc = p
+	rt.ip = netip.MustParseAddr(a.cfg.nodeIP)
+	go p.loop()
+	slog.Info("pod started as a process", "pod", rt.key, "argv", argv)
+	return nil
+}
+
+// containerEnv resolves the container's env: plain values and the downward API fields a
+// kube-proxy DaemonSet uses.
+func (a *agent) containerEnv(pod *corev1.Pod, c corev1.Container) ([]string, error) {
+	var out []string
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			f := e.ValueFrom.FieldRef
+			if f == nil {
+				return nil, fmt.Errorf("pod %s env %s: only values and fieldRefs are supported by the lab's node agent", podKey(pod), e.Name)
+			}
+			switch f.FieldPath {
+			case "spec.nodeName":
+				v = pod.Spec.NodeName
+			case "metadata.name":
+				v = pod.Name
+			case "metadata.namespace":
+				v = pod.Namespace
+			case "status.hostIP", "status.podIP":
+				v = a.cfg.nodeIP
+			default:
+				return nil, fmt.Errorf("pod %s env %s: fieldRef %s is not supported by the lab's node agent", podKey(pod), e.Name, f.FieldPath)
+			}
+		}
+		out = append(out, e.Name+"="+v)
+	}
+	return out, nil
+}
+
+// writeConfigMapVolumes writes each ConfigMap volume's keys where the container mounts it,
+// as the kubelet does (without the atomic symlink swap: the process starts after it).
+func (a *agent) writeConfigMapVolumes(ctx context.Context, pod *corev1.Pod, c corev1.Container) error {
+	vols := map[string]*corev1.ConfigMapVolumeSource{}
+	for _, v := range pod.Spec.Volumes {
+		if v.ConfigMap != nil {
+			vols[v.Name] = v.ConfigMap
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		src := vols[m.Name]
+		if src == nil {
+			continue
+		}
+		cm, err := a.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, src.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("pod %s volume %s: ConfigMap %s: %w", podKey(pod), m.Name, src.Name, err)
+		}
+		if err := os.MkdirAll(m.MountPath, 0o755); err != nil {
+			return err
+		}
+		for k, v := range cm.Data {
+			if err := os.WriteFile(filepath.Join(m.MountPath, k), []byte(v), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expand replaces $(VAR) with the container's variables, as the kubelet does in commands.
+func expand(s string, vars map[string]string) string {
+	return envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if v, ok := vars[m[2:len(m)-1]]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+func cutEnv(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+func (p *process) logPath(n int32) string { return filepath.Join(p.logDir, fmt.Sprintf("%d.log", n)) }
+
+// loop runs the command, and again after each exit while the restart policy says so, with
+// the kubelet's back-off (10 s doubling, here capped at 20 s: a lab waits less).
+func (p *process) loop() {
+	defer close(p.done)
+	delay := 2 * time.Second
+	for {
+		p.mu.Lock()
+		if p.stopping {
+			p.mu.Unlock()
+			return
+		}
+		log, err := os.Create(p.logPath(p.restarts))
+		if err != nil {
+			p.finished = &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error()}
+			p.mu.Unlock()
+			p.onChange()
+			return
+		}
+		cmd := exec.Command(p.argv[0], p.argv[1:]...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = p.env, log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		start := metav1.Now().Rfc3339Copy()
+		err = cmd.Start()
+		if err == nil {
+			p.cmd, p.running, p.backoff, p.startedAt = cmd, true, false, start
+		}
+		p.mu.Unlock()
+		p.onChange()
+		code, reason := 128, "StartError"
+		msg := ""
+		if err == nil {
+			err = cmd.Wait()
+			code, reason = 0, "Completed"
+		}
+		log.Close()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			code, reason = ee.ExitCode(), "Error"
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				code = 128 + int(ws.Signal())
+			}
+		case err != nil:
+			msg = err.Error()
+		}
+		term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, Message: msg,
+			StartedAt: start, FinishedAt: metav1.Now().Rfc3339Copy()}
+		p.mu.Lock()
+		p.running, p.cmd = false, nil
+		if p.stopping {
+			p.mu.Unlock()
+			return
+		}
+		if !p.restart {
+			p.finished = term
+			p.mu.Unlock()
+			p.onChange()
+			return
+		}
+		p.last, p.backoff = term, true
+		p.restarts++
+		p.mu.Unlock()
+		slog.Warn("container exited; restarting after back-off", "container", p.name, "exitCode", code, "backoff", delay)
+		p.onChange()
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Second)
+	}
+}
+
+// stop ends the process group: SIGTERM, then SIGKILL after 10 s, as a runtime would.
+func (p *process) stop() {
+	p.mu.Lock()
+	p.stopping = true
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+}
+
+// containerStatus reports the process as the kubelet reports a container.
+func (p *process) containerStatus(c corev1.Container, uid types.UID) (corev1.ContainerStatus, corev1.PodPhase) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: "", RestartCount: p.restarts,
+		ContainerID: fmt.Sprintf("ipvs-nodeagent://%s/%s", uid, c.Name)}
+	if p.last != nil {
+		cs.LastTerminationState.Terminated = p.last
+	}
+	phase := corev1.PodRunning
+	switch {
+	case p.finished != nil:
+		cs.State.Terminated = p.finished
+		phase = corev1.PodSucceeded
+		if p.finished.ExitCode != 0 {
+			phase = corev1.PodFailed
+		}
+	case p.running:
+		t := true
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: p.startedAt}
+		cs.Ready, cs.Started = true, &t
+	case p.backoff:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off restarting the failed container"}
+	default:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		phase = corev1.PodPending
+	}
+	return cs, phase
+}
+
+// reportStatus publishes the Pod's status when it differs from what the API holds.
+func (a *agent) reportStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
+	st := pod.Status.DeepCopy()
+	st.HostIP = a.cfg.nodeIP
+	st.HostIPs = []corev1.HostIP{{IP: a.cfg.nodeIP}}
+	st.PodIP = rt.ip.String()
+	st.PodIPs = []corev1.PodIP{{IP: rt.ip.String()}}
+	st.StartTime = &rt.startedAt
+	st.ContainerStatuses = nil
+	ready := true
+	phase := corev1.PodRunning
+	for i, c := range pod.Spec.Containers {
+		var cs corev1.ContainerStatus
+		if rt.proc != nil && i == 0 {
+			cs, phase = rt.proc.containerStatus(c, pod.UID)
+		} else {
+			t := true
+			cs = corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true, Started: &t,
+				ContainerID: fmt.Sprintf("ipvs-nodeagent://%s/%s", pod.UID, c.Name),
+				State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: rt.startedAt}}}
+		}
+		ready = ready && cs.Ready
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	st.Phase = phase
+	cond := func(t corev1.PodConditionType, ok bool) {
+		s := corev1.ConditionFalse
+		if ok {
+			s = corev1.ConditionTrue
+		}
+		for i, c := range st.Conditions {
+			if c.Type == t {
+				if c.Status != s {
+					st.Conditions[i].Status, st.Conditions[i].LastTransitionTime = s, metav1.Now().Rfc3339Copy()
+				}
+				return
+			}
+		}
+		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: s, LastTransitionTime: metav1.Now().Rfc3339Copy()})
+	}
+	cond(corev1.PodScheduled, true)
+	cond(corev1.PodInitialized, true)
+	cond(corev1.ContainersReady, ready && phase == corev1.PodRunning)
+	cond(corev1.PodReady, ready && phase == corev1.PodRunning)
+	if apiequality.Semantic.DeepEqual(st, &pod.Status) {
+		return nil
+	}
+	next := pod.DeepCopy()
+	next.Status = *st
+	_, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if err == nil {
+		slog.Info("pod status", "pod", rt.key, "phase", phase, "ready", ready && phase == corev1.PodRunning, "ip", rt.ip)
+	}
+	return err
+}
+
+// reportFailed marks a Pod the agent cannot run as Failed, with the reason, so a test
+// waiting for it fails with the agent's words instead of a timeout.
+func (a *agent) reportFailed(ctx context.Context, pod *corev1.Pod, cause error) {
+	slog.Error("cannot run pod", "pod", podKey(pod), "err", cause)
+	next := pod.DeepCopy()
+	next.Status.Phase = corev1.PodFailed
+	next.Status.Reason = "NodeAgentCannotRun"
+	next.Status.Message = cause.Error()
+	if _, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+		slog.Warn("reporting the pod failed", "pod", podKey(pod), "err", err)
+	}
+}
