@@ -18,3 +18,16 @@ lab-harness:
 # Regenerate the real tool outputs the dataplane parsers are tested against.
 lab-capture:
 	$(GO) run ./hack/lab/capture -out framework/dataplane/testdata/lab
+
+# The seed tutorial's sections 2 to 4.1 typed on a lab node, each step with its real output,
+# then a PASS/FAIL verdict per assertion; exits non-zero when one fails (README: make lab).
+lab:
+	$(GO) run ./cmd/ipvs-seedlab seed
+
+# The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
+# also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.
+.PHONY: bench-lab
+bench-lab:
+	$(GO) run ./cmd/ipvs-seedlab bench -out $(CURDIR)/_out/bench
+
+bench: bench-lab
