@@ -227,7 +227,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	svcInformer := factory.Core().V1().Services().Informer()
 	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
 	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
-	if _, err := svcInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	svcReg, err := svcInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { p.onService(obj, false) },
 		UpdateFunc: func(old, obj any) {
 			if !resync(old, obj) {
@@ -235,10 +235,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 			}
 		},
 		DeleteFunc: func(obj any) { p.onService(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := sliceInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	sliceReg, err := sliceInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { p.onSlice(nil, obj, false) },
 		UpdateFunc: func(old, obj any) {
 			if !resync(old, obj) {
@@ -246,14 +247,16 @@ func (p *Proxier) Run(ctx context.Context) error {
 			}
 		},
 		DeleteFunc: func(obj any) { p.onSlice(nil, obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	nodeReg, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { p.onNode(obj, false) },
 		UpdateFunc: func(_, obj any) { p.onNode(obj, false) },
 		DeleteFunc: func(obj any) { p.onNode(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 
@@ -261,9 +264,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 	nodeFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer nodeFactory.Shutdown()
-	// The Node is waited for too (its list is one object, or none): its addresses and pod
-	// CIDRs feed every Service, and a first sync without them would be redone at once.
-	if !cache.WaitForCacheSync(ctx.Done(), svcInformer.HasSynced, sliceInformer.HasSynced, nodeInformer.HasSynced) {
+	// Wait for the handlers, not only the caches: an informer's cache holds the initial
+	// list before its handlers have delivered it, and a first sync then covers part of the
+	// Services (seen at 10,000 in the lab). The Node is waited for too (its list is one
+	// object, or none): its addresses and pod CIDRs feed every Service.
+	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced, nodeReg.HasSynced) {
 		return fmt.Errorf("waiting for the Service, EndpointSlice and Node informers to sync: %w", context.Cause(ctx))
 	}
 	p.mu.Lock()

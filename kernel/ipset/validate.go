@@ -137,14 +137,26 @@ func compareMembers(a, b dataplane.Member) int {
 	)
 }
 
-// sortMembers sorts member texts of a set type by compareMembers.
+// sortMembers sorts member texts of a set type by compareMembers. Each text is parsed
+// once, not on every comparison: sets hold tens of thousands of members at scale.
 func sortMembers(setType string, texts []string) {
-	slices.SortFunc(texts, func(x, y string) int {
-		a, errA := dataplane.ParseMember(setType, x)
-		b, errB := dataplane.ParseMember(setType, y)
-		if errA != nil || errB != nil {
-			return strings.Compare(x, y)
+	type parsed struct {
+		text string
+		m    dataplane.Member
+		ok   bool
+	}
+	ps := make([]parsed, len(texts))
+	for i, t := range texts {
+		m, err := dataplane.ParseMember(setType, t)
+		ps[i] = parsed{text: t, m: m, ok: err == nil}
+	}
+	slices.SortFunc(ps, func(x, y parsed) int {
+		if !x.ok || !y.ok {
+			return strings.Compare(x.text, y.text)
 		}
-		return cmp.Or(compareMembers(a, b), strings.Compare(x, y))
+		return cmp.Or(compareMembers(x.m, y.m), strings.Compare(x.text, y.text))
 	})
+	for i := range ps {
+		texts[i] = ps[i].text
+	}
 }
