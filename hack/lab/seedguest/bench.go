@@ -29,65 +29,11 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/scenario"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 )
-
-// BenchPrefix starts the one line of JSON (a BenchResult) that `seedguest bench` prints.
-const BenchPrefix = "BENCH "
-
-// BenchResult is what one `seedguest bench -n N` measured. Times are seconds.
-type BenchResult struct {
-	Services int `json:"services"`
-	// StoreSeconds is the time to fill the object store (not the proxier's work).
-	StoreSeconds float64 `json:"storeSeconds"`
-	// FirstSyncSeconds is the proxier's first sync, a full one from an empty kernel, by its
-	// kubeproxy_sync_full_proxy_rules_duration_seconds; FirstSyncVirtualServers is what it
-	// programmed. It can be fewer than N: the proxier starts syncing once the informers'
-	// caches hold the initial list, while their event handlers may still be delivering it
-	// (kube-proxy starts the same way); the rest follows in the next syncs.
-	FirstSyncSeconds        float64 `json:"firstSyncSeconds"`
-	FirstSyncVirtualServers int     `json:"firstSyncVirtualServers"`
-	// Syncs and SyncSeconds count and sum the proxier's syncs (its
-	// kubeproxy_sync_proxy_rules_duration_seconds) until all N Services were programmed.
-	Syncs       int     `json:"syncs"`
-	SyncSeconds float64 `json:"syncSeconds"`
-	// StartToProgrammedSeconds runs, on the wall clock, from the proxier's start (kernel
-	// setup, informers' list and watch) to its kubeproxy_ipvs_programmed_objects gauges
-	// reporting N virtual servers and 2N real servers.
-	StartToProgrammedSeconds float64 `json:"startToProgrammedSeconds"`
-	// What a read of the kernel found right then, and how long the read took.
-	VirtualServers    int     `json:"virtualServers"`
-	RealServers       int     `json:"realServers"`
-	Addresses         int     `json:"addresses"`
-	KernelReadSeconds float64 `json:"kernelReadSeconds"`
-	NATRules          int     `json:"natRules"`
-	FilterRules       int     `json:"filterRules"`
-	// Changes are the single-endpoint additions measured afterwards.
-	Changes []ChangeResult `json:"changes"`
-	// RSS of this process: before the proxier started (the store and runtime alone), after
-	// the changes, and the peak (VmHWM).
-	RSSBeforeMB float64 `json:"rssBeforeMB"`
-	RSSMB       float64 `json:"rssMB"`
-	PeakRSSMB   float64 `json:"peakRSSMB"`
-	// CleanupSeconds is proxy.Cleanup of everything afterwards.
-	CleanupSeconds float64 `json:"cleanupSeconds"`
-	SyncErrors     int     `json:"syncErrors"`
-	Profile        string  `json:"profile,omitempty"`
-}
-
-// ChangeResult is one EndpointSlice update that adds an endpoint to one Service.
-type ChangeResult struct {
-	Service string `json:"service"`
-	// VisibleSeconds runs from the update call to the real server being in the kernel
-	// (polled every 2 ms with one netlink request for that virtual server).
-	VisibleSeconds float64 `json:"visibleSeconds"`
-	// SyncSeconds is the proxier's own duration of the sync that applied it; Full tells
-	// whether that sync was a full one (the periodic resync can coincide).
-	SyncSeconds float64 `json:"syncSeconds"`
-	Full        bool    `json:"full"`
-}
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
@@ -128,7 +74,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res := BenchResult{Services: n, Profile: profile}
+	res := scenario.BenchResult{Services: n, Profile: profile}
 	log := func(format string, a ...any) {
 		fmt.Fprintf(stdout, "bench n=%d: "+format+"\n", append([]any{n}, a...)...)
 	}
@@ -263,14 +209,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s%s\n", BenchPrefix, b)
+	fmt.Fprintf(stdout, "%s%s\n", scenario.BenchPrefix, b)
 	return nil
 }
 
 // benchChange adds a third endpoint to Service i's slice and times it into the kernel.
-func benchChange(ctx context.Context, client *fake.Clientset, i int, node string, full, partial func() (uint64, float64)) (ChangeResult, error) {
+func benchChange(ctx context.Context, client *fake.Clientset, i int, node string, full, partial func() (uint64, float64)) (scenario.ChangeResult, error) {
 	svc := benchService(i)
-	c := ChangeResult{Service: svc.Name}
+	c := scenario.ChangeResult{Service: svc.Name}
 	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
 	probe, err := newRSProbe(dataplane.TCP, vip)
 	if err != nil {
