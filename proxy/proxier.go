@@ -43,6 +43,9 @@ type Options struct {
 	// Metrics and Health; nil means new ones.
 	Metrics *Metrics
 	Health  *Health
+	// ServiceHealthAddresses are where health check node ports listen; empty means as
+	// kube-proxy: nodePortAddresses' node addresses, or every address.
+	ServiceHealthAddresses []netip.Addr
 	// RetryInterval is the first backoff after a failed sync (default 1 s).
 	RetryInterval time.Duration
 	Logger        klog.Logger
@@ -60,6 +63,9 @@ type Proxier struct {
 	reconcilers map[int]*Reconciler
 	families    []int
 	runner      *runner
+	// serviceHealth answers the health check node ports.
+	serviceHealth      *ServiceHealthServers
+	serviceHealthAddrs []netip.Addr
 
 	mu       sync.Mutex
 	services map[types.NamespacedName]*corev1.Service
@@ -79,6 +85,8 @@ type Proxier struct {
 	needFull  bool
 	nodeAddrs []netip.Addr
 	asm       map[int]*assembly
+	// healthChecks are the Services that get a health check node port.
+	healthChecks map[types.NamespacedName]ServiceHealthCheck
 }
 
 // New builds a Proxier; nothing is read or changed until Run.
@@ -111,6 +119,9 @@ func New(opts Options) (*Proxier, error) {
 		triggers:    map[types.NamespacedName]time.Time{},
 		needFull:    true,
 		asm:         map[int]*assembly{},
+
+		serviceHealthAddrs: opts.ServiceHealthAddresses,
+		healthChecks:       map[types.NamespacedName]ServiceHealthCheck{},
 	}
 	if p.metrics == nil {
 		p.metrics = NewMetrics()
@@ -118,6 +129,7 @@ func New(opts Options) (*Proxier, error) {
 	if p.health == nil {
 		p.health = NewHealth(2*opts.Config.IPVS.SyncPeriod, 0, nil)
 	}
+	p.serviceHealth = NewServiceHealthServers(p.health, log)
 	p.families = opts.Families
 	if len(p.families) == 0 {
 		fams, err := DetectFamilies(opts.Kernel, opts.Config)
@@ -274,6 +286,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.initialized = true
 	p.mu.Unlock()
+	defer p.serviceHealth.Close()
 	p.runner.Run()
 	p.runner.Loop(ctx)
 	return nil
@@ -454,6 +467,9 @@ func (p *Proxier) Sync() error {
 			errs = append(errs, err)
 		}
 	}
+	// Health checks follow the Services even when the kernel failed them: the answer
+	// carries the proxier's health besides.
+	p.syncServiceHealth(envs, in)
 	if len(errs) > 0 {
 		p.needFull = true
 		p.requeueTriggers(triggers)
