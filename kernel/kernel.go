@@ -1,6 +1,6 @@
 // Package kernel gathers the narrow kernel interfaces of one node (IPVS, links, ip sets,
-// iptables, sysctls) into a Kernel, opens them on Linux or as fakes, and reads the node's
-// whole dataplane back as one dataplane.State.
+// iptables, sysctls, conntrack) into a Kernel, opens them on Linux or as fakes, and reads
+// the node's whole dataplane back as one dataplane.State.
 package kernel
 
 import (
@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/conntrack"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
@@ -23,6 +24,9 @@ type Kernel struct {
 	IPSets   ipset.Interface
 	IPTables iptables.Interface
 	Sysctl   sysctl.Interface
+	// Conntrack is the connection tracking table, for deleting stale UDP entries. A
+	// Kernel without it (nil) is still complete for reading and programming IPVS.
+	Conntrack conntrack.Interface
 }
 
 // Linux opens the kernel the process runs on. It fails with ipvs.CheckKernel's error,
@@ -40,11 +44,12 @@ func Linux() (*Kernel, error) {
 		return nil, err
 	}
 	return &Kernel{
-		IPVS:     v,
-		Links:    links,
-		IPSets:   ipset.NewLinux(),
-		IPTables: iptables.NewLinux(),
-		Sysctl:   sysctl.NewLinux(),
+		IPVS:      v,
+		Links:     links,
+		IPSets:    ipset.NewLinux(),
+		IPTables:  iptables.NewLinux(),
+		Sysctl:    sysctl.NewLinux(),
+		Conntrack: conntrack.NewLinux(),
 	}, nil
 }
 
@@ -53,11 +58,12 @@ func Linux() (*Kernel, error) {
 // the fakes' extra methods with a type assertion, e.g. k.IPVS.(*ipvs.Fake).
 func Fake() *Kernel {
 	return &Kernel{
-		IPVS:     ipvs.NewFake(),
-		Links:    netif.NewFake(),
-		IPSets:   ipset.NewFake(),
-		IPTables: iptables.NewFake(),
-		Sysctl:   sysctl.NewFake(),
+		IPVS:      ipvs.NewFake(),
+		Links:     netif.NewFake(),
+		IPSets:    ipset.NewFake(),
+		IPTables:  iptables.NewFake(),
+		Sysctl:    sysctl.NewFake(),
+		Conntrack: conntrack.NewFake(),
 	}
 }
 
@@ -114,7 +120,7 @@ func FakeWith(s dataplane.State) (*Kernel, error) {
 // Close releases the kernel handles (netlink sockets) of every part that holds one.
 func (k *Kernel) Close() error {
 	var errs []error
-	for _, part := range []any{k.IPVS, k.Links, k.IPSets, k.IPTables, k.Sysctl} {
+	for _, part := range []any{k.IPVS, k.Links, k.IPSets, k.IPTables, k.Sysctl, k.Conntrack} {
 		if c, ok := part.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}

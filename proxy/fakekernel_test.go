@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/conntrack"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
@@ -28,6 +29,8 @@ type fakes struct {
 	ipsets   *ipset.Fake
 	iptables *iptables.Fake
 	sysctl   *sysctl.Fake
+	// conntrack's calls are not in calls(): deleting entries changes no programmed object.
+	conntrack *conntrack.Fake
 }
 
 // newFakes returns a node with lo and eth0 (10.0.2.15/24, fd00:10::15/64), iptables that
@@ -45,13 +48,14 @@ func newFakesOn(t testing.TB, eth0 ...netip.Prefix) *fakes {
 			dataplane.Link{Name: "lo", Kind: "loopback", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}},
 			dataplane.Link{Name: "eth0", Kind: "ether", Up: true, Addrs: eth0},
 		),
-		ipsets:   ipset.NewFake(),
-		iptables: iptables.NewFake(),
-		sysctl:   sysctl.NewFake(),
+		ipsets:    ipset.NewFake(),
+		iptables:  iptables.NewFake(),
+		sysctl:    sysctl.NewFake(),
+		conntrack: conntrack.NewFake(),
 	}
 	f.iptables.CheckSets(f.ipsets.Has)
 	f.sysctl.Define(sysctlOSRelease, "6.1.0-18-cloud-amd64")
-	f.k = &kernel.Kernel{IPVS: f.ipvs, Links: f.links, IPSets: f.ipsets, IPTables: f.iptables, Sysctl: f.sysctl}
+	f.k = &kernel.Kernel{IPVS: f.ipvs, Links: f.links, IPSets: f.ipsets, IPTables: f.iptables, Sysctl: f.sysctl, Conntrack: f.conntrack}
 	return f
 }
 

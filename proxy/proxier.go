@@ -78,6 +78,11 @@ type Proxier struct {
 	// triggers are the last-change-trigger-time annotations of EndpointSlices changed
 	// since the last successful sync, for the network programming latency metric.
 	triggers map[types.NamespacedName]time.Time
+	// udpServices are the Services with a UDP port as of the last sync, so that a change
+	// that removes the port (or the Service) still asks for a conntrack cleanup.
+	udpServices map[types.NamespacedName]bool
+	// conntrackPending names the UDP Services changed since the last conntrack cleanup.
+	conntrackPending []types.NamespacedName
 
 	// Owned by the sync goroutine.
 	syncMu    sync.Mutex
@@ -117,6 +122,7 @@ func New(opts Options) (*Proxier, error) {
 		slices:      map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
 		dirty:       map[types.NamespacedName]bool{},
 		triggers:    map[types.NamespacedName]time.Time{},
+		udpServices: map[types.NamespacedName]bool{},
 		needFull:    true,
 		asm:         map[int]*assembly{},
 
@@ -458,6 +464,7 @@ func (p *Proxier) Sync() error {
 		envs[fam] = p.envInput(fam)
 		rebuild = rebuild || p.asm[fam].stale(envs[fam])
 	}
+	p.noteConntrackChanges()
 	in, triggers := p.takeChanges(rebuild)
 	p.mu.Unlock()
 
@@ -479,6 +486,7 @@ func (p *Proxier) Sync() error {
 		p.lastFull = start
 	}
 	p.needFull = false
+	p.cleanConntrack()
 	for _, t := range triggers {
 		for _, fam := range p.families {
 			p.metrics.NetworkProgramming.WithLabelValues(familyLabel(fam)).Observe(time.Since(t).Seconds())
