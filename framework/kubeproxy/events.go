@@ -66,13 +66,8 @@ func DeprecationExpected(minor int) bool { return minor >= 35 }
 // what it is sent while nobody watches (seen in the lab cluster).
 func CheckDeprecation(events []Deprecation, logged map[string]string, minor int, ipvsNodes []string) (string, error) {
 	if !DeprecationExpected(minor) {
-		if len(events) > 0 {
-			return "", fmt.Errorf("Kubernetes 1.%d should not emit %s events, found %d (first: %s)", minor, DeprecationReason, len(events), events[0].Message)
-		}
-		for n, msg := range logged {
-			if msg != "" {
-				return "", fmt.Errorf("Kubernetes 1.%d should not log the ipvs deprecation, node %s logged %q", minor, n, msg)
-			}
+		if err := noDeprecation(events, logged, fmt.Sprintf("Kubernetes 1.%d", minor)); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("Kubernetes 1.%d: ipvs mode is not deprecated yet; no %s events", minor, DeprecationReason), nil
 	}
@@ -110,4 +105,36 @@ func LoggedDeprecations(modes []NodeMode) map[string]string {
 		out[m.Node] = m.Log.Deprecation
 	}
 	return out
+}
+
+// CheckReleaseDeprecation is CheckDeprecation for the release the kube-proxy DaemonSet
+// runs. Another implementation of ipvs mode than upstream kube-proxy (the reference
+// proxier) is not deprecated: it must neither log the deprecation nor record the event.
+func CheckReleaseDeprecation(r Release, events []Deprecation, logged map[string]string, ipvsNodes []string) (string, error) {
+	if r.Upstream() {
+		return CheckDeprecation(events, logged, r.Minor, ipvsNodes)
+	}
+	if err := noDeprecation(events, logged, "kube-proxy image "+r.Image+", not an upstream release,"); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("kube-proxy image %s is not an upstream kube-proxy: its ipvs mode is not deprecated; no deprecation logged and no %s events (%d nodes)", r.Image, DeprecationReason, len(ipvsNodes)), nil
+}
+
+// noDeprecation fails when any node logged the deprecation or has the event; who names
+// what should not have.
+func noDeprecation(events []Deprecation, logged map[string]string, who string) error {
+	if len(events) > 0 {
+		return fmt.Errorf("%s should not emit %s events, found %d (first: %s)", who, DeprecationReason, len(events), events[0].Message)
+	}
+	nodes := make([]string, 0, len(logged))
+	for n := range logged {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	for _, n := range nodes {
+		if logged[n] != "" {
+			return fmt.Errorf("%s should not log the ipvs deprecation, node %s logged %q", who, n, logged[n])
+		}
+	}
+	return nil
 }

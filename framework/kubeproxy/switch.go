@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -191,13 +192,10 @@ func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchRe
 	}
 	if len(r.Leftovers) > 0 && !opts.KeepLeftovers {
 		names := slices.Sorted(maps.Keys(r.Leftovers))
-		if err := CleanupLeftovers(ctx, c, names); err != nil {
+		if pods, err = CleanupWithKubeProxyStopped(ctx, c, names); err != nil {
 			return r, err
 		}
 		r.Cleaned = names
-		if pods, err = RestartPods(ctx, c); err != nil {
-			return r, err
-		}
 		r.Pods = podNames(pods)
 		if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
 			return r, err
@@ -223,6 +221,73 @@ func podNames(pods []corev1.Pod) []string {
 	return out
 }
 
+// PausedLabel is the node label the kube-proxy DaemonSet's nodeSelector requires while
+// CleanupWithKubeProxyStopped runs; no node has it, so the DaemonSet runs no pod.
+const PausedLabel = "ipvs-e2e.io/kube-proxy-paused"
+
+// CleanupWithKubeProxyStopped runs CleanupLeftovers on the named nodes while no kube-proxy
+// runs anywhere, then lets the DaemonSet start fresh pods (which re-program ipvs) and
+// returns them. A running proxier re-creates its jumps and chains (KUBE-PROXY-FIREWALL,
+// KUBE-MARK-MASQ) while --cleanup deletes them, and --cleanup then fails with "CHAIN_DEL
+// failed (Device or resource busy)": seen every time in the lab, where a sync takes
+// seconds. The DaemonSet is paused with a nodeSelector no node matches, the way one stops
+// a DaemonSet without deleting it, and resumed whatever the cleanup's outcome.
+func CleanupWithKubeProxyStopped(ctx context.Context, c Cluster, nodes []string) ([]corev1.Pod, error) {
+	old, err := Pods(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	gone := map[types.UID]bool{}
+	for _, p := range old {
+		gone[p.UID] = true
+	}
+	if err := patchPaused(ctx, c, true); err != nil {
+		return nil, err
+	}
+	err = waitNoPods(ctx, c)
+	if err == nil {
+		err = CleanupLeftovers(ctx, c, nodes)
+	}
+	// Resume even when the context is done: a paused DaemonSet leaves the cluster without
+	// kube-proxy.
+	if rerr := patchPaused(context.WithoutCancel(ctx), c, false); rerr != nil {
+		return nil, errors.Join(err, rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return WaitForPods(ctx, c, gone)
+}
+
+func patchPaused(ctx context.Context, c Cluster, paused bool) error {
+	value := "null"
+	if paused {
+		value = `"true"`
+	}
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"nodeSelector":{%q:%s}}}}}`, PausedLabel, value)
+	if _, err := c.Client.AppsV1().DaemonSets(Namespace).Patch(ctx, DaemonSetName, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("set %s=%v in DaemonSet %s/%s's nodeSelector: %w", PausedLabel, paused, Namespace, DaemonSetName, err)
+	}
+	return nil
+}
+
+func waitNoPods(ctx context.Context, c Cluster) error {
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, c.poll(), c.timeout(), true, func(ctx context.Context) (bool, error) {
+		pods, err := Pods(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		left = podNames(pods)
+		return len(pods) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-proxy pods %v still there after pausing the DaemonSet (nodeSelector %s): %w", left, PausedLabel, err)
+	}
+	slog.Info("kube-proxy stopped on every node for the cleanup")
+	return nil
+}
+
 // CleanupPodLabel marks the one-off cleanup pods.
 const CleanupPodLabel = "ipvs-e2e.io/kube-proxy-cleanup"
 
@@ -230,8 +295,9 @@ const CleanupPodLabel = "ipvs-e2e.io/kube-proxy-cleanup"
 // DaemonSet's own kube-proxy image and binary, host network, privileged, with /lib/modules
 // and the xtables lock mounted like the DaemonSet's pods. This is the cleanup kube-proxy
 // supports. A one-off pod, not `kubectl exec` into the running kube-proxy, because the
-// running proxier would race the cleanup and re-sync in the middle of it; the pod's exit
-// code and log are also a clean record. --cleanup removes every mode's rules (iptables,
+// running proxier would race the cleanup and re-sync in the middle of it (so the DaemonSet
+// must not run either: CleanupWithKubeProxyStopped); the pod's exit code and log are also
+// a clean record. --cleanup removes every mode's rules (iptables,
 // ipvs, nftables), so the caller restarts kube-proxy afterwards to re-program ipvs.
 func CleanupLeftovers(ctx context.Context, c Cluster, nodes []string) error {
 	ds, err := c.Client.AppsV1().DaemonSets(Namespace).Get(ctx, DaemonSetName, metav1.GetOptions{})
@@ -252,11 +318,44 @@ func CleanupLeftovers(ctx context.Context, c Cluster, nodes []string) error {
 		return fmt.Errorf("DaemonSet %s/%s has no %q container", Namespace, DaemonSetName, ContainerName)
 	}
 	for _, name := range nodes {
-		if err := cleanupNode(ctx, c, name, image, binary); err != nil {
+		err := cleanupNode(ctx, c, name, image, binary)
+		var busy *busyChainError
+		if errors.As(err, &busy) {
+			// kube-proxy --cleanup tears iptables mode down before ipvs mode, and ipvs
+			// mode's jumps (INPUT, FORWARD, OUTPUT -> KUBE-PROXY-FIREWALL) keep a chain
+			// busy in the first part; the second part removes them, so a second run finds
+			// nothing in the way (v1.37.2 in the lab, every time).
+			slog.Info("kube-proxy --cleanup found a chain still in use; running it once more", "node", name, "first", busy.line)
+			err = cleanupNode(ctx, c, name, image, binary)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// busyChainError is a cleanup that failed only because a chain was still referenced.
+type busyChainError struct {
+	err  error
+	line string
+}
+
+func (e *busyChainError) Error() string { return e.err.Error() }
+func (e *busyChainError) Unwrap() error { return e.err }
+
+// busyText is what iptables-nft and iptables-legacy say when a chain to delete is in use.
+var busyText = []string{"Device or resource busy", "Directory not empty", "Too many links"}
+
+func busyLine(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		for _, t := range busyText {
+			if strings.Contains(line, t) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
 }
 
 func cleanupNode(ctx context.Context, c Cluster, nodeName, image, binary string) error {
@@ -285,7 +384,11 @@ func cleanupNode(ctx context.Context, c Cluster, nodeName, image, binary string)
 		return fmt.Errorf("kube-proxy --cleanup on node %s did not finish (phase %s): %w\n%s", nodeName, phase, err, tail(log, 10))
 	}
 	if phase == corev1.PodFailed {
-		return fmt.Errorf("kube-proxy --cleanup failed on node %s; its log ends:\n%s", nodeName, tail(log, 10))
+		err := fmt.Errorf("kube-proxy --cleanup failed on node %s; its log ends:\n%s", nodeName, tail(log, 10))
+		if line := busyLine(log); line != "" {
+			return &busyChainError{err: err, line: line}
+		}
+		return err
 	}
 	return nil
 }

@@ -68,6 +68,10 @@ type testCluster struct {
 	// replacement shapes the pods the DaemonSet creates.
 	replacement func(p *corev1.Pod)
 	created     []*corev1.Pod
+	// failFirstCleanup makes the first cleanup pod fail.
+	failFirstCleanup bool
+	// patches are the DaemonSet pause and resume patches, in order.
+	patches []string
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -108,6 +112,40 @@ func newTestCluster(t *testing.T) *testCluster {
 		}
 		return false, nil, nil
 	})
+	// Pausing the DaemonSet (a nodeSelector no node matches) removes its pods; resuming
+	// it starts a new generation on every node.
+	tc.client.PrependReactor("patch", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		patch := string(a.(k8stesting.PatchAction).GetPatch())
+		if !strings.Contains(patch, PausedLabel) {
+			return false, nil, nil
+		}
+		tc.patches = append(tc.patches, patch)
+		pods := corev1.SchemeGroupVersion.WithResource("pods")
+		if strings.Contains(patch, `"true"`) {
+			// The tracker, not the client: the client's lock is held while reactors run.
+			obj, err := tc.client.Tracker().List(pods, corev1.SchemeGroupVersion.WithKind("Pod"), Namespace)
+			if err != nil {
+				return true, nil, err
+			}
+			for _, p := range obj.(*corev1.PodList).Items {
+				if p.Labels["k8s-app"] != "kube-proxy" {
+					continue
+				}
+				if err := tc.client.Tracker().Delete(pods, Namespace, p.Name); err != nil {
+					return true, nil, err
+				}
+			}
+			return false, nil, nil
+		}
+		for _, n := range []string{cpNode, workerNode} {
+			tc.generation++
+			p := kubeProxyPod(fmt.Sprintf("kube-proxy-g%d", tc.generation), n, fmt.Sprintf("uid-g%d", tc.generation))
+			if err := tc.client.Tracker().Add(p); err != nil {
+				return true, nil, err
+			}
+		}
+		return false, nil, nil
+	})
 	// The fake API does not generate names nor run pods: a cleanup pod gets a name and
 	// completes at once.
 	tc.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -115,6 +153,9 @@ func newTestCluster(t *testing.T) *testCluster {
 		if p.Name == "" && p.GenerateName != "" {
 			p.Name = p.GenerateName + fmt.Sprint(len(tc.created))
 			p.Status.Phase = corev1.PodSucceeded
+			if tc.failFirstCleanup && len(tc.created) == 0 {
+				p.Status.Phase = corev1.PodFailed
+			}
 			tc.created = append(tc.created, p.DeepCopy())
 		}
 		return false, nil, nil
@@ -166,7 +207,16 @@ func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
 		t.Errorf("ConfigMap mode = %q", m)
 	}
 
-	// Pods deleted twice (switch, then after cleanup): generations 3 and 4 remain.
+	// The DaemonSet was paused for the cleanup, then resumed: no selector is left.
+	if len(tc.patches) != 2 || !strings.Contains(tc.patches[0], `"true"`) || !strings.Contains(tc.patches[1], "null") {
+		t.Errorf("DaemonSet patches = %q, want a pause then a resume", tc.patches)
+	}
+	ds, err := tc.client.AppsV1().DaemonSets(Namespace).Get(context.Background(), DaemonSetName, metav1.GetOptions{})
+	if err != nil || len(ds.Spec.Template.Spec.NodeSelector) != 0 {
+		t.Errorf("DaemonSet nodeSelector after the switch = %v, %v; want none", ds.Spec.Template.Spec.NodeSelector, err)
+	}
+
+	// Pods replaced twice (switch, then resumed after cleanup): generations 3 and 4 remain.
 	if strings.Join(r.Pods, ",") != "kube-proxy-g3,kube-proxy-g4" {
 		t.Errorf("pods after switch = %v", r.Pods)
 	}
@@ -410,5 +460,38 @@ func TestPodIPSetAndLogArtifact(t *testing.T) {
 	}
 	if _, err := KubeProxyLogArtifact(c).Read(context.Background(), node.NewFake("elsewhere")); err == nil || !strings.Contains(err.Error(), "no kube-proxy pod on node elsewhere") {
 		t.Errorf("missing pod: %v", err)
+	}
+}
+
+// kube-proxy v1.37.2 --cleanup after ipvs mode, seen in the lab: iptables mode's part
+// fails on a chain ipvs mode still jumps to.
+const busyCleanupLog = `E1126 09:11:03.009829     260 cleanup.go:116] "Failed to execute iptables-restore" err=<
+	exit status 4: iptables-restore v1.8.9 (nf_tables): 
+	line 12: CHAIN_DEL failed (Device or resource busy): chain KUBE-PROXY-FIREWALL
+ > table="filter"
+E1126 09:11:06.916088     260 server.go:137] "Error running ProxyServer" err="encountered an error while tearing down rules"
+`
+
+func TestCleanupRunsOnceMoreWhenAChainIsBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		log      string
+		wantRuns int
+		wantErr  string
+	}{
+		{name: "a busy chain: the second run succeeds", log: busyCleanupLog, wantRuns: 2},
+		{name: "another failure: no second run", log: "F1126 09:11:03.0 260 server.go:1] \"can't open kernel modules\"\n", wantRuns: 1, wantErr: "kube-proxy --cleanup failed on node " + cpNode},
+	} {
+		tcl := newTestCluster(t)
+		tcl.failFirstCleanup = true
+		c := tcl.cluster()
+		c.Logs = &fakeLogs{byPod: map[string]string{"kube-proxy-cleanup-0": tc.log}}
+		err := CleanupLeftovers(context.Background(), c, []string{cpNode})
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
+		}
+		if len(tcl.created) != tc.wantRuns {
+			t.Errorf("%s: %d cleanup pods, want %d", tc.name, len(tcl.created), tc.wantRuns)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type Env struct {
 	KubeProxy kubeproxy.Cluster
 	// Minor is the server's Kubernetes minor version (37 for v1.37.2).
 	Minor int
+	// KubeProxyRelease is what the kube-proxy DaemonSet runs: an upstream release, or
+	// another implementation of ipvs mode (the lab's reference proxier).
+	KubeProxyRelease kubeproxy.Release
 	// Switch is the ConfigMap switch's report (method 2 only).
 	Switch *kubeproxy.SwitchReport
 	// Modes is what each node's kube-proxy said about its mode (log findings, /proxyMode)
@@ -137,17 +140,28 @@ func (e *Env) reachIPVS(ctx context.Context) error {
 		e.Modes = modes
 		e.Notes = append(e.Notes, "kube-proxy in ipvs mode from cluster creation (the seed's method 1)")
 	}
+	release, err := kubeproxy.DaemonSetRelease(ctx, e.KubeProxy)
+	if err != nil {
+		return err
+	}
+	e.KubeProxyRelease = release
 	events, err := kubeproxy.DeprecationEvents(ctx, e.KubeProxy)
 	if err != nil {
 		return err
 	}
-	note, err := kubeproxy.CheckDeprecation(events, kubeproxy.LoggedDeprecations(e.Modes), e.Minor, cluster.NodeNames(e.Nodes))
+	note, err := e.CheckDeprecation(events)
 	if err != nil {
 		// Events are recorded asynchronously: a missing one is a note, not a failure.
 		note = "deprecation events: " + err.Error()
 	}
 	e.Notes = append(e.Notes, note)
 	return nil
+}
+
+// CheckDeprecation compares the deprecation the cluster shows (events, and the lines its
+// kube-proxy pods logged) with what the release the DaemonSet runs should show.
+func (e *Env) CheckDeprecation(events []kubeproxy.Deprecation) (string, error) {
+	return kubeproxy.CheckReleaseDeprecation(e.KubeProxyRelease, events, kubeproxy.LoggedDeprecations(e.Modes), cluster.NodeNames(e.Nodes))
 }
 
 // ipsets reads a node's ipsets with its ipset binary, or (kind nodes have none) with

@@ -161,14 +161,14 @@ var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelS
 		}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Equal(200), "GET http://%s/ from the host", ap)
 	})
 
-	It("reports the ipvs deprecation from Kubernetes 1.35 on (log line and IPVSDeprecation event), as a note", Label("deprecation"), func(ctx SpecContext) {
+	It("reports the ipvs deprecation of an upstream kube-proxy from 1.35 on (log line and IPVSDeprecation event), as a note", Label("deprecation"), func(ctx SpecContext) {
 		var note string
 		Eventually(ctx, func() error {
 			events, err := kubeproxy.DeprecationEvents(ctx, env.KubeProxy)
 			if err != nil {
 				return err
 			}
-			note, err = kubeproxy.CheckDeprecation(events, kubeproxy.LoggedDeprecations(env.Modes), env.Minor, cluster.NodeNames(env.Nodes))
+			note, err = env.CheckDeprecation(events)
 			return err
 		}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Succeed())
 		AddReportEntry("deprecation", note)

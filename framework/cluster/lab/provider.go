@@ -210,6 +210,9 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	if err := p.boot(ctx, files, forwards); err != nil {
 		return true, p.failCreate(err)
 	}
+	if err := p.waitKubeProxySynced(ctx, 3*time.Minute); err != nil {
+		return true, p.failCreate(err)
+	}
 	slog.Info("lab cluster ready", "release", p.version, "reference", p.reference, "took", time.Since(start).Round(100*time.Millisecond),
 		"kubeconfig", cp.AdminKubeconfig, "agent", fmt.Sprintf("127.0.0.1:%d", p.agentPort), "nodePorts", p.nodePorts)
 	return true, nil
@@ -396,7 +399,7 @@ func (p *Provider) ExportLogs(ctx context.Context, dir string) error {
 	}
 	if p.agent != nil {
 		n := &labNode{name: NodeName, client: p.agent}
-		out, err := node.Output(ctx, n, "sh", "-c", "for f in /var/lib/ipvs-nodeagent/logs/*/*/*.log; do echo \"==> $f\"; cat \"$f\"; done")
+		out, err := node.Output(ctx, n, "sh", "-c", "for f in "+guestLogDir+"/*/*/*.log; do echo \"==> $f\"; cat \"$f\"; done")
 		if err == nil {
 			errs = append(errs, os.WriteFile(filepath.Join(dir, NodeName, "containers.log"), out, 0o644))
 		}

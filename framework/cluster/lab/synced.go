@@ -1,0 +1,89 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+)
+
+// syncedMetric is the gauge kube-proxy (and the reference proxier) sets at the end of
+// each sync of its rules: the Unix time of the last one.
+const syncedMetric = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
+
+// metricsURL is kube-proxy's metrics endpoint in the guest (metricsBindAddress is left
+// at its default, 127.0.0.1:10249, in the ConfigMap).
+const metricsURL = "http://127.0.0.1:10249/metrics"
+
+// guestLogDir holds the node agent's container logs, one directory per pod.
+const guestLogDir = "/var/lib/ipvs-nodeagent/logs"
+
+// LastSync reads, from kube-proxy's /metrics text, when every IP family it proxies last
+// finished a sync (the gauge has one series per family, labelled ip_family): the earliest
+// of them. The zero time means some family has not finished one yet (no series, or 0).
+func LastSync(metrics []byte) (time.Time, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("kube-proxy /metrics: expected the Prometheus text format: %w", err)
+	}
+	mf := families[syncedMetric]
+	if mf == nil || len(mf.GetMetric()) == 0 {
+		return time.Time{}, nil
+	}
+	var earliest time.Time
+	for _, m := range mf.GetMetric() {
+		v := m.GetGauge().GetValue()
+		if !(v > 0) || math.IsInf(v, 0) || v > math.MaxInt64/1e9 {
+			return time.Time{}, nil
+		}
+		sec, frac := math.Modf(v)
+		if t := time.Unix(int64(sec), int64(frac*1e9)); earliest.IsZero() || t.Before(earliest) {
+			earliest = t
+		}
+	}
+	return earliest, nil
+}
+
+// waitKubeProxySynced waits until the kube-proxy the DaemonSet runs has programmed the
+// node once. On a kubeadm or kind cluster it has long done so when the suites start; in
+// the lab the node agent reports the pod Ready as soon as the process runs, and a first
+// sync takes seconds under TCG. Without this wait, the seed's method 2 would replace an
+// iptables-mode kube-proxy that never wrote a rule, and find no leftovers to clean.
+func (p *Provider) waitKubeProxySynced(ctx context.Context, timeout time.Duration) error {
+	n := &labNode{name: NodeName, client: p.agent}
+	start := time.Now()
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		out, err := node.Output(ctx, n, "curl", "-sS", "--fail", "--max-time", "3", metricsURL)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		t, err := LastSync(out)
+		if err != nil {
+			return false, err
+		}
+		if t.IsZero() {
+			last = syncedMetric + " not set yet"
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		// Create deletes the cluster on failure: the log's end goes into the error.
+		tail, _ := node.Output(context.WithoutCancel(ctx), n, "sh", "-c", "tail -n 20 "+guestLogDir+"/kube-system_kube-proxy-*/*/*.log")
+		return fmt.Errorf("kube-proxy on %s did not finish a first sync within %s (last: %s): %w; its log ends:\n%s",
+			NodeName, timeout, last, err, tail)
+	}
+	slog.Info("lab cluster: kube-proxy synced", "took", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
