@@ -5,7 +5,7 @@
 #   make fuzz-proxy     the proxy package's fuzz targets, FUZZTIME each
 #   make test-proxy     the proxier's unit tests
 PROXY_BENCHTIME ?= 5x
-PROXY_FUZZ := FuzzRuleWords FuzzParseKernelVersion
+PROXY_FUZZ := FuzzParseKernelVersion
 FUZZTIME ?= 10s
 
 .PHONY: bench-proxy fuzz-proxy test-proxy

@@ -45,44 +45,17 @@ type tableChain struct {
 	Table, Chain string
 }
 
-// ruleTarget returns the chain a rule jumps or goes to ("" when it has neither), read from
-// the rule's words as iptables-save prints them; quoted words (comments) are skipped.
+// ruleTarget returns the chain a rule jumps or goes to ("" when it has neither, or when
+// the rule's words cannot be split).
 func ruleTarget(spec string) string {
-	f := ruleWords(spec)
+	f, err := dataplane.Rule{Spec: spec}.Args()
+	if err != nil {
+		return ""
+	}
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "-j" || f[i] == "--jump" || f[i] == "-g" || f[i] == "--goto" {
 			return f[i+1]
 		}
 	}
 	return ""
-}
-
-// ruleWords splits a rule into words, keeping a double-quoted word (with its quotes) whole.
-func ruleWords(spec string) []string {
-	var out []string
-	for i := 0; i < len(spec); {
-		for i < len(spec) && spec[i] == ' ' {
-			i++
-		}
-		if i == len(spec) {
-			break
-		}
-		start := i
-		if spec[i] == '"' {
-			i++
-			for i < len(spec) && spec[i] != '"' {
-				if spec[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			i = min(i+1, len(spec))
-		} else {
-			for i < len(spec) && spec[i] != ' ' {
-				i++
-			}
-		}
-		out = append(out, spec[start:i])
-	}
-	return out
 }

@@ -162,21 +162,16 @@ func (r *Reconciler) planRules(desired, actual dataplane.Ruleset, key string) (r
 // hasRule tells whether a chain holds a rule, comparing words with quotes removed
 // (iptables-save quotes a comment only when it has spaces).
 func hasRule(rules []dataplane.Rule, want dataplane.Rule) bool {
-	w := unquotedWords(want.Spec)
+	w, werr := want.Args()
 	for _, r := range rules {
-		if r.Spec == want.Spec || slices.Equal(unquotedWords(r.Spec), w) {
+		if r.Spec == want.Spec {
+			return true
+		}
+		if g, err := r.Args(); err == nil && werr == nil && slices.Equal(g, w) {
 			return true
 		}
 	}
 	return false
-}
-
-func unquotedWords(spec string) []string {
-	words := ruleWords(spec)
-	for i, w := range words {
-		words[i] = strings.Trim(w, `"`)
-	}
-	return words
 }
 
 // removableChains works out which candidate chains of a table can be deleted: a chain
