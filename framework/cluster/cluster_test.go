@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,16 @@ func TestOptions(t *testing.T) {
 	}
 	if err := (Options{ProxyMode: ModeIPTables, HostNodePorts: []int32{30089}}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestCheckoutPath(t *testing.T) {
+	// The test runs in framework/cluster; the checkout's go.mod is two levels up.
+	want, err := filepath.Abs(filepath.Join("..", "..", "bin", "ipvsdump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CheckoutPath("bin", "ipvsdump"); got != want {
+		t.Errorf("CheckoutPath(bin, ipvsdump) = %q, want %q", got, want)
 	}
 }

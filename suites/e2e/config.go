@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -128,22 +127,5 @@ func envDuration(key string, def time.Duration) time.Duration {
 	return d
 }
 
-// moduleRoot finds the directory of go.mod above the working directory: `go test` runs a
-// suite in its package directory, make runs from the root.
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
-}
-
-func defaultIPVSDump() string  { return filepath.Join(moduleRoot(), "bin", "ipvsdump") }
-func defaultArtifacts() string { return filepath.Join(moduleRoot(), "artifacts") }
+func defaultIPVSDump() string  { return cluster.CheckoutPath("bin", "ipvsdump") }
+func defaultArtifacts() string { return cluster.CheckoutPath("artifacts") }

@@ -137,9 +137,9 @@ func (p *Provider) Preflight(ctx context.Context) error {
 type guestBinary struct{ what, env, path string }
 
 func (p *Provider) guestBinaries() []guestBinary {
-	bs := []guestBinary{{"node agent", NodeAgentEnv, envOr(NodeAgentEnv, filepath.Join(moduleRoot(), "bin", "ipvs-nodeagent"))}}
+	bs := []guestBinary{{"node agent", NodeAgentEnv, envOr(NodeAgentEnv, cluster.CheckoutPath("bin", "ipvs-nodeagent"))}}
 	if p.reference {
-		bs = append(bs, guestBinary{"reference proxier", ProxierEnv, envOr(ProxierEnv, filepath.Join(moduleRoot(), "bin", "ipvs-proxier"))})
+		bs = append(bs, guestBinary{"reference proxier", ProxierEnv, envOr(ProxierEnv, cluster.CheckoutPath("bin", "ipvs-proxier"))})
 	}
 	return bs
 }
@@ -453,22 +453,6 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-// moduleRoot finds go.mod above the working directory (go test runs in the package dir).
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
 }
 
 func tailFile(path string, n int) string {
