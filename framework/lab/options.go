@@ -3,7 +3,8 @@ package lab
 import (
 	"log/slog"
 	"os"
-	"path/filepath"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cachedir"
 )
 
 // AccelEnv overrides the QEMU accelerator ("kvm", "tcg,thread=multi"). The default is TCG
@@ -102,15 +103,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.CacheDir == "" {
-		base := os.Getenv("CACHE_DIR")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				home = os.TempDir()
-			}
-			base = filepath.Join(home, ".cache", "ipvs-e2e")
-		}
-		o.CacheDir = filepath.Join(base, "lab")
+		o.CacheDir = cachedir.Join("lab")
 	}
 	if o.KernelMeta == "" {
 		o.KernelMeta = DefaultKernelMeta

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cachedir"
 )
 
 // generatorRevision changes whenever the generated build modules or the build flags change
@@ -58,17 +60,8 @@ type Paths struct {
 // Binary returns the path of a component's binary, or "" when Build was not asked for it.
 func (p Paths) Binary(component string) string { return p.Binaries[component] }
 
-// DefaultCacheDir is $CACHE_DIR, else $HOME/.cache/ipvs-e2e.
-func DefaultCacheDir() string {
-	if d := os.Getenv("CACHE_DIR"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		home = os.TempDir()
-	}
-	return filepath.Join(home, ".cache", "ipvs-e2e")
-}
+// DefaultCacheDir is the project's cache root (framework/cachedir).
+func DefaultCacheDir() string { return cachedir.Root() }
 
 // ReleaseDir is where the binaries and build modules of rel live under a cache root.
 func ReleaseDir(cacheDir string, rel Release) string {
