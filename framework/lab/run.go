@@ -150,6 +150,12 @@ func (l *Lab) Run(ctx context.Context, job Job) (*Result, error) {
 		} else {
 			runErr = fmt.Errorf("%w\nguest console (last lines):\n%s", runErr, res.ConsoleTail)
 		}
+		if ctx.Err() != nil {
+			// The caller stopped the guest (a lab cluster's Delete, Ctrl-C): it knows, and
+			// an ERROR line would read as a failure in every normal run's log.
+			log.Info("lab: guest stopped by its caller", "elapsed", since(start), "reason", context.Cause(ctx))
+			return res, runErr
+		}
 		log.Error("lab: run failed", "elapsed", since(start), "err", firstLine(runErr.Error()))
 		return res, runErr
 	}
