@@ -1,14 +1,19 @@
-// Command ipvs-seedlab runs the kernel lab's scenarios (framework/lab/scenario):
+// Command ipvs-seedlab runs the seed tutorial and the proxier's scale in the kernel lab:
 //
-//	ipvs-seedlab [seed]     the seed tutorial's sections 2 to 4.1 typed on a lab node,
-//	                        each step printed with its real output, then a PASS/FAIL
-//	                        verdict per assertion (make lab)
+//	ipvs-seedlab [walk]     the seed tutorial's sections 2 to 4.1 on the lab cluster (real
+//	                        control plane on 127.0.0.1, upstream kube-proxy or the reference
+//	                        proxier in the lab guest; framework/seedwalk): each step printed
+//	                        as typed with its real output and time, then a PASS/FAIL verdict
+//	                        per assertion (make lab)
+//	ipvs-seedlab seed       the same sections on a bare lab node, the reference proxier fed
+//	                        by a fake object store in the guest (framework/lab/scenario;
+//	                        make lab-quick: no upstream binaries, ~15 s)
 //	ipvs-seedlab bench      the reference proxier's full sync of N Services x 2 endpoints
 //	                        and a one-endpoint change, in the lab guest (make bench-lab)
 //
 // Exit status: 0 when every check passed, 1 when one failed or the run did not complete,
-// 97 when the lab could not be set up (no IPVS in the guest), 2 for usage errors. Ctrl-C
-// stops QEMU (by its PID) and exits.
+// 97 when the lab could not be set up (no IPVS in the guest), 2 for usage errors, 130 on
+// Ctrl-C, which stops QEMU (by its PID) and the control plane first.
 package main
 
 import (
@@ -25,15 +30,19 @@ import (
 	"syscall"
 	"time"
 
+	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/scenario"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/seedwalk"
 )
 
 const usage = `usage:
-  ipvs-seedlab [seed] [-timeout D] [-save DIR]
+  ipvs-seedlab [walk] [-kube-proxy v1.37.2|reference] [-method configmap|creation] [-save DIR]
+  ipvs-seedlab seed [-timeout D] [-save DIR]
   ipvs-seedlab bench [-n 100,1000] [-large] [-changes K] [-out DIR] [-timeout D]
 
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL,
+IPVS_E2E_LAB_NODEAGENT and IPVS_E2E_LAB_PROXIER (walk: the guest binaries, default bin/),
 IPVS_E2E_LAB_KEEP=1 (see framework/lab), BENCH_LARGE=1 (bench: add 10,000 Services).
 `
 
@@ -49,12 +58,14 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "seed"
+	cmd := "walk"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
+	case "walk":
+		err = walkCmd(ctx, args, stdout, stderr)
 	case "seed":
 		err = seedCmd(ctx, args, stdout, stderr)
 	case "bench":
@@ -130,6 +141,50 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ok := scenario.PrintVerdicts(stdout, verdicts)
 	fmt.Fprintf(stdout, "(%s in all, preparation and boot included)\n", time.Since(start).Round(100*time.Millisecond))
+	if !ok {
+		return exitError{1}
+	}
+	return nil
+}
+
+func walkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("walk", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kubeProxy := fs.String("kube-proxy", clusterlab.DefaultVersion, "upstream release run as kube-proxy and control plane, or \"reference\" (the reference proxier)")
+	method := fs.String("method", "", "how kube-proxy gets to ipvs: configmap (the seed's method 2; default for upstream) or creation (method 1; default and only choice for reference)")
+	save := fs.String("save", "", "write the walk's record (facts and each step's output) to this folder")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitError{2}
+	}
+	opts := seedwalk.Options{KubeProxy: *kubeProxy, Method: *method, Out: stdout}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(stderr, "ipvs-seedlab walk: %v\n", err)
+		return exitError{2}
+	}
+	rep, err := seedwalk.Walk(ctx, opts)
+	if rep == nil {
+		return err
+	}
+	if err != nil {
+		// The walk stopped part way (Ctrl-C, a lost node): judge what it showed, then fail.
+		fmt.Fprintf(stdout, "\nlab: the walk stopped: %v\n", err)
+	}
+	if *save != "" {
+		if serr := rep.Record.Save(*save); serr != nil {
+			return errors.Join(err, serr)
+		}
+	}
+	ok := false
+	if ctx.Err() == nil {
+		ok = scenario.PrintVerdicts(stdout, seedwalk.Judge(rep.Record))
+	}
+	t := rep.Timings
+	fmt.Fprintf(stdout, "\ntimes: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)\n",
+		seedwalk.FormatElapsed(t.Binaries), seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps),
+		seedwalk.FormatElapsed(t.Delete), seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return exitError{1}
 	}

@@ -16,7 +16,12 @@ func TestUsage(t *testing.T) {
 	}{
 		{args: []string{"help"}, code: 0, out: "ipvs-seedlab bench"},
 		{args: []string{"nonsense"}, code: 2, out: `unknown command "nonsense"`},
+		{args: []string{"help"}, code: 0, out: "ipvs-seedlab [walk] [-kube-proxy"},
 		{args: []string{"seed", "extra"}, code: 2},
+		{args: []string{"walk", "extra"}, code: 2},
+		{args: []string{"walk", "-method", "edit"}, code: 2, out: `method "edit": expected`},
+		{args: []string{"-kube-proxy", "reference", "-method", "configmap"}, code: 2, out: "implements ipvs mode only"},
+		{args: []string{"-kube-proxy", "1.37"}, code: 2, out: "expected a release such as v1.37.2"},
 		{args: []string{"-nonsense"}, code: 2, out: "flag provided but not defined"},
 		{args: []string{"bench", "-n", "100,x"}, code: 2, out: "expected positive Service counts"},
 		{args: []string{"bench", "-n", "0"}, code: 2, out: "expected positive Service counts"},
