@@ -28,8 +28,8 @@ func TestFakesFailNext(t *testing.T) {
 		ops  []string
 	}{
 		{"ipvs.Fake", ipvs.NewFake(), []string{"Services", "RealServers", "AddService", "UpdateService", "DeleteService",
-			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"}},
-		{"netif.Fake", netif.NewFake(), []string{"Links", "EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"}},
+			"AddServices", "AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"}},
+		{"netif.Fake", netif.NewFake(), []string{"Links", "EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress", "AddAddresses", "DeleteAddresses"}},
 		{"ipset.Fake", ipset.NewFake(), []string{"List", "Create", "Destroy", "Add", "Del"}},
 		{"iptables.Fake", iptables.NewFake(), []string{"Save", "Restore"}},
 		{"sysctl.Fake", sysctl.NewFake(), []string{"Get", "Set"}},

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
 )
 
 // ensureDummy makes kube-ipvs0 exist once; a full sync's read tells when it has gone.
@@ -25,34 +26,83 @@ func (r *Reconciler) ensureDummy() {
 	}
 }
 
-// ensureAddr binds a service address to kube-ipvs0.
-func (r *Reconciler) ensureAddr(p netip.Prefix) {
-	if _, ok := r.addrs[p]; ok {
-		r.addrs[p] = r.gen
+// ensureAddrs binds the service addresses kube-ipvs0 lacks, all in one batch, and marks
+// the bound ones as wanted by this sync. An address the kernel refused is a failure of its
+// own and stays unknown, so the next sync tries it again; the others are bound.
+func (r *Reconciler) ensureAddrs(ps []netip.Prefix) {
+	var add []netip.Prefix
+	for _, p := range ps {
+		if _, ok := r.addrs[p]; ok {
+			r.addrs[p] = r.gen
+			continue
+		}
+		add = append(add, p)
+	}
+	if len(add) == 0 {
 		return
 	}
-	object := fmt.Sprintf("%s to %s", p, dataplane.KubeIPVSInterface)
 	if !r.dummy {
-		r.fail("bind address", object, errors.New("the link does not exist"))
+		for _, p := range add {
+			r.fail("bind address", addrObject(p, "to"), errors.New("the link does not exist"))
+		}
 		return
 	}
 	r.changes++
-	if err := r.k.Links.AddAddress(dataplane.KubeIPVSInterface, p); err != nil {
-		r.fail("bind address", object, err)
-		return
+	failed := addrFailures(r.k.Links.AddAddresses(dataplane.KubeIPVSInterface, add), add)
+	for _, p := range add {
+		if err, ok := failed[p]; ok {
+			r.fail("bind address", addrObject(p, "to"), err)
+			continue
+		}
+		r.addrs[p] = r.gen
 	}
-	r.addrs[p] = r.gen
 }
 
-// removeAddr unbinds an address from kube-ipvs0.
-func (r *Reconciler) removeAddr(p netip.Prefix) {
-	if _, ok := r.addrs[p]; !ok {
+// removeAddrs unbinds, in one batch, the addresses of kube-ipvs0 it knows of among ps. One
+// that fails stays known, so the next sync tries it again.
+func (r *Reconciler) removeAddrs(ps []netip.Prefix) {
+	var del []netip.Prefix
+	for _, p := range ps {
+		if _, ok := r.addrs[p]; ok {
+			del = append(del, p)
+		}
+	}
+	if len(del) == 0 {
 		return
 	}
 	r.changes++
-	if err := r.k.Links.DeleteAddress(dataplane.KubeIPVSInterface, p); err != nil {
-		r.fail("unbind address", fmt.Sprintf("%s from %s", p, dataplane.KubeIPVSInterface), err)
-		return
+	failed := addrFailures(r.k.Links.DeleteAddresses(dataplane.KubeIPVSInterface, del), del)
+	for _, p := range del {
+		if err, ok := failed[p]; ok {
+			r.fail("unbind address", addrObject(p, "from"), err)
+			continue
+		}
+		delete(r.addrs, p)
 	}
-	delete(r.addrs, p)
+}
+
+// addrFailures maps each address of a batch that failed to its error: those a
+// *netif.BatchError names, or all of them when the call failed as a whole.
+func addrFailures(err error, batch []netip.Prefix) map[netip.Prefix]error {
+	if err == nil {
+		return nil
+	}
+	var be *netif.BatchError
+	if errors.As(err, &be) {
+		out := make(map[netip.Prefix]error, len(be.Failed))
+		for _, f := range be.Failed {
+			out[f.Prefix] = f
+		}
+		return out
+	}
+	out := make(map[netip.Prefix]error, len(batch))
+	for _, p := range batch {
+		out[p] = err
+	}
+	return out
+}
+
+// addrObject names an address on kube-ipvs0 in failures: "10.96.0.1/32 to kube-ipvs0".
+func addrObject(p netip.Prefix, prep string) string {
+	return fmt.Sprintf("%s %s %s", p, prep, dataplane.KubeIPVSInterface)
 }

@@ -153,13 +153,13 @@ func (r *Reconciler) Sync(desired *dataplane.State, full bool) (SyncStats, error
 	for i := range desired.IPSets {
 		r.syncSet(&desired.IPSets[i])
 	}
+	var fresh []*dataplane.VirtualServer
 	for i := range desired.IPVS.Services {
-		r.ensureService(&desired.IPVS.Services[i])
+		r.ensureService(&desired.IPVS.Services[i], &fresh)
 	}
+	r.addServices(fresh)
 	link, _ := desired.Link(dataplane.KubeIPVSInterface)
-	for _, p := range link.Addrs {
-		r.ensureAddr(p)
-	}
+	r.ensureAddrs(link.Addrs)
 	r.syncRules(r.desiredRules(desired), actualRules)
 
 	// What this sync did not mark goes: virtual servers first (so that their records in the
@@ -169,11 +169,14 @@ func (r *Reconciler) Sync(desired *dataplane.State, full bool) (SyncStats, error
 			r.removeService(key)
 		}
 	}
+	var unwanted []netip.Prefix
 	for p, gen := range r.addrs {
 		if gen != r.gen {
-			r.removeAddr(p)
+			unwanted = append(unwanted, p)
 		}
 	}
+	slices.SortFunc(unwanted, comparePrefixes)
+	r.removeAddrs(unwanted)
 	for _, ks := range r.sets {
 		if ks.gen == r.gen {
 			r.removeUnmarkedMembers(ks)
@@ -202,17 +205,22 @@ func (r *Reconciler) Apply(d *Delta) (SyncStats, error) {
 		r.addMembers(name, d.Members[name])
 	}
 	keys := sortedKeys(d.Services, dataplane.ServiceKey.Compare)
+	var fresh []*dataplane.VirtualServer
 	for _, key := range keys {
 		if vs := d.Services[key]; vs != nil {
-			r.ensureService(vs)
+			r.ensureService(vs, &fresh)
 		}
 	}
-	addrs := sortedKeys(d.Addrs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-	for _, p := range addrs {
+	r.addServices(fresh)
+	var bind, unbind []netip.Prefix
+	for _, p := range sortedKeys(d.Addrs, comparePrefixes) {
 		if d.Addrs[p] {
-			r.ensureAddr(p)
+			bind = append(bind, p)
+		} else {
+			unbind = append(unbind, p)
 		}
 	}
+	r.ensureAddrs(bind)
 	if d.Rules != nil {
 		r.syncRules(*d.Rules, nil)
 	}
@@ -221,11 +229,7 @@ func (r *Reconciler) Apply(d *Delta) (SyncStats, error) {
 			r.removeService(key)
 		}
 	}
-	for _, p := range addrs {
-		if !d.Addrs[p] {
-			r.removeAddr(p)
-		}
-	}
+	r.removeAddrs(unbind)
 	for _, name := range setNames {
 		r.deleteMembers(name, d.Members[name])
 	}
@@ -376,6 +380,9 @@ func ruleTables(rs dataplane.Ruleset) []string {
 	}
 	return out
 }
+
+// comparePrefixes orders prefixes by address, then length.
+func comparePrefixes(a, b netip.Prefix) int { return a.Compare(b) }
 
 // sortedKeys returns a map's keys in order.
 func sortedKeys[K comparable, V any](m map[K]V, cmp func(a, b K) int) []K {

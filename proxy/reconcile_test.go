@@ -158,7 +158,7 @@ func TestReconcileIncrementalTouchesOnlyTheChange(t *testing.T) {
 			want: []string{
 				"AddService TCP 10.96.100.11:8080",
 				"AddRealServer TCP 10.96.100.11:8080 10.244.3.214:80",
-				"AddAddress kube-ipvs0 10.96.100.11/32",
+				"AddAddresses kube-ipvs0 10.96.100.11/32",
 				"Add KUBE-CLUSTER-IP 10.96.100.11,tcp:8080",
 				"Add KUBE-IPVS-IPS 10.96.100.11",
 			},
@@ -169,7 +169,7 @@ func TestReconcileIncrementalTouchesOnlyTheChange(t *testing.T) {
 			after:  []testService{kubernetesService},
 			want: []string{
 				"DeleteService TCP 10.96.100.10:80",
-				"DeleteAddress kube-ipvs0 10.96.100.10/32",
+				"DeleteAddresses kube-ipvs0 10.96.100.10/32",
 				"Del KUBE-CLUSTER-IP 10.96.100.10,tcp:80",
 				"Del KUBE-IPVS-IPS 10.96.100.10",
 			},
@@ -183,7 +183,7 @@ func TestReconcileIncrementalTouchesOnlyTheChange(t *testing.T) {
 				"AddRealServer TCP 10.106.71.137:80 10.244.3.214:80",
 				"AddService TCP 10.0.2.15:30089",
 				"AddRealServer TCP 10.0.2.15:30089 10.244.3.214:80",
-				"AddAddress kube-ipvs0 10.106.71.137/32",
+				"AddAddresses kube-ipvs0 10.106.71.137/32",
 				"Add KUBE-CLUSTER-IP 10.106.71.137,tcp:80",
 				"Add KUBE-NODE-PORT-TCP 30089",
 				"Add KUBE-IPVS-IPS 10.106.71.137",
@@ -481,6 +481,164 @@ func TestReconcileFaultInjection(t *testing.T) {
 		t.Errorf("retry calls = %q, want the real server and the one member", calls)
 	}
 	checkHolds(t, f, want)
+}
+
+// Addresses go to kube-ipvs0 in one batch per sync; an address the kernel refuses is a
+// failure of its own, the rest are bound, and the next sync retries exactly the refused
+// ones. A batch that fails as a whole fails each of its addresses.
+func TestReconcileAddressBatchFaults(t *testing.T) {
+	web := testService{proto: dataplane.TCP, clusterIP: "10.96.100.10", port: 80, endpoints: []string{"10.244.3.214:80"}}
+	api := netip.MustParsePrefix("10.96.0.1/32")
+	seed := netip.MustParsePrefix("10.106.71.137/32")
+	webIP := netip.MustParsePrefix("10.96.100.10/32")
+	addrCalls := func(f *fakes) []string {
+		return slices.DeleteFunc(f.links.Calls(), func(c string) bool { return strings.HasPrefix(c, "EnsureDummy") })
+	}
+	failures := func(t *testing.T, err error) []Failure {
+		t.Helper()
+		var se *SyncError
+		if !errors.As(err, &se) {
+			t.Fatalf("Sync error = %v, want a *SyncError", err)
+		}
+		return se.Failures
+	}
+
+	t.Run("one address refused", func(t *testing.T) {
+		f := newFakes(t)
+		r := newTestReconciler(t, f, ReconcilerOptions{})
+		want := desiredFor(kubernetesService, seedService, web)
+		f.links.FailAddress(seed, syscall.ENOSPC)
+		_, err := r.Sync(&want, false)
+		fs := failures(t, err)
+		if len(fs) != 1 || fs[0].Op != "bind address" || fs[0].Object != "10.106.71.137/32 to kube-ipvs0" || !errors.Is(fs[0].Err, syscall.ENOSPC) {
+			t.Fatalf("failures = %v, want the refused address alone", fs)
+		}
+		if got := kubeIPVSAddrs(f.state(t)); !slices.Equal(got, []netip.Prefix{api, webIP}) {
+			t.Errorf("kube-ipvs0 = %v, want the addresses that were not refused", got)
+		}
+		if got := addrCalls(f); len(got) != 1 || !strings.HasPrefix(got[0], "AddAddresses kube-ipvs0 ") {
+			t.Errorf("address calls = %q, want one batch", got)
+		}
+		f.resetCalls()
+		mustSync(t, r, want, false)
+		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.106.71.137/32"}) {
+			t.Errorf("retry calls = %q, want the refused address alone", got)
+		}
+		checkHolds(t, f, want)
+	})
+
+	t.Run("whole batch fails", func(t *testing.T) {
+		f := newFakes(t)
+		r := newTestReconciler(t, f, ReconcilerOptions{})
+		want := desiredFor(kubernetesService, web)
+		f.links.FailNext("AddAddresses", syscall.ENOBUFS)
+		_, err := r.Sync(&want, false)
+		fs := failures(t, err)
+		if len(fs) != 2 || fs[0].Object != "10.96.0.1/32 to kube-ipvs0" || fs[1].Object != "10.96.100.10/32 to kube-ipvs0" || !errors.Is(err, syscall.ENOBUFS) {
+			t.Fatalf("failures = %v, want each address of the failed batch", fs)
+		}
+		if got := f.state(t).IPVS.Services; len(got) != 2 {
+			t.Errorf("virtual servers = %v, want both programmed despite the addresses", got)
+		}
+		f.resetCalls()
+		mustSync(t, r, want, false)
+		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.100.10/32"}) {
+			t.Errorf("retry calls = %q, want both addresses in one batch", got)
+		}
+		checkHolds(t, f, want)
+	})
+
+	t.Run("unbind refused", func(t *testing.T) {
+		f := newFakes(t)
+		r := newTestReconciler(t, f, ReconcilerOptions{})
+		mustSync(t, r, desiredFor(kubernetesService, seedService, web), false)
+		f.resetCalls()
+		want := desiredFor(kubernetesService)
+		f.links.FailAddress(webIP, syscall.EBUSY)
+		_, err := r.Sync(&want, false)
+		fs := failures(t, err)
+		if len(fs) != 1 || fs[0].Op != "unbind address" || fs[0].Object != "10.96.100.10/32 from kube-ipvs0" || !errors.Is(err, syscall.EBUSY) {
+			t.Fatalf("failures = %v, want the refused unbind alone", fs)
+		}
+		if got := addrCalls(f); !slices.Equal(got, []string{"DeleteAddresses kube-ipvs0 10.96.100.10/32 10.106.71.137/32"}) {
+			t.Errorf("address calls = %q, want one sorted batch", got)
+		}
+		if got := kubeIPVSAddrs(f.state(t)); !slices.Equal(got, []netip.Prefix{api, webIP}) {
+			t.Errorf("kube-ipvs0 = %v, want the refused address left", got)
+		}
+		f.resetCalls()
+		mustSync(t, r, want, false)
+		if got := f.calls(); !slices.Equal(got, []string{"DeleteAddresses kube-ipvs0 10.96.100.10/32"}) {
+			t.Errorf("retry calls = %q, want the refused unbind alone", got)
+		}
+		checkHolds(t, f, want)
+	})
+}
+
+// New virtual servers go to the kernel with their real servers in one batch; one the
+// kernel refuses is a failure of its own (its real servers follow it untried), the rest
+// land, and the next sync retries exactly what failed.
+func TestReconcileServiceBatchFaults(t *testing.T) {
+	web := testService{proto: dataplane.TCP, clusterIP: "10.96.100.10", port: 80, endpoints: []string{"10.244.3.214:80", "10.244.1.7:80"}}
+	webKey := dataplane.ServiceKey{Protocol: dataplane.TCP, Address: netip.MustParseAddr("10.96.100.10"), Port: 80}
+	ipvsCalls := func(f *fakes) []string { return sortedStrings(f.ipvs.Calls()) }
+
+	t.Run("one virtual server refused", func(t *testing.T) {
+		f := newFakes(t)
+		r := newTestReconciler(t, f, ReconcilerOptions{})
+		want := desiredFor(web, kubernetesService)
+		// The kernel refuses the first virtual server of the batch.
+		f.ipvs.FailNext("AddService", syscall.ENOMEM)
+		_, err := r.Sync(&want, false)
+		var se *SyncError
+		if !errors.As(err, &se) || len(se.Failures) != 1 || se.Failures[0].Op != "add virtual server" || !errors.Is(err, syscall.ENOMEM) {
+			t.Fatalf("Sync error = %v, want the refused virtual server alone", err)
+		}
+		refused := se.Failures[0].Object
+		got := f.state(t)
+		if len(got.IPVS.Services) != 1 || got.IPVS.Services[0].Key().String() == refused || len(got.IPVS.Services[0].RealServers) == 0 {
+			t.Fatalf("virtual servers = %+v, want the other one with its real servers", got.IPVS.Services)
+		}
+		f.resetCalls()
+		mustSync(t, r, want, false)
+		var wantCalls []string
+		for _, vs := range want.IPVS.Services {
+			if vs.Key().String() != refused {
+				continue
+			}
+			wantCalls = append(wantCalls, "AddService "+refused)
+			for _, rs := range vs.RealServers {
+				wantCalls = append(wantCalls, "AddRealServer "+refused+" "+rs.Key().String())
+			}
+		}
+		if got := ipvsCalls(f); !slices.Equal(got, sortedStrings(wantCalls)) {
+			t.Errorf("retry calls = %q, want %q", got, wantCalls)
+		}
+		checkHolds(t, f, want)
+	})
+
+	t.Run("whole batch fails", func(t *testing.T) {
+		f := newFakes(t)
+		r := newTestReconciler(t, f, ReconcilerOptions{})
+		want := desiredFor(kubernetesService, web)
+		f.ipvs.FailNext("AddServices", syscall.ENOBUFS)
+		_, err := r.Sync(&want, false)
+		var se *SyncError
+		if !errors.As(err, &se) || len(se.Failures) != len(want.IPVS.Services) || !errors.Is(err, syscall.ENOBUFS) {
+			t.Fatalf("Sync error = %v, want each virtual server of the failed batch", err)
+		}
+		if got := f.state(t).IPVS.Services; len(got) != 0 {
+			t.Errorf("virtual servers = %v after the batch failed", got)
+		}
+		if got := kubeIPVSAddrs(f.state(t)); len(got) != 2 {
+			t.Errorf("kube-ipvs0 = %v, want both addresses bound despite the virtual servers", got)
+		}
+		mustSync(t, r, want, false)
+		checkHolds(t, f, want)
+		if vs, _ := f.state(t).IPVS.Service(webKey); len(vs.RealServers) != 2 {
+			t.Errorf("web after the retry = %+v, want its two real servers", vs)
+		}
+	})
 }
 
 func TestReconcileReadFailureChangesNothing(t *testing.T) {

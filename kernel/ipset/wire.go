@@ -96,20 +96,58 @@ func appendAttr(b []byte, typ uint16, val []byte) []byte {
 func appendString(b []byte, typ uint16, s string) []byte {
 	return appendAttr(b, typ, append([]byte(s), 0))
 }
-func appendU8(b []byte, typ uint16, v uint8) []byte { return appendAttr(b, typ, []byte{v}) }
-func appendBE16(b []byte, typ uint16, v uint16) []byte {
-	return appendAttr(b, typ|nlaFNetByteorder, binary.BigEndian.AppendUint16(nil, v))
-}
-func appendBE32(b []byte, typ uint16, v uint32) []byte {
-	return appendAttr(b, typ|nlaFNetByteorder, binary.BigEndian.AppendUint32(nil, v))
+
+// The helpers below append attributes in place, without a value slice of their own: an
+// add of many members encodes every member through them.
+
+func appendU8(b []byte, typ uint16, v uint8) []byte {
+	b = binary.NativeEndian.AppendUint16(b, 5)
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	return append(b, v, 0, 0, 0)
 }
 
+func appendBE16(b []byte, typ uint16, v uint16) []byte {
+	b = binary.NativeEndian.AppendUint16(b, 6)
+	b = binary.NativeEndian.AppendUint16(b, typ|nlaFNetByteorder)
+	b = binary.BigEndian.AppendUint16(b, v)
+	return append(b, 0, 0)
+}
+
+func appendBE32(b []byte, typ uint16, v uint32) []byte {
+	b = binary.NativeEndian.AppendUint16(b, 8)
+	b = binary.NativeEndian.AppendUint16(b, typ|nlaFNetByteorder)
+	return binary.BigEndian.AppendUint32(b, v)
+}
+
+// appendAddr appends an address nested in its family's attribute.
 func appendAddr(b []byte, typ uint16, a netip.Addr) []byte {
-	inner := attrIPv6
 	if a.Is4() {
-		inner = attrIPv4
+		v := a.As4()
+		b = binary.NativeEndian.AppendUint16(b, 4+4+4)
+		b = binary.NativeEndian.AppendUint16(b, typ|nlaFNested)
+		b = binary.NativeEndian.AppendUint16(b, 4+4)
+		b = binary.NativeEndian.AppendUint16(b, attrIPv4|nlaFNetByteorder)
+		return append(b, v[:]...)
 	}
-	return appendAttr(b, typ|nlaFNested, appendAttr(nil, uint16(inner)|nlaFNetByteorder, a.AsSlice()))
+	v := a.As16()
+	b = binary.NativeEndian.AppendUint16(b, 4+4+16)
+	b = binary.NativeEndian.AppendUint16(b, typ|nlaFNested)
+	b = binary.NativeEndian.AppendUint16(b, 4+16)
+	b = binary.NativeEndian.AppendUint16(b, attrIPv6|nlaFNetByteorder)
+	return append(b, v[:]...)
+}
+
+// beginNest appends the header of a nested attribute whose length endNest sets once its
+// children follow.
+func beginNest(b []byte, typ uint16) ([]byte, int) {
+	at := len(b)
+	b = binary.NativeEndian.AppendUint16(b, 0)
+	return binary.NativeEndian.AppendUint16(b, typ|nlaFNested), at
+}
+
+func endNest(b []byte, at int) []byte {
+	binary.NativeEndian.PutUint16(b[at:], uint16(len(b)-at))
+	return b
 }
 
 // message starts a request payload: the nfgenmsg header and the protocol attribute.
@@ -169,8 +207,10 @@ func encodeCreate(h dataplane.IPSet, revision uint8) []byte {
 }
 
 // encodeEntry is one member as the kernel takes it for a set type.
-func encodeEntry(setType string, m dataplane.Member) []byte {
-	var b []byte
+func encodeEntry(setType string, m dataplane.Member) []byte { return appendEntry(nil, setType, m) }
+
+// appendEntry appends one member's attributes as the kernel takes them for a set type.
+func appendEntry(b []byte, setType string, m dataplane.Member) []byte {
 	switch setType {
 	case dataplane.SetBitmapPort:
 		return appendBE16(b, attrPort, m.Port)
@@ -195,6 +235,14 @@ func encodeEntry(setType string, m dataplane.Member) []byte {
 }
 
 func protocolNumber(name string) uint8 {
+	switch name { // the ones kube-proxy uses, without a walk over the map
+	case "tcp":
+		return 6
+	case "udp":
+		return 17
+	case "sctp":
+		return 132
+	}
 	for n, s := range protocolNames {
 		if s == name {
 			return n
@@ -209,11 +257,16 @@ func encodeADT(name, setType string, members []dataplane.Member) []byte {
 	// The kernel takes a list of entries only with a line number, which it would fill
 	// in with the failing entry's own (none is given here).
 	b = appendAttr(b, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
-	var list []byte
+	// About 48 bytes a member (hash:ip,port,ip over IPv4), so that b grows rarely.
+	b = slices.Grow(b, 8+48*len(members))
+	b, list := beginNest(b, attrADT)
 	for _, m := range members {
-		list = appendAttr(list, attrData|nlaFNested, encodeEntry(setType, m))
+		var entry int
+		b, entry = beginNest(b, attrData)
+		b = appendEntry(b, setType, m)
+		b = endNest(b, entry)
 	}
-	return appendAttr(b, attrADT|nlaFNested, list)
+	return endNest(b, list)
 }
 
 // parseAttrs splits attributes, masking the nested and byte-order flags off their types.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -189,4 +190,72 @@ func FuzzDecodeList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEncodeADTMatchesNestedAttrs checks the in-place encoding of an add against the same
+// request composed attribute by attribute from value slices, for every set type.
+func TestEncodeADTMatchesNestedAttrs(t *testing.T) {
+	be16 := func(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+	addr := func(typ uint16, a netip.Addr) []byte {
+		inner := uint16(attrIPv6)
+		if a.Is4() {
+			inner = attrIPv4
+		}
+		return appendAttr(nil, typ|nlaFNested, appendAttr(nil, inner|nlaFNetByteorder, a.AsSlice()))
+	}
+	entry := func(setType string, m dataplane.Member) []byte {
+		switch setType {
+		case dataplane.SetBitmapPort:
+			return appendAttr(nil, attrPort|nlaFNetByteorder, be16(m.Port))
+		case dataplane.SetHashNet:
+			return appendAttr(addr(attrIP, m.Net.Addr()), attrCIDR, []byte{uint8(m.Net.Bits())})
+		}
+		b := addr(attrIP, m.IP)
+		if setType == dataplane.SetHashIP {
+			return b
+		}
+		b = appendAttr(b, attrPort|nlaFNetByteorder, be16(m.Port))
+		b = appendAttr(b, attrProto, []byte{protocolNumber(m.Proto)})
+		switch setType {
+		case dataplane.SetHashIPPortIP:
+			b = append(b, addr(attrIP2, m.IP2)...)
+		case dataplane.SetHashIPPortNet:
+			b = append(b, addr(attrIP2, m.Net.Addr())...)
+			b = appendAttr(b, attrCIDR2, []byte{uint8(m.Net.Bits())})
+		}
+		return b
+	}
+	for _, set := range contractSets {
+		ms, err := parseMembers(set, set.Members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := appendString(message(), attrSetName, set.Name)
+		want = appendAttr(want, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
+		var list []byte
+		for _, m := range ms {
+			list = appendAttr(list, attrData|nlaFNested, entry(set.Type, m))
+		}
+		want = appendAttr(want, attrADT|nlaFNested, list)
+		if got := encodeADT(set.Name, set.Type, ms); !bytes.Equal(got, want) {
+			t.Errorf("%s (%s): encodeADT =\n% x\nexpected\n% x", set.Name, set.Type, got, want)
+		}
+	}
+}
+
+// BenchmarkEncodeADT is one batch of hash:ip,port members, as a full sync adds them.
+func BenchmarkEncodeADT(b *testing.B) {
+	texts := make([]string, batchSize)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("10.96.%d.%d,tcp:%d", i>>8, i&0xff, 80+i%100)
+	}
+	set := dataplane.IPSet{Name: "KUBE-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet"}
+	ms, err := parseMembers(set, texts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		encodeADT(set.Name, set.Type, ms)
+	}
 }

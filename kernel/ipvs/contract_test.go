@@ -208,6 +208,104 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		expectService(t, h, want)
 	})
 
+	t.Run("services are added in batches", func(t *testing.T) {
+		h := newImpl(t)
+		rs := func(fam, n int, fwd dataplane.Forwarding, w int) dataplane.RealServer {
+			return dataplane.RealServer{Address: rip(fam, n), Port: 8080, Forward: fwd, Weight: w}
+		}
+		// Every attribute the single calls are shown to carry, then enough plain virtual
+		// servers for more than two sends of real servers.
+		varied := []dataplane.VirtualServer{
+			{Protocol: dataplane.TCP, Address: vip(4, 70), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{rs(4, 1, dataplane.Masq, 1), rs(4, 2, dataplane.Route, 0), rs(4, 3, dataplane.Tunnel, 100)}},
+			{Protocol: dataplane.UDP, Address: vip(6, 71), Port: 53, Scheduler: "sh", OnePacket: true, Persistent: true, Timeout: 60, RealServers: []dataplane.RealServer{rs(6, 1, dataplane.Masq, 1)}},
+			{Protocol: dataplane.SCTP, Address: vip(4, 72), Port: 9, Scheduler: "wrr", Persistent: true, Timeout: 120, PrefixLen: 24},
+			{Protocol: dataplane.TCP, Address: vip(6, 73), Port: 443, Scheduler: "rr", Persistent: true, Timeout: 300, PrefixLen: 64, RealServers: []dataplane.RealServer{rs(6, 2, dataplane.Masq, 3)}},
+			{Protocol: dataplane.TCP, Address: vip(4, 74), Port: 80, Scheduler: "mh", SchedFlags: dataplane.SchedFlag1 | dataplane.SchedFlag2, RealServers: []dataplane.RealServer{rs(4, 4, dataplane.Masq, 1)}},
+			{FWMark: 0x4f0, Family: 6, Scheduler: "rr", RealServers: []dataplane.RealServer{rs(6, 3, dataplane.Masq, 1)}},
+		}
+		vss := slices.Clone(varied)
+		for i := range 150 {
+			vss = append(vss, dataplane.VirtualServer{
+				Protocol: dataplane.TCP, Address: vip(4, 100+i/10), Port: uint16(1000 + i), Scheduler: "rr",
+				RealServers: []dataplane.RealServer{rs(4, 10, dataplane.Masq, 1), rs(4, 11, dataplane.Masq, 1)},
+			})
+		}
+		cleanupServices(t, h, vss)
+		if err := h.AddServices(vss); err != nil {
+			t.Fatalf("AddServices(%d virtual servers): %v", len(vss), err)
+		}
+		for _, vs := range varied {
+			vs.Family = family(vs.Key())
+			expectService(t, h, vs)
+		}
+		// The plain ones from one listing: reading each alone is slow in the lab.
+		svcs, err := h.Services()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := dataplane.IPVS{Services: svcs}
+		for _, want := range vss[len(varied):] {
+			got, ok := listed.Service(want.Key())
+			if !ok || got.Scheduler != "rr" || len(got.RealServers) != 2 || !slices.ContainsFunc(got.RealServers, func(r dataplane.RealServer) bool {
+				return r.Key() == want.RealServers[0].Key() && r.Weight == 1 && r.Forward == dataplane.Masq
+			}) {
+				t.Errorf("%s listed as %+v (found %v), expected %+v", want.Key(), got, ok, want)
+			}
+		}
+		if err := h.AddServices(nil); err != nil {
+			t.Errorf("AddServices of none: %v", err)
+		}
+	})
+
+	t.Run("a batch applies all but the refused objects", func(t *testing.T) {
+		h := newImpl(t)
+		good := dataplane.RealServer{Address: rip(4, 40), Port: 80, Forward: dataplane.Masq, Weight: 1}
+		other := dataplane.RealServer{Address: rip(4, 41), Port: 80, Forward: dataplane.Masq, Weight: 1}
+		v6rs := dataplane.RealServer{Address: rip(6, 40), Port: 80, Forward: dataplane.Masq, Weight: 1}
+		existing := dataplane.VirtualServer{Protocol: dataplane.TCP, Address: vip(4, 80), Port: 80, Scheduler: "rr"}
+		addService(t, h, existing)
+		withRS := existing
+		withRS.RealServers = []dataplane.RealServer{good}
+		vss := []dataplane.VirtualServer{
+			{Protocol: dataplane.TCP, Address: vip(4, 81), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{good}},
+			withRS, // refused: exists; its real server is not tried
+			{Protocol: dataplane.TCP, Address: vip(4, 82), Port: 80, Scheduler: "no-such-sched", RealServers: []dataplane.RealServer{good}},
+			{Protocol: dataplane.TCP, Address: vip(4, 83), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{good, v6rs, good, other}},
+		}
+		cleanupServices(t, h, vss)
+		err := h.AddServices(vss)
+		var be *BatchError
+		if !errors.As(err, &be) {
+			t.Fatalf("AddServices with refused objects: %v, expected a *BatchError", err)
+		}
+		type failure struct {
+			svc  dataplane.ServiceKey
+			rs   dataplane.RealServerKey
+			want syscall.Errno
+		}
+		want := []failure{
+			{vss[1].Key(), dataplane.RealServerKey{}, syscall.EEXIST},
+			{vss[2].Key(), dataplane.RealServerKey{}, syscall.ENOENT},
+			{vss[3].Key(), v6rs.Key(), syscall.EINVAL},
+			{vss[3].Key(), good.Key(), syscall.EEXIST},
+		}
+		if be.Services != len(vss) || len(be.Failed) != len(want) {
+			t.Fatalf("BatchError = %v, expected %d failures", be, len(want))
+		}
+		for i, w := range want {
+			if f := be.Failed[i]; f.Service != w.svc || f.RealServer != w.rs || !errors.Is(f, w.want) {
+				t.Errorf("failure %d = %s %s %v, expected %s %s with %s", i, f.Service, f.RealServer, f.Err, w.svc, w.rs, w.want.Error())
+			}
+		}
+		expectService(t, h, dataplane.VirtualServer{Protocol: dataplane.TCP, Family: 4, Address: vip(4, 81), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{good}})
+		existing.Family = 4
+		expectService(t, h, existing)
+		if _, ok := lookup(t, h, vss[2].Key()); ok {
+			t.Errorf("a refused virtual server %s was created", vss[2].Key())
+		}
+		expectService(t, h, dataplane.VirtualServer{Protocol: dataplane.TCP, Family: 4, Address: vip(4, 83), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{good, other}})
+	})
+
 	t.Run("timeouts", func(t *testing.T) {
 		h := newImpl(t)
 		old, err := h.Timeouts()
@@ -260,6 +358,18 @@ func addService(t *testing.T, h Interface, vs dataplane.VirtualServer) {
 	t.Cleanup(func() {
 		if err := h.DeleteService(vs.Key()); err != nil && !errors.Is(err, syscall.ESRCH) {
 			t.Errorf("cleanup: DeleteService(%s): %v", vs.Key(), err)
+		}
+	})
+}
+
+// cleanupServices deletes, when the test ends, those of vss that exist then.
+func cleanupServices(t *testing.T, h Interface, vss []dataplane.VirtualServer) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, vs := range vss {
+			if err := h.DeleteService(vs.Key()); err != nil && !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("cleanup: DeleteService(%s): %v", vs.Key(), err)
+			}
 		}
 	})
 }

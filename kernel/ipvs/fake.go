@@ -34,7 +34,7 @@ func NewFake() *Fake {
 		schedulers: slices.Clone(KernelSchedulers),
 		calls: fakecalls.New("ipvs.Fake",
 			"Services", "RealServers", "AddService", "UpdateService", "DeleteService",
-			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "Timeouts", "SetTimeouts", "Close"),
+			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "AddServices", "Timeouts", "SetTimeouts", "Close"),
 	}
 }
 
@@ -127,6 +127,37 @@ func (f *Fake) checkScheduler(name string) error {
 func (f *Fake) AddService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.addService(vs)
+}
+
+// AddServices creates each virtual server and then its real servers as AddService and
+// AddRealServer do, logging and failing (FailNext) each object as those calls would; a
+// fault queued for "AddServices" fails the whole call before anything is created.
+func (f *Fake) AddServices(vss []dataplane.VirtualServer) error {
+	if len(vss) == 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.calls.Fault("AddServices"); err != nil {
+		return err
+	}
+	var failed []*ObjectError
+	for _, vs := range vss {
+		if err := f.addService(vs); err != nil {
+			failed = append(failed, &ObjectError{Service: vs.Key(), Err: err})
+			continue
+		}
+		for _, rs := range vs.RealServers {
+			if err := f.addRealServer(vs.Key(), rs); err != nil {
+				failed = append(failed, &ObjectError{Service: vs.Key(), RealServer: rs.Key(), Err: err})
+			}
+		}
+	}
+	return batchResult(len(vss), failed)
+}
+
+func (f *Fake) addService(vs dataplane.VirtualServer) error {
 	f.calls.Recordf("AddService %s", vs.Key())
 	if err := f.calls.Fault("AddService"); err != nil {
 		return err
@@ -207,6 +238,10 @@ func (f *Fake) service(op string, key dataplane.ServiceKey, rs dataplane.RealSer
 func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.addRealServer(key, rs)
+}
+
+func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.calls.Recordf("AddRealServer %s %s", key, rs.Key())
 	if err := f.calls.Fault("AddRealServer"); err != nil {
 		return err

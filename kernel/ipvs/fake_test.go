@@ -175,3 +175,46 @@ func TestFakeConcurrentUse(t *testing.T) {
 		t.Errorf("%d services left", len(svcs))
 	}
 }
+
+// AddServices logs and fails each object as the single calls do; a fault for the call
+// itself fails it before anything changes.
+func TestFakeAddServicesCallsAndFaults(t *testing.T) {
+	f := NewFake()
+	withRS := kubernetesVS
+	withRS.RealServers = []dataplane.RealServer{apiserverRS}
+	dns := dataplane.VirtualServer{Protocol: dataplane.UDP, Address: netip.MustParseAddr("10.96.0.10"), Port: 53, Scheduler: "rr",
+		RealServers: []dataplane.RealServer{{Address: netip.MustParseAddr("10.244.1.2"), Port: 53, Forward: dataplane.Masq, Weight: 1}}}
+	injected := errors.New("injected")
+
+	f.FailNext("AddServices", injected)
+	if err := f.AddServices([]dataplane.VirtualServer{withRS}); !errors.Is(err, injected) {
+		t.Fatalf("AddServices with a fault for the call: %v", err)
+	}
+	if svcs, _ := f.Services(); len(svcs) != 0 || len(f.Calls()) != 0 {
+		t.Fatalf("a failed AddServices changed %v and logged %q", svcs, f.Calls())
+	}
+
+	f.FailNext("AddRealServer", syscall.ENOMEM)
+	err := f.AddServices([]dataplane.VirtualServer{withRS, dns})
+	var be *BatchError
+	if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Service != withRS.Key() || be.Failed[0].RealServer != apiserverRS.Key() || !errors.Is(err, syscall.ENOMEM) {
+		t.Fatalf("AddServices with one real server refused: %v, expected a BatchError naming it", err)
+	}
+	want := []string{
+		"AddService TCP 10.96.0.1:443",
+		"AddRealServer TCP 10.96.0.1:443 10.0.2.2:6443",
+		"AddService UDP 10.96.0.10:53",
+		"AddRealServer UDP 10.96.0.10:53 10.244.1.2:53",
+	}
+	if got := f.Calls(); !slices.Equal(got, want) {
+		t.Errorf("Calls() = %q, expected %q", got, want)
+	}
+	svcs, _ := f.Services()
+	ipvs := dataplane.IPVS{Services: svcs}
+	if vs, _ := ipvs.Service(withRS.Key()); len(vs.RealServers) != 0 {
+		t.Errorf("the refused real server was added: %+v", vs)
+	}
+	if vs, _ := ipvs.Service(dns.Key()); len(vs.RealServers) != 1 {
+		t.Errorf("the other virtual server lacks its real server: %+v", vs)
+	}
+}

@@ -19,6 +19,12 @@ type Interface interface {
 	UpdateService(vs dataplane.VirtualServer) error
 	// DeleteService removes a virtual server and its real servers.
 	DeleteService(key dataplane.ServiceKey) error
+	// AddServices creates virtual servers with their real servers in few kernel round
+	// trips, as AddService and AddRealServer would one by one. Each object succeeds or
+	// fails on its own; the real servers of a virtual server that failed are not tried.
+	// When some fail the error is a *BatchError naming each; any other error (the socket
+	// failed) leaves it unknown which were created.
+	AddServices(vss []dataplane.VirtualServer) error
 	AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error
 	UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error
 	DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServerKey) error

@@ -16,6 +16,8 @@ type Linux struct {
 	// would read each other's replies.
 	mu sync.Mutex
 	h  *mobyipvs.Handle
+	// batch carries AddServices' requests (batch_linux.go).
+	batch *batchSocket
 }
 
 var _ Interface = (*Linux)(nil)
@@ -30,7 +32,12 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open IPVS netlink handle: %w", err)
 	}
-	return &Linux{h: h}, nil
+	b, err := openBatchSocket()
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("open IPVS netlink socket for batches: %w", err)
+	}
+	return &Linux{h: h, batch: b}, nil
 }
 
 // Close releases the netlink socket.
@@ -38,6 +45,7 @@ func (l *Linux) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.h.Close()
+	l.batch.close()
 	return nil
 }
 

@@ -95,6 +95,82 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		}
 	})
 
+	t.Run("addresses are bound and unbound in batches", func(t *testing.T) {
+		n := newImpl(t)
+		ensure(t, n)
+		// More than two sends' worth on Linux (addrBatchSize), both families, a repeat.
+		var ps []netip.Prefix
+		for i := range 300 {
+			ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 97, byte(i >> 8), byte(i)}), 32))
+		}
+		ps = append(ps, v6, netip.MustParsePrefix("10.98.0.0/24"), ps[7])
+		if err := n.AddAddresses(dummy, ps); err != nil {
+			t.Fatalf("AddAddresses(%s, %d prefixes): %v", dummy, len(ps), err)
+		}
+		if err := n.AddAddresses(dummy, ps[:10]); err != nil {
+			t.Fatalf("AddAddresses of bound prefixes: %v", err)
+		}
+		l := mustLink(t, n, dummy)
+		if len(l.Addrs) != len(ps)-1 {
+			t.Errorf("%s holds %d addresses, expected %d", dummy, len(l.Addrs), len(ps)-1)
+		}
+		for _, p := range ps {
+			if c := count(l.Addrs, p); c != 1 {
+				t.Errorf("%s holds %s %d times, expected once", dummy, p, c)
+			}
+		}
+		// Deleting what is not bound (another address, another prefix length) is no error.
+		del := append(slices.Clone(ps[:200]), netip.MustParsePrefix("10.99.0.1/32"), netip.MustParsePrefix("10.98.0.0/32"))
+		if err := n.DeleteAddresses(dummy, del); err != nil {
+			t.Fatalf("DeleteAddresses(%s, %d prefixes): %v", dummy, len(del), err)
+		}
+		l = mustLink(t, n, dummy)
+		if want := ps[200 : len(ps)-1]; len(l.Addrs) != len(want) {
+			t.Errorf("after deleting 200, %s holds %d addresses, expected %d", dummy, len(l.Addrs), len(want))
+		}
+		for _, p := range ps[200 : len(ps)-1] {
+			if count(l.Addrs, p) != 1 {
+				t.Errorf("%s lost %s, which was not deleted", dummy, p)
+			}
+		}
+		if err := n.AddAddresses(dummy, nil); err != nil {
+			t.Errorf("AddAddresses of no prefixes: %v", err)
+		}
+	})
+
+	t.Run("a batch applies all but the refused addresses", func(t *testing.T) {
+		n := newImpl(t)
+		ensure(t, n)
+		// The kernel binds no IPv6 multicast address without IFA_F_MCAUTOJOIN.
+		refused := netip.MustParsePrefix("ff02::5/128")
+		ps := []netip.Prefix{v4, refused, {}, v6}
+		err := n.AddAddresses(dummy, ps)
+		var be *BatchError
+		if !errors.As(err, &be) {
+			t.Fatalf("AddAddresses with a refused and an invalid prefix: %v, expected a *BatchError", err)
+		}
+		if be.Total != len(ps) || len(be.Failed) != 2 || be.Failed[0].Prefix != refused || be.Failed[1].Prefix.IsValid() {
+			t.Fatalf("BatchError = %v (total %d), expected %s and the invalid prefix, in that order", be, be.Total, refused)
+		}
+		if f := be.Failed[0]; f.Op != "add" || f.Link != dummy || !errors.Is(f, syscall.EADDRNOTAVAIL) {
+			t.Errorf("failure of %s = %+v, expected add on %s with EADDRNOTAVAIL", refused, f, dummy)
+		}
+		if !errors.Is(err, syscall.EINVAL) || !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Errorf("errors.Is does not find both causes in %v", err)
+		}
+		l := mustLink(t, n, dummy)
+		if !l.HasAddr(v4.Addr()) || !l.HasAddr(v6.Addr()) || l.HasAddr(refused.Addr()) {
+			t.Errorf("%s holds %v, expected %s and %s, not %s", dummy, l.Addrs, v4, v6, refused)
+		}
+		err = n.DeleteAddresses(dummy, []netip.Prefix{v4, {}, v6})
+		if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Op != "delete" || !errors.Is(err, syscall.EINVAL) {
+			t.Fatalf("DeleteAddresses with an invalid prefix: %v, expected a *BatchError naming it", err)
+		}
+		if l := mustLink(t, n, dummy); len(l.Addrs) != 0 {
+			t.Errorf("%s holds %v after deleting its addresses", dummy, l.Addrs)
+		}
+	})
+
 	t.Run("missing link", func(t *testing.T) {
 		n := newImpl(t)
 		const missing = "h3-missing0"
@@ -103,6 +179,14 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		}
 		if err := n.DeleteAddress(missing, v4); err != nil {
 			t.Errorf("DeleteAddress on a missing link: %v, expected nil", err)
+		}
+		err := n.AddAddresses(missing, []netip.Prefix{v4, v6})
+		var be *BatchError
+		if !errors.Is(err, ErrLinkNotFound) || errors.As(err, &be) {
+			t.Errorf("AddAddresses on a missing link: %v, expected ErrLinkNotFound for the whole batch", err)
+		}
+		if err := n.DeleteAddresses(missing, []netip.Prefix{v4, v6}); err != nil {
+			t.Errorf("DeleteAddresses on a missing link: %v, expected nil", err)
 		}
 		if err := n.DeleteLink(missing); err != nil {
 			t.Errorf("DeleteLink on a missing link: %v, expected nil", err)
@@ -214,5 +298,71 @@ func TestFakeLinksAreCopies(t *testing.T) {
 	links[0].Addrs[0] = netip.MustParsePrefix("192.0.2.1/32")
 	if lo := mustLink(t, f, "lo"); lo.Addrs[0] != netip.MustParsePrefix("127.0.0.1/8") {
 		t.Errorf("changing a returned link changed the fake: %v", lo.Addrs)
+	}
+}
+
+func TestFakeBatchCallsAndFaults(t *testing.T) {
+	f := newLoopbackFake()
+	if _, err := f.EnsureDummy(dataplane.KubeIPVSInterface); err != nil {
+		t.Fatal(err)
+	}
+	f.ResetCalls()
+	a, b, c := netip.MustParsePrefix("10.96.0.1/32"), netip.MustParsePrefix("10.96.0.2/32"), netip.MustParsePrefix("10.96.0.3/32")
+	boom, enomem := errors.New("injected"), syscall.ENOMEM
+
+	// A failed call changes nothing; a refused address fails alone, once.
+	f.FailNext("AddAddresses", boom)
+	f.FailAddress(b, enomem)
+	if err := f.AddAddresses(dataplane.KubeIPVSInterface, []netip.Prefix{a, b, c}); !errors.Is(err, boom) {
+		t.Fatalf("AddAddresses with an injected call fault: %v", err)
+	}
+	if l := mustLink(t, f, dataplane.KubeIPVSInterface); len(l.Addrs) != 0 {
+		t.Fatalf("a failed AddAddresses bound %v", l.Addrs)
+	}
+	err := f.AddAddresses(dataplane.KubeIPVSInterface, []netip.Prefix{a, b, c})
+	var be *BatchError
+	if !errors.As(err, &be) || be.Total != 3 || len(be.Failed) != 1 || be.Failed[0].Prefix != b || !errors.Is(err, enomem) {
+		t.Fatalf("AddAddresses with %s refused: %v, expected a BatchError naming it", b, err)
+	}
+	if want := "1 of 3 address changes failed: add address 10.96.0.2/32 to kube-ipvs0: cannot allocate memory"; err.Error() != want {
+		t.Errorf("error text %q, expected %q", err, want)
+	}
+	if l := mustLink(t, f, dataplane.KubeIPVSInterface); !slices.Equal(l.Addrs, []netip.Prefix{a, c}) {
+		t.Errorf("kube-ipvs0 holds %v, expected %s and %s", l.Addrs, a, c)
+	}
+	if err := f.AddAddress(dataplane.KubeIPVSInterface, b); err != nil {
+		t.Fatalf("AddAddress after the refusal was used up: %v", err)
+	}
+
+	// A single call's error is the address's own.
+	f.FailAddress(a, enomem)
+	err = f.DeleteAddress(dataplane.KubeIPVSInterface, a)
+	var ae *AddressError
+	if !errors.As(err, &ae) || errors.As(err, &be) || ae.Op != "delete" || ae.Prefix != a {
+		t.Errorf("DeleteAddress with %s refused: %v, expected its AddressError alone", a, err)
+	}
+	f.FailNext("DeleteAddresses", boom)
+	if err := f.DeleteAddresses(dataplane.KubeIPVSInterface, []netip.Prefix{a}); !errors.Is(err, boom) {
+		t.Errorf("DeleteAddresses with an injected call fault: %v", err)
+	}
+	if err := f.DeleteAddresses(dataplane.KubeIPVSInterface, []netip.Prefix{a, c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteAddresses(dataplane.KubeIPVSInterface, nil); err != nil {
+		t.Fatal(err)
+	}
+	if l := mustLink(t, f, dataplane.KubeIPVSInterface); !slices.Equal(l.Addrs, []netip.Prefix{b}) {
+		t.Errorf("kube-ipvs0 holds %v, expected only %s", l.Addrs, b)
+	}
+	want := []string{
+		"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.2/32 10.96.0.3/32",
+		"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.2/32 10.96.0.3/32",
+		"AddAddress kube-ipvs0 10.96.0.2/32",
+		"DeleteAddress kube-ipvs0 10.96.0.1/32",
+		"DeleteAddresses kube-ipvs0 10.96.0.1/32",
+		"DeleteAddresses kube-ipvs0 10.96.0.1/32 10.96.0.3/32",
+	}
+	if got := f.Calls(); !slices.Equal(got, want) {
+		t.Errorf("Calls() = %q, expected %q (an empty batch is no call)", got, want)
 	}
 }

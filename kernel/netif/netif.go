@@ -21,4 +21,13 @@ type Interface interface {
 	AddAddress(link string, p netip.Prefix) error
 	// DeleteAddress unbinds an address; unbinding a missing one is not an error.
 	DeleteAddress(link string, p netip.Prefix) error
+	// AddAddresses binds many addresses to a link as AddAddress binds one, in few kernel
+	// round trips. Each address succeeds or fails on its own: when some fail the others
+	// are bound and the error is a *BatchError naming the failed ones. Any other error
+	// (the link is missing, the socket failed) leaves it unknown which were bound;
+	// binding them again is safe.
+	AddAddresses(link string, ps []netip.Prefix) error
+	// DeleteAddresses unbinds many addresses as DeleteAddress unbinds one, with the
+	// errors of AddAddresses.
+	DeleteAddresses(link string, ps []netip.Prefix) error
 }

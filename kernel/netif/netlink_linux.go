@@ -17,6 +17,8 @@ import (
 // Linux is the link layer of a network namespace through rtnetlink.
 type Linux struct {
 	h *netlink.Handle
+	// addrs carries address changes in batches (addrbatch_linux.go).
+	addrs *addrSocket
 }
 
 var _ Interface = (*Linux)(nil)
@@ -29,7 +31,12 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
 	}
-	return &Linux{h: h}, nil
+	a, err := openAddrSocket(netns.None())
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("open rtnetlink socket for address changes: %w", err)
+	}
+	return &Linux{h: h, addrs: a}, nil
 }
 
 // NewLinuxAt returns the link layer of the network namespace ns; the caller keeps ns open
@@ -39,12 +46,18 @@ func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket in netns %s: %w", ns, err)
 	}
-	return &Linux{h: h}, nil
+	a, err := openAddrSocket(ns)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("open rtnetlink socket for address changes in netns %s: %w", ns, err)
+	}
+	return &Linux{h: h, addrs: a}, nil
 }
 
-// Close releases the netlink socket.
+// Close releases the netlink sockets.
 func (l *Linux) Close() error {
 	l.h.Close()
+	l.addrs.close()
 	return nil
 }
 
@@ -180,37 +193,82 @@ func (l *Linux) DeleteLink(name string) error {
 // AddAddress binds p to the link with replace semantics, so binding it twice is not an
 // error.
 func (l *Linux) AddAddress(link string, p netip.Prefix) error {
-	if !p.IsValid() {
-		return fmt.Errorf("add address %s to %s: %w", p, link, unix.EINVAL)
-	}
-	nl, found, err := l.lookup(link)
-	if err != nil {
-		return fmt.Errorf("add address %s to %s: look up link: %w", p, link, err)
-	}
-	if !found {
-		return fmt.Errorf("add address %s to %s: %w", p, link, ErrLinkNotFound)
-	}
-	if err := l.h.AddrReplace(nl, &netlink.Addr{IPNet: ipNetFromPrefix(p)}); err != nil {
-		return fmt.Errorf("add address %s to %s: %w", p, link, err)
-	}
-	return nil
+	return singleResult(l.AddAddresses(link, []netip.Prefix{p}))
 }
 
 // DeleteAddress unbinds p; an address or link that is not there is not an error.
 func (l *Linux) DeleteAddress(link string, p netip.Prefix) error {
-	if !p.IsValid() {
-		return fmt.Errorf("delete address %s from %s: %w", p, link, unix.EINVAL)
+	return singleResult(l.DeleteAddresses(link, []netip.Prefix{p}))
+}
+
+// AddAddresses binds each prefix to the link with replace semantics (RTM_NEWADDR with
+// NLM_F_CREATE|NLM_F_REPLACE, as `ip address replace`), looking the link up once and
+// sending the messages in batches.
+func (l *Linux) AddAddresses(link string, ps []netip.Prefix) error {
+	if len(ps) == 0 {
+		return nil
 	}
 	nl, found, err := l.lookup(link)
 	if err != nil {
-		return fmt.Errorf("delete address %s from %s: look up link: %w", p, link, err)
+		return fmt.Errorf("add %d address(es) to %s: look up link: %w", len(ps), link, err)
+	}
+	if !found {
+		return linkMissing(link, ps)
+	}
+	return l.changeAddresses(opAdd, link, nl.Attrs().Index, ps)
+}
+
+// DeleteAddresses unbinds each prefix (address and prefix length must match); an address
+// or link that is not there is not an error.
+func (l *Linux) DeleteAddresses(link string, ps []netip.Prefix) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	nl, found, err := l.lookup(link)
+	if err != nil {
+		return fmt.Errorf("delete %d address(es) from %s: look up link: %w", len(ps), link, err)
 	}
 	if !found {
 		return nil
 	}
-	err = l.h.AddrDel(nl, &netlink.Addr{IPNet: ipNetFromPrefix(p)})
-	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete address %s from %s: %w", p, link, err)
+	return l.changeAddresses(opDelete, link, nl.Attrs().Index, ps)
+}
+
+// changeAddresses sends the valid prefixes to the kernel and collects the failures of
+// each, the invalid ones included.
+func (l *Linux) changeAddresses(op, link string, index int, ps []netip.Prefix) error {
+	var failed []*AddressError
+	valid := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() {
+			failed = append(failed, &AddressError{Op: op, Link: link, Prefix: p, Err: unix.EINVAL})
+			continue
+		}
+		valid = append(valid, p)
 	}
-	return nil
+	msgType, flags := uint16(unix.RTM_NEWADDR), uint16(unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	if op == opDelete {
+		msgType, flags = unix.RTM_DELADDR, 0
+	}
+	err := l.addrs.change(msgType, flags, index, valid, func(i int, err error) {
+		// Deleting what is not there: EADDRNOTAVAIL (IPv4), ENOENT or EADDRNOTAVAIL (IPv6).
+		if op == opDelete && (errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT)) {
+			return
+		}
+		failed = append(failed, &AddressError{Op: op, Link: link, Prefix: valid[i], Err: err})
+	})
+	if err != nil {
+		return fmt.Errorf("%s %d address(es) on %s: %w", op, len(ps), link, err)
+	}
+	// In the order the caller gave them, not invalid ones first.
+	if len(failed) > 1 {
+		order := make(map[netip.Prefix]int, len(ps))
+		for i, p := range ps {
+			if _, ok := order[p]; !ok {
+				order[p] = i
+			}
+		}
+		slices.SortStableFunc(failed, func(a, b *AddressError) int { return order[a.Prefix] - order[b.Prefix] })
+	}
+	return batchResult(len(ps), failed)
 }

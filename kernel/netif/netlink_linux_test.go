@@ -1,13 +1,19 @@
 package netif
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
 )
@@ -126,5 +132,90 @@ func TestLinuxAddressesOnVethInNetns(t *testing.T) {
 		if link.Name == "h3-veth0" || link.Name == "h3-veth1" {
 			t.Errorf("%s listed after deleting the pair", link.Name)
 		}
+	}
+}
+
+// TestLinuxBatchBindsAsAddrReplace binds the same addresses to the two ends of a veth pair,
+// one end through vishvananda/netlink's AddrReplace and the other through a batch, and
+// expects the kernel to list them alike (scope, broadcast, flags), then checks a batch
+// larger than one send with a refused address in it.
+func TestLinuxBatchBindsAsAddrReplace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	l, err := NewLinuxAt(newTestNetns(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h1-veth0"}, PeerName: "h1-veth1"}); err != nil {
+		t.Fatalf("create veth pair: %v", err)
+	}
+	ps := []netip.Prefix{
+		netip.MustParsePrefix("10.244.1.5/24"), // with a broadcast address
+		netip.MustParsePrefix("10.96.0.1/32"),
+		netip.MustParsePrefix("192.0.2.1/31"), // too small for one
+		netip.MustParsePrefix("fd00:10:244::5/64"),
+		netip.MustParsePrefix("fd00:10:96::1/128"),
+	}
+	single, err := l.h.LinkByName("h1-veth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := l.h.AddrReplace(single, &netlink.Addr{IPNet: ipNetFromPrefix(p)}); err != nil {
+			t.Fatalf("AddrReplace(%s): %v", p, err)
+		}
+	}
+	if err := l.AddAddresses("h1-veth1", ps); err != nil {
+		t.Fatalf("AddAddresses: %v", err)
+	}
+	listed := func(name string) map[netip.Prefix]string {
+		link, err := l.h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, err := l.h.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[netip.Prefix]string{}
+		for _, a := range addrs {
+			if p, ok := prefixFromIPNet(a.IPNet); ok && a.IP.IsGlobalUnicast() {
+				out[p] = fmt.Sprintf("scope %d broadcast %v flags %#x label %q", a.Scope, a.Broadcast, a.Flags&^unix.IFA_F_TENTATIVE, a.Label[min(len(a.Label), len(name)):])
+			}
+		}
+		return out
+	}
+	want, got := listed("h1-veth0"), listed("h1-veth1")
+	if len(want) != len(ps) {
+		t.Fatalf("AddrReplace bound %v, expected the %d prefixes", want, len(ps))
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the batch bound\n%v\nAddrReplace bound\n%v", got, want)
+	}
+
+	var many []netip.Prefix
+	for i := range 2*addrBatchSize + 3 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 97, byte(i >> 8), byte(i)}), 32))
+	}
+	refused := netip.MustParsePrefix("ff02::5/128")
+	many = slices.Insert(many, addrBatchSize+1, refused)
+	err = l.AddAddresses("h1-veth1", many)
+	var be *BatchError
+	if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Prefix != refused || !errors.Is(err, unix.EADDRNOTAVAIL) {
+		t.Fatalf("AddAddresses with %s in the second send: %v, expected a BatchError naming it with EADDRNOTAVAIL", refused, err)
+	}
+	if !strings.Contains(err.Error(), "multicast") {
+		t.Errorf("the error %q lacks the kernel's extended ack message", err)
+	}
+	if n := len(listed("h1-veth1")); n != len(ps)+len(many)-1 {
+		t.Errorf("h1-veth1 holds %d global addresses, expected %d", n, len(ps)+len(many)-1)
+	}
+	if err := l.DeleteAddresses("h1-veth1", many); err != nil {
+		t.Fatalf("DeleteAddresses: %v", err)
+	}
+	if n := len(listed("h1-veth1")); n != len(ps) {
+		t.Errorf("after deleting the batch h1-veth1 holds %d global addresses, expected %d", n, len(ps))
 	}
 }

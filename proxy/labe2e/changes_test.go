@@ -77,6 +77,18 @@ func (r *recordingIPVS) AddService(vs dataplane.VirtualServer) error {
 	return r.Interface.AddService(vs)
 }
 
+// AddServices records each object of the batch as AddService/AddRealServer would, so a
+// restart that re-adds through the batch shows up the same way.
+func (r *recordingIPVS) AddServices(vss []dataplane.VirtualServer) error {
+	for _, vs := range vss {
+		r.log.add("ipvs AddService %s", vs.Key())
+		for _, rs := range vs.RealServers {
+			r.log.add("ipvs AddRealServer %s -> %s weight %d", vs.Key(), rs.Key(), rs.Weight)
+		}
+	}
+	return r.Interface.AddServices(vss)
+}
+
 func (r *recordingIPVS) UpdateService(vs dataplane.VirtualServer) error {
 	r.log.add("ipvs UpdateService %s", vs.Key())
 	return r.Interface.UpdateService(vs)
@@ -134,6 +146,20 @@ func (r *recordingLinks) AddAddress(link string, p netip.Prefix) error {
 func (r *recordingLinks) DeleteAddress(link string, p netip.Prefix) error {
 	r.log.add("links DeleteAddress %s %s", link, p)
 	return r.Interface.DeleteAddress(link, p)
+}
+
+func (r *recordingLinks) AddAddresses(link string, ps []netip.Prefix) error {
+	for _, p := range ps {
+		r.log.add("links AddAddress %s %s", link, p)
+	}
+	return r.Interface.AddAddresses(link, ps)
+}
+
+func (r *recordingLinks) DeleteAddresses(link string, ps []netip.Prefix) error {
+	for _, p := range ps {
+		r.log.add("links DeleteAddress %s %s", link, p)
+	}
+	return r.Interface.DeleteAddresses(link, ps)
 }
 
 type recordingIPSets struct {

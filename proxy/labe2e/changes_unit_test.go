@@ -1,13 +1,21 @@
 package labe2e
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
 )
 
 // The recorder logs exactly the changing calls and passes every call on.
@@ -75,4 +83,57 @@ func TestRecordChanges(t *testing.T) {
 	if got, _ := inner.Sysctl.Get("net/ipv4/ip_forward"); got != "1" {
 		t.Errorf("the wrapped kernel's ip_forward = %q, expected 1", got)
 	}
+}
+
+// Every changing method of a kernel interface must be recorded: the recorders embed the
+// interfaces, so a method added later would otherwise pass through unrecorded and the
+// restart test ("no changing calls") would miss it.
+func TestRecordersCoverChangingMethods(t *testing.T) {
+	declared := recorderMethods(t, "changes_test.go")
+	tests := []struct {
+		recorder string
+		iface    reflect.Type
+		reads    []string
+	}{
+		{"recordingIPVS", reflect.TypeFor[ipvs.Interface](), []string{"Services", "RealServers", "Timeouts", "Close"}},
+		{"recordingLinks", reflect.TypeFor[netif.Interface](), []string{"Links"}},
+		{"recordingIPSets", reflect.TypeFor[ipset.Interface](), []string{"List"}},
+		{"recordingIPTables", reflect.TypeFor[iptables.Interface](), []string{"Save"}},
+		{"recordingSysctl", reflect.TypeFor[sysctl.Interface](), []string{"Get"}},
+	}
+	for _, tc := range tests {
+		for i := range tc.iface.NumMethod() {
+			name := tc.iface.Method(i).Name
+			if !slices.Contains(tc.reads, name) && !declared[tc.recorder][name] {
+				t.Errorf("%s.%s is neither a read nor recorded by %s: record it (or list it as a read)", tc.iface, name, tc.recorder)
+			}
+		}
+	}
+}
+
+// recorderMethods maps each receiver type declared in file to its method names.
+func recorderMethods(t *testing.T, file string) map[string]map[string]bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]bool{}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Recv == nil || len(fn.Recv.List) != 1 {
+			continue
+		}
+		typ := fn.Recv.List[0].Type
+		if star, ok := typ.(*ast.StarExpr); ok {
+			typ = star.X
+		}
+		if id, ok := typ.(*ast.Ident); ok {
+			if out[id.Name] == nil {
+				out[id.Name] = map[string]bool{}
+			}
+			out[id.Name][fn.Name.Name] = true
+		}
+	}
+	return out
 }
