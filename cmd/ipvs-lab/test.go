@@ -28,6 +28,12 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	all := fset.Bool("all", false, "run every test of the packages, not only the lab tests")
 	timeout := fset.Duration("timeout", 15*time.Minute, "bound for the whole guest run, boot included")
 	mem := fset.Int("mem", 0, "guest memory in MiB (0: sized from the test binaries)")
+	var env []string
+	fset.Func("env", "KEY=VALUE set for the tests in the guest (repeatable), e.g. a seed to replay", func(v string) error {
+		kv, err := parseEnv(v)
+		env = append(env, kv)
+		return err
+	})
 	if err := fset.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -59,6 +65,9 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := errors.Join(buildErr, prepErr); err != nil {
 		return err
+	}
+	for i := range jobs.cmds {
+		jobs.cmds[i].Env = append(jobs.cmds[i].Env, env...)
 	}
 	if len(jobs.cmds) == 0 {
 		return fmt.Errorf("test: no package among %s has lab tests (tests calling labtest.Require); nothing ran", strings.Join(patterns, " "))
@@ -210,4 +219,19 @@ func (l *lineWriter) endLine() {
 	if l.midLine {
 		l.Write([]byte("\n"))
 	}
+}
+
+// parseEnv checks one -env value: the guest's job file sets it as a shell variable, so the
+// key must be a shell name.
+func parseEnv(v string) (string, error) {
+	key, _, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return "", fmt.Errorf("-env %q: expected KEY=VALUE", v)
+	}
+	for i, r := range key {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return "", fmt.Errorf("-env %q: %q is not a variable name (letters, digits, _; not starting with a digit)", v, key)
+		}
+	}
+	return v, nil
 }

@@ -1,0 +1,29 @@
+package main
+
+import "testing"
+
+func TestParseEnv(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr bool
+	}{
+		{in: "IPVS_E2E_SEQUENCE_SEED=42"},
+		{in: "A="},
+		{in: "_x1=a b=c"},
+		{in: "NOVALUE", wantErr: true},
+		{in: "=1", wantErr: true},
+		{in: "1A=1", wantErr: true},
+		{in: "A-B=1", wantErr: true},
+		{in: "A B=1", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := parseEnv(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseEnv(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err == nil && got != tc.in {
+			t.Errorf("parseEnv(%q) = %q, want it unchanged", tc.in, got)
+		}
+	}
+}
