@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -169,28 +170,36 @@ func (p *Proxier) Health() *Health { return p.health }
 // Families returns the families the proxier programs.
 func (p *Proxier) Families() []int { return p.families }
 
+// sysctlDisableIPv6 is 1 when IPv6 is switched off; it is missing without kernel IPv6.
+const sysctlDisableIPv6 = "net/ipv6/conf/all/disable_ipv6"
+
 // DetectFamilies returns the configuration's primary family, plus the other family when
-// the node has a global unicast address of it outside kube-ipvs0 and that family's
-// iptables answers (kube-proxy likewise runs dual-stack only where both iptables work).
+// the kernel has it enabled and that family's iptables answers. This is kube-proxy's rule
+// (platformCheckSupported): it does not look at the node's addresses, which a node that
+// boots before IPv6 autoconfiguration finishes does not have yet, and a proxier that
+// looked would then run single-stack depending on how fast it started.
 func DetectFamilies(k *kernel.Kernel, cfg config.Config) ([]int, error) {
 	primary := cfg.PrimaryFamily()
 	fams := []int{primary}
 	other := 10 - primary
-	addrs, err := nodeAddresses(k)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range addrs {
-		if familyOf(a) != other || !a.IsGlobalUnicast() {
-			continue
-		}
-		if _, err := k.IPTables.Save(iptables.Family(other), "nat"); err != nil {
-			klog.InfoS("Not proxying the node's other address family: its iptables does not answer", "ipFamily", familyLabel(other), "err", err)
+	if other == 6 {
+		v, err := k.Sysctl.Get(sysctlDisableIPv6)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			klog.InfoS("No kernel support for family", "ipFamily", familyLabel(other))
+			return fams, nil
+		case err != nil:
+			return nil, fmt.Errorf("read %s to decide whether to proxy IPv6: %w", sysctlDisableIPv6, err)
+		case strings.TrimSpace(v) == "1":
+			klog.InfoS("Kernel support disabled for family", "ipFamily", familyLabel(other))
 			return fams, nil
 		}
-		return append(fams, other), nil
 	}
-	return fams, nil
+	if _, err := k.IPTables.Save(iptables.Family(other), "nat"); err != nil {
+		klog.InfoS("Not proxying the node's other address family: its iptables does not answer", "ipFamily", familyLabel(other), "err", err)
+		return fams, nil
+	}
+	return append(fams, other), nil
 }
 
 // nodeAddresses lists the node's addresses NodePorts may use: every address outside

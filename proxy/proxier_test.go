@@ -643,16 +643,43 @@ func TestProxierNodeChangeRecomputes(t *testing.T) {
 
 func TestDetectFamilies(t *testing.T) {
 	cfg := seedConfig(t)
-	if fams, err := DetectFamilies(newFakesOn(t, netip.MustParsePrefix("10.0.2.15/24"), netip.MustParsePrefix("fe80::1/64")).k, cfg); err != nil || !slices.Equal(fams, []int{4}) {
-		t.Errorf("IPv4 node with only a link-local IPv6 address: families %v, %v; want [4]", fams, err)
+	tests := []struct {
+		name  string
+		eth0  []netip.Prefix
+		setup func(f *fakes)
+		want  []int
+	}{
+		{name: "global IPv4 and IPv6 addresses", want: []int{4, 6}},
+		{
+			// Kube-proxy's rule: no IPv6 address yet (autoconfiguration still running) is
+			// no reason to run single-stack.
+			name: "no global IPv6 address yet",
+			eth0: []netip.Prefix{netip.MustParsePrefix("10.0.2.15/24"), netip.MustParsePrefix("fe80::1/64")},
+			want: []int{4, 6},
+		},
+		{name: "IPv6 disabled", setup: func(f *fakes) { f.sysctl.Define(sysctlDisableIPv6, "1") }, want: []int{4}},
+		{name: "no kernel IPv6", setup: func(f *fakes) { f.sysctl.Remove(sysctlDisableIPv6) }, want: []int{4}},
+		{name: "ip6tables fails", setup: func(f *fakes) { f.iptables.FailNext("Save", errInjected) }, want: []int{4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakes(t)
+			if tc.eth0 != nil {
+				f = newFakesOn(t, tc.eth0...)
+			}
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			fams, err := DetectFamilies(f.k, cfg)
+			if err != nil || !slices.Equal(fams, tc.want) {
+				t.Errorf("families %v, %v; want %v", fams, err, tc.want)
+			}
+		})
 	}
 	f := newFakes(t)
-	if fams, err := DetectFamilies(f.k, cfg); err != nil || !slices.Equal(fams, []int{4, 6}) {
-		t.Errorf("node with global IPv4 and IPv6 addresses: families %v, %v; want [4 6]", fams, err)
-	}
-	f.iptables.FailNext("Save", errInjected)
-	if fams, err := DetectFamilies(f.k, cfg); err != nil || !slices.Equal(fams, []int{4}) {
-		t.Errorf("node whose ip6tables fails: families %v, %v; want [4]", fams, err)
+	f.sysctl.FailNext("Get", errInjected)
+	if _, err := DetectFamilies(f.k, cfg); !errors.Is(err, errInjected) {
+		t.Errorf("unreadable %s: error %v, want the read error", sysctlDisableIPv6, err)
 	}
 }
 

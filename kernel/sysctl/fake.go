@@ -24,6 +24,7 @@ var KernelDefaults = map[string]string{
 	"net/ipv4/conf/all/arp_announce":        "0",
 	"net/ipv4/conf/all/route_localnet":      "0",
 	"net/bridge/bridge-nf-call-iptables":    "1",
+	"net/ipv6/conf/all/disable_ipv6":        "0",
 }
 
 // Fake is an in-memory /proc/sys holding integer sysctls. Like the kernel it refuses names
