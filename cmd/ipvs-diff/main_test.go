@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/differential"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // error substring; empty: no error
+	}{
+		{"no command", nil, "expected a command"},
+		{"unknown command", []string{"diff"}, "expected a command"},
+		{"defaults", []string{"report"}, ""},
+		{"reference is not an upstream release", []string{"run", "-kube-proxy", "reference"}, "expected an upstream release"},
+		{"unknown side", []string{"run", "-sides", "upstream,kind"}, "-sides"},
+		{"stray argument", []string{"report", "extra"}, "unexpected arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseArgs(tc.args, io.Discard)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("parseArgs(%q) = %v", tc.args, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("parseArgs(%q) error = %v, want one containing %q", tc.args, err, tc.want)
+			case tc.want == "" && (c.kubeProxy != "v1.37.2" || !strings.HasSuffix(c.out, filepath.Join("artifacts", "diff-v1.37.2")) || len(c.sides) != 2):
+				t.Errorf("defaults: %+v", c)
+			}
+		})
+	}
+}
+
+// report over the seed as captured in the lab (upstream v1.37.2 programs IPv6 as well, the
+// reference proxier did not): the exit status follows the known-differences file.
+func TestReportExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []struct{ file, proxy string }{
+		{"v1.37.2/seed.json", "v1.37.2"},
+		{"reference/seed.json", "reference"},
+	} {
+		c, err := differential.ReadCapture(filepath.Join("..", "..", "framework", "differential", "testdata", f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := differential.WriteCapture(dir, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := func(doc string) string {
+		p := filepath.Join(t.TempDir(), "known.yaml")
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const ipv6 = `differences:
+- id: ipv6-sets
+  section: ipsets
+  mark: "-"
+  line: 'create KUBE-6-[A-Z-]+ (hash:ip(,port(,ip|,net)?)? family inet6 hashsize 1024 maxelem 65536|bitmap:port range 0-65535)'
+  reason: the test declares upstream's IPv6 family known
+- id: ipv6-rules
+  section: ip6tables
+  mark: "-"
+  line: '-[APN] .+'
+  reason: the test declares upstream's IPv6 family known
+`
+	empty := known("differences: []\n")
+	ipv6Known := known(ipv6)
+	stale := known(ipv6 + `- id: gone
+  section: iptables
+  mark: "+"
+  line: '-A KUBE-SERVICES -j DROP'
+  scenarios: [seed]
+  reason: a difference that is no longer there
+`)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		status int
+		out    string
+	}{
+		{"IPv6 not known", []string{"-known", empty, "-scenarios", "seed"}, differential.ExitDifferences, "[seed] 61 differences: 61 NEW, 0 known"},
+		{"IPv6 known", []string{"-known", ipv6Known, "-scenarios", "seed"}, differential.ExitOK, "[seed] 61 differences: 0 NEW, 61 known"},
+		{"stale entry", []string{"-known", stale, "-scenarios", "seed"}, differential.ExitDifferences, "gone (seed)"},
+		{"no capture", []string{"-known", ipv6Known, "-scenarios", "seed,udp"}, differential.ExitIncomplete, "[udp] NOT COMPARED"},
+		{"bad known file", []string{"-known", known("differences: [{id: x}]\n"), "-scenarios", "seed"}, differential.ExitIncomplete, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			args := append([]string{"report", "-out", dir}, tc.args...)
+			if got := run(context.Background(), args, &stdout, &stderr); got != tc.status {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", got, tc.status, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.out) {
+				t.Errorf("stdout lacks %q:\n%s", tc.out, stdout.String())
+			}
+		})
+	}
+	for _, f := range []string{"report.txt", "report.json", filepath.Join("diff", "seed.txt")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("report file: %v", err)
+		}
+	}
+}

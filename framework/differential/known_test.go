@@ -1,0 +1,165 @@
+package differential
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func mustKnown(t *testing.T, doc string) *Known {
+	t.Helper()
+	k, err := ParseKnown([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestParseKnownRejects(t *testing.T) {
+	entry := func(fields string) string {
+		return "differences:\n- " + strings.ReplaceAll(strings.TrimSpace(fields), "\n", "\n  ") + "\n"
+	}
+	ok := `id: a
+section: iptables
+mark: "+"
+line: '-A X -j Y'
+reason: the reference writes it`
+	if _, err := ParseKnown([]byte(entry(ok))); err != nil {
+		t.Fatalf("a valid entry was rejected: %v", err)
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown field", entry(ok + "\nsenario: seed"), "unknown field"},
+		{"no id", entry(strings.Replace(ok, "id: a", "id: ''", 1)), "id is empty"},
+		{"bad section", entry(strings.Replace(ok, "section: iptables", "section: nft", 1)), `section "nft"`},
+		{"bad mark", entry(strings.Replace(ok, `mark: "+"`, `mark: "*"`, 1)), `mark "*"`},
+		{"no line", entry(strings.Replace(ok, "line: '-A X -j Y'", "line: ''", 1)), "line is empty"},
+		{"bad regexp", entry(strings.Replace(ok, "line: '-A X -j Y'", "line: '-A X ('", 1)), "missing closing )"},
+		{"matches everything", entry(strings.Replace(ok, "line: '-A X -j Y'", "line: '.*'", 1)), "matches an empty line"},
+		{"no reason", entry(strings.Replace(ok, "reason: the reference writes it", "reason: known", 1)), "reason"},
+		{"duplicate id", "differences:\n- " + strings.ReplaceAll(ok, "\n", "\n  ") + "\n- " + strings.ReplaceAll(ok, "\n", "\n  ") + "\n", "used twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseKnown([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseKnown error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The matcher takes exactly the lines an entry describes: the section, scope, mark,
+// scenario and the whole text must agree.
+func TestKnownMatchesExactly(t *testing.T) {
+	k := mustKnown(t, `
+differences:
+- id: reject
+  section: iptables
+  scope: filter
+  mark: "+"
+  line: '-A KUBE-FIREWALL -j REJECT --reject-with icmp-port-unreachable'
+  scenarios: [seed]
+  reason: the reference rejects where upstream drops
+- id: loopback
+  section: ipsets
+  scope: KUBE-LOOP-BACK
+  mark: "-"
+  line: 'add KUBE-LOOP-BACK \{web#\d+\},tcp:8080,\{web#\d+\}'
+  reason: upstream adds hairpin entries for every local endpoint
+- id: persistent
+  section: ipvs
+  mark: "~"
+  line: 'TCP 10\.96\.104\.10:80 rr persistent 600   \(want persistent 10800\)'
+  reason: the timeouts differ by design here
+`)
+	rule := Line{Section: SectionIPTables, Scope: "filter", Mark: Unexpected, Text: "-A KUBE-FIREWALL -j REJECT --reject-with icmp-port-unreachable"}
+	member := Line{Section: SectionIPSets, Scope: "KUBE-LOOP-BACK", Mark: Missing, Text: "add KUBE-LOOP-BACK {web#1},tcp:8080,{web#1}"}
+	vs := Line{Section: SectionIPVS, Scope: "TCP 10.96.104.10:80", Mark: Changed, Text: "TCP 10.96.104.10:80 rr persistent 600   (want persistent 10800)"}
+	with := func(l Line, f func(*Line)) Line { f(&l); return l }
+	for _, tc := range []struct {
+		name     string
+		scenario string
+		line     Line
+		want     string
+	}{
+		{"the rule", "seed", rule, "reject"},
+		{"the rule in another scenario", "nodeport", rule, ""},
+		{"the rule in another table", "seed", with(rule, func(l *Line) { l.Scope = "nat" }), ""},
+		{"the rule with the other mark", "seed", with(rule, func(l *Line) { l.Mark = Missing }), ""},
+		{"the rule as context", "seed", with(rule, func(l *Line) { l.Mark = Context }), ""},
+		{"a longer rule", "seed", with(rule, func(l *Line) { l.Text += " -m comment --comment x" }), ""},
+		{"a rule with a prefix", "seed", with(rule, func(l *Line) { l.Text = "-I" + l.Text[2:] }), ""},
+		{"the rule in ip6tables", "seed", with(rule, func(l *Line) { l.Section = SectionIP6Tables }), ""},
+		{"a hairpin member in any scenario", "affinity", member, "loopback"},
+		{"a member of another workload", "affinity", with(member, func(l *Line) { l.Text = "add KUBE-LOOP-BACK {db#0},tcp:8080,{db#0}" }), ""},
+		{"a member with a raw address", "affinity", with(member, func(l *Line) { l.Text = "add KUBE-LOOP-BACK 10.244.0.2,tcp:8080,10.244.0.2" }), ""},
+		{"a member of another set", "affinity", with(member, func(l *Line) { l.Scope = "KUBE-CLUSTER-IP" }), ""},
+		{"the changed virtual server", "affinity", vs, "persistent"},
+		{"another changed virtual server", "affinity", with(vs, func(l *Line) { l.Text = "TCP 10.96.104.10:80 rr persistent 600   (want scheduler wrr)" }), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if e := k.Match(tc.scenario, tc.line); e != nil {
+				got = e.ID
+			}
+			if got != tc.want {
+				t.Errorf("Match(%s, %q) = %q, want %q", tc.scenario, tc.line.String(), got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckScenarios(t *testing.T) {
+	k := mustKnown(t, `
+differences:
+- id: a
+  section: ipvs
+  mark: "+"
+  line: 'TCP 1\.2\.3\.4:80 rr'
+  scenarios: [seed, nodeprot]
+  reason: a reason for the test
+`)
+	err := k.CheckScenarios([]string{"baseline", "seed", "nodeport"})
+	if err == nil || !strings.Contains(err.Error(), `scenario "nodeprot"`) {
+		t.Errorf("CheckScenarios = %v, want the misspelt scenario named", err)
+	}
+	if err := k.CheckScenarios([]string{"seed", "nodeprot"}); err != nil {
+		t.Errorf("CheckScenarios = %v, want nil", err)
+	}
+}
+
+// The file checked into the repository loads.
+func TestCheckedInKnownDifferences(t *testing.T) {
+	k, err := LoadKnown("known-differences.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(k.Path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzParseKnown: a known-differences document people write either loads with every entry
+// checked, or fails; it never panics, and a loaded entry never matches an empty line.
+func FuzzParseKnown(f *testing.F) {
+	if data, err := os.ReadFile("known-differences.yaml"); err == nil {
+		f.Add(string(data))
+	}
+	f.Add("differences:\n- {id: a, section: ipvs, mark: '+', line: 'TCP .*', reason: a reason here}\n")
+	f.Add("differences: [{id: x}]\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		k, err := ParseKnown([]byte(doc))
+		if err != nil {
+			return
+		}
+		for _, e := range k.Entries {
+			if e.line == nil {
+				t.Fatalf("entry %q loaded without its pattern", e.ID)
+			}
+			for _, mark := range []string{Missing, Unexpected, Changed} {
+				if e.Matches("any", Line{Section: e.Section, Scope: e.Scope, Mark: mark, Text: ""}) {
+					t.Fatalf("entry %q matches an empty line", e.ID)
+				}
+			}
+		}
+	})
+}

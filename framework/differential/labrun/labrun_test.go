@@ -1,0 +1,135 @@
+package labrun
+
+import (
+	"context"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/e2e-framework/klient/decoder"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
+	diffmanifests "github.com/ipvs-e2e/ipvs-e2e/manifests/diff"
+)
+
+// Every manifest in manifests/diff belongs to exactly one scenario, and the baseline and the
+// seed come first.
+func TestScenariosUseEveryManifest(t *testing.T) {
+	files, err := fs.Glob(diffmanifests.FS, "*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := Scenarios()
+	if ss[0].Name != Baseline || ss[1].Name != "seed" {
+		t.Errorf("scenarios start with %s, %s; want %s, seed", ss[0].Name, ss[1].Name, Baseline)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(f, ".yaml")
+		if !slices.Contains(Names(ss), name) {
+			t.Errorf("manifests/diff/%s has no scenario %q", f, name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if seen[s.Name] {
+			t.Errorf("scenario %q twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Description == "" {
+			t.Errorf("scenario %q has no description", s.Name)
+		}
+		if s.Name != Baseline && s.Name != "seed" && !slices.Contains(files, s.Name+".yaml") {
+			t.Errorf("scenario %q has no manifests/diff/%s.yaml", s.Name, s.Name)
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all := Scenarios()
+	got, err := Select(all, []string{"udp", "seed"})
+	if err != nil || strings.Join(Names(got), ",") != "seed,udp" {
+		t.Errorf("Select(udp, seed) = %v, %v; want seed,udp in run order", Names(got), err)
+	}
+	if got, err := Select(all, nil); err != nil || len(got) != len(all) {
+		t.Errorf("Select() = %d scenarios, %v; want all %d", len(got), err, len(all))
+	}
+	if _, err := Select(all, []string{"sed"}); err == nil || !strings.Contains(err.Error(), `scenario "sed"`) {
+		t.Errorf("Select(sed) error = %v, want the unknown name reported", err)
+	}
+}
+
+// The seed's manifest goes through the suites' decoder options plus the pin.
+func TestSeedPinned(t *testing.T) {
+	opts := append(fixtures.SeedOptions("diff-seed", ""), PinClusterIP(fixtures.SeedServiceName, SeedClusterIP))
+	objs, err := decoder.DecodeAllFiles(context.Background(), manifests.FS, manifests.ServiceIPVS, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc *corev1.Service
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Service); ok {
+			svc = s
+		}
+		if o.GetNamespace() != "diff-seed" {
+			t.Errorf("%s in namespace %q, want diff-seed", o.GetName(), o.GetNamespace())
+		}
+	}
+	if svc == nil || svc.Spec.ClusterIP != SeedClusterIP || !slices.Equal(svc.Spec.ClusterIPs, []string{SeedClusterIP}) || svc.Spec.Ports[0].NodePort != fixtures.SeedNodePort {
+		t.Errorf("seed service %+v: want clusterIP %s and nodePort %d", svc, SeedClusterIP, fixtures.SeedNodePort)
+	}
+}
+
+func TestPodIPsMatching(t *testing.T) {
+	p := func(name, ip string, labels map[string]string) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Status: corev1.PodStatus{PodIP: ip}}
+	}
+	pods := []corev1.Pod{
+		p("a", "10.244.0.9", map[string]string{"app": "web", "x": "1"}),
+		p("b", "10.244.0.3", map[string]string{"app": "web"}),
+		p("c", "10.244.0.4", map[string]string{"app": "db"}),
+	}
+	if got := podIPsMatching(pods, map[string]string{"app": "web"}); !slices.Equal(got, []string{"10.244.0.3", "10.244.0.9"}) {
+		t.Errorf("app=web: %v", got)
+	}
+	if got := podIPsMatching(pods, map[string]string{"app": "nothing-matches"}); len(got) != 0 {
+		t.Errorf("app=nothing-matches: %v", got)
+	}
+}
+
+func TestReadSyncState(t *testing.T) {
+	const head = "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge\n# TYPE kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds gauge\n"
+	for _, tc := range []struct {
+		name, text string
+		want       syncState
+	}{
+		{"the latest family counts (a dual-stack proxy syncs only the changed family)", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7642e+09
+kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1.7641e+09
+kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"} 1.7641e+09
+kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 1.7640e+09
+`, syncState{Latest: time.Unix(1764200000, 0)}},
+		{"a change queued after its family's sync is pending", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7642e+09
+kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1.7641e+09
+kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 1.7643e+09
+`, syncState{Latest: time.Unix(1764200000, 0), Pending: true}},
+		{"queued never synced is pending", head + `kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"} 1.7643e+09
+`, syncState{Pending: true}},
+		{"nothing yet", head, syncState{}},
+		{"unset series", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 0
+`, syncState{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readSyncState([]byte(tc.text))
+			if err != nil || !got.Latest.Equal(tc.want.Latest) || got.Pending != tc.want.Pending {
+				t.Errorf("readSyncState = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := readSyncState([]byte("not { metrics")); err == nil {
+		t.Error("readSyncState accepted text that is not Prometheus' format")
+	}
+}
