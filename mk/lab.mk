@@ -43,4 +43,6 @@ lab-quick:
 bench-lab:
 	$(GO) run ./cmd/ipvs-seedlab bench -out $(CURDIR)/_out/bench
 
-bench: bench-lab
+# make bench: the proxier alone on the lab kernel (profile at 10,000 with BENCH_LARGE=1),
+# then side by side with upstream kube-proxy in the lab cluster (mk/bench.mk).
+bench: bench-lab bench-cluster

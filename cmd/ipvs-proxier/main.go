@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 	fs.SetOutput(stderr)
 	var flags config.Flags
 	flags.AddFlags(fs)
+	profiling := fs.Bool(profilingFlag, false, "If true, serve Go's profiles on /debug/pprof/ of the metrics server (enableProfiling).")
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlagSet(klogFlags)
@@ -85,6 +86,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		return 1
 	}
 	logger.V(1).Info("Configuration", "config", cfg.String())
+	enableProfiling, err := profilingEnabled(fs, *profiling, flags.ConfigFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
+		return 1
+	}
 
 	// The kernel comes before the API server: on a host without IPVS the answer is the
 	// modules to load, whatever else is missing.
@@ -129,7 +135,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 	defer cancel(nil)
 	servers := []*server{
 		{name: "healthz", addr: cfg.HealthzBindAddress, handler: proxy.HealthMux(p.Health(), p.Metrics())},
-		{name: "metrics", addr: cfg.MetricsBindAddress, handler: proxy.MetricsMux(p.Metrics())},
+		{name: "metrics", addr: cfg.MetricsBindAddress, handler: metricsMux(p.Metrics(), enableProfiling)},
 	}
 	for _, s := range servers {
 		if err := s.start(logger, cancel); err != nil {
