@@ -245,7 +245,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 	}
 	selector := labels.NewSelector().Add(*notProxied, *notHeadless).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(p.client, p.cfg.ConfigSyncPeriod,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+		informers.WithTransform(trimForCache))
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(p.client, p.cfg.ConfigSyncPeriod,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.nodeName).String()
@@ -503,6 +504,23 @@ func (p *Proxier) Sync() error {
 	}
 	p.log.V(3).Info("syncProxyRules complete", "full", full, "elapsed", time.Since(start))
 	return nil
+}
+
+// lastAppliedAnnotation is kubectl's copy of the applied object: as large as the object
+// and never read by a proxier.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimForCache drops what the proxier never reads from the Services and EndpointSlices
+// its informers keep: managed fields and kubectl's last-applied copy are often most of an
+// object's size, and the caches hold every Service and slice of the cluster.
+func trimForCache(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a[lastAppliedAnnotation] != "" {
+			delete(a, lastAppliedAnnotation)
+		}
+	}
+	return obj, nil
 }
 
 // envInput is what desired.Env is built from for a family: node, addresses, configuration.

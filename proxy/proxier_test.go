@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
@@ -696,5 +698,30 @@ func TestResyncIsNotAChange(t *testing.T) {
 	a.ResourceVersion, b.ResourceVersion = "", ""
 	if resync(a, b) {
 		t.Error("objects without a resource version (fakes, tests) were taken for a resync")
+	}
+}
+
+func TestTrimForCache(t *testing.T) {
+	svc := svcObj("web", "10.96.100.10", 80)
+	svc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
+	svc.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"Service"}`, "keep": "me"}
+	got, err := trimForCache(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := got.(*corev1.Service)
+	if out.ManagedFields != nil {
+		t.Errorf("managed fields kept: %v", out.ManagedFields)
+	}
+	if want := map[string]string{"keep": "me"}; !maps.Equal(out.Annotations, want) {
+		t.Errorf("annotations %v, want %v", out.Annotations, want)
+	}
+	if out.Spec.ClusterIP != "10.96.100.10" {
+		t.Errorf("spec changed: %+v", out.Spec)
+	}
+	// A tombstone or anything else passes through untouched.
+	tomb := cache.DeletedFinalStateUnknown{Key: "default/web"}
+	if got, err := trimForCache(tomb); err != nil || got != tomb {
+		t.Errorf("tombstone: %v, %v", got, err)
 	}
 }
