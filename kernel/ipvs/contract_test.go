@@ -125,6 +125,52 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		expectService(t, h, vs)
 	})
 
+	t.Run("the whole table agrees with each service's real servers", func(t *testing.T) {
+		h := newImpl(t)
+		rs := func(fam, n int, fwd dataplane.Forwarding, w int) dataplane.RealServer {
+			return dataplane.RealServer{Address: rip(fam, n), Port: 8080, Forward: fwd, Weight: w}
+		}
+		// Every attribute a service or real server carries, both families of one mark (one
+		// of them without real servers), then enough services that a listing spans many
+		// pages of the kernel's text output.
+		vss := []dataplane.VirtualServer{
+			{Protocol: dataplane.TCP, Address: vip(6, 80), Port: 80, Scheduler: "rr", RealServers: []dataplane.RealServer{rs(6, 1, dataplane.Masq, 0), rs(6, 2, dataplane.Route, 7)}},
+			{Protocol: dataplane.UDP, Address: vip(4, 81), Port: 53, Scheduler: "sh", OnePacket: true, Persistent: true, Timeout: 60, PrefixLen: 24, RealServers: []dataplane.RealServer{rs(4, 1, dataplane.Tunnel, 0)}},
+			{Protocol: dataplane.SCTP, Address: vip(6, 82), Port: 9, Scheduler: "wrr", Persistent: true, Timeout: 300, PrefixLen: 64},
+			{Protocol: dataplane.TCP, Address: vip(4, 83), Port: 80, Scheduler: "mh", SchedFlags: dataplane.SchedFlag1 | dataplane.SchedFlag2, RealServers: []dataplane.RealServer{rs(4, 2, dataplane.Masq, 65535), rs(4, 3, dataplane.Masq, 0)}},
+			{FWMark: 0x4f8, Family: 4, Scheduler: "rr", RealServers: []dataplane.RealServer{rs(4, 4, dataplane.Masq, 1)}},
+			{FWMark: 0x4f8, Family: 6, Scheduler: "lc"},
+			{FWMark: 0x4f9, Family: 6, Scheduler: "rr", Persistent: true, Timeout: 30, PrefixLen: 96, RealServers: []dataplane.RealServer{rs(6, 3, dataplane.Masq, 2)}},
+		}
+		for i := range 2000 {
+			fam := 4 + 2*(i%2)
+			vss = append(vss, dataplane.VirtualServer{
+				Protocol: dataplane.TCP, Address: vip(fam, 200+i%50), Port: uint16(20000 + i), Scheduler: "rr",
+				RealServers: []dataplane.RealServer{rs(fam, 10+i%200, dataplane.Masq, 1), rs(fam, 220, dataplane.Masq, i%3)},
+			})
+		}
+		cleanupServices(t, h, slices.Clone(vss))
+		if err := h.AddServices(vss); err != nil {
+			t.Fatalf("AddServices(%d virtual servers): %v", len(vss), err)
+		}
+		expectTable(t, h, vss)
+
+		// Changes behind the reader's back show in the next listing.
+		vss[0].RealServers[0].Weight = 3
+		if err := h.UpdateRealServer(vss[0].Key(), vss[0].RealServers[0]); err != nil {
+			t.Fatalf("UpdateRealServer: %v", err)
+		}
+		if err := h.DeleteRealServer(vss[8].Key(), vss[8].RealServers[1].Key()); err != nil {
+			t.Fatalf("DeleteRealServer: %v", err)
+		}
+		vss[8].RealServers = vss[8].RealServers[:1]
+		if err := h.DeleteService(vss[9].Key()); err != nil {
+			t.Fatalf("DeleteService: %v", err)
+		}
+		vss = slices.Delete(vss, 9, 10)
+		expectTable(t, h, vss)
+	})
+
 	t.Run("firewall-mark services", func(t *testing.T) {
 		h := newImpl(t)
 		for _, fam := range []int{4, 6} {
@@ -413,6 +459,62 @@ func expectService(t *testing.T, h Interface, want dataplane.VirtualServer) {
 	if r := strip(dataplane.VirtualServer{RealServers: rss}).RealServers; fmt.Sprintf("%+v", r) != fmt.Sprintf("%+v", w.RealServers) {
 		t.Errorf("RealServers(%s) = %+v, expected the listed %+v", want.Key(), r, w.RealServers)
 	}
+}
+
+// expectTable checks that Services lists each of want as it is (real servers in any order,
+// counters ignored), that RealServers of each agrees, and that nothing else in the
+// listing uses want's addresses and ports (other tests' services may share the kernel).
+func expectTable(t *testing.T, h Interface, want []dataplane.VirtualServer) {
+	t.Helper()
+	svcs, err := h.Services()
+	if err != nil {
+		t.Fatalf("Services: %v", err)
+	}
+	wanted := make(map[dataplane.ServiceKey]dataplane.VirtualServer, len(want))
+	for _, vs := range want {
+		vs.Family = family(vs.Key())
+		wanted[vs.Key()] = stripCounters(vs)
+	}
+	seen := map[dataplane.ServiceKey]bool{}
+	for _, got := range svcs {
+		w, ok := wanted[got.Key()]
+		if !ok {
+			continue
+		}
+		if seen[got.Key()] {
+			t.Errorf("%s listed twice", got.Key())
+		}
+		seen[got.Key()] = true
+		if g := stripCounters(got); fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", w) {
+			t.Errorf("%s listed as\n  %+v\nexpected\n  %+v", got.Key(), g, w)
+		}
+		rss, err := h.RealServers(got.Key())
+		if err != nil {
+			t.Fatalf("RealServers(%s): %v", got.Key(), err)
+		}
+		if r := stripCounters(dataplane.VirtualServer{RealServers: rss}).RealServers; fmt.Sprintf("%+v", r) != fmt.Sprintf("%+v", w.RealServers) {
+			t.Errorf("RealServers(%s) = %+v, expected the listed %+v", got.Key(), r, w.RealServers)
+		}
+	}
+	for k := range wanted {
+		if !seen[k] {
+			t.Errorf("%s not listed", k)
+		}
+	}
+}
+
+// stripCounters returns vs with its real servers sorted, without connection counters, nil
+// when there are none.
+func stripCounters(vs dataplane.VirtualServer) dataplane.VirtualServer {
+	vs.RealServers = slices.Clone(vs.RealServers)
+	for i := range vs.RealServers {
+		vs.RealServers[i].ActiveConns, vs.RealServers[i].InactiveConns = 0, 0
+	}
+	slices.SortFunc(vs.RealServers, func(a, b dataplane.RealServer) int { return a.Key().Compare(b.Key()) })
+	if len(vs.RealServers) == 0 {
+		vs.RealServers = nil
+	}
+	return vs
 }
 
 func expectTimeouts(t *testing.T, h Interface, want dataplane.Timeouts) {

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -18,12 +19,16 @@ type Linux struct {
 	h  *mobyipvs.Handle
 	// batch carries AddServices' requests (batch_linux.go).
 	batch *batchSocket
+	// proc is the namespace's /proc/net/ip_vs, nil when it could not be opened: Services
+	// then reads real servers with a netlink dump per virtual server (table_linux.go).
+	proc *procIPVSFile
 }
 
 var _ Interface = (*Linux)(nil)
 
-// NewLinux checks that the kernel has IPVS (CheckKernel) and opens a netlink handle in
-// the caller's network namespace.
+// NewLinux checks that the kernel has IPVS (CheckKernel) and opens a netlink handle and
+// /proc/net/ip_vs in the calling thread's network namespace (to use another namespace,
+// call it locked to a thread in that namespace).
 func NewLinux() (*Linux, error) {
 	if err := CheckKernel(); err != nil {
 		return nil, err
@@ -37,7 +42,11 @@ func NewLinux() (*Linux, error) {
 		h.Close()
 		return nil, fmt.Errorf("open IPVS netlink socket for batches: %w", err)
 	}
-	return &Linux{h: h, batch: b}, nil
+	p, err := openProcIPVS()
+	if err != nil {
+		slog.Debug("Reading IPVS real servers without /proc/net/ip_vs: one netlink dump per virtual server", "err", err)
+	}
+	return &Linux{h: h, batch: b, proc: p}, nil
 }
 
 // Close releases the netlink socket.
@@ -46,6 +55,7 @@ func (l *Linux) Close() error {
 	defer l.mu.Unlock()
 	l.h.Close()
 	l.batch.close()
+	l.proc.close()
 	return nil
 }
 
@@ -53,33 +63,12 @@ func (l *Linux) Close() error {
 // lists them (its hash tables' order; real servers newest first). It does not sort: the
 // order `ipvsadm -Ln` prints comes from sorting exactly this order with a comparator that
 // is not a total order (dataplane.SortIPVSAdm), so a sorted list would print differently.
+// It costs one netlink dump and one read of /proc/net/ip_vs whatever the table's size
+// (table_linux.go).
 func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	svcs, err := l.h.GetServices()
-	if err != nil {
-		return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
-	}
-	out := make([]dataplane.VirtualServer, 0, len(svcs))
-	for _, s := range svcs {
-		vs, err := fromService(s)
-		if err != nil {
-			return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
-		}
-		dests, err := l.h.GetDestinations(s)
-		if err != nil {
-			return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)
-		}
-		for _, d := range dests {
-			rs, err := fromDestination(d)
-			if err != nil {
-				return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)
-			}
-			vs.RealServers = append(vs.RealServers, rs)
-		}
-		out = append(out, vs)
-	}
-	return out, nil
+	return l.table()
 }
 
 // RealServers lists one virtual server's real servers with their connection counters.

@@ -1,0 +1,183 @@
+package ipvs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	mobyipvs "github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+)
+
+// Reading the whole table with one destination dump per virtual server costs a netlink
+// round trip per service (10,000 of them take 13-23 s in the lab). The kernel's
+// /proc/net/ip_vs lists every service with its real servers in one read, but lacks the
+// scheduler flags and, for IPv6 services, the ops flag. So the table is read as one
+// service dump (every service attribute) plus one read of the file (every real server's
+// address, port, forwarding method, weight and counters), joined by service key.
+
+// tableReadAttempts is how many times a whole-table read is tried before falling back to
+// the per-service dumps: the two reads disagree only when the table changed between them.
+const tableReadAttempts = 3
+
+// procIPVSFile is the network namespace's /proc/net/ip_vs, kept open: a /proc/net file is
+// bound to a namespace when it is opened, and seq_file regenerates it on each read from
+// offset 0.
+type procIPVSFile struct {
+	f   *os.File
+	buf []byte
+}
+
+// openProcIPVS opens the calling thread's namespace's /proc/net/ip_vs. /proc/self/net
+// follows the thread-group leader's namespace, not the thread's, so the thread's own view
+// is opened: /proc/thread-self (Linux 3.17), else /proc/self/task/<tid>. The caller must
+// be on the namespace's thread, as when the netlink sockets are opened.
+func openProcIPVS() (*procIPVSFile, error) {
+	f, err := os.Open("/proc/thread-self/net/ip_vs")
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = os.Open(fmt.Sprintf("/proc/self/task/%d/net/ip_vs", unix.Gettid()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &procIPVSFile{f: f}, nil
+}
+
+func (p *procIPVSFile) close() {
+	if p != nil {
+		p.f.Close()
+	}
+}
+
+// read returns the file's whole current text.
+func (p *procIPVSFile) read() (string, error) {
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	if p.buf == nil {
+		p.buf = make([]byte, 0, 64<<10)
+	}
+	b := p.buf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := p.f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF || (err == nil && n == 0) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	p.buf = b
+	return string(b), nil
+}
+
+// table reads every virtual server with its real servers from one service dump and one
+// read of /proc/net/ip_vs, falling back to a destination dump per service when the two
+// keep disagreeing or the file cannot be read. The caller holds l.mu.
+func (l *Linux) table() ([]dataplane.VirtualServer, error) {
+	if l.proc == nil {
+		return l.tableByDumps()
+	}
+	var why error
+	for range tableReadAttempts {
+		var svcs []*mobyipvs.Service
+		svcs, why = l.h.GetServices()
+		if why != nil {
+			return nil, fmt.Errorf("list IPVS virtual servers: %w", why)
+		}
+		var text string
+		if text, why = l.proc.read(); why != nil {
+			why = fmt.Errorf("read %s: %w", procIPVS, why)
+			break // reading again will not help
+		}
+		var out []dataplane.VirtualServer
+		if out, why = joinProcIPVS(svcs, text); why == nil {
+			return out, nil
+		}
+	}
+	slog.Debug("Reading IPVS real servers with one netlink dump per virtual server", "reason", why)
+	return l.tableByDumps()
+}
+
+// tableByDumps reads every virtual server with one service dump and its real servers with
+// one destination dump each. The caller holds l.mu.
+func (l *Linux) tableByDumps() ([]dataplane.VirtualServer, error) {
+	svcs, err := l.h.GetServices()
+	if err != nil {
+		return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
+	}
+	out := make([]dataplane.VirtualServer, 0, len(svcs))
+	for _, s := range svcs {
+		vs, err := fromService(s)
+		if err != nil {
+			return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
+		}
+		dests, err := l.h.GetDestinations(s)
+		if err != nil {
+			return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)
+		}
+		for _, d := range dests {
+			rs, err := fromDestination(d)
+			if err != nil {
+				return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)
+			}
+			vs.RealServers = append(vs.RealServers, rs)
+		}
+		out = append(out, vs)
+	}
+	return out, nil
+}
+
+// joinProcIPVS gives each dumped service the real servers /proc/net/ip_vs lists for it. It
+// fails when the two do not hold the same services: the table changed between the reads.
+func joinProcIPVS(svcs []*mobyipvs.Service, text string) ([]dataplane.VirtualServer, error) {
+	// Only the keys and the real servers of the file are used, so the persistence timeout
+	// is read in jiffies (HZ 1): it then parses whatever the kernel's HZ.
+	proc, err := dataplane.ParseProcIPVSWithHZ(text, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(proc.Services) != len(svcs) {
+		return nil, fmt.Errorf("%s lists %d virtual servers, the netlink dump %d: expected the same ones", procIPVS, len(proc.Services), len(svcs))
+	}
+	byKey := make(map[dataplane.ServiceKey]int, len(proc.Services))
+	// The file has no family for a firewall-mark service (it is guessed from the real
+	// servers), so marks are also joined by the mark alone when only one service has it.
+	byMark := map[uint32][]int{}
+	for i, vs := range proc.Services {
+		byKey[vs.Key()] = i
+		if vs.FWMark != 0 {
+			byMark[vs.FWMark] = append(byMark[vs.FWMark], i)
+		}
+	}
+	out := make([]dataplane.VirtualServer, 0, len(svcs))
+	used := make([]bool, len(proc.Services))
+	for _, s := range svcs {
+		vs, err := fromService(s)
+		if err != nil {
+			return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
+		}
+		i, ok := byKey[vs.Key()]
+		if !ok && vs.FWMark != 0 && len(byMark[vs.FWMark]) == 1 {
+			i, ok = byMark[vs.FWMark][0], true
+		}
+		if !ok || used[i] {
+			return nil, fmt.Errorf("virtual server %s is in the netlink dump but not in %s: expected the same ones", vs.Key(), procIPVS)
+		}
+		used[i] = true
+		for _, rs := range proc.Services[i].RealServers {
+			rs.Address = rs.Address.Unmap() // as fromDestination does
+			vs.RealServers = append(vs.RealServers, rs)
+		}
+		out = append(out, vs)
+	}
+	return out, nil
+}
