@@ -5,11 +5,17 @@
 #   make lab-e2e KUBE_PROXY=reference        seedlab against the reference proxier
 #   make lab-e2e LAB_SUITES='seedlab services' LAB_SWITCH=configmap
 #   make lab-e2e-ci                          for `make test`: seedlab, upstream and reference
+#   make lab-e2e LAB_SUITES=services LAB_NODES=2
+#
+# LAB_NODES is the lab cluster's node count (nodes beyond the first are network namespaces
+# of the one guest); empty: 2 for the services suite (its traffic-policy specs need a node
+# without the endpoint), 1 for the others.
 #
 # The upstream release is built into $CACHE_DIR/upstream/<version> when missing (minutes).
 KUBE_PROXY  ?= v1.37.2
 LAB_SUITES  ?= seedlab
 LAB_SWITCH  ?= creation
+LAB_NODES   ?=
 LAB_LABELS  ?=
 LAB_TIMEOUT ?= 60m
 LAB_ARTIFACTS ?= $(CURDIR)/artifacts/lab-$(KUBE_PROXY)
@@ -29,7 +35,9 @@ lab-cluster-binaries:
 lab-e2e: lab-cluster-binaries
 	@start=$$(date +%s.%N); rc=0; \
 	for s in $(LAB_SUITES); do \
-	  IPVS_E2E_PROVIDER=lab IPVS_E2E_K8S_VERSION=$(KUBE_PROXY) IPVS_E2E_SWITCH=$(LAB_SWITCH) \
+	  nodes="$(LAB_NODES)"; [ -n "$$nodes" ] || { [ "$$s" = services ] && nodes=2 || nodes=1; }; \
+	  echo "lab-e2e: suite $$s on $$nodes lab node(s)"; \
+	  IPVS_E2E_LAB_NODES=$$nodes IPVS_E2E_PROVIDER=lab IPVS_E2E_K8S_VERSION=$(KUBE_PROXY) IPVS_E2E_SWITCH=$(LAB_SWITCH) \
 	  IPVS_E2E_CLUSTER=ipvs-e2e-lab-$$s IPVS_E2E_ARTIFACTS=$(LAB_ARTIFACTS)/$$s \
 	  IPVS_E2E_IPVSDUMP=$(BIN_DIR)/ipvsdump IPVS_E2E_LAB_NODEAGENT=$(BIN_DIR)/ipvs-nodeagent \
 	  IPVS_E2E_LAB_PROXIER=$(BIN_DIR)/ipvs-proxier \

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,6 +41,14 @@ type agentConfig struct {
 	kubeletPort      int
 	stateDir         string
 	kubeProxyVersion string
+	// schedule makes this agent bind unscheduled pods (the first node's does).
+	schedule bool
+	// workers is how many further nodes this agent starts in network namespaces of the
+	// guest (nodes.go), on the node network of uplink (its address moves to a bridge).
+	workers       int
+	uplink        string
+	nodeGateway   string
+	nodePrefixLen int
 }
 
 func (c *agentConfig) bind(fs *flag.FlagSet) {
@@ -54,6 +63,11 @@ func (c *agentConfig) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.kubeletPort, "kubelet-port", 10250, "port published as the node's kubelet endpoint")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/ipvs-nodeagent", "container logs")
 	fs.StringVar(&c.kubeProxyVersion, "kube-proxy-version", "", "published as the node's kubeProxyVersion")
+	fs.BoolVar(&c.schedule, "schedule", true, "bind unscheduled pods to a fitting node (one agent per cluster does)")
+	fs.IntVar(&c.workers, "workers", 0, "further nodes to run in network namespaces of this machine, named <node-name>2, <node-name>3, ... with the next addresses after --node-ip")
+	fs.StringVar(&c.uplink, "uplink", "eth0", "interface holding --node-ip, bridged to the further nodes (with --workers)")
+	fs.StringVar(&c.nodeGateway, "node-gateway", "10.0.2.2", "default gateway of the node network (with --workers)")
+	fs.IntVar(&c.nodePrefixLen, "node-prefix-len", 24, "prefix length of the node network (with --workers)")
 }
 
 // agent is the running node agent.
@@ -70,6 +84,16 @@ type agent struct {
 	ips    *ipAllocator
 	queue  workqueue.TypedRateLimitingInterface[string]
 	lister cache.Store
+	nodes  cache.Store
+	// workers are the further nodes this agent started, by name.
+	workers map[string]*worker
+	// assumed remembers where bind placed pods until the informer shows it, so pods
+	// created together spread (the scheduler's assume cache).
+	assumed map[types.UID]string
+
+	proxyOnce      sync.Once
+	proxyTransport http.RoundTripper
+	proxyErr       error
 }
 
 func run(ctx context.Context, cfg agentConfig) error {
@@ -87,6 +111,8 @@ func run(ctx context.Context, cfg agentConfig) error {
 		running: map[types.UID]*podRuntime{},
 		byName:  map[string]*podRuntime{},
 		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+		workers: map[string]*worker{},
+		assumed: map[types.UID]string{},
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.stateDir, "logs"), 0o755); err != nil {
 		return err
@@ -95,6 +121,14 @@ func run(ctx context.Context, cfg agentConfig) error {
 	// /usr/local/bin (ipvsdump, curl) as on a kind node; the lab's /init leaves it out.
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:"+os.Getenv("PATH"))
 	linkCurl()
+
+	// The node network comes first: moving the address to the bridge would cut the
+	// connections the agent opens next.
+	if err := a.startWorkers(ctx); err != nil {
+		a.stopWorkers()
+		return err
+	}
+	defer a.stopWorkers()
 
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- a.serve(ctx) }()
@@ -106,6 +140,9 @@ func run(ctx context.Context, cfg agentConfig) error {
 	a.ips = newIPAllocator(a.podCIDR)
 
 	factory := informers.NewSharedInformerFactory(client, 0)
+	nodeInf := factory.Core().V1().Nodes().Informer()
+	a.nodes = nodeInf.GetStore()
+	a.routeNodes(nodeInf)
 	inf := factory.Core().V1().Pods().Informer()
 	a.lister = inf.GetStore()
 	enqueue := func(obj any) {
@@ -117,7 +154,7 @@ func run(ctx context.Context, cfg agentConfig) error {
 		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue,
 	})
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, nodeInf.HasSynced) {
 		return errors.New("pod informer did not sync")
 	}
 	go a.heartbeat(ctx)
@@ -268,6 +305,10 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	}
 	rt := a.runtimeFor(pod.UID)
 	if pod.DeletionTimestamp != nil {
+		if rt != nil && rt.netns != nil && !a.terminated(key, pod, rt) {
+			// Still in its grace period: it keeps serving, the API shows it terminating.
+			return a.reportStatus(ctx, pod, rt)
+		}
 		if rt != nil {
 			rt.stop()
 			a.release(rt)
@@ -293,19 +334,62 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	return a.reportStatus(ctx, pod, rt)
 }
 
-// bind plays the scheduler for a Pod nobody placed: the lab has one node.
+// terminated plays SIGTERM and the grace period for a namespace pod: at the first sight of
+// the deletion the pod's servers turn unready (netexec's /readyz) and keep serving for the
+// image's shutdown delay, cut short by the grace period; then its "process" has exited and
+// the kubelet's part is to remove the Pod and tear the namespace down.
+func (a *agent) terminated(key string, pod *corev1.Pod, rt *podRuntime) bool {
+	a.mu.Lock()
+	if !rt.terminating() {
+		delay := min(shutdownDelay(pod), gracePeriod(pod))
+		rt.exitAt = time.Now().Add(delay)
+		rt.nx.terminate()
+		a.mu.Unlock()
+		slog.Info("pod terminating", "pod", key, "servesFor", delay)
+		if delay > 0 {
+			time.AfterFunc(delay, func() { a.queue.Add(key) })
+			return false
+		}
+		return true
+	}
+	exitAt := rt.exitAt
+	a.mu.Unlock()
+	return !time.Now().Before(exitAt)
+}
+
+// bind plays the scheduler for a Pod nobody placed (schedule.go).
 func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
-	if pod.Spec.SchedulerName != "" && pod.Spec.SchedulerName != corev1.DefaultSchedulerName {
+	if !a.cfg.schedule || (pod.Spec.SchedulerName != "" && pod.Spec.SchedulerName != corev1.DefaultSchedulerName) {
 		return nil
 	}
-	err := a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+	var nodes []*corev1.Node
+	for _, o := range a.nodes.List() {
+		nodes = append(nodes, o.(*corev1.Node))
+	}
+	var all []*corev1.Pod
+	for _, o := range a.lister.List() {
+		p := o.(*corev1.Pod)
+		if to, ok := a.assumed[p.UID]; ok && p.Spec.NodeName == "" {
+			p = p.DeepCopy()
+			p.Spec.NodeName = to
+		} else if ok {
+			delete(a.assumed, p.UID)
+		}
+		all = append(all, p)
+	}
+	target, err := pickNode(pod, nodes, all)
+	if err != nil {
+		return fmt.Errorf("schedule pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	err = a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
-		Target:     corev1.ObjectReference{Kind: "Node", Name: a.cfg.nodeName},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: target},
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("bind pod %s/%s to %s: %w", pod.Namespace, pod.Name, a.cfg.nodeName, err)
+		return fmt.Errorf("bind pod %s/%s to %s: %w", pod.Namespace, pod.Name, target, err)
 	}
-	slog.Info("pod bound", "pod", pod.Namespace+"/"+pod.Name, "node", a.cfg.nodeName)
+	a.assumed[pod.UID] = target
+	slog.Info("pod bound", "pod", pod.Namespace+"/"+pod.Name, "node", target)
 	return nil
 }
 

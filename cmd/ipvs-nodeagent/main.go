@@ -1,19 +1,30 @@
-// Command ipvs-nodeagent plays the kubelet's part on the lab cluster's one node: the kernel
+// Command ipvs-nodeagent plays the kubelet's part on the lab cluster's nodes: the kernel
 // lab guest, which has no container runtime. It is not a kubelet and does not pretend to
 // be one beyond what the suites need:
 //
 //   - it registers the Node (InternalIP, podCIDR from the controller manager) and keeps it
-//     Ready; no scheduler runs, so it binds unscheduled Pods to its node as one would;
+//     Ready; no scheduler runs, so the first node's agent binds unscheduled Pods to a node
+//     that fits their nodeSelector and required node affinity, the least busy one;
 //   - it "runs" a Pod as a network namespace with a veth and an address from the node's
-//     podCIDR, with an HTTP server answering with the Pod's name on each container port
-//     (any image is accepted; none is pulled), and reports it Running and Ready;
+//     podCIDR, answering like agnhost netexec on each container port, whatever the image
+//     (none is pulled): HTTP /hostname (and any path) with the Pod's name, /dial (HTTP and
+//     UDP, from inside the pod), /clientip, /echo, /healthz, /readyz; UDP "hostname",
+//     "echo", "clientip". It reports the Pod Running and Ready;
+//   - a deleted Pod terminates as a kubelet would: its "process" gets SIGTERM (/readyz
+//     turns 503, so a Pod with a readiness probe turns unready and its endpoint
+//     terminating), keeps serving for netexec's --delay-shutdown within the grace period,
+//     then the agent deletes the Pod object and tears the namespace down;
 //   - host-network Pods whose command is kube-proxy (the kube-proxy DaemonSet's pods and the
 //     one-off `kube-proxy --cleanup` pods) run that command as a child process, with the
 //     Pod's ConfigMap volumes written where they are mounted, so the kube-proxy ConfigMap
 //     works exactly as on a kubeadm node: edit it and delete the pod to restart kube-proxy;
+//   - with --workers=N it makes N more nodes in the same guest, each a network namespace
+//     (own IPVS, iptables, ipsets, kube-ipvs0, sysctls) on a bridged node network with its
+//     own agent process and kube-proxy (nodes.go);
 //   - it serves, over TLS, container logs at the kubelet's /containerLogs path (the
 //     apiserver's `kubectl logs` reaches it through a host port forward) and, with a bearer
-//     token, command execution and file upload for the framework's node.Node.
+//     token, command execution and file upload for the framework's node.Node, for its own
+//     node and (agentapi.NodesPath) the further ones.
 //
 // Invoked as "curl" (a symlink the agent makes), it is a minimal curl for the suites'
 // `curl -sS --fail --max-time N URL` probes; the guest has no curl.

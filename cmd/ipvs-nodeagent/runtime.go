@@ -31,18 +31,24 @@ type podRuntime struct {
 	startedAt metav1.Time
 	ip        netip.Addr
 
-	netns   *pods.Pod
-	servers []*pods.Server
+	netns *pods.Pod
+	nx    *netexec
+	// exitAt is when a terminating namespace pod's "process" exits: set at the first
+	// sight of its deletion, from the image's shutdown delay and the grace period.
+	exitAt time.Time
 
 	proc *process
 }
+
+// terminating tells a pod whose deletion the agent has begun.
+func (rt *podRuntime) terminating() bool { return !rt.exitAt.IsZero() }
 
 func (rt *podRuntime) stop() {
 	if rt.proc != nil {
 		rt.proc.stop()
 	}
-	for _, s := range rt.servers {
-		s.Close()
+	if rt.nx != nil {
+		rt.nx.close()
 	}
 	if rt.netns != nil {
 		if err := rt.netns.Delete(); err != nil {
@@ -97,22 +103,78 @@ func (a *agent) startNetns(pod *corev1.Pod, rt *podRuntime) error {
 		return err
 	}
 	rt.netns, rt.ip = p, ip
-	for _, port := range servedPorts(pod) {
-		s, err := p.Serve(port)
-		if err != nil {
-			rt.stop()
-			a.mu.Lock()
-			a.ips.release(ip)
-			a.mu.Unlock()
-			return err
-		}
-		rt.servers = append(rt.servers, s)
+	rt.nx = newNetexec(pod.Name, p)
+	tcp, udp := servedPorts(pod), servedUDPPorts(pod)
+	if err := rt.nx.start(p, tcp, udp); err != nil {
+		rt.stop()
+		a.mu.Lock()
+		a.ips.release(ip)
+		a.mu.Unlock()
+		return err
 	}
-	slog.Info("pod started as a network namespace", "pod", rt.key, "ip", ip, "ports", servedPorts(pod))
+	slog.Info("pod started as a network namespace", "pod", rt.key, "ip", ip, "tcp", tcp, "udp", udp)
 	return nil
 }
 
-var portArg = regexp.MustCompile(`^--?(?:http-)?port[= ](\d+)$`)
+var (
+	portArg          = regexp.MustCompile(`^--?(?:http-)?port[= ](\d+)$`)
+	udpPortArg       = regexp.MustCompile(`^--?udp-port[= ](\d+)$`)
+	delayShutdownArg = regexp.MustCompile(`^--?delay-shutdown[= ](\d+)$`)
+)
+
+// servedUDPPorts are the UDP ports a pod answers datagrams on: its containers' declared
+// UDP ports and netexec's --udp-port.
+func servedUDPPorts(pod *corev1.Pod) []uint16 {
+	seen := map[uint16]bool{}
+	var out []uint16
+	add := func(p int) {
+		if p > 0 && p < 65536 && !seen[uint16(p)] {
+			seen[uint16(p)] = true
+			out = append(out, uint16(p))
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Protocol == corev1.ProtocolUDP {
+				add(int(p.ContainerPort))
+			}
+		}
+		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
+			if m := udpPortArg.FindStringSubmatch(arg); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				add(n)
+			}
+		}
+	}
+	return out
+}
+
+// shutdownDelay is how long the pod's image keeps serving after SIGTERM: netexec's
+// --delay-shutdown; other images (nginx) stop at once.
+func shutdownDelay(pod *corev1.Pod) time.Duration {
+	var d time.Duration
+	for _, c := range pod.Spec.Containers {
+		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
+			if m := delayShutdownArg.FindStringSubmatch(arg); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				d = max(d, time.Duration(n)*time.Second)
+			}
+		}
+	}
+	return d
+}
+
+// gracePeriod is what the kubelet gives a deleted pod: the deletion's grace period, else
+// the spec's, else the default 30 s.
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	switch {
+	case pod.DeletionGracePeriodSeconds != nil:
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	case pod.Spec.TerminationGracePeriodSeconds != nil:
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return 30 * time.Second
+}
 
 // servedPorts are the TCP ports a pod's HTTP servers listen on: its containers' declared
 // ports, and the port of agnhost netexec style arguments (--http-port=8080). A pod that
@@ -190,6 +252,13 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// readyAfter is how long a process runs before the agent reports its container ready. The
+// kubelet reports a container without a readiness probe ready once it runs; a kube-proxy
+// that refuses its configuration exits within milliseconds on a real node, before that
+// status is out, but needs about 2 s under TCG. Without the wait, a kube-proxy about to
+// refuse its configuration would show Ready first.
+const readyAfter = 5 * time.Second
+
 // process is a Pod's first container run as a child process, restarted like a container
 // with its restart policy.
 type process struct {
@@ -203,12 +272,14 @@ type process struct {
 	cmd       *exec.Cmd
 	running   bool
 	startedAt metav1.Time
-	restarts  int32
-	backoff   bool
-	last      *corev1.ContainerStateTerminated
-	finished  *corev1.ContainerStateTerminated
-	stopping  bool
-	done      chan struct{}
+	// since is when the current run started, for readyAfter.
+	since    time.Time
+	restarts int32
+	backoff  bool
+	last     *corev1.ContainerStateTerminated
+	finished *corev1.ContainerStateTerminated
+	stopping bool
+	done     chan struct{}
 }
 
 func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
@@ -299,7 +370,14 @@ func (a *agent) writeConfigMapVolumes(ctx context.Context, pod *corev1.Pod, c co
 			return err
 		}
 		for k, v := range cm.Data {
-			if err := os.WriteFile(filepath.Join(m.MountPath, k), []byte(v), 0o644); err != nil {
+			// Write and rename: the nodes of one guest share the filesystem, and another
+			// node's kube-proxy may be reading the file right now.
+			dst := filepath.Join(m.MountPath, k)
+			tmp := fmt.Sprintf("%s.%s.tmp", dst, a.cfg.nodeName)
+			if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, dst); err != nil {
 				return err
 			}
 		}
@@ -354,7 +432,8 @@ func (p *process) loop() {
 		start := metav1.Now().Rfc3339Copy()
 		err = cmd.Start()
 		if err == nil {
-			p.cmd, p.running, p.backoff, p.startedAt = cmd, true, false, start
+			p.cmd, p.running, p.backoff, p.startedAt, p.since = cmd, true, false, start, time.Now()
+			time.AfterFunc(readyAfter, p.onChange)
 		}
 		p.mu.Unlock()
 		p.onChange()
@@ -436,7 +515,7 @@ func (p *process) containerStatus(c corev1.Container, uid types.UID) (corev1.Con
 	case p.running:
 		t := true
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: p.startedAt}
-		cs.Ready, cs.Started = true, &t
+		cs.Ready, cs.Started = time.Since(p.since) >= readyAfter, &t
 	case p.backoff:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off restarting the failed container"}
 	default:
@@ -463,7 +542,10 @@ func (a *agent) reportStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 			cs, phase = rt.proc.containerStatus(c, pod.UID)
 		} else {
 			t := true
-			cs = corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true, Started: &t,
+			// A terminating image answers its readiness probe with 503 (netexec does), so
+			// the kubelet reports it unready; without a probe it stays ready until it exits.
+			probedReady := !(rt.terminating() && c.ReadinessProbe != nil)
+			cs = corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: probedReady, Started: &t,
 				ContainerID: fmt.Sprintf("ipvs-nodeagent://%s/%s", pod.UID, c.Name),
 				State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: rt.startedAt}}}
 		}

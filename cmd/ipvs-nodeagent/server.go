@@ -4,10 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	corev1 "k8s.io/api/core/v1"
 	"log/slog"
 	"net/http"
 	"os"
@@ -37,6 +45,13 @@ func (a *agent) serve(ctx context.Context) error {
 	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", a.handleLogs)
 	mux.Handle("POST "+agentapi.ExecPath, authorized(tok, http.HandlerFunc(handleExec)))
 	mux.Handle("PUT "+agentapi.FilesPath, authorized(tok, http.HandlerFunc(handleFile)))
+	if len(a.workers) > 0 {
+		proxy, err := a.workerProxy()
+		if err != nil {
+			return err
+		}
+		mux.Handle(agentapi.NodesPath+"{node}/", authorized(tok, proxy))
+	}
 	srv := &http.Server{Addr: a.cfg.listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -68,6 +83,12 @@ func (a *agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	rt := a.byName[key]
 	a.mu.Unlock()
 	if rt == nil {
+		// The apiserver reaches every node's logs here (one forward): pass a further
+		// node's pod on to its agent.
+		if wk := a.workerOf(key); wk != nil {
+			a.forwardTo(wk, w, r)
+			return
+		}
 		http.Error(w, fmt.Sprintf("pod %s does not run on this node", key), http.StatusNotFound)
 		return
 	}
@@ -87,6 +108,72 @@ func (a *agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	http.ServeFile(w, r, rt.proc.logPath(n))
 }
+
+// workerProxy passes <NodesPath><node>/<rest> on to that node's agent as /<rest>.
+func (a *agent) workerProxy() (http.Handler, error) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wk := a.workers[r.PathValue("node")]
+		if wk == nil {
+			http.Error(w, fmt.Sprintf("node %q is not a node of this guest (its nodes: %s and %v)", r.PathValue("node"), a.cfg.nodeName, workerNames(a.workers)), http.StatusNotFound)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = strings.TrimPrefix(r.URL.Path, agentapi.NodesPath+wk.name)
+		r2.URL.RawPath = ""
+		a.forwardTo(wk, w, r2)
+	}), nil
+}
+
+// forwardTo sends a request to a further node's agent, which serves the same certificate.
+func (a *agent) forwardTo(wk *worker, w http.ResponseWriter, r *http.Request) {
+	a.proxyOnce.Do(func() {
+		pem, err := os.ReadFile(a.cfg.tlsCert)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			a.proxyErr = fmt.Errorf("agent certificate %s: expected PEM (%v)", a.cfg.tlsCert, err)
+			return
+		}
+		a.proxyTransport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: agentServerName, MinVersion: tls.VersionTLS12}}
+	})
+	if a.proxyErr != nil {
+		http.Error(w, a.proxyErr.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, port, _ := net.SplitHostPort(a.cfg.listen)
+	target := &url.URL{Scheme: "https", Host: net.JoinHostPort(wk.ip.String(), port)}
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = target.Host },
+		Transport: a.proxyTransport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, fmt.Sprintf("node %s's agent at %s: %v", wk.name, target.Host, err), http.StatusBadGateway)
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// workerOf finds the further node a pod runs on, from the pod informer.
+func (a *agent) workerOf(key string) *worker {
+	if len(a.workers) == 0 || a.lister == nil {
+		return nil
+	}
+	obj, ok, err := a.lister.GetByKey(key)
+	if err != nil || !ok {
+		return nil
+	}
+	return a.workers[obj.(*corev1.Pod).Spec.NodeName]
+}
+
+func workerNames(ws map[string]*worker) []string {
+	var out []string
+	for n := range ws {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// agentServerName is the name in the agents' certificate (framework/cluster/lab).
+const agentServerName = "ipvs-nodeagent"
 
 func handleExec(w http.ResponseWriter, r *http.Request) {
 	var req agentapi.ExecRequest

@@ -40,6 +40,11 @@ func newAgentClient(addr string, certPEM []byte, token string) (*agentClient, er
 	}, nil
 }
 
+// via is a client for another node of the guest, through this agent (agentapi.NodesPath).
+func (c *agentClient) via(node string) *agentClient {
+	return &agentClient{base: c.base + strings.TrimSuffix(agentapi.NodesPath, "/") + "/" + node, token: c.token, http: c.http}
+}
+
 func (c *agentClient) do(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {

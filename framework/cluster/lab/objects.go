@@ -20,6 +20,7 @@ const (
 	guestKubeProxyKubeconfig = "/etc/kubernetes/kube-proxy.kubeconfig"
 	guestAgentKubeconfig     = "/etc/kubernetes/agent.kubeconfig"
 	guestAgentDir            = "/etc/ipvs-nodeagent"
+	guestAgentStateDir       = "/var/lib/ipvs-nodeagent"
 	agentGuestPort           = 10250
 	agentServerName          = "ipvs-nodeagent"
 )
@@ -28,10 +29,20 @@ const (
 // and ipvs block from the cluster options. The kubeconfig path is a guest file shipped with
 // the node (kubeadm's points at the pod's service-account token instead).
 func KubeProxyConfig(o cluster.Options, clusterCIDR string) string {
+	return KubeProxyConfigGated(o, clusterCIDR, false)
+}
+
+// KubeProxyConfigGated is KubeProxyConfig that, when ipvsGated (Kubernetes 1.37 and later),
+// also enables the KubeProxyIPVS feature gate explicitly, as kind's configuration does: it
+// is on by default until 1.40, and a spec that turns it off needs it in the file.
+func KubeProxyConfigGated(o cluster.Options, clusterCIDR string, ipvsGated bool) string {
 	var b strings.Builder
 	b.WriteString("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n")
 	b.WriteString("bindAddress: 0.0.0.0\nclientConnection:\n  kubeconfig: " + guestKubeProxyKubeconfig + "\n")
 	b.WriteString("clusterCIDR: " + clusterCIDR + "\n")
+	if ipvsGated {
+		b.WriteString("featureGates:\n  KubeProxyIPVS: true\n")
+	}
 	b.WriteString("healthzBindAddress: 0.0.0.0:10256\n")
 	b.WriteString("ipvs:\n")
 	fmt.Fprintf(&b, "  scheduler: %q\n", o.IPVS.Scheduler)
@@ -56,13 +67,13 @@ func KubeProxyConfig(o cluster.Options, clusterCIDR string) string {
 // kubeProxyObjects are the ServiceAccount, ConfigMap and DaemonSet kubeadm installs for
 // kube-proxy, so framework/kubeproxy drives the lab exactly as it drives kind. The image is
 // a label only: the node agent runs the binary shipped with the guest.
-func kubeProxyObjects(o cluster.Options, image, clusterCIDR string) (*corev1.ServiceAccount, *corev1.ConfigMap, *appsv1.DaemonSet) {
+func kubeProxyObjects(o cluster.Options, image, clusterCIDR string, ipvsGated bool) (*corev1.ServiceAccount, *corev1.ConfigMap, *appsv1.DaemonSet) {
 	ns := kubeproxy.Namespace
 	labels := map[string]string{"k8s-app": "kube-proxy"}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: ns}}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: kubeproxy.ConfigMapName, Namespace: ns, Labels: map[string]string{"app": "kube-proxy"}},
-		Data:       map[string]string{kubeproxy.ConfigKey: KubeProxyConfig(o, clusterCIDR)},
+		Data:       map[string]string{kubeproxy.ConfigKey: KubeProxyConfigGated(o, clusterCIDR, ipvsGated)},
 	}
 	privileged := true
 	ds := &appsv1.DaemonSet{

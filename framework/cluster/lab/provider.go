@@ -1,10 +1,11 @@
 // Package lab is the lab cluster: a cluster.Provider that needs no Docker and no IPVS in
 // the host's kernel. A real control plane of an upstream release (etcd, kube-apiserver,
-// kube-controller-manager; framework/controlplane) runs on the host's loopback; the one
-// node is a kernel lab guest (framework/lab) on QEMU user networking (guest 10.0.2.15, the
-// host's loopback is 10.0.2.2), where cmd/ipvs-nodeagent plays the kubelet and runs
+// kube-controller-manager; framework/controlplane) runs on the host's loopback; the
+// nodes are one kernel lab guest (framework/lab) on QEMU user networking (guest 10.0.2.15,
+// the host's loopback is 10.0.2.2), where cmd/ipvs-nodeagent plays the kubelet and runs
 // kube-proxy (upstream, or this project's reference proxier) from the kube-proxy DaemonSet
-// and ConfigMap the provider installs as kubeadm would.
+// and ConfigMap the provider installs as kubeadm would. One node by default; NodesEnv asks
+// for more, each a network namespace of the guest with its own agent and kube-proxy.
 //
 // The host reaches the guest only through forwards on 127.0.0.1: one to the node agent
 // (commands, files and the kubelet's /containerLogs, so `kubectl logs` works) and one per
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/controlplane"
@@ -43,8 +46,17 @@ import (
 // ProviderName is the name suites select this provider by (IPVS_E2E_PROVIDER=lab).
 const ProviderName = "lab"
 
-// NodeName is the guest's Kubernetes name.
+// NodeName is the guest's Kubernetes name: the first node's.
 const NodeName = "lab-node"
+
+// NodesEnv sets how many nodes New's cluster has (default 1). Nodes beyond the first are
+// network namespaces of the same guest, each with its own node agent, IPVS, iptables and
+// kube-proxy, on a bridged node network (cmd/ipvs-nodeagent, nodes.go); they are named as
+// kind names workers: lab-node2, lab-node3, with InternalIPs 10.0.2.16, 10.0.2.17.
+const NodesEnv = "IPVS_E2E_LAB_NODES"
+
+// MaxNodes bounds the node count: every node's kube-proxy shares the guest's one vCPU.
+const MaxNodes = 4
 
 // DefaultVersion is the release run when Options.KubernetesVersion is empty.
 const DefaultVersion = "v1.37.2"
@@ -68,6 +80,7 @@ type Provider struct {
 	opts      cluster.Options
 	version   string
 	reference bool
+	nodes     int
 
 	mu        sync.Mutex
 	cp        *controlplane.ControlPlane
@@ -83,10 +96,27 @@ type Provider struct {
 
 var _ cluster.Provider = (*Provider)(nil)
 
-// New prepares a lab provider; nothing starts before Create.
+// New prepares a lab provider with the node count of NodesEnv (1 when unset); nothing
+// starts before Create. cluster.Options.Workers is kind's count and is not used: its
+// default of 2 would triple the lab's work for suites that need one node.
 func New(o cluster.Options) (*Provider, error) {
+	n := 1
+	if v := os.Getenv(NodesEnv); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("lab cluster: %s=%q: expected a node count from 1 to %d", NodesEnv, v, MaxNodes)
+		}
+	}
+	return NewNodes(o, n)
+}
+
+// NewNodes is New with a node count from 1 to MaxNodes.
+func NewNodes(o cluster.Options, nodes int) (*Provider, error) {
+	if nodes < 1 || nodes > MaxNodes {
+		return nil, fmt.Errorf("lab cluster: %d nodes: expected 1 to %d (they share one guest)", nodes, MaxNodes)
+	}
 	o = o.WithDefaults()
-	p := &Provider{opts: o, version: o.KubernetesVersion}
+	p := &Provider{opts: o, version: o.KubernetesVersion, nodes: nodes}
 	switch {
 	case p.version == "":
 		p.version = DefaultVersion
@@ -103,6 +133,15 @@ func New(o cluster.Options) (*Provider, error) {
 
 // Name implements cluster.Provider.
 func (p *Provider) Name() string { return ProviderName }
+
+// NodeNames are the cluster's Kubernetes node names, the first node's first.
+func (p *Provider) NodeNames() []string {
+	names := []string{NodeName}
+	for i := 2; i <= p.nodes; i++ {
+		names = append(names, fmt.Sprintf("%s%d", NodeName, i))
+	}
+	return names
+}
 
 func (p *Provider) components() []string {
 	cs := []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager}
@@ -231,7 +270,7 @@ func (p *Provider) installKubeProxy(ctx context.Context, image string) error {
 	if err != nil {
 		return err
 	}
-	sa, cm, ds := kubeProxyObjects(p.opts, image, controlplane.DefaultClusterCIDR.String())
+	sa, cm, ds := kubeProxyObjects(p.opts, image, controlplane.DefaultClusterCIDR.String(), ipvsGated(p.version))
 	ns := kubeproxy.Namespace
 	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create ServiceAccount %s/%s: %w", ns, sa.Name, err)
@@ -293,6 +332,7 @@ func (p *Provider) boot(ctx context.Context, files []lab.File, forwards []lab.Po
 		fmt.Sprintf("--listen=0.0.0.0:%d", agentGuestPort),
 		"--kubelet-address=127.0.0.1", fmt.Sprintf("--kubelet-port=%d", p.agentPort),
 		"--kube-proxy-version=" + p.version,
+		fmt.Sprintf("--workers=%d", p.nodes-1),
 	}
 	vmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancelVM, p.vmDone = cancel, make(chan error, 1)
@@ -318,7 +358,7 @@ func (p *Provider) boot(ctx context.Context, files []lab.File, forwards []lab.Po
 	}()
 
 	t := time.Now()
-	slog.Info("lab cluster: booting the node", "agentLog", p.agentLog)
+	slog.Info("lab cluster: booting the node", "agentLog", p.agentLog, "nodes", p.NodeNames())
 	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
 		select {
 		case err := <-p.vmDone:
@@ -336,18 +376,33 @@ func (p *Provider) boot(ctx context.Context, files []lab.File, forwards []lab.Po
 	if err != nil {
 		return err
 	}
-	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		n, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				return true, nil
+	var notReady []string
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		notReady = notReady[:0]
+		for _, name := range p.NodeNames() {
+			if !nodeReady(ctx, cs, name) {
+				notReady = append(notReady, name)
 			}
 		}
-		return false, nil
+		return len(notReady) == 0, nil
 	})
+	if err != nil {
+		return fmt.Errorf("nodes %v not Ready within 2m (the agent log %s tells why): %w", notReady, p.agentLog, err)
+	}
+	return nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) bool {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // Nodes implements cluster.Provider.
@@ -355,7 +410,27 @@ func (p *Provider) Nodes(ctx context.Context) ([]node.Node, error) {
 	if p.agent == nil {
 		return nil, errors.New("lab cluster: not created")
 	}
-	return []node.Node{&labNode{name: NodeName, client: p.agent}}, nil
+	var out []node.Node
+	for _, name := range p.NodeNames() {
+		out = append(out, p.labNode(name))
+	}
+	return out, nil
+}
+
+// labNode reaches the first node's agent directly and the others' through it.
+func (p *Provider) labNode(name string) *labNode {
+	if name == NodeName {
+		return &labNode{name: name, client: p.agent}
+	}
+	return &labNode{name: name, client: p.agent.via(name)}
+}
+
+// guestNodeLogDir is where a node's agent keeps its pods' container logs.
+func guestNodeLogDir(name string) string {
+	if name == NodeName {
+		return guestLogDir
+	}
+	return guestAgentStateDir + "/" + name + "/logs"
 }
 
 // Kubeconfig implements cluster.Provider: the admin's, for the host.
@@ -375,7 +450,8 @@ func (p *Provider) Kubeconfig(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
-// HostEndpoint implements cluster.Provider: forwarded NodePorts only.
+// HostEndpoint implements cluster.Provider: forwarded NodePorts only, on the first node
+// (QEMU forwards to the guest's first address; further nodes are reached from the nodes).
 func (p *Provider) HostEndpoint(ctx context.Context, nodePort int32) (netip.AddrPort, error) {
 	hp, ok := p.nodePorts[nodePort]
 	if !ok {
@@ -398,10 +474,15 @@ func (p *Provider) ExportLogs(ctx context.Context, dir string) error {
 		errs = append(errs, copyFile(p.agentLog, filepath.Join(dir, NodeName, "ipvs-nodeagent.log")))
 	}
 	if p.agent != nil {
-		n := &labNode{name: NodeName, client: p.agent}
-		out, err := node.Output(ctx, n, "sh", "-c", "for f in "+guestLogDir+"/*/*/*.log; do echo \"==> $f\"; cat \"$f\"; done")
-		if err == nil {
-			errs = append(errs, os.WriteFile(filepath.Join(dir, NodeName, "containers.log"), out, 0o644))
+		for _, name := range p.NodeNames() {
+			out, err := node.Output(ctx, p.labNode(name), "sh", "-c", "for f in "+guestNodeLogDir(name)+"/*/*/*.log; do echo \"==> $f\"; cat \"$f\"; done")
+			if err == nil {
+				if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				errs = append(errs, os.WriteFile(filepath.Join(dir, name, "containers.log"), out, 0o644))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -431,6 +512,17 @@ func (p *Provider) Delete(ctx context.Context) error {
 	}
 	slog.Info("lab cluster deleted", "runDir", p.runDir)
 	return errors.Join(errs...)
+}
+
+// ipvsGated tells whether a release has the KubeProxyIPVS feature gate (1.37 and later).
+func ipvsGated(version string) bool {
+	parts := strings.Split(strings.TrimPrefix(version, "v"), ".")
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	return err1 == nil && err2 == nil && (major > 1 || minor >= 37)
 }
 
 func waitFree(port int, d time.Duration) error {

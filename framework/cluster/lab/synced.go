@@ -59,10 +59,20 @@ func LastSync(metrics []byte) (time.Time, error) {
 // sync takes seconds under TCG. Without this wait, the seed's method 2 would replace an
 // iptables-mode kube-proxy that never wrote a rule, and find no leftovers to clean.
 func (p *Provider) waitKubeProxySynced(ctx context.Context, timeout time.Duration) error {
-	n := &labNode{name: NodeName, client: p.agent}
 	start := time.Now()
+	for _, name := range p.NodeNames() {
+		if err := p.waitNodeSynced(ctx, name, timeout-time.Since(start)); err != nil {
+			return err
+		}
+	}
+	slog.Info("lab cluster: kube-proxy synced", "nodes", p.NodeNames(), "took", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func (p *Provider) waitNodeSynced(ctx context.Context, name string, timeout time.Duration) error {
+	n := p.labNode(name)
 	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, max(timeout, time.Second), true, func(ctx context.Context) (bool, error) {
 		out, err := node.Output(ctx, n, "curl", "-sS", "--fail", "--max-time", "3", metricsURL)
 		if err != nil {
 			last = err.Error()
@@ -80,10 +90,9 @@ func (p *Provider) waitKubeProxySynced(ctx context.Context, timeout time.Duratio
 	})
 	if err != nil {
 		// Create deletes the cluster on failure: the log's end goes into the error.
-		tail, _ := node.Output(context.WithoutCancel(ctx), n, "sh", "-c", "tail -n 20 "+guestLogDir+"/kube-system_kube-proxy-*/*/*.log")
+		tail, _ := node.Output(context.WithoutCancel(ctx), n, "sh", "-c", "tail -n 20 "+guestNodeLogDir(name)+"/kube-system_kube-proxy-*/*/*.log")
 		return fmt.Errorf("kube-proxy on %s did not finish a first sync within %s (last: %s): %w; its log ends:\n%s",
-			NodeName, timeout, last, err, tail)
+			name, timeout, last, err, tail)
 	}
-	slog.Info("lab cluster: kube-proxy synced", "took", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }

@@ -9,6 +9,9 @@ const (
 	ExecPath = "/exec"
 	// FilesPath takes a PUT body and writes it to ?path= with ?mode= (octal).
 	FilesPath = "/files"
+	// NodesPath prefixes the endpoints of another node of the same guest: the first node's
+	// agent passes <NodesPath><node>/<endpoint> on to that node's agent.
+	NodesPath = "/nodes/"
 )
 
 // ExecRequest runs one command on the node.
