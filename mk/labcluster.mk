@@ -69,3 +69,19 @@ lab-e2e-ci:
 	  then res="$$res seedlab/$$kp=ok"; else rc=1; res="$$res seedlab/$$kp=FAILED"; fi; \
 	done; \
 	echo "lab-e2e-ci:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+# The seedlab suite against every minor release the lab serves: 1.34 (ipvs not deprecated),
+# 1.35 and 1.36 (deprecation logged; the IPVSDeprecation event is recorded before kube-proxy's
+# event sink starts, so none reaches the API server - the suite reports which it saw) and
+# 1.37 (KubeProxyIPVS gate on). Each release is built when missing (5-15 min on 2 cores).
+LAB_VERSIONS ?= v1.34.4 v1.35.4 v1.36.3 v1.37.2
+.PHONY: lab-e2e-versions
+lab-e2e-versions:
+	@start=$$(date +%s); rc=0; res=""; \
+	for v in $(LAB_VERSIONS); do \
+	  $(GO) run ./cmd/ipvs-upstream build -version $$v \
+	    -components kube-apiserver,kube-controller-manager,kube-proxy,etcd,kubectl || { rc=1; res="$$res $$v=BUILD-FAILED"; continue; }; \
+	  if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$$v LAB_SUITES=seedlab LAB_LABELS=; \
+	  then res="$$res $$v=ok"; else rc=1; res="$$res $$v=FAILED"; fi; \
+	done; \
+	echo "lab-e2e-versions:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
