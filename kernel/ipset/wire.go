@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // The ipset netlink protocol (include/uapi/linux/netfilter/ipset/ip_set.h), written and
@@ -81,20 +82,8 @@ type attr struct {
 	val []byte
 }
 
-func appendAttr(b []byte, typ uint16, val []byte) []byte {
-	n := 4 + len(val)
-	b = binary.NativeEndian.AppendUint16(b, uint16(n))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, val...)
-	for n%4 != 0 {
-		b = append(b, 0)
-		n++
-	}
-	return b
-}
-
 func appendString(b []byte, typ uint16, s string) []byte {
-	return appendAttr(b, typ, append([]byte(s), 0))
+	return nlbatch.AppendAttr(b, typ, append([]byte(s), 0))
 }
 
 // The helpers below append attributes in place, without a value slice of their own: an
@@ -203,7 +192,7 @@ func encodeCreate(h dataplane.IPSet, revision uint8) []byte {
 	if h.Comment {
 		data = appendBE32(data, attrCADTFlags, flagWithComment)
 	}
-	return appendAttr(b, attrData|nlaFNested, data)
+	return nlbatch.AppendAttr(b, attrData|nlaFNested, data)
 }
 
 // encodeEntry is one member as the kernel takes it for a set type.
@@ -256,7 +245,7 @@ func encodeADT(name, setType string, members []dataplane.Member) []byte {
 	b := appendString(message(), attrSetName, name)
 	// The kernel takes a list of entries only with a line number, which it would fill
 	// in with the failing entry's own (none is given here).
-	b = appendAttr(b, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
+	b = nlbatch.AppendU32Attr(b, attrLineNo, 0)
 	// About 48 bytes a member (hash:ip,port,ip over IPv4), so that b grows rarely.
 	b = slices.Grow(b, 8+48*len(members))
 	b, list := beginNest(b, attrADT)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // readDump reads a list dump saved as length-prefixed netlink payloads (see
@@ -201,27 +202,27 @@ func TestEncodeADTMatchesNestedAttrs(t *testing.T) {
 		if a.Is4() {
 			inner = attrIPv4
 		}
-		return appendAttr(nil, typ|nlaFNested, appendAttr(nil, inner|nlaFNetByteorder, a.AsSlice()))
+		return nlbatch.AppendAttr(nil, typ|nlaFNested, nlbatch.AppendAttr(nil, inner|nlaFNetByteorder, a.AsSlice()))
 	}
 	entry := func(setType string, m dataplane.Member) []byte {
 		switch setType {
 		case dataplane.SetBitmapPort:
-			return appendAttr(nil, attrPort|nlaFNetByteorder, be16(m.Port))
+			return nlbatch.AppendAttr(nil, attrPort|nlaFNetByteorder, be16(m.Port))
 		case dataplane.SetHashNet:
-			return appendAttr(addr(attrIP, m.Net.Addr()), attrCIDR, []byte{uint8(m.Net.Bits())})
+			return nlbatch.AppendAttr(addr(attrIP, m.Net.Addr()), attrCIDR, []byte{uint8(m.Net.Bits())})
 		}
 		b := addr(attrIP, m.IP)
 		if setType == dataplane.SetHashIP {
 			return b
 		}
-		b = appendAttr(b, attrPort|nlaFNetByteorder, be16(m.Port))
-		b = appendAttr(b, attrProto, []byte{protocolNumber(m.Proto)})
+		b = nlbatch.AppendAttr(b, attrPort|nlaFNetByteorder, be16(m.Port))
+		b = nlbatch.AppendAttr(b, attrProto, []byte{protocolNumber(m.Proto)})
 		switch setType {
 		case dataplane.SetHashIPPortIP:
 			b = append(b, addr(attrIP2, m.IP2)...)
 		case dataplane.SetHashIPPortNet:
 			b = append(b, addr(attrIP2, m.Net.Addr())...)
-			b = appendAttr(b, attrCIDR2, []byte{uint8(m.Net.Bits())})
+			b = nlbatch.AppendAttr(b, attrCIDR2, []byte{uint8(m.Net.Bits())})
 		}
 		return b
 	}
@@ -231,12 +232,12 @@ func TestEncodeADTMatchesNestedAttrs(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := appendString(message(), attrSetName, set.Name)
-		want = appendAttr(want, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
+		want = nlbatch.AppendAttr(want, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
 		var list []byte
 		for _, m := range ms {
-			list = appendAttr(list, attrData|nlaFNested, entry(set.Type, m))
+			list = nlbatch.AppendAttr(list, attrData|nlaFNested, entry(set.Type, m))
 		}
-		want = appendAttr(want, attrADT|nlaFNested, list)
+		want = nlbatch.AppendAttr(want, attrADT|nlaFNested, list)
 		if got := encodeADT(set.Name, set.Type, ms); !bytes.Equal(got, want) {
 			t.Errorf("%s (%s): encodeADT =\n% x\nexpected\n% x", set.Name, set.Type, got, want)
 		}

@@ -3,7 +3,6 @@ package ipvs
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -11,26 +10,18 @@ import (
 
 	mobyipvs "github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
-// AddServices sends its requests in batches: many IPVS_CMD_NEW_SERVICE, then many
-// IPVS_CMD_NEW_DEST messages in one sendmsg on a generic netlink socket of the Linux's own.
-// The kernel handles the messages of one send in order before sendmsg returns, each on its
-// own, and answers every one that fails with an error carrying its sequence number. Only
-// the last message of a send asks for an ack, so a send that succeeds costs one receive,
-// where moby/ipvs pays a send, a getsockname and a receive per object. The messages carry
-// the attributes moby/ipvs sends for the same objects.
-
-// batchSize bounds the messages of one send. Every answer is queued on the socket until
-// read, and answers that do not fit its receive buffer (rmem_default, about 200 KiB; a
-// refusal takes under 1 KiB of it) are dropped: a send whose every message fails must
-// still fit.
-const batchSize = 128
+// AddServices sends its requests in batches (nlbatch): many IPVS_CMD_NEW_SERVICE, then many
+// IPVS_CMD_NEW_DEST messages in one sendmsg on a generic netlink socket of the Linux's own,
+// so a send that succeeds costs one receive, where moby/ipvs pays a send, a getsockname and
+// a receive per object. The messages carry the attributes moby/ipvs sends for the same
+// objects.
 
 // IPVS generic netlink, from the kernel's uapi linux/ip_vs.h (moby/ipvs keeps these
 // unexported; genlVersion is in info_linux.go).
@@ -60,106 +51,18 @@ const (
 	destAttrLThresh   = 6 // IPVS_DEST_ATTR_L_THRESH
 )
 
-// batchSocket is the socket batches go through.
-type batchSocket struct {
-	s      *nl.NetlinkSocket
-	family uint16
-	seq    uint32
-	buf    []byte
-}
-
-// openBatchSocket opens a generic netlink socket in the caller's network namespace and
-// looks up the IPVS family.
-func openBatchSocket() (*batchSocket, error) {
+// openBatchSocket looks up the IPVS family and opens a generic netlink socket in the
+// caller's network namespace.
+func openBatchSocket() (*nlbatch.Socket, uint16, error) {
 	fam, err := netlink.GenlFamilyGet("IPVS")
 	if err != nil {
-		return nil, fmt.Errorf("look up the IPVS generic netlink family: %w", err)
+		return nil, 0, fmt.Errorf("look up the IPVS generic netlink family: %w", err)
 	}
-	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_GENERIC)
+	s, err := nlbatch.Open(netns.None(), unix.NETLINK_GENERIC)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	// Answers come at once (sendmsg runs the requests); the timeout only guards against
-	// a kernel that never answers.
-	if err := s.SetReceiveTimeout(&nl.SocketTimeoutTv); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return &batchSocket{s: s, family: fam.ID}, nil
-}
-
-func (b *batchSocket) close() { b.s.Close() }
-
-// exchange sends n messages, encode appending message i, in sends of batchSize, and calls
-// refused with the index and errno of each message the kernel refused. An error means the
-// exchange itself failed: the messages it did not report on may or may not have been
-// applied. The caller serializes exchanges.
-func (b *batchSocket) exchange(n int, encode func(buf []byte, i int, seq uint32, flags uint16) []byte, refused func(i int, err error)) error {
-	for start := 0; start < n; start += batchSize {
-		end := min(start+batchSize, n)
-		if b.seq > math.MaxUint32-batchSize {
-			b.seq = 0 // the numbers of a send must not wrap around
-		}
-		first := b.seq + 1
-		b.buf = b.buf[:0]
-		for i := start; i < end; i++ {
-			var flags uint16
-			if i == end-1 {
-				flags = unix.NLM_F_ACK
-			}
-			b.seq++
-			b.buf = encode(b.buf, i, b.seq, flags)
-		}
-		if err := b.send(b.buf); err != nil {
-			return fmt.Errorf("send %d IPVS netlink messages: %w", end-start, err)
-		}
-		if err := b.receive(first, b.seq, func(seq uint32, err error) { refused(start+int(seq-first), err) }); err != nil {
-			return fmt.Errorf("read the answers to %d IPVS netlink messages: %w", end-start, err)
-		}
-	}
-	return nil
-}
-
-func (b *batchSocket) send(buf []byte) error {
-	for {
-		err := unix.Sendto(b.s.GetFd(), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
-}
-
-// receive reads answers until the one to last, calling refused for each error answer to a
-// message numbered first..last. Answers to earlier exchanges (left unread when one failed)
-// are skipped by their numbers.
-func (b *batchSocket) receive(first, last uint32, refused func(seq uint32, err error)) error {
-	for {
-		msgs, from, err := b.s.Receive()
-		if err != nil {
-			if errors.Is(err, unix.ENOBUFS) {
-				return fmt.Errorf("%w: the kernel dropped answers that did not fit the socket's receive buffer", err)
-			}
-			return err
-		}
-		if from.Pid != nl.PidKernel {
-			continue
-		}
-		for _, m := range msgs {
-			seq := m.Header.Seq
-			if m.Header.Type != unix.NLMSG_ERROR || seq < first || seq > last {
-				continue
-			}
-			if len(m.Data) < 4 {
-				return fmt.Errorf("netlink error answer of %d bytes: expected at least 4 (struct nlmsgerr)", len(m.Data))
-			}
-			if errno := int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
-				refused(seq, unix.Errno(-errno))
-			}
-			if seq == last {
-				return nil
-			}
-		}
-	}
+	return s, fam.ID, nil
 }
 
 // AddServices creates the virtual servers, then the real servers of those the kernel
@@ -193,8 +96,8 @@ func (l *Linux) AddServices(vss []dataplane.VirtualServer) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	refusedSvc := make([]error, len(svcs))
-	err := l.batch.exchange(len(svcs), func(buf []byte, i int, seq uint32, flags uint16) []byte {
-		return l.batch.appendServiceMsg(buf, cmdNewService, seq, flags, svcs[i].svc, nil)
+	err := l.batch.Exchange(len(svcs), func(buf []byte, i int, seq uint32, flags uint16) []byte {
+		return appendServiceMsg(buf, l.batchFamily, cmdNewService, seq, flags, svcs[i].svc, nil)
 	}, func(i int, err error) { refusedSvc[i] = err })
 	if err != nil {
 		return fmt.Errorf("add %d virtual servers: %w", len(vss), err)
@@ -224,8 +127,8 @@ func (l *Linux) AddServices(vss []dataplane.VirtualServer) error {
 			dests = append(dests, pendingDest{svc: ps, j: j, rs: rs, dest: d})
 		}
 	}
-	err = l.batch.exchange(len(dests), func(buf []byte, i int, seq uint32, flags uint16) []byte {
-		return l.batch.appendServiceMsg(buf, cmdNewDest, seq, flags, dests[i].svc.key, dests[i].dest)
+	err = l.batch.Exchange(len(dests), func(buf []byte, i int, seq uint32, flags uint16) []byte {
+		return appendServiceMsg(buf, l.batchFamily, cmdNewDest, seq, flags, dests[i].svc.key, dests[i].dest)
 	}, func(i int, err error) {
 		d := dests[i]
 		failed = append(failed, failure{d.svc.index, d.j, &ObjectError{Service: d.svc.vs.Key(), RealServer: d.rs.Key(), Err: opError("AddRealServer", d.svc.vs.Key(), d.rs.Key(), err, dataplane.VirtualServer{})}})
@@ -260,78 +163,51 @@ func ordered(fs []failure) []*ObjectError {
 }
 
 // appendServiceMsg appends one IPVS request: cmd with the service s and, for destination
-// commands, the destination d, with the attributes moby/ipvs sends for them.
-func (b *batchSocket) appendServiceMsg(buf []byte, cmd uint8, seq uint32, flags uint16, s *mobyipvs.Service, d *mobyipvs.Destination) []byte {
+// commands, the destination d, to the IPVS generic netlink family, with the attributes moby/ipvs sends for them.
+func appendServiceMsg(buf []byte, family uint16, cmd uint8, seq uint32, flags uint16, s *mobyipvs.Service, d *mobyipvs.Destination) []byte {
 	start := len(buf)
 	buf = binary.NativeEndian.AppendUint32(buf, 0) // nlmsg_len, set below
-	buf = binary.NativeEndian.AppendUint16(buf, b.family)
+	buf = binary.NativeEndian.AppendUint16(buf, family)
 	buf = binary.NativeEndian.AppendUint16(buf, unix.NLM_F_REQUEST|flags)
 	buf = binary.NativeEndian.AppendUint32(buf, seq)
 	buf = binary.NativeEndian.AppendUint32(buf, 0) // nlmsg_pid: the kernel fills in ours
 	buf = append(buf, cmd, genlVersion, 0, 0)      // struct genlmsghdr
 
 	nest := len(buf)
-	buf = appendAttr(buf, cmdAttrService, nil)
-	buf = appendU16Attr(buf, svcAttrAF, s.AddressFamily)
+	buf = nlbatch.AppendAttr(buf, cmdAttrService, nil)
+	buf = nlbatch.AppendU16Attr(buf, svcAttrAF, s.AddressFamily)
 	if s.FWMark != 0 {
-		buf = appendU32Attr(buf, svcAttrFWMark, s.FWMark)
+		buf = nlbatch.AppendU32Attr(buf, svcAttrFWMark, s.FWMark)
 	} else {
-		buf = appendU16Attr(buf, svcAttrProtocol, s.Protocol)
-		buf = appendAttr(buf, svcAttrAddr, rawIP(s.Address))
-		buf = appendAttr(buf, svcAttrPort, portBytes(s.Port))
+		buf = nlbatch.AppendU16Attr(buf, svcAttrProtocol, s.Protocol)
+		buf = nlbatch.AppendAttr(buf, svcAttrAddr, rawIP(s.Address))
+		buf = nlbatch.AppendAttr(buf, svcAttrPort, portBytes(s.Port))
 	}
-	buf = appendAttr(buf, svcAttrSchedName, append([]byte(s.SchedName), 0))
+	buf = nlbatch.AppendAttr(buf, svcAttrSchedName, append([]byte(s.SchedName), 0))
 	if s.PEName != "" {
-		buf = appendAttr(buf, svcAttrPEName, append([]byte(s.PEName), 0))
+		buf = nlbatch.AppendAttr(buf, svcAttrPEName, append([]byte(s.PEName), 0))
 	}
 	buf = binary.NativeEndian.AppendUint16(buf, unix.SizeofRtAttr+8) // struct ip_vs_flags
 	buf = binary.NativeEndian.AppendUint16(buf, svcAttrFlags)
 	buf = binary.NativeEndian.AppendUint32(buf, s.Flags)
 	buf = binary.NativeEndian.AppendUint32(buf, math.MaxUint32) // mask: set every flag as given
-	buf = appendU32Attr(buf, svcAttrTimeout, s.Timeout)
-	buf = appendU32Attr(buf, svcAttrNetmask, s.Netmask)
+	buf = nlbatch.AppendU32Attr(buf, svcAttrTimeout, s.Timeout)
+	buf = nlbatch.AppendU32Attr(buf, svcAttrNetmask, s.Netmask)
 	binary.NativeEndian.PutUint16(buf[nest:], uint16(len(buf)-nest))
 
 	if d != nil {
 		nest = len(buf)
-		buf = appendAttr(buf, cmdAttrDest, nil)
-		buf = appendAttr(buf, destAttrAddr, rawIP(d.Address))
-		buf = appendAttr(buf, destAttrPort, portBytes(d.Port))
-		buf = appendU32Attr(buf, destAttrFwdMethod, d.ConnectionFlags&mobyipvs.ConnFwdMask)
-		buf = appendU32Attr(buf, destAttrWeight, uint32(d.Weight))
-		buf = appendU32Attr(buf, destAttrUThresh, d.UpperThreshold)
-		buf = appendU32Attr(buf, destAttrLThresh, d.LowerThreshold)
+		buf = nlbatch.AppendAttr(buf, cmdAttrDest, nil)
+		buf = nlbatch.AppendAttr(buf, destAttrAddr, rawIP(d.Address))
+		buf = nlbatch.AppendAttr(buf, destAttrPort, portBytes(d.Port))
+		buf = nlbatch.AppendU32Attr(buf, destAttrFwdMethod, d.ConnectionFlags&mobyipvs.ConnFwdMask)
+		buf = nlbatch.AppendU32Attr(buf, destAttrWeight, uint32(d.Weight))
+		buf = nlbatch.AppendU32Attr(buf, destAttrUThresh, d.UpperThreshold)
+		buf = nlbatch.AppendU32Attr(buf, destAttrLThresh, d.LowerThreshold)
 		binary.NativeEndian.PutUint16(buf[nest:], uint16(len(buf)-nest))
 	}
 	binary.NativeEndian.PutUint32(buf[start:], uint32(len(buf)-start))
 	return buf
-}
-
-// appendAttr appends one netlink attribute padded to 4 bytes; a nested attribute is
-// appended with no value and its length fixed once its children follow.
-func appendAttr(buf []byte, typ uint16, value []byte) []byte {
-	n := unix.SizeofRtAttr + len(value)
-	buf = binary.NativeEndian.AppendUint16(buf, uint16(n))
-	buf = binary.NativeEndian.AppendUint16(buf, typ)
-	buf = append(buf, value...)
-	for n%4 != 0 {
-		buf = append(buf, 0)
-		n++
-	}
-	return buf
-}
-
-func appendU16Attr(buf []byte, typ, v uint16) []byte {
-	buf = binary.NativeEndian.AppendUint16(buf, unix.SizeofRtAttr+2)
-	buf = binary.NativeEndian.AppendUint16(buf, typ)
-	buf = binary.NativeEndian.AppendUint16(buf, v)
-	return append(buf, 0, 0)
-}
-
-func appendU32Attr(buf []byte, typ uint16, v uint32) []byte {
-	buf = binary.NativeEndian.AppendUint16(buf, unix.SizeofRtAttr+4)
-	buf = binary.NativeEndian.AppendUint16(buf, typ)
-	return binary.NativeEndian.AppendUint32(buf, v)
 }
 
 // portBytes is a port in network order, as the kernel keeps it.

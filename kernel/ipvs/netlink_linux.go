@@ -9,6 +9,7 @@ import (
 	mobyipvs "github.com/moby/ipvs"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // Linux is the kernel's IPVS table through generic netlink (github.com/moby/ipvs).
@@ -18,7 +19,8 @@ type Linux struct {
 	mu sync.Mutex
 	h  *mobyipvs.Handle
 	// batch carries AddServices' requests (batch_linux.go).
-	batch *batchSocket
+	batch       *nlbatch.Socket
+	batchFamily uint16 // the IPVS generic netlink family, the type of batch's messages
 	// proc is the namespace's /proc/net/ip_vs, nil when it could not be opened: Services
 	// then reads real servers with a netlink dump per virtual server (table_linux.go).
 	proc *procIPVSFile
@@ -37,7 +39,7 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open IPVS netlink handle: %w", err)
 	}
-	b, err := openBatchSocket()
+	b, fam, err := openBatchSocket()
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("open IPVS netlink socket for batches: %w", err)
@@ -46,7 +48,7 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		slog.Debug("Reading IPVS real servers without /proc/net/ip_vs: one netlink dump per virtual server", "err", err)
 	}
-	return &Linux{h: h, batch: b, proc: p}, nil
+	return &Linux{h: h, batch: b, batchFamily: fam, proc: p}, nil
 }
 
 // Close releases the netlink socket.
@@ -54,7 +56,7 @@ func (l *Linux) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.h.Close()
-	l.batch.close()
+	l.batch.Close()
 	l.proc.close()
 	return nil
 }

@@ -98,7 +98,7 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 	t.Run("addresses are bound and unbound in batches", func(t *testing.T) {
 		n := newImpl(t)
 		ensure(t, n)
-		// More than two sends' worth on Linux (addrBatchSize), both families, a repeat.
+		// More than two sends' worth on Linux (nlbatch.BatchSize), both families, a repeat.
 		var ps []netip.Prefix
 		for i := range 300 {
 			ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 97, byte(i >> 8), byte(i)}), 32))

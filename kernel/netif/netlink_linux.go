@@ -12,13 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // Linux is the link layer of a network namespace through rtnetlink.
 type Linux struct {
 	h *netlink.Handle
 	// addrs carries address changes in batches (addrbatch_linux.go).
-	addrs *addrSocket
+	addrs *nlbatch.Socket
 }
 
 var _ Interface = (*Linux)(nil)
@@ -31,7 +32,7 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
 	}
-	a, err := openAddrSocket(netns.None())
+	a, err := nlbatch.Open(netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("open rtnetlink socket for address changes: %w", err)
@@ -46,7 +47,7 @@ func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket in netns %s: %w", ns, err)
 	}
-	a, err := openAddrSocket(ns)
+	a, err := nlbatch.Open(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("open rtnetlink socket for address changes in netns %s: %w", ns, err)
@@ -57,7 +58,7 @@ func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
 // Close releases the netlink sockets.
 func (l *Linux) Close() error {
 	l.h.Close()
-	l.addrs.close()
+	l.addrs.Close()
 	return nil
 }
 
@@ -250,7 +251,9 @@ func (l *Linux) changeAddresses(op, link string, index int, ps []netip.Prefix) e
 	if op == opDelete {
 		msgType, flags = unix.RTM_DELADDR, 0
 	}
-	err := l.addrs.change(msgType, flags, index, valid, func(i int, err error) {
+	err := l.addrs.Exchange(len(valid), func(buf []byte, i int, seq uint32, ack uint16) []byte {
+		return appendAddrMsg(buf, msgType, flags|ack, seq, index, valid[i])
+	}, func(i int, err error) {
 		// Deleting what is not there: EADDRNOTAVAIL (IPv4), ENOENT or EADDRNOTAVAIL (IPv6).
 		if op == opDelete && (errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT)) {
 			return

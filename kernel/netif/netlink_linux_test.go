@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // TestLinuxContract runs the contract against the lab guest's own namespace.
@@ -196,11 +197,11 @@ func TestLinuxBatchBindsAsAddrReplace(t *testing.T) {
 	}
 
 	var many []netip.Prefix
-	for i := range 2*addrBatchSize + 3 {
+	for i := range 2*nlbatch.BatchSize + 3 {
 		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 97, byte(i >> 8), byte(i)}), 32))
 	}
 	refused := netip.MustParsePrefix("ff02::5/128")
-	many = slices.Insert(many, addrBatchSize+1, refused)
+	many = slices.Insert(many, nlbatch.BatchSize+1, refused)
 	err = l.AddAddresses("h1-veth1", many)
 	var be *BatchError
 	if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Prefix != refused || !errors.Is(err, unix.EADDRNOTAVAIL) {
