@@ -30,7 +30,6 @@ import (
 )
 
 func main() {
-	applyGCPercent(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr, linuxEnv())
 	stop()
