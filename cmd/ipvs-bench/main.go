@@ -278,6 +278,9 @@ func writeArtifacts(out string, m clusterbench.Measurement, art clusterbench.Art
 	if len(art.Profiles) > 0 {
 		errs = append(errs, writeProfile(out, dir, profileBase(m), art.Profiles))
 	}
+	if len(art.HeapProfile) > 0 {
+		errs = append(errs, writeHeapProfile(out, m, art.HeapProfile))
+	}
 	return errors.Join(errs...)
 }
 
@@ -306,6 +309,20 @@ func writeProfile(out, dir, base string, profiles [][]byte) error {
 		return fmt.Errorf("go tool pprof -top %s: %w", merged, err)
 	}
 	return os.WriteFile(filepath.Join(out, base+".top.txt"), top, 0o644)
+}
+
+// writeHeapProfile writes the proxy's heap profile as <out>/cluster-<proxy>-N<n>-heap.pprof
+// and `go tool pprof -top` of its live bytes beside it.
+func writeHeapProfile(out string, m clusterbench.Measurement, heap []byte) error {
+	path := filepath.Join(out, fmt.Sprintf("cluster-%s-N%d-heap.pprof", m.Proxy, m.Services))
+	if err := os.WriteFile(path, heap, 0o644); err != nil {
+		return err
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=60", path).Output()
+	if err != nil {
+		return fmt.Errorf("go tool pprof -top %s: %w", path, err)
+	}
+	return os.WriteFile(strings.TrimSuffix(path, ".pprof")+".top.txt", top, 0o644)
 }
 
 func profileBase(m clusterbench.Measurement) string {

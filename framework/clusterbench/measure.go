@@ -59,6 +59,9 @@ type Artifacts struct {
 	MetricsAfter  []byte
 	IPTablesSave  []byte
 	ProcStatus    []byte
+	// HeapProfile is the proxy's /debug/pprof/heap after the change, when profiling: what
+	// its RSS holds.
+	HeapProfile []byte
 }
 
 const (
@@ -227,6 +230,11 @@ func Measure(ctx context.Context, t Target, o Options) (Measurement, Artifacts, 
 			m.Notes = append(m.Notes, "CPU profile failed: "+profile.err.Error())
 		}
 		art.Profiles = profile.outs
+		heap, err := node.Output(ctx, t.Node, "curl", "-sS", "--fail", "--max-time", "60", t.MetricsURL+"/debug/pprof/heap")
+		if err != nil {
+			m.Notes = append(m.Notes, "heap profile failed: "+err.Error())
+		}
+		art.HeapProfile = heap
 	}
 	log.Info("clusterbench: done", "rssMB", m.Memory.RSSKiB/1024, "nat", m.Rules.NAT, "filter", m.Rules.Filter)
 	return m, art, nil
