@@ -27,3 +27,11 @@ lab-diff-report:
 
 test-diff:
 	$(GO) test ./framework/differential/... ./cmd/ipvs-diff/... ./manifests/diff/...
+
+# For `make test`: the differential report on the scenarios that cover the tutorial's path
+# and each kind of Service the reference proxier programs differently (NodePort, UDP,
+# LoadBalancer with source ranges), upstream $(LAB_CI_VERSION) against the reference proxier.
+DIFF_CI_SCENARIOS ?= seed,nodeport,udp,loadbalancer
+.PHONY: lab-diff-ci
+lab-diff-ci:
+	$(MAKE) --no-print-directory lab-diff KUBE_PROXY=$(LAB_CI_VERSION) DIFF_ARGS='-scenarios $(DIFF_CI_SCENARIOS)'
