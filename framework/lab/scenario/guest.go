@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cachedir"
 )
 
 // GuestPackage is the guest program's import path.
@@ -50,16 +52,6 @@ func BuildGuest(ctx context.Context, dir string, log *slog.Logger) (string, erro
 	return bin, nil
 }
 
-// DefaultBinDir is where BuildGuest puts the guest program: $CACHE_DIR/lab/bin (CACHE_DIR
-// defaults to ~/.cache/ipvs-e2e, as for the lab itself).
-func DefaultBinDir() string {
-	base := os.Getenv("CACHE_DIR")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		base = filepath.Join(home, ".cache", "ipvs-e2e")
-	}
-	return filepath.Join(base, "lab", "bin")
-}
+// DefaultBinDir is where BuildGuest puts the guest program: lab/bin under the project's
+// cache root (framework/cachedir), beside the lab's own downloads.
+func DefaultBinDir() string { return cachedir.Join("lab", "bin") }
