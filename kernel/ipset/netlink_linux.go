@@ -15,10 +15,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
-// batchSize bounds the entries sent in one netlink message, well below the socket
-// buffer (an IPv6 hash:ip,port,ip entry takes about 80 bytes).
-const batchSize = 256
-
 // Linux is the kernel's ip sets through nfnetlink, the way `ipset restore` talks to the
 // kernel: many entries per message, never a process per entry. The socket is opened on
 // first use.

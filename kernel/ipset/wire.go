@@ -11,6 +11,10 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
+// batchSize bounds the entries sent in one netlink message, well below the socket
+// buffer (an IPv6 hash:ip,port,ip entry takes about 80 bytes).
+const batchSize = 256
+
 // The ipset netlink protocol (include/uapi/linux/netfilter/ipset/ip_set.h), written and
 // read here without a library: vishvananda/netlink sends one request per entry, cannot set
 // the hash size and logs every attribute it does not know (bucketsize, initval).
