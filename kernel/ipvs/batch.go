@@ -2,9 +2,9 @@ package ipvs
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // ObjectError is the failure of one object of AddServices: a virtual server, or one of
@@ -30,33 +30,12 @@ type BatchError struct {
 	Failed []*ObjectError
 }
 
-// maxListedFailures bounds the failures an error message spells out; Failed has them all.
-const maxListedFailures = 5
-
 func (e *BatchError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d object(s) of a batch of %d virtual servers failed: ", len(e.Failed), e.Services)
-	for i, f := range e.Failed {
-		if i == maxListedFailures {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Error())
-	}
-	return b.String()
+	return nlbatch.Failures(fmt.Sprintf("%d object(s) of a batch of %d virtual servers failed: ", len(e.Failed), e.Services), e.Failed)
 }
 
 // Unwrap gives the failures, so that errors.Is finds a cause such as syscall.EEXIST.
-func (e *BatchError) Unwrap() []error {
-	out := make([]error, len(e.Failed))
-	for i, f := range e.Failed {
-		out[i] = f
-	}
-	return out
-}
+func (e *BatchError) Unwrap() []error { return nlbatch.Errors(e.Failed) }
 
 // batchResult turns the failures of a batch of n virtual servers into its error.
 func batchResult(n int, failed []*ObjectError) error {

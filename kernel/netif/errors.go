@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // ErrLinkNotFound is wrapped by errors about a link that does not exist.
@@ -39,33 +40,12 @@ type BatchError struct {
 	Failed []*AddressError
 }
 
-// maxListedFailures bounds the failures an error message spells out; Failed has them all.
-const maxListedFailures = 5
-
 func (e *BatchError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d address changes failed: ", len(e.Failed), e.Total)
-	for i, f := range e.Failed {
-		if i == maxListedFailures {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Error())
-	}
-	return b.String()
+	return nlbatch.Failures(fmt.Sprintf("%d of %d address changes failed: ", len(e.Failed), e.Total), e.Failed)
 }
 
 // Unwrap gives the failures, so that errors.Is finds a cause such as syscall.EEXIST.
-func (e *BatchError) Unwrap() []error {
-	out := make([]error, len(e.Failed))
-	for i, f := range e.Failed {
-		out[i] = f
-	}
-	return out
-}
+func (e *BatchError) Unwrap() []error { return nlbatch.Errors(e.Failed) }
 
 const (
 	opAdd    = "add"

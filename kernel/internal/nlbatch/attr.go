@@ -1,7 +1,8 @@
 // Package nlbatch sends netlink requests in batches and writes their attributes: many
 // messages in one sendmsg, only the last asking for an ack, the kernel's refusals matched
 // back to the messages by sequence number. netif (rtnetlink addresses), ipvs (generic
-// netlink services) and ipset (nfnetlink) encode their messages with the appenders here.
+// netlink services) and ipset (nfnetlink) encode their messages with the appenders here,
+// and netif and ipvs word their batch errors with Failures.
 package nlbatch
 
 import "encoding/binary"
