@@ -22,6 +22,12 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
+// unixFloat is the time a gauge of Unix seconds stands for (to the nanosecond).
+func unixFloat(v float64) time.Time {
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e9)))
+}
+
 func TestParseSyncMetrics(t *testing.T) {
 	tests := []struct {
 		name    string

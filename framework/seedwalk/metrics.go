@@ -1,14 +1,10 @@
 package seedwalk
 
 import (
-	"bytes"
-	"fmt"
-	"math"
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 )
 
 // lastSyncMetric is the gauge kube-proxy (and the reference proxier) sets at the end of
@@ -21,33 +17,11 @@ const lastSyncMetric = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
 // Service, so the earliest of the families would wait for its periodic resync (30 s).
 // The zero time means no IPv4 sync has finished yet.
 func LastSyncIPv4(metrics []byte) (time.Time, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
+	m, err := kubeproxy.ParseSyncMetrics(metrics)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("kube-proxy /metrics: expected the Prometheus text format: %w", err)
+		return time.Time{}, err
 	}
-	mf := families[lastSyncMetric]
-	if mf == nil {
-		return time.Time{}, nil
-	}
-	for _, m := range mf.GetMetric() {
-		family := ""
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "ip_family" {
-				family = l.GetValue()
-			}
-		}
-		if family != "" && family != "IPv4" {
-			continue
-		}
-		v := m.GetGauge().GetValue()
-		if !(v > 0) || math.IsInf(v, 0) || v > math.MaxInt64/1e9 {
-			return time.Time{}, nil
-		}
-		sec, frac := math.Modf(v)
-		return time.Unix(int64(sec), int64(frac*1e9)), nil
-	}
-	return time.Time{}, nil
+	return m.Family(kubeproxy.FamilyIPv4).Last, nil
 }
 
 // SyncMetrics keeps the lines of kube-proxy's /metrics text about its syncs (samples, HELP

@@ -1,23 +1,16 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
-
-// syncedMetric is the gauge kube-proxy (and the reference proxier) sets at the end of
-// each sync of its rules: the Unix time of the last one.
-const syncedMetric = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
 
 // metricsURL is kube-proxy's metrics endpoint in the guest (metricsBindAddress is left
 // at its default, 127.0.0.1:10249, in the ConfigMap).
@@ -30,27 +23,11 @@ const guestLogDir = "/var/lib/ipvs-nodeagent/logs"
 // finished a sync (the gauge has one series per family, labelled ip_family): the earliest
 // of them. The zero time means some family has not finished one yet (no series, or 0).
 func LastSync(metrics []byte) (time.Time, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
+	m, err := kubeproxy.ParseSyncMetrics(metrics)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("kube-proxy /metrics: expected the Prometheus text format: %w", err)
+		return time.Time{}, err
 	}
-	mf := families[syncedMetric]
-	if mf == nil || len(mf.GetMetric()) == 0 {
-		return time.Time{}, nil
-	}
-	var earliest time.Time
-	for _, m := range mf.GetMetric() {
-		v := m.GetGauge().GetValue()
-		if !(v > 0) || math.IsInf(v, 0) || v > math.MaxInt64/1e9 {
-			return time.Time{}, nil
-		}
-		sec, frac := math.Modf(v)
-		if t := time.Unix(int64(sec), int64(frac*1e9)); earliest.IsZero() || t.Before(earliest) {
-			earliest = t
-		}
-	}
-	return earliest, nil
+	return m.Earliest(), nil
 }
 
 // waitKubeProxySynced waits until the kube-proxy the DaemonSet runs has programmed the
@@ -83,7 +60,7 @@ func (p *Provider) waitNodeSynced(ctx context.Context, name string, timeout time
 			return false, err
 		}
 		if t.IsZero() {
-			last = syncedMetric + " not set yet"
+			last = kubeproxy.LastSyncMetric + " not set yet"
 			return false, nil
 		}
 		return true, nil
