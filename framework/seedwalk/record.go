@@ -7,7 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/scenario"
 )
 
 // Methods of switching kube-proxy to ipvs, as the seed's section 3.3 names them.
@@ -53,22 +54,9 @@ type Record struct {
 
 const recordFile = "record.json"
 
-// OutputFile is the file a step's output is saved in: the step name with runs of other
-// characters than letters, digits, '.' and '_' turned into one '-', plus ".txt".
-func OutputFile(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range name {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	return strings.Trim(b.String(), "-") + ".txt"
-}
+// OutputFile is the file a step's output is saved in, named as the lab walk names its
+// command outputs (scenario.FileName), so both read alike.
+func OutputFile(name string) string { return scenario.FileName(name) }
 
 // Save writes the record into dir: record.json (facts, exit codes, times) and each
 // step's output as OutputFile(name), readable as the node printed it.

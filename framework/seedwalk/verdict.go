@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/onsi/gomega/types"
-
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
@@ -57,13 +55,13 @@ func Judge(rec Record) []Verdict {
 	v = append(v, proxyModeVerdict(res(StepProxyMode)))
 	v = append(v, getVerdict(f, res(StepGet)))
 	v = append(v, blockVerdict(vip, rip, ipvs, ipvsErr))
-	v = append(v, matched(fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s rr -> %s Masq 1", nodePort, rip),
+	v = append(v, scenario.Matched(fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s rr -> %s Masq 1", nodePort, rip),
 		ipvs, ipvsErr, match.HaveVirtualServer(dataplane.TCP, nodePort, match.WithScheduler("rr"),
 			match.WithRealServer(rip, dataplane.Masq, 1), match.WithRealServerCount(1))))
-	v = append(v, matched(fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", f.ClusterIP),
+	v = append(v, scenario.Matched(fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", f.ClusterIP),
 		links, linksErr, match.HaveAddressOn(dataplane.KubeIPVSInterface, f.ClusterIP)))
 	v = append(v, nodePortRuleVerdict(res(StepNodePortChain), chain, chainErr))
-	v = append(v, matched(fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", seedNodePort),
+	v = append(v, scenario.Matched(fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", seedNodePort),
 		sets, setsErr, match.HaveIPSetMember("KUBE-NODE-PORT-TCP", strconv.Itoa(seedNodePort))))
 	v = append(v, natBudgetVerdict(res(StepNATCount), nat, natErr))
 	v = append(v, noServiceRulesVerdict(f, res(StepNATSave), nat, natErr))
@@ -93,20 +91,6 @@ func status(r Result) string {
 		return "exited " + strconv.Itoa(r.ExitCode)
 	}
 	return "succeeded"
-}
-
-func matched(name string, actual any, parseErr error, m types.GomegaMatcher) Verdict {
-	if parseErr != nil {
-		return Verdict{Name: name, Detail: parseErr.Error()}
-	}
-	ok, err := m.Match(actual)
-	switch {
-	case err != nil:
-		return Verdict{Name: name, Detail: err.Error()}
-	case !ok:
-		return Verdict{Name: name, Detail: m.FailureMessage(actual)}
-	}
-	return Verdict{Name: name, Pass: true}
 }
 
 // LoadedModules reads lsmod's output (or lines of it, through grep): the first word of
@@ -311,7 +295,7 @@ func blockVerdict(vip, rip string, got dataplane.IPVS, parseErr error) Verdict {
 		return Verdict{Name: name, Detail: parseErr.Error()}
 	}
 	m := match.HaveVirtualServer(dataplane.TCP, vip, match.WithScheduler("rr"), match.WithRealServer(rip, dataplane.Masq, 1), match.WithRealServerCount(1))
-	if v := matched(name, got, nil, m); !v.Pass {
+	if v := scenario.Matched(name, got, nil, m); !v.Pass {
 		return v
 	}
 	w, err := dataplane.ParseIPVSAdm(want)
@@ -332,7 +316,7 @@ func nodePortRuleVerdict(r Result, chain dataplane.Ruleset, parseErr error) Verd
 	if parseErr != nil {
 		return Verdict{Name: name, Detail: parseErr.Error()}
 	}
-	if v := matched(name, chain, nil, match.HaveRule("nat", "KUBE-NODE-PORT", scenario.SeedNodePortRule)); !v.Pass {
+	if v := scenario.Matched(name, chain, nil, match.HaveRule("nat", "KUBE-NODE-PORT", scenario.SeedNodePortRule)); !v.Pass {
 		return v
 	}
 	for l := range strings.Lines(r.Output) {
@@ -388,7 +372,7 @@ func noServiceRulesVerdict(f Facts, save Result, nat dataplane.Ruleset, parseErr
 		}
 	}
 	if f.Method == MethodCreation {
-		return matched(name, nat, nil, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-"))
+		return scenario.Matched(name, nat, nil, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-"))
 	}
 	return Verdict{Name: name, Pass: true}
 }

@@ -50,16 +50,16 @@ func Judge(kubeProxyConfig []byte, outs map[string]lab.CommandResult) []Verdict 
 	rip := fmt.Sprintf("%s:%d", PodIP, ServicePort)
 	var v []Verdict
 	v = append(v, seedBlockVerdict(ipvs, ipvsErr))
-	v = append(v, matched(fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", ClusterIP),
+	v = append(v, Matched(fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", ClusterIP),
 		links, linksErr, match.HaveAddressOn(dataplane.KubeIPVSInterface, ClusterIP)))
-	v = append(v, matched(fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s:%d rr -> %s Masq 1", NodeIP, NodePort, rip),
+	v = append(v, Matched(fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s:%d rr -> %s Masq 1", NodeIP, NodePort, rip),
 		ipvs, ipvsErr, match.HaveVirtualServer(dataplane.TCP, fmt.Sprintf("%s:%d", NodeIP, NodePort),
 			match.WithScheduler("rr"), match.WithRealServer(rip, dataplane.Masq, 1), match.WithRealServerCount(1))))
 	v = append(v, nodePortRuleVerdict(outs[cmdNodePortNAT], nodePortChain, chainErr))
-	v = append(v, matched(fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", NodePort),
+	v = append(v, Matched(fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", NodePort),
 		sets, setsErr, match.HaveIPSetMember("KUBE-NODE-PORT-TCP", strconv.Itoa(NodePort))))
 	v = append(v, natCountVerdict(outs[cmdNATCount], nat, natErr))
-	v = append(v, matched("no iptables-mode KUBE-SVC- chains in the nat table", nat, natErr, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-")))
+	v = append(v, Matched("no iptables-mode KUBE-SVC- chains in the nat table", nat, natErr, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-")))
 	v = append(v, trafficVerdict("traffic to the ClusterIP "+vip+" reaches the pod", outs[cmdCurlCluster]))
 	v = append(v, trafficVerdict(fmt.Sprintf("traffic to the NodePort %s:%d reaches the pod", NodeIP, NodePort), outs[cmdCurlNodePort]))
 	v = append(v, schedulerLogVerdict(kubeProxyConfig, outs[cmdProxierLog]))
@@ -90,8 +90,9 @@ func status(c lab.CommandResult) string {
 	return "exited " + strconv.Itoa(c.ExitCode)
 }
 
-// matched asks a Gomega matcher about a parsed value.
-func matched(name string, actual any, parseErr error, m types.GomegaMatcher) Verdict {
+// Matched asks a Gomega matcher about a parsed value: a verdict named name, failing with
+// the parse error or the matcher's failure message.
+func Matched(name string, actual any, parseErr error, m types.GomegaMatcher) Verdict {
 	if parseErr != nil {
 		return Verdict{Name: name, Detail: parseErr.Error()}
 	}
@@ -152,7 +153,7 @@ func nodePortRuleVerdict(c lab.CommandResult, chain dataplane.Ruleset, parseErr 
 	if parseErr != nil {
 		return Verdict{Name: name, Detail: parseErr.Error()}
 	}
-	if v := matched(name, chain, nil, match.HaveRule("nat", "KUBE-NODE-PORT", SeedNodePortRule)); !v.Pass {
+	if v := Matched(name, chain, nil, match.HaveRule("nat", "KUBE-NODE-PORT", SeedNodePortRule)); !v.Pass {
 		return v
 	}
 	for l := range strings.Lines(c.Output) {
@@ -167,7 +168,7 @@ func nodePortRuleVerdict(c lab.CommandResult, chain dataplane.Ruleset, parseErr 
 // iptables-save, and the `grep -c '^-A'` the reader ran to say the same.
 func natCountVerdict(countCmd lab.CommandResult, nat dataplane.Ruleset, parseErr error) Verdict {
 	name := fmt.Sprintf("the nat table holds at most %d rules", MaxNATRules)
-	v := matched(name, nat, parseErr, match.HaveAtMostRules("nat", "", MaxNATRules))
+	v := Matched(name, nat, parseErr, match.HaveAtMostRules("nat", "", MaxNATRules))
 	if !v.Pass {
 		return v
 	}
