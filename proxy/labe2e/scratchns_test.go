@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
@@ -33,7 +33,7 @@ type scratchNode struct {
 // proxier deletes stale UDP entries only, and an empty namespace has none).
 func newScratchNode(nodeAddr netip.Prefix) (*scratchNode, error) {
 	var ns netns.NsHandle
-	err := onNetnsThread(netns.None(), func() error {
+	err := pods.InNetns(netns.None(), func() error {
 		var err error
 		ns, err = netns.New()
 		return err
@@ -47,7 +47,7 @@ func newScratchNode(nodeAddr netip.Prefix) (*scratchNode, error) {
 		return nil, err
 	}
 	var v *ipvs.Linux
-	if err := onNetnsThread(ns, func() error {
+	if err := pods.InNetns(ns, func() error {
 		var err error
 		v, err = ipvs.NewLinux()
 		return err
@@ -108,7 +108,7 @@ func (s *scratchNode) addNodeAddress(p netip.Prefix) error {
 // run is the iptables runner: the command starts from a thread inside the namespace, and
 // a child process keeps the namespace of the thread that started it.
 func (s *scratchNode) run(name string, args []string, stdin []byte) (stdout, stderr []byte, err error) {
-	nsErr := onNetnsThread(s.ns, func() error {
+	nsErr := pods.InNetns(s.ns, func() error {
 		stdout, stderr, err = iptables.ExecRunner(name, args, stdin)
 		return nil
 	})
@@ -126,7 +126,7 @@ type netnsSysctl struct {
 }
 
 func (s netnsSysctl) Get(name string) (value string, err error) {
-	nsErr := onNetnsThread(s.ns, func() error {
+	nsErr := pods.InNetns(s.ns, func() error {
 		value, err = s.proc.Get(name)
 		return nil
 	})
@@ -134,40 +134,5 @@ func (s netnsSysctl) Get(name string) (value string, err error) {
 }
 
 func (s netnsSysctl) Set(name, value string) error {
-	return onNetnsThread(s.ns, func() error { return s.proc.Set(name, value) })
-}
-
-// onNetnsThread runs fn on a locked OS thread inside ns (netns.None(): where the thread
-// is; fn may then switch it, as netns.New does) and puts the thread back where it was.
-// Only a thread that is back is unlocked for other goroutines; one that cannot go back
-// stays locked, and Go retires it with its goroutine (framework/lab/pods does the same,
-// for the same reason: the main thread must never stay in another namespace).
-func onNetnsThread(ns netns.NsHandle, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- fmt.Errorf("remember the thread's network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		var ferr error
-		if ns.IsOpen() {
-			if err := netns.Set(ns); err != nil {
-				ferr = fmt.Errorf("enter the scratch network namespace: %w", err)
-			}
-		}
-		if ferr == nil {
-			ferr = fn()
-		}
-		if err := netns.Set(orig); err != nil {
-			ch <- errors.Join(ferr, fmt.Errorf("return the thread to its network namespace (the thread is retired): %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- ferr
-	}()
-	return <-ch
+	return pods.InNetns(s.ns, func() error { return s.proc.Set(name, value) })
 }

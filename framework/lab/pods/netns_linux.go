@@ -73,13 +73,17 @@ func (p *Pod) Do(fn func() error) error {
 }
 
 // onThread runs fn, which may switch its thread's network namespace, on a locked thread
-// and puts the thread back into the namespace it started in. Only a thread that is back
-// is unlocked for other goroutines; one that cannot go back stays locked and Go retires
-// it with its goroutine. Merely abandoning every such thread is not enough: when the
-// goroutine ran on the main thread, Go parks that thread instead of ending it, and
-// /proc/self/net (which follows the main thread) would show the pod's namespace to the
-// whole process for good.
-func onThread(fn func() error) error {
+// and puts the thread back into the namespace it started in (InNetns without a namespace).
+func onThread(fn func() error) error { return InNetns(netns.None(), fn) }
+
+// InNetns runs fn on a locked OS thread inside ns (netns.None(): where the thread is; fn
+// may then switch it, as netns.New does) and puts the thread back into the namespace it
+// started in. Only a thread that is back is unlocked for other goroutines; one that cannot
+// go back stays locked and Go retires it with its goroutine. Merely abandoning every such
+// thread is not enough: when the goroutine ran on the main thread, Go parks that thread
+// instead of ending it, and /proc/self/net (which follows the main thread) would show the
+// other namespace to the whole process for good.
+func InNetns(ns netns.NsHandle, fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -90,7 +94,15 @@ func onThread(fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		ferr := fn()
+		var ferr error
+		if ns.IsOpen() {
+			if err := netns.Set(ns); err != nil {
+				ferr = fmt.Errorf("enter network namespace %s: %w", ns, err)
+			}
+		}
+		if ferr == nil {
+			ferr = fn()
+		}
 		if err := netns.Set(orig); err != nil {
 			ch <- errors.Join(ferr, fmt.Errorf("return the thread to its network namespace (the thread is retired): %w", err))
 			return

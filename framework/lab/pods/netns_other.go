@@ -5,6 +5,8 @@ package pods
 import (
 	"errors"
 	"runtime"
+
+	"github.com/vishvananda/netns"
 )
 
 type nsHandle int
@@ -24,3 +26,6 @@ func (p *Pod) Do(fn func() error) error { return errNotLinux }
 
 // Delete has nothing to delete where pods cannot be created.
 func (p *Pod) Delete() error { return nil }
+
+// InNetns needs Linux network namespaces.
+func InNetns(ns netns.NsHandle, fn func() error) error { return errNotLinux }
