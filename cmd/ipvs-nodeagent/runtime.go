@@ -125,6 +125,12 @@ var (
 // servedUDPPorts are the UDP ports a pod answers datagrams on: its containers' declared
 // UDP ports and netexec's --udp-port.
 func servedUDPPorts(pod *corev1.Pod) []uint16 {
+	return podPorts(pod, func(p corev1.Protocol) bool { return p == corev1.ProtocolUDP }, udpPortArg)
+}
+
+// podPorts are the ports of the pod's containers declared with a protocol proto accepts,
+// then those given by arguments matching flag, each once, in that order.
+func podPorts(pod *corev1.Pod, proto func(corev1.Protocol) bool, flag *regexp.Regexp) []uint16 {
 	seen := map[uint16]bool{}
 	var out []uint16
 	add := func(p int) {
@@ -135,12 +141,12 @@ func servedUDPPorts(pod *corev1.Pod) []uint16 {
 	}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
-			if p.Protocol == corev1.ProtocolUDP {
+			if proto(p.Protocol) {
 				add(int(p.ContainerPort))
 			}
 		}
 		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
-			if m := udpPortArg.FindStringSubmatch(arg); m != nil {
+			if m := flag.FindStringSubmatch(arg); m != nil {
 				n, _ := strconv.Atoi(m[1])
 				add(n)
 			}
@@ -182,27 +188,7 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 // declaring ports is optional in Kubernetes, and an image's own port cannot be known
 // without pulling it.
 func servedPorts(pod *corev1.Pod) []uint16 {
-	seen := map[uint16]bool{}
-	var out []uint16
-	add := func(p int) {
-		if p > 0 && p < 65536 && !seen[uint16(p)] {
-			seen[uint16(p)] = true
-			out = append(out, uint16(p))
-		}
-	}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
-				add(int(p.ContainerPort))
-			}
-		}
-		for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
-			if m := portArg.FindStringSubmatch(arg); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				add(n)
-			}
-		}
-	}
+	out := podPorts(pod, func(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }, portArg)
 	if len(out) == 0 {
 		out = append(out, defaultServedPort)
 	}
