@@ -1,6 +1,7 @@
 package ipset
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // Linux is the kernel's ip sets through nfnetlink, the way `ipset restore` talks to the
@@ -23,6 +25,9 @@ type Linux struct {
 
 	mu   sync.Mutex
 	sock *nl.SocketHandle
+	// dumps reads list dumps message by message (nlbatch's streaming Dump); sock
+	// carries the other commands.
+	dumps *nlbatch.Socket
 	// revisions caches the newest revision of each set type and family the kernel has.
 	revisions map[string]uint8
 }
@@ -44,11 +49,15 @@ func (l *Linux) Close() error {
 		l.sock.Socket.Close()
 		l.sock = nil
 	}
+	if l.dumps != nil {
+		l.dumps.Close()
+		l.dumps = nil
+	}
 	return nil
 }
 
-// request sends one ipset command and returns the payloads of the replies. Errors are
-// errnos; ipset's own codes (4096 and up) carry their ipset meaning.
+// request sends one ipset command other than a list and returns the payloads of the
+// replies. Errors are errnos; ipset's own codes (4096 and up) carry their ipset meaning.
 func (l *Linux) request(cmd int, payload []byte) ([][]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -72,20 +81,58 @@ func (l *Linux) request(cmd int, payload []byte) ([][]byte, error) {
 		Sockets: map[int]*nl.SocketHandle{unix.NETLINK_NETFILTER: l.sock},
 	}
 	req.AddRawData(payload)
-	var msgs [][]byte
+	msgs, err := req.Execute(unix.NETLINK_NETFILTER, 0)
+	return msgs, withIPSetMeaning(err)
+}
+
+// withIPSetMeaning turns ipset's own error codes into ipsetErrors.
+func withIPSetMeaning(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && errno >= ipsetErrPrivate {
+		return ipsetError(errno)
+	}
+	return err
+}
+
+// dumpRetries bounds the reads of a list dump the kernel interrupted because the sets
+// changed while it was read.
+const dumpRetries = 5
+
+// dump sends the list command with payload and calls each with the payload (after the
+// netlink header) of every reply as it arrives; msg is valid only during the call.
+func (l *Linux) dump(payload []byte, each func(msg []byte) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dumps == nil {
+		s, err := nlbatch.Open(l.ns, unix.NETLINK_NETFILTER)
+		if err != nil {
+			return fmt.Errorf("open nfnetlink socket: %w", err)
+		}
+		l.dumps = s
+	}
+	req := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(payload))
+	binary.NativeEndian.PutUint16(req[4:], uint16(cmdList|unix.NFNL_SUBSYS_IPSET<<8))
+	req = append(req, payload...)
+	err := l.dumps.Dump(req, func(_ uint16, msg []byte) error { return each(msg) })
+	return withIPSetMeaning(err)
+}
+
+// list reads the sets a list command with payload names (all of them, or one), decoding
+// each message of the dump as it arrives.
+func (l *Linux) list(payload []byte) ([]dataplane.IPSet, error) {
+	var d listDecoder
 	var err error
-	for range 5 {
-		msgs, err = req.Execute(unix.NETLINK_NETFILTER, 0)
-		// A dump the kernel interrupted because the sets changed is read again.
-		if !errors.Is(err, nl.ErrDumpInterrupted) {
+	for range dumpRetries {
+		d = listDecoder{}
+		err = l.dump(payload, d.add)
+		if !errors.Is(err, nlbatch.ErrDumpInterrupted) {
 			break
 		}
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) && errno >= ipsetErrPrivate {
-		return nil, ipsetError(errno)
+	if err != nil {
+		return nil, err
 	}
-	return msgs, err
+	return d.sets, nil
 }
 
 // ipsetError is one of ipset's own error codes.
@@ -116,13 +163,12 @@ func (l *Linux) header(name string) (set dataplane.IPSet, found bool, err error)
 	if set.Type == dataplane.SetBitmapPort {
 		// The header command does not carry the range; the list of a bitmap set does,
 		// and a bitmap:port set holds at most a few thousand node ports.
-		msgs, err := l.request(cmdList, encodeName(name))
+		sets, err := l.list(encodeName(name))
 		if err != nil {
 			return set, false, fmt.Errorf("read set %s: %w", name, err)
 		}
-		sets, err := decodeList(msgs)
-		if err != nil || len(sets) != 1 {
-			return set, false, fmt.Errorf("read set %s: %d sets, %v", name, len(sets), err)
+		if len(sets) != 1 {
+			return set, false, fmt.Errorf("read set %s: the kernel listed %d sets, expected 1", name, len(sets))
 		}
 		set.PortRange = sets[0].PortRange
 	}
@@ -132,11 +178,7 @@ func (l *Linux) header(name string) (set dataplane.IPSet, found bool, err error)
 // List returns every set, sorted by name, with its members sorted. Sets of types this
 // package does not handle are listed without members.
 func (l *Linux) List() ([]dataplane.IPSet, error) {
-	msgs, err := l.request(cmdList, message())
-	if err != nil {
-		return nil, fmt.Errorf("list ip sets: %w", err)
-	}
-	sets, err := decodeList(msgs)
+	sets, err := l.list(message())
 	if err != nil {
 		return nil, fmt.Errorf("list ip sets: %w", err)
 	}

@@ -262,25 +262,51 @@ func encodeADT(name, setType string, members []dataplane.Member) []byte {
 	return endNest(b, list)
 }
 
-// parseAttrs splits attributes, masking the nested and byte-order flags off their types.
-func parseAttrs(b []byte) ([]attr, error) {
-	var out []attr
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return nil, fmt.Errorf("netlink attribute header of %d bytes: expected 4", len(b))
-		}
-		n := int(binary.NativeEndian.Uint16(b))
-		if n < 4 || n > len(b) {
-			return nil, fmt.Errorf("netlink attribute of length %d in %d bytes", n, len(b))
-		}
-		out = append(out, attr{typ: binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask, val: b[4:n]})
-		n = (n + 3) &^ 3
-		if n > len(b) {
-			n = len(b)
-		}
-		b = b[n:]
+// attrCursor walks netlink attributes in place, masking the nested and byte-order flags
+// off their types, so that reading a dump of many entries allocates nothing per
+// attribute:
+//
+//	for c := attrsOf(b); c.next(); {
+//		use(c.attr)
+//	}
+//	if c.err != nil { ... }
+type attrCursor struct {
+	attr // the current attribute, valid after next returned true
+	rest []byte
+	err  error
+}
+
+func attrsOf(b []byte) attrCursor { return attrCursor{rest: b} }
+
+// next moves to the next attribute; false at the end or at a malformed one (err).
+func (c *attrCursor) next() bool {
+	b := c.rest
+	if c.err != nil || len(b) == 0 {
+		return false
 	}
-	return out, nil
+	if len(b) < 4 {
+		c.err = fmt.Errorf("netlink attribute header of %d bytes: expected 4", len(b))
+		return false
+	}
+	n := int(binary.NativeEndian.Uint16(b))
+	if n < 4 || n > len(b) {
+		c.err = fmt.Errorf("netlink attribute of length %d in %d bytes", n, len(b))
+		return false
+	}
+	c.attr = attr{typ: binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask, val: b[4:n]}
+	c.rest = b[min((n+3)&^3, len(b)):]
+	return true
+}
+
+// checkAttrs walks attributes without using them: the error a walk would meet, and the
+// number of attributes.
+func checkAttrs(b []byte) (int, error) {
+	n := 0
+	c := attrsOf(b)
+	for c.next() {
+		n++
+	}
+	return n, c.err
 }
 
 // setPart is what one message of a list dump says about one set: the first message of a
@@ -290,21 +316,38 @@ type setPart struct {
 	header   bool
 	set      dataplane.IPSet
 	revision uint8
-	entries  [][]attr
+	// lists are the values of the message's entry lists (attrADT, one in what the
+	// kernel sends), each entry an attrData attribute holding the entry's fields, all
+	// checked to walk without error; count is the number of entries.
+	lists [][]byte
+	count int
+}
+
+// eachEntry calls f with the fields of each entry, in the message's order.
+func (p setPart) eachEntry(f func(fields []byte) error) error {
+	for _, list := range p.lists {
+		for c := attrsOf(list); c.next(); {
+			if err := f(c.val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // decodeMessage reads one reply payload (after the netlink header) of a list, header or
-// type command.
+// type command. The entries are checked to be well formed but left in msg: the part is
+// valid as long as msg is.
 func decodeMessage(msg []byte) (setPart, error) {
 	var p setPart
 	if len(msg) < 4 {
 		return p, fmt.Errorf("ipset message of %d bytes: expected a 4-byte nfgenmsg header", len(msg))
 	}
-	attrs, err := parseAttrs(msg[4:])
-	if err != nil {
+	if _, err := checkAttrs(msg[4:]); err != nil {
 		return p, err
 	}
-	for _, a := range attrs {
+	for c := attrsOf(msg[4:]); c.next(); {
+		a := c.attr
 		switch a.typ {
 		case attrSetName:
 			p.name = cString(a.val)
@@ -327,30 +370,33 @@ func decodeMessage(msg []byte) (setPart, error) {
 				return p, fmt.Errorf("set %s header: %w", p.name, err)
 			}
 		case attrADT:
-			list, err := parseAttrs(a.val)
+			n, err := checkAttrs(a.val)
 			if err != nil {
 				return p, fmt.Errorf("set %s entries: %w", p.name, err)
 			}
-			for _, e := range list {
-				fields, err := parseAttrs(e.val)
-				if err != nil {
+			for e := attrsOf(a.val); e.next(); {
+				if _, err := checkAttrs(e.val); err != nil {
 					return p, fmt.Errorf("set %s entry: %w", p.name, err)
 				}
-				p.entries = append(p.entries, fields)
 			}
+			p.lists = append(p.lists, a.val)
+			p.count += n
 		}
 	}
 	return p, nil
 }
 
 func decodeHeaderData(set *dataplane.IPSet, b []byte) error {
-	attrs, err := parseAttrs(b)
-	if err != nil {
+	if _, err := checkAttrs(b); err != nil {
 		return err
 	}
-	var from, to uint16
-	var haveRange bool
-	for _, a := range attrs {
+	var (
+		from, to  uint16
+		haveRange bool
+		err       error
+	)
+	for c := attrsOf(b); c.next(); {
+		a := c.attr
 		switch a.typ {
 		case attrHashSize:
 			set.HashSize, err = be32(a)
@@ -376,8 +422,9 @@ func decodeHeaderData(set *dataplane.IPSet, b []byte) error {
 	return nil
 }
 
-// decodeEntry turns the fields of one entry into the member text ipset prints.
-func decodeEntry(setType string, fields []attr) (string, error) {
+// decodeEntry turns the fields of one entry (the attributes inside its attrData) into the
+// member text ipset prints.
+func decodeEntry(setType string, fields []byte) (string, error) {
 	var (
 		m           dataplane.Member
 		ip, ip2     netip.Addr
@@ -386,7 +433,9 @@ func decodeEntry(setType string, fields []attr) (string, error) {
 		hasProto    bool
 		err         error
 	)
-	for _, f := range fields {
+	c := attrsOf(fields)
+	for c.next() {
+		f := c.attr
 		switch f.typ {
 		case attrIP:
 			ip, err = decodeAddr(f.val)
@@ -406,6 +455,9 @@ func decodeEntry(setType string, fields []attr) (string, error) {
 		if err != nil {
 			return "", err
 		}
+	}
+	if c.err != nil {
+		return "", c.err
 	}
 	if hasProto {
 		m.Proto = protocolNames[proto]
@@ -443,19 +495,56 @@ func decodeEntry(setType string, fields []attr) (string, error) {
 		return "", fmt.Errorf("%s entry without a protocol", setType)
 	}
 	// What the kernel sends must read back as a member; a zero prefix length, say, does not.
-	text := m.String()
+	var buf [128]byte // the longest member, hash:ip,port,net over IPv6, takes 95 bytes
+	text := string(appendMember(buf[:0], m))
 	if _, err := dataplane.ParseMember(setType, text); err != nil {
 		return "", err
 	}
 	return text, nil
 }
 
+// appendMember appends m as m.String() writes it, without the intermediate strings
+// String concatenates: List formats every member of every set, and the text is then the
+// only allocation of a member.
+func appendMember(b []byte, m dataplane.Member) []byte {
+	switch {
+	case !m.IP.IsValid() && m.Net.IsValid():
+		return appendMemberNet(b, m.Net)
+	case !m.IP.IsValid():
+		return strconv.AppendUint(b, uint64(m.Port), 10)
+	case m.Proto == "":
+		return m.IP.AppendTo(b)
+	}
+	b = m.IP.AppendTo(b)
+	b = append(b, ',')
+	b = append(b, m.Proto...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(m.Port), 10)
+	switch {
+	case m.IP2.IsValid():
+		b = append(b, ',')
+		b = m.IP2.AppendTo(b)
+	case m.Net.IsValid():
+		b = append(b, ',')
+		b = appendMemberNet(b, m.Net)
+	}
+	return b
+}
+
+// appendMemberNet writes a network as ipset does: a host route without its length.
+func appendMemberNet(b []byte, p netip.Prefix) []byte {
+	if p.Bits() == p.Addr().BitLen() {
+		return p.Addr().AppendTo(b)
+	}
+	return p.AppendTo(b)
+}
+
 func decodeAddr(b []byte) (netip.Addr, error) {
-	attrs, err := parseAttrs(b)
-	if err != nil {
+	if _, err := checkAttrs(b); err != nil {
 		return netip.Addr{}, err
 	}
-	for _, a := range attrs {
+	for c := attrsOf(b); c.next(); {
+		a := c.attr
 		if a.typ == attrIPv4 || a.typ == attrIPv6 {
 			if ip, ok := netip.AddrFromSlice(a.val); ok && (len(a.val) == 4) == (a.typ == attrIPv4) {
 				return ip, nil
@@ -496,41 +585,58 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// decodeList merges the messages of a list dump into sets, in the order they came.
-// Members of set types this package does not handle are left out.
-func decodeList(msgs [][]byte) ([]dataplane.IPSet, error) {
-	var out []dataplane.IPSet
-	index := map[string]int{}
-	for _, msg := range msgs {
-		p, err := decodeMessage(msg)
+// listDecoder merges the messages of a list dump into sets as they arrive, in the order
+// they came. Members of set types this package does not handle are left out.
+type listDecoder struct {
+	sets  []dataplane.IPSet
+	index map[string]int
+}
+
+// add decodes one message of the dump; msg may be reused once add returns.
+func (d *listDecoder) add(msg []byte) error {
+	p, err := decodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	if p.name == "" {
+		return fmt.Errorf("ipset list message without a set name")
+	}
+	i, ok := d.index[p.name]
+	if !ok {
+		if !p.header {
+			return fmt.Errorf("ipset list: entries of set %s before its header", p.name)
+		}
+		if d.index == nil {
+			d.index = map[string]int{}
+		}
+		d.index[p.name] = len(d.sets)
+		d.sets = append(d.sets, p.set)
+		i = len(d.sets) - 1
+	}
+	set := &d.sets[i]
+	if !knownType(set.Type) {
+		return nil
+	}
+	set.Members = slices.Grow(set.Members, p.count)
+	return p.eachEntry(func(fields []byte) error {
+		text, err := decodeEntry(set.Type, fields)
 		if err != nil {
+			return fmt.Errorf("set %s: %w", set.Name, err)
+		}
+		set.Members = append(set.Members, text)
+		return nil
+	})
+}
+
+// decodeList merges the messages of a whole list dump into sets, as listDecoder does.
+func decodeList(msgs [][]byte) ([]dataplane.IPSet, error) {
+	var d listDecoder
+	for _, msg := range msgs {
+		if err := d.add(msg); err != nil {
 			return nil, err
 		}
-		if p.name == "" {
-			return nil, fmt.Errorf("ipset list message without a set name")
-		}
-		i, ok := index[p.name]
-		if !ok {
-			if !p.header {
-				return nil, fmt.Errorf("ipset list: entries of set %s before its header", p.name)
-			}
-			index[p.name] = len(out)
-			out = append(out, p.set)
-			i = len(out) - 1
-		}
-		set := &out[i]
-		if !knownType(set.Type) {
-			continue
-		}
-		for _, e := range p.entries {
-			text, err := decodeEntry(set.Type, e)
-			if err != nil {
-				return nil, fmt.Errorf("set %s: %w", set.Name, err)
-			}
-			set.Members = append(set.Members, text)
-		}
 	}
-	return out, nil
+	return d.sets, nil
 }
 
 func knownType(t string) bool { return slices.Contains(SetTypes, t) }

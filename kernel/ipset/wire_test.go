@@ -113,12 +113,16 @@ func TestEntryRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, e := range p.entries {
-			text, err := decodeEntry(set.Type, e)
-			if err != nil {
-				t.Fatalf("%s: %v", set.Name, err)
-			}
+		err = p.eachEntry(func(fields []byte) error {
+			text, err := decodeEntry(set.Type, fields)
 			got = append(got, text)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", set.Name, err)
+		}
+		if p.count != len(set.Members) {
+			t.Errorf("%s: counted %d entries, expected %d", set.Name, p.count, len(set.Members))
 		}
 		if p.name != set.Name || !slices.Equal(got, set.Members) {
 			t.Errorf("%s: decoded %s %q, expected %q", set.Name, p.name, got, set.Members)
@@ -150,18 +154,13 @@ func TestDecodeRefusesBrokenInput(t *testing.T) {
 	}
 	// An entry of a hash:ip,port set without a protocol.
 	entry := appendAddr(nil, attrIP, netip.MustParseAddr("10.0.0.1"))
-	if _, err := decodeEntry(dataplane.SetHashIPPort, mustAttrs(t, entry)); err == nil {
+	if _, err := decodeEntry(dataplane.SetHashIPPort, entry); err == nil {
 		t.Error("decodeEntry accepted a hash:ip,port entry without protocol")
 	}
-}
-
-func mustAttrs(t *testing.T, b []byte) []attr {
-	t.Helper()
-	a, err := parseAttrs(b)
-	if err != nil {
-		t.Fatal(err)
+	// The same entry cut inside its address.
+	if _, err := decodeEntry(dataplane.SetHashIPPort, entry[:len(entry)-2]); err == nil {
+		t.Error("decodeEntry accepted an entry cut short")
 	}
-	return a
 }
 
 // FuzzDecodeList feeds arbitrary dumps to the decoder: it must not panic, and whatever it
@@ -185,12 +184,41 @@ func FuzzDecodeList(f *testing.F) {
 		}
 		for _, s := range sets {
 			for _, m := range s.Members {
-				if _, err := dataplane.ParseMember(s.Type, m); err != nil {
+				parsed, err := dataplane.ParseMember(s.Type, m)
+				if err != nil {
 					t.Errorf("decoded member %q of %s does not parse: %v", m, s.Type, err)
+				} else if parsed.String() != m {
+					t.Errorf("decoded member %q of %s reads back as %q", m, s.Type, parsed.String())
 				}
 			}
 		}
 	})
+}
+
+// TestAppendMemberMatchesString formats members of every form as Member.String does.
+func TestAppendMemberMatchesString(t *testing.T) {
+	var ms []dataplane.Member
+	for _, set := range contractSets {
+		parsed, err := parseMembers(set, set.Members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, parsed...)
+	}
+	v6 := netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff1")
+	ms = append(ms,
+		dataplane.Member{Port: 65535},
+		dataplane.Member{IP: netip.MustParseAddr("::ffff:10.0.0.1")},
+		dataplane.Member{Net: netip.MustParsePrefix("fd00::/8")},
+		dataplane.Member{Net: netip.MustParsePrefix("10.0.0.1/32")},
+		dataplane.Member{IP: v6, Proto: "sctp", Port: 65535, Net: netip.PrefixFrom(v6, 127)},
+		dataplane.Member{IP: v6, Proto: "udp", Port: 0, IP2: v6},
+	)
+	for _, m := range ms {
+		if got, want := string(appendMember([]byte("x"), m)), "x"+m.String(); got != want {
+			t.Errorf("appendMember(%+v) = %q, expected %q", m, got, want)
+		}
+	}
 }
 
 // TestEncodeADTMatchesNestedAttrs checks the in-place encoding of an add against the same

@@ -18,7 +18,8 @@ import (
 // Linux is the link layer of a network namespace through rtnetlink.
 type Linux struct {
 	h *netlink.Handle
-	// addrs carries address changes in batches (addrbatch_linux.go).
+	// addrs carries address changes in batches (addrbatch_linux.go) and reads the
+	// addresses with a streaming dump (addrdump_linux.go).
 	addrs *nlbatch.Socket
 }
 
@@ -69,27 +70,21 @@ const dumpRetries = 5
 // Links lists the links ordered by index with their IPv4 and IPv6 addresses.
 func (l *Linux) Links() ([]dataplane.Link, error) {
 	var (
-		links []netlink.Link
-		addrs []netlink.Addr
-		err   error
+		links   []netlink.Link
+		byIndex addrTable
+		err     error
 	)
 	for range dumpRetries {
 		links, err = l.h.LinkList()
 		if err == nil {
-			addrs, err = l.h.AddrList(nil, netlink.FAMILY_ALL)
+			byIndex, err = l.dumpAddresses()
 		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, nlbatch.ErrDumpInterrupted) {
 			break
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list links and addresses: %w", err)
-	}
-	byIndex := map[int][]netip.Prefix{}
-	for _, a := range addrs {
-		if p, ok := prefixFromIPNet(a.IPNet); ok {
-			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], p)
-		}
 	}
 	out := make([]dataplane.Link, 0, len(links))
 	for _, link := range links {
@@ -113,27 +108,6 @@ func linkKind(link netlink.Link) string {
 		return "loopback"
 	}
 	return link.Type()
-}
-
-func prefixFromIPNet(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, ones), true
-}
-
-func ipNetFromPrefix(p netip.Prefix) *net.IPNet {
-	bits := 32
-	if p.Addr().Is6() {
-		bits = 128
-	}
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
 }
 
 // lookup finds a link by name; found is false (and err nil) when there is none.

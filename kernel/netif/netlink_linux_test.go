@@ -58,7 +58,7 @@ func TestLinuxContractInNetns(t *testing.T) {
 
 // newTestNetns creates an unnamed network namespace that lives until the test ends; the
 // calling thread is switched back to its own namespace before returning.
-func newTestNetns(t *testing.T) netns.NsHandle {
+func newTestNetns(t testing.TB) netns.NsHandle {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -218,5 +218,45 @@ func TestLinuxBatchBindsAsAddrReplace(t *testing.T) {
 	}
 	if n := len(listed("h1-veth1")); n != len(ps) {
 		t.Errorf("after deleting the batch h1-veth1 holds %d global addresses, expected %d", n, len(ps))
+	}
+}
+
+// serviceAddrs is the number of addresses on kube-ipvs0 at 10,000 Services (one each).
+const serviceAddrs = 10000
+
+// BenchmarkLinuxLinks lists the links of a throwaway namespace whose veth holds
+// serviceAddrs /32 addresses, as a proxier's full resync reads kube-ipvs0's.
+func BenchmarkLinuxLinks(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to create network namespaces")
+	}
+	l, err := NewLinuxAt(newTestNetns(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h3-veth0"}, PeerName: "h3-veth1"}); err != nil {
+		b.Fatalf("create veth pair: %v", err)
+	}
+	ps := make([]netip.Prefix, serviceAddrs)
+	for i := range ps {
+		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}), 32)
+	}
+	if err := l.AddAddresses("h3-veth0", ps); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		links, err := l.Links()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, link := range links {
+			n += len(link.Addrs)
+		}
+		if n < serviceAddrs {
+			b.Fatalf("listed %d addresses, expected at least %d", n, serviceAddrs)
+		}
 	}
 }

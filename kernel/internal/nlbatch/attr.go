@@ -1,8 +1,10 @@
 // Package nlbatch sends netlink requests in batches and writes their attributes: many
 // messages in one sendmsg, only the last asking for an ack, the kernel's refusals matched
-// back to the messages by sequence number. netif (rtnetlink addresses), ipvs (generic
-// netlink services) and ipset (nfnetlink) encode their messages with the appenders here,
-// and netif and ipvs word their batch errors with Failures.
+// back to the messages by sequence number. It also streams dumps (Socket.Dump): each
+// answer is handed over from one reused buffer as it arrives, so that reading a big table
+// holds no copy of it. netif (rtnetlink addresses), ipvs (generic netlink services) and
+// ipset (nfnetlink) encode their messages with the appenders here, netif and ipset read
+// their tables with Dump, and netif and ipvs word their batch errors with Failures.
 package nlbatch
 
 import "encoding/binary"
