@@ -273,10 +273,14 @@ func parseRealServerColumns(f []string, parseAddr func(string) (netip.Addr, uint
 	return rs, nil
 }
 
+// parseForwarding returns the method's constant, never a piece of s: a real server kept
+// from a parsed text would otherwise keep the whole text (megabytes of /proc/net/ip_vs at
+// 10,000 services) alive.
 func parseForwarding(s string) (Forwarding, error) {
-	switch f := Forwarding(s); f {
-	case Masq, Route, Tunnel, Local:
-		return f, nil
+	for _, f := range [...]Forwarding{Masq, Route, Tunnel, Local} {
+		if s == string(f) {
+			return f, nil
+		}
 	}
 	return "", expected("a forwarding method (Masq, Route, Tunnel or Local)", quoteFound(s))
 }
