@@ -25,7 +25,8 @@ type assembly struct {
 	// envInput is the Input env was built from, without Services and Slices: a change to
 	// it (node addresses, labels, configuration) means a rebuild.
 	envInput desired.Input
-	states   map[types.NamespacedName]desired.ServiceState
+	// shares holds the Services whose share is not empty.
+	shares map[types.NamespacedName]*share
 
 	// claims lists, per virtual server, the Services that produce it in Assemble's order
 	// (by namespace and name); the first one's wins, as in Assemble.
@@ -42,6 +43,48 @@ type assembly struct {
 	touchedAddr    map[netip.Addr]bool
 	touchedMembers [desired.NumSets]map[string]bool
 	dropsChanged   bool
+}
+
+// share is one Service's part of the desired state as the assembly keeps it between
+// syncs. A desired.ServiceState has a member list for every set (NumSets slice headers,
+// over 400 bytes) where a Service fills two or three; at 10,000 Services the difference
+// is megabytes the proxier would hold for nothing.
+type share struct {
+	// virtualServers are sorted by key.
+	virtualServers []dataplane.VirtualServer
+	bind           []netip.Addr
+	members        []setMembers
+	outFilterDrops []string
+}
+
+// setMembers are the members a Service puts in one set.
+type setMembers struct {
+	set     desired.SetID
+	members []string
+}
+
+// newShare keeps what a Service's state holds for the kernel; nil when it holds nothing
+// (a skipped Service, or one of the other family).
+func newShare(st *desired.ServiceState) *share {
+	sh := &share{virtualServers: st.VirtualServers, bind: st.Bind, outFilterDrops: st.OutFilterDrops}
+	n := 0
+	for id := range desired.NumSets {
+		if len(st.Members[id]) > 0 {
+			n++
+		}
+	}
+	if n > 0 {
+		sh.members = make([]setMembers, 0, n)
+		for id := range desired.NumSets {
+			if len(st.Members[id]) > 0 {
+				sh.members = append(sh.members, setMembers{set: id, members: st.Members[id]})
+			}
+		}
+	}
+	if len(sh.virtualServers) == 0 && len(sh.bind) == 0 && len(sh.members) == 0 && len(sh.outFilterDrops) == 0 {
+		return nil
+	}
+	return sh
 }
 
 // serviceInputs are the Services to recompute: each named Service's object (nil: deleted)
@@ -66,7 +109,7 @@ func (a *assembly) stale(env desired.Input) bool {
 func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	env.Family, env.Services, env.Slices = a.family, nil, nil
 	a.env, a.envInput = desired.NewEnv(env), env
-	a.states = make(map[types.NamespacedName]desired.ServiceState, len(in.services))
+	a.shares = make(map[types.NamespacedName]*share, len(in.services))
 	a.claims = make(map[dataplane.ServiceKey][]types.NamespacedName, len(in.services))
 	a.binds = make(map[netip.Addr]int, len(in.services))
 	for id := range desired.NumSets {
@@ -74,20 +117,27 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	}
 	a.drops = map[string]int{}
 	a.resetTouched()
-	for nn, svc := range in.services {
+	// Only the Services that produce something go to Assemble (in Compute's order); the
+	// others' skip notes are added after.
+	var states []desired.ServiceState
+	var skipped []desired.Skip
+	for _, nn := range sortedKeys(in.services, compareNames) {
+		svc := in.services[nn]
 		if svc == nil {
 			continue
 		}
 		st := a.env.Service(svc, in.slices[nn])
-		a.states[nn] = st
-		a.ref(nn, &st)
-	}
-	order := sortedKeys(a.states, compareNames)
-	states := make([]desired.ServiceState, len(order))
-	for i, nn := range order {
-		states[i] = a.states[nn]
+		sh := newShare(&st)
+		if sh == nil {
+			skipped = append(skipped, st.Skipped...)
+			continue
+		}
+		a.shares[nn] = sh
+		a.ref(nn, sh)
+		states = append(states, st)
 	}
 	res := a.env.Assemble(states)
+	res.Skipped = append(res.Skipped, skipped...)
 	a.nonEmpty = a.currentNonEmpty()
 	a.rules = familyRules(&res.State, a.family)
 	a.resetTouched()
@@ -100,9 +150,9 @@ func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 	a.resetTouched()
 	var skipped []desired.Skip
 	for _, nn := range sortedKeys(in.services, compareNames) {
-		if old, ok := a.states[nn]; ok {
-			a.unref(nn, &old)
-			delete(a.states, nn)
+		if old := a.shares[nn]; old != nil {
+			a.unref(nn, old)
+			delete(a.shares, nn)
 		}
 		svc := in.services[nn]
 		if svc == nil {
@@ -110,8 +160,10 @@ func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 		}
 		st := a.env.Service(svc, in.slices[nn])
 		skipped = append(skipped, st.Skipped...)
-		a.states[nn] = st
-		a.ref(nn, &st)
+		if sh := newShare(&st); sh != nil {
+			a.shares[nn] = sh
+			a.ref(nn, sh)
+		}
 	}
 	return a.delta(), skipped
 }
@@ -126,29 +178,30 @@ func (a *assembly) resetTouched() {
 }
 
 // ref counts one Service's share in.
-func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
-	a.eachKey(st, func(k dataplane.ServiceKey) {
+func (a *assembly) ref(nn types.NamespacedName, sh *share) {
+	a.eachKey(sh, func(k dataplane.ServiceKey) {
 		cl := a.claims[k]
 		i, _ := slices.BinarySearchFunc(cl, nn, compareNames)
 		a.claims[k] = slices.Insert(cl, i, nn)
 		a.touchedVS[k] = true
 	})
-	for _, addr := range st.Bind {
+	for _, addr := range sh.bind {
 		if a.binds[addr]++; a.binds[addr] == 1 {
 			a.touchedAddr[addr] = true
 		}
 	}
-	for id := range desired.NumSets {
+	for _, sm := range sh.members {
+		id := sm.set
 		if id == desired.SetIPVSIPs {
 			continue // Assemble fills it from the bound addresses
 		}
-		for _, m := range st.Members[id] {
+		for _, m := range sm.members {
 			if a.members[id][m]++; a.members[id][m] == 1 {
 				a.touchedMembers[id][m] = true
 			}
 		}
 	}
-	for _, d := range st.OutFilterDrops {
+	for _, d := range sh.outFilterDrops {
 		if a.drops[d]++; a.drops[d] == 1 {
 			a.dropsChanged = true
 		}
@@ -156,8 +209,8 @@ func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
 }
 
 // unref counts one Service's old share out.
-func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
-	a.eachKey(st, func(k dataplane.ServiceKey) {
+func (a *assembly) unref(nn types.NamespacedName, sh *share) {
+	a.eachKey(sh, func(k dataplane.ServiceKey) {
 		cl := a.claims[k]
 		if i, found := slices.BinarySearchFunc(cl, nn, compareNames); found {
 			cl = slices.Delete(cl, i, i+1)
@@ -169,24 +222,25 @@ func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
 		}
 		a.touchedVS[k] = true
 	})
-	for _, addr := range st.Bind {
+	for _, addr := range sh.bind {
 		if a.binds[addr]--; a.binds[addr] == 0 {
 			delete(a.binds, addr)
 			a.touchedAddr[addr] = true
 		}
 	}
-	for id := range desired.NumSets {
+	for _, sm := range sh.members {
+		id := sm.set
 		if id == desired.SetIPVSIPs {
 			continue
 		}
-		for _, m := range st.Members[id] {
+		for _, m := range sm.members {
 			if a.members[id][m]--; a.members[id][m] == 0 {
 				delete(a.members[id], m)
 				a.touchedMembers[id][m] = true
 			}
 		}
 	}
-	for _, d := range st.OutFilterDrops {
+	for _, d := range sh.outFilterDrops {
 		if a.drops[d]--; a.drops[d] == 0 {
 			delete(a.drops, d)
 			a.dropsChanged = true
@@ -196,10 +250,11 @@ func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
 
 // eachKey calls f once for every virtual server key of a Service's share (which lists
 // them sorted, so a repeated key is next to its first).
-func (a *assembly) eachKey(st *desired.ServiceState, f func(dataplane.ServiceKey)) {
-	for i := range st.VirtualServers {
-		k := st.VirtualServers[i].Key()
-		if i > 0 && st.VirtualServers[i-1].Key() == k {
+func (a *assembly) eachKey(sh *share, f func(dataplane.ServiceKey)) {
+	vss := sh.virtualServers
+	for i := range vss {
+		k := vss[i].Key()
+		if i > 0 && vss[i-1].Key() == k {
 			continue
 		}
 		f(k)
@@ -247,10 +302,13 @@ func (a *assembly) delta() *Delta {
 
 // virtualServer is the first virtual server with the key in a Service's share.
 func (a *assembly) virtualServer(nn types.NamespacedName, k dataplane.ServiceKey) *dataplane.VirtualServer {
-	st := a.states[nn]
-	for i := range st.VirtualServers {
-		if st.VirtualServers[i].Key() == k {
-			vs := st.VirtualServers[i]
+	sh := a.shares[nn]
+	if sh == nil {
+		return nil
+	}
+	for i := range sh.virtualServers {
+		if sh.virtualServers[i].Key() == k {
+			vs := sh.virtualServers[i]
 			return &vs
 		}
 	}

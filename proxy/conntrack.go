@@ -156,7 +156,7 @@ func familyAddrs(fam int, ips ...string) []netip.Addr {
 }
 
 // servingEndpoints collects the serving endpoints of the UDP slice port named portName.
-func servingEndpoints(bySlice map[string]*discoveryv1.EndpointSlice, addrType discoveryv1.AddressType, portName string) conntrack.Endpoints {
+func servingEndpoints(bySlice []*discoveryv1.EndpointSlice, addrType discoveryv1.AddressType, portName string) conntrack.Endpoints {
 	eps := conntrack.Endpoints{}
 	for _, s := range bySlice {
 		if s.AddressType != addrType {

@@ -16,6 +16,8 @@ type knownService struct {
 	vs  dataplane.VirtualServer
 	rs  map[dataplane.RealServerKey]*knownRealServer
 	gen uint64
+	// readGen is the sync whose kernel read found it.
+	readGen uint64
 	// terminating counts the real servers waiting for their connections to end.
 	terminating int
 }
@@ -36,8 +38,8 @@ type knownSet struct {
 	header  dataplane.IPSet
 	members map[string]uint64
 	gen     uint64
-	// canon maps the canonical spelling of each member to its text; built on the first
-	// lookup that misses and kept up to date from then on.
+	// canon maps the canonical spelling of each member whose text differs from it to
+	// that text; built on the first lookup that misses and kept up to date from then on.
 	canon map[string]string
 }
 
@@ -70,6 +72,46 @@ func (r *Reconciler) putService(vs dataplane.VirtualServer) *knownService {
 	ks := &knownService{vs: vs, rs: map[dataplane.RealServerKey]*knownRealServer{}}
 	r.services[vs.Key()] = ks
 	return ks
+}
+
+// adoptService records a virtual server and its real servers as a kernel read found them.
+// before is what the reconciler knew of it until that read,
+// or nil: its real servers keep their terminating marks, and its records are reused, so a
+// full resync does not hold two copies of the known state at once.
+func (r *Reconciler) adoptService(vs dataplane.VirtualServer, before *knownService) {
+	if before == nil {
+		ks := r.putService(vs)
+		ks.readGen = r.gen
+		for _, rs := range vs.RealServers {
+			r.putRealServer(ks, &knownRealServer{rs: rs, readGen: r.gen})
+		}
+		return
+	}
+	read := vs.RealServers
+	vs.RealServers = nil
+	ks := before
+	ks.vs, ks.gen, ks.readGen, ks.terminating = vs, 0, r.gen, 0
+	r.services[vs.Key()] = ks
+	for _, rs := range read {
+		k := rs.Key()
+		krs := ks.rs[k]
+		if krs == nil {
+			krs = &knownRealServer{}
+			ks.rs[k] = krs
+		}
+		terminating := krs.terminating
+		*krs = knownRealServer{rs: rs, readGen: r.gen}
+		r.count.realServers++
+		if terminating {
+			r.markTerminating(ks, krs, true)
+		}
+	}
+	// What the read did not find (its readGen is older) is gone from the kernel.
+	for k, krs := range ks.rs {
+		if krs.readGen != r.gen {
+			delete(ks.rs, k)
+		}
+	}
 }
 
 // dropService forgets a virtual server and its real servers.
@@ -155,7 +197,7 @@ func (r *Reconciler) putMember(ks *knownSet, m string, gen uint64) {
 	if _, ok := ks.members[m]; !ok {
 		r.count.members++
 		if ks.canon != nil {
-			ks.canon[canonicalMember(ks.header.Type, m)] = m
+			ks.indexSpelling(m)
 		}
 	}
 	ks.members[m] = gen

@@ -70,8 +70,9 @@ type Proxier struct {
 
 	mu       sync.Mutex
 	services map[types.NamespacedName]*corev1.Service
-	// slices indexes EndpointSlices by the Service they belong to, then by slice name.
-	slices      map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice
+	// slices indexes EndpointSlices by the Service they belong to, sorted by name (a
+	// Service has a few; a map per Service would cost more than its slices' pointers).
+	slices      map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	node        nodeEnv
 	initialized bool
 	// dirty names the Services whose object or slices changed since the last sync.
@@ -120,7 +121,7 @@ func New(opts Options) (*Proxier, error) {
 		health:      opts.Health,
 		reconcilers: map[int]*Reconciler{},
 		services:    map[types.NamespacedName]*corev1.Service{},
-		slices:      map[types.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
+		slices:      map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 		dirty:       map[types.NamespacedName]bool{},
 		triggers:    map[types.NamespacedName]time.Time{},
 		udpServices: map[types.NamespacedName]bool{},
@@ -372,10 +373,12 @@ func (p *Proxier) onSlice(old, obj any, deleted bool) {
 		p.removeSlice(svc, s.Name)
 		return
 	}
-	if p.slices[svc] == nil {
-		p.slices[svc] = map[string]*discoveryv1.EndpointSlice{}
+	list := p.slices[svc]
+	if i, found := slices.BinarySearchFunc(list, s.Name, compareSliceName); found {
+		list[i] = s
+	} else {
+		p.slices[svc] = slices.Insert(list, i, s)
 	}
-	p.slices[svc][s.Name] = s
 	p.dirty[svc] = true
 	if t, err := time.Parse(time.RFC3339Nano, s.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
 		p.triggers[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = t
@@ -383,11 +386,21 @@ func (p *Proxier) onSlice(old, obj any, deleted bool) {
 }
 
 func (p *Proxier) removeSlice(svc types.NamespacedName, name string) {
-	delete(p.slices[svc], name)
-	if len(p.slices[svc]) == 0 {
+	list := p.slices[svc]
+	if i, found := slices.BinarySearchFunc(list, name, compareSliceName); found {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
 		delete(p.slices, svc)
+	} else {
+		p.slices[svc] = list
 	}
 	p.dirty[svc] = true
+}
+
+// compareSliceName orders a Service's EndpointSlices by name.
+func compareSliceName(s *discoveryv1.EndpointSlice, name string) int {
+	return strings.Compare(s.Name, name)
 }
 
 func (p *Proxier) onNode(obj any, deleted bool) {
@@ -553,12 +566,8 @@ func (p *Proxier) takeChanges(all bool) (serviceInputs, map[types.NamespacedName
 		if svc == nil {
 			return
 		}
-		list := make([]*discoveryv1.EndpointSlice, 0, len(p.slices[nn]))
-		for _, s := range p.slices[nn] {
-			list = append(list, s)
-		}
-		slices.SortFunc(list, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
-		in.slices[nn] = list
+		// A copy: the informers' handlers change the index while the sync reads this.
+		in.slices[nn] = slices.Clone(p.slices[nn])
 	}
 	if all {
 		for nn := range p.services {

@@ -308,8 +308,11 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 		return nil, fmt.Errorf("read %s iptables to adopt the kernel's state: %w", familyLabel(r.family), err)
 	}
 
-	prev := r.services
+	// The virtual servers' records are reused (adoptService), and the map with them:
+	// a second copy of the known state would be the largest thing a resync holds.
+	known := r.services
 	r.resetKnown()
+	r.services = known
 	r.dummy = false
 	for _, l := range links {
 		if l.Name != dataplane.KubeIPVSInterface {
@@ -349,19 +352,15 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 			continue
 		}
 		key := vs.Key()
-		before := prev[key]
+		before := known[key]
 		if !wanted[key] && before == nil && !own.owns(vs) {
 			continue
 		}
-		ks := r.putService(vs)
-		for _, rs := range vs.RealServers {
-			krs := &knownRealServer{rs: rs, readGen: r.gen}
-			if before != nil {
-				if old := before.rs[rs.Key()]; old != nil {
-					krs.terminating = old.terminating
-				}
-			}
-			r.putRealServer(ks, krs)
+		r.adoptService(vs, before)
+	}
+	for key, ks := range r.services {
+		if ks.readGen != r.gen {
+			delete(r.services, key) // gone from the kernel
 		}
 	}
 	r.read = true

@@ -137,14 +137,27 @@ func (ks *knownSet) lookup(m string) (string, bool) {
 	if len(ks.members) == 0 {
 		return "", false
 	}
+	c := canonicalMember(ks.header.Type, m)
+	if _, ok := ks.members[c]; ok {
+		return c, true
+	}
 	if ks.canon == nil {
-		ks.canon = make(map[string]string, len(ks.members))
+		// Only the members the kernel spelled otherwise are indexed: usually none, and a
+		// copy of every member of a 10,000-Service set would cost megabytes.
+		ks.canon = map[string]string{}
 		for text := range ks.members {
-			ks.canon[canonicalMember(ks.header.Type, text)] = text
+			ks.indexSpelling(text)
 		}
 	}
-	text, ok := ks.canon[canonicalMember(ks.header.Type, m)]
+	text, ok := ks.canon[c]
 	return text, ok
+}
+
+// indexSpelling records a member whose text is not its canonical spelling.
+func (ks *knownSet) indexSpelling(text string) {
+	if c := canonicalMember(ks.header.Type, text); c != text {
+		ks.canon[c] = text
+	}
 }
 
 // setMembers adds or deletes members in one batch; if the batch fails it goes member by

@@ -59,8 +59,9 @@ type Artifacts struct {
 	MetricsAfter  []byte
 	IPTablesSave  []byte
 	ProcStatus    []byte
-	// HeapProfile is the proxy's /debug/pprof/heap after the change, when profiling: what
-	// its RSS holds.
+	// HeapProfile is the proxy's /debug/pprof/heap after the change and a forced GC, when
+	// profiling: what it holds live at that moment (its RSS also holds the heap's growth
+	// room, up to twice the live heap at the last GC, and the binary).
 	HeapProfile []byte
 }
 
@@ -230,7 +231,7 @@ func Measure(ctx context.Context, t Target, o Options) (Measurement, Artifacts, 
 			m.Notes = append(m.Notes, "CPU profile failed: "+profile.err.Error())
 		}
 		art.Profiles = profile.outs
-		heap, err := node.Output(ctx, t.Node, "curl", "-sS", "--fail", "--max-time", "60", t.MetricsURL+"/debug/pprof/heap")
+		heap, err := node.Output(ctx, t.Node, "curl", "-sS", "--fail", "--max-time", "60", t.MetricsURL+"/debug/pprof/heap?gc=1")
 		if err != nil {
 			m.Notes = append(m.Notes, "heap profile failed: "+err.Error())
 		}

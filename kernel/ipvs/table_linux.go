@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	mobyipvs "github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
@@ -28,8 +29,11 @@ const tableReadAttempts = 3
 // bound to a namespace when it is opened, and seq_file regenerates it on each read from
 // offset 0.
 type procIPVSFile struct {
-	f   *os.File
-	buf []byte
+	f *os.File
+	// last is the length of the last read: the next one starts with room for it instead
+	// of growing step by step. Nothing is kept between reads: at 10,000 services the
+	// text is megabytes, read once per full resync.
+	last int
 }
 
 // openProcIPVS opens the calling thread's namespace's /proc/net/ip_vs. /proc/self/net
@@ -53,21 +57,18 @@ func (p *procIPVSFile) close() {
 	}
 }
 
-// read returns the file's whole current text.
+// read returns the file's whole current text. It is read in chunks into a builder sized
+// by the last read, so the text is held once, not also in a read buffer.
 func (p *procIPVSFile) read() (string, error) {
 	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	if p.buf == nil {
-		p.buf = make([]byte, 0, 64<<10)
-	}
-	b := p.buf[:0]
+	var text strings.Builder
+	text.Grow(p.last + p.last/8 + 4096)
+	chunk := make([]byte, 64<<10)
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := p.f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
+		n, err := p.f.Read(chunk)
+		text.Write(chunk[:n])
 		if err == io.EOF || (err == nil && n == 0) {
 			break
 		}
@@ -75,8 +76,8 @@ func (p *procIPVSFile) read() (string, error) {
 			return "", err
 		}
 	}
-	p.buf = b
-	return string(b), nil
+	p.last = text.Len()
+	return text.String(), nil
 }
 
 // table reads every virtual server with its real servers from one service dump and one
@@ -173,9 +174,11 @@ func joinProcIPVS(svcs []*mobyipvs.Service, text string) ([]dataplane.VirtualSer
 			return nil, fmt.Errorf("virtual server %s is in the netlink dump but not in %s: expected the same ones", vs.Key(), procIPVS)
 		}
 		used[i] = true
-		for _, rs := range proc.Services[i].RealServers {
-			rs.Address = rs.Address.Unmap() // as fromDestination does
-			vs.RealServers = append(vs.RealServers, rs)
+		// The parsed real servers are taken over, not copied: at 10,000 services the
+		// copies would double what a full resync holds.
+		vs.RealServers = proc.Services[i].RealServers
+		for j := range vs.RealServers {
+			vs.RealServers[j].Address = vs.RealServers[j].Address.Unmap() // as fromDestination does
 		}
 		out = append(out, vs)
 	}
