@@ -109,9 +109,12 @@ func (a *assembly) stale(env desired.Input) bool {
 func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	env.Family, env.Services, env.Slices = a.family, nil, nil
 	a.env, a.envInput = desired.NewEnv(env), env
-	a.shares = make(map[types.NamespacedName]*share, len(in.services))
-	a.claims = make(map[dataplane.ServiceKey][]types.NamespacedName, len(in.services))
-	a.binds = make(map[netip.Addr]int, len(in.services))
+	// Sized by the last build: the other family's assembly of a single-stack cluster
+	// holds nothing, and sizing it by the Service count would cost megabytes at 10,000.
+	size := len(a.shares)
+	a.shares = make(map[types.NamespacedName]*share, size)
+	a.claims = make(map[dataplane.ServiceKey][]types.NamespacedName, size)
+	a.binds = make(map[netip.Addr]int, size)
 	for id := range desired.NumSets {
 		a.members[id] = map[string]int{}
 	}
@@ -119,7 +122,7 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	a.resetTouched()
 	// Only the Services that produce something go to Assemble (in Compute's order); the
 	// others' skip notes are added after.
-	var states []desired.ServiceState
+	states := make([]desired.ServiceState, 0, size)
 	var skipped []desired.Skip
 	for _, nn := range sortedKeys(in.services, compareNames) {
 		svc := in.services[nn]

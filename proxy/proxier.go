@@ -205,8 +205,8 @@ func DetectFamilies(k *kernel.Kernel, cfg config.Config) ([]int, error) {
 
 // nodeAddresses lists the node's addresses NodePorts may use: every address outside
 // kube-ipvs0 that is neither loopback nor IPv6 link-local.
-func nodeAddresses(k *kernel.Kernel) ([]netip.Addr, error) {
-	links, err := k.Links.Links()
+func nodeAddresses(readLinks func() ([]dataplane.Link, error)) ([]netip.Addr, error) {
+	links, err := readLinks()
 	if err != nil {
 		return nil, fmt.Errorf("list the node's addresses: %w", err)
 	}
@@ -464,10 +464,27 @@ func (p *Proxier) Sync() error {
 	defer p.syncMu.Unlock()
 	start := time.Now()
 	full := p.needFull || start.Sub(p.lastFull) >= p.cfg.IPVS.SyncPeriod
+	var snap *kernelSnapshot
+	if full {
+		// One read of the kernel for every family's reconciler (and the node addresses).
+		snap = newKernelSnapshot(p.k)
+		for _, r := range p.reconcilers {
+			r.snapshot = snap
+		}
+		defer func() {
+			for _, r := range p.reconcilers {
+				r.snapshot = nil
+			}
+		}()
+	}
 	if full || p.nodeAddrs == nil {
 		// Node addresses change rarely; reading every link (kube-ipvs0 holds one address
 		// per Service) on each sync would cost more than the change itself.
-		addrs, err := nodeAddresses(p.k)
+		readLinks := p.k.Links.Links
+		if snap != nil {
+			readLinks = snap.Links
+		}
+		addrs, err := nodeAddresses(readLinks)
 		if err != nil {
 			p.needFull = true
 			return err

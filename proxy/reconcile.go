@@ -58,6 +58,9 @@ type Reconciler struct {
 	draining map[dataplane.ServiceKey]*knownService
 	count    counts
 
+	// snapshot, when set, is the kernel read a full sync shares with the other family's.
+	snapshot *kernelSnapshot
+
 	// Per sync.
 	failures []Failure
 	changes  int
@@ -291,15 +294,19 @@ func (r *Reconciler) desiredRules(desired *dataplane.State) dataplane.Ruleset {
 // nat and filter when it names none).
 func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, error) {
 	start := r.now()
-	links, err := r.k.Links.Links()
+	snap := r.snapshot
+	if snap == nil {
+		snap = newKernelSnapshot(r.k)
+	}
+	links, err := snap.Links()
 	if err != nil {
 		return nil, fmt.Errorf("read links to adopt the kernel's state: %w", err)
 	}
-	sets, err := r.k.IPSets.List()
+	sets, err := snap.IPSets()
 	if err != nil {
 		return nil, fmt.Errorf("read ip sets to adopt the kernel's state: %w", err)
 	}
-	services, err := r.k.IPVS.Services()
+	services, err := snap.Services()
 	if err != nil {
 		return nil, fmt.Errorf("read IPVS virtual servers to adopt the kernel's state: %w", err)
 	}
@@ -314,8 +321,10 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 	r.resetKnown()
 	r.services = known
 	r.dummy = false
+	var nodeAddrs []netip.Prefix
 	for _, l := range links {
 		if l.Name != dataplane.KubeIPVSInterface {
+			nodeAddrs = append(nodeAddrs, l.Addrs...)
 			continue
 		}
 		r.dummy = true
@@ -342,19 +351,22 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 
 	// Virtual servers: those the ownership rules give the proxier, those it wants, and those
 	// it programmed itself before this read. Real servers keep their terminating mark.
-	own := newOwnership(r.family, r.exclude, links, sets)
-	wanted := make(map[dataplane.ServiceKey]bool, len(desired.IPVS.Services))
-	for i := range desired.IPVS.Services {
-		wanted[desired.IPVS.Services[i].Key()] = true
-	}
+	links, sets = nil, nil
+	wanted := wantedServices(desired.IPVS.Services)
+	var own *ownership // built when first needed: usually every virtual server is wanted or known
 	for _, vs := range services {
 		if vs.FWMark != 0 || !r.inFamily(vs.Address) {
 			continue
 		}
 		key := vs.Key()
 		before := known[key]
-		if !wanted[key] && before == nil && !own.owns(vs) {
-			continue
+		if before == nil && !wanted(key) {
+			if own == nil {
+				own = r.knownOwnership(nodeAddrs)
+			}
+			if !own.owns(vs) {
+				continue
+			}
 		}
 		r.adoptService(vs, before)
 	}
@@ -366,6 +378,42 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 	r.read = true
 	r.log.V(2).Info("Read the kernel's state", "virtualServers", len(r.services), "addresses", len(r.addrs), "ipsets", len(r.sets), "elapsed", r.now().Sub(start))
 	return &rules, nil
+}
+
+// wantedServices tells whether a key is among the virtual servers. Those of an assembled
+// state are sorted by key and are searched in place; others are indexed first.
+func wantedServices(vss []dataplane.VirtualServer) func(dataplane.ServiceKey) bool {
+	if slices.IsSortedFunc(vss, func(a, b dataplane.VirtualServer) int { return a.Key().Compare(b.Key()) }) {
+		return func(k dataplane.ServiceKey) bool {
+			_, found := slices.BinarySearchFunc(vss, k, func(vs dataplane.VirtualServer, k dataplane.ServiceKey) int { return vs.Key().Compare(k) })
+			return found
+		}
+	}
+	index := make(map[dataplane.ServiceKey]bool, len(vss))
+	for i := range vss {
+		index[vss[i].Key()] = true
+	}
+	return func(k dataplane.ServiceKey) bool { return index[k] }
+}
+
+// knownOwnership applies the ownership rules to the proxier's records as the kernel read
+// just found them: the family's kube-ipvs0 addresses and sets in the known state, and the
+// node's other addresses.
+func (r *Reconciler) knownOwnership(nodeAddrs []netip.Prefix) *ownership {
+	bound := dataplane.Link{Name: dataplane.KubeIPVSInterface}
+	for p := range r.addrs {
+		bound.Addrs = append(bound.Addrs, p)
+	}
+	links := []dataplane.Link{bound, {Name: "node addresses", Addrs: nodeAddrs}}
+	sets := make([]dataplane.IPSet, 0, len(r.sets))
+	for _, ks := range r.sets {
+		s := ks.header
+		for m := range ks.members {
+			s.Members = append(s.Members, m)
+		}
+		sets = append(sets, s)
+	}
+	return newOwnership(r.family, r.exclude, links, sets)
 }
 
 // ruleTables lists the tables a ruleset uses, nat and filter when it names none.
