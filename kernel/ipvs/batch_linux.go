@@ -51,9 +51,9 @@ const (
 	destAttrLThresh   = 6 // IPVS_DEST_ATTR_L_THRESH
 )
 
-// openBatchSocket looks up the IPVS family and opens a generic netlink socket in the
+// openGenlSocket looks up the IPVS family and opens a generic netlink socket in the
 // caller's network namespace.
-func openBatchSocket() (*nlbatch.Socket, uint16, error) {
+func openGenlSocket() (*nlbatch.Socket, uint16, error) {
 	fam, err := netlink.GenlFamilyGet("IPVS")
 	if err != nil {
 		return nil, 0, fmt.Errorf("look up the IPVS generic netlink family: %w", err)
@@ -96,8 +96,8 @@ func (l *Linux) AddServices(vss []dataplane.VirtualServer) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	refusedSvc := make([]error, len(svcs))
-	err := l.batch.Exchange(len(svcs), func(buf []byte, i int, seq uint32, flags uint16) []byte {
-		return appendServiceMsg(buf, l.batchFamily, cmdNewService, seq, flags, svcs[i].svc, nil)
+	err := l.genl.Exchange(len(svcs), func(buf []byte, i int, seq uint32, flags uint16) []byte {
+		return appendServiceMsg(buf, l.ipvsFamily, cmdNewService, seq, flags, svcs[i].svc, nil)
 	}, func(i int, err error) { refusedSvc[i] = err })
 	if err != nil {
 		return fmt.Errorf("add %d virtual servers: %w", len(vss), err)
@@ -127,8 +127,8 @@ func (l *Linux) AddServices(vss []dataplane.VirtualServer) error {
 			dests = append(dests, pendingDest{svc: ps, j: j, rs: rs, dest: d})
 		}
 	}
-	err = l.batch.Exchange(len(dests), func(buf []byte, i int, seq uint32, flags uint16) []byte {
-		return appendServiceMsg(buf, l.batchFamily, cmdNewDest, seq, flags, dests[i].svc.key, dests[i].dest)
+	err = l.genl.Exchange(len(dests), func(buf []byte, i int, seq uint32, flags uint16) []byte {
+		return appendServiceMsg(buf, l.ipvsFamily, cmdNewDest, seq, flags, dests[i].svc.key, dests[i].dest)
 	}, func(i int, err error) {
 		d := dests[i]
 		failed = append(failed, failure{d.svc.index, d.j, &ObjectError{Service: d.svc.vs.Key(), RealServer: d.rs.Key(), Err: opError("AddRealServer", d.svc.vs.Key(), d.rs.Key(), err, dataplane.VirtualServer{})}})

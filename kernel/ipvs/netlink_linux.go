@@ -12,15 +12,20 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
-// Linux is the kernel's IPVS table through generic netlink (github.com/moby/ipvs).
+// Linux is the kernel's IPVS table through generic netlink: github.com/moby/ipvs, and a
+// socket of its own for batches and the whole table's service dump.
 type Linux struct {
 	// mu serializes requests: a moby/ipvs handle is one socket, and concurrent requests
 	// would read each other's replies.
 	mu sync.Mutex
 	h  *mobyipvs.Handle
-	// batch carries AddServices' requests (batch_linux.go).
-	batch       *nlbatch.Socket
-	batchFamily uint16 // the IPVS generic netlink family, the type of batch's messages
+	// genl carries AddServices' batches (batch_linux.go) and the whole table's service
+	// dump (servicedump_linux.go).
+	genl       *nlbatch.Socket
+	ipvsFamily uint16 // the IPVS generic netlink family, the type of genl's messages
+	// lastServices is the number of virtual servers the last service dump read: the next
+	// one starts with room for them.
+	lastServices int
 	// proc is the namespace's /proc/net/ip_vs, nil when it could not be opened: Services
 	// then reads real servers with a netlink dump per virtual server (table_linux.go).
 	proc *procIPVSFile
@@ -28,9 +33,9 @@ type Linux struct {
 
 var _ Interface = (*Linux)(nil)
 
-// NewLinux checks that the kernel has IPVS (CheckKernel) and opens a netlink handle and
-// /proc/net/ip_vs in the calling thread's network namespace (to use another namespace,
-// call it locked to a thread in that namespace).
+// NewLinux checks that the kernel has IPVS (CheckKernel) and opens a netlink handle, a
+// generic netlink socket of its own and /proc/net/ip_vs in the calling thread's network
+// namespace (to use another namespace, call it locked to a thread in that namespace).
 func NewLinux() (*Linux, error) {
 	if err := CheckKernel(); err != nil {
 		return nil, err
@@ -39,16 +44,16 @@ func NewLinux() (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open IPVS netlink handle: %w", err)
 	}
-	b, fam, err := openBatchSocket()
+	g, fam, err := openGenlSocket()
 	if err != nil {
 		h.Close()
-		return nil, fmt.Errorf("open IPVS netlink socket for batches: %w", err)
+		return nil, fmt.Errorf("open IPVS netlink socket for batches and dumps: %w", err)
 	}
 	p, err := openProcIPVS()
 	if err != nil {
 		slog.Debug("Reading IPVS real servers without /proc/net/ip_vs: one netlink dump per virtual server", "err", err)
 	}
-	return &Linux{h: h, batch: b, batchFamily: fam, proc: p}, nil
+	return &Linux{h: h, genl: g, ipvsFamily: fam, proc: p}, nil
 }
 
 // Close releases the netlink socket.
@@ -56,7 +61,7 @@ func (l *Linux) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.h.Close()
-	l.batch.Close()
+	l.genl.Close()
 	l.proc.close()
 	return nil
 }

@@ -8,10 +8,10 @@ import (
 	"os"
 	"strings"
 
-	mobyipvs "github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/kernel/internal/nlbatch"
 )
 
 // Reading the whole table with one destination dump per virtual server costs a netlink
@@ -89,8 +89,11 @@ func (l *Linux) table() ([]dataplane.VirtualServer, error) {
 	}
 	var why error
 	for range tableReadAttempts {
-		var svcs []*mobyipvs.Service
-		svcs, why = l.h.GetServices()
+		var vss []dataplane.VirtualServer
+		vss, why = l.dumpServices()
+		if errors.Is(why, nlbatch.ErrDumpInterrupted) {
+			continue // the table changed under the dump: read it again, like a disagreement
+		}
 		if why != nil {
 			return nil, fmt.Errorf("list IPVS virtual servers: %w", why)
 		}
@@ -99,9 +102,8 @@ func (l *Linux) table() ([]dataplane.VirtualServer, error) {
 			why = fmt.Errorf("read %s: %w", procIPVS, why)
 			break // reading again will not help
 		}
-		var out []dataplane.VirtualServer
-		if out, why = joinProcIPVS(svcs, text); why == nil {
-			return out, nil
+		if why = joinProcIPVS(vss, text); why == nil {
+			return vss, nil
 		}
 	}
 	slog.Debug("Reading IPVS real servers with one netlink dump per virtual server", "reason", why)
@@ -137,50 +139,77 @@ func (l *Linux) tableByDumps() ([]dataplane.VirtualServer, error) {
 	return out, nil
 }
 
-// joinProcIPVS gives each dumped service the real servers /proc/net/ip_vs lists for it. It
-// fails when the two do not hold the same services: the table changed between the reads.
-func joinProcIPVS(svcs []*mobyipvs.Service, text string) ([]dataplane.VirtualServer, error) {
+// joinProcIPVS gives each dumped virtual server the real servers /proc/net/ip_vs lists for
+// it, in place. It fails when the two do not hold the same services: the table changed
+// between the reads.
+func joinProcIPVS(vss []dataplane.VirtualServer, text string) error {
 	// Only the keys and the real servers of the file are used, so the persistence timeout
 	// is read in jiffies (HZ 1): it then parses whatever the kernel's HZ.
 	proc, err := dataplane.ParseProcIPVSWithHZ(text, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(proc.Services) != len(svcs) {
-		return nil, fmt.Errorf("%s lists %d virtual servers, the netlink dump %d: expected the same ones", procIPVS, len(proc.Services), len(svcs))
+	if len(proc.Services) != len(vss) {
+		return fmt.Errorf("%s lists %d virtual servers, the netlink dump %d: expected the same ones", procIPVS, len(proc.Services), len(vss))
 	}
-	byKey := make(map[dataplane.ServiceKey]int, len(proc.Services))
-	// The file has no family for a firewall-mark service (it is guessed from the real
-	// servers), so marks are also joined by the mark alone when only one service has it.
-	byMark := map[uint32][]int{}
-	for i, vs := range proc.Services {
-		byKey[vs.Key()] = i
-		if vs.FWMark != 0 {
-			byMark[vs.FWMark] = append(byMark[vs.FWMark], i)
+	// The file and the dump walk the same hash tables, so the i-th service of one is
+	// mostly the i-th of the other: only when not is an index of the file's keys built.
+	var idx *procIndex
+	for i := range vss {
+		vs := &vss[i]
+		j := i
+		if idx != nil && idx.used[i] || proc.Services[i].Key() != vs.Key() {
+			if idx == nil {
+				idx = newProcIndex(proc.Services, i)
+			}
+			var ok bool
+			if j, ok = idx.lookup(vs); !ok {
+				return fmt.Errorf("virtual server %s is in the netlink dump but not in %s: expected the same ones", vs.Key(), procIPVS)
+			}
 		}
-	}
-	out := make([]dataplane.VirtualServer, 0, len(svcs))
-	used := make([]bool, len(proc.Services))
-	for _, s := range svcs {
-		vs, err := fromService(s)
-		if err != nil {
-			return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
+		if idx != nil {
+			idx.used[j] = true
 		}
-		i, ok := byKey[vs.Key()]
-		if !ok && vs.FWMark != 0 && len(byMark[vs.FWMark]) == 1 {
-			i, ok = byMark[vs.FWMark][0], true
-		}
-		if !ok || used[i] {
-			return nil, fmt.Errorf("virtual server %s is in the netlink dump but not in %s: expected the same ones", vs.Key(), procIPVS)
-		}
-		used[i] = true
 		// The parsed real servers are taken over, not copied: at 10,000 services the
 		// copies would double what a full resync holds.
-		vs.RealServers = proc.Services[i].RealServers
-		for j := range vs.RealServers {
-			vs.RealServers[j].Address = vs.RealServers[j].Address.Unmap() // as fromDestination does
+		vs.RealServers = proc.Services[j].RealServers
+		for k := range vs.RealServers {
+			vs.RealServers[k].Address = vs.RealServers[k].Address.Unmap() // as fromDestination does
 		}
-		out = append(out, vs)
 	}
-	return out, nil
+	return nil
+}
+
+// procIndex finds the file's services by key, for a join whose two lists are not in the
+// same order.
+type procIndex struct {
+	byKey map[dataplane.ServiceKey]int
+	// The file has no family for a firewall-mark service (it is guessed from the real
+	// servers), so marks are also found by the mark alone when only one service has it.
+	byMark map[uint32][]int
+	// used marks the file's services already given to a dumped one.
+	used []bool
+}
+
+// newProcIndex indexes svcs, whose first joined services are already given to the
+// dumped ones at the same positions.
+func newProcIndex(svcs []dataplane.VirtualServer, joined int) *procIndex {
+	idx := &procIndex{byKey: make(map[dataplane.ServiceKey]int, len(svcs)), byMark: map[uint32][]int{}, used: make([]bool, len(svcs))}
+	for i, vs := range svcs {
+		idx.byKey[vs.Key()] = i
+		if vs.FWMark != 0 {
+			idx.byMark[vs.FWMark] = append(idx.byMark[vs.FWMark], i)
+		}
+		idx.used[i] = i < joined
+	}
+	return idx
+}
+
+// lookup finds the file's service for the dumped vs, unless it is given already.
+func (idx *procIndex) lookup(vs *dataplane.VirtualServer) (int, bool) {
+	i, ok := idx.byKey[vs.Key()]
+	if !ok && vs.FWMark != 0 && len(idx.byMark[vs.FWMark]) == 1 {
+		i, ok = idx.byMark[vs.FWMark][0], true
+	}
+	return i, ok && !idx.used[i]
 }

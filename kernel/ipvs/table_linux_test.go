@@ -1,18 +1,13 @@
 package ipvs
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"reflect"
-	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	mobyipvs "github.com/moby/ipvs"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
@@ -36,15 +31,22 @@ func procTable() []dataplane.VirtualServer {
 	}
 }
 
-func dumped(t *testing.T, vss []dataplane.VirtualServer) []*mobyipvs.Service {
-	t.Helper()
-	var out []*mobyipvs.Service
+// dumped is what a service dump reads of vss: each as the kernel holds it (toService),
+// translated back, without real servers.
+func dumped(tb testing.TB, vss []dataplane.VirtualServer) []dataplane.VirtualServer {
+	tb.Helper()
+	var out []dataplane.VirtualServer
 	for _, vs := range vss {
 		s, err := toService(vs)
 		if err != nil {
-			t.Fatalf("toService(%s): %v", vs.Key(), err)
+			tb.Fatalf("toService(%s): %v", vs.Key(), err)
 		}
-		out = append(out, s)
+		s.Flags |= flagHashed // as the kernel reports it
+		back, err := fromService(s)
+		if err != nil {
+			tb.Fatalf("fromService(toService(%s)): %v", vs.Key(), err)
+		}
+		out = append(out, back)
 	}
 	return out
 }
@@ -57,13 +59,24 @@ func TestJoinProcIPVS(t *testing.T) {
 	t.Run("the same services", func(t *testing.T) {
 		// A kernel of any HZ: the file's timeouts are not used.
 		for _, hz := range []int{100, 250, 300, 1000} {
-			got, err := joinProcIPVS(dumped(t, table), dataplane.FormatProcIPVS(dataplane.IPVS{Services: table}, hz))
-			if err != nil {
+			got := dumped(t, table)
+			if err := joinProcIPVS(got, dataplane.FormatProcIPVS(dataplane.IPVS{Services: table}, hz)); err != nil {
 				t.Fatalf("HZ %d: %v", hz, err)
 			}
 			if !reflect.DeepEqual(got, table) {
 				t.Errorf("HZ %d: joined\n  %+v\nexpected\n  %+v", hz, got, table)
 			}
+		}
+	})
+	t.Run("the file in another order", func(t *testing.T) {
+		file := slices.Clone(table)
+		slices.Reverse(file)
+		got := dumped(t, table)
+		if err := joinProcIPVS(got, text(file)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, table) {
+			t.Errorf("joined\n  %+v\nexpected\n  %+v", got, table)
 		}
 	})
 	for _, c := range []struct {
@@ -76,17 +89,31 @@ func TestJoinProcIPVS(t *testing.T) {
 		{"one service replaced by another", table[1:], append([]dataplane.VirtualServer{table[0]}, table[2:]...), "UDP [fd00::a]:53 is in the netlink dump but not in /proc/net/ip_vs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := joinProcIPVS(dumped(t, c.dump), text(c.file))
+			err := joinProcIPVS(dumped(t, c.dump), text(c.file))
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("joinProcIPVS: %v, expected an error with %q", err, c.wantErr)
 			}
 		})
 	}
 	t.Run("unreadable text", func(t *testing.T) {
-		if _, err := joinProcIPVS(dumped(t, table), text(table)+"BOGUS  line\n"); err == nil {
+		if err := joinProcIPVS(dumped(t, table), text(table)+"BOGUS  line\n"); err == nil {
 			t.Error("joinProcIPVS of a bad line: no error, expected the parser's")
 		}
 	})
+}
+
+// BenchmarkJoinProcIPVS parses and joins the file of a proxier at 10,000 Services, as a
+// full resync does after the service dump.
+func BenchmarkJoinProcIPVS(b *testing.B) {
+	table := proxierTable(benchServices)
+	text := dataplane.FormatProcIPVS(dataplane.IPVS{Services: table}, dataplane.DebianKernelHZ)
+	vss := dumped(b, table)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := joinProcIPVS(vss, text); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // FuzzJoinProcIPVS feeds the file's text to the join with the dump of the kernel's own
@@ -102,17 +129,10 @@ func FuzzJoinProcIPVS(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var svcs []*mobyipvs.Service
-	for _, vs := range want.Services {
-		s, err := toService(vs)
-		if err != nil {
-			f.Fatal(err)
-		}
-		svcs = append(svcs, s)
-	}
+	svcs := dumped(f, want.Services)
 	f.Fuzz(func(t *testing.T, text string) {
-		got, err := joinProcIPVS(svcs, text)
-		if err != nil {
+		got := slices.Clone(svcs)
+		if err := joinProcIPVS(got, text); err != nil {
 			return
 		}
 		if len(got) != len(svcs) {
@@ -133,35 +153,7 @@ func FuzzJoinProcIPVS(f *testing.F) {
 // equals a destination dump per service.
 func TestLinuxTableInNetns(t *testing.T) {
 	labtest.Require(t)
-	var l *Linux
-	func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			t.Fatalf("create a network namespace: %v", err)
-		}
-		defer ns.Close()
-		// Until lo is up the namespace has no local routing table, and the kernel refuses
-		// IPv4 real servers (their address type reads as broadcast).
-		if lo, err := netlink.LinkByName("lo"); err != nil || netlink.LinkSetUp(lo) != nil {
-			netns.Set(orig)
-			t.Fatalf("bring lo up in the new namespace: %v", err)
-		}
-		l, err = NewLinux()
-		if err2 := netns.Set(orig); err2 != nil {
-			panic(fmt.Sprintf("return to the test's network namespace: %v", err2)) // the thread is unusable
-		}
-		if err != nil {
-			t.Fatalf("NewLinux in a new namespace: %v", err)
-		}
-	}()
-	t.Cleanup(func() { l.Close() })
+	l := newLinuxInNetns(t)
 	if l.proc == nil {
 		t.Fatal("NewLinux did not open /proc/net/ip_vs of the namespace: expected it to, so the table is read in one pass")
 	}
@@ -191,19 +183,19 @@ func TestLinuxTableInNetns(t *testing.T) {
 	// Each step is timed for the log: what the one-pass read costs and where.
 	l.mu.Lock()
 	start := time.Now()
-	svcs, err := l.h.GetServices()
+	joined, err := l.dumpServices()
 	if err != nil {
 		l.mu.Unlock()
 		t.Fatal(err)
 	}
-	dumped := time.Now()
+	dumpedAt := time.Now()
 	text, err := l.proc.read()
 	if err != nil {
 		l.mu.Unlock()
 		t.Fatalf("read the namespace's /proc/net/ip_vs: %v", err)
 	}
 	read := time.Now()
-	joined, joinErr := joinProcIPVS(svcs, text)
+	joinErr := joinProcIPVS(joined, text)
 	joinedAt := time.Now()
 	dumps, dumpErr := l.tableByDumps()
 	l.mu.Unlock()
@@ -211,7 +203,7 @@ func TestLinuxTableInNetns(t *testing.T) {
 		t.Fatalf("join: %v; per-service dumps: %v", joinErr, dumpErr)
 	}
 	t.Logf("%d services: service dump %v, /proc/net/ip_vs read %v (%d bytes), parse and join %v; a destination dump per service %v",
-		len(svcs), dumped.Sub(start), read.Sub(dumped), len(text), joinedAt.Sub(read), time.Since(joinedAt))
+		len(joined), dumpedAt.Sub(start), read.Sub(dumpedAt), len(text), joinedAt.Sub(read), time.Since(joinedAt))
 	if len(joined) != len(vss) {
 		t.Errorf("the namespace's table has %d services, expected the %d added", len(joined), len(vss))
 	}

@@ -85,49 +85,73 @@ func toService(vs dataplane.VirtualServer) (*mobyipvs.Service, error) {
 	return s, nil
 }
 
-// fromService translates a virtual server read from the kernel into the form
+// fromService translates a virtual server read from the kernel by moby/ipvs into the form
 // normalizeService gives, so that what was written reads back equal.
 func fromService(s *mobyipvs.Service) (dataplane.VirtualServer, error) {
+	return serviceAttrs{
+		family: s.AddressFamily, protocol: s.Protocol, addr: s.Address, port: s.Port, fwmark: s.FWMark,
+		scheduler: s.SchedName, flags: s.Flags, timeout: s.Timeout, netmask: s.Netmask,
+	}.virtualServer()
+}
+
+// serviceAttrs are the attributes of a virtual server as the kernel reports them, read by
+// moby/ipvs (fromService) or from our own service dump (decodeServiceMsg): one
+// translation for both, so the two read alike.
+type serviceAttrs struct {
+	family, protocol uint16
+	addr             []byte // 4 bytes (AF_INET) or 16; nil when absent
+	port             uint16
+	fwmark           uint32
+	scheduler        string
+	flags            uint32
+	timeout          uint32
+	netmask          uint32 // the raw __be32 (see toService)
+}
+
+// virtualServer translates the attributes into the form normalizeService gives.
+func (s serviceAttrs) virtualServer() (dataplane.VirtualServer, error) {
 	var vs dataplane.VirtualServer
-	switch s.AddressFamily {
+	switch s.family {
 	case unix.AF_INET:
 		vs.Family = 4
 	case unix.AF_INET6:
 		vs.Family = 6
 	default:
-		return vs, fmt.Errorf("virtual server with address family %d: expected AF_INET or AF_INET6", s.AddressFamily)
+		return vs, fmt.Errorf("virtual server with address family %d: expected AF_INET or AF_INET6", s.family)
 	}
-	if s.FWMark != 0 {
-		vs.FWMark = s.FWMark
+	if s.fwmark != 0 {
+		vs.FWMark = s.fwmark
 	} else {
-		for p, n := range protocolNumbers {
-			if n == s.Protocol {
-				vs.Protocol = p
-			}
+		switch s.protocol {
+		case unix.IPPROTO_TCP:
+			vs.Protocol = dataplane.TCP
+		case unix.IPPROTO_UDP:
+			vs.Protocol = dataplane.UDP
+		case unix.IPPROTO_SCTP:
+			vs.Protocol = dataplane.SCTP
+		default:
+			return vs, fmt.Errorf("virtual server %s:%d with IP protocol %d: expected TCP, UDP or SCTP", net.IP(s.addr), s.port, s.protocol)
 		}
-		if vs.Protocol == "" {
-			return vs, fmt.Errorf("virtual server %s:%d with IP protocol %d: expected TCP, UDP or SCTP", s.Address, s.Port, s.Protocol)
-		}
-		a, ok := netip.AddrFromSlice(s.Address)
+		a, ok := netip.AddrFromSlice(s.addr)
 		if !ok {
-			return vs, fmt.Errorf("virtual server with address %v: expected an IP address", s.Address)
+			return vs, fmt.Errorf("virtual server with address %v: expected an IP address", net.IP(s.addr))
 		}
-		vs.Address, vs.Port = a.Unmap(), s.Port
+		vs.Address, vs.Port = a.Unmap(), s.port
 	}
-	vs.Scheduler = s.SchedName
-	vs.Persistent = s.Flags&flagPersistent != 0
-	vs.OnePacket = s.Flags&flagOnePacket != 0
-	vs.SchedFlags = s.Flags & allSchedFlags
+	vs.Scheduler = s.scheduler
+	vs.Persistent = s.flags&flagPersistent != 0
+	vs.OnePacket = s.flags&flagOnePacket != 0
+	vs.SchedFlags = s.flags & allSchedFlags
 	if vs.Persistent {
-		vs.Timeout = s.Timeout
+		vs.Timeout = s.timeout
 	}
 	bitLen := 32
 	if vs.Family == 6 {
 		bitLen = 128
-		vs.PrefixLen = int(s.Netmask)
+		vs.PrefixLen = int(s.netmask)
 	} else {
 		var b [4]byte
-		binary.NativeEndian.PutUint32(b[:], s.Netmask)
+		binary.NativeEndian.PutUint32(b[:], s.netmask)
 		m := binary.BigEndian.Uint32(b[:])
 		ones := bits.LeadingZeros32(^m)
 		if m != ^uint32(0)<<(32-ones) {
