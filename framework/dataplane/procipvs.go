@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 const procIPVSFormat = "/proc/net/ip_vs"
@@ -104,6 +105,10 @@ func ParseProcIPVSWithHZ(text string, hz int) (IPVS, error) {
 		cur  *procService
 		seen = map[ServiceKey]bool{}
 	)
+	// The proxier reads the whole file on every full resync (tens of thousands of lines at
+	// 10,000 Services): size the list once and cut lines and fields without a slice each.
+	v.Services = make([]VirtualServer, 0, max(0, strings.Count(text, "\n")-strings.Count(text, "->")))
+	var fields [procMaxFields]string
 	// finish settles the service read last, now that its real servers are known.
 	finish := func() error {
 		if cur == nil {
@@ -135,8 +140,11 @@ func ParseProcIPVSWithHZ(text string, hz int) (IPVS, error) {
 		cur = nil
 		return nil
 	}
-	for _, l := range numberedLines(text) {
-		f := strings.Fields(l.text)
+	n := 0
+	for line := range strings.Lines(text) {
+		n++
+		l := textLine{n: n, text: strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")}
+		f := fieldsOf(&fields, l.text)
 		if len(f) == 0 || isIPVSAdmTitle(f) {
 			continue
 		}
@@ -169,6 +177,40 @@ func ParseProcIPVSWithHZ(text string, hz int) (IPVS, error) {
 	}
 	return v, nil
 }
+
+// procMaxFields is more fields than a line of the file has (a persistent service line has
+// six).
+const procMaxFields = 8
+
+// fieldsOf splits s around runs of white space as strings.Fields does, into buf when the
+// line is ASCII and its fields fit (always, for what the kernel writes).
+func fieldsOf(buf *[procMaxFields]string, s string) []string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Fields(s) // Unicode white space splits too
+		}
+	}
+	n, rest := 0, s
+	for {
+		rest = strings.TrimLeft(rest, asciiSpace)
+		if rest == "" {
+			return buf[:n]
+		}
+		if n == len(buf) {
+			return strings.Fields(s)
+		}
+		end := strings.IndexAny(rest, asciiSpace)
+		if end < 0 {
+			end = len(rest)
+		}
+		buf[n] = rest[:end]
+		n++
+		rest = rest[end:]
+	}
+}
+
+// asciiSpace is the ASCII white space strings.Fields splits on.
+const asciiSpace = " \t\n\v\f\r"
 
 // procService is a service line read but not settled: the mask's meaning depends on the
 // family, which for a mark is known only after its real servers.

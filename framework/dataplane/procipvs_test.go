@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +71,19 @@ func TestParseProcIPVSBadInput(t *testing.T) {
 			_, err := ParseProcIPVS(tc.text)
 			checkParseError(t, err, "/proc/net/ip_vs", tc)
 		})
+	}
+}
+
+func TestFieldsOfAgreesWithStringsFields(t *testing.T) {
+	for _, s := range []string{
+		"", "   ", "TCP  0A600001:0050 rr", "\tFWM  00000001 rr persistent 360 FFFFFFFF\r",
+		"  -> 0AF40005:1F90      Masq    1      0          0",
+		"a b c d e f g h", "a b c d e f g h i j", " a\u00a0b\u2003c ", "x\vy\fz",
+	} {
+		var buf [procMaxFields]string
+		got, want := fieldsOf(&buf, s), strings.Fields(s)
+		if !slices.Equal(got, want) {
+			t.Errorf("fieldsOf(%q) = %q, strings.Fields gives %q", s, got, want)
+		}
 	}
 }
