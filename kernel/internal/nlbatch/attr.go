@@ -3,8 +3,8 @@
 // back to the messages by sequence number. It also streams dumps (Socket.Dump): each
 // answer is handed over from one reused buffer as it arrives, so that reading a big table
 // holds no copy of it. netif (rtnetlink addresses), ipvs (generic netlink services) and
-// ipset (nfnetlink) encode their messages with the appenders here, netif and ipset read
-// their tables with Dump, and netif and ipvs word their batch errors with Failures.
+// ipset (nfnetlink) encode their messages with the appenders here, netif, ipset and ipvs
+// read their tables with Dump, and netif and ipvs word their batch errors with Failures.
 package nlbatch
 
 import "encoding/binary"
