@@ -25,8 +25,8 @@ type assembly struct {
 	// envInput is the Input env was built from, without Services and Slices: a change to
 	// it (node addresses, labels, configuration) means a rebuild.
 	envInput desired.Input
-	// shares holds the Services whose share is not empty.
-	shares map[types.NamespacedName]*share
+	// states holds the share of each Service that puts something in the kernel.
+	states map[types.NamespacedName]*desired.ServiceState
 
 	// claims lists, per virtual server, the Services that produce it in Assemble's order
 	// (by namespace and name); the first one's wins, as in Assemble.
@@ -43,48 +43,6 @@ type assembly struct {
 	touchedAddr    map[netip.Addr]bool
 	touchedMembers [desired.NumSets]map[string]bool
 	dropsChanged   bool
-}
-
-// share is one Service's part of the desired state as the assembly keeps it between
-// syncs. A desired.ServiceState has a member list for every set (NumSets slice headers,
-// over 400 bytes) where a Service fills two or three; at 10,000 Services the difference
-// is megabytes the proxier would hold for nothing.
-type share struct {
-	// virtualServers are sorted by key.
-	virtualServers []dataplane.VirtualServer
-	bind           []netip.Addr
-	members        []setMembers
-	outFilterDrops []string
-}
-
-// setMembers are the members a Service puts in one set.
-type setMembers struct {
-	set     desired.SetID
-	members []string
-}
-
-// newShare keeps what a Service's state holds for the kernel; nil when it holds nothing
-// (a skipped Service, or one of the other family).
-func newShare(st *desired.ServiceState) *share {
-	sh := &share{virtualServers: st.VirtualServers, bind: st.Bind, outFilterDrops: st.OutFilterDrops}
-	n := 0
-	for id := range desired.NumSets {
-		if len(st.Members[id]) > 0 {
-			n++
-		}
-	}
-	if n > 0 {
-		sh.members = make([]setMembers, 0, n)
-		for id := range desired.NumSets {
-			if len(st.Members[id]) > 0 {
-				sh.members = append(sh.members, setMembers{set: id, members: st.Members[id]})
-			}
-		}
-	}
-	if len(sh.virtualServers) == 0 && len(sh.bind) == 0 && len(sh.members) == 0 && len(sh.outFilterDrops) == 0 {
-		return nil
-	}
-	return sh
 }
 
 // serviceInputs are the Services to recompute: each named Service's object (nil: deleted)
@@ -111,8 +69,8 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	a.env, a.envInput = desired.NewEnv(env), env
 	// Sized by the last build: the other family's assembly of a single-stack cluster
 	// holds nothing, and sizing it by the Service count would cost megabytes at 10,000.
-	size := len(a.shares)
-	a.shares = make(map[types.NamespacedName]*share, size)
+	size := len(a.states)
+	a.states = make(map[types.NamespacedName]*desired.ServiceState, size)
 	a.claims = make(map[dataplane.ServiceKey][]types.NamespacedName, size)
 	a.binds = make(map[netip.Addr]int, size)
 	for id := range desired.NumSets {
@@ -120,8 +78,8 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	}
 	a.drops = map[string]int{}
 	a.resetTouched()
-	// Only the Services that produce something go to Assemble (in Compute's order); the
-	// others' skip notes are added after.
+	// Only the Services that put something in the kernel go to Assemble (in Compute's
+	// order) and are kept; the others' skip notes are added after.
 	states := make([]desired.ServiceState, 0, size)
 	var skipped []desired.Skip
 	for _, nn := range sortedKeys(in.services, compareNames) {
@@ -130,14 +88,16 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 			continue
 		}
 		st := a.env.Service(svc, in.slices[nn])
-		sh := newShare(&st)
-		if sh == nil {
+		if st.Empty() {
 			skipped = append(skipped, st.Skipped...)
 			continue
 		}
-		a.shares[nn] = sh
-		a.ref(nn, sh)
 		states = append(states, st)
+	}
+	for i := range states {
+		st := &states[i]
+		a.states[st.Service] = st
+		a.ref(st.Service, st)
 	}
 	res := a.env.Assemble(states)
 	res.Skipped = append(res.Skipped, skipped...)
@@ -153,9 +113,9 @@ func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 	a.resetTouched()
 	var skipped []desired.Skip
 	for _, nn := range sortedKeys(in.services, compareNames) {
-		if old := a.shares[nn]; old != nil {
+		if old := a.states[nn]; old != nil {
 			a.unref(nn, old)
-			delete(a.shares, nn)
+			delete(a.states, nn)
 		}
 		svc := in.services[nn]
 		if svc == nil {
@@ -163,9 +123,9 @@ func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 		}
 		st := a.env.Service(svc, in.slices[nn])
 		skipped = append(skipped, st.Skipped...)
-		if sh := newShare(&st); sh != nil {
-			a.shares[nn] = sh
-			a.ref(nn, sh)
+		if !st.Empty() {
+			a.states[nn] = &st
+			a.ref(nn, &st)
 		}
 	}
 	return a.delta(), skipped
@@ -181,30 +141,30 @@ func (a *assembly) resetTouched() {
 }
 
 // ref counts one Service's share in.
-func (a *assembly) ref(nn types.NamespacedName, sh *share) {
-	a.eachKey(sh, func(k dataplane.ServiceKey) {
+func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
+	a.eachKey(st, func(k dataplane.ServiceKey) {
 		cl := a.claims[k]
 		i, _ := slices.BinarySearchFunc(cl, nn, compareNames)
 		a.claims[k] = slices.Insert(cl, i, nn)
 		a.touchedVS[k] = true
 	})
-	for _, addr := range sh.bind {
+	for _, addr := range st.Bind {
 		if a.binds[addr]++; a.binds[addr] == 1 {
 			a.touchedAddr[addr] = true
 		}
 	}
-	for _, sm := range sh.members {
-		id := sm.set
+	for _, sm := range st.Members {
+		id := sm.Set
 		if id == desired.SetIPVSIPs {
 			continue // Assemble fills it from the bound addresses
 		}
-		for _, m := range sm.members {
+		for _, m := range sm.Members {
 			if a.members[id][m]++; a.members[id][m] == 1 {
 				a.touchedMembers[id][m] = true
 			}
 		}
 	}
-	for _, d := range sh.outFilterDrops {
+	for _, d := range st.OutFilterDrops {
 		if a.drops[d]++; a.drops[d] == 1 {
 			a.dropsChanged = true
 		}
@@ -212,8 +172,8 @@ func (a *assembly) ref(nn types.NamespacedName, sh *share) {
 }
 
 // unref counts one Service's old share out.
-func (a *assembly) unref(nn types.NamespacedName, sh *share) {
-	a.eachKey(sh, func(k dataplane.ServiceKey) {
+func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
+	a.eachKey(st, func(k dataplane.ServiceKey) {
 		cl := a.claims[k]
 		if i, found := slices.BinarySearchFunc(cl, nn, compareNames); found {
 			cl = slices.Delete(cl, i, i+1)
@@ -225,25 +185,25 @@ func (a *assembly) unref(nn types.NamespacedName, sh *share) {
 		}
 		a.touchedVS[k] = true
 	})
-	for _, addr := range sh.bind {
+	for _, addr := range st.Bind {
 		if a.binds[addr]--; a.binds[addr] == 0 {
 			delete(a.binds, addr)
 			a.touchedAddr[addr] = true
 		}
 	}
-	for _, sm := range sh.members {
-		id := sm.set
+	for _, sm := range st.Members {
+		id := sm.Set
 		if id == desired.SetIPVSIPs {
 			continue
 		}
-		for _, m := range sm.members {
+		for _, m := range sm.Members {
 			if a.members[id][m]--; a.members[id][m] == 0 {
 				delete(a.members[id], m)
 				a.touchedMembers[id][m] = true
 			}
 		}
 	}
-	for _, d := range sh.outFilterDrops {
+	for _, d := range st.OutFilterDrops {
 		if a.drops[d]--; a.drops[d] == 0 {
 			delete(a.drops, d)
 			a.dropsChanged = true
@@ -253,8 +213,8 @@ func (a *assembly) unref(nn types.NamespacedName, sh *share) {
 
 // eachKey calls f once for every virtual server key of a Service's share (which lists
 // them sorted, so a repeated key is next to its first).
-func (a *assembly) eachKey(sh *share, f func(dataplane.ServiceKey)) {
-	vss := sh.virtualServers
+func (a *assembly) eachKey(st *desired.ServiceState, f func(dataplane.ServiceKey)) {
+	vss := st.VirtualServers
 	for i := range vss {
 		k := vss[i].Key()
 		if i > 0 && vss[i-1].Key() == k {
@@ -305,13 +265,13 @@ func (a *assembly) delta() *Delta {
 
 // virtualServer is the first virtual server with the key in a Service's share.
 func (a *assembly) virtualServer(nn types.NamespacedName, k dataplane.ServiceKey) *dataplane.VirtualServer {
-	sh := a.shares[nn]
-	if sh == nil {
+	st := a.states[nn]
+	if st == nil {
 		return nil
 	}
-	for i := range sh.virtualServers {
-		if sh.virtualServers[i].Key() == k {
-			vs := sh.virtualServers[i]
+	for i := range st.VirtualServers {
+		if st.VirtualServers[i].Key() == k {
+			vs := st.VirtualServers[i]
 			return &vs
 		}
 	}
@@ -334,7 +294,7 @@ func (a *assembly) computeRules() dataplane.Ruleset {
 	var st desired.ServiceState
 	for id := range desired.NumSets {
 		if a.nonEmpty[id] && id != desired.SetIPVSIPs {
-			st.Members[id] = []string{"0"}
+			st.Members = append(st.Members, desired.SetMembers{Set: id, Members: []string{"0"}})
 		}
 	}
 	if a.nonEmpty[desired.SetIPVSIPs] {

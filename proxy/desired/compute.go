@@ -175,12 +175,39 @@ type ServiceState struct {
 	VirtualServers []dataplane.VirtualServer
 	// Bind lists the addresses the Service needs on kube-ipvs0, sorted.
 	Bind []netip.Addr
-	// Members holds, per set, the members this Service puts in it (ipset save form).
-	Members [NumSets][]string
+	// Members holds the members this Service puts in sets (ipset save form), one entry
+	// per set it uses: a Service uses two or three of the NumSets, and the proxier keeps
+	// a state per Service.
+	Members []SetMembers
 	// OutFilterDrops are KUBE-IPVS-OUT-FILTER rules that keep the node itself from load
 	// balancer IPs whose source ranges exclude it.
 	OutFilterDrops []string
 	Skipped        []Skip
+}
+
+// SetMembers are the members a Service puts in one set.
+type SetMembers struct {
+	Set     SetID
+	Members []string
+}
+
+// addMembers appends members to the list of a set.
+func (st *ServiceState) addMembers(id SetID, ms ...string) {
+	if len(ms) == 0 {
+		return
+	}
+	for i := range st.Members {
+		if st.Members[i].Set == id {
+			st.Members[i].Members = append(st.Members[i].Members, ms...)
+			return
+		}
+	}
+	st.Members = append(st.Members, SetMembers{Set: id, Members: slices.Clone(ms)})
+}
+
+// Empty tells whether the Service puts nothing in the kernel (it may still carry skip notes).
+func (st *ServiceState) Empty() bool {
+	return len(st.VirtualServers) == 0 && len(st.Bind) == 0 && len(st.Members) == 0 && len(st.OutFilterDrops) == 0
 }
 
 // Compute returns the desired state of one IP family of one node.
@@ -386,19 +413,19 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 	for i := range eps {
 		if eps[i].local {
 			a := eps[i].addr.String()
-			st.Members[SetLoopBack] = append(st.Members[SetLoopBack], a+","+lproto+":"+strconv.Itoa(int(eps[i].port))+","+a)
+			st.addMembers(SetLoopBack, a+","+lproto+":"+strconv.Itoa(int(eps[i].port))+","+a)
 		}
 	}
 
-	st.Members[SetClusterIP] = append(st.Members[SetClusterIP], ipPortMember(clusterIP, lproto, svcPort))
+	st.addMembers(SetClusterIP, ipPortMember(clusterIP, lproto, svcPort))
 	vs(clusterIP, svcPort, s.internalLocal)
 	st.Bind = append(st.Bind, clusterIP)
 
 	for _, ip := range s.externalIPs {
 		if s.externalLocal {
-			st.Members[SetExternalIPLocal] = append(st.Members[SetExternalIPLocal], ipPortMember(ip, lproto, svcPort))
+			st.addMembers(SetExternalIPLocal, ipPortMember(ip, lproto, svcPort))
 		} else {
-			st.Members[SetExternalIP] = append(st.Members[SetExternalIP], ipPortMember(ip, lproto, svcPort))
+			st.addMembers(SetExternalIP, ipPortMember(ip, lproto, svcPort))
 		}
 		vs(ip, svcPort, s.externalLocal)
 		if !e.isNodeAddr(ip) {
@@ -408,21 +435,21 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 
 	for _, ip := range s.lbVIPs {
 		m := ipPortMember(ip, lproto, svcPort)
-		st.Members[SetLoadBalancer] = append(st.Members[SetLoadBalancer], m)
+		st.addMembers(SetLoadBalancer, m)
 		if s.externalLocal {
-			st.Members[SetLoadBalancerLocal] = append(st.Members[SetLoadBalancerLocal], m)
+			st.addMembers(SetLoadBalancerLocal, m)
 		}
 		if len(s.sourceRanges) > 0 {
-			st.Members[SetLoadBalancerFW] = append(st.Members[SetLoadBalancerFW], m)
+			st.addMembers(SetLoadBalancerFW, m)
 			allowFromNode := false
 			for _, cidr := range s.sourceRanges {
-				st.Members[SetLoadBalancerSourceCIDR] = append(st.Members[SetLoadBalancerSourceCIDR], m+","+netMember(cidr))
+				st.addMembers(SetLoadBalancerSourceCIDR, m+","+netMember(cidr))
 				if e.nodeIP.IsValid() && cidr.Contains(e.nodeIP) {
 					allowFromNode = true
 				}
 			}
 			if allowFromNode {
-				st.Members[SetLoadBalancerSourceIP] = append(st.Members[SetLoadBalancerSourceIP], m+","+ip.String())
+				st.addMembers(SetLoadBalancerSourceIP, m+","+ip.String())
 			} else {
 				st.OutFilterDrops = append(st.OutFilterDrops, outFilterDrop(ip, proto, svcPort))
 			}
@@ -455,9 +482,9 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 				members = append(members, ipPortMember(ip, lproto, np))
 			}
 		}
-		st.Members[set] = append(st.Members[set], members...)
+		st.addMembers(set, members...)
 		if s.externalLocal {
-			st.Members[localSet] = append(st.Members[localSet], members...)
+			st.addMembers(localSet, members...)
 		}
 		for _, ip := range e.nodePortIPs {
 			vs(ip, np, s.externalLocal)
@@ -465,7 +492,7 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 	}
 
 	if s.healthCheck > 0 && s.healthCheck <= 65535 {
-		st.Members[SetHealthCheckNodePort] = append(st.Members[SetHealthCheckNodePort], strconv.Itoa(int(s.healthCheck)))
+		st.addMembers(SetHealthCheckNodePort, strconv.Itoa(int(s.healthCheck)))
 	}
 }
 
@@ -494,8 +521,8 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	for i := range states {
 		nVS += len(states[i].VirtualServers)
 		nBind += len(states[i].Bind)
-		for id := range NumSets {
-			nMembers[id] += len(states[i].Members[id])
+		for _, sm := range states[i].Members {
+			nMembers[sm.Set] += len(sm.Members)
 		}
 		nDrops += len(states[i].OutFilterDrops)
 		res.Skipped = append(res.Skipped, states[i].Skipped...)
@@ -517,8 +544,8 @@ func (e *Env) Assemble(states []ServiceState) Result {
 			all = append(all, owned{vs, i})
 		}
 		bind = append(bind, states[i].Bind...)
-		for id := range NumSets {
-			members[id] = append(members[id], states[i].Members[id]...)
+		for _, sm := range states[i].Members {
+			members[sm.Set] = append(members[sm.Set], sm.Members...)
 		}
 		drops = append(drops, states[i].OutFilterDrops...)
 	}
