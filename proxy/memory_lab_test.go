@@ -150,6 +150,26 @@ func TestProxierFullResyncMemoryLab(t *testing.T) {
 		return changes
 	}
 	resync() // the first resync adopts what the first sync's known state lacks (counters)
+
+	// The process's memory over a few periodic resyncs, as the proxier runs them (default
+	// GOGC), without and with the bound on a full sync's heap (heap.go).
+	const mb = 1 << 20
+	const resyncs = 3
+	for _, bound := range []bool{false, true} {
+		boundFullSyncHeap = bound
+		debug.FreeOSMemory()
+		resetPeakRSS(t)
+		start := time.Now()
+		for range resyncs {
+			resync()
+		}
+		elapsed := time.Since(start) / resyncs
+		time.Sleep(2 * time.Second) // the background collection and the scavenger
+		rss, hwm := procRSS(t)
+		t.Logf("N=%d %d full resyncs, heap bound %v: %.2fs each; process RSS %.0f MB, peak %.0f MB", n, resyncs, bound, elapsed.Seconds(), float64(rss)/mb, float64(hwm)/mb)
+	}
+	boundFullSyncHeap = true
+
 	runtime.GC()
 	steady := liveHeap()
 	var ms runtime.MemStats
@@ -171,7 +191,6 @@ func TestProxierFullResyncMemoryLab(t *testing.T) {
 	if os.Getenv(memoryLabSitesEnv) != "" {
 		logAllocSites(t, profBefore, allocSites(), 30)
 	}
-	const mb = 1 << 20
 	t.Logf("N=%d live heap before the resync: %.1f MB; peak live heap during it: %.1f MB (+%.1f MB); allocated by it: %.1f MB; %.2fs at GOGC=10",
 		n, float64(steady)/mb, float64(peak)/mb, float64(peak-steady)/mb, float64(ms.TotalAlloc-allocBefore)/mb, elapsed.Seconds())
 }
@@ -237,4 +256,39 @@ func logAllocSites(t *testing.T, before, after map[string]int64, top int) {
 		fmt.Fprintf(&b, "%8.1f MB  %s\n", float64(s.bytes)/(1<<20), s.name)
 	}
 	t.Logf("allocated by the resync, by site (sampled):\n%s", b.String())
+}
+
+// resetPeakRSS makes the kernel start the process's VmHWM afresh from its current RSS.
+func resetPeakRSS(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatalf("reset the peak RSS: %v", err)
+	}
+}
+
+// procRSS reads the process's VmRSS and VmHWM in bytes.
+func procRSS(t *testing.T) (rss, hwm uint64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		name, value, _ := strings.Cut(line, ":")
+		kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		switch {
+		case name != "VmRSS" && name != "VmHWM":
+			continue
+		case err != nil:
+			t.Fatalf("/proc/self/status %s: %q: %v", name, value, err)
+		case name == "VmRSS":
+			rss = kib << 10
+		default:
+			hwm = kib << 10
+		}
+	}
+	if rss == 0 || hwm == 0 {
+		t.Fatalf("/proc/self/status without VmRSS and VmHWM:\n%s", b)
+	}
+	return rss, hwm
 }

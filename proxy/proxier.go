@@ -466,6 +466,7 @@ func (p *Proxier) Sync() error {
 	full := p.needFull || start.Sub(p.lastFull) >= p.cfg.IPVS.SyncPeriod
 	var snap *kernelSnapshot
 	if full {
+		defer boundHeapForFullSync()()
 		// One read of the kernel for every family's reconciler (and the node addresses).
 		snap = newKernelSnapshot(p.k)
 		for _, r := range p.reconcilers {
