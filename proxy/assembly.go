@@ -107,6 +107,19 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	return res
 }
 
+// assembled is the whole state of the Services as last computed, for a full sync that
+// does not recompute them.
+func (a *assembly) assembled() desired.Result {
+	order := sortedKeys(a.states, compareNames)
+	states := make([]desired.ServiceState, len(order))
+	for i, nn := range order {
+		states[i] = *a.states[nn]
+	}
+	res := a.env.Assemble(states)
+	a.rules = familyRules(&res.State, a.family)
+	return res
+}
+
 // update recomputes the Services in in (an assembly that is not stale) and returns what
 // they changed, with the Services' skip notes.
 func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {

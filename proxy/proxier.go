@@ -455,9 +455,10 @@ func (p *Proxier) syncAndRecord() error {
 }
 
 // Sync computes the desired dataplane from the informers' view and reconciles every
-// family. A full sync - at start, every syncPeriod and after a failed sync - recomputes
-// every Service and re-reads the kernel. Otherwise only the Services whose object or
-// EndpointSlices changed are recomputed, and only the kernel objects they touch are
+// family. Only the Services whose object or EndpointSlices changed are recomputed (every
+// one at start and when the node or the configuration changed). A full sync - at start,
+// every syncPeriod and after a failed sync - re-reads the kernel and makes it hold the
+// whole desired state; otherwise only the kernel objects the changed Services touch are
 // compared and changed, so the work follows the change, not the cluster.
 func (p *Proxier) Sync() error {
 	p.syncMu.Lock()
@@ -500,7 +501,10 @@ func (p *Proxier) Sync() error {
 		return nil
 	}
 	envs := map[int]desired.Input{}
-	rebuild := full
+	// Services are recomputed when they change (the informers say which) or when the
+	// node or the configuration does; a full sync re-reads the kernel and applies the
+	// whole desired state, which needs no recomputing to be complete.
+	rebuild := false
 	for _, fam := range p.families {
 		envs[fam] = p.envInput(fam)
 		rebuild = rebuild || p.asm[fam].stale(envs[fam])
@@ -615,6 +619,13 @@ func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in 
 			p.log.V(4).Info("Skipped", "ipFamily", label, "what", s.String())
 		}
 		stats, err = r.Sync(&result.State, full)
+	} else if full {
+		_, skipped := asm.update(in)
+		for _, s := range skipped {
+			p.log.V(4).Info("Skipped", "ipFamily", label, "what", s.String())
+		}
+		result := asm.assembled()
+		stats, err = r.Sync(&result.State, true)
 	} else {
 		delta, skipped := asm.update(in)
 		for _, s := range skipped {

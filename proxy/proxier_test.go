@@ -351,8 +351,9 @@ func (d *directFeed) slice(s *discoveryv1.EndpointSlice, deleted bool) {
 }
 
 // TestProxierIncrementalEqualsFromScratch applies a few hundred random Service and
-// EndpointSlice changes through the proxier's ordinary (incremental) syncs and checks after
-// each that the kernel holds what a fresh proxier's full sync into fresh fakes produces.
+// EndpointSlice changes through the proxier's ordinary (incremental) syncs, with a periodic
+// full sync every ten, and checks after each that the kernel holds what a fresh proxier's
+// full sync into fresh fakes produces.
 func TestProxierIncrementalEqualsFromScratch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	cfg := seedConfig(t)
@@ -366,6 +367,13 @@ func TestProxierIncrementalEqualsFromScratch(t *testing.T) {
 		}
 		if step > 0 && feed.p.lastFull.IsZero() {
 			t.Fatal("no full sync happened")
+		}
+		if step%10 == 9 {
+			// A periodic full sync applies the whole state as assembled, not recomputed.
+			feed.p.needFull = true
+			if err := feed.p.Sync(); err != nil {
+				t.Fatalf("step %d (full sync): %v", step, err)
+			}
 		}
 		ref := newFakes(t)
 		refFeed := newDirectFeed(t, ref, cfg)
