@@ -96,13 +96,7 @@ func (s *liveHeapSampler) Stop() uint64 {
 func TestProxierFullResyncMemoryLab(t *testing.T) {
 	labtest.Require(t)
 	runtime.MemProfileRate = 64 << 10
-	n := 2000
-	if v := os.Getenv(memoryLabServicesEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 65536 {
-			t.Fatalf("%s=%q: expected a Service count 1-65536", memoryLabServicesEnv, v)
-		}
-	}
+	n := labServiceCount(t, memoryLabServicesEnv)
 	k, err := kernel.Linux()
 	if err != nil {
 		t.Fatal(err)

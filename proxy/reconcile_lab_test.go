@@ -62,13 +62,7 @@ func (p perServiceReads) Services() ([]dataplane.VirtualServer, error) {
 // are logged, not asserted (the TCG guest's speed varies with the host's load).
 func TestReconcilerFullResyncLab(t *testing.T) {
 	labtest.Require(t)
-	n := 2000
-	if v := os.Getenv(reconcileLabServicesEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 65536 {
-			t.Fatalf("%s=%q: expected a Service count 1-65536", reconcileLabServicesEnv, v)
-		}
-	}
+	n := labServiceCount(t, reconcileLabServicesEnv)
 	k, err := kernel.Linux()
 	if err != nil {
 		t.Fatal(err)
@@ -142,4 +136,19 @@ func TestReconcilerFullResyncLab(t *testing.T) {
 	if diff := dataplane.DiffIPVS(desired.IPVS, dataplane.IPVS{Services: got}); diff != "" {
 		t.Errorf("after the repairing resync the kernel's IPVS table differs from the desired one:\n%s", diff)
 	}
+}
+
+// labServiceCount is the Service count a lab test measures with: the environment
+// variable's, 2,000 when it is unset.
+func labServiceCount(t *testing.T, env string) int {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return 2000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65536 {
+		t.Fatalf("%s=%q: expected a Service count 1-65536", env, v)
+	}
+	return n
 }

@@ -19,6 +19,17 @@ import (
 // svcAttrStats is IPVS_SVC_ATTR_STATS, a nest the kernel sends and the decoder skips.
 const svcAttrStats = 10
 
+// rawServiceMsg is a service answer's payload with exactly the given attributes in its
+// service nest, for the malformed ones kernelServiceMsg cannot write.
+func rawServiceMsg(attrs ...[]byte) []byte {
+	b := []byte{cmdNewService, genlVersion, 0, 0, 0, 0, cmdAttrService, 0}
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	binary.NativeEndian.PutUint16(b[4:], uint16(len(b)-4))
+	return b
+}
+
 // kernelServiceMsg is the payload of one service dump answer as the kernel's
 // ip_vs_genl_fill_service writes it for s: the address as a 16-byte union nf_inet_addr,
 // the flags as struct ip_vs_flags, the statistics nested. extra is appended inside the
@@ -161,14 +172,10 @@ var serviceMsgCases = []struct {
 	},
 	{
 		name: "an IPv6 address of 4 bytes",
-		msg: func() []byte {
-			b := []byte{cmdNewService, genlVersion, 0, 0, 0, 0, cmdAttrService, 0}
-			b = nlbatch.AppendU16Attr(b, svcAttrAF, syscall.AF_INET6)
-			b = nlbatch.AppendU16Attr(b, svcAttrProtocol, syscall.IPPROTO_TCP)
-			b = nlbatch.AppendAttr(b, svcAttrAddr, []byte{10, 0, 0, 1})
-			binary.NativeEndian.PutUint16(b[4:], uint16(len(b)-4))
-			return b
-		}(),
+		msg: rawServiceMsg(
+			nlbatch.AppendU16Attr(nil, svcAttrAF, syscall.AF_INET6),
+			nlbatch.AppendU16Attr(nil, svcAttrProtocol, syscall.IPPROTO_TCP),
+			nlbatch.AppendAttr(nil, svcAttrAddr, []byte{10, 0, 0, 1})),
 		wantErr: "address attribute of 4 bytes for address family 10: expected at least 16",
 	},
 	{
@@ -189,13 +196,9 @@ var serviceMsgCases = []struct {
 	},
 	{
 		name: "an address service without an address",
-		msg: func() []byte {
-			b := []byte{cmdNewService, genlVersion, 0, 0, 0, 0, cmdAttrService, 0}
-			b = nlbatch.AppendU16Attr(b, svcAttrAF, syscall.AF_INET)
-			b = nlbatch.AppendU16Attr(b, svcAttrProtocol, syscall.IPPROTO_UDP)
-			binary.NativeEndian.PutUint16(b[4:], uint16(len(b)-4))
-			return b
-		}(),
+		msg: rawServiceMsg(
+			nlbatch.AppendU16Attr(nil, svcAttrAF, syscall.AF_INET),
+			nlbatch.AppendU16Attr(nil, svcAttrProtocol, syscall.IPPROTO_UDP)),
 		wantErr: "virtual server with address <nil>: expected an IP address",
 	},
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 
@@ -114,17 +113,7 @@ func BenchmarkDecodeAddrDump(b *testing.B) {
 // in a throwaway namespace and expects Links to list each link's addresses as
 // vishvananda/netlink's AddrList read through prefixFromIPNet, which Links used before.
 func TestLinksAgreesWithAddrList(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	l, err := NewLinuxAt(newTestNetns(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h3-veth0"}, PeerName: "h3-veth1"}); err != nil {
-		t.Fatalf("create veth pair: %v", err)
-	}
+	l := newVethPairLinux(t, "h3-veth")
 	veth, err := l.h.LinkByName("h3-veth0")
 	if err != nil {
 		t.Fatal(err)

@@ -141,17 +141,7 @@ func TestLinuxAddressesOnVethInNetns(t *testing.T) {
 // expects the kernel to list them alike (scope, broadcast, flags), then checks a batch
 // larger than one send with a refused address in it.
 func TestLinuxBatchBindsAsAddrReplace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	l, err := NewLinuxAt(newTestNetns(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h1-veth0"}, PeerName: "h1-veth1"}); err != nil {
-		t.Fatalf("create veth pair: %v", err)
-	}
+	l := newVethPairLinux(t, "h1-veth")
 	ps := []netip.Prefix{
 		netip.MustParsePrefix("10.244.1.5/24"), // with a broadcast address
 		netip.MustParsePrefix("10.96.0.1/32"),
@@ -227,17 +217,7 @@ const serviceAddrs = 10000
 // BenchmarkLinuxLinks lists the links of a throwaway namespace whose veth holds
 // serviceAddrs /32 addresses, as a proxier's full resync reads kube-ipvs0's.
 func BenchmarkLinuxLinks(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to create network namespaces")
-	}
-	l, err := NewLinuxAt(newTestNetns(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h3-veth0"}, PeerName: "h3-veth1"}); err != nil {
-		b.Fatalf("create veth pair: %v", err)
-	}
+	l := newVethPairLinux(b, "h3-veth")
 	ps := make([]netip.Prefix, serviceAddrs)
 	for i := range ps {
 		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}), 32)
@@ -259,4 +239,22 @@ func BenchmarkLinuxLinks(b *testing.B) {
 			b.Fatalf("listed %d addresses, expected at least %d", n, serviceAddrs)
 		}
 	}
+}
+
+// newVethPairLinux returns a Linux handle on a throwaway network namespace holding a veth
+// pair named prefix+"0" and prefix+"1"; it skips without root.
+func newVethPairLinux(tb testing.TB, prefix string) *Linux {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to create network namespaces")
+	}
+	l, err := NewLinuxAt(newTestNetns(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	if err := l.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: prefix + "0"}, PeerName: prefix + "1"}); err != nil {
+		tb.Fatalf("create veth pair: %v", err)
+	}
+	return l
 }
