@@ -351,7 +351,6 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 
 	// Virtual servers: those the ownership rules give the proxier, those it wants, and those
 	// it programmed itself before this read. Real servers keep their terminating mark.
-	links, sets = nil, nil
 	wanted := wantedServices(desired.IPVS.Services)
 	var own *ownership // built when first needed: usually every virtual server is wanted or known
 	for _, vs := range services {
