@@ -118,11 +118,19 @@ func (l *Linux) tableByDumps() ([]dataplane.VirtualServer, error) {
 		return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
 	}
 	out := make([]dataplane.VirtualServer, 0, len(svcs))
+	seen := make(map[dataplane.ServiceKey]bool, len(svcs))
 	for _, s := range svcs {
 		vs, err := fromService(s)
 		if err != nil {
 			return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
 		}
+		if seen[vs.Key()] {
+			// A dump spans many reads and the kernel resumes it by position: a virtual
+			// server added meanwhile shifts the rest, and one comes again. (A table
+			// that keeps changing is why the one-pass read fell back to this.)
+			continue
+		}
+		seen[vs.Key()] = true
 		dests, err := l.h.GetDestinations(s)
 		if err != nil {
 			return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)

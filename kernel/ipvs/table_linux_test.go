@@ -221,3 +221,63 @@ func TestLinuxTableInNetns(t *testing.T) {
 		}
 	}
 }
+
+// TestLinuxTableUnderChurn reads the whole table while a second handle keeps adding
+// virtual servers in the same namespace, as a proxier programming a burst does. A dump
+// spans many reads that the kernel resumes by position, so an addition meanwhile makes it
+// repeat entries: no read may list a virtual server twice (ipvsdump's output would not
+// even parse) or lose one that was there all along. Seen in the lab cluster: upstream
+// kube-proxy adding 10,000 Services made six reads in a row list one twice.
+func TestLinuxTableUnderChurn(t *testing.T) {
+	labtest.Require(t)
+	ls := newLinuxesInNetns(t, 2)
+	l, churn := ls[0], ls[1]
+	base := proxierTable(3000)
+	if err := l.AddServices(base); err != nil {
+		t.Fatalf("AddServices(%d): %v", len(base), err)
+	}
+	// Bounded: a table growing without end makes each read slower (and the guest small).
+	const maxAdded = 3000
+	stop := make(chan struct{})
+	added := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { added <- n }()
+		for i := range maxAdded {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			vs := dataplane.VirtualServer{Protocol: dataplane.SCTP, Address: vip(4, 1+i%250), Port: uint16(1 + i/250), Scheduler: "rr"}
+			if err := churn.AddService(vs); err != nil {
+				t.Errorf("churn: AddService(%s): %v", vs.Key(), err)
+				return
+			}
+			n++
+		}
+	}()
+	for read := range 6 {
+		vss, err := l.Services()
+		if err != nil {
+			t.Errorf("read %d: %v", read, err)
+			continue
+		}
+		seen := make(map[dataplane.ServiceKey]bool, len(vss))
+		for _, vs := range vss {
+			if seen[vs.Key()] {
+				t.Errorf("read %d: virtual server %s listed twice", read, vs.Key())
+			}
+			seen[vs.Key()] = true
+		}
+		for _, vs := range base {
+			if !seen[vs.Key()] {
+				t.Errorf("read %d: virtual server %s, there all along, is missing", read, vs.Key())
+				break
+			}
+		}
+		t.Logf("read %d: %d virtual servers", read, len(vss))
+	}
+	close(stop)
+	t.Logf("%d virtual servers added during the reads", <-added)
+}

@@ -20,7 +20,10 @@ const benchServices = 10000
 // newLinuxInNetns opens a Linux in a new network namespace with lo up, which lives as long
 // as the handle. Until lo is up the namespace has no local routing table, and the kernel
 // refuses IPv4 real servers (their address type reads as broadcast).
-func newLinuxInNetns(tb testing.TB) *Linux {
+func newLinuxInNetns(tb testing.TB) *Linux { return newLinuxesInNetns(tb, 1)[0] }
+
+// newLinuxesInNetns returns n handles on one new network namespace (each its own sockets).
+func newLinuxesInNetns(tb testing.TB, n int) []*Linux {
 	tb.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -34,24 +37,32 @@ func newLinuxInNetns(tb testing.TB) *Linux {
 		tb.Fatalf("create a network namespace: %v", err)
 	}
 	defer ns.Close()
-	var l *Linux
+	var ls []*Linux
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
 		err = netlink.LinkSetUp(lo)
 		if err != nil {
 			err = fmt.Errorf("bring lo up in the new namespace: %w", err)
-		} else if l, err = NewLinux(); err != nil {
+		}
+	}
+	for len(ls) < n && err == nil {
+		var l *Linux
+		if l, err = NewLinux(); err != nil {
 			err = fmt.Errorf("NewLinux in a new namespace: %w", err)
+		} else {
+			ls = append(ls, l)
 		}
 	}
 	if err2 := netns.Set(orig); err2 != nil {
 		panic(fmt.Sprintf("return to the test's network namespace: %v", err2)) // the thread is unusable
 	}
+	for _, l := range ls {
+		tb.Cleanup(func() { l.Close() })
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { l.Close() })
-	return l
+	return ls
 }
 
 // proxierTable is n virtual servers with two real servers each, as a proxier programs them.
