@@ -37,7 +37,12 @@ func VerifyMode(ctx context.Context, c Cluster, want string) ([]NodeMode, error)
 	var out []NodeMode
 	var problems []string
 	err := wait.PollUntilContextTimeout(ctx, c.poll(), c.timeout(), true, func(ctx context.Context) (bool, error) {
-		out, problems = verifyModeOnce(ctx, c, want)
+		o, p := verifyModeOnce(ctx, c, want)
+		if len(p) > 0 && ctx.Err() != nil && problems != nil {
+			// The deadline cut this round's reads short: the last whole round says more.
+			return false, nil
+		}
+		out, problems = o, p
 		return len(problems) == 0, nil
 	})
 	if len(problems) > 0 {
