@@ -628,15 +628,4 @@ func (d *listDecoder) add(msg []byte) error {
 	})
 }
 
-// decodeList merges the messages of a whole list dump into sets, as listDecoder does.
-func decodeList(msgs [][]byte) ([]dataplane.IPSet, error) {
-	var d listDecoder
-	for _, msg := range msgs {
-		if err := d.add(msg); err != nil {
-			return nil, err
-		}
-	}
-	return d.sets, nil
-}
-
 func knownType(t string) bool { return slices.Contains(SetTypes, t) }

@@ -288,3 +288,15 @@ func BenchmarkEncodeADT(b *testing.B) {
 		encodeADT(set.Name, set.Type, ms)
 	}
 }
+
+// decodeList merges the messages of a whole list dump into sets, as List does message by message
+// (for tests and benchmarks that hold a captured dump).
+func decodeList(msgs [][]byte) ([]dataplane.IPSet, error) {
+	var d listDecoder
+	for _, msg := range msgs {
+		if err := d.add(msg); err != nil {
+			return nil, err
+		}
+	}
+	return d.sets, nil
+}
