@@ -32,7 +32,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./suites/...
 
--include mk/*.mk
+-include hack/make/*.mk
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/netif"
 )
 
 // ensureDummy makes kube-ipvs0 exist once; a full sync's read tells when it has gone.

@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/conntrack"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/conntrack"
 )
 
 // Stale UDP conntrack entries. IPVS keeps forwarding a UDP flow to the real server its

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/conntrack"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/conntrack"
 )
 
 // client is where the UDP flows of these tests come from.

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/conntrack"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/conntrack"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipset"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 // The node of the tests: the seed tutorial's node1, one interface.

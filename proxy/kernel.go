@@ -3,7 +3,7 @@ package proxy
 import (
 	"errors"
 
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // checkKernel reports a bundle with a missing interface, a programming error worth a clear

@@ -16,9 +16,9 @@ import (
 
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // memoryLabServicesEnv sets the Service count of TestProxierFullResyncMemoryLab (default

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 
 // reconcileLabServicesEnv sets the Service count of TestReconcilerFullResyncLab (default

@@ -11,8 +11,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // The sysctls the IPVS proxier needs, as kube-proxy sets them.

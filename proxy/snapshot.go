@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // kernelSnapshot is one read of the kernel's links, ip sets and IPVS table that the

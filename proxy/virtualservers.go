@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 
 // ensureService makes the kernel hold a virtual server as wanted, with exactly its real

@@ -1,7 +1,7 @@
 // Command ipvs-bench measures the reference proxier and upstream kube-proxy side by side
 // in the lab cluster (framework/cluster/lab): for each N, a fresh cluster per proxy, the
 // same burst of N Services x 2 endpoints, the same one-endpoint change, measured from the
-// outside by framework/clusterbench. It writes cluster-table.txt, cluster-results.json,
+// outside by hack/report/clusterbench. It writes cluster-table.txt, cluster-results.json,
 // the raw outputs behind them and a CPU profile of the reference proxier at the largest N.
 //
 //	ipvs-bench -n 100,1000 -upstream v1.37.2 -out _out/bench
@@ -31,9 +31,9 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/clusterbench"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
 )
 
 type config struct {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/clusterbench"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
 )
 
 func TestParseNs(t *testing.T) {

@@ -32,8 +32,8 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/differential"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/differential/labrun"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential/labrun"
 )
 
 func main() {

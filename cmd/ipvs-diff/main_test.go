@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/differential"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -46,7 +46,7 @@ func TestReportExitStatus(t *testing.T) {
 		{"v1.37.2/seed.json", "v1.37.2"},
 		{"reference/seed.json", "reference"},
 	} {
-		c, err := differential.ReadCapture(filepath.Join("..", "..", "framework", "differential", "testdata", f.file))
+		c, err := differential.ReadCapture(filepath.Join("..", "..", "hack", "report", "differential", "testdata", f.file))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,5 @@
 // Command ipvs-lab runs code against a real IPVS kernel on machines whose own kernel has none:
-// it boots Debian's cloud kernel under QEMU (framework/lab) and runs static binaries or Go
+// it boots Debian's cloud kernel under QEMU (hack/lab/kernellab) and runs static binaries or Go
 // test binaries inside.
 //
 //	ipvs-lab prepare                 fetch and cache the kernel, tools and base initramfs
@@ -21,7 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 const usage = `usage:
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func exitCode(err error, stderr io.Writer) int {
 	var (
 		ee exitError
-		se *lab.SetupError
+		se *kernellab.SetupError
 	)
 	switch {
 	case err == nil:
@@ -82,7 +82,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return ee.code
 	case errors.As(err, &se): // a lab without IPVS is broken, not "tests failed"
 		fmt.Fprintf(stderr, "ipvs-lab: %v\n", err)
-		return lab.ExitNoIPVS
+		return kernellab.ExitNoIPVS
 	default:
 		fmt.Fprintf(stderr, "ipvs-lab: %v\n", err)
 		return 1

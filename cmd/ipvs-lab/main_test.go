@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -85,7 +85,7 @@ func TestExitCode(t *testing.T) {
 	}{
 		{nil, 0},
 		{exitError{3}, 3},
-		{fmt.Errorf("running: %w", &lab.SetupError{Reason: "no /proc/net/ip_vs"}), lab.ExitNoIPVS},
+		{fmt.Errorf("running: %w", &kernellab.SetupError{Reason: "no /proc/net/ip_vs"}), kernellab.ExitNoIPVS},
 		{errors.New("qemu failed"), 1},
 	}
 	for _, tt := range tests {

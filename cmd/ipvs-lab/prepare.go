@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 func prepareCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -18,7 +18,7 @@ func prepareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
 	}
-	l, err := lab.Prepare(ctx, lab.Options{Refresh: *refresh})
+	l, err := kernellab.Prepare(ctx, kernellab.Options{Refresh: *refresh})
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func prepareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", lab.DefaultTimeout, "bound for the whole run, boot included")
+	timeout := fs.Duration("timeout", kernellab.DefaultTimeout, "bound for the whole run, boot included")
 	mem := fs.Int("mem", 0, "guest memory in MiB (0: sized from the binary)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
@@ -39,14 +39,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bin := fs.Arg(0)
 	guest := "/lab/bin/" + filepath.Base(bin)
-	l, err := lab.Prepare(ctx, lab.Options{})
+	l, err := kernellab.Prepare(ctx, kernellab.Options{})
 	if err != nil {
 		return err
 	}
-	res, err := l.Run(ctx, lab.Job{
+	res, err := l.Run(ctx, kernellab.Job{
 		Name:      filepath.Base(bin),
-		Files:     []lab.File{{Path: guest, Source: bin, Mode: 0o755}},
-		Commands:  []lab.Command{{Args: append([]string{guest}, fs.Args()[1:]...)}},
+		Files:     []kernellab.File{{Path: guest, Source: bin, Mode: 0o755}},
+		Commands:  []kernellab.Command{{Args: append([]string{guest}, fs.Args()[1:]...)}},
 		Timeout:   *timeout,
 		MemoryMiB: *mem,
 		Stream:    stdout,

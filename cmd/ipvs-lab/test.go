@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/gotest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/gotest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 // testCmd builds the test binaries of the packages, runs them all in one guest and prints
@@ -46,14 +46,14 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// Prepare the lab while the test binaries build: one is downloads, the other CPU.
 	var (
-		l       *lab.Lab
+		l       *kernellab.Lab
 		prepErr error
 		wg      sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		l, prepErr = lab.Prepare(ctx, lab.Options{})
+		l, prepErr = kernellab.Prepare(ctx, kernellab.Options{})
 	}()
 	jobs, skipped, buildErr := buildTests(ctx, patterns, explicit, *runRE, *all, *timeout)
 	wg.Wait()
@@ -76,14 +76,14 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := &lineWriter{w: stdout}
 	var total gotest.Summary
 	failed := 0
-	res, runErr := l.Run(ctx, lab.Job{
+	res, runErr := l.Run(ctx, kernellab.Job{
 		Name:      "go tests",
 		Files:     jobs.files,
 		Commands:  jobs.cmds,
 		Timeout:   *timeout,
 		MemoryMiB: *mem,
 		Stream:    out,
-		OnDone: func(c lab.CommandResult) {
+		OnDone: func(c kernellab.CommandResult) {
 			s := gotest.Summarize(c.Output)
 			ok := s.OK(c.ExitCode)
 			if !ok {
@@ -120,8 +120,8 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 type testJobs struct {
 	dir   string
-	files []lab.File
-	cmds  []lab.Command
+	files []kernellab.File
+	cmds  []kernellab.Command
 }
 
 // buildTests finds the packages, builds the test binaries of those with tests to run and
@@ -165,14 +165,14 @@ func buildTests(ctx context.Context, patterns []string, explicit bool, runRE str
 		if rel, err := filepath.Rel(p.ModuleDir, p.Dir); err == nil && p.ModuleDir != "" && !strings.HasPrefix(rel, "..") {
 			guestDir = path.Join("/src", filepath.ToSlash(rel))
 		}
-		jobs.files = append(jobs.files, lab.File{Path: guestBin, Source: bin, Mode: 0o755})
+		jobs.files = append(jobs.files, kernellab.File{Path: guestBin, Source: bin, Mode: 0o755})
 		td, err := testdataFiles(p.Dir, guestDir)
 		if err != nil {
 			os.RemoveAll(dir)
 			return testJobs{}, nil, err
 		}
 		jobs.files = append(jobs.files, td...)
-		jobs.cmds = append(jobs.cmds, lab.Command{
+		jobs.cmds = append(jobs.cmds, kernellab.Command{
 			Name: p.ImportPath,
 			Args: []string{guestBin, "-test.v", "-test.count=1", "-test.run", pattern, "-test.timeout", testTimeout.String()},
 			Dir:  guestDir,
@@ -182,9 +182,9 @@ func buildTests(ctx context.Context, patterns []string, explicit bool, runRE str
 }
 
 // testdataFiles copies a package's testdata folder, which tests read relative to the package.
-func testdataFiles(pkgDir, guestDir string) ([]lab.File, error) {
+func testdataFiles(pkgDir, guestDir string) ([]kernellab.File, error) {
 	root := filepath.Join(pkgDir, "testdata")
-	var files []lab.File
+	var files []kernellab.File
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && p == root {
 			return filepath.SkipDir
@@ -196,7 +196,7 @@ func testdataFiles(pkgDir, guestDir string) ([]lab.File, error) {
 		if err != nil {
 			return err
 		}
-		files = append(files, lab.File{Path: path.Join(guestDir, filepath.ToSlash(rel)), Source: p})
+		files = append(files, kernellab.File{Path: path.Join(guestDir, filepath.ToSlash(rel)), Source: p})
 		return nil
 	})
 	return files, err

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
 // netexec answers like agnhost netexec (test/images/agnhost/netexec in kubernetes), the

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
 // podRuntime is what runs for one Pod: a network namespace with HTTP servers, or (host

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab/agentapi"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/agentapi"
 )
 
 // serve runs the agent's TLS endpoints until ctx ends.

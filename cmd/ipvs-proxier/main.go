@@ -24,9 +24,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 func main() {

@@ -23,11 +23,11 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 // syncBuffer is an io.Writer safe for the program's goroutines.

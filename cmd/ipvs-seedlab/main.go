@@ -2,11 +2,11 @@
 //
 //	ipvs-seedlab [walk]     the seed tutorial's sections 2 to 4.1 on the lab cluster (real
 //	                        control plane on 127.0.0.1, upstream kube-proxy or the reference
-//	                        proxier in the lab guest; framework/seedwalk): each step printed
+//	                        proxier in the lab guest; hack/report/seedwalk): each step printed
 //	                        as typed with its real output and time, then a PASS/FAIL verdict
 //	                        per assertion (make lab)
 //	ipvs-seedlab seed       the same sections on a bare lab node, the reference proxier fed
-//	                        by a fake object store in the guest (framework/lab/scenario;
+//	                        by a fake object store in the guest (hack/lab/scenario;
 //	                        make lab-quick: no upstream binaries, ~15 s)
 //	ipvs-seedlab bench      the reference proxier's full sync of N Services x 2 endpoints
 //	                        and a one-endpoint change, in the lab guest (make bench-lab)
@@ -31,9 +31,9 @@ import (
 	"time"
 
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/scenario"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/seedwalk"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
 )
 
 const usage = `usage:
@@ -43,7 +43,7 @@ const usage = `usage:
 
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL,
 IPVS_E2E_LAB_NODEAGENT and IPVS_E2E_LAB_PROXIER (walk: the guest binaries, default bin/),
-IPVS_E2E_LAB_KEEP=1 (see framework/lab), BENCH_LARGE=1 (bench: add 10,000 Services).
+IPVS_E2E_LAB_KEEP=1 (see hack/lab/kernellab), BENCH_LARGE=1 (bench: add 10,000 Services).
 `
 
 func main() {
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var (
 		ee exitError
-		se *lab.SetupError
+		se *kernellab.SetupError
 	)
 	switch {
 	case err == nil:
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	case errors.As(err, &se):
 		fmt.Fprintf(stderr, "ipvs-seedlab: %v\n", err)
-		return lab.ExitNoIPVS
+		return kernellab.ExitNoIPVS
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "ipvs-seedlab: interrupted: %v\n", err)
 		return 130
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // prepare readies the lab and builds the guest program at the same time: one is mostly
 // downloads and cache checks, the other CPU.
-func prepare(ctx context.Context) (*lab.Lab, string, error) {
+func prepare(ctx context.Context) (*kernellab.Lab, string, error) {
 	type built struct {
 		path string
 		err  error
@@ -111,7 +111,7 @@ func prepare(ctx context.Context) (*lab.Lab, string, error) {
 		ch <- built{p, err}
 	}()
 	start := time.Now()
-	l, err := lab.Prepare(ctx, lab.Options{})
+	l, err := kernellab.Prepare(ctx, kernellab.Options{})
 	if err == nil {
 		slog.Info("ipvs-seedlab: lab prepared", "kernel", l.KernelVersion, "elapsed", time.Since(start).Round(10*time.Millisecond))
 	}

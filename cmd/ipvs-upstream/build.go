@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/upstream"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
 func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

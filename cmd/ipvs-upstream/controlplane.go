@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/controlplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/upstream"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
 func controlPlaneCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,6 +1,6 @@
 // Command ipvs-upstream builds upstream Kubernetes binaries of a served release from the Go
-// module proxy (framework/upstream) and runs a real control plane on 127.0.0.1 with them
-// (framework/controlplane), for people poking at the lab cluster by hand.
+// module proxy (hack/lab/upstream) and runs a real control plane on 127.0.0.1 with them
+// (hack/lab/controlplane), for people poking at the lab cluster by hand.
 //
 //	ipvs-upstream versions                        served releases, and which are built
 //	ipvs-upstream build [-version v1.37.2] [-components a,b]

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 
 // labTable is a table meant to catch every way ipvsdump could print differently from

@@ -14,9 +14,9 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -1,5 +1,5 @@
 // Package diff holds the Services of the differential report's scenarios (cmd/ipvs-diff,
-// framework/differential/labrun), one file per scenario, with everything the API server
+// hack/report/differential/labrun), one file per scenario, with everything the API server
 // would otherwise allocate pinned: ClusterIPs, NodePorts and health check NodePorts. Two
 // runs of a scenario, one per proxy, then program the same addresses, and a diff between
 // them is a difference between the proxies, not between two allocations. The backends are

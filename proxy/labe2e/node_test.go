@@ -22,11 +22,11 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // The node of every test: node1 of the seed's cluster, its address on a dummy "eth0" (the

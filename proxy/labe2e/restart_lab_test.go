@@ -11,7 +11,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 )
 

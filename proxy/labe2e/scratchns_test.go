@@ -10,13 +10,13 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipvs"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipset"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 // scratchNode is a new network namespace of the guest's kernel, a node that has only just

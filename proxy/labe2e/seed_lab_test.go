@@ -12,7 +12,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
 // The seed's NodePort rule, as `iptables -t nat -S KUBE-NODE-PORT` prints it (section 4.1).

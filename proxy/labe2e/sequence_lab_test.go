@@ -5,9 +5,9 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // Sequences and steps of the random-sequence test. A step costs about seven iptables

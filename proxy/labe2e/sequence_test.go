@@ -18,10 +18,10 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/internal/churn"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // sequenceSeedEnv sets the seed of the first random sequence (the next ones take the

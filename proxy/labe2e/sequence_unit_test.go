@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/ipset"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/netif"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/sysctl"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipset"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/netif"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 // The lab test's harness on the kernel fakes: the same sequences through the same

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
 // rootClient sends requests from the node itself, a fresh connection each.

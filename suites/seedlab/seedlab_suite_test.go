@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 )
 
 var suite = e2e.NewSuite("seedlab")

@@ -14,10 +14,10 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
-	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
 )
 
 // seedNodePortRule is section 4.1.4's `iptables -t nat -S KUBE-NODE-PORT` line, verbatim.

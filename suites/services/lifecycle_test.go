@@ -18,10 +18,10 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
-	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
 )
 
 var _ = Describe("scaling from 1 to 200 Services", Ordered, e2e.Labels("scale"), func() {

@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/wait"
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 
-	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 )
 
 var suite = e2e.NewSuite("services")

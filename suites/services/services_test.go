@@ -13,9 +13,9 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
-	"github.com/ipvs-e2e/ipvs-e2e/suites/e2e"
 )
 
 // Documentation addresses (RFC 5737 TEST-NET-3) for externalIPs and load-balancer ingress:

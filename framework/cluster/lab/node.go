@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab/agentapi"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/agentapi"
 )
 
 // agentClient talks to cmd/ipvs-nodeagent through its host port forward, trusting only the

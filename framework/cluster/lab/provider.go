@@ -1,7 +1,7 @@
 // Package lab is the lab cluster: a cluster.Provider that needs no Docker and no IPVS in
 // the host's kernel. A real control plane of an upstream release (etcd, kube-apiserver,
-// kube-controller-manager; framework/controlplane) runs on the host's loopback; the
-// nodes are one kernel lab guest (framework/lab) on QEMU user networking (guest 10.0.2.15,
+// kube-controller-manager; hack/lab/controlplane) runs on the host's loopback; the
+// nodes are one kernel lab guest (hack/lab/kernellab) on QEMU user networking (guest 10.0.2.15,
 // the host's loopback is 10.0.2.2), where cmd/ipvs-nodeagent plays the kubelet and runs
 // kube-proxy (upstream, or this project's reference proxier) from the kube-proxy DaemonSet
 // and ConfigMap the provider installs as kubeadm would. One node by default; NodesEnv asks
@@ -36,11 +36,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/controlplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/upstream"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
 // ProviderName is the name suites select this provider by (IPVS_E2E_PROVIDER=lab).
@@ -236,11 +236,11 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 
 	p.agentPort = ports[4]
 	p.nodePorts = map[int32]uint16{}
-	forwards := []lab.PortForward{{Host: uint16(p.agentPort), Guest: agentGuestPort}}
+	forwards := []kernellab.PortForward{{Host: uint16(p.agentPort), Guest: agentGuestPort}}
 	for i, np := range p.opts.HostNodePorts {
 		hp := uint16(ports[5+i])
 		p.nodePorts[np] = hp
-		forwards = append(forwards, lab.PortForward{Host: hp, Guest: uint16(np)})
+		forwards = append(forwards, kernellab.PortForward{Host: hp, Guest: uint16(np)})
 	}
 	files, err := p.guestFiles(cp, agentBin, kubeProxyBin)
 	if err != nil {
@@ -284,7 +284,7 @@ func (p *Provider) installKubeProxy(ctx context.Context, image string) error {
 	return nil
 }
 
-func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxyBin string) ([]lab.File, error) {
+func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxyBin string) ([]kernellab.File, error) {
 	certPEM, keyPEM, err := agentCert()
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxy
 	}); err != nil {
 		return nil, err
 	}
-	return []lab.File{
+	return []kernellab.File{
 		{Path: guestAgent, Source: agentBin, Mode: 0o755},
 		{Path: guestKubeProxy, Source: kubeProxyBin, Mode: 0o755},
 		{Path: guestAgentKubeconfig, Source: agentKubeconfig, Mode: 0o600},
@@ -317,8 +317,8 @@ func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxy
 
 // boot starts the guest with the node agent as its one long command and waits until the
 // agent answers and the Node is registered.
-func (p *Provider) boot(ctx context.Context, files []lab.File, forwards []lab.PortForward) error {
-	l, err := lab.Prepare(ctx, lab.Options{})
+func (p *Provider) boot(ctx context.Context, files []kernellab.File, forwards []kernellab.PortForward) error {
+	l, err := kernellab.Prepare(ctx, kernellab.Options{})
 	if err != nil {
 		return err
 	}
@@ -336,13 +336,13 @@ func (p *Provider) boot(ctx context.Context, files []lab.File, forwards []lab.Po
 	}
 	vmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancelVM, p.vmDone = cancel, make(chan error, 1)
-	job := lab.Job{
+	job := kernellab.Job{
 		Name:      "lab-cluster-" + NodeName,
 		Files:     files,
-		Commands:  []lab.Command{{Name: "ipvs-nodeagent", Args: args}},
+		Commands:  []kernellab.Command{{Name: "ipvs-nodeagent", Args: args}},
 		Timeout:   24 * time.Hour,
 		MemoryMiB: 2048,
-		Network:   &lab.Network{HostForwards: forwards},
+		Network:   &kernellab.Network{HostForwards: forwards},
 		Hostname:  NodeName,
 		Stream:    logf,
 	}

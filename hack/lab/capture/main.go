@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 // stateScript is the one copy of the script: the captures do not keep their own, their
@@ -84,16 +84,16 @@ func readme(versions string) string {
 }
 
 func capture(ctx context.Context, dir string) error {
-	cmds := []lab.Command{
+	cmds := []kernellab.Command{
 		{Name: "state.sh", Args: []string{"/bin/sh", "/lab/state.sh"}},
 		{Name: "versions", Shell: "uname -r; ipvsadm --version; ipset --version; iptables --version; ip -V"},
 	}
 	for _, c := range captures {
-		cmds = append(cmds, lab.Command{Name: c.file, Shell: c.cmd})
+		cmds = append(cmds, kernellab.Command{Name: c.file, Shell: c.cmd})
 	}
-	res, err := lab.Run(ctx, lab.Job{
+	res, err := kernellab.Run(ctx, kernellab.Job{
 		Name:          "capture",
-		Files:         []lab.File{{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755}},
+		Files:         []kernellab.File{{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755}},
 		Commands:      cmds,
 		StopOnFailure: true,
 		Timeout:       3 * time.Minute,

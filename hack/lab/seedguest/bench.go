@@ -29,10 +29,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/scenario"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel/iptables"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

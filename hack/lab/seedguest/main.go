@@ -1,4 +1,4 @@
-// Command seedguest runs inside a kernel lab guest (framework/lab) and plays the parts of a
+// Command seedguest runs inside a kernel lab guest (hack/lab/kernellab) and plays the parts of a
 // one-node cluster that the lab has no binaries for, so that the seed tutorial's commands
 // can be typed as the tutorial types them:
 //
@@ -16,7 +16,7 @@
 //	                                        endpoints and one endpoint change, in this guest
 //
 // Everything that reaches the kernel is real: IPVS, kube-ipvs0, ipsets, iptables, the pod's
-// veth and the traffic. Only the API server is not: see framework/lab/scenario.
+// veth and the traffic. Only the API server is not: see hack/lab/scenario.
 package main
 
 import (

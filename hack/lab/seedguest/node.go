@@ -20,9 +20,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // DefaultSocket is where `seedguest node` serves the store to `seedguest kubectl`.
@@ -152,7 +152,7 @@ func serve(s *http.Server, l net.Listener, cancel context.CancelCauseFunc) {
 
 // primaryAddress is the node's InternalIP: its first global IPv4 address outside kube-ipvs0
 // and the pods' veths (in the lab, eth0's 10.0.2.15). Pods reached from the node take their
-// source address from it, as framework/lab/pods requires.
+// source address from it, as hack/lab/pods requires.
 func primaryAddress(k *kernel.Kernel) (netip.Addr, error) {
 	links, err := k.Links.Links()
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
-// podsRuntime runs each Pod as a framework/lab/pods pod: a network namespace joined to the
+// podsRuntime runs each Pod as a hack/lab/pods pod: a network namespace joined to the
 // node by a veth pair, routed as point-to-point CNI plugins route pods. Each container port
 // (port 80 when the Pod declares none, as nginx listens there) gets an HTTP server in the
 // namespace that names the Pod and the client address it saw, so traffic through IPVS shows

@@ -1,0 +1,44 @@
+# The proxies side by side in the lab cluster (hack/report/clusterbench, cmd/ipvs-bench): for
+# each N a fresh lab cluster per proxy (the reference proxier, then upstream kube-proxy
+# $(BENCH_KUBE_PROXY) on the same lab kernel), N Services x 2 endpoints created in one
+# burst, then full-sync time, one-endpoint-change latency, RSS and rule counts, with the
+# upstream/reference ratio per N. Table, results JSON, raw outputs and the reference
+# proxier's CPU profile at the largest N go to $(BENCH_OUT).
+#
+#   make bench-cluster                              N = 100, 1,000 (~15 min; upstream 1,000 ~4 min)
+#   make bench-cluster BENCH_LARGE=1                also the reference proxier at 10,000
+#   make bench-cluster BENCH_LARGE=1 BENCH_UPSTREAM_LARGE=1   upstream at 10,000 too (~40 min more)
+#   make bench-cluster BENCH_KUBE_PROXY=v1.35.4     another upstream release (built when missing)
+BENCH_KUBE_PROXY     ?= v1.37.2
+BENCH_LARGE          ?=
+BENCH_UPSTREAM_LARGE ?=
+BENCH_OUT            ?= $(CURDIR)/_out/bench
+BENCH_PROFILE_SECONDS ?= 30
+
+bench_comma      := ,
+BENCH_N          := 100,1000$(if $(BENCH_LARGE),$(bench_comma)10000)
+BENCH_UPSTREAM_N := 100,1000$(if $(BENCH_UPSTREAM_LARGE),$(bench_comma)10000)
+
+.PHONY: bench-cluster test-clusterbench
+
+bench-cluster: lab-cluster-binaries
+	$(GO) run ./cmd/ipvs-bench -n '$(BENCH_N)' -upstream-n '$(BENCH_UPSTREAM_N)' \
+	  -upstream '$(BENCH_KUBE_PROXY)' -profile-seconds $(BENCH_PROFILE_SECONDS) -out '$(BENCH_OUT)' \
+	  -ipvsdump '$(BIN_DIR)/ipvsdump'
+
+test-clusterbench:
+	$(GO) test ./hack/report/clusterbench ./cmd/ipvs-bench
+	$(GO) test -run 'Profiling' ./proxy ./cmd/ipvs-proxier
+
+CLUSTERBENCH_FUZZ := FuzzParseSyncMetrics FuzzParseProcStatus FuzzParseAdjtimex
+FUZZTIME ?= 10s
+FUZZMINIMIZE ?= 100x
+
+.PHONY: fuzz-clusterbench
+fuzz-clusterbench:
+	@set -e; for f in $(CLUSTERBENCH_FUZZ); do \
+		echo "== $$f ($(FUZZTIME))"; \
+		$(GO) test ./hack/report/clusterbench -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
+	done
+
+fuzz: fuzz-clusterbench

@@ -1,0 +1,82 @@
+# The Ginkgo suites (suites/seedlab, suites/services) on kind clusters, and the packages they
+# stand on (framework/cluster, node, kubeproxy, fixtures, manifests). `make e2e` needs a Linux
+# host with a Docker engine and ip_vs in its kernel; without them it stops at once and says
+# why (`make lab` runs the IPVS checks in a QEMU kernel lab instead).
+#
+#   make e2e                                  seedlab (both switch methods) + services
+#   make e2e E2E_K8S_VERSION=1.35             another kind node image (1.34 .. 1.37)
+#   make e2e E2E_LABELS='!slow'               a Ginkgo label filter (see framework/e2e/labels.go)
+#   make e2e-seedlab E2E_SWITCH=configmap     one suite, one method
+#   make suites-dry-run                       compile the suites and list their specs
+#
+# Settings reach the suites as IPVS_E2E_* variables (framework/e2e/config.go lists them all).
+E2E_ARTIFACTS   ?= $(CURDIR)/artifacts
+E2E_K8S_VERSION ?=
+E2E_NODE_IMAGE  ?=
+E2E_LABELS      ?=
+E2E_SWITCH      ?= creation
+E2E_TIMEOUT     ?= 90m
+E2E_KEEP        ?= false
+E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy ./framework/fixtures ./manifests ./framework/e2e
+E2E_FUZZ        := ./framework/kubeproxy:FuzzParseLogLine ./framework/kubeproxy:FuzzParseProxyMode \
+	./framework/kubeproxy:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
+FUZZTIME        ?= 10s
+FUZZMINIMIZE    ?= 100x
+
+.PHONY: e2e e2e-preflight e2e-seedlab e2e-services suites-dry-run test-e2e-framework fuzz-e2e
+
+# One suite run: $(1) suite, $(2) switch method. Each run has its own cluster and artifacts
+# directory, so a kept cluster (E2E_KEEP=true) never blocks the next run.
+define e2e_run
+	IPVS_E2E_SWITCH=$(2) \
+	IPVS_E2E_CLUSTER=ipvs-e2e-$(1)-$(2) \
+	IPVS_E2E_ARTIFACTS=$(E2E_ARTIFACTS)/$(1)-$(2) \
+	IPVS_E2E_IPVSDUMP=$(BIN_DIR)/ipvsdump \
+	IPVS_E2E_K8S_VERSION=$(E2E_K8S_VERSION) \
+	IPVS_E2E_NODE_IMAGE=$(E2E_NODE_IMAGE) \
+	IPVS_E2E_KEEP_ON_FAILURE=$(E2E_KEEP) \
+	$(GO) test -tags e2e ./suites/$(1) -count=1 -timeout $(E2E_TIMEOUT) -v -args \
+		-ginkgo.label-filter='$(E2E_LABELS)' -ginkgo.v
+endef
+
+# Preflight first: a second, no build, nothing created.
+e2e-preflight:
+	@mkdir -p $(BIN_DIR)
+	@CGO_ENABLED=0 $(GO) build -o $(BIN_DIR)/e2e-preflight ./suites/cmd/e2e-preflight
+	@$(BIN_DIR)/e2e-preflight -schedulers rr,wrr,sh,mh
+
+# Every run goes ahead even when one fails, so CI sees all results; the target fails if any did.
+e2e: e2e-preflight
+	@$(MAKE) --no-print-directory ipvsdump
+	@rc=0; \
+	$(call e2e_run,seedlab,creation) || rc=1; \
+	$(call e2e_run,seedlab,configmap) || rc=1; \
+	$(call e2e_run,services,creation) || rc=1; \
+	echo "e2e: JUnit XML and per-node artifacts under $(E2E_ARTIFACTS)"; \
+	exit $$rc
+
+e2e-seedlab: e2e-preflight
+	@$(MAKE) --no-print-directory ipvsdump
+	$(call e2e_run,seedlab,$(E2E_SWITCH))
+
+e2e-services: e2e-preflight
+	@$(MAKE) --no-print-directory ipvsdump
+	$(call e2e_run,services,$(E2E_SWITCH))
+
+# The suites carry the e2e build tag so a plain `go test ./...` never tries to create a
+# cluster. Compiles both suites and lists every spec with its labels; no cluster, no Docker.
+suites-dry-run:
+	$(GO) test -tags e2e ./suites/seedlab ./suites/services -count=1 -run 'TestSeedLab|TestServices' -v -args -ginkgo.dry-run -ginkgo.v -ginkgo.no-color
+
+# The unit tests under the suites: config generation, ConfigMap edits, log and /proxyMode
+# parsing, preflight messages, fakes, artifacts, summary, label filters.
+test-e2e-framework:
+	$(GO) test $(E2E_PKGS)
+
+fuzz-e2e:
+	@set -e; for pf in $(E2E_FUZZ); do \
+		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
+	done
+
+fuzz: fuzz-e2e

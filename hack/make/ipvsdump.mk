@@ -1,0 +1,11 @@
+# cmd/ipvsdump: the static node inspector copied into kind nodes (see cmd/ipvsdump/README.md),
+# and the packages it stands on: the state diff, the Gomega matchers, the state reader.
+.PHONY: ipvsdump test-ipvsdump
+
+ipvsdump:
+	@mkdir -p $(BIN_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN_DIR)/ipvsdump ./cmd/ipvsdump
+
+test-ipvsdump:
+	$(GO) test -run 'Diff|LCS' ./framework/dataplane
+	$(GO) test ./framework/dataplane/match ./proxy/kernel ./cmd/ipvsdump

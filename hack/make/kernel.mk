@@ -1,0 +1,26 @@
+# kernel/*: the narrow kernel interfaces (IPVS, links, ip sets, iptables, sysctls), their
+# fakes and Linux implementations. On a host the fakes and unit tests run; as root the
+# Linux implementations of links, ip sets and iptables also run in throwaway network
+# namespaces (this host's kernel has no IPVS); `make lab-test` runs every contract
+# against the lab kernel.
+KERNEL_PKGS := ./proxy/kernel/ipvs ./proxy/kernel/netif ./proxy/kernel/ipset ./proxy/kernel/iptables ./proxy/kernel/sysctl
+FUZZTIME ?= 10s
+FUZZMINIMIZE ?= 100x
+KERNEL_FUZZ := ./proxy/kernel/ipset:FuzzDecodeList ./proxy/kernel/iptables:FuzzRestore
+
+.PHONY: test-kernel test-kernel-netns fuzz-kernel
+
+test-kernel:
+	$(GO) test $(KERNEL_PKGS)
+
+# Needs root, iproute2, iptables and ipset (Debian: apt-get install iproute2 iptables ipset).
+test-kernel-netns:
+	$(GO) test -count=1 -v -run 'InNetns|AgreesWith|OnVeth' $(KERNEL_PKGS)
+
+fuzz-kernel:
+	@set -e; for pf in $(KERNEL_FUZZ); do \
+		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
+	done
+
+fuzz: fuzz-kernel

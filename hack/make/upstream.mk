@@ -1,0 +1,53 @@
+# Upstream Kubernetes binaries built from the Go module proxy (hack/lab/upstream) and the
+# real control plane they run on 127.0.0.1 (hack/lab/controlplane); see cmd/ipvs-upstream.
+# Binaries are cached in $(CACHE_DIR)/upstream/<version>/bin.
+#
+#   make upstream-build [VERSION=v1.37.2]      kube-apiserver, kube-controller-manager, kubectl,
+#                                               kube-proxy and etcd (cold: ~7 min of 2 idle cores)
+#   make upstream-versions                      served releases (v1.34 on) and which are built
+#   make upstream-test [VERSION=v1.37.2]        build if needed, then the control-plane test
+UPSTREAM_VERSION ?= $(or $(VERSION),v1.37.2)
+UPSTREAM_COMPONENTS ?= kube-apiserver,kube-controller-manager,kubectl,kube-proxy,etcd
+UPSTREAM_FUZZ := ./hack/lab/upstream:FuzzParseVersionList ./hack/lab/upstream:FuzzParseKubernetesModFile \
+	./hack/lab/controlplane:FuzzParseProcNetTCP
+FUZZTIME ?= 10s
+FUZZMINIMIZE ?= 100x
+
+.PHONY: upstream-build upstream-versions upstream-test upstream-status test-upstream fuzz-upstream
+
+upstream-build:
+	$(GO) run ./cmd/ipvs-upstream build -version $(UPSTREAM_VERSION) -components $(UPSTREAM_COMPONENTS)
+
+upstream-versions:
+	$(GO) run ./cmd/ipvs-upstream versions
+
+# Builds what is missing (IPVS_E2E_UPSTREAM_BUILD=1), then runs TestControlPlane (~15 s).
+upstream-test:
+	IPVS_E2E_UPSTREAM_BUILD=1 IPVS_E2E_UPSTREAM_VERSION=$(UPSTREAM_VERSION) \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestControlPlane$$' ./hack/lab/controlplane
+
+test-upstream:
+	$(GO) test ./hack/lab/upstream ./hack/lab/controlplane ./cmd/ipvs-upstream
+
+# `go test ./...` prints nothing for a skipped test in a passing package, so say here whether
+# TestControlPlane will run a real control plane or skip for want of binaries.
+upstream-status:
+	@if [ -f "$(CACHE_DIR)/upstream/$(UPSTREAM_VERSION)/bin/kube-apiserver.stamp" ] && \
+	    [ -f "$(CACHE_DIR)/upstream/$(UPSTREAM_VERSION)/bin/kube-controller-manager.stamp" ] && \
+	    [ -f "$(CACHE_DIR)/upstream/$(UPSTREAM_VERSION)/bin/kubectl.stamp" ] && \
+	    [ -f "$(CACHE_DIR)/upstream/$(UPSTREAM_VERSION)/bin/etcd.stamp" ]; then \
+		echo "upstream: $(UPSTREAM_VERSION) binaries cached: TestControlPlane runs a real control plane"; \
+	else \
+		echo "upstream: $(UPSTREAM_VERSION) binaries NOT cached: TestControlPlane (hack/lab/controlplane) SKIPS;"; \
+		echo "          run 'make upstream-build' first (cold ~7 min on 2 idle cores) or 'make upstream-test'"; \
+	fi
+
+unit: upstream-status
+
+fuzz-upstream:
+	@set -e; for pf in $(UPSTREAM_FUZZ); do \
+		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
+	done
+
+fuzz: fuzz-upstream

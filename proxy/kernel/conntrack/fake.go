@@ -1,0 +1,106 @@
+package conntrack
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/fakecalls"
+)
+
+// Fake is an in-memory conntrack table. It keeps the entries it was given, deletes the ones
+// a filter calls stale, and remembers the deleted ones. It is safe for concurrent use.
+type Fake struct {
+	mu      sync.Mutex
+	flows   []Flow
+	deleted []Flow
+	calls   *fakecalls.Recorder
+}
+
+var _ Interface = (*Fake)(nil)
+
+// NewFake returns a table holding flows.
+func NewFake(flows ...Flow) *Fake {
+	return &Fake{flows: slices.Clone(flows), calls: fakecalls.New("conntrack.Fake", "List", "DeleteStale")}
+}
+
+// Add puts entries into the table, as traffic would.
+func (f *Fake) Add(flows ...Flow) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flows = append(f.flows, flows...)
+}
+
+// Deleted returns the entries deleted so far, in the order they were deleted.
+func (f *Fake) Deleted() []Flow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.deleted)
+}
+
+// Calls returns the calls received so far, e.g. "DeleteStale 4".
+func (f *Fake) Calls() []string { return f.calls.Calls() }
+
+// ResetCalls forgets the calls logged so far.
+func (f *Fake) ResetCalls() { f.calls.Reset() }
+
+// FailNext makes the next call of op ("List" or "DeleteStale") fail with err without
+// touching the table.
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
+
+// List returns the family's entries.
+func (f *Fake) List(family int) ([]Flow, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("List %d", family)
+	if err := f.calls.Fault("List"); err != nil {
+		return nil, err
+	}
+	if err := checkFamily(family); err != nil {
+		return nil, err
+	}
+	var out []Flow
+	for _, fl := range f.flows {
+		if familyOf(fl) == family {
+			out = append(out, fl)
+		}
+	}
+	return out, nil
+}
+
+// DeleteStale deletes the family's entries that sf calls stale.
+func (f *Fake) DeleteStale(family int, sf *StaleFilter) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("DeleteStale %d", family)
+	if err := f.calls.Fault("DeleteStale"); err != nil {
+		return 0, err
+	}
+	if err := checkFamily(family); err != nil {
+		return 0, err
+	}
+	n := 0
+	f.flows = slices.DeleteFunc(f.flows, func(fl Flow) bool {
+		if familyOf(fl) != family || !sf.Stale(fl) {
+			return false
+		}
+		f.deleted = append(f.deleted, fl)
+		n++
+		return true
+	})
+	return n, nil
+}
+
+func familyOf(fl Flow) int {
+	if fl.OrigSrc.Addr().Is4() || fl.OrigSrc.Addr().Is4In6() {
+		return 4
+	}
+	return 6
+}
+
+func checkFamily(family int) error {
+	if family != 4 && family != 6 {
+		return fmt.Errorf("conntrack family %d: expected 4 or 6", family)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package ipset
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/fakecalls"
+)
+
+// Fake is an in-memory set of ip sets with the kernel's checks: members are validated
+// against the set type and family (dataplane.ParseMember) and stored in ipset's canonical
+// text (Member.String), a set is created once per name and type, a full hash set refuses
+// more members. It logs every changing call and can be told to fail the next call of an
+// operation. It is safe for concurrent use.
+type Fake struct {
+	mu    sync.Mutex
+	sets  map[string]*fakeSet
+	calls *fakecalls.Recorder
+}
+
+type fakeSet struct {
+	header  dataplane.IPSet
+	members map[string]bool
+}
+
+var _ Interface = (*Fake)(nil)
+
+// NewFake returns a fake without sets.
+func NewFake() *Fake {
+	return &Fake{
+		sets:  map[string]*fakeSet{},
+		calls: fakecalls.New("ipset.Fake", "List", "Create", "Destroy", "Add", "Del"),
+	}
+}
+
+// Has tells whether a set exists; pass it to iptables.Fake.CheckSets so that rules on
+// missing sets are refused as the kernel refuses them.
+func (f *Fake) Has(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.sets[name]
+	return ok
+}
+
+// Calls lists the changing calls made so far, in order, whether they succeeded or not:
+// "Create KUBE-CLUSTER-IP hash:ip,port", "Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443".
+func (f *Fake) Calls() []string { return f.calls.Calls() }
+
+// ResetCalls forgets the calls logged so far.
+func (f *Fake) ResetCalls() { f.calls.Reset() }
+
+// FailNext makes the next call of op (a method name: "List", "Create", "Destroy", "Add",
+// "Del") fail with err without changing anything. Queued errors are used one per call.
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
+
+// List returns every set, sorted by name, with its members sorted.
+func (f *Fake) List() ([]dataplane.IPSet, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.calls.Fault("List"); err != nil {
+		return nil, err
+	}
+	out := make([]dataplane.IPSet, 0, len(f.sets))
+	for _, s := range f.sets {
+		set := s.header
+		set.Members = make([]string, 0, len(s.members))
+		for m := range s.members {
+			set.Members = append(set.Members, m)
+		}
+		sortMembers(set.Type, set.Members)
+		out = append(out, set)
+	}
+	slices.SortFunc(out, func(a, b dataplane.IPSet) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Create makes a set from the header of set; a set of that name with the same type and
+// family is kept as it is, one with another type or family is an error.
+func (f *Fake) Create(set dataplane.IPSet) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("Create %s %s", set.Name, set.Type)
+	if err := f.calls.Fault("Create"); err != nil {
+		return err
+	}
+	h, err := normalizeHeader(set)
+	if err != nil {
+		return fmt.Errorf("create set: %w", err)
+	}
+	if cur, ok := f.sets[h.Name]; ok {
+		return sameSet(cur.header, h)
+	}
+	f.sets[h.Name] = &fakeSet{header: h, members: map[string]bool{}}
+	return nil
+}
+
+// sameSet accepts creating a set again with the type and family it has.
+func sameSet(cur, want dataplane.IPSet) error {
+	if cur.Type != want.Type || cur.Family != want.Family {
+		return fmt.Errorf("create set %s %s %s: it exists as %s %s: destroy it first (%w)",
+			want.Name, want.Type, want.Family, cur.Type, cur.Family, syscall.EEXIST)
+	}
+	return nil
+}
+
+// Destroy removes a set; a missing set is not an error.
+func (f *Fake) Destroy(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("Destroy %s", name)
+	if err := f.calls.Fault("Destroy"); err != nil {
+		return err
+	}
+	delete(f.sets, name)
+	return nil
+}
+
+// Add adds members; present members are not an error. Every member is checked before
+// any is added; a full set stops the batch where it filled up, as the kernel does.
+func (f *Fake) Add(name string, members ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("Add %s", strings.Join(append([]string{name}, members...), " "))
+	if err := f.calls.Fault("Add"); err != nil {
+		return err
+	}
+	s, err := f.set("add to", name)
+	if err != nil {
+		return err
+	}
+	ms, err := parseMembers(s.header, members)
+	if err != nil {
+		return fmt.Errorf("add to %w", err)
+	}
+	for _, m := range ms {
+		key := m.String()
+		if s.members[key] {
+			continue
+		}
+		if s.header.MaxElem != 0 && uint32(len(s.members)) >= s.header.MaxElem {
+			return fmt.Errorf("add %s to set %s: the set is full (maxelem %d): recreate it with a larger maxelem: %w",
+				key, name, s.header.MaxElem, syscall.ENOSPC)
+		}
+		s.members[key] = true
+	}
+	return nil
+}
+
+// Del removes members; absent members are not an error.
+func (f *Fake) Del(name string, members ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("Del %s", strings.Join(append([]string{name}, members...), " "))
+	if err := f.calls.Fault("Del"); err != nil {
+		return err
+	}
+	s, err := f.set("delete from", name)
+	if err != nil {
+		return err
+	}
+	ms, err := parseMembers(s.header, members)
+	if err != nil {
+		return fmt.Errorf("delete from %w", err)
+	}
+	for _, m := range ms {
+		delete(s.members, m.String())
+	}
+	return nil
+}
+
+func (f *Fake) set(op, name string) (*fakeSet, error) {
+	s, ok := f.sets[name]
+	if !ok {
+		return nil, fmt.Errorf("%s set %s: no such set: create it first: %w", op, name, syscall.ENOENT)
+	}
+	return s, nil
+}

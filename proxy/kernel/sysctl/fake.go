@@ -1,0 +1,121 @@
+package sysctl
+
+import (
+	"io/fs"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/fakecalls"
+)
+
+// KernelDefaults are the values a freshly booted kernel has for the sysctls kube-proxy in
+// IPVS mode reads or writes. bridge-nf-call-iptables exists only once br_netfilter is
+// loaded, and br_netfilter starts it at 1.
+var KernelDefaults = map[string]string{
+	"net/ipv4/vs/conntrack":                 "0",
+	"net/ipv4/vs/expire_nodest_conn":        "0",
+	"net/ipv4/vs/expire_quiescent_template": "0",
+	"net/ipv4/vs/conn_reuse_mode":           "1",
+	"net/ipv4/ip_forward":                   "0",
+	"net/ipv4/conf/all/arp_ignore":          "0",
+	"net/ipv4/conf/all/arp_announce":        "0",
+	"net/ipv4/conf/all/route_localnet":      "0",
+	"net/bridge/bridge-nf-call-iptables":    "1",
+	"net/ipv6/conf/all/disable_ipv6":        "0",
+}
+
+// Fake is an in-memory /proc/sys holding integer sysctls. Like the kernel it refuses names
+// that do not exist (an error satisfying errors.Is(err, fs.ErrNotExist)) and values that
+// are not integers (EINVAL). It is safe for concurrent use.
+type Fake struct {
+	mu     sync.Mutex
+	values map[string]string
+	calls  *fakecalls.Recorder
+}
+
+var _ Interface = (*Fake)(nil)
+
+// NewFake returns a fake preloaded with KernelDefaults.
+func NewFake() *Fake {
+	return &Fake{values: maps.Clone(KernelDefaults), calls: fakecalls.New("sysctl.Fake", "Get", "Set")}
+}
+
+// Define makes a sysctl exist with a value, as loading a module does.
+func (f *Fake) Define(name, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.values[name] = value
+}
+
+// Remove makes a sysctl disappear, as on a kernel without the module that provides it
+// (net/bridge/* without br_netfilter, net/ipv4/vs/* without ip_vs).
+func (f *Fake) Remove(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.values, name)
+}
+
+// Values returns a copy of every sysctl the fake holds.
+func (f *Fake) Values() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.values)
+}
+
+// Calls lists the Set calls made so far, in order, whether they succeeded or not:
+// "Set net/ipv4/ip_forward 1".
+func (f *Fake) Calls() []string { return f.calls.Calls() }
+
+// ResetCalls forgets the calls logged so far.
+func (f *Fake) ResetCalls() { f.calls.Reset() }
+
+// FailNext makes the next call of op ("Get" or "Set") fail with err without touching
+// anything. Queued errors are used one per call, in order.
+func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
+
+// Get returns the value of a sysctl.
+func (f *Fake) Get(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.calls.Fault("Get"); err != nil {
+		return "", err
+	}
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	v, ok := f.values[name]
+	if !ok {
+		return "", notExist("open", name)
+	}
+	return v, nil
+}
+
+// Set writes a sysctl; like /proc/sys it takes surrounding white space and stores the
+// integer in its plain decimal form.
+func (f *Fake) Set(name, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls.Recordf("Set %s %s", name, value)
+	if err := f.calls.Fault("Set"); err != nil {
+		return err
+	}
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if _, ok := f.values[name]; !ok {
+		return notExist("open", name)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: procPath(defaultRoot, name), Err: syscall.EINVAL}
+	}
+	f.values[name] = strconv.FormatInt(n, 10)
+	return nil
+}
+
+func notExist(op, name string) error {
+	return &fs.PathError{Op: op, Path: procPath(defaultRoot, name), Err: syscall.ENOENT}
+}
