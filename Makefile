@@ -4,6 +4,8 @@ SHELL := /bin/bash
 CACHE_DIR ?= $(HOME)/.cache/ipvs-e2e
 BIN_DIR   ?= $(CURDIR)/bin
 GO        ?= go
+# The project's tool binary (cmd/ipvs-e2e): lab, walk, diff, bench, upstream, capture, preflight.
+IPVS_E2E  ?= $(GO) run ./cmd/ipvs-e2e
 export CACHE_DIR
 # Static binaries everywhere: the lab runs test binaries in a bare guest, and unit and lab
 # builds then share one build cache.

@@ -22,8 +22,8 @@ import (
 )
 
 // memoryLabServicesEnv sets the Service count of TestProxierFullResyncMemoryLab (default
-// 2,000), e.g. `go run ./cmd/ipvs-lab test -mem 2048 -run TestProxierFullResyncMemoryLab
-// -env IPVS_E2E_MEMORY_SERVICES=10000 ./proxy`.
+// 2,000), e.g. `go run ./cmd/ipvs-e2e lab test --mem 2048 --run TestProxierFullResyncMemoryLab
+// --env IPVS_E2E_MEMORY_SERVICES=10000 ./proxy`.
 const memoryLabServicesEnv = "IPVS_E2E_MEMORY_SERVICES"
 
 // memoryLabSitesEnv, when set, makes the test log where the resync allocated (the top

@@ -14,7 +14,7 @@ import (
 )
 
 // reconcileLabServicesEnv sets the Service count of TestReconcilerFullResyncLab (default
-// 2,000), e.g. `go run ./cmd/ipvs-lab test -run TestReconcilerFullResyncLab -env
+// 2,000), e.g. `go run ./cmd/ipvs-e2e lab test --run TestReconcilerFullResyncLab --env
 // IPVS_E2E_RECONCILE_SERVICES=10000 ./proxy`.
 const reconcileLabServicesEnv = "IPVS_E2E_RECONCILE_SERVICES"
 

@@ -1,4 +1,4 @@
-# The proxies side by side in the lab cluster (hack/report/clusterbench, cmd/ipvs-bench): for
+# The proxies side by side in the lab cluster (hack/report/clusterbench, `ipvs-e2e bench cluster`): for
 # each N a fresh lab cluster per proxy (the reference proxier, then upstream kube-proxy
 # $(BENCH_KUBE_PROXY) on the same lab kernel), N Services x 2 endpoints created in one
 # burst, then full-sync time, one-endpoint-change latency, RSS and rule counts, with the
@@ -22,12 +22,12 @@ BENCH_UPSTREAM_N := 100,1000$(if $(BENCH_UPSTREAM_LARGE),$(bench_comma)10000)
 .PHONY: bench-cluster test-clusterbench
 
 bench-cluster: lab-cluster-binaries
-	$(GO) run ./cmd/ipvs-bench -n '$(BENCH_N)' -upstream-n '$(BENCH_UPSTREAM_N)' \
-	  -upstream '$(BENCH_KUBE_PROXY)' -profile-seconds $(BENCH_PROFILE_SECONDS) -out '$(BENCH_OUT)' \
-	  -ipvsdump '$(BIN_DIR)/ipvsdump'
+	$(IPVS_E2E) bench cluster -n '$(BENCH_N)' --upstream-n '$(BENCH_UPSTREAM_N)' \
+	  --upstream '$(BENCH_KUBE_PROXY)' --profile-seconds $(BENCH_PROFILE_SECONDS) --out '$(BENCH_OUT)' \
+	  --ipvsdump '$(BIN_DIR)/ipvsdump'
 
 test-clusterbench:
-	$(GO) test ./hack/report/clusterbench ./cmd/ipvs-bench
+	$(GO) test ./hack/report/clusterbench ./cmd/ipvs-e2e/internal/benchcmd
 	$(GO) test -run 'Profiling' ./proxy ./cmd/ipvs-proxier
 
 CLUSTERBENCH_FUZZ := FuzzParseSyncMetrics FuzzParseProcStatus FuzzParseAdjtimex

@@ -4,7 +4,7 @@
 # lists it with a reason; a listed one not seen fails too.
 #
 #   make lab-diff                          v1.37.2 against the reference proxier (~15 min)
-#   make lab-diff DIFF_ARGS='-scenarios seed,nodeport'
+#   make lab-diff DIFF_ARGS='--scenarios seed,nodeport'
 #   make lab-diff-report                   the report again from the captures (no lab)
 #
 # Output: artifacts/diff-$(KUBE_PROXY)/ (report.txt, report.json, diff/<scenario>.txt,
@@ -18,15 +18,15 @@ DIFF_ARGS  ?=
 
 lab-diff: lab-cluster-binaries
 	@start=$$(date +%s); \
-	$(GO) run ./cmd/ipvs-diff run -kube-proxy $(KUBE_PROXY) -out $(DIFF_OUT) -known $(DIFF_KNOWN) \
-	  -ipvsdump $(BIN_DIR)/ipvsdump $(DIFF_ARGS); rc=$$?; \
+	$(IPVS_E2E) diff run --kube-proxy $(KUBE_PROXY) --out $(DIFF_OUT) --known $(DIFF_KNOWN) \
+	  --ipvsdump $(BIN_DIR)/ipvsdump $(DIFF_ARGS); rc=$$?; \
 	echo "lab-diff: $(KUBE_PROXY) against the reference proxier took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 lab-diff-report:
-	$(GO) run ./cmd/ipvs-diff report -kube-proxy $(KUBE_PROXY) -out $(DIFF_OUT) -known $(DIFF_KNOWN) $(DIFF_ARGS)
+	$(IPVS_E2E) diff report --kube-proxy $(KUBE_PROXY) --out $(DIFF_OUT) --known $(DIFF_KNOWN) $(DIFF_ARGS)
 
 test-diff:
-	$(GO) test ./hack/report/differential/... ./cmd/ipvs-diff/... ./manifests/diff/...
+	$(GO) test ./hack/report/differential/... ./cmd/ipvs-e2e/internal/diffcmd ./manifests/diff/...
 
 # For `make test`: the differential report on the scenarios that cover the tutorial's path
 # and each kind of Service the reference proxier programs differently (NodePort, UDP,
@@ -34,4 +34,4 @@ test-diff:
 DIFF_CI_SCENARIOS ?= seed,nodeport,udp,loadbalancer
 .PHONY: lab-diff-ci
 lab-diff-ci:
-	$(MAKE) --no-print-directory lab-diff KUBE_PROXY=$(LAB_CI_VERSION) DIFF_ARGS='-scenarios $(DIFF_CI_SCENARIOS)'
+	$(MAKE) --no-print-directory lab-diff KUBE_PROXY=$(LAB_CI_VERSION) DIFF_ARGS='--scenarios $(DIFF_CI_SCENARIOS)'

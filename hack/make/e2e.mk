@@ -39,11 +39,9 @@ define e2e_run
 		-ginkgo.label-filter='$(E2E_LABELS)' -ginkgo.v
 endef
 
-# Preflight first: a second, no build, nothing created.
+# Preflight first: a second once the tool is built, nothing created.
 e2e-preflight:
-	@mkdir -p $(BIN_DIR)
-	@CGO_ENABLED=0 $(GO) build -o $(BIN_DIR)/e2e-preflight ./suites/cmd/e2e-preflight
-	@$(BIN_DIR)/e2e-preflight -schedulers rr,wrr,sh,mh
+	@$(IPVS_E2E) preflight --schedulers rr,wrr,sh,mh
 
 # Every run goes ahead even when one fails, so CI sees all results; the target fails if any did.
 e2e: e2e-preflight

@@ -1,15 +1,15 @@
 # The kernel lab: Debian's cloud kernel (IPVS as modules) under QEMU/TCG. Everything it fetches
-# is cached in $(CACHE_DIR)/lab; see hack/lab/kernellab and cmd/ipvs-lab.
+# is cached in $(CACHE_DIR)/lab; see hack/lab/kernellab and `ipvs-e2e lab`.
 .PHONY: lab-prepare lab-test lab-harness lab-capture
 
 # Install QEMU/busybox-static when missing, fetch the kernel and tools, build the base initramfs.
 lab-prepare:
-	$(GO) run ./cmd/ipvs-lab prepare
+	$(IPVS_E2E) lab prepare
 
 # Every test that calls labtest.Require, all packages in one guest, reported like `go test -v`;
 # then the harness's own host-side tests, which boot guests to check its failure handling.
 lab-test:
-	$(GO) run ./cmd/ipvs-lab test
+	$(IPVS_E2E) lab test
 	$(MAKE) --no-print-directory lab-harness
 
 lab-harness:
@@ -17,7 +17,7 @@ lab-harness:
 
 # Regenerate the real tool outputs the dataplane parsers are tested against.
 lab-capture:
-	$(GO) run ./hack/lab/capture -out framework/dataplane/testdata/lab
+	$(IPVS_E2E) capture --out framework/dataplane/testdata/lab
 
 # The seed tutorial's sections 2 to 4.1 on the lab cluster (README: make lab): a real control
 # plane on 127.0.0.1 and upstream kube-proxy $(KUBE_PROXY) (KUBE_PROXY=reference: the reference
@@ -30,18 +30,18 @@ LAB_METHOD ?=
 LAB_SAVE   ?=
 .PHONY: lab-quick
 lab: lab-cluster-binaries
-	$(GO) run ./cmd/ipvs-seedlab walk -kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),-method $(LAB_METHOD)) $(if $(LAB_SAVE),-save $(LAB_SAVE))
+	$(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE))
 
 # The same sections on a bare lab node, no upstream binaries: the reference proxier fed by a
 # fake object store inside the guest (hack/lab/scenario). 15 s idle, 55 s at load 20.
 lab-quick:
-	$(GO) run ./cmd/ipvs-seedlab seed
+	$(IPVS_E2E) walk seed
 
 # The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
 # also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.
 .PHONY: bench-lab
 bench-lab:
-	$(GO) run ./cmd/ipvs-seedlab bench -out $(CURDIR)/_out/bench
+	$(IPVS_E2E) bench lab --out $(CURDIR)/_out/bench
 
 # make bench: the proxier alone on the lab kernel (profile at 10,000 with BENCH_LARGE=1),
 # then side by side with upstream kube-proxy in the lab cluster (hack/make/bench.mk).

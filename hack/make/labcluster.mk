@@ -1,5 +1,5 @@
 # The lab cluster: a real control plane on the host's loopback and kube-proxy in the QEMU
-# kernel lab guest (framework/cluster/lab, cmd/ipvs-nodeagent). No Docker, no IPVS on the host.
+# kernel lab guest (framework/cluster/lab, hack/lab/nodeagent). No Docker, no IPVS on the host.
 #
 #   make lab-e2e KUBE_PROXY=v1.37.2          seedlab against upstream kube-proxy v1.37.2
 #   make lab-e2e KUBE_PROXY=reference        seedlab against the reference proxier
@@ -27,7 +27,7 @@ LAB_CI_VERSION ?= v1.37.2
 # Static linux binaries the guest runs (and ipvsdump, copied into it by the suites).
 lab-cluster-binaries:
 	@mkdir -p $(BIN_DIR)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(BIN_DIR)/ipvs-nodeagent ./cmd/ipvs-nodeagent
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(BIN_DIR)/ipvs-nodeagent ./hack/lab/nodeagent
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(BIN_DIR)/ipvs-proxier ./cmd/ipvs-proxier
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(BIN_DIR)/ipvsdump ./cmd/ipvsdump
 
@@ -52,7 +52,7 @@ lab-e2e: lab-cluster-binaries
 	echo "lab-e2e: $(LAB_SUITES) with kube-proxy $(KUBE_PROXY) took $$(echo "$$(date +%s.%N) - $$start" | bc) s (exit $$rc)"; exit $$rc
 
 test-labcluster:
-	$(GO) test ./framework/cluster/lab/... ./cmd/ipvs-nodeagent/...
+	$(GO) test ./framework/cluster/lab/... ./hack/lab/nodeagent/...
 
 # CI: seedlab against upstream kube-proxy $(LAB_CI_VERSION) and against the reference
 # proxier, on one control-plane release. Builds the release first when it is not cached
@@ -61,8 +61,8 @@ test-labcluster:
 lab-e2e-ci:
 	@start=$$(date +%s); \
 	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (built when missing)"; \
-	$(GO) run ./cmd/ipvs-upstream build -version $(LAB_CI_VERSION) \
-	  -components kube-apiserver,kube-controller-manager,kube-proxy,etcd || exit 1; \
+	$(IPVS_E2E) upstream build --version $(LAB_CI_VERSION) \
+	  --components kube-apiserver,kube-controller-manager,kube-proxy,etcd || exit 1; \
 	rc=0; res=""; \
 	for kp in $(LAB_CI_VERSION) reference; do \
 	  if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$$kp LAB_SUITES=seedlab LAB_SWITCH=creation LAB_LABELS=; \
@@ -79,8 +79,8 @@ LAB_VERSIONS ?= v1.34.4 v1.35.4 v1.36.3 v1.37.2
 lab-e2e-versions:
 	@start=$$(date +%s); rc=0; res=""; \
 	for v in $(LAB_VERSIONS); do \
-	  $(GO) run ./cmd/ipvs-upstream build -version $$v \
-	    -components kube-apiserver,kube-controller-manager,kube-proxy,etcd,kubectl || { rc=1; res="$$res $$v=BUILD-FAILED"; continue; }; \
+	  $(IPVS_E2E) upstream build --version $$v \
+	    --components kube-apiserver,kube-controller-manager,kube-proxy,etcd,kubectl || { rc=1; res="$$res $$v=BUILD-FAILED"; continue; }; \
 	  if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$$v LAB_SUITES=seedlab LAB_LABELS=; \
 	  then res="$$res $$v=ok"; else rc=1; res="$$res $$v=FAILED"; fi; \
 	done; \

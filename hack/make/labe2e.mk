@@ -3,4 +3,4 @@
 # real traffic through ClusterIPs and NodePorts (proxy/labe2e, hack/lab/pods).
 .PHONY: lab-e2e-proxy
 lab-e2e-proxy:
-	$(GO) run ./cmd/ipvs-lab test ./proxy/labe2e ./hack/lab/pods
+	$(IPVS_E2E) lab test ./proxy/labe2e ./hack/lab/pods

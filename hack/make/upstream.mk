@@ -1,5 +1,5 @@
 # Upstream Kubernetes binaries built from the Go module proxy (hack/lab/upstream) and the
-# real control plane they run on 127.0.0.1 (hack/lab/controlplane); see cmd/ipvs-upstream.
+# real control plane they run on 127.0.0.1 (hack/lab/controlplane); see `ipvs-e2e upstream`.
 # Binaries are cached in $(CACHE_DIR)/upstream/<version>/bin.
 #
 #   make upstream-build [VERSION=v1.37.2]      kube-apiserver, kube-controller-manager, kubectl,
@@ -16,10 +16,10 @@ FUZZMINIMIZE ?= 100x
 .PHONY: upstream-build upstream-versions upstream-test upstream-status test-upstream fuzz-upstream
 
 upstream-build:
-	$(GO) run ./cmd/ipvs-upstream build -version $(UPSTREAM_VERSION) -components $(UPSTREAM_COMPONENTS)
+	$(IPVS_E2E) upstream build --version $(UPSTREAM_VERSION) --components $(UPSTREAM_COMPONENTS)
 
 upstream-versions:
-	$(GO) run ./cmd/ipvs-upstream versions
+	$(IPVS_E2E) upstream versions
 
 # Builds what is missing (IPVS_E2E_UPSTREAM_BUILD=1), then runs TestControlPlane (~15 s).
 upstream-test:
@@ -27,7 +27,7 @@ upstream-test:
 		$(GO) test -count=1 -timeout 60m -v -run '^TestControlPlane$$' ./hack/lab/controlplane
 
 test-upstream:
-	$(GO) test ./hack/lab/upstream ./hack/lab/controlplane ./cmd/ipvs-upstream
+	$(GO) test ./hack/lab/upstream ./hack/lab/controlplane ./cmd/ipvs-e2e/internal/upstreamcmd
 
 # `go test ./...` prints nothing for a skipped test in a passing package, so say here whether
 # TestControlPlane will run a real control plane or skip for want of binaries.

@@ -1,4 +1,4 @@
-// Package diff holds the Services of the differential report's scenarios (cmd/ipvs-diff,
+// Package diff holds the Services of the differential report's scenarios (`ipvs-e2e diff`,
 // hack/report/differential/labrun), one file per scenario, with everything the API server
 // would otherwise allocate pinned: ClusterIPs, NodePorts and health check NodePorts. Two
 // runs of a scenario, one per proxy, then program the same addresses, and a diff between

@@ -2,6 +2,6 @@
 // clientset feeds a real proxy.Proxier over kernel.Linux() in a Debian guest with IPVS,
 // pods are network namespaces (hack/lab/pods) serving HTTP, and the tests send real
 // traffic through the virtual servers the proxier programs. Every test is lab-only
-// (labtest.Require); run them with `go run ./cmd/ipvs-lab test ./proxy/labe2e` or
+// (labtest.Require); run them with `go run ./cmd/ipvs-e2e lab test ./proxy/labe2e` or
 // `make lab-e2e-proxy`.
 package labe2e

@@ -80,7 +80,7 @@ func (r sequenceResult) String() string {
 func runSequence(t *testing.T, sn sequenceNode, seed uint64, steps int) sequenceResult {
 	t.Helper()
 	start := time.Now()
-	replay := fmt.Sprintf("replay in the lab: go run ./cmd/ipvs-lab test -env %[1]s=%[2]d -run '^TestRandomChangesMatchFullSyncInLab$' ./proxy/labe2e; on the kernel fakes: %[1]s=%[2]d go test -run '^TestRandomChangesMatchFullSyncOnFakes$' ./proxy/labe2e", sequenceSeedEnv, seed)
+	replay := fmt.Sprintf("replay in the lab: go run ./cmd/ipvs-e2e lab test --env %[1]s=%[2]d --run '^TestRandomChangesMatchFullSyncInLab$' ./proxy/labe2e; on the kernel fakes: %[1]s=%[2]d go test -run '^TestRandomChangesMatchFullSyncOnFakes$' ./proxy/labe2e", sequenceSeedEnv, seed)
 	t.Logf("sequence seed %d, %d steps (%s)", seed, steps, replay)
 
 	// Only the first sync is full: every later one must be the incremental path.

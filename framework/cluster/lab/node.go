@@ -18,7 +18,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/agentapi"
 )
 
-// agentClient talks to cmd/ipvs-nodeagent through its host port forward, trusting only the
+// agentClient talks to hack/lab/nodeagent through its host port forward, trusting only the
 // agent's own certificate and sending the run's token.
 type agentClient struct {
 	base  string

@@ -2,7 +2,7 @@
 // the host's kernel. A real control plane of an upstream release (etcd, kube-apiserver,
 // kube-controller-manager; hack/lab/controlplane) runs on the host's loopback; the
 // nodes are one kernel lab guest (hack/lab/kernellab) on QEMU user networking (guest 10.0.2.15,
-// the host's loopback is 10.0.2.2), where cmd/ipvs-nodeagent plays the kubelet and runs
+// the host's loopback is 10.0.2.2), where hack/lab/nodeagent plays the kubelet and runs
 // kube-proxy (upstream, or this project's reference proxier) from the kube-proxy DaemonSet
 // and ConfigMap the provider installs as kubeadm would. One node by default; NodesEnv asks
 // for more, each a network namespace of the guest with its own agent and kube-proxy.
@@ -51,7 +51,7 @@ const NodeName = "lab-node"
 
 // NodesEnv sets how many nodes New's cluster has (default 1). Nodes beyond the first are
 // network namespaces of the same guest, each with its own node agent, IPVS, iptables and
-// kube-proxy, on a bridged node network (cmd/ipvs-nodeagent, nodes.go); they are named as
+// kube-proxy, on a bridged node network (hack/lab/nodeagent, nodes.go); they are named as
 // kind names workers: lab-node2, lab-node3, with InternalIPs 10.0.2.16, 10.0.2.17.
 const NodesEnv = "IPVS_E2E_LAB_NODES"
 

@@ -1,5 +1,5 @@
 // Package agentapi is the wire format between the lab cluster provider (host) and
-// cmd/ipvs-nodeagent (guest): command execution and file upload over TLS with a bearer
+// hack/lab/nodeagent (guest): command execution and file upload over TLS with a bearer
 // token. It is small on purpose; commands are not streamed.
 package agentapi
 

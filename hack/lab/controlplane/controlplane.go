@@ -75,7 +75,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 	for _, port := range o.Ports.list() {
 		if err := portFree(port); err != nil {
-			return nil, fmt.Errorf("cannot start the control plane: %w; is another one running? (`ss -ltnp 'sport = :%d'`; a detached one stops with `ipvs-upstream controlplane down`)", err, port)
+			return nil, fmt.Errorf("cannot start the control plane: %w; is another one running? (`ss -ltnp 'sport = :%d'`; a detached one stops with `ipvs-e2e upstream controlplane down`)", err, port)
 		}
 	}
 	if o.RunDir == "" {
@@ -388,7 +388,7 @@ func (cp *ControlPlane) writeState() error {
 }
 
 // StopRecorded stops the control plane recorded in runDir by another process (a detached
-// `ipvs-upstream controlplane up`): each component by its recorded PID, provided that PID
+// `ipvs-e2e upstream controlplane up`): each component by its recorded PID, provided that PID
 // still runs the recorded binary. Nothing recorded is not an error.
 func StopRecorded(runDir string, grace time.Duration, log func(string)) error {
 	data, err := os.ReadFile(filepath.Join(runDir, stateFile))

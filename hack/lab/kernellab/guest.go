@@ -22,7 +22,7 @@ const markerPrefix = "@@LAB-"
 
 // ExitNoIPVS is the exit code for a guest that could not be set up (a *SetupError), above all
 // one whose kernel has no /proc/net/ip_vs:
-// `ipvs-lab` exits with it so that scripts can tell a broken lab from failing tests.
+// `ipvs-e2e lab` exits with it so that scripts can tell a broken lab from failing tests.
 const ExitNoIPVS = 97
 
 // guestInit is /init, PID 1 of the guest. It is fixed (part of the cached base initramfs);

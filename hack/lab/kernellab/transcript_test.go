@@ -179,7 +179,7 @@ func FuzzTranscript(f *testing.F) {
 	})
 }
 
-// testdata/results-sample.log is a real results port of a `ipvs-lab test` run, its marker
+// testdata/results-sample.log is a real results port of an `ipvs-e2e lab test` run, its marker
 // token replaced by testMark.
 func TestTranscriptRealLog(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "results-sample.log"))

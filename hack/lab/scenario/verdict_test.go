@@ -10,7 +10,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
-// seedRun loads testdata/seed-run: the outputs of a real `ipvs-seedlab seed -save` run in the
+// seedRun loads testdata/seed-run: the outputs of a real `ipvs-e2e walk seed --save` run in the
 // kernel lab, one file per guest command.
 func seedRun(t *testing.T) map[string]kernellab.CommandResult {
 	t.Helper()
@@ -21,7 +21,7 @@ func seedRun(t *testing.T) map[string]kernellab.CommandResult {
 		}
 		b, err := os.ReadFile(filepath.Join("testdata", "seed-run", FileName(s.Command.Name)))
 		if err != nil {
-			t.Fatalf("testdata of step %q: %v (regenerate with `go run ./cmd/ipvs-seedlab seed -save hack/lab/scenario/testdata/seed-run`)", s.Command.Name, err)
+			t.Fatalf("testdata of step %q: %v (regenerate with `go run ./cmd/ipvs-e2e walk seed --save hack/lab/scenario/testdata/seed-run`)", s.Command.Name, err)
 		}
 		outs[s.Command.Name] = kernellab.CommandResult{Name: s.Command.Name, Output: string(b), Finished: true}
 	}

@@ -3,7 +3,7 @@
 // Services with one EndpointSlice of two endpoints each through the API server, then times
 // how long the node's kernel takes to hold them (polled through framework/node) and how
 // long the proxy's own syncs took (its /metrics), one endpoint change, the proxy's RSS and
-// its iptables rule counts. cmd/ipvs-bench runs it on fresh lab clusters and prints the
+// its iptables rule counts. `ipvs-e2e bench cluster` runs it on fresh lab clusters and prints the
 // side-by-side table (make bench-cluster).
 //
 // Everything that reads text the proxy or the node prints (Prometheus metrics, ipvsadm,

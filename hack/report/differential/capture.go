@@ -62,7 +62,7 @@ func ReadCapture(path string) (Capture, error) {
 	}
 	var c Capture
 	if err := json.Unmarshal(data, &c); err != nil {
-		return Capture{}, fmt.Errorf("capture %s: expected the JSON ipvs-diff writes: %w", path, err)
+		return Capture{}, fmt.Errorf("capture %s: expected the JSON `ipvs-e2e diff run` writes: %w", path, err)
 	}
 	return c, nil
 }

@@ -117,7 +117,7 @@ func BenchmarkLinuxTable(b *testing.B) {
 
 // TestLinuxTableReadCost runs BenchmarkLinuxTable's measurement in the lab, whose runner
 // runs tests, not benchmarks, and logs it (about 2 s in the guest:
-// `go run ./cmd/ipvs-lab test -run TestLinuxTableReadCost ./proxy/kernel/ipvs`). It fails only
+// `go run ./cmd/ipvs-e2e lab test --run TestLinuxTableReadCost ./proxy/kernel/ipvs`). It fails only
 // when the read does.
 func TestLinuxTableReadCost(t *testing.T) {
 	labtest.Require(t)

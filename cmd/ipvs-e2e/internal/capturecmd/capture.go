@@ -1,0 +1,32 @@
+// Package capturecmd is `ipvs-e2e capture`: it regenerates framework/dataplane/testdata/lab
+// with hack/lab/capture (make lab-capture).
+package capturecmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/capture"
+)
+
+type flags struct {
+	out string
+}
+
+// NewCommand returns the capture command.
+func NewCommand() *cobra.Command {
+	var f flags
+	cmd := &cobra.Command{
+		Use:   "capture",
+		Short: "Capture the node tools' real outputs in the kernel lab for the dataplane parsers' tests",
+		Long: `Boot the kernel lab, set up a kube-proxy-like dataplane with hack/lab/capture/state.sh (IPVS,
+kube-ipvs0, ipsets, iptables) and save what the node tools print about it, one file per
+command, for the dataplane parsers' tests.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return capture.Run(cmd.Context(), f.out)
+		},
+	}
+	cmd.Flags().StringVar(&f.out, "out", "framework/dataplane/testdata/lab", "folder for the captured files")
+	return cmd
+}

@@ -1,0 +1,262 @@
+// Package diffcmd is `ipvs-e2e diff`, the differential report: for each scenario, the node
+// dataplane upstream kube-proxy programmed in ipvs mode against the one the reference proxier
+// programmed, compared with the project's dataplane diff. A difference fails the report
+// unless the known-differences file lists it with a reason; an entry that matched nothing
+// fails it too (stale).
+//
+//	ipvs-e2e diff run    [--kube-proxy v1.37.2] [--out DIR] [--known FILE] [--scenarios a,b] [--sides upstream,reference]
+//	ipvs-e2e diff report [--kube-proxy v1.37.2] [--out DIR] [--known FILE] [--scenarios a,b]
+//
+// run brings up one lab cluster per proxy (framework/cluster/lab), runs the scenarios in
+// each, writes the captures under DIR/<proxy>/ and then reports; report only reads captures
+// already there, for working on the known-differences file without a lab.
+//
+// Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
+// entry; 2 a scenario could not be compared, or the run could not start.
+package diffcmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential/labrun"
+)
+
+// NewCommand returns the diff command.
+func NewCommand() *cobra.Command {
+	return cli.Group(&cobra.Command{
+		Use:   "diff",
+		Short: "Compare the node dataplanes of upstream kube-proxy and the reference proxier",
+		Long: `The differential report: for each scenario, the node dataplane upstream kube-proxy programmed
+in ipvs mode against the one the reference proxier programmed. A difference fails the report
+unless the known-differences file lists it with a reason; an entry that matched nothing fails
+it too (stale).
+
+Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
+entry; 2 a scenario could not be compared, or the run could not start.`,
+	}, newRunCommand(), newReportCommand())
+}
+
+// reportFlags are what both commands read.
+type reportFlags struct {
+	kubeProxy string
+	out       string
+	known     string
+	scenarios []string
+}
+
+func (f *reportFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.kubeProxy, "kube-proxy", lab.DefaultVersion, "upstream kube-proxy release compared with the reference proxier")
+	fs.StringVar(&f.out, "out", "", "directory for captures and reports (default artifacts/diff-<kube-proxy> in the checkout)")
+	fs.StringVar(&f.known, "known", cluster.CheckoutPath("hack", "report", "differential", "known-differences.yaml"), "known-differences file")
+	fs.StringSliceVar(&f.scenarios, "scenarios", nil, "comma-separated scenarios to run (default all: "+strings.Join(labrun.Names(labrun.Scenarios()), ",")+")")
+}
+
+// Sides of a run: upstream kube-proxy, and the reference proxier.
+const (
+	sideUpstream  = "upstream"
+	sideReference = "reference"
+)
+
+// runFlags add how the lab clusters are run.
+type runFlags struct {
+	reportFlags
+	sides    []string
+	ipvsdump string
+	quiet    time.Duration
+	timeout  time.Duration
+}
+
+func (f *runFlags) bind(fs *pflag.FlagSet) {
+	f.reportFlags.bind(fs)
+	fs.StringSliceVar(&f.sides, "sides", []string{sideUpstream, sideReference}, "which sides to run; the other side's captures are read from --out")
+	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static linux ipvsdump binary copied into the node (make lab-cluster-binaries)")
+	fs.DurationVar(&f.quiet, "quiet", 0, "how long the node's state must hold still after a sync before it is captured (default 6s)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "bound of each wait in a scenario (default 3m)")
+}
+
+func newRunCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the scenarios in one lab cluster per proxy, then report",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, s := range f.sides {
+				if s != sideUpstream && s != sideReference {
+					return cli.Usagef("--sides %q: expected %s and/or %s", strings.Join(f.sides, ","), sideUpstream, sideReference)
+				}
+			}
+			return run(cmd, f)
+		},
+	}
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+func newReportCommand() *cobra.Command {
+	var f reportFlags
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Report from the captures already in --out (no lab)",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd, runFlags{reportFlags: f})
+		},
+	}
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+// check refuses flags that name no upstream release or no scenario, and fills in --out.
+func (f *reportFlags) check() ([]labrun.Scenario, error) {
+	if f.kubeProxy == lab.Reference || !strings.HasPrefix(f.kubeProxy, "v") {
+		return nil, cli.Usagef("--kube-proxy %q: expected an upstream release such as %s (the reference proxier is always the other side)", f.kubeProxy, lab.DefaultVersion)
+	}
+	if f.out == "" {
+		f.out = cluster.CheckoutPath("artifacts", "diff-"+f.kubeProxy)
+	}
+	scenarios, err := labrun.Select(labrun.Scenarios(), f.scenarios)
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	return scenarios, nil
+}
+
+// run captures the sides named (none for report) and reports.
+func run(cmd *cobra.Command, f runFlags) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	incomplete := func(err error) error { return &cli.ExitError{Code: differential.ExitIncomplete, Err: err} }
+	scenarios, err := f.check()
+	if err != nil {
+		return err
+	}
+	known, err := differential.LoadKnown(f.known)
+	if err == nil {
+		err = known.CheckScenarios(labrun.Names(labrun.Scenarios()))
+	}
+	if err != nil {
+		return incomplete(fmt.Errorf("known differences: %w", err))
+	}
+	if len(f.sides) > 0 {
+		start := time.Now()
+		for _, side := range f.sides {
+			proxy := f.kubeProxy
+			if side == sideReference {
+				proxy = lab.Reference
+			}
+			if err := capture(ctx, f, proxy, scenarios); err != nil {
+				slog.Error("diff: run", "proxy", proxy, "err", err)
+			}
+			if ctx.Err() != nil {
+				return incomplete(errors.New("interrupted"))
+			}
+		}
+		slog.Info("diff: captures done", "took", time.Since(start).Round(time.Second), "dir", f.out)
+	}
+	rep, err := report(f.reportFlags, scenarios, known)
+	if err != nil {
+		return incomplete(err)
+	}
+	if err := rep.Format(stdout); err != nil {
+		return incomplete(err)
+	}
+	fmt.Fprintf(stdout, "report, captures and full diffs: %s\n", f.out)
+	if code := rep.ExitCode(); code != differential.ExitOK {
+		return cli.Exit(code)
+	}
+	return nil
+}
+
+// capture runs one side and writes its captures as they come, with a readable text of
+// each state beside the JSON.
+func capture(ctx context.Context, c runFlags, proxy string, scenarios []labrun.Scenario) error {
+	var werr error
+	write := func(cp differential.Capture) {
+		if err := differential.WriteCapture(c.out, cp); err != nil {
+			werr = errors.Join(werr, err)
+			return
+		}
+		txt := strings.TrimSuffix(differential.CaptureFile(c.out, cp.Proxy, cp.Scenario), ".json") + ".txt"
+		werr = errors.Join(werr, os.WriteFile(txt, []byte(differential.StateText(cp.State)), 0o644))
+	}
+	captures, err := labrun.Run(ctx, labrun.Options{
+		KubeProxy: proxy, Scenarios: scenarios, IPVSDump: c.ipvsdump,
+		Quiet: c.quiet, Timeout: c.timeout, OnCapture: write,
+		OnProxyLog: func(log string) {
+			werr = errors.Join(werr, os.WriteFile(filepath.Join(c.out, proxy, "proxy.log"), []byte(log), 0o644))
+		},
+	})
+	if err != nil && len(captures) > 0 && captures[0].Error != "" {
+		// The cluster never came up: record why for every scenario.
+		for _, cp := range captures {
+			write(cp)
+		}
+	}
+	return errors.Join(err, werr)
+}
+
+// report compares the captures under c.out and writes report.txt, report.json and one
+// full diff per scenario (diff/<scenario>.txt).
+func report(c reportFlags, scenarios []labrun.Scenario, known *differential.Known) (differential.Report, error) {
+	var results []differential.ScenarioResult
+	for _, s := range scenarios {
+		results = append(results, compareScenario(c.out, c.kubeProxy, s.Name, known))
+	}
+	rep := differential.NewReport("upstream kube-proxy "+c.kubeProxy, "the reference proxier", known, results)
+	if err := writeReport(c.out, rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func compareScenario(dir, kubeProxy, scenario string, known *differential.Known) differential.ScenarioResult {
+	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, scenario))
+	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, scenario))
+	if err := errors.Join(werr, gerr); err != nil {
+		return differential.ScenarioResult{Scenario: scenario, Error: "no capture to compare (run `ipvs-e2e diff run` first): " + err.Error()}
+	}
+	return differential.Compare(scenario, want, got, known)
+}
+
+func writeReport(dir string, rep differential.Report) error {
+	if err := os.MkdirAll(filepath.Join(dir, "diff"), 0o755); err != nil {
+		return err
+	}
+	var txt strings.Builder
+	if err := rep.Format(&txt); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	errs := []error{
+		os.WriteFile(filepath.Join(dir, "report.txt"), []byte(txt.String()), 0o644),
+		os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644),
+	}
+	for _, s := range rep.Scenarios {
+		body := s.Diff
+		if s.Error != "" {
+			body = "not compared: " + s.Error + "\n"
+		} else if body == "" {
+			body = "identical\n"
+		}
+		errs = append(errs, os.WriteFile(filepath.Join(dir, "diff", s.Scenario+".txt"), []byte(body), 0o644))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,112 @@
+package diffcmd
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
+)
+
+// Bad flags are refused before the known-differences file is read or a lab cluster started.
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, `"diff" needs a command: report, run`},
+		{"unknown command", []string{"diff"}, `unknown command "diff"`},
+		{"reference is not an upstream release", []string{"run", "--kube-proxy", "reference"}, "expected an upstream release"},
+		{"unknown side", []string{"run", "--sides", "upstream,kind"}, "--sides"},
+		{"stray argument", []string{"report", "extra"}, `takes no arguments, found ["extra"]`},
+		{"report has no sides", []string{"report", "--sides", "upstream"}, "unknown flag: --sides"},
+		{"unknown scenario", []string{"report", "--scenarios", "nosuch"}, "nosuch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			code := cli.Execute(context.Background(), NewCommand(), tc.args, io.Discard, &stderr)
+			if code != cli.ExitUsage || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("diff %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr.String(), cli.ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// report over the seed as captured in the lab (upstream v1.37.2 programs IPv6 as well, the
+// reference proxier did not): the exit status follows the known-differences file.
+func TestReportExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []struct{ file, proxy string }{
+		{"v1.37.2/seed.json", "v1.37.2"},
+		{"reference/seed.json", "reference"},
+	} {
+		c, err := differential.ReadCapture(filepath.Join("..", "..", "..", "..", "hack", "report", "differential", "testdata", f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := differential.WriteCapture(dir, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := func(doc string) string {
+		p := filepath.Join(t.TempDir(), "known.yaml")
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const ipv6 = `differences:
+- id: ipv6-sets
+  section: ipsets
+  mark: "-"
+  line: 'create KUBE-6-[A-Z-]+ (hash:ip(,port(,ip|,net)?)? family inet6 hashsize 1024 maxelem 65536|bitmap:port range 0-65535)'
+  reason: the test declares upstream's IPv6 family known
+- id: ipv6-rules
+  section: ip6tables
+  mark: "-"
+  line: '-[APN] .+'
+  reason: the test declares upstream's IPv6 family known
+`
+	empty := known("differences: []\n")
+	ipv6Known := known(ipv6)
+	stale := known(ipv6 + `- id: gone
+  section: iptables
+  mark: "+"
+  line: '-A KUBE-SERVICES -j DROP'
+  scenarios: [seed]
+  reason: a difference that is no longer there
+`)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		status int
+		out    string
+	}{
+		{"IPv6 not known", []string{"--known", empty, "--scenarios", "seed"}, differential.ExitDifferences, "[seed] 61 differences: 61 NEW, 0 known"},
+		{"IPv6 known", []string{"--known", ipv6Known, "--scenarios", "seed"}, differential.ExitOK, "[seed] 61 differences: 0 NEW, 61 known"},
+		{"stale entry", []string{"--known", stale, "--scenarios", "seed"}, differential.ExitDifferences, "gone (seed)"},
+		{"no capture", []string{"--known", ipv6Known, "--scenarios", "seed,udp"}, differential.ExitIncomplete, "[udp] NOT COMPARED"},
+		{"bad known file", []string{"--known", known("differences: [{id: x}]\n"), "--scenarios", "seed"}, differential.ExitIncomplete, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			args := append([]string{"report", "--out", dir}, tc.args...)
+			if got := cli.Execute(context.Background(), NewCommand(), args, &stdout, &stderr); got != tc.status {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", got, tc.status, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.out) {
+				t.Errorf("stdout lacks %q:\n%s", tc.out, stdout.String())
+			}
+		})
+	}
+	for _, f := range []string{"report.txt", "report.json", filepath.Join("diff", "seed.txt")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("report file: %v", err)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+// Package labcmd is `ipvs-e2e lab`: it runs code against a real IPVS kernel on machines whose
+// own kernel has none, booting Debian's cloud kernel under QEMU (hack/lab/kernellab) and
+// running static binaries or Go test binaries inside.
+//
+//	ipvs-e2e lab prepare                 fetch and cache the kernel, tools and base initramfs
+//	ipvs-e2e lab run [--] BIN [ARGS...]  run one static binary in a guest; exit with its status
+//	ipvs-e2e lab test [flags] [PKG...]   build the packages' tests, run them all in one guest
+//
+// Exit status: 0 when everything passed, the binary's status for `run`, 1 for failed tests or
+// a guest that did not finish, 97 when the guest could not be set up (above all: its kernel
+// has no /proc/net/ip_vs), 2 for usage errors.
+package labcmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+)
+
+// NewCommand returns the lab command.
+func NewCommand() *cobra.Command {
+	return cli.Group(&cobra.Command{
+		Use:   "lab",
+		Short: "Run binaries and Go tests against a real IPVS kernel in a QEMU guest",
+		Long: `Run binaries and Go tests against a real IPVS kernel: Debian's cloud kernel under QEMU.
+
+Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL
+(QEMU -accel, default tcg,thread=multi), IPVS_E2E_LAB_KEEP=1 (keep each run's folder).`,
+	}, newPrepareCommand(), newRunCommand(), newTestCommand())
+}

@@ -1,0 +1,257 @@
+package labcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/gotest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+)
+
+type testFlags struct {
+	run     string
+	all     bool
+	timeout time.Duration
+	mem     int
+	env     []string
+}
+
+func newTestCommand() *cobra.Command {
+	var f testFlags
+	cmd := &cobra.Command{
+		Use:   "test [flags] [PKG...]",
+		Short: "Build the packages' lab tests and run them all in one guest, reported like go test -v",
+		Long: `Build the test binaries of the packages (default ./...), run them all in one guest and print
+their results the way ` + "`go test -v`" + ` does, so tools that read go test output count them.
+Without --run or --all only the lab tests run (tests calling labtest.Require).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, v := range f.env {
+				if err := checkEnv(v); err != nil {
+					return &cli.UsageError{Err: err}
+				}
+			}
+			return runTests(cmd, f, args)
+		},
+	}
+	cmd.Flags().StringVar(&f.run, "run", "", "run the tests matching this expression instead of the lab tests")
+	cmd.Flags().BoolVar(&f.all, "all", false, "run every test of the packages, not only the lab tests")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 15*time.Minute, "bound for the whole guest run, boot included")
+	cmd.Flags().IntVar(&f.mem, "mem", 0, "guest memory in MiB (0: sized from the test binaries)")
+	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE set for the tests in the guest (repeatable), e.g. a seed to replay")
+	return cmd
+}
+
+// runTests builds the test binaries of the packages, runs them all in one guest and prints
+// their results the way `go test -v` does.
+func runTests(cmd *cobra.Command, f testFlags, patterns []string) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	explicit := len(patterns) > 0
+	if !explicit {
+		patterns = []string{"./..."}
+	}
+	start := time.Now()
+
+	// Prepare the lab while the test binaries build: one is downloads, the other CPU.
+	var (
+		l       *kernellab.Lab
+		prepErr error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l, prepErr = kernellab.Prepare(ctx, kernellab.Options{})
+	}()
+	jobs, skipped, buildErr := buildTests(ctx, patterns, explicit, f.run, f.all, f.timeout)
+	wg.Wait()
+	for _, p := range skipped {
+		fmt.Fprintf(stdout, "?   \t%s\t[no lab tests]\n", p)
+	}
+	if jobs.dir != "" {
+		defer os.RemoveAll(jobs.dir)
+	}
+	if err := errors.Join(buildErr, prepErr); err != nil {
+		return err
+	}
+	for i := range jobs.cmds {
+		jobs.cmds[i].Env = append(jobs.cmds[i].Env, f.env...)
+	}
+	if len(jobs.cmds) == 0 {
+		return fmt.Errorf("test: no package among %s has lab tests (tests calling labtest.Require); nothing ran", strings.Join(patterns, " "))
+	}
+
+	out := &lineWriter{w: stdout}
+	var total gotest.Summary
+	failed := 0
+	res, runErr := l.Run(ctx, kernellab.Job{
+		Name:      "go tests",
+		Files:     jobs.files,
+		Commands:  jobs.cmds,
+		Timeout:   f.timeout,
+		MemoryMiB: f.mem,
+		Stream:    out,
+		OnDone: func(c kernellab.CommandResult) {
+			s := gotest.Summarize(c.Output)
+			ok := s.OK(c.ExitCode)
+			if !ok {
+				failed++
+			}
+			total.Passed, total.Failed, total.Skipped = total.Passed+s.Passed, total.Failed+s.Failed, total.Skipped+s.Skipped
+			out.endLine()
+			fmt.Fprintln(out, gotest.Verdict(c.Name, ok, s, c.Duration))
+		},
+	})
+	out.endLine()
+	if res != nil {
+		for _, c := range res.Commands {
+			if !c.Finished { // cut short or never started: go test prints FAIL for these too
+				failed++
+				fmt.Fprintln(out, gotest.Verdict(c.Name, false, gotest.Summary{}, c.Duration))
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "lab: %d passed, %d failed, %d skipped\n", total.Passed, total.Failed, total.Skipped)
+	if res != nil {
+		fmt.Fprintf(stderr, "%s: %d package(s) in one guest: boot %s, guest run %s, total %s\n", cmd.CommandPath(), len(jobs.cmds),
+			res.Boot.Round(10*time.Millisecond), res.Elapsed.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed > 0 {
+		fmt.Fprintln(out, "FAIL")
+		return cli.Exit(cli.ExitFailed)
+	}
+	return nil
+}
+
+type testJobs struct {
+	dir   string
+	files []kernellab.File
+	cmds  []kernellab.Command
+}
+
+// buildTests finds the packages, builds the test binaries of those with tests to run and
+// lays out the guest: binaries under /lab/tests, each package's testdata under /src/<dir>,
+// the working directory `go test` would give.
+func buildTests(ctx context.Context, patterns []string, explicit bool, runRE string, all bool, timeout time.Duration) (testJobs, []string, error) {
+	pkgs, err := gotest.Find(ctx, ".", patterns)
+	if err != nil {
+		return testJobs{}, nil, err
+	}
+	dir, err := os.MkdirTemp("", "ipvs-lab-tests-")
+	if err != nil {
+		return testJobs{}, nil, err
+	}
+	jobs := testJobs{dir: dir}
+	var skipped []string
+	// Leave the test binary time to print its own timeout report before QEMU is stopped.
+	testTimeout := max(timeout-30*time.Second, timeout/2)
+	for _, p := range pkgs {
+		pattern := runRE
+		switch {
+		case pattern != "":
+		case all:
+			pattern = "."
+		case len(p.Tests) > 0:
+			pattern = p.RunPattern()
+		default:
+			if explicit {
+				skipped = append(skipped, p.ImportPath)
+			}
+			continue
+		}
+		slog.Info("lab: building tests", "package", p.ImportPath)
+		bin, err := gotest.Build(ctx, ".", p, dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return testJobs{}, nil, err
+		}
+		guestBin := "/lab/tests/" + filepath.Base(bin)
+		guestDir := "/src/" + p.ImportPath
+		if rel, err := filepath.Rel(p.ModuleDir, p.Dir); err == nil && p.ModuleDir != "" && !strings.HasPrefix(rel, "..") {
+			guestDir = path.Join("/src", filepath.ToSlash(rel))
+		}
+		jobs.files = append(jobs.files, kernellab.File{Path: guestBin, Source: bin, Mode: 0o755})
+		td, err := testdataFiles(p.Dir, guestDir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return testJobs{}, nil, err
+		}
+		jobs.files = append(jobs.files, td...)
+		jobs.cmds = append(jobs.cmds, kernellab.Command{
+			Name: p.ImportPath,
+			Args: []string{guestBin, "-test.v", "-test.count=1", "-test.run", pattern, "-test.timeout", testTimeout.String()},
+			Dir:  guestDir,
+		})
+	}
+	return jobs, skipped, nil
+}
+
+// testdataFiles copies a package's testdata folder, which tests read relative to the package.
+func testdataFiles(pkgDir, guestDir string) ([]kernellab.File, error) {
+	root := filepath.Join(pkgDir, "testdata")
+	var files []kernellab.File
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return filepath.SkipDir
+		}
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(pkgDir, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, kernellab.File{Path: path.Join(guestDir, filepath.ToSlash(rel)), Source: p})
+		return nil
+	})
+	return files, err
+}
+
+// lineWriter remembers whether the last byte written ended a line, so verdicts start one.
+type lineWriter struct {
+	w       io.Writer
+	midLine bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.midLine = p[len(p)-1] != '\n'
+	}
+	return l.w.Write(p)
+}
+
+func (l *lineWriter) endLine() {
+	if l.midLine {
+		l.Write([]byte("\n"))
+	}
+}
+
+// checkEnv checks one --env value: the guest's job file sets it as a shell variable, so the
+// key must be a shell name.
+func checkEnv(v string) error {
+	key, _, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("--env %q: expected KEY=VALUE", v)
+	}
+	for i, r := range key {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return fmt.Errorf("--env %q: %q is not a variable name (letters, digits, _; not starting with a digit)", v, key)
+		}
+	}
+	return nil
+}

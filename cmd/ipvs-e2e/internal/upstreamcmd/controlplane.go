@@ -1,0 +1,108 @@
+package upstreamcmd
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
+)
+
+func newControlPlaneCommand() *cobra.Command {
+	return cli.Group(&cobra.Command{
+		Use:   "controlplane",
+		Short: "Run a control plane of upstream binaries on 127.0.0.1, or stop one",
+	}, newUpCommand(), newDownCommand())
+}
+
+func defaultRunDir() string { return filepath.Join(upstream.DefaultCacheDir(), "controlplane") }
+
+type upFlags struct {
+	version string
+	runDir  string
+	detach  bool
+}
+
+func newUpCommand() *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start etcd, kube-apiserver and kube-controller-manager (built first when not cached)",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkVersion(f.version); err != nil {
+				return err
+			}
+			return controlPlaneUp(cmd, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.version, "version", DefaultVersion, "Kubernetes release (built first when not cached)")
+	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
+	cmd.Flags().BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
+	return cmd
+}
+
+type downFlags struct {
+	runDir string
+	grace  time.Duration
+}
+
+func newDownCommand() *cobra.Command {
+	var f downFlags
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the control plane recorded in a run folder",
+		Args:  cli.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return controlplane.StopRecorded(f.runDir, f.grace, func(s string) { slog.Info(s) })
+		},
+	}
+	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "the run folder of the control plane to stop")
+	cmd.Flags().DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL")
+	return cmd
+}
+
+func controlPlaneUp(cmd *cobra.Command, f upFlags) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	p, err := upstream.Build(ctx, upstream.Options{
+		Version:    f.version,
+		Components: []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl},
+	})
+	if err != nil {
+		return err
+	}
+	cp, err := controlplane.Start(ctx, controlplane.Options{
+		Binaries: controlplane.Binaries{
+			Etcd:                  p.Binary(upstream.Etcd),
+			KubeAPIServer:         p.Binary(upstream.KubeAPIServer),
+			KubeControllerManager: p.Binary(upstream.KubeControllerManager),
+		},
+		RunDir:   f.runDir,
+		Detached: f.detach,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "control plane %s up in %s\n", p.Release, cp.RunDir)
+	for _, proc := range cp.Processes() {
+		fmt.Fprintf(stdout, "  %-24s pid %-7d log %s\n", proc.Name, proc.PID, proc.LogFile)
+	}
+	fmt.Fprintf(stdout, "export KUBECONFIG=%s\nexport PATH=%s:$PATH   # kubectl %s\n", cp.AdminKubeconfig, p.BinDir, p.Release)
+	fmt.Fprintf(stdout, "kube-proxy kubeconfig for a lab guest: %s (server %s)\n", cp.KubeProxyKubeconfig, cp.GuestAPIServerURL)
+	if f.detach {
+		fmt.Fprintf(stdout, "stop it with: ipvs-e2e upstream controlplane down --run-dir %s\n", cp.RunDir)
+		return nil
+	}
+	fmt.Fprintln(stdout, "Ctrl-C stops it.")
+	<-cp.Done()
+	stopErr := cp.Stop()
+	if err := cp.Err(); err != nil {
+		return err
+	}
+	return stopErr
+}

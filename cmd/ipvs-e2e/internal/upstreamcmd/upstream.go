@@ -1,0 +1,32 @@
+// Package upstreamcmd is `ipvs-e2e upstream`: it builds upstream Kubernetes binaries of a
+// served release from the Go module proxy (hack/lab/upstream) and runs a real control plane on
+// 127.0.0.1 with them (hack/lab/controlplane), for people poking at the lab cluster by hand.
+//
+//	ipvs-e2e upstream versions                        served releases, and which are built
+//	ipvs-e2e upstream build [--version v1.37.2] [--components a,b]
+//	ipvs-e2e upstream controlplane up [--version v1.37.2] [--detach]
+//	ipvs-e2e upstream controlplane down
+package upstreamcmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+)
+
+// DefaultVersion is the release the lab cluster uses unless told otherwise.
+const DefaultVersion = "v1.37.2"
+
+// NewCommand returns the upstream command.
+func NewCommand() *cobra.Command {
+	return cli.Group(&cobra.Command{
+		Use:   "upstream",
+		Short: "Build upstream Kubernetes binaries and run a control plane with them",
+		Long: `Build upstream Kubernetes binaries of a served release from the Go module proxy and run a
+real control plane on 127.0.0.1 with them.
+
+Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e). Binaries are cached in
+$CACHE_DIR/upstream/<version>/bin; the control plane's run folder defaults to
+$CACHE_DIR/controlplane.`,
+	}, newVersionsCommand(), newBuildCommand(), newControlPlaneCommand())
+}

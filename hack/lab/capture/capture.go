@@ -1,0 +1,107 @@
+// Package capture regenerates framework/dataplane/testdata/lab: it boots the kernel lab, sets
+// up a kube-proxy-like dataplane with state.sh (IPVS, kube-ipvs0, ipsets, iptables) and saves
+// what the node tools print about it, one file per command, for the dataplane parsers' tests.
+// `ipvs-e2e capture` (make lab-capture) runs it.
+package capture
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+)
+
+// stateScript is the one copy of the script: the captures do not keep their own, their
+// README names its sha256 (stateScriptSum) so that a changed script shows the captures
+// are stale.
+//
+//go:embed state.sh
+var stateScript []byte
+
+// stateScriptSum is the hex sha256 of stateScript.
+func stateScriptSum() string { return fmt.Sprintf("%x", sha256.Sum256(stateScript)) }
+
+// captures are the files written and the guest commands whose output they hold.
+var captures = []struct{ file, cmd string }{
+	{"ipvsadm-Ln.txt", "ipvsadm -Ln"},
+	{"ipvsadm-Ln-timeout.txt", "ipvsadm -Ln --timeout"},
+	{"ipvsadm-Sn.txt", "ipvsadm -Sn"},
+	{"proc-net-ip_vs.txt", "cat /proc/net/ip_vs"},
+	{"ip-addr-show-kube-ipvs0.txt", "ip addr show dev kube-ipvs0"},
+	{"ip-j-addr-show-kube-ipvs0.json", "ip -j addr show dev kube-ipvs0"},
+	{"ip-d-addr-show-kube-ipvs0.txt", "ip -d addr show dev kube-ipvs0"},
+	{"ip-j-d-addr-show-kube-ipvs0.json", "ip -j -d addr show dev kube-ipvs0"},
+	{"ipset-save.txt", "ipset save"},
+	{"ipset-list.txt", "ipset list"},
+	{"iptables-save.txt", "iptables-save"},
+	{"iptables-t-nat-S.txt", "iptables -t nat -S"},
+	{"iptables-t-filter-S.txt", "iptables -t filter -S"},
+	{"ip6tables-save.txt", "ip6tables-save"},
+}
+
+// stateScriptSumPrefix starts the README line that names the script's sha256.
+const stateScriptSumPrefix = "    state.sh sha256 "
+
+func readme(versions string) string {
+	var b strings.Builder
+	b.WriteString("# Captured in the kernel lab\n\n")
+	b.WriteString("Real outputs of the node tools, written by `make lab-capture` (hack/lab/capture): a lab guest\n")
+	b.WriteString("ran `hack/lab/capture/state.sh` to set up a kube-proxy-like dataplane, then each command\n")
+	b.WriteString("below; each file holds one command's stdout+stderr byte for byte. Regenerating changes the\n")
+	b.WriteString("dates in iptables-save, ipset's initval and the order of hash set members (the hash seed),\n")
+	b.WriteString("kube-ipvs0's MAC, and the order of /proc/net/ip_vs (the kernel salts its service hash with\n")
+	b.WriteString("the address of the namespace's IPVS state), from which ipvsadm's order can follow.\n\n")
+	b.WriteString("| file | command |\n|---|---|\n")
+	for _, c := range captures {
+		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)
+	}
+	b.WriteString("\nGuest kernel and tools:\n\n```\n" + strings.TrimRight(versions, "\n") + "\n```\n")
+	b.WriteString("\nThe captures were made with the state.sh of this sha256 (a test in hack/lab/capture\n")
+	b.WriteString("fails once the script differs, until they are captured again):\n\n")
+	fmt.Fprintf(&b, "%s%s\n", stateScriptSumPrefix, stateScriptSum())
+	return b.String()
+}
+
+// Run captures into dir.
+func Run(ctx context.Context, dir string) error {
+	cmds := []kernellab.Command{
+		{Name: "state.sh", Args: []string{"/bin/sh", "/lab/state.sh"}},
+		{Name: "versions", Shell: "uname -r; ipvsadm --version; ipset --version; iptables --version; ip -V"},
+	}
+	for _, c := range captures {
+		cmds = append(cmds, kernellab.Command{Name: c.file, Shell: c.cmd})
+	}
+	res, err := kernellab.Run(ctx, kernellab.Job{
+		Name:          "capture",
+		Files:         []kernellab.File{{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755}},
+		Commands:      cmds,
+		StopOnFailure: true,
+		Timeout:       3 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	if c := res.Failed(); c != nil {
+		return fmt.Errorf("guest command %q exited %d:\n%s", c.Name, c.ExitCode, c.Output)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, c := range res.Commands[2:] {
+		if err := os.WriteFile(filepath.Join(dir, c.Name), []byte(c.Output), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme(res.Commands[1].Output)), 0o644); err != nil {
+		return err
+	}
+	slog.Info("capture: written", "dir", dir, "files", len(res.Commands))
+	return nil
+}
