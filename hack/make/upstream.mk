@@ -27,7 +27,7 @@ upstream-test:
 		$(GO) test -count=1 -timeout 60m -v -run '^TestControlPlane$$' ./hack/lab/controlplane
 
 test-upstream:
-	$(GO) test ./hack/lab/upstream ./hack/lab/controlplane ./cmd/ipvs-e2e/internal/upstreamcmd
+	$(GO) test ./hack/lab/upstream ./hack/lab/controlplane ./cmd/ipvs-e2e/internal/root
 
 # `go test ./...` prints nothing for a skipped test in a passing package, so say here whether
 # TestControlPlane will run a real control plane or skip for want of binaries.

@@ -2,7 +2,6 @@ package diffcmd
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,31 +10,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
 )
-
-// Bad flags are refused before the known-differences file is read or a lab cluster started.
-func TestUsage(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"no command", nil, `"diff" needs a command: report, run`},
-		{"unknown command", []string{"diff"}, `unknown command "diff"`},
-		{"reference is not an upstream release", []string{"run", "--kube-proxy", "reference"}, "expected an upstream release"},
-		{"unknown side", []string{"run", "--sides", "upstream,kind"}, "--sides"},
-		{"stray argument", []string{"report", "extra"}, `takes no arguments, found ["extra"]`},
-		{"report has no sides", []string{"report", "--sides", "upstream"}, "unknown flag: --sides"},
-		{"unknown scenario", []string{"report", "--scenarios", "nosuch"}, "nosuch"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stderr strings.Builder
-			code := cli.Execute(context.Background(), NewCommand(), tc.args, io.Discard, &stderr)
-			if code != cli.ExitUsage || !strings.Contains(stderr.String(), tc.want) {
-				t.Errorf("diff %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr.String(), cli.ExitUsage, tc.want)
-			}
-		})
-	}
-}
 
 // report over the seed as captured in the lab (upstream v1.37.2 programs IPv6 as well, the
 // reference proxier did not): the exit status follows the known-differences file.

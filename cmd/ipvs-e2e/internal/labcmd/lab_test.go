@@ -2,39 +2,11 @@ package labcmd
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 )
-
-// Usage mistakes are refused before the lab is prepared or anything is built.
-func TestUsage(t *testing.T) {
-	tests := []struct {
-		args []string
-		code int
-		out  string
-	}{
-		{nil, 2, `"lab" needs a command: prepare, run, test`},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"--help"}, 0, "Available Commands:"},
-		{[]string{"run"}, 2, "expected a static binary"},
-		{[]string{"prepare", "extra"}, 2, `takes no arguments, found ["extra"]`},
-		{[]string{"test", "--nosuchflag"}, 2, "unknown flag: --nosuchflag"},
-		{[]string{"test", "--env", "1A=1"}, 2, `"1A" is not a variable name`},
-	}
-	for _, tt := range tests {
-		var stdout, stderr bytes.Buffer
-		code := cli.Execute(context.Background(), NewCommand(), tt.args, &stdout, &stderr)
-		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.out) {
-			t.Errorf("lab %v = %d, %q; expected %d and %q", tt.args, code, stdout.String()+stderr.String(), tt.code, tt.out)
-		}
-	}
-}
 
 func TestLineWriter(t *testing.T) {
 	var b bytes.Buffer

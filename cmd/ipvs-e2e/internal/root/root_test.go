@@ -87,3 +87,63 @@ func TestEveryCommandShape(t *testing.T) {
 		})
 	}
 }
+
+// Mistakes in a command line are refused with exit 2 and a message that names them, before
+// anything is prepared, built, booted or downloaded.
+func TestUsage(t *testing.T) {
+	t.Setenv("CACHE_DIR", t.TempDir())
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, lab, preflight, upstream, walk`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate" for "ipvs-e2e"`},
+
+		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: prepare, run, test`},
+		{[]string{"lab", "frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"lab", "run"}, 2, "expected a static binary"},
+		{[]string{"lab", "prepare", "extra"}, 2, `takes no arguments, found ["extra"]`},
+		{[]string{"lab", "test", "--nosuchflag"}, 2, "unknown flag: --nosuchflag"},
+		{[]string{"lab", "test", "--env", "1A=1"}, 2, `"1A" is not a variable name`},
+
+		{[]string{"walk", "nonsense"}, 2, `unknown command "nonsense"`},
+		{[]string{"walk", "--method", "edit"}, 2, `method "edit": expected`},
+		{[]string{"walk", "--kube-proxy", "reference", "--method", "configmap"}, 2, "implements ipvs mode only"},
+		{[]string{"walk", "--kube-proxy", "1.37"}, 2, "expected a release such as v1.37.2"},
+		{[]string{"walk", "seed", "extra"}, 2, `takes no arguments, found ["extra"]`},
+
+		{[]string{"bench", "lab", "-n", "100,x"}, 2, `invalid argument "100,x"`},
+		{[]string{"bench", "lab", "-n", "0"}, 2, "expected positive Service counts"},
+		{[]string{"bench", "lab", "--n", "100,-1"}, 2, "expected positive Service counts"},
+		{[]string{"bench", "cluster", "-n", "1e3"}, 2, "expected a whole number from 1 to"},
+		{[]string{"bench", "cluster", "--upstream-n", "0"}, 2, "--upstream-n"},
+
+		{[]string{"diff"}, 2, `"ipvs-e2e diff" needs a command: report, run`},
+		{[]string{"diff", "run", "--kube-proxy", "reference"}, 2, "expected an upstream release"},
+		{[]string{"diff", "run", "--sides", "upstream,kind"}, 2, "--sides"},
+		{[]string{"diff", "report", "--sides", "upstream"}, 2, "unknown flag: --sides"},
+		{[]string{"diff", "report", "--scenarios", "nosuch"}, 2, "nosuch"},
+
+		{[]string{"upstream", "deploy"}, 2, `unknown command "deploy"`},
+		{[]string{"upstream", "build", "--version", "1.37"}, 2, `version "1.37" is not a full Kubernetes release version`},
+		{[]string{"upstream", "build", "--components", "kube-apiserver,kube-dns"}, 2, `unknown component "kube-dns"`},
+		{[]string{"upstream", "build", "--jobs", "4"}, 2, "unknown flag: --jobs"},
+		{[]string{"upstream", "controlplane"}, 2, "needs a command: down, up"},
+		{[]string{"upstream", "controlplane", "restart"}, 2, `unknown command "restart"`},
+		{[]string{"upstream", "controlplane", "up", "--version", "v1.37"}, 2, "not a full Kubernetes release version"},
+		{[]string{"upstream", "controlplane", "down", "--run-dir", t.TempDir()}, 0, ""},
+
+		{[]string{"preflight", "--schedulers"}, 2, "flag needs an argument: --schedulers"},
+		{[]string{"capture", "--out"}, 2, "flag needs an argument: --out"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := cli.Execute(context.Background(), NewCommand(), tt.args, &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stderr.String(), tt.out) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tt.code, tt.out)
+			}
+		})
+	}
+}
