@@ -28,6 +28,10 @@
 //
 // Invoked as "curl" (a symlink the agent makes), it is a minimal curl for the suites'
 // `curl -sS --fail --max-time N URL` probes; the guest has no curl.
+//
+// It is a guest program of its own, not an ipvs-e2e subcommand: framework/cluster/lab ships
+// it into the guest as /usr/local/bin/ipvs-nodeagent, it answers as curl by its argv[0] and
+// re-executes itself for the further nodes, none of which the host tool should carry.
 package main
 
 import (
