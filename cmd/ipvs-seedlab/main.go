@@ -5,9 +5,6 @@
 //	                        proxier in the lab guest; hack/report/seedwalk): each step printed
 //	                        as typed with its real output and time, then a PASS/FAIL verdict
 //	                        per assertion (make lab)
-//	ipvs-seedlab seed       the same sections on a bare lab node, the reference proxier fed
-//	                        by a fake object store in the guest (hack/lab/scenario;
-//	                        make lab-quick: no upstream binaries, ~15 s)
 //	ipvs-seedlab bench      the reference proxier's full sync of N Services x 2 endpoints
 //	                        and a one-endpoint change, in the lab guest (make bench-lab)
 //
@@ -31,6 +28,7 @@ import (
 	"time"
 
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
@@ -38,7 +36,6 @@ import (
 
 const usage = `usage:
   ipvs-seedlab [walk] [-kube-proxy v1.37.2|reference] [-method configmap|creation] [-save DIR]
-  ipvs-seedlab seed [-timeout D] [-save DIR]
   ipvs-seedlab bench [-n 100,1000] [-large] [-changes K] [-out DIR] [-timeout D]
 
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL,
@@ -66,8 +63,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "walk":
 		err = walkCmd(ctx, args, stdout, stderr)
-	case "seed":
-		err = seedCmd(ctx, args, stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args, stdout, stderr)
 	case "help":
@@ -122,31 +117,6 @@ func prepare(ctx context.Context) (*kernellab.Lab, string, error) {
 	return l, b.path, nil
 }
 
-func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the guest run, boot included")
-	save := fs.String("save", "", "write each guest command's output to this folder")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return exitError{2}
-	}
-	start := time.Now()
-	l, bin, err := prepare(ctx)
-	if err != nil {
-		return err
-	}
-	verdicts, err := scenario.RunSeed(ctx, l, scenario.SeedOptions{GuestBinary: bin, Out: stdout, Timeout: *timeout, SaveDir: *save})
-	if err != nil {
-		return err
-	}
-	ok := scenario.PrintVerdicts(stdout, verdicts)
-	fmt.Fprintf(stdout, "(%s in all, preparation and boot included)\n", time.Since(start).Round(100*time.Millisecond))
-	if !ok {
-		return exitError{1}
-	}
-	return nil
-}
-
 func walkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walk", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -176,7 +146,7 @@ func walkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ok := false
 	if ctx.Err() == nil {
-		ok = scenario.PrintVerdicts(stdout, seedwalk.Judge(rep.Record))
+		ok = tutorial.Print(stdout, seedwalk.Judge(rep.Record))
 	}
 	t := rep.Timings
 	fmt.Fprintf(stdout, "\ntimes: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)\n",

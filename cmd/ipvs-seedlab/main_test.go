@@ -17,7 +17,6 @@ func TestUsage(t *testing.T) {
 		{args: []string{"help"}, code: 0, out: "ipvs-seedlab bench"},
 		{args: []string{"nonsense"}, code: 2, out: `unknown command "nonsense"`},
 		{args: []string{"help"}, code: 0, out: "ipvs-seedlab [walk] [-kube-proxy"},
-		{args: []string{"seed", "extra"}, code: 2},
 		{args: []string{"walk", "extra"}, code: 2},
 		{args: []string{"walk", "-method", "edit"}, code: 2, out: `method "edit": expected`},
 		{args: []string{"-kube-proxy", "reference", "-method", "configmap"}, code: 2, out: "implements ipvs mode only"},

@@ -4,10 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -68,7 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	nodeName := cfg.HostnameOverride
 	if nodeName == "" {
-		nodeName = SeedNode
+		nodeName = benchNode
 	}
 	nodeIP, err := primaryAddress(k)
 	if err != nil {
@@ -80,7 +79,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	t := time.Now()
-	objs := []kruntime.Object{NodeObject(nodeName, nodeIP, netip.MustParsePrefix(SeedPodCIDR))}
+	objs := []kruntime.Object{nodeObject(nodeName, nodeIP, netip.MustParsePrefix(benchPodCIDR))}
 	for i := range n {
 		objs = append(objs, benchService(i), benchSlice(i, nodeName, false))
 	}
@@ -299,6 +298,21 @@ func benchSlice(i int, node string, third bool) *discoveryv1.EndpointSlice {
 	return es
 }
 
+// suffix is the random-looking five characters the API server appends to a generateName,
+// here derived from the name so that runs are repeatable.
+func suffix(s string) string {
+	const chars = "bcdfghjklmnpqrstvwxz2456789"
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	v := h.Sum64()
+	b := make([]byte, 5)
+	for i := range b {
+		b[i] = chars[v%uint64(len(chars))]
+		v /= uint64(len(chars))
+	}
+	return string(b)
+}
+
 func addrAdd(a netip.Addr, n int) netip.Addr {
 	b := a.As4()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
@@ -378,25 +392,4 @@ func statusField(r io.Reader, field string) (float64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("no %s line in /proc/self/status", field)
-}
-
-// fetch GETs a URL and returns the body; a status other than 200 is an error.
-func fetch(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", errors.New(resp.Status + ": " + strings.TrimSpace(string(b)))
-	}
-	return string(b), nil
 }

@@ -181,6 +181,8 @@ func TestJudgeFailures(t *testing.T) {
 		name: "no KUBE-NODE-PORT rule (the set still empty)", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
 			dropLine(StepNodePortChain, "-A KUBE-NODE-PORT")(t, rec)
+			dropLine(StepNATSave, "-A KUBE-NODE-PORT")(t, rec)
+			replace(StepNATCount, "18", "17")(t, rec)
 			dropLine(StepNodePortSet, "30089")(t, rec)
 		},
 		fail: []string{"has the seed's rule verbatim", "holds 30089"}, detail: "has 0 rules",
@@ -210,14 +212,14 @@ func TestJudgeFailures(t *testing.T) {
 	}, {
 		name: "method 1 with a KUBE-SVC- chain", run: realRuns[1],
 		mutate: replace(StepNATSave, ":KUBE-SERVICES - [0:0]", ":KUBE-SERVICES - [0:0]\n:KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]"),
-		fail:   []string{"no KUBE-SVC- chain"}, detail: "KUBE-SVC-NPX46M4PTMTKRN6Y",
+		fail:   []string{"no KUBE-SVC- or KUBE-SEP- chain"}, detail: "KUBE-SVC-NPX46M4PTMTKRN6Y",
 	}, {
 		name: "a nat table kube-proxy never programmed", run: realRuns[1],
 		mutate: func(t *testing.T, rec *Record) {
 			rec.Results[StepNATSave] = Result{Output: "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"}
 			replace(StepNATCount, "14", "0")(t, rec)
 		},
-		fail: []string{"at most 20", "no iptables rule names"}, detail: "no KUBE-SERVICES chain",
+		fail: []string{"has the seed's rule verbatim", "at most 20", "no iptables rule names"}, detail: "no KUBE-SERVICES chain",
 	}, {
 		name: "the ClusterIP does not answer", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
