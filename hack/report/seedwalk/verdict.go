@@ -29,6 +29,9 @@ var shown = map[string]string{
 	StepCurlHost:      tutorial.ShownCurlHost,
 }
 
+// notReached is why a step the walk did not get to has no result.
+const notReached = "the walk did not get to this step"
+
 // Judge computes the verdicts of a walk from its record. The walk's own steps (modules,
 // kube-proxy's configuration, pods, log and /proxyMode, kubectl get) are judged here; the
 // node's dataplane and the traffic by the tutorial's table (framework/tutorial), on the
@@ -39,7 +42,7 @@ func Judge(rec Record) []Verdict {
 	res := func(name string) Result {
 		r, ok := rec.Results[name]
 		if !ok {
-			return Result{ExitCode: -1, Err: "the walk did not get to this step"}
+			return Result{ExitCode: -1, Err: notReached}
 		}
 		return r
 	}
@@ -52,10 +55,13 @@ func Judge(rec Record) []Verdict {
 	return append(v, tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec))...)
 }
 
-// tutorialFacts are the record's facts as the tutorial's checks read them: the Pod is the
-// lab agent's HTTP server, which answers with the Pod's name.
+// tutorialFacts are the record's facts as the tutorial's checks read them: the scheduler
+// is config.conf's (empty: rr), and the Pod is the lab agent's HTTP server, which answers
+// with the Pod's name.
 func tutorialFacts(f Facts) tutorial.Facts {
-	return tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Answer: seedPodName, HostEndpoint: f.HostNodePort}
+	sched, _ := kubeproxy.IPVSField(f.ConfigAfter, "scheduler")
+	return tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
+		Answer: seedPodName, HostEndpoint: f.HostNodePort}
 }
 
 // tutorialNode is the node as the walk's outputs show it; a step that failed, or that the
@@ -65,7 +71,7 @@ func tutorialNode(rec Record) tutorial.Node {
 	for step, cmd := range shown {
 		r, ok := rec.Results[step]
 		if !ok {
-			t[cmd] = tutorial.Output{Failure: "the walk did not get to this step"}
+			t[cmd] = tutorial.Output{Failure: notReached}
 			continue
 		}
 		o := tutorial.Output{Text: r.Output}

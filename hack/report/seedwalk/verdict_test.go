@@ -152,6 +152,15 @@ func TestJudgeFailures(t *testing.T) {
 		mutate: replace(StepIPVS, "10.96.138.241:80 rr", "10.96.138.241:80 wrr"),
 		fail:   []string{"the seed's block"}, detail: "wrr",
 	}, {
+		name: "config.conf asks for another scheduler", run: realRuns[0],
+		mutate: func(t *testing.T, rec *Record) {
+			if !strings.Contains(rec.Facts.ConfigAfter, `scheduler: ""`) {
+				t.Fatalf("config.conf has no empty scheduler:\n%s", rec.Facts.ConfigAfter)
+			}
+			rec.Facts.ConfigAfter = strings.Replace(rec.Facts.ConfigAfter, `scheduler: ""`, `scheduler: "wrr"`, 1)
+		},
+		fail: []string{"the seed's block", "a NodePort virtual server"}, detail: "its scheduler is rr",
+	}, {
 		name: "connections counted on the ClusterIP", run: realRuns[1],
 		mutate: func(t *testing.T, rec *Record) {
 			r := rec.Results[StepIPVS]
