@@ -87,6 +87,10 @@ var Checks = []Check{{
 	Asserts: "no iptables rule names the seed's Service and, the iptables proxier's leftovers aside, no KUBE-SVC- or KUBE-SEP- chain exists",
 	Needs:   []Part{IPTables},
 	name: func(f Facts, n Node) string {
+		if leftover := kubeproxy.LeftoverRules(n.State.IPTables, "nat"); leftover > 0 {
+			return fmt.Sprintf("no iptables rule names %s: its forwarding is IPVS's; the KUBE-SVC- and KUBE-SEP- chains are the iptables proxier's leftovers of the switch (%d rules)",
+				f.service(), leftover)
+		}
 		return fmt.Sprintf("no iptables rule names %s: its forwarding is IPVS's, and there is no KUBE-SVC- or KUBE-SEP- chain", f.service())
 	},
 	judge: noServiceChains,
@@ -254,8 +258,8 @@ func noServiceChains(f Facts, n Node) finding {
 			}
 		}
 	}
-	if leftover := kubeproxy.LeftoverRules(nat, "nat"); leftover > 0 {
-		return finding{note: fmt.Sprintf("the chains are the iptables proxier's leftovers of the switch, %d rules", leftover)}
+	if kubeproxy.LeftoverRules(nat, "nat") > 0 {
+		return finding{}
 	}
 	if r := matched(nat, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-")); r.failure != "" {
 		return r

@@ -137,18 +137,20 @@ func isTraffic(id string) bool {
 func contains(ids []string, id string) bool { return slices.Contains(ids, id) }
 
 // Method 2 leaves the iptables proxier's chains: they are named, not charged to ipvs mode.
-func TestNATBudgetCountsLeftoversApart(t *testing.T) {
+func TestLeftoversAreNamedNotCharged(t *testing.T) {
 	nodes := realNodes(t)
-	for run, want := range map[string]string{
-		"v1.37.2-configmap":  "ipvs mode's nat rules number at most 20 (14; 4 more are the iptables proxier's leftovers)",
-		"v1.37.2-creation":   "ipvs mode's nat rules number at most 20 (14)",
-		"reference-creation": "ipvs mode's nat rules number at most 20 (14)",
+	for _, tt := range []struct{ run, check, want string }{
+		{"v1.37.2-configmap", NATRuleBudget, "ipvs mode's nat rules number at most 20 (14; 4 more are the iptables proxier's leftovers)"},
+		{"v1.37.2-creation", NATRuleBudget, "ipvs mode's nat rules number at most 20 (14)"},
+		{"reference-creation", NATRuleBudget, "ipvs mode's nat rules number at most 20 (14)"},
+		{"v1.37.2-configmap", NoServiceChains, "no iptables rule names default/service-test1: its forwarding is IPVS's; the KUBE-SVC- and KUBE-SEP- chains are the iptables proxier's leftovers of the switch (4 rules)"},
+		{"v1.37.2-creation", NoServiceChains, "no iptables rule names default/service-test1: its forwarding is IPVS's, and there is no KUBE-SVC- or KUBE-SEP- chain"},
 	} {
-		r := nodes[run]
-		c, _ := Lookup(NATRuleBudget)
+		r := nodes[tt.run]
+		c, _ := Lookup(tt.check)
 		v := c.Judge(r.facts, FromTranscript("lab-node", nodeAddress, r.transcript(t)))
-		if !v.Pass || v.Name != want {
-			t.Errorf("%s: %q (pass %v), want %q passing\n%s", run, v.Name, v.Pass, want, v.Detail)
+		if !v.Pass || v.Name != tt.want {
+			t.Errorf("%s on %s: %q (pass %v), want %q passing\n%s", tt.check, tt.run, v.Name, v.Pass, tt.want, v.Detail)
 		}
 	}
 }
