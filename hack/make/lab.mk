@@ -28,14 +28,8 @@ lab-capture:
 # output (testdata). The first run builds the upstream binaries (7-15 min).
 LAB_METHOD ?=
 LAB_SAVE   ?=
-.PHONY: lab-quick
 lab: lab-cluster-binaries
 	$(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE))
-
-# The same sections on a bare lab node, no upstream binaries: the reference proxier fed by a
-# fake object store inside the guest (hack/lab/scenario). 15 s idle, 55 s at load 20.
-lab-quick:
-	$(IPVS_E2E) walk seed
 
 # The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
 # also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.

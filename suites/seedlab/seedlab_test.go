@@ -5,7 +5,7 @@ package seedlab
 import (
 	"fmt"
 	"net"
-	"net/netip"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,22 +18,13 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 )
-
-// seedNodePortRule is section 4.1.4's `iptables -t nat -S KUBE-NODE-PORT` line, verbatim.
-const seedNodePortRule = `-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ`
-
-// natBudget is the seed's "no more than 20 iptables rules" (section 1.3), held by the
-// rules kube-proxy owns in the nat table.
-const natBudget = 20
 
 var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelSeedLab), func() {
 	var (
-		env       *e2e.Env
-		clusterIP string
-		podIP     string
-		vip       string // clusterIP:80
-		backend   string // podIP:80
+		env   *e2e.Env
+		facts tutorial.Facts
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -45,10 +36,10 @@ var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelS
 		By("4.1.2: kubectl apply -f service-ipvs.yml (nginx-test labelled app: my-nginx, NodePort service-test1 80:30089)")
 		seed, err := fixtures.ApplySeed(ctx, env.Resources, ns, "", env.Wait())
 		Expect(err).NotTo(HaveOccurred())
-		clusterIP, podIP = seed.Service.Spec.ClusterIP, seed.Pod.Status.PodIP
-		vip, backend = net.JoinHostPort(clusterIP, "80"), net.JoinHostPort(podIP, "80")
+		facts = tutorial.Facts{Namespace: ns, ClusterIP: seed.Service.Spec.ClusterIP, PodIP: seed.Pod.Status.PodIP,
+			Scheduler: env.Config.ExpectedScheduler()}
 		AddReportEntry("seed objects", fmt.Sprintf("service-test1 ClusterIP %s, nginx-test %s on node %s, image %s",
-			clusterIP, podIP, seed.Pod.Spec.NodeName, seed.Pod.Spec.Containers[0].Image))
+			facts.ClusterIP, facts.PodIP, seed.Pod.Spec.NodeName, seed.Pod.Spec.Containers[0].Image))
 	})
 
 	It("3.3: runs kube-proxy in ipvs mode on every node, per its log and /proxyMode", Label("mode"), func(ctx SpecContext) {
@@ -80,85 +71,65 @@ var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelS
 		})
 	})
 
-	It("4.1.3: has the ClusterIP virtual server with rr (or the configured scheduler) and the pod as a Masq real server of weight 1", func(ctx SpecContext) {
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, vip,
-				match.WithScheduler(env.Config.ExpectedScheduler()), match.WithRealServer(backend, dataplane.Masq, 1), match.WithRealServerCount(1)))
-		})
-	})
-
-	It("has a NodePort virtual server on every node address, port 30089", func(ctx SpecContext) {
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			internal, err := env.InternalIP(ctx, n.Name())
-			g.Expect(err).NotTo(HaveOccurred())
-			addrs := kubeproxy.NodePortAddresses(st, false)
-			g.Expect(addrs).To(ContainElement(netip.MustParseAddr(internal)), "the node's InternalIP is a local address")
-			for _, a := range addrs {
-				g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, net.JoinHostPort(a.String(), "30089"),
-					match.WithScheduler(env.Config.ExpectedScheduler()), match.WithRealServer(backend, dataplane.Masq, 1)))
-			}
-			g.Expect(st).To(match.HaveIPSetMember("KUBE-NODE-PORT-TCP", "30089"))
-		})
-	})
-
-	It("binds the ClusterIP on kube-ipvs0 and lists it in KUBE-CLUSTER-IP", func(ctx SpecContext) {
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			g.Expect(st).To(match.HaveAddressOn(dataplane.KubeIPVSInterface, clusterIP))
-			g.Expect(st).To(match.HaveIPSetMember("KUBE-CLUSTER-IP", clusterIP+",tcp:80"))
-			g.Expect(st).To(match.HaveIPSetMember("KUBE-IPVS-IPS", clusterIP))
-		})
-	})
-
-	It("4.1.4: has the seed's KUBE-NODE-PORT rule, verbatim", func(ctx SpecContext) {
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			g.Expect(st).To(match.HaveRule("nat", "KUBE-NODE-PORT", seedNodePortRule))
-		})
-	})
-
-	It("has no KUBE-SVC- or KUBE-SEP- chains: the Service lives in IPVS", func(ctx SpecContext) {
-		if env.Config.KeepLeftovers && env.Switch != nil && len(env.Switch.Leftovers) > 0 {
-			Skip("iptables-mode chains kept on purpose (IPVS_E2E_KEEP_LEFTOVERS); see the switch report")
+	// The tutorial's checks of the node's dataplane (framework/tutorial), each on every node.
+	for _, c := range tutorial.Checks {
+		if len(c.Needs) == 0 {
+			continue // the traffic checks, below
 		}
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			g.Expect(st).To(match.HaveNoChainWithPrefix("nat", "KUBE-SVC-"))
-			g.Expect(st).To(match.HaveNoChainWithPrefix("nat", "KUBE-SEP-"))
-		})
-	})
-
-	It(fmt.Sprintf("keeps kube-proxy's nat rules within %d (section 1.3)", natBudget), func(ctx SpecContext) {
-		counts := map[string]string{}
-		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
-			own := kubeproxy.OwnRules(st.IPTables)
-			leftover := kubeproxy.LeftoverRules(st.IPTables, "nat")
-			g.Expect(own.RuleCount("nat")-leftover).To(BeNumerically("<=", natBudget),
-				"kube-proxy nat rules on node %s (leftovers of the switch not counted: %d):\n%s",
-				n.Name(), leftover, dataplane.FormatIPTablesSave(own))
-			if leftover == 0 {
-				g.Expect(own).To(match.HaveAtMostRules("nat", "", natBudget))
+		It(c.Asserts, Label(c.ID), func(ctx SpecContext) {
+			seen := map[string]string{}
+			env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+				internal, err := env.InternalIP(ctx, n.Name())
+				g.Expect(err).NotTo(HaveOccurred())
+				v := c.Judge(facts, tutorial.Node{Name: n.Name(), Address: internal, State: st})
+				expectPass(g, v)
+				seen[n.Name()] = v.Name
+			})
+			for _, name := range cluster.NodeNames(env.Nodes) {
+				AddReportEntry(c.ID+" on "+name, seen[name])
 			}
-			counts[n.Name()] = fmt.Sprintf("kube-proxy %d (budget %d), all %d, leftovers %d",
-				own.RuleCount("nat"), natBudget, st.IPTables.RuleCount("nat"), leftover)
 		})
-		for _, name := range cluster.NodeNames(env.Nodes) {
-			AddReportEntry("nat rules "+name, counts[name])
-		}
+	}
+
+	It("lists the ClusterIP in the sets KUBE-CLUSTER-IP and KUBE-IPVS-IPS", func(ctx SpecContext) {
+		env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
+			g.Expect(st).To(match.HaveIPSetMember("KUBE-CLUSTER-IP", facts.ClusterIP+",tcp:80"))
+			g.Expect(st).To(match.HaveIPSetMember("KUBE-IPVS-IPS", facts.ClusterIP))
+		})
 	})
 
-	It("carries traffic through the ClusterIP from every node", Label("traffic"), func(ctx SpecContext) {
+	It(check(tutorial.TrafficClusterIP).Asserts, Label("traffic", tutorial.TrafficClusterIP), func(ctx SpecContext) {
 		for _, n := range env.Nodes {
-			Eventually(ctx, func() (string, error) {
-				return e2e.CurlFromNode(ctx, n, "http://"+vip+"/")
-			}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Not(BeEmpty()), "curl http://%s/ from node %s", vip, n.Name())
+			Eventually(ctx, func(g Gomega) {
+				out, err := e2e.CurlFromNode(ctx, n, "http://"+net.JoinHostPort(facts.ClusterIP, "80")+"/")
+				expectPass(g, check(tutorial.TrafficClusterIP).Judge(facts, shown(n.Name(), "", tutorial.ShownCurlClusterIP, out, err)))
+			}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Succeed(), "node %s", n.Name())
 		}
 	})
 
-	It("carries traffic through NodePort 30089 from the host", Label("traffic"), func(ctx SpecContext) {
+	It(check(tutorial.TrafficNodePort).Asserts, Label("traffic", tutorial.TrafficNodePort), func(ctx SpecContext) {
+		for _, n := range env.Nodes {
+			internal, err := env.InternalIP(ctx, n.Name())
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(ctx, func(g Gomega) {
+				out, err := e2e.CurlFromNode(ctx, n, fmt.Sprintf("http://%s/", net.JoinHostPort(internal, strconv.Itoa(fixtures.SeedNodePort))))
+				expectPass(g, check(tutorial.TrafficNodePort).Judge(facts, shown(n.Name(), internal, tutorial.ShownCurlNodePort, out, err)))
+			}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Succeed(), "node %s", n.Name())
+		}
+	})
+
+	It(check(tutorial.TrafficHost).Asserts, Label("traffic", tutorial.TrafficHost), func(ctx SpecContext) {
 		ap, err := env.Provider.HostEndpoint(ctx, fixtures.SeedNodePort)
 		Expect(err).NotTo(HaveOccurred())
-		Eventually(ctx, func() (int, error) {
-			code, _, err := e2e.HTTPFromHost(ctx, ap, "/")
-			return code, err
-		}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Equal(200), "GET http://%s/ from the host", ap)
+		f := facts
+		f.HostEndpoint = ap.String()
+		Eventually(ctx, func(g Gomega) {
+			code, body, err := e2e.HTTPFromHost(ctx, ap, "/")
+			if err == nil && code != 200 {
+				err = fmt.Errorf("HTTP status %d", code)
+			}
+			expectPass(g, check(tutorial.TrafficHost).Judge(f, shown("", "", tutorial.ShownCurlHost, body, err)))
+		}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Succeed())
 	})
 
 	It("reports the ipvs deprecation of an upstream kube-proxy from 1.35 on (log line and IPVSDeprecation event), as a note", Label("deprecation"), func(ctx SpecContext) {
@@ -175,3 +146,26 @@ var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelS
 		GinkgoWriter.Println(strings.TrimSpace(note))
 	})
 })
+
+// expectPass is the Gomega side of a tutorial verdict: a failure shows what the node showed.
+func expectPass(g Gomega, v tutorial.Verdict) {
+	g.Expect(v.Pass).To(BeTrue(), "%s\n%s", v.Name, v.Detail)
+}
+
+// check is the tutorial's check of an ID; the IDs are the package's constants.
+func check(id string) tutorial.Check {
+	c, ok := tutorial.Lookup(id)
+	if !ok {
+		panic("framework/tutorial has no check " + id)
+	}
+	return c
+}
+
+// shown is a node whose transcript holds one command's output.
+func shown(name, address, cmd, out string, err error) tutorial.Node {
+	o := tutorial.Output{Text: out}
+	if err != nil {
+		o.Failure = err.Error()
+	}
+	return tutorial.Node{Name: name, Address: address, Transcript: map[string]tutorial.Output{cmd: o}}
+}

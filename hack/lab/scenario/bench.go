@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -252,6 +253,13 @@ func RunBench(ctx context.Context, l *kernellab.Lab, o BenchOptions) (*BenchRepo
 		return nil, err
 	}
 	return rep, nil
+}
+
+func status(c kernellab.CommandResult) string {
+	if !c.Finished {
+		return "did not finish"
+	}
+	return "exited " + strconv.Itoa(c.ExitCode)
 }
 
 // muteWriter passes writes through until muted. Stream and OnDone run on the same

@@ -1,8 +1,7 @@
-// Package scenario runs whole stories in the kernel lab and judges them: the seed
-// tutorial's sections 2 to 4.1 typed step by step on a lab node (Seed), and the reference
-// proxier's sync at scale on the real kernel (Bench). Both run hack/lab/seedguest in the
-// guest, which stands in for the API server with a fake object store; everything below the
-// API - IPVS, kube-ipvs0, ipsets, iptables, the pod's veth, the traffic - is the kernel's.
+// Package scenario runs the reference proxier's sync at scale on the kernel lab's real
+// kernel (RunBench, make bench-lab): hack/lab/seedguest in the guest feeds the proxier from
+// client-go's fake clientset instead of an API server; everything below the API - IPVS,
+// kube-ipvs0, ipsets, iptables - is the kernel's.
 package scenario
 
 import (
@@ -16,6 +15,14 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
+)
+
+// The lab node the bench runs on.
+const (
+	NodeName      = "node1"
+	ClusterCIDR   = "10.244.0.0/16"
+	configInGuest = "/root/" + manifests.KubeProxyIPVS
 )
 
 // GuestPackage is the guest program's import path.

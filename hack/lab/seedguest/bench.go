@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -23,13 +21,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
@@ -50,8 +47,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if n < 1 || n > 60000 {
-		return usageError(fmt.Sprintf("-n %d: expected 1 to 60000 Services", n))
+	if n < 1 || n > clusterbench.MaxServices {
+		return usageError(fmt.Sprintf("-n %d: expected 1 to %d Services", n, clusterbench.MaxServices))
 	}
 	defer klog.Flush()
 	k, err := kernel.Linux()
@@ -68,7 +65,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	nodeName := cfg.HostnameOverride
 	if nodeName == "" {
-		nodeName = SeedNode
+		nodeName = benchNode
 	}
 	nodeIP, err := primaryAddress(k)
 	if err != nil {
@@ -80,9 +77,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	t := time.Now()
-	objs := []kruntime.Object{NodeObject(nodeName, nodeIP, netip.MustParsePrefix(SeedPodCIDR))}
+	objs := []kruntime.Object{nodeObject(nodeName, nodeIP, netip.MustParsePrefix(benchPodCIDR))}
 	for i := range n {
-		objs = append(objs, benchService(i), benchSlice(i, nodeName, false))
+		objs = append(objs, benchService(i), benchSlice(i, nodeName))
 	}
 	client := fake.NewClientset(objs...)
 	objs = nil
@@ -217,17 +214,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func benchChange(ctx context.Context, client *fake.Clientset, i int, node string, full, partial func() (uint64, float64)) (scenario.ChangeResult, error) {
 	svc := benchService(i)
 	c := scenario.ChangeResult{Service: svc.Name}
-	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
+	vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), clusterbench.ServicePort)
 	probe, err := newRSProbe(dataplane.TCP, vip)
 	if err != nil {
 		return c, err
 	}
 	defer probe.Close()
-	rs := netip.AddrPortFrom(benchEndpoint(i, 2), 8080)
+	rs := netip.AddrPortFrom(clusterbench.ChangeAddress, clusterbench.TargetPort)
 	fc0, fs0 := full()
 	pc0, ps0 := partial()
 	start := time.Now()
-	if _, err := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Update(ctx, benchSlice(i, node, true), metav1.UpdateOptions{}); err != nil {
+	if _, err := client.DiscoveryV1().EndpointSlices(clusterbench.Namespace).Update(ctx, benchSlice(i, node, clusterbench.ChangeAddress), metav1.UpdateOptions{}); err != nil {
 		return c, err
 	}
 	err = poll(ctx, 2*time.Millisecond, 5*time.Minute, func() (bool, error) { return probe.has(rs), nil })
@@ -251,51 +248,23 @@ func benchChange(ctx context.Context, client *fake.Clientset, i int, node string
 	return c, err
 }
 
-// benchService is Service i: ClusterIP 10.96.0.10+i, port 80 -> 8080.
+// benchService is clusterbench's Service i (make bench-cluster's workload) with the
+// ClusterIP an API server would allocate, 10.96.0.10+i: the fake clientset allocates none.
 func benchService(i int) *corev1.Service {
-	ip := addrAdd(netip.MustParseAddr("10.96.0.10"), i)
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, Name: fmt.Sprintf("bench-%05d", i), ResourceVersion: "1"},
-		Spec: corev1.ServiceSpec{
-			Type: corev1.ServiceTypeClusterIP, ClusterIP: ip.String(), ClusterIPs: []string{ip.String()},
-			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}, SessionAffinity: corev1.ServiceAffinityNone,
-			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
-		},
-	}
+	svc := clusterbench.Service(i)
+	ip := addrAdd(netip.MustParseAddr("10.96.0.10"), i).String()
+	svc.ResourceVersion = "1"
+	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = ip, []string{ip}
+	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+	svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
+	return svc
 }
 
-// benchEndpoint is endpoint k of Service i: 10.244.0.0/16 for the first two, 10.245.0.0/16
-// for the one a change adds.
-func benchEndpoint(i, k int) netip.Addr {
-	if k < 2 {
-		return addrAdd(netip.MustParseAddr("10.244.0.2"), 2*i+k)
-	}
-	return addrAdd(netip.MustParseAddr("10.245.0.2"), i)
-}
-
-// benchSlice is Service i's EndpointSlice: two ready endpoints on the node, or three.
-func benchSlice(i int, node string, third bool) *discoveryv1.EndpointSlice {
-	svc := benchService(i)
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: metav1.NamespaceDefault, Name: svc.Name + "-" + suffix(svc.Name), ResourceVersion: "1",
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
-		},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To[int32](8080)}},
-	}
-	count := 2
-	if third {
-		es.ResourceVersion = "2"
-		count = 3
-	}
-	for k := range count {
-		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{benchEndpoint(i, k).String()},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
-			NodeName:   ptr.To(node),
-		})
-	}
+// benchSlice is clusterbench's EndpointSlice of Service i: two ready endpoints on the
+// node, and the extra ones a change adds (with the next resource version).
+func benchSlice(i int, node string, extra ...netip.Addr) *discoveryv1.EndpointSlice {
+	es := clusterbench.EndpointSlice(i, node, extra...)
+	es.ResourceVersion = strconv.Itoa(1 + len(extra))
 	return es
 }
 
@@ -378,25 +347,4 @@ func statusField(r io.Reader, field string) (float64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("no %s line in /proc/self/status", field)
-}
-
-// fetch GETs a URL and returns the body; a status other than 200 is an error.
-func fetch(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", errors.New(resp.Status + ": " + strings.TrimSpace(string(b)))
-	}
-	return string(b), nil
 }

@@ -7,8 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
+	"strings"
 )
 
 // Methods of switching kube-proxy to ipvs, as the seed's section 3.3 names them.
@@ -54,9 +53,22 @@ type Record struct {
 
 const recordFile = "record.json"
 
-// OutputFile is the file a step's output is saved in, named as the lab walk names its
-// command outputs (scenario.FileName), so both read alike.
-func OutputFile(name string) string { return scenario.FileName(name) }
+// OutputFile is the file a step's output is saved in: the step's name with runs of
+// characters other than letters, digits, '.' and '_' turned into one '-', and ".txt" added.
+func OutputFile(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range name {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.Trim(b.String(), "-") + ".txt"
+}
 
 // Save writes the record into dir: record.json (facts, exit codes, times) and each
 // step's output as OutputFile(name), readable as the node printed it.

@@ -72,3 +72,18 @@ func TestFormatElapsed(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputFile(t *testing.T) {
+	for in, want := range map[string]string{
+		"ipvsadm":                     "ipvsadm.txt",
+		"iptables-save nat":           "iptables-save-nat.txt",
+		"curl NodePort from the host": "curl-NodePort-from-the-host.txt",
+		"KUBE-NODE-PORT-TCP":          "KUBE-NODE-PORT-TCP.txt",
+		"k8s.conf":                    "k8s.conf.txt",
+		" --odd//name-- ":             "odd-name.txt",
+	} {
+		if got := OutputFile(in); got != want {
+			t.Errorf("OutputFile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

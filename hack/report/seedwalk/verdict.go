@@ -6,81 +6,81 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 )
 
-// Verdict is one assertion on a walk's outputs; the lab's other walk-through
-// (hack/lab/scenario) prints the same kind with scenario.PrintVerdicts.
-type Verdict = scenario.Verdict
+// Verdict is one assertion on a walk's outputs.
+type Verdict = tutorial.Verdict
 
 // SeedModules are the modules the seed's section 2 loads.
 var SeedModules = []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"}
 
-// Judge computes the verdicts of a walk from its record: every check reads a printed
-// output with the project's parsers (ipvsadm -Ln, ip addr, iptables -S and -save, ipset
-// list, kube-proxy's klog lines, /proxyMode) and, where it can, asks the dataplane
-// matchers, so that a failure shows what the node showed. The facts (addresses, pod names)
-// come from the API server and say what the outputs must contain.
+// shown maps the walk's steps to the commands of the tutorial's transcript.
+var shown = map[string]string{
+	StepIPVS:          tutorial.ShownIPVS,
+	StepKubeIPVS0:     tutorial.ShownKubeIPVS0,
+	StepNodePortSet:   tutorial.ShownNodePortSet,
+	StepNATSave:       tutorial.ShownNATSave,
+	StepNodePortChain: tutorial.ShownNodePortChain,
+	StepNATCount:      tutorial.ShownNATCount,
+	StepCurlCluster:   tutorial.ShownCurlClusterIP,
+	StepCurlNodePort:  tutorial.ShownCurlNodePort,
+	StepCurlHost:      tutorial.ShownCurlHost,
+}
+
+// notReached is why a step the walk did not get to has no result.
+const notReached = "the walk did not get to this step"
+
+// Judge computes the verdicts of a walk from its record. The walk's own steps (modules,
+// kube-proxy's configuration, pods, log and /proxyMode, kubectl get) are judged here; the
+// node's dataplane and the traffic by the tutorial's table (framework/tutorial), on the
+// state the walk's outputs show. The facts (addresses, pod names) come from the API server
+// and say what the outputs must contain.
 func Judge(rec Record) []Verdict {
 	f := rec.Facts
 	res := func(name string) Result {
 		r, ok := rec.Results[name]
 		if !ok {
-			return Result{ExitCode: -1, Err: "the walk did not get to this step"}
+			return Result{ExitCode: -1, Err: notReached}
 		}
 		return r
 	}
-	ipvs, ipvsErr := parsed(res(StepIPVS), StepIPVS, dataplane.ParseIPVSAdm)
-	links, linksErr := parsed(res(StepKubeIPVS0), StepKubeIPVS0, dataplane.ParseIPAddr)
-	chain, chainErr := parsed(res(StepNodePortChain), StepNodePortChain, func(s string) (dataplane.Ruleset, error) { return dataplane.ParseIPTablesS(s, "nat") })
-	sets, setsErr := parsed(res(StepNodePortSet), StepNodePortSet, dataplane.ParseIPSetList)
-	nat, natErr := parsed(res(StepNATSave), StepNATSave, dataplane.ParseIPTablesSave)
-	if natErr == nil {
-		t, _ := nat.Table("nat")
-		if _, ok := t.Chain("KUBE-SERVICES"); !ok {
-			natErr = fmt.Errorf("the nat table has no KUBE-SERVICES chain: kube-proxy has not programmed it\n%s", dataplane.FormatIPTablesSave(nat))
-		}
-	}
-	vip := fmt.Sprintf("%s:%d", f.ClusterIP, seedServicePort)
-	rip := fmt.Sprintf("%s:%d", f.PodIP, seedServicePort)
-	nodePort := fmt.Sprintf("%s:%d", f.NodeIP, seedNodePort)
-
 	v := []Verdict{modulesVerdict(res(StepLsmod))}
 	v = append(v, configVerdict(f, res(StepEdit)))
 	v = append(v, podsVerdict(f, res(StepDeletePods), res(StepKubeProxyPods)))
 	v = append(v, logVerdicts(f, res(StepFullLog), res(StepKubeProxyLog))...)
 	v = append(v, proxyModeVerdict(res(StepProxyMode)))
 	v = append(v, getVerdict(f, res(StepGet)))
-	v = append(v, blockVerdict(vip, rip, ipvs, ipvsErr))
-	v = append(v, scenario.Matched(fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s rr -> %s Masq 1", nodePort, rip),
-		ipvs, ipvsErr, match.HaveVirtualServer(dataplane.TCP, nodePort, match.WithScheduler("rr"),
-			match.WithRealServer(rip, dataplane.Masq, 1), match.WithRealServerCount(1))))
-	v = append(v, scenario.Matched(fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", f.ClusterIP),
-		links, linksErr, match.HaveAddressOn(dataplane.KubeIPVSInterface, f.ClusterIP)))
-	v = append(v, nodePortRuleVerdict(res(StepNodePortChain), chain, chainErr))
-	v = append(v, scenario.Matched(fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", seedNodePort),
-		sets, setsErr, match.HaveIPSetMember("KUBE-NODE-PORT-TCP", strconv.Itoa(seedNodePort))))
-	v = append(v, natBudgetVerdict(res(StepNATCount), nat, natErr))
-	v = append(v, noServiceRulesVerdict(f, res(StepNATSave), nat, natErr))
-	v = append(v, trafficVerdict(fmt.Sprintf("from the node, the ClusterIP %s reaches the Pod", vip), res(StepCurlCluster)))
-	v = append(v, trafficVerdict(fmt.Sprintf("from the node, the NodePort %s reaches the Pod", nodePort), res(StepCurlNodePort)))
-	v = append(v, trafficVerdict(fmt.Sprintf("from the host, the NodePort (forwarded from %s) reaches the Pod", f.HostNodePort), res(StepCurlHost)))
-	return v
+	return append(v, tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec))...)
 }
 
-func parsed[T any](r Result, name string, parse func(string) (T, error)) (T, error) {
-	var zero T
-	if !r.OK() {
-		return zero, fmt.Errorf("%q %s:\n%s", name, status(r), r.Output)
+// tutorialFacts are the record's facts as the tutorial's checks read them: the scheduler
+// is config.conf's (empty: rr), and the Pod is the lab agent's HTTP server, which answers
+// with the Pod's name.
+func tutorialFacts(f Facts) tutorial.Facts {
+	sched, _ := kubeproxy.IPVSField(f.ConfigAfter, "scheduler")
+	return tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
+		Answer: seedPodName, HostEndpoint: f.HostNodePort}
+}
+
+// tutorialNode is the node as the walk's outputs show it; a step that failed, or that the
+// walk did not get to, carries why.
+func tutorialNode(rec Record) tutorial.Node {
+	t := map[string]tutorial.Output{}
+	for step, cmd := range shown {
+		r, ok := rec.Results[step]
+		if !ok {
+			t[cmd] = tutorial.Output{Failure: notReached}
+			continue
+		}
+		o := tutorial.Output{Text: r.Output}
+		if !r.OK() {
+			o.Failure = status(r)
+		}
+		t[cmd] = o
 	}
-	v, err := parse(r.Output)
-	if err != nil {
-		return zero, fmt.Errorf("parsing the output of %q: %w", name, err)
-	}
-	return v, nil
+	return tutorial.FromTranscript(rec.Facts.NodeName, rec.Facts.NodeIP, t)
 }
 
 func status(r Result) string {
@@ -281,110 +281,6 @@ func getVerdict(f Facts, r Result) Verdict {
 	}
 	if !hasLine(r.Output, "pod/"+seedPodName, "1/1", "Running", f.PodIP, f.NodeName) {
 		return Verdict{Name: name, Detail: "no line shows the Pod so:\n" + r.Output}
-	}
-	return Verdict{Name: name, Pass: true}
-}
-
-// blockVerdict wants the seed's section 4.1.3 block with this cluster's addresses, as
-// ipvsadm renders it: the same scheduler, the one real server, Masq, weight 1, no
-// connections yet.
-func blockVerdict(vip, rip string, got dataplane.IPVS, parseErr error) Verdict {
-	want := fmt.Sprintf("TCP %s rr\n-> %s Masq 1 0 0\n", vip, rip)
-	name := fmt.Sprintf("ipvsadm -Ln shows the seed's block: TCP %s rr / -> %s Masq 1 0 0", vip, rip)
-	if parseErr != nil {
-		return Verdict{Name: name, Detail: parseErr.Error()}
-	}
-	m := match.HaveVirtualServer(dataplane.TCP, vip, match.WithScheduler("rr"), match.WithRealServer(rip, dataplane.Masq, 1), match.WithRealServerCount(1))
-	if v := scenario.Matched(name, got, nil, m); !v.Pass {
-		return v
-	}
-	w, err := dataplane.ParseIPVSAdm(want)
-	if err != nil || len(w.Services) != 1 {
-		return Verdict{Name: name, Detail: fmt.Sprintf("the expected block does not parse: %v", err)}
-	}
-	vs, _ := got.Service(w.Services[0].Key())
-	wantLines, gotLines := dataplane.IPVSBlock(w.Services[0]), dataplane.IPVSBlock(vs)
-	if !slices.Equal(wantLines, gotLines) {
-		return Verdict{Name: name, Detail: fmt.Sprintf("expected the block\n  %s\nbut ipvsadm -Ln shows\n  %s",
-			strings.Join(wantLines, "\n  "), strings.Join(gotLines, "\n  "))}
-	}
-	return Verdict{Name: name, Pass: true}
-}
-
-func nodePortRuleVerdict(r Result, chain dataplane.Ruleset, parseErr error) Verdict {
-	name := "iptables -t nat -S KUBE-NODE-PORT has the seed's rule verbatim"
-	if parseErr != nil {
-		return Verdict{Name: name, Detail: parseErr.Error()}
-	}
-	if v := scenario.Matched(name, chain, nil, match.HaveRule("nat", "KUBE-NODE-PORT", scenario.SeedNodePortRule)); !v.Pass {
-		return v
-	}
-	for l := range strings.Lines(r.Output) {
-		if strings.TrimRight(l, "\r\n") == scenario.SeedNodePortRule {
-			return Verdict{Name: name, Pass: true}
-		}
-	}
-	return Verdict{Name: name, Detail: fmt.Sprintf("the rule is there but not spelled as in the seed:\n  want %s\n  got:\n%s", scenario.SeedNodePortRule, r.Output)}
-}
-
-// natBudgetVerdict: the rules ipvs mode writes in the nat table stay within the seed's 20,
-// and the reader's `grep -c '^-A'` counts what iptables-save holds. The iptables proxier's
-// leftovers of a method 2 switch are counted apart: they predate ipvs mode.
-func natBudgetVerdict(count Result, nat dataplane.Ruleset, parseErr error) Verdict {
-	name := fmt.Sprintf("ipvs mode's nat rules number at most %d", scenario.MaxNATRules)
-	if parseErr != nil {
-		return Verdict{Name: name, Detail: parseErr.Error()}
-	}
-	total := nat.RuleCount("nat")
-	leftover := kubeproxy.LeftoverRules(nat, "nat")
-	ipvsRules := kubeproxy.KubeProxyRules(nat, "nat") - leftover
-	name = fmt.Sprintf("%s (%d", name, ipvsRules)
-	if leftover > 0 {
-		name += fmt.Sprintf("; %d more are the iptables proxier's leftovers", leftover)
-	}
-	name += ")"
-	printed, err := strconv.Atoi(strings.TrimSpace(count.Output))
-	switch {
-	case ipvsRules > scenario.MaxNATRules:
-		return Verdict{Name: name, Detail: dataplane.FormatIPTablesSave(nat)}
-	case err != nil || printed != total:
-		return Verdict{Name: name, Detail: fmt.Sprintf("iptables-save -t nat has %d rules, but `grep -c '^-A'` printed %q", total, strings.TrimSpace(count.Output))}
-	}
-	return Verdict{Name: name, Pass: true}
-}
-
-// noServiceRulesVerdict: the seed's summary, "the rules all became ipvsadm's; no iptables
-// rules were generated": nothing in the nat table names the seed's Service (the iptables
-// proxier's rules carry "default/service-test1:http" comments), and with method 1 there
-// is no iptables-mode chain at all.
-func noServiceRulesVerdict(f Facts, save Result, nat dataplane.Ruleset, parseErr error) Verdict {
-	svc := seedNamespace + "/" + seedServiceName
-	name := fmt.Sprintf("no iptables rule names %s: its forwarding is IPVS's", svc)
-	if f.Method == MethodCreation {
-		name += ", and there is no KUBE-SVC- chain"
-	}
-	if parseErr != nil {
-		return Verdict{Name: name, Detail: parseErr.Error()}
-	}
-	for l := range strings.Lines(save.Output) {
-		if strings.Contains(l, svc) {
-			return Verdict{Name: name, Detail: "iptables-save -t nat has:\n" + l}
-		}
-	}
-	if f.Method == MethodCreation {
-		return scenario.Matched(name, nat, nil, match.HaveNoChainWithPrefix("nat", "KUBE-SVC-"))
-	}
-	return Verdict{Name: name, Pass: true}
-}
-
-// trafficVerdict wants the Pod's answer: the agent's HTTP server in the Pod's network
-// namespace answers with the Pod's name.
-func trafficVerdict(name string, r Result) Verdict {
-	switch {
-	case !r.OK():
-		return Verdict{Name: name, Detail: fmt.Sprintf("the request %s:\n%s", status(r), r.Output)}
-	case strings.TrimSpace(r.Output) != seedPodName:
-		return Verdict{Name: name, Detail: fmt.Sprintf("expected the answer %q, got:\n%s", seedPodName, r.Output)}
 	}
 	return Verdict{Name: name, Pass: true}
 }

@@ -152,6 +152,15 @@ func TestJudgeFailures(t *testing.T) {
 		mutate: replace(StepIPVS, "10.96.138.241:80 rr", "10.96.138.241:80 wrr"),
 		fail:   []string{"the seed's block"}, detail: "wrr",
 	}, {
+		name: "config.conf asks for another scheduler", run: realRuns[0],
+		mutate: func(t *testing.T, rec *Record) {
+			if !strings.Contains(rec.Facts.ConfigAfter, `scheduler: ""`) {
+				t.Fatalf("config.conf has no empty scheduler:\n%s", rec.Facts.ConfigAfter)
+			}
+			rec.Facts.ConfigAfter = strings.Replace(rec.Facts.ConfigAfter, `scheduler: ""`, `scheduler: "wrr"`, 1)
+		},
+		fail: []string{"the seed's block", "a NodePort virtual server"}, detail: "its scheduler is rr",
+	}, {
 		name: "connections counted on the ClusterIP", run: realRuns[1],
 		mutate: func(t *testing.T, rec *Record) {
 			r := rec.Results[StepIPVS]
@@ -181,6 +190,8 @@ func TestJudgeFailures(t *testing.T) {
 		name: "no KUBE-NODE-PORT rule (the set still empty)", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
 			dropLine(StepNodePortChain, "-A KUBE-NODE-PORT")(t, rec)
+			dropLine(StepNATSave, "-A KUBE-NODE-PORT")(t, rec)
+			replace(StepNATCount, "18", "17")(t, rec)
 			dropLine(StepNodePortSet, "30089")(t, rec)
 		},
 		fail: []string{"has the seed's rule verbatim", "holds 30089"}, detail: "has 0 rules",
@@ -210,14 +221,14 @@ func TestJudgeFailures(t *testing.T) {
 	}, {
 		name: "method 1 with a KUBE-SVC- chain", run: realRuns[1],
 		mutate: replace(StepNATSave, ":KUBE-SERVICES - [0:0]", ":KUBE-SERVICES - [0:0]\n:KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]"),
-		fail:   []string{"no KUBE-SVC- chain"}, detail: "KUBE-SVC-NPX46M4PTMTKRN6Y",
+		fail:   []string{"no KUBE-SVC- or KUBE-SEP- chain"}, detail: "KUBE-SVC-NPX46M4PTMTKRN6Y",
 	}, {
 		name: "a nat table kube-proxy never programmed", run: realRuns[1],
 		mutate: func(t *testing.T, rec *Record) {
 			rec.Results[StepNATSave] = Result{Output: "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"}
 			replace(StepNATCount, "14", "0")(t, rec)
 		},
-		fail: []string{"at most 20", "no iptables rule names"}, detail: "no KUBE-SERVICES chain",
+		fail: []string{"has the seed's rule verbatim", "at most 20", "no iptables rule names"}, detail: "no KUBE-SERVICES chain",
 	}, {
 		name: "the ClusterIP does not answer", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {

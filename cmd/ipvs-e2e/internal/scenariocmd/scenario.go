@@ -1,7 +1,6 @@
-// Package scenariocmd holds the commands that run hack/lab/scenario's guest program on a bare
-// lab node, with no upstream binaries: `ipvs-e2e walk seed` (the seed tutorial's sections fed
-// by a fake object store in the guest; make lab-quick) and `ipvs-e2e bench lab` (the
-// reference proxier's full sync and one-endpoint change; make bench-lab).
+// Package scenariocmd is `ipvs-e2e bench lab`: hack/lab/scenario's guest program on a bare lab
+// node, with no upstream binaries, measuring the reference proxier's full sync and a
+// one-endpoint change (make bench-lab).
 //
 // Exit status: 0 when every check passed, 1 when one failed or the run did not complete,
 // 97 when the lab could not be set up (no IPVS in the guest), 2 for usage errors, 130 on

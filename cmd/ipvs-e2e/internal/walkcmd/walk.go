@@ -15,9 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/scenariocmd"
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
 )
 
@@ -27,7 +26,7 @@ type flags struct {
 	save      string
 }
 
-// NewCommand returns the walk command, with the bare-node walk as its seed subcommand.
+// NewCommand returns the walk command.
 func NewCommand() *cobra.Command {
 	var f flags
 	cmd := &cobra.Command{
@@ -48,7 +47,6 @@ IPVS_E2E_LAB_KEEP=1 (see hack/lab/kernellab).`,
 	cmd.Flags().StringVar(&f.kubeProxy, "kube-proxy", clusterlab.DefaultVersion, "upstream release run as kube-proxy and control plane, or \"reference\" (the reference proxier)")
 	cmd.Flags().StringVar(&f.method, "method", "", "how kube-proxy gets to ipvs: configmap (the seed's method 2; default for upstream) or creation (method 1; default and only choice for reference)")
 	cmd.Flags().StringVar(&f.save, "save", "", "write the walk's record (facts and each step's output) to this folder")
-	cmd.AddCommand(scenariocmd.NewSeedCommand())
 	return cmd
 }
 
@@ -73,7 +71,7 @@ func walk(cmd *cobra.Command, f flags) error {
 	}
 	ok := false
 	if ctx.Err() == nil {
-		ok = scenario.PrintVerdicts(stdout, seedwalk.Judge(rep.Record))
+		ok = tutorial.Print(stdout, seedwalk.Judge(rep.Record))
 	}
 	t := rep.Timings
 	fmt.Fprintf(stdout, "\ntimes: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)\n",
