@@ -12,9 +12,7 @@ package gotest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -118,20 +116,16 @@ func list(ctx context.Context, dir string, lab bool, patterns []string) ([]liste
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	var pkgs []listed
-	for {
-		var l listed
-		if err := dec.Decode(&l); err == io.EOF {
-			return pkgs, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("reading go list output: %w", err)
-		}
+	pkgs, err := decodeAll[listed](bytes.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("reading go list output: %w", err)
+	}
+	for _, l := range pkgs {
 		if l.Error != nil {
 			return nil, fmt.Errorf("go list: package %s: %s", l.ImportPath, l.Error.Err)
 		}
-		pkgs = append(pkgs, l)
 	}
+	return pkgs, nil
 }
 
 // testName is a name `go test -list` prints that -test.run selects (benchmarks it does not).
@@ -148,7 +142,7 @@ func listTests(ctx context.Context, dir string, lab bool, pkgs []string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	events, err := decodeEvents(bytes.NewReader(out))
+	events, err := decodeAll[Event](bytes.NewReader(out))
 	if err != nil {
 		return nil, fmt.Errorf("reading go test -list output: %w", err)
 	}
@@ -179,7 +173,7 @@ func goCommand(ctx context.Context, dir string, args ...string) ([]byte, error) 
 // buildOutput gives the compiler messages of `go test -json` output, which holds them as
 // build-output events rather than on stderr.
 func buildOutput(out []byte) string {
-	events, _ := decodeEvents(bytes.NewReader(out))
+	events, _ := decodeAll[Event](bytes.NewReader(out))
 	var b strings.Builder
 	for _, e := range events {
 		if e.Action == "build-output" || e.Action == "output" && strings.Contains(e.Output, "FAIL") {

@@ -20,17 +20,18 @@ type Event struct {
 	Output string
 }
 
-func decodeEvents(r io.Reader) ([]Event, error) {
+// decodeAll reads a stream of JSON values, as go list -json and test2json write them.
+func decodeAll[T any](r io.Reader) ([]T, error) {
 	dec := json.NewDecoder(r)
-	var events []Event
+	var all []T
 	for {
-		var e Event
-		if err := dec.Decode(&e); err == io.EOF {
-			return events, nil
+		var v T
+		if err := dec.Decode(&v); err == io.EOF {
+			return all, nil
 		} else if err != nil {
-			return events, err
+			return all, err
 		}
-		events = append(events, e)
+		all = append(all, v)
 	}
 }
 
@@ -57,7 +58,7 @@ func Summarize(ctx context.Context, pkg, output string) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("go tool test2json -p %s: %w\n%s", pkg, err, stderr.Bytes())
 	}
-	events, err := decodeEvents(bytes.NewReader(out))
+	events, err := decodeAll[Event](bytes.NewReader(out))
 	if err != nil {
 		return Summary{}, fmt.Errorf("reading go tool test2json output for %s: %w", pkg, err)
 	}
