@@ -19,7 +19,7 @@ func BinaryName(importPath string) string {
 // against) and returns its path.
 func Build(ctx context.Context, dir string, p Package, outDir string) (string, error) {
 	out := filepath.Join(outDir, BinaryName(p.ImportPath))
-	if _, err := goCommand(ctx, dir, "test", "-c", "-tags", Tag, "-o", out, p.ImportPath); err != nil {
+	if _, err := goCommand(ctx, dir, true, "test", "-c", "-o", out, p.ImportPath); err != nil {
 		return "", fmt.Errorf("building the tests of %s: %w", p.ImportPath, err)
 	}
 	if _, err := os.Stat(out); err != nil {

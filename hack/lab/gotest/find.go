@@ -109,10 +109,7 @@ func (l listed) testFiles() []string { return append(slices.Clone(l.TestGoFiles)
 // list runs `go list` over patterns, with the lab tag or without.
 func list(ctx context.Context, dir string, lab bool, patterns []string) ([]listed, error) {
 	args := []string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Module,Error"}
-	if lab {
-		args = append(args, "-tags", Tag)
-	}
-	out, err := goCommand(ctx, dir, append(args, patterns...)...)
+	out, err := goCommand(ctx, dir, lab, append(args, patterns...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +131,7 @@ var testName = regexp.MustCompile(`^(Test|Example|Fuzz)\w*$`)
 // listTests gives, per import path, the tests `go test -list .` names for the packages,
 // built with the lab tag or without. The go command caches these listings.
 func listTests(ctx context.Context, dir string, lab bool, pkgs []string) (map[string][]string, error) {
-	args := []string{"test", "-json", "-list", "."}
-	if lab {
-		args = append(args, "-tags", Tag)
-	}
-	out, err := goCommand(ctx, dir, append(args, pkgs...)...)
+	out, err := goCommand(ctx, dir, lab, append([]string{"test", "-json", "-list", "."}, pkgs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -155,9 +148,13 @@ func listTests(ctx context.Context, dir string, lab bool, pkgs []string) (map[st
 	return tests, nil
 }
 
-// goCommand runs the go command in dir with the environment of the lab's builds
-// (CGO_ENABLED=0, see Build), so that listing and building share the build cache.
-func goCommand(ctx context.Context, dir string, args ...string) ([]byte, error) {
+// goCommand runs `go args...` in dir, with the lab tag when lab is set, in the environment
+// of the lab's builds (CGO_ENABLED=0, see Build) so that listing and building share the
+// build cache.
+func goCommand(ctx context.Context, dir string, lab bool, args ...string) ([]byte, error) {
+	if lab {
+		args = append([]string{args[0], "-tags", Tag}, args[1:]...)
+	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
