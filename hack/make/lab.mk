@@ -6,7 +6,7 @@
 lab-prepare:
 	$(IPVS_E2E) lab prepare
 
-# Every test that calls labtest.Require, all packages in one guest, reported like `go test -v`;
+# Every lab test (test files built with the lab tag), all packages in one guest, reported like `go test -v`;
 # then the harness's own host-side tests, which boot guests to check its failure handling.
 lab-test:
 	$(IPVS_E2E) lab test

@@ -225,23 +225,3 @@ func TestLinuxWithoutIPVS(t *testing.T) {
 		}
 	}
 }
-
-// In the kernel lab, the real kernel reads like the fakes do.
-func TestLinuxRead(t *testing.T) {
-	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	s, err := kernel.Read(k, kernel.ReadOptions{IPVS: true, Timeouts: true, Links: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.IPVS.Timeouts.TCP == 0 {
-		t.Errorf("IPVS timeouts not read: %+v", s.IPVS.Timeouts)
-	}
-	if _, ok := s.Link("lo"); !ok {
-		t.Errorf("links lack lo: %+v", s.Links)
-	}
-}

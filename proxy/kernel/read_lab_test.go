@@ -1,3 +1,5 @@
+//go:build lab
+
 package kernel_test
 
 import (
@@ -437,4 +439,24 @@ func tool(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String()
+}
+
+// In the kernel lab, the real kernel reads like the fakes do.
+func TestLinuxRead(t *testing.T) {
+	labtest.Require(t)
+	k, err := kernel.Linux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	s, err := kernel.Read(k, kernel.ReadOptions{IPVS: true, Timeouts: true, Links: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.IPVS.Timeouts.TCP == 0 {
+		t.Errorf("IPVS timeouts not read: %+v", s.IPVS.Timeouts)
+	}
+	if _, ok := s.Link("lo"); !ok {
+		t.Errorf("links lack lo: %+v", s.Links)
+	}
 }

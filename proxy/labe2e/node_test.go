@@ -59,9 +59,9 @@ type node struct {
 	client *fake.Clientset
 }
 
-// newNode marks the test lab-only and prepares the node: the dummy eth0 with the node's
-// address, the sysctls the proxier's start sets (proxy.Setup, as cmd/ipvs-proxier runs
-// it), the Node object in the API.
+// newNode asserts the lab guest (labtest.Require) and prepares the node: the dummy eth0
+// with the node's address, the sysctls the proxier's start sets (proxy.Setup, as
+// cmd/ipvs-proxier runs it), the Node object in the API.
 func newNode(t *testing.T) *node {
 	t.Helper()
 	labtest.Require(t)

@@ -1,3 +1,5 @@
+//go:build lab
+
 package labe2e
 
 import (
@@ -91,24 +93,6 @@ func TestSeedServiceInLab(t *testing.T) {
 			t.Errorf("GET %s from the node = %q, %v; expected nginx-test to answer", url, got, err)
 		}
 	}
-}
-
-// ipvsadmBlock returns the lines of `ipvsadm -Ln` output for the service whose line is
-// service: that line and its real servers, trailing blanks removed.
-func ipvsadmBlock(text, service string) []string {
-	var block []string
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimRight(l, " ")
-		switch {
-		case l == service:
-			block = []string{l}
-		case block != nil && strings.HasPrefix(l, "  -> "):
-			block = append(block, l)
-		case block != nil:
-			return block
-		}
-	}
-	return block
 }
 
 // containsLine tells whether text has line as one of its lines, exactly.

@@ -3,6 +3,7 @@ package labe2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -53,4 +54,22 @@ func TestIPVSAdmBlock(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ipvsadmBlock returns the lines of `ipvsadm -Ln` output for the service whose line is
+// service: that line and its real servers, trailing blanks removed.
+func ipvsadmBlock(text, service string) []string {
+	var block []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimRight(l, " ")
+		switch {
+		case l == service:
+			block = []string{l}
+		case block != nil && strings.HasPrefix(l, "  -> "):
+			block = append(block, l)
+		case block != nil:
+			return block
+		}
+	}
+	return block
 }

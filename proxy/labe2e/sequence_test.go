@@ -24,6 +24,15 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
+// Sequences and steps of the random-sequence test. A step costs about seven iptables
+// process starts (the fresh proxier's full sync runs five), 1-1.5 s on the lab's emulated
+// CPU when the host is idle and about 4 s when it is loaded (2026-11-26: 2 x 50 steps took
+// 6m30s at a host load average of 20). The log line each sequence ends with has its numbers.
+const (
+	labSequences = 2
+	labSteps     = 40
+)
+
 // sequenceSeedEnv sets the seed of the first random sequence (the next ones take the
 // following numbers), to replay a failure from the seed its message prints.
 const sequenceSeedEnv = "IPVS_E2E_SEQUENCE_SEED"

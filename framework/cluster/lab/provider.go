@@ -284,12 +284,18 @@ func (p *Provider) installKubeProxy(ctx context.Context, image string) error {
 	return nil
 }
 
+// agentAddrs are the addresses in the agents' certificate besides their name: the loopback
+// and the guest's address on QEMU user networking.
+var agentAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.2.15")}
+
 func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxyBin string) ([]kernellab.File, error) {
-	certPEM, keyPEM, err := agentCert()
+	// The agents' serving certificate: signed by the control plane's CA, for the name the
+	// host and the agents dial and the guest addresses they dial it at.
+	certPEM, keyPEM, err := cp.PKI.ServingPair(agentServerName, agentAddrs, []string{agentServerName})
 	if err != nil {
 		return nil, err
 	}
-	token, err := randomToken()
+	token, err := controlplane.NewToken()
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func apiServerArgs(o Options, p *PKI) []string {
 		"--client-ca-file=" + p.CACert,
 		"--token-auth-file=" + p.TokenFile,
 		"--authorization-mode=Node,RBAC",
-		"--service-account-key-file=" + p.ServiceAccountPub,
+		"--service-account-key-file=" + p.ServiceAccountKey,
 		"--service-account-signing-key-file=" + p.ServiceAccountKey,
 		"--service-account-issuer=" + serviceAccountIssuer,
 		"--service-cluster-ip-range=" + o.ServiceCIDR.String(),

@@ -29,7 +29,7 @@ func flagMap(t *testing.T, args []string) map[string]string {
 func TestComponentArgs(t *testing.T) {
 	p := &PKI{CACert: "ca.crt", CAKey: "ca.key", APIServerCert: "as.crt", APIServerKey: "as.key",
 		ControllerManagerCert: "cm.crt", ControllerManagerKey: "cm.key", ServiceAccountKey: "sa.key",
-		ServiceAccountPub: "sa.pub", TokenFile: "tokens.csv"}
+		TokenFile: "tokens.csv"}
 	tests := []struct {
 		name                string
 		opts                Options
@@ -43,7 +43,7 @@ func TestComponentArgs(t *testing.T) {
 				"bind-address": "127.0.0.1", "secure-port": "6443", "advertise-address": "10.0.2.2",
 				"etcd-servers": "http://127.0.0.1:2379", "service-cluster-ip-range": "10.96.0.0/16",
 				"authorization-mode": "Node,RBAC", "token-auth-file": "tokens.csv", "allow-privileged": "true",
-				"service-account-key-file": "sa.pub", "service-account-signing-key-file": "sa.key",
+				"service-account-key-file": "sa.key", "service-account-signing-key-file": "sa.key",
 				"client-ca-file": "ca.crt", "tls-cert-file": "as.crt",
 			},
 			cm: map[string]string{

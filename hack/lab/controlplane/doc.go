@@ -9,7 +9,8 @@
 // under which a QEMU guest on user networking reaches the host's loopback, so kube-proxy in
 // the lab guest and the `kubernetes` Service's endpoint both point at it.
 //
-// The PKI is generated in Go at each start: a CA, serving certificates, the service-account
-// key pair and bearer tokens (a static token file) for admin, kube-proxy and the controller
-// manager, with a kubeconfig for each.
+// The PKI is generated at each start with client-go's util/cert and util/keyutil: a CA, the
+// serving certificates it signs (PKI.ServingPair, also for the lab node agents), the
+// service-account key and bearer tokens (a static token file) for admin, kube-proxy and the
+// controller manager, with a kubeconfig for each (tools/clientcmd).
 package controlplane

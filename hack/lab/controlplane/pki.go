@@ -2,16 +2,14 @@ package controlplane
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"net/netip"
@@ -19,11 +17,17 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 )
 
-// certValidity is how long the generated certificates are valid. A run dir's PKI lives as
-// long as one control plane, which a detached `controlplane up` may keep for weeks.
+// certValidity is how long the generated serving certificates are valid. A run dir's PKI
+// lives as long as one control plane, which a detached `controlplane up` may keep for weeks.
 const certValidity = 365 * 24 * time.Hour
+
+// clockSkew backdates every certificate: a lab guest's clock may run a little behind.
+const clockSkew = time.Hour
 
 // User is an identity in the static token file.
 type User struct {
@@ -54,22 +58,25 @@ type PKIOptions struct {
 // PKI is the set of files the control plane authenticates with, all under Dir.
 type PKI struct {
 	Dir string
-	// CACert and CAKey sign every certificate below; CAData is CACert's PEM.
+	// CACert and CAKey sign every certificate below (and the controller manager's CSRs);
+	// CAData is CACert's PEM.
 	CACert, CAKey string
 	CAData        []byte
 	// APIServerCert/Key serve the apiserver; ControllerManagerCert/Key serve the controller
-	// manager's /healthz (without them it writes a self-signed pair into /var/run).
+	// manager's /healthz (without them it writes a self-signed pair into /var/run). Each
+	// certificate file holds the chain: the serving certificate, then the CA's.
 	APIServerCert, APIServerKey                 string
 	ControllerManagerCert, ControllerManagerKey string
-	// ServiceAccountKey (RSA, PKCS#1) signs service-account tokens; ServiceAccountPub
-	// verifies them.
-	ServiceAccountKey, ServiceAccountPub string
+	// ServiceAccountKey (RSA: tokens are RS256-signed by default) signs service-account
+	// tokens; the apiserver verifies them with its public half, read from the same file.
+	ServiceAccountKey string
 	// TokenFile is the apiserver's --token-auth-file holding the users below.
 	TokenFile                           string
 	Admin, KubeProxy, ControllerManager User
 }
 
-// NewPKI generates a fresh PKI into dir (created if needed).
+// NewPKI generates a fresh PKI into dir (created if needed, mode 0700; keys and the token
+// file are 0600).
 func NewPKI(dir string, o PKIOptions) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -83,39 +90,27 @@ func NewPKI(dir string, o PKIOptions) (*PKI, error) {
 		ControllerManagerCert: filepath.Join(dir, "controller-manager.crt"),
 		ControllerManagerKey:  filepath.Join(dir, "controller-manager.key"),
 		ServiceAccountKey:     filepath.Join(dir, "sa.key"),
-		ServiceAccountPub:     filepath.Join(dir, "sa.pub"),
 		TokenFile:             filepath.Join(dir, "tokens.csv"),
 		Admin:                 adminUser,
 		KubeProxy:             kubeProxyUser,
 		ControllerManager:     controllerManagerUser,
 	}
-	now := time.Now()
 
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caKeyPEM, caKey, err := newECKey()
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "ipvs-e2e-lab-ca"},
-		NotBefore:             now.Add(-time.Hour), // tolerate a guest clock a little behind
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := signCert(caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: "ipvs-e2e-lab-ca", NotBefore: time.Now().Add(-clockSkew)}, caKey)
 	if err != nil {
 		return nil, fmt.Errorf("creating the CA: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
+	if p.CAData, err = certutil.EncodeCertificates(ca); err != nil {
 		return nil, err
 	}
-	p.CAData = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if err := os.WriteFile(p.CACert, p.CAData, 0o644); err != nil {
+	if err := keyutil.WriteKey(p.CAKey, caKeyPEM); err != nil {
 		return nil, err
 	}
-	if err := writeECKey(p.CAKey, caKey); err != nil {
+	if err := certutil.WriteCert(p.CACert, p.CAData); err != nil {
 		return nil, err
 	}
 
@@ -126,54 +121,35 @@ func NewPKI(dir string, o PKIOptions) (*PKI, error) {
 		certFile, key string
 	}{
 		{"kube-apiserver", o.APIServerIPs, o.APIServerDNSNames, p.APIServerCert, p.APIServerKey},
-		{"kube-controller-manager", []netip.Addr{netip.MustParseAddr("127.0.0.1")}, []string{"localhost"}, p.ControllerManagerCert, p.ControllerManagerKey},
+		{"kube-controller-manager", []netip.Addr{Loopback}, []string{"localhost"}, p.ControllerManagerCert, p.ControllerManagerKey},
 	}
 	for _, s := range serving {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		certPEM, keyPEM, err := p.ServingPair(s.cn, s.ips, s.dns)
 		if err != nil {
 			return nil, err
 		}
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: s.cn},
-			NotBefore:   now.Add(-time.Hour),
-			NotAfter:    now.Add(certValidity),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:    s.dns,
-		}
-		for _, ip := range s.ips {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(ip.AsSlice()))
-		}
-		der, err := signCert(tmpl, caCert, key.Public(), caKey)
-		if err != nil {
-			return nil, fmt.Errorf("creating the %s serving certificate: %w", s.cn, err)
-		}
-		if err := os.WriteFile(s.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		if err := keyutil.WriteKey(s.key, keyPEM); err != nil {
 			return nil, err
 		}
-		if err := writeECKey(s.key, key); err != nil {
+		if err := certutil.WriteCert(s.certFile, certPEM); err != nil {
 			return nil, err
 		}
 	}
 
-	// Service-account tokens are RS256-signed by default; keep the key RSA.
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(p.ServiceAccountKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}), 0o600); err != nil {
-		return nil, err
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	saPEM, err := keyutil.MarshalPrivateKeyToPEM(saKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(p.ServiceAccountPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+	if err := keyutil.WriteKey(p.ServiceAccountKey, saPEM); err != nil {
 		return nil, err
 	}
 
 	for _, u := range []*User{&p.Admin, &p.KubeProxy, &p.ControllerManager} {
-		if u.Token, err = newToken(); err != nil {
+		if u.Token, err = NewToken(); err != nil {
 			return nil, err
 		}
 	}
@@ -183,24 +159,73 @@ func NewPKI(dir string, o PKIOptions) (*PKI, error) {
 	return p, nil
 }
 
-func signCert(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) ([]byte, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+// ServingPair has the PKI's CA sign a new serving certificate for cn, valid for ips and
+// dnsNames, and returns the chain (that certificate, then the CA's) and its key, as PEM.
+// client-go's util/cert makes CAs and self-signed pairs only; this is the few lines
+// kubeadm's pkiutil.NewSignedCert adds for a CA-signed one.
+func (p *PKI) ServingPair(cn string, ips []netip.Addr, dnsNames []string) (certPEM, keyPEM []byte, err error) {
+	cas, err := certutil.CertsFromFile(p.CACert)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tmpl.SerialNumber = serial
-	return x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	caKey, err := keyutil.PrivateKeyFromFile(p.CAKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	caSigner, ok := caKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("CA key %s: expected a signing key, found %T", p.CAKey, caKey)
+	}
+	keyPEM, key, err := newECKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(math.MaxInt64))
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     dnsNames,
+		NotBefore:    now.Add(-clockSkew),
+		NotAfter:     now.Add(certValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(ip.AsSlice()))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, cas[0], key.Public(), caSigner)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing the %s serving certificate: %w", cn, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	if certPEM, err = certutil.EncodeCertificates(leaf, cas[0]); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
 }
 
-func writeECKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalECPrivateKey(key)
+// newECKey generates a P-256 key and returns its PEM and the key.
+func newECKey() ([]byte, crypto.Signer, error) {
+	keyPEM, err := keyutil.MakeEllipticPrivateKeyPEM()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+	key, err := keyutil.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keyPEM, key.(crypto.Signer), nil
 }
 
-func newToken() (string, error) {
+// NewToken returns a fresh random bearer token: 128 bits, hex.
+func NewToken() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,9 +11,15 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 )
 
 func newTestPKI(t *testing.T) *PKI {
@@ -21,7 +28,7 @@ func newTestPKI(t *testing.T) *PKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPKI(t.TempDir(), pkiOptions(o))
+	p, err := NewPKI(filepath.Join(t.TempDir(), "pki"), pkiOptions(o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +91,69 @@ func TestPKIHandshake(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+
+	// A kubeconfig written from the PKI loads with clientcmd, points at the server and
+	// trusts its certificate.
+	path := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	if err := WriteKubeconfig(path, Kubeconfig{Server: srv.URL, CAData: p.CAData, User: p.Admin.Name, Token: p.Admin.Token}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != srv.URL || cfg.BearerToken != p.Admin.Token {
+		t.Errorf("kubeconfig loads as host %q token %q; expected %q %q", cfg.Host, cfg.BearerToken, srv.URL, p.Admin.Token)
+	}
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(cfg.Host)
+	if err != nil {
+		t.Fatalf("GET %s with the kubeconfig's client: %v", cfg.Host, err)
+	}
+	resp.Body.Close()
+}
+
+// ServingPair signs further serving certificates (the lab node agent's) with the same CA:
+// the chain verifies against CAData, and on its own, as the agent trusts its own file.
+func TestPKIServingPair(t *testing.T) {
+	p := newTestPKI(t)
+	ips := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.2.15")}
+	certPEM, keyPEM, err := p.ServingPair("ipvs-nodeagent", ips, []string{"ipvs-nodeagent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Fatalf("the pair does not load as a TLS key pair: %v", err)
+	}
+	chain, err := certutil.ParseCertsPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chain) != 2 || !bytes.Equal(chain[1].Raw, readCert(t, p.CACert).Raw) {
+		t.Fatalf("certificate file holds %d certificates; expected the serving one, then the CA's", len(chain))
+	}
+	for _, roots := range [][]byte{p.CAData, certPEM} {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(roots)
+		for _, name := range []string{"ipvs-nodeagent", "127.0.0.1", "10.0.2.15"} {
+			if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: name, Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+				t.Errorf("agent certificate not valid for %s: %v", name, err)
+			}
+		}
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: "10.0.2.2", Roots: x509.NewCertPool()}); err == nil {
+		t.Error("agent certificate valid for 10.0.2.2, an address it was not issued for")
+	}
 }
 
 func TestPKIKeysAndTokens(t *testing.T) {
 	p := newTestPKI(t)
+	if fi, err := os.Stat(p.Dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("PKI folder %s: %v, %v; expected mode 0700", p.Dir, fi.Mode().Perm(), err)
+	}
 	for _, f := range []string{p.CAKey, p.APIServerKey, p.ControllerManagerKey, p.ServiceAccountKey, p.TokenFile} {
 		fi, err := os.Stat(f)
 		if err != nil {
@@ -97,18 +163,18 @@ func TestPKIKeysAndTokens(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600: it is a secret", f, fi.Mode().Perm())
 		}
 	}
-	// The service-account pair: an RSA private key and its public half.
-	block := readPEM(t, p.ServiceAccountKey, "RSA PRIVATE KEY")
-	key, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	// The service-account key: RSA, and its public half, read from the same file as the
+	// apiserver reads it (--service-account-key-file).
+	key, err := keyutil.PrivateKeyFromFile(p.ServiceAccountKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := x509.ParsePKIXPublicKey(readPEM(t, p.ServiceAccountPub, "PUBLIC KEY").Bytes)
+	pubs, err := keyutil.PublicKeysFromFile(p.ServiceAccountKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rp, ok := pub.(*rsa.PublicKey); !ok || !rp.Equal(&key.PublicKey) {
-		t.Error("sa.pub is not the public half of sa.key")
+	if rk, ok := key.(*rsa.PrivateKey); !ok || len(pubs) != 1 || !rk.PublicKey.Equal(pubs[0]) {
+		t.Errorf("sa.key holds %T with public keys %v; expected one RSA key", key, pubs)
 	}
 
 	f, err := os.Open(p.TokenFile)

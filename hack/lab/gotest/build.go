@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -15,15 +14,13 @@ func BinaryName(importPath string) string {
 	return r.Replace(importPath) + ".test"
 }
 
-// Build compiles the package's test binary into outDir as a static binary (CGO_ENABLED=0:
-// the guest has no C library for Go programs to link against) and returns its path.
+// Build compiles the package's test binary, lab tests included (the lab tag), into outDir
+// as a static binary (CGO_ENABLED=0: the guest has no C library for Go programs to link
+// against) and returns its path.
 func Build(ctx context.Context, dir string, p Package, outDir string) (string, error) {
 	out := filepath.Join(outDir, BinaryName(p.ImportPath))
-	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", out, p.ImportPath)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the tests of %s: %w\n%s", p.ImportPath, err, b)
+	if _, err := goCommand(ctx, dir, true, "test", "-c", "-o", out, p.ImportPath); err != nil {
+		return "", fmt.Errorf("building the tests of %s: %w", p.ImportPath, err)
 	}
 	if _, err := os.Stat(out); err != nil {
 		return "", fmt.Errorf("go test -c %s wrote no binary: %w", p.ImportPath, err)

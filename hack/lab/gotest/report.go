@@ -1,65 +1,105 @@
 package gotest
 
 import (
-	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
-	"regexp"
+	"io"
+	"os/exec"
 	"strings"
 	"time"
 )
 
-// Summary counts what a test binary's -test.v output says.
-type Summary struct {
-	// Passed, Failed and Skipped count "--- PASS/FAIL/SKIP" lines, subtests included.
-	Passed, Failed, Skipped int
-	// FailedTests names the failed tests in the order they were reported.
-	FailedTests []string
-	// Final is the binary's closing verdict line: "PASS", "FAIL" or "" when it printed none
-	// (it crashed, timed out or was cut short).
-	Final string
-	// NoTests is set when the binary said it had no tests to run.
-	NoTests bool
-	// Panicked is set when the output holds a Go panic.
-	Panicked bool
+// Event is the part of a `go tool test2json` record (go doc cmd/test2json) we read.
+type Event struct {
+	Action  string
+	Package string
+	// Test is empty for events of the package as a whole.
+	Test   string
+	Output string
 }
 
-var resultLine = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \((\d+(?:\.\d+)?)s\)`)
+// decodeAll reads a stream of JSON values, as go list -json and test2json write them.
+func decodeAll[T any](r io.Reader) ([]T, error) {
+	dec := json.NewDecoder(r)
+	var all []T
+	for {
+		var v T
+		if err := dec.Decode(&v); err == io.EOF {
+			return all, nil
+		} else if err != nil {
+			return all, err
+		}
+		all = append(all, v)
+	}
+}
 
-// Summarize reads the -test.v output of one test binary.
-func Summarize(output string) Summary {
+// Summary counts the results of one test binary's run.
+type Summary struct {
+	// Passed, Failed and Skipped count tests, subtests included. A test that started and
+	// never reported (a panic, a timeout, the guest stopped) counts as failed.
+	Passed, Failed, Skipped int
+	// Result is the binary's own verdict: "pass", "fail", or "" when it printed none (it
+	// crashed, timed out or was cut short).
+	Result string
+	// NoTests is set when the binary passed without running a test.
+	NoTests bool
+}
+
+// Summarize converts the -test.v output of pkg's test binary to events with
+// `go tool test2json` and counts them.
+func Summarize(ctx context.Context, pkg, output string) (Summary, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "test2json", "-p", pkg)
+	cmd.Stdin = strings.NewReader(output)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return Summary{}, fmt.Errorf("go tool test2json -p %s: %w\n%s", pkg, err, stderr.Bytes())
+	}
+	events, err := decodeAll[Event](bytes.NewReader(out))
+	if err != nil {
+		return Summary{}, fmt.Errorf("reading go tool test2json output for %s: %w", pkg, err)
+	}
+	return summarize(events), nil
+}
+
+func summarize(events []Event) Summary {
 	var s Summary
-	sc := bufio.NewScanner(strings.NewReader(output))
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if m := resultLine.FindStringSubmatch(line); m != nil {
-			switch m[1] {
-			case "PASS":
-				s.Passed++
-			case "FAIL":
-				s.Failed++
-				s.FailedTests = append(s.FailedTests, m[2])
-			case "SKIP":
-				s.Skipped++
+	ran := 0
+	open := map[string]bool{} // tests started and not yet reported
+	for _, e := range events {
+		if e.Test == "" {
+			if e.Action == "pass" || e.Action == "fail" {
+				s.Result = e.Action
 			}
 			continue
 		}
-		switch {
-		case line == "PASS" || line == "FAIL":
-			s.Final = line
-		case strings.HasPrefix(line, "testing: warning: no tests to run"):
-			s.NoTests = true
-		case strings.HasPrefix(line, "panic: "):
-			s.Panicked = true
+		switch e.Action {
+		case "run":
+			ran++
+			open[e.Test] = true
+		case "pass":
+			s.Passed++
+			delete(open, e.Test)
+		case "fail":
+			s.Failed++
+			delete(open, e.Test)
+		case "skip":
+			s.Skipped++
+			delete(open, e.Test)
 		}
 	}
+	s.Failed += len(open)
+	s.NoTests = s.Result == "pass" && ran == 0
 	return s
 }
 
 // OK tells whether a binary that exited with exitCode passed, as `go test` judges it: exit
-// status 0, a final PASS, no failed test and no panic.
+// status 0, a passing verdict and no failed test.
 func (s Summary) OK(exitCode int) bool {
-	return exitCode == 0 && s.Final == "PASS" && s.Failed == 0 && !s.Panicked
+	return exitCode == 0 && s.Result == "pass" && s.Failed == 0
 }
 
 // Verdict renders the line `go test` prints after a package:

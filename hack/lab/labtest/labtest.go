@@ -1,6 +1,8 @@
-// Package labtest marks tests that need a real IPVS kernel. On a host they are reported as
-// lab-only (skipped with that reason); inside the kernel lab, where the guest's init sets
-// IPVS_E2E_LAB=1, they run, and a guest without IPVS fails them instead of skipping.
+// Package labtest is what tests share about the kernel lab. Tests that need a real IPVS
+// kernel live in test files built only with the lab tag (`//go:build lab`, named
+// *_lab_test.go): a host `go test ./...` does not compile them, and `ipvs-e2e lab test` builds
+// them with `go test -c -tags lab` and runs them in the lab guest, whose init sets
+// IPVS_E2E_LAB=1. Each lab test starts with Require, so a guest without IPVS fails them.
 package labtest
 
 import (
@@ -14,11 +16,13 @@ const EnvVar = "IPVS_E2E_LAB"
 // InLab tells whether the process runs inside the kernel lab guest.
 func InLab() bool { return os.Getenv(EnvVar) == "1" }
 
-// Require skips t on a host ("lab-only") and fails it inside a lab guest that has no IPVS.
+// Require fails t unless it runs in a kernel lab guest that has IPVS. It never skips: a lab
+// test that cannot run where it was sent to run is a broken lab, not a pass.
 func Require(t testing.TB) {
 	t.Helper()
 	if !InLab() {
-		t.Skip("lab-only: needs a kernel with IPVS; `make test` runs it in the kernel lab")
+		t.Fatalf("%s needs the kernel lab (%s=1 is not set): run it with `go run ./cmd/ipvs-e2e lab test --run '^%s$' PKG`",
+			t.Name(), EnvVar, t.Name())
 	}
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
 		t.Fatalf("kernel lab guest has no IPVS (/proc/net/ip_vs: %v): the lab's module list is broken", err)

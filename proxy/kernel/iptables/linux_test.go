@@ -46,12 +46,6 @@ func linuxEnv(t *testing.T, run Runner) contractEnv {
 	return contractEnv{ipt: NewLinuxWithRunner(run), sets: sets}
 }
 
-func TestLinuxContract(t *testing.T) {
-	labtest.Require(t)
-	requireBinaries(t, "iptables-restore", "ip6tables-restore", "ipset")
-	testContract(t, func(t *testing.T) contractEnv { return linuxEnv(t, ExecRunner) })
-}
-
 // TestLinuxContractInNetns runs the contract against this host's kernel and iptables
 // binaries inside a throwaway named network namespace (iptables needs no IPVS).
 func TestLinuxContractInNetns(t *testing.T) {

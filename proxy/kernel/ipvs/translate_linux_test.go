@@ -202,15 +202,3 @@ func TestCheckKernel(t *testing.T) {
 		t.Errorf("NewLinux without IPVS: %v, expected ErrNoIPVS", err)
 	}
 }
-
-func TestLinuxContract(t *testing.T) {
-	labtest.Require(t)
-	testContract(t, func(t *testing.T) Interface {
-		l, err := NewLinux()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	})
-}

@@ -15,22 +15,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/nlbatch"
 )
-
-// TestLinuxContract runs the contract against the lab guest's own namespace.
-func TestLinuxContract(t *testing.T) {
-	labtest.Require(t)
-	testContract(t, func(t *testing.T) Interface {
-		l, err := NewLinux()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	})
-}
 
 // TestLinuxContractInNetns runs the contract against this host's kernel inside throwaway
 // network namespaces (rtnetlink needs no IPVS). It needs root.

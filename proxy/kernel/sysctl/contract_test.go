@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 )
 
 // testContract is what both the fake and /proc/sys in the kernel lab must do. It changes
@@ -96,11 +94,6 @@ func TestLinuxFilesContract(t *testing.T) {
 		}
 		return NewLinuxAt(root)
 	})
-}
-
-func TestLinuxContract(t *testing.T) {
-	labtest.Require(t)
-	testContract(t, func(*testing.T) Interface { return NewLinux() })
 }
 
 func TestFakeRefusesNonIntegers(t *testing.T) {

@@ -90,7 +90,7 @@ func runTests(cmd *cobra.Command, f testFlags, patterns []string) error {
 		jobs.cmds[i].Env = append(jobs.cmds[i].Env, f.env...)
 	}
 	if len(jobs.cmds) == 0 {
-		return fmt.Errorf("test: no package among %s has lab tests (tests calling labtest.Require); nothing ran", strings.Join(patterns, " "))
+		return fmt.Errorf("test: no package among %s has lab tests (tests in files built with the lab tag); nothing ran", strings.Join(patterns, " "))
 	}
 
 	out := &lineWriter{w: stdout}
@@ -104,8 +104,11 @@ func runTests(cmd *cobra.Command, f testFlags, patterns []string) error {
 		MemoryMiB: f.mem,
 		Stream:    out,
 		OnDone: func(c kernellab.CommandResult) {
-			s := gotest.Summarize(c.Output)
-			ok := s.OK(c.ExitCode)
+			s, err := gotest.Summarize(ctx, c.Name, c.Output)
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+			ok := err == nil && s.OK(c.ExitCode)
 			if !ok {
 				failed++
 			}

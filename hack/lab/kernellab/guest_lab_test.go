@@ -1,3 +1,5 @@
+//go:build lab
+
 package kernellab_test
 
 import (

@@ -1,0 +1,22 @@
+//go:build lab && linux
+
+package netif
+
+import (
+	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+)
+
+// TestLinuxContract runs the contract against the lab guest's own namespace.
+func TestLinuxContract(t *testing.T) {
+	labtest.Require(t)
+	testContract(t, func(t *testing.T) Interface {
+		l, err := NewLinux()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}
