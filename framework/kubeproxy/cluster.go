@@ -3,8 +3,8 @@
 // (method 2), waits for the DaemonSet's new pods, confirms the mode from their logs and from
 // /proxyMode on every node, finds the chains an iptables-to-ipvs switch leaves behind and
 // cleans them with `kube-proxy --cleanup`, and reports the ipvs deprecation (1.35+) and the
-// 1.37 KubeProxyIPVS gate. The parsers it needs (klog lines, /proxyMode, config.conf edits)
-// are pure and fuzzed.
+// 1.37 KubeProxyIPVS gate. The text it reads and edits (klog lines, /metrics, config.conf)
+// is handled by pure, fuzzed packages under internal/.
 package kubeproxy
 
 import (
