@@ -40,6 +40,8 @@ type Cluster struct {
 	Logs LogReader
 	// Exec runs commands in pods; needed by PodIPSet only.
 	Exec PodExecer
+	// Read is how node.ReadState reads the nodes' dataplane (the leftovers of a switch).
+	Read node.ReadOptions
 	// Timeout bounds each wait (pods ready, cleanup done); 0 means 3 minutes.
 	Timeout time.Duration
 	// Poll is the interval of those waits; 0 means 2 seconds.

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
 
@@ -95,22 +94,17 @@ func orNothing(v, format string) string {
 	return fmt.Sprintf(format, v)
 }
 
-// nodeLeftovers lists the iptables-mode leftovers of each node, read with iptables-save.
-func nodeLeftovers(ctx context.Context, nodes []node.Node) (map[string][]Leftover, error) {
+// nodeLeftovers lists the iptables-mode leftovers of each node.
+func nodeLeftovers(ctx context.Context, c Cluster) (map[string][]Leftover, error) {
 	out := map[string][]Leftover{}
 	var errs []error
-	for _, n := range nodes {
-		text, err := node.Output(ctx, n, "iptables-save")
+	for _, n := range c.Nodes {
+		st, err := node.ReadState(ctx, n, c.Read)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		r, err := dataplane.ParseIPTablesSave(string(text))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n.Name(), err))
-			continue
-		}
-		if l := FindLeftovers(r); len(l) > 0 {
+		if l := FindLeftovers(st.IPTables); len(l) > 0 {
 			out[n.Name()] = l
 		}
 	}
@@ -192,7 +186,7 @@ func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchRe
 	if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
 		return r, err
 	}
-	if r.Leftovers, err = nodeLeftovers(ctx, c.Nodes); err != nil {
+	if r.Leftovers, err = nodeLeftovers(ctx, c); err != nil {
 		return r, err
 	}
 	if len(r.Leftovers) > 0 && !opts.KeepLeftovers {
@@ -205,7 +199,7 @@ func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchRe
 		if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
 			return r, err
 		}
-		still, err := nodeLeftovers(ctx, c.Nodes)
+		still, err := nodeLeftovers(ctx, c)
 		if err != nil {
 			return r, err
 		}

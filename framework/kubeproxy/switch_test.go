@@ -163,7 +163,11 @@ func newTestCluster(t *testing.T) *testCluster {
 
 	after, clean := readTestdata(t, "iptables-save-after-switch.txt"), readTestdata(t, "iptables-save-ipvs.txt")
 	for _, name := range []string{cpNode, workerNode} {
-		n := node.NewFake(name).Stdout(curlMode, "ipvs")
+		n := node.NewFake(name).Stdout(curlMode, "ipvs").
+			// The rest of the dataplane node.ReadState reads with the leftovers.
+			Stdout("ipvsadm -Ln", "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n").
+			Stdout("ip -j addr show", "[]").
+			Stdout("ipset save", "")
 		// First read: the switch left iptables-mode chains; after cleanup, a clean node.
 		n.Script("iptables-save", node.Response{Stdout: after}, node.Response{Stdout: clean})
 		tc.nodes = append(tc.nodes, n)
