@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -34,7 +36,7 @@ func ReadConfig(ctx context.Context, c Cluster) (Config, error) {
 	}
 	conf, ok := cm.Data[ConfigKey]
 	if !ok {
-		return "", fmt.Errorf("ConfigMap %s/%s has no %q key (keys: %v): is this a kubeadm cluster?", Namespace, ConfigMapName, ConfigKey, sortedKeys(cm.Data))
+		return "", fmt.Errorf("ConfigMap %s/%s has no %q key (keys: %v): is this a kubeadm cluster?", Namespace, ConfigMapName, ConfigKey, slices.Sorted(maps.Keys(cm.Data)))
 	}
 	return Config(conf), nil
 }
@@ -51,7 +53,7 @@ func EditConfig(ctx context.Context, c Cluster, edit func(Config) (Config, error
 		}
 		conf, ok := cm.Data[ConfigKey]
 		if !ok {
-			return fmt.Errorf("ConfigMap %s/%s has no %q key (keys: %v): is this a kubeadm cluster?", Namespace, ConfigMapName, ConfigKey, sortedKeys(cm.Data))
+			return fmt.Errorf("ConfigMap %s/%s has no %q key (keys: %v): is this a kubeadm cluster?", Namespace, ConfigMapName, ConfigKey, slices.Sorted(maps.Keys(cm.Data)))
 		}
 		edited, err := edit(Config(conf))
 		if err != nil {
@@ -89,7 +91,7 @@ func setConfig(ctx context.Context, c Cluster, path, value string) (previous str
 // of a restart whose pods crash says why (see WaitForPods).
 func Reconfigure(ctx context.Context, c Cluster, fields map[string]string) error {
 	changedAny := false
-	for _, path := range sortedKeys(fields) {
+	for _, path := range slices.Sorted(maps.Keys(fields)) {
 		_, changed, err := setConfig(ctx, c, path, fields[path])
 		if err != nil {
 			return err
