@@ -106,8 +106,8 @@ func Node(t *testing.T, n node.Node) {
 }
 
 // Provider checks a provider's lifecycle: Preflight, Create, Nodes (named, distinct, each
-// keeping the Node contract), a kubeconfig that names a server, a host endpoint for a
-// NodePort in opts.HostNodePorts, ExportLogs into a directory, and Delete, which may be
+// keeping the Node contract), a kubeconfig that names a server, a host address and port
+// for each NodePort in opts.HostNodePorts, ExportLogs into a directory, and Delete, which may be
 // called again. p must have been made with opts.
 func Provider(t *testing.T, p cluster.Provider, opts cluster.Options) {
 	ctx := context.Background()
@@ -156,8 +156,9 @@ func Provider(t *testing.T, p cluster.Provider, opts cluster.Options) {
 
 	for _, port := range opts.HostNodePorts {
 		ap, err := p.HostEndpoint(ctx, port)
-		if err != nil || !ap.Addr().IsValid() || ap.Port() != uint16(port) {
-			t.Errorf("HostEndpoint(%d) = %v, %v; expected an address with port %d", port, ap, err, port)
+		// kind maps the NodePort to the same host port, the lab forwards it from another.
+		if err != nil || !ap.Addr().IsValid() || ap.Port() == 0 {
+			t.Errorf("HostEndpoint(%d) = %v, %v; expected an address and port on the host", port, ap, err)
 		}
 	}
 
