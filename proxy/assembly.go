@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -82,7 +83,7 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	// order) and are kept; the others' skip notes are added after.
 	states := make([]desired.ServiceState, 0, size)
 	var skipped []desired.Skip
-	for _, nn := range sortedKeys(in.services, compareNames) {
+	for _, nn := range slices.SortedFunc(maps.Keys(in.services), compareNames) {
 		svc := in.services[nn]
 		if svc == nil {
 			continue
@@ -110,7 +111,7 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 // assembled is the whole state of the Services as last computed, for a full sync that
 // does not recompute them.
 func (a *assembly) assembled() desired.Result {
-	order := sortedKeys(a.states, compareNames)
+	order := slices.SortedFunc(maps.Keys(a.states), compareNames)
 	states := make([]desired.ServiceState, len(order))
 	for i, nn := range order {
 		states[i] = *a.states[nn]
@@ -125,7 +126,7 @@ func (a *assembly) assembled() desired.Result {
 func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 	a.resetTouched()
 	var skipped []desired.Skip
-	for _, nn := range sortedKeys(in.services, compareNames) {
+	for _, nn := range slices.SortedFunc(maps.Keys(in.services), compareNames) {
 		if old := a.states[nn]; old != nil {
 			a.unref(nn, old)
 			delete(a.states, nn)
@@ -316,7 +317,7 @@ func (a *assembly) computeRules() dataplane.Ruleset {
 			st.Bind = []netip.Addr{netip.IPv6Unspecified()}
 		}
 	}
-	st.OutFilterDrops = sortedKeys(a.drops, strings.Compare)
+	st.OutFilterDrops = slices.Sorted(maps.Keys(a.drops))
 	res := a.env.Assemble([]desired.ServiceState{st})
 	return familyRules(&res.State, a.family)
 }

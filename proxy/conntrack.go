@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/conntrack"
 )
 
@@ -148,7 +149,7 @@ func familyAddrs(fam int, ips ...string) []netip.Addr {
 	var out []netip.Addr
 	for _, s := range ips {
 		a, err := netip.ParseAddr(s)
-		if err == nil && familyOf(a.Unmap()) == fam {
+		if err == nil && dataplane.IPFamily(a.Unmap()) == fam {
 			out = append(out, a.Unmap())
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/desired"
 )
 
@@ -223,7 +224,7 @@ func serviceHealthCheck(svc *corev1.Service, svcSlices []*discoveryv1.EndpointSl
 	}
 	proxied := false
 	for _, raw := range ips {
-		if a, err := netip.ParseAddr(raw); err == nil && slices.Contains(families, familyOf(a)) {
+		if a, err := netip.ParseAddr(raw); err == nil && slices.Contains(families, dataplane.IPFamily(a)) {
 			proxied = true
 		}
 	}
@@ -249,7 +250,7 @@ func serviceHealthCheck(svc *corev1.Service, svcSlices []*discoveryv1.EndpointSl
 				continue
 			}
 			a, err := netip.ParseAddr(ep.Addresses[0])
-			if err != nil || familyOf(a) != fam {
+			if err != nil || dataplane.IPFamily(a) != fam {
 				continue
 			}
 			if local[fam] == nil {

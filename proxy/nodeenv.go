@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // nodeEnv is the part of desired.Input the Node and the node's addresses give.
@@ -45,11 +47,11 @@ func nodeEnvFrom(n *corev1.Node) nodeEnv {
 // nodeIP picks the node's primary IP of a family: bindAddress when it is set and of that
 // family, else the Node's first address of it.
 func (e nodeEnv) nodeIP(family int, bind netip.Addr) netip.Addr {
-	if bind.IsValid() && !bind.IsUnspecified() && familyOf(bind) == family {
+	if bind.IsValid() && !bind.IsUnspecified() && dataplane.IPFamily(bind) == family {
 		return bind.Unmap()
 	}
 	for _, a := range e.nodeIPs {
-		if familyOf(a) == family {
+		if dataplane.IPFamily(a) == family {
 			return a
 		}
 	}

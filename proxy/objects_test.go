@@ -10,8 +10,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 )
 
@@ -79,21 +79,12 @@ type endpointObj struct {
 
 // sliceObj is the EndpointSlice "default/<svc>-<suffix>" of a Service with one port http.
 func sliceObj(svc, suffix string, port int32, proto corev1.Protocol, eps ...endpointObj) *discoveryv1.EndpointSlice {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: "default", Name: svc + "-" + suffix, ResourceVersion: "1",
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc},
-		},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(proto), Port: ptr.To(port)}},
-	}
+	var endpoints []discoveryv1.Endpoint
 	for _, e := range eps {
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{e.ip},
-			NodeName:   ptr.To(e.node),
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(e.ready), Serving: ptr.To(e.ready), Terminating: ptr.To(false)},
-		})
+		endpoints = append(endpoints, fixtures.Endpoint(e.ip, e.node, e.ready))
 	}
+	s := fixtures.EndpointSlice("default", svc+"-"+suffix, svc, fixtures.SlicePort("http", proto, port), endpoints...)
+	s.ResourceVersion = "1"
 	return s
 }
 

@@ -226,13 +226,6 @@ func nodeAddresses(readLinks func() ([]dataplane.Link, error)) ([]netip.Addr, er
 	return out, nil
 }
 
-func familyOf(a netip.Addr) int {
-	if a.Is4() || a.Is4In6() {
-		return 4
-	}
-	return 6
-}
-
 // Run starts the informers, waits for them to sync, then syncs until ctx ends.
 func (p *Proxier) Run(ctx context.Context) error {
 	p.log.Info("Using ipvs Proxier", "families", p.families, "node", p.nodeName)
@@ -563,7 +556,7 @@ func trimForCache(obj any) (any, error) {
 func (p *Proxier) envInput(fam int) desired.Input {
 	var addrs []netip.Addr
 	for _, a := range p.nodeAddrs {
-		if familyOf(a) == fam {
+		if dataplane.IPFamily(a) == fam {
 			addrs = append(addrs, a)
 		}
 	}

@@ -3,9 +3,9 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -203,11 +203,11 @@ func (r *Reconciler) Apply(d *Delta) (SyncStats, error) {
 	r.begin()
 	r.ensureDummy()
 	// Sorted so that the kernel sees changes in a stable order (logs, tests).
-	setNames := sortedKeys(d.Members, strings.Compare)
+	setNames := slices.Sorted(maps.Keys(d.Members))
 	for _, name := range setNames {
 		r.addMembers(name, d.Members[name])
 	}
-	keys := sortedKeys(d.Services, dataplane.ServiceKey.Compare)
+	keys := slices.SortedFunc(maps.Keys(d.Services), dataplane.ServiceKey.Compare)
 	var fresh []*dataplane.VirtualServer
 	for _, key := range keys {
 		if vs := d.Services[key]; vs != nil {
@@ -216,7 +216,7 @@ func (r *Reconciler) Apply(d *Delta) (SyncStats, error) {
 	}
 	r.addServices(fresh)
 	var bind, unbind []netip.Prefix
-	for _, p := range sortedKeys(d.Addrs, comparePrefixes) {
+	for _, p := range slices.SortedFunc(maps.Keys(d.Addrs), comparePrefixes) {
 		if d.Addrs[p] {
 			bind = append(bind, p)
 		} else {
@@ -429,13 +429,3 @@ func ruleTables(rs dataplane.Ruleset) []string {
 
 // comparePrefixes orders prefixes by address, then length.
 func comparePrefixes(a, b netip.Prefix) int { return a.Compare(b) }
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[K comparable, V any](m map[K]V, cmp func(a, b K) int) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, cmp)
-	return out
-}

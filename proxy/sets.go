@@ -3,8 +3,8 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
@@ -77,7 +77,7 @@ func (r *Reconciler) removeUnmarkedMembers(ks *knownSet) {
 func (r *Reconciler) addMembers(name string, want map[string]bool) {
 	ks := r.sets[name]
 	var add []string
-	for _, m := range sortedKeys(want, strings.Compare) {
+	for _, m := range slices.Sorted(maps.Keys(want)) {
 		if !want[m] {
 			continue
 		}
@@ -105,7 +105,7 @@ func (r *Reconciler) deleteMembers(name string, want map[string]bool) {
 		return
 	}
 	var del []string
-	for _, m := range sortedKeys(want, strings.Compare) {
+	for _, m := range slices.Sorted(maps.Keys(want)) {
 		if want[m] {
 			continue
 		}

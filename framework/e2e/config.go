@@ -45,9 +45,9 @@ type Config struct {
 	Timeout   time.Duration
 }
 
-// Flags binds the configuration to flags of fs, each defaulting to its environment
+// flags binds the configuration to flags of fs, each defaulting to its environment
 // variable; the suites bind them to the test binary's flags.
-func (c *Config) Flags(fs *flag.FlagSet, suite string) {
+func (c *Config) flags(fs *flag.FlagSet, suite string) {
 	fs.StringVar(&c.Provider, "e2e.provider", env("IPVS_E2E_PROVIDER", "kind"), "cluster provider (IPVS_E2E_PROVIDER); registered: "+fmt.Sprint(cluster.Names()))
 	fs.StringVar(&c.ClusterName, "e2e.cluster", env("IPVS_E2E_CLUSTER", cluster.DefaultName+"-"+suite), "cluster name (IPVS_E2E_CLUSTER)")
 	fs.StringVar(&c.KubernetesVersion, "e2e.k8s-version", env("IPVS_E2E_K8S_VERSION", ""), "Kubernetes version, e.g. 1.36 (IPVS_E2E_K8S_VERSION); empty: the provider's default")
@@ -63,8 +63,8 @@ func (c *Config) Flags(fs *flag.FlagSet, suite string) {
 	fs.DurationVar(&c.Timeout, "e2e.timeout", envDuration("IPVS_E2E_TIMEOUT", 3*time.Minute), "bound of each wait (IPVS_E2E_TIMEOUT)")
 }
 
-// Validate checks the settings before anything is created.
-func (c Config) Validate() error {
+// validate checks the settings before anything is created.
+func (c Config) validate() error {
 	var errs []error
 	if c.Switch != SwitchAtCreation && c.Switch != SwitchByConfigMap {
 		errs = append(errs, fmt.Errorf("switch %q: expected %q (method 1) or %q (method 2)", c.Switch, SwitchAtCreation, SwitchByConfigMap))
@@ -83,8 +83,8 @@ func (c Config) ExpectedScheduler() string {
 	return c.Scheduler
 }
 
-// ClusterOptions are the provider options the configuration asks for.
-func (c Config) ClusterOptions() cluster.Options {
+// clusterOptions are the provider options the configuration asks for.
+func (c Config) clusterOptions() cluster.Options {
 	mode := cluster.ModeIPVS
 	if c.Switch == SwitchByConfigMap {
 		mode = cluster.ModeIPTables

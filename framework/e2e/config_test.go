@@ -17,7 +17,7 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 	t.Setenv("IPVS_E2E_DELETE_ON_INTERRUPT", "")
 	var c Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	c.Flags(fs, "seedlab")
+	c.flags(fs, "seedlab")
 	if err := fs.Parse([]string{"-e2e.cluster=mine"}); err != nil {
 		t.Fatal(err)
 	}
@@ -25,20 +25,20 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		!c.Reuse || c.Timeout != 90*time.Second || !c.DeleteOnInterrupt || !strings.HasSuffix(c.IPVSDump, "/bin/ipvsdump") {
 		t.Errorf("config = %+v", c)
 	}
-	o := c.ClusterOptions()
+	o := c.clusterOptions()
 	if o.ProxyMode != cluster.ModeIPTables || o.Name != "mine" || !o.Reuse || o.HostNodePorts[0] != 30089 {
 		t.Errorf("cluster options = %+v", o)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		t.Error(err)
 	}
 	c.Switch = "edit"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `switch "edit"`) {
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `switch "edit"`) {
 		t.Errorf("Validate = %v", err)
 	}
 
 	var d Config
-	d.Flags(flag.NewFlagSet("t", flag.ContinueOnError), "services")
+	d.flags(flag.NewFlagSet("t", flag.ContinueOnError), "services")
 	if d.ClusterName != "ipvs-e2e-services" {
 		t.Errorf("default cluster name %q", d.ClusterName)
 	}

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
@@ -34,6 +33,10 @@ type Env struct {
 	// Resources is e2e-framework's klient over the same cluster (fixtures, exec).
 	Resources *resources.Resources
 	KubeProxy kubeproxy.Cluster
+	// Read is how node.ReadState reaches this cluster's nodes: ipvsdump (installed by
+	// setup) or ipvsadm for IPVS, and for ipsets the node's ipset, ipvsdump over netlink or,
+	// as a last resort, the kube-proxy pod, which has ipset (kind nodes have none).
+	Read node.ReadOptions
 	// Minor is the server's Kubernetes minor version (37 for v1.37.2).
 	Minor int
 	// KubeProxyRelease is what the kube-proxy DaemonSet runs: an upstream release, or
@@ -50,13 +53,13 @@ type Env struct {
 	Fate string
 }
 
-// Setup runs preflight, brings the cluster up through the configured provider, installs
+// setup runs preflight, brings the cluster up through the configured provider, installs
 // ipvsdump in every node and gets kube-proxy into ipvs mode the configured way.
-func Setup(ctx context.Context, cfg Config) (*Env, error) {
-	if err := cfg.Validate(); err != nil {
+func setup(ctx context.Context, cfg Config) (*Env, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p, err := cluster.New(cfg.Provider, cfg.ClusterOptions())
+	p, err := cluster.New(cfg.Provider, cfg.clusterOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +118,8 @@ func (e *Env) connect(ctx context.Context) error {
 		Exec:    kubeproxy.KlientExec{Resources: e.Resources},
 		Timeout: e.Config.Timeout,
 	}
+	e.Read = node.ReadOptions{IPSets: node.FirstIPSet{node.NodeIPSet{}, node.IPVSDumpIPSets{}, kubeproxy.PodIPSet{Cluster: e.KubeProxy}}}
+	e.KubeProxy.Read = e.Read
 	slog.Info("cluster ready", "provider", e.Provider.Name(), "name", e.Config.ClusterName, "kubernetes", v.GitVersion, "nodes", cluster.NodeNames(e.Nodes))
 	return nil
 }
@@ -164,23 +169,9 @@ func (e *Env) CheckDeprecation(events []kubeproxy.Deprecation) (string, error) {
 	return kubeproxy.CheckReleaseDeprecation(e.KubeProxyRelease, events, kubeproxy.LoggedDeprecations(e.Modes), cluster.NodeNames(e.Nodes))
 }
 
-// ipsets reads a node's ipsets with its ipset binary, or (kind nodes have none) with
-// ipvsdump over netlink, or as a last resort in the kube-proxy pod, which has ipset.
-func (e *Env) ipsets() node.IPSetSource {
-	return node.FirstIPSet{node.NodeIPSet{}, node.IPVSDumpIPSets{}, kubeproxy.PodIPSet{Cluster: e.KubeProxy}}
-}
-
-// ReadOptions read a node's dataplane through ipvsdump and the node's own tools.
-func (e *Env) ReadOptions() node.ReadOptions { return node.ReadOptions{IPSets: e.ipsets()} }
-
-// State reads a node's dataplane.
-func (e *Env) State(ctx context.Context, n node.Node) (dataplane.State, error) {
-	return node.ReadState(ctx, n, e.ReadOptions())
-}
-
-// Artifacts are the files collected per node when a spec fails.
-func (e *Env) Artifacts() []node.Artifact {
-	return append(node.DefaultArtifacts("", e.ipsets()),
+// artifacts are the files collected per node when a spec fails.
+func (e *Env) artifacts() []node.Artifact {
+	return append(node.DefaultArtifacts("", e.Read.IPSets),
 		kubeproxy.KubeProxyLogArtifact(e.KubeProxy))
 }
 

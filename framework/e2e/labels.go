@@ -59,8 +59,8 @@ func Labels(name string) ginkgo.Labels {
 	return l
 }
 
-// FeatureNames lists the services features, sorted.
-func FeatureNames() []string {
+// featureNames lists the services features, sorted.
+func featureNames() []string {
 	out := make([]string, 0, len(features))
 	for n := range features {
 		out = append(out, n)

@@ -13,8 +13,8 @@ func TestLabelFilters(t *testing.T) {
 		filter string
 		want   []string
 	}{
-		{"", FeatureNames()},
-		{LabelServices, FeatureNames()},
+		{"", featureNames()},
+		{LabelServices, featureNames()},
 		{LabelSeedLab, nil},
 		{FilterQuick, []string{"affinity", "externalips", "gate", "graceful", "loadbalancer", "scheduler", "strictarp", "traffic-policy", "udp"}},
 		{FilterShared, []string{"affinity", "externalips", "graceful", "loadbalancer", "scale", "traffic-policy", "udp"}},
@@ -27,7 +27,7 @@ func TestLabelFilters(t *testing.T) {
 			t.Fatalf("filter %q: %v", tc.filter, err)
 		}
 		var got []string
-		for _, name := range FeatureNames() {
+		for _, name := range featureNames() {
 			if match(Labels(name)) {
 				got = append(got, name)
 			}

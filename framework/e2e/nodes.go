@@ -22,7 +22,7 @@ func (e *Env) EveryNode(ctx context.Context, assert func(g gomega.Gomega, n node
 	for _, n := range e.Nodes {
 		ginkgo.By("on node " + n.Name())
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			st, err := e.State(ctx, n)
+			st, err := node.ReadState(ctx, n, e.Read)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
 			assert(g, n, st)
 		}).WithTimeout(e.Wait()).WithPolling(Poll).Should(gomega.Succeed(), "node %s", n.Name())
@@ -33,7 +33,7 @@ func (e *Env) EveryNode(ctx context.Context, assert func(g gomega.Gomega, n node
 func (e *Env) OnNode(ctx context.Context, n node.Node, assert func(g gomega.Gomega, st dataplane.State)) {
 	ginkgo.GinkgoHelper()
 	gomega.Eventually(ctx, func(g gomega.Gomega) {
-		st, err := e.State(ctx, n)
+		st, err := node.ReadState(ctx, n, e.Read)
 		g.Expect(err).NotTo(gomega.HaveOccurred())
 		assert(g, st)
 	}).WithTimeout(e.Wait()).WithPolling(Poll).Should(gomega.Succeed(), "node %s", n.Name())

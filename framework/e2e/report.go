@@ -19,8 +19,8 @@ import (
 
 var slugRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// Slug turns a spec's text into a directory name.
-func Slug(s string) string {
+// slug turns a spec's text into a directory name.
+func slug(s string) string {
 	s = strings.Trim(slugRE.ReplaceAllString(s, "-"), "-")
 	if len(s) > 100 {
 		s = s[:100]
@@ -31,14 +31,14 @@ func Slug(s string) string {
 	return s
 }
 
-// CollectSpecArtifacts writes every node's artifacts (ipvsadm -Ln as ipvsdump prints it,
+// collectSpecArtifacts writes every node's artifacts (ipvsadm -Ln as ipvsdump prints it,
 // its JSON state, iptables-save, ipset save, ip addr, sysctls, the kube-proxy log) under
 // <artifacts>/<suite>/<spec>/<node>/ and returns that directory.
-func (e *Env) CollectSpecArtifacts(ctx context.Context, suite, spec string) (string, error) {
-	dir := filepath.Join(e.Config.Artifacts, suite, Slug(spec))
+func (e *Env) collectSpecArtifacts(ctx context.Context, suite, spec string) (string, error) {
+	dir := filepath.Join(e.Config.Artifacts, suite, slug(spec))
 	var errs []string
 	for _, n := range e.Nodes {
-		if err := node.CollectArtifacts(ctx, n, dir, e.Artifacts()); err != nil {
+		if err := node.CollectArtifacts(ctx, n, dir, e.artifacts()); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -48,8 +48,8 @@ func (e *Env) CollectSpecArtifacts(ctx context.Context, suite, spec string) (str
 	return dir, nil
 }
 
-// Interrupted tells whether the run was interrupted (Ctrl-C, a timeout).
-func Interrupted(r types.Report) bool {
+// interrupted tells whether the run was interrupted (Ctrl-C, a timeout).
+func interrupted(r types.Report) bool {
 	for _, reason := range r.SpecialSuiteFailureReasons {
 		if strings.Contains(reason, "Interrupted") || strings.Contains(reason, "Timeout") {
 			return true
@@ -58,10 +58,10 @@ func Interrupted(r types.Report) bool {
 	return false
 }
 
-// Finish ends a run: JUnit XML, provider logs when it failed, the cluster's fate
+// finish ends a run: JUnit XML, provider logs when it failed, the cluster's fate
 // (cluster.Decide), and the terminal summary, which it returns. e may be nil or half set up
-// when Setup failed.
-func Finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Report) string {
+// when setup failed.
+func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Report) string {
 	var notes []string
 	if err := os.MkdirAll(cfg.Artifacts, 0o755); err == nil {
 		junit := filepath.Join(cfg.Artifacts, "junit_"+suite+".xml")
@@ -71,7 +71,7 @@ func Finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 	}
 	fate := "no cluster was created"
 	if e != nil && e.Provider != nil && (e.Created || e.Nodes != nil) {
-		out := cluster.Outcome{Created: e.Created, Failed: !r.SuiteSucceeded, Interrupted: Interrupted(r)}
+		out := cluster.Outcome{Created: e.Created, Failed: !r.SuiteSucceeded, Interrupted: interrupted(r)}
 		if out.Failed {
 			logs := filepath.Join(cfg.Artifacts, suite, "cluster-logs")
 			if err := e.Provider.ExportLogs(ctx, logs); err != nil {
@@ -80,7 +80,7 @@ func Finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 				notes = append(notes, "cluster logs: "+logs)
 			}
 		}
-		f := cluster.Decide(cfg.ClusterOptions(), out)
+		f := cluster.Decide(cfg.clusterOptions(), out)
 		fate = f.Reason
 		if f.Delete {
 			if err := e.Provider.Delete(ctx); err != nil {
@@ -88,18 +88,18 @@ func Finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 			}
 		}
 	}
-	info := SummaryInfo{Suite: suite, Config: cfg, Fate: fate, Notes: notes}
+	info := summaryInfo{Suite: suite, Config: cfg, Fate: fate, Notes: notes}
 	if e != nil {
 		info.Minor = e.Minor
 		info.Notes = append(append([]string{}, e.Notes...), notes...)
 	}
-	s := Summary(r, info)
+	s := summary(r, info)
 	slog.Info("run finished", "suite", suite, "passed", r.SuiteSucceeded)
 	return s
 }
 
-// SummaryInfo is what the summary says besides the Ginkgo report.
-type SummaryInfo struct {
+// summaryInfo is what the summary says besides the Ginkgo report.
+type summaryInfo struct {
 	Suite  string
 	Config Config
 	Minor  int
@@ -107,10 +107,10 @@ type SummaryInfo struct {
 	Fate   string
 }
 
-// Summary renders a run for a terminal: counts, every failed spec with where and why, the
+// summary renders a run for a terminal: counts, every failed spec with where and why, the
 // notes (switch report, leftovers, deprecation), where the artifacts are and what became
 // of the cluster.
-func Summary(r types.Report, info SummaryInfo) string {
+func summary(r types.Report, info summaryInfo) string {
 	var b strings.Builder
 	var passed, failed, skipped, pending int
 	var failures []types.SpecReport

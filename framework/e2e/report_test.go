@@ -38,7 +38,7 @@ func TestSummary(t *testing.T) {
 		spec("deprecation", types.SpecStateSkipped, ""),
 	)
 	r.SuiteConfig.LabelFilter = "seedlab"
-	s := Summary(r, SummaryInfo{Suite: "seedlab", Config: cfg, Minor: 37, Notes: []string{"kube-proxy switched to ipvs\n  node a: ..."}, Fate: "kept"})
+	s := summary(r, summaryInfo{Suite: "seedlab", Config: cfg, Minor: 37, Notes: []string{"kube-proxy switched to ipvs\n  node a: ..."}, Fate: "kept"})
 	for _, want := range []string{
 		"=== ipvs-e2e seedlab: FAILED ===",
 		"provider kind, cluster ipvs-e2e-seedlab, Kubernetes 1.37, kube-proxy to ipvs by ConfigMap edit + pod restart (method 2)",
@@ -53,7 +53,7 @@ func TestSummary(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
 	}
-	ok := Summary(report(true, spec("x", types.SpecStatePassed, "")), SummaryInfo{Suite: "services", Config: Config{Switch: SwitchAtCreation}})
+	ok := summary(report(true, spec("x", types.SpecStatePassed, "")), summaryInfo{Suite: "services", Config: Config{Switch: SwitchAtCreation}})
 	if !strings.Contains(ok, "services: PASSED") || !strings.Contains(ok, "Kubernetes provider default") || !strings.Contains(ok, "(method 1)") {
 		t.Errorf("passing summary:\n%s", ok)
 	}
@@ -99,7 +99,7 @@ func TestFinish(t *testing.T) {
 			tc.cfg.Switch = SwitchAtCreation
 			p := &fakeProvider{}
 			e := &Env{Config: tc.cfg, Provider: p, Created: tc.created, Nodes: []node.Node{node.NewFake("n")}}
-			s := Finish(context.Background(), e, tc.cfg, "seedlab", tc.r)
+			s := finish(context.Background(), e, tc.cfg, "seedlab", tc.r)
 			if got := strings.Join(p.calls, " "); got != tc.calls {
 				t.Errorf("provider calls %q, want %q", got, tc.calls)
 			}
@@ -111,9 +111,9 @@ func TestFinish(t *testing.T) {
 			}
 		})
 	}
-	// Setup failed in preflight: nothing to delete, still a summary and JUnit.
+	// setup failed in preflight: nothing to delete, still a summary and JUnit.
 	cfg := Config{Artifacts: t.TempDir(), Switch: SwitchAtCreation}
-	s := Finish(context.Background(), nil, cfg, "services", report(false))
+	s := finish(context.Background(), nil, cfg, "services", report(false))
 	if !strings.Contains(s, "cluster: no cluster was created") {
 		t.Errorf("summary:\n%s", s)
 	}
@@ -122,7 +122,7 @@ func TestFinish(t *testing.T) {
 func TestCollectSpecArtifacts(t *testing.T) {
 	n := node.NewFake("ipvs-e2e-worker").Stdout("iptables-save", "*nat\nCOMMIT\n")
 	e := &Env{Config: Config{Artifacts: t.TempDir()}, Nodes: []node.Node{n}, KubeProxy: kubeproxy.Cluster{Client: fake.NewSimpleClientset()}}
-	dir, err := e.CollectSpecArtifacts(context.Background(), "seedlab", "the seed's section 4 [seedlab] ClusterIP on kube-ipvs0")
+	dir, err := e.collectSpecArtifacts(context.Background(), "seedlab", "the seed's section 4 [seedlab] ClusterIP on kube-ipvs0")
 	if err == nil || !strings.Contains(err.Error(), "no kube-proxy pod on node ipvs-e2e-worker") {
 		t.Errorf("missing tools and pod were not reported: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestCollectSpecArtifacts(t *testing.T) {
 
 func TestSlug(t *testing.T) {
 	for in, want := range map[string]string{"": "spec", "a/b c": "a-b-c", strings.Repeat("x", 150): strings.Repeat("x", 100)} {
-		if got := Slug(in); got != want {
+		if got := slug(in); got != want {
 			t.Errorf("Slug(%q) = %q", in, got)
 		}
 	}

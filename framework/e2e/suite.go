@@ -25,10 +25,10 @@ type Suite struct {
 // and the artifacts directory).
 func NewSuite(name string) *Suite {
 	s := &Suite{Name: name}
-	s.Config.Flags(flag.CommandLine, name)
+	s.Config.flags(flag.CommandLine, name)
 
 	ginkgo.BeforeSuite(func(ctx ginkgo.SpecContext) {
-		env, err := Setup(ctx, s.Config)
+		env, err := setup(ctx, s.Config)
 		s.Env = env
 		if err != nil {
 			ginkgo.Fail(fmt.Sprintf("%s: cannot run: %v", name, err))
@@ -39,7 +39,7 @@ func NewSuite(name string) *Suite {
 		if s.Env == nil || s.Env.Client == nil || !r.Failed() {
 			return
 		}
-		dir, err := s.Env.CollectSpecArtifacts(ctx, name, r.FullText())
+		dir, err := s.Env.collectSpecArtifacts(ctx, name, r.FullText())
 		fmt.Fprintf(ginkgo.GinkgoWriter, "node artifacts of the failed spec: %s\n", dir)
 		if err != nil {
 			fmt.Fprintf(ginkgo.GinkgoWriter, "some artifacts could not be read:\n%v\n", err)
@@ -50,7 +50,7 @@ func NewSuite(name string) *Suite {
 		if suiteConfig, _ := ginkgo.GinkgoConfiguration(); suiteConfig.DryRun {
 			return // listing specs (make suites-dry-run) touches no cluster and writes nothing
 		}
-		fmt.Fprint(os.Stdout, Finish(context.WithoutCancel(ctx), s.Env, s.Config, name, r))
+		fmt.Fprint(os.Stdout, finish(context.WithoutCancel(ctx), s.Env, s.Config, name, r))
 	}, ginkgo.NodeTimeout(10*time.Minute))
 	return s
 }

@@ -50,20 +50,20 @@ func HTTPFromHost(ctx context.Context, ap netip.AddrPort, path string) (int, str
 	return resp.StatusCode, string(b), err
 }
 
-// DialResponse is netexec's answer to /dial.
-type DialResponse struct {
+// dialResponse is netexec's answer to /dial.
+type dialResponse struct {
 	Responses []string `json:"responses"`
 	Errors    []string `json:"errors"`
 }
 
-// ParseDialResponse reads netexec's /dial JSON.
-func ParseDialResponse(body []byte) (DialResponse, error) {
-	var r DialResponse
+// parseDialResponse reads netexec's /dial JSON.
+func parseDialResponse(body []byte) (dialResponse, error) {
+	var r dialResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return DialResponse{}, fmt.Errorf("netexec /dial: expected JSON {\"responses\":[...]}; found %q: %w", clip(string(body)), err)
+		return dialResponse{}, fmt.Errorf("netexec /dial: expected JSON {\"responses\":[...]}; found %q: %w", clip(string(body)), err)
 	}
 	if len(r.Responses) == 0 && len(r.Errors) == 0 {
-		return DialResponse{}, fmt.Errorf("netexec /dial: no responses and no errors in %q", clip(string(body)))
+		return dialResponse{}, fmt.Errorf("netexec /dial: no responses and no errors in %q", clip(string(body)))
 	}
 	return r, nil
 }
@@ -83,7 +83,7 @@ func UDPHostname(ctx context.Context, n node.Node, client string, target netip.A
 	if err != nil {
 		return "", err
 	}
-	r, err := ParseDialResponse([]byte(body))
+	r, err := parseDialResponse([]byte(body))
 	if err != nil {
 		return "", err
 	}

@@ -29,7 +29,7 @@ func TestParseDialResponse(t *testing.T) {
 		{`{}`, "no responses and no errors"},
 		{`404 page not found`, "expected JSON"},
 	} {
-		_, err := ParseDialResponse([]byte(tc.body))
+		_, err := parseDialResponse([]byte(tc.body))
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("ParseDialResponse(%q) = %v, want %q", tc.body, err, tc.err)
 		}
@@ -41,7 +41,7 @@ func FuzzParseDialResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := ParseDialResponse(body)
+		r, err := parseDialResponse(body)
 		if err == nil && len(r.Responses) == 0 && len(r.Errors) == 0 {
 			t.Fatalf("accepted an empty answer %q", body)
 		}

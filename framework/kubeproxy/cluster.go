@@ -3,8 +3,8 @@
 // (method 2), waits for the DaemonSet's new pods, confirms the mode from their logs and from
 // /proxyMode on every node, finds the chains an iptables-to-ipvs switch leaves behind and
 // cleans them with `kube-proxy --cleanup`, and reports the ipvs deprecation (1.35+) and the
-// 1.37 KubeProxyIPVS gate. The parsers it needs (klog lines, /proxyMode, config.conf edits)
-// are pure and fuzzed.
+// 1.37 KubeProxyIPVS gate. The text it reads and edits (klog lines, /metrics, config.conf)
+// is handled by pure, fuzzed packages under internal/.
 package kubeproxy
 
 import (
@@ -40,6 +40,8 @@ type Cluster struct {
 	Logs LogReader
 	// Exec runs commands in pods; needed by PodIPSet only.
 	Exec PodExecer
+	// Read is how node.ReadState reads the nodes' dataplane (the leftovers of a switch).
+	Read node.ReadOptions
 	// Timeout bounds each wait (pods ready, cleanup done); 0 means 3 minutes.
 	Timeout time.Duration
 	// Poll is the interval of those waits; 0 means 2 seconds.

@@ -11,7 +11,7 @@ import (
 
 // DeprecationReason is the reason of the Warning event kube-proxy (1.35+) records on its
 // Node when it starts in ipvs mode.
-const DeprecationReason = "IPVSDeprecation"
+const deprecationReason = "IPVSDeprecation"
 
 // Deprecation is one node's IPVSDeprecation event.
 type Deprecation struct {
@@ -24,14 +24,14 @@ type Deprecation struct {
 // cluster-scoped Nodes land in the default namespace, but the list spans all namespaces
 // in case a future version moves them.
 func DeprecationEvents(ctx context.Context, c Cluster) ([]Deprecation, error) {
-	list, err := c.Client.CoreV1().Events(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "reason=" + DeprecationReason})
+	list, err := c.Client.CoreV1().Events(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "reason=" + deprecationReason})
 	if err != nil {
-		return nil, fmt.Errorf("list %s events: %w", DeprecationReason, err)
+		return nil, fmt.Errorf("list %s events: %w", deprecationReason, err)
 	}
 	latest := map[string]corev1.Event{}
 	for _, e := range list.Items {
 		// Filter again: not every API (nor the fake clientset) honours the field selector.
-		if e.Reason != DeprecationReason {
+		if e.Reason != deprecationReason {
 			continue
 		}
 		name := e.InvolvedObject.Name
@@ -56,7 +56,7 @@ func DeprecationEvents(ctx context.Context, c Cluster) ([]Deprecation, error) {
 // is deprecated, not broken.
 func DeprecationExpected(minor int) bool { return minor >= 35 }
 
-// CheckDeprecation compares what the cluster shows of the ipvs deprecation with what the
+// checkDeprecation compares what the cluster shows of the ipvs deprecation with what the
 // version should show. kube-proxy 1.35+ both logs the deprecation and records an
 // IPVSDeprecation Warning event on its node; logged maps node names to the logged message.
 // It returns a note for the report, and an error only when the cluster contradicts the
@@ -64,12 +64,12 @@ func DeprecationExpected(minor int) bool { return minor >= 35 }
 // one. A node that logged the deprecation without an event is a note: kube-proxy v1.37.2
 // records the event in createProxier, before Run starts its event broadcaster, which drops
 // what it is sent while nobody watches (seen in the lab cluster).
-func CheckDeprecation(events []Deprecation, logged map[string]string, minor int, ipvsNodes []string) (string, error) {
+func checkDeprecation(events []Deprecation, logged map[string]string, minor int, ipvsNodes []string) (string, error) {
 	if !DeprecationExpected(minor) {
 		if err := noDeprecation(events, logged, fmt.Sprintf("Kubernetes 1.%d", minor)); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("Kubernetes 1.%d: ipvs mode is not deprecated yet; no %s events", minor, DeprecationReason), nil
+		return fmt.Sprintf("Kubernetes 1.%d: ipvs mode is not deprecated yet; no %s events", minor, deprecationReason), nil
 	}
 	have := map[string]string{}
 	for _, e := range events {
@@ -89,11 +89,11 @@ func CheckDeprecation(events []Deprecation, logged map[string]string, minor int,
 		}
 	}
 	if len(missing) > 0 {
-		return "", fmt.Errorf("Kubernetes 1.%d deprecates ipvs mode, but kube-proxy on nodes %v neither logged it nor recorded a %s event", minor, missing, DeprecationReason)
+		return "", fmt.Errorf("Kubernetes 1.%d deprecates ipvs mode, but kube-proxy on nodes %v neither logged it nor recorded a %s event", minor, missing, deprecationReason)
 	}
 	note := fmt.Sprintf("expected deprecation reported (Kubernetes 1.%d, %d nodes): %q", minor, len(ipvsNodes), msg)
 	if len(logOnly) > 0 {
-		note += fmt.Sprintf("; logged but no %s event on nodes %v (kube-proxy records the event before its event broadcaster runs, so the API server may never get it)", DeprecationReason, logOnly)
+		note += fmt.Sprintf("; logged but no %s event on nodes %v (kube-proxy records the event before its event broadcaster runs, so the API server may never get it)", deprecationReason, logOnly)
 	}
 	return note, nil
 }
@@ -107,24 +107,24 @@ func LoggedDeprecations(modes []NodeMode) map[string]string {
 	return out
 }
 
-// CheckReleaseDeprecation is CheckDeprecation for the release the kube-proxy DaemonSet
+// CheckReleaseDeprecation is checkDeprecation for the release the kube-proxy DaemonSet
 // runs. Another implementation of ipvs mode than upstream kube-proxy (the reference
 // proxier) is not deprecated: it must neither log the deprecation nor record the event.
 func CheckReleaseDeprecation(r Release, events []Deprecation, logged map[string]string, ipvsNodes []string) (string, error) {
 	if r.Upstream() {
-		return CheckDeprecation(events, logged, r.Minor, ipvsNodes)
+		return checkDeprecation(events, logged, r.Minor, ipvsNodes)
 	}
 	if err := noDeprecation(events, logged, "kube-proxy image "+r.Image+", not an upstream release,"); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("kube-proxy image %s is not an upstream kube-proxy: its ipvs mode is not deprecated; no deprecation logged and no %s events (%d nodes)", r.Image, DeprecationReason, len(ipvsNodes)), nil
+	return fmt.Sprintf("kube-proxy image %s is not an upstream kube-proxy: its ipvs mode is not deprecated; no deprecation logged and no %s events (%d nodes)", r.Image, deprecationReason, len(ipvsNodes)), nil
 }
 
 // noDeprecation fails when any node logged the deprecation or has the event; who names
 // what should not have.
 func noDeprecation(events []Deprecation, logged map[string]string, who string) error {
 	if len(events) > 0 {
-		return fmt.Errorf("%s should not emit %s events, found %d (first: %s)", who, DeprecationReason, len(events), events[0].Message)
+		return fmt.Errorf("%s should not emit %s events, found %d (first: %s)", who, deprecationReason, len(events), events[0].Message)
 	}
 	nodes := make([]string, 0, len(logged))
 	for n := range logged {

@@ -35,8 +35,8 @@ func (l Leftover) String() string {
 	return fmt.Sprintf("%s/%s (%d rules, %d jumps to it)", l.Table, l.Chain, l.Rules, l.Jumps)
 }
 
-// IsIPTablesModeChain tells whether a chain of a table is one only the iptables proxier writes.
-func IsIPTablesModeChain(table, chain string) bool {
+// isIPTablesModeChain tells whether a chain of a table is one only the iptables proxier writes.
+func isIPTablesModeChain(table, chain string) bool {
 	for _, p := range iptablesModePrefixes {
 		if strings.HasPrefix(chain, p) {
 			return true
@@ -50,7 +50,7 @@ func FindLeftovers(r dataplane.Ruleset) []Leftover {
 	var out []Leftover
 	for _, t := range r.Tables {
 		for _, c := range t.Chains {
-			if !IsIPTablesModeChain(t.Name, c.Name) {
+			if !isIPTablesModeChain(t.Name, c.Name) {
 				continue
 			}
 			out = append(out, Leftover{Table: t.Name, Chain: c.Name, Rules: len(c.Rules), Jumps: jumpsTo(t, c.Name)})
@@ -69,7 +69,7 @@ func LeftoverRules(r dataplane.Ruleset, table string) int {
 	}
 	n := 0
 	for _, c := range t.Chains {
-		if IsIPTablesModeChain(table, c.Name) {
+		if isIPTablesModeChain(table, c.Name) {
 			n += len(c.Rules)
 			continue
 		}
@@ -83,7 +83,7 @@ func LeftoverRules(r dataplane.Ruleset, table string) int {
 }
 
 func isLeftoverJump(table, spec string) bool {
-	return IsIPTablesModeChain(table, jumpTarget(spec)) || strings.Contains(spec, iptablesModeJumpComment)
+	return isIPTablesModeChain(table, jumpTarget(spec)) || strings.Contains(spec, iptablesModeJumpComment)
 }
 
 func jumpsTo(t dataplane.Table, chain string) int {

@@ -1,195 +1,17 @@
 package kubeproxy
 
 import (
-	"encoding/json"
-	"fmt"
-	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy/internal/klog"
 )
-
-// LogEntry is one kube-proxy log line, from klog's text format
-//
-//	I0323 03:24:40.713799       1 proxier.go:462] "IPVS scheduler not specified, use rr by default"
-//
-// or from the JSON format (logging.format: json).
-type LogEntry struct {
-	// Severity is I, W, E or F.
-	Severity byte
-	// Header time as klog prints it: month, day and "hh:mm:ss.uuuuuu" (JSON: ts as text).
-	Month, Day int
-	Time       string
-	Thread     int
-	// Source is "file.go:line" (JSON: caller).
-	Source string
-	// Message is the structured message, unquoted, or the whole text of an unstructured line.
-	Message string
-	// Fields are the key/value pairs after the message, values unquoted.
-	Fields []Field
-}
-
-// Field is a structured logging key and value.
-type Field struct{ Key, Value string }
-
-// Field returns the value of a key.
-func (e LogEntry) Field(key string) (string, bool) {
-	for _, f := range e.Fields {
-		if f.Key == key {
-			return f.Value, true
-		}
-	}
-	return "", false
-}
-
-// ParseLogLine reads one klog text or JSON line.
-func ParseLogLine(line string) (LogEntry, error) {
-	line = strings.TrimRight(line, "\r\n")
-	if strings.HasPrefix(line, "{") {
-		return parseJSONLine(line)
-	}
-	return parseKlogLine(line)
-}
-
-func parseKlogLine(line string) (LogEntry, error) {
-	var e LogEntry
-	bad := func(what string) (LogEntry, error) {
-		return LogEntry{}, fmt.Errorf("klog line %q: expected %s", clip(line), what)
-	}
-	// Lmmdd hh:mm:ss.uuuuuu threadid file:line] msg
-	if len(line) < 22 || !strings.ContainsRune("IWEF", rune(line[0])) {
-		return bad("a header starting with I, W, E or F")
-	}
-	e.Severity = line[0]
-	month, err1 := strconv.Atoi(line[1:3])
-	day, err2 := strconv.Atoi(line[3:5])
-	if err1 != nil || err2 != nil || month < 1 || month > 12 || day < 1 || day > 31 || line[5] != ' ' {
-		return bad("mmdd after the severity")
-	}
-	e.Month, e.Day = month, day
-	rest := line[6:]
-	tm, rest, ok := strings.Cut(rest, " ")
-	if !ok || len(tm) < 8 || tm[2] != ':' || tm[5] != ':' {
-		return bad("hh:mm:ss.uuuuuu")
-	}
-	e.Time = tm
-	rest = strings.TrimLeft(rest, " ")
-	thread, rest, ok := strings.Cut(rest, " ")
-	if !ok {
-		return bad("a thread id")
-	}
-	t, err := strconv.Atoi(thread)
-	if err != nil {
-		return bad("a numeric thread id")
-	}
-	e.Thread = t
-	src, rest, ok := strings.Cut(rest, "] ")
-	if !ok {
-		if strings.HasSuffix(rest, "]") {
-			src, rest = strings.TrimSuffix(rest, "]"), ""
-		} else {
-			return bad("file:line] before the message")
-		}
-	}
-	if !strings.Contains(src, ":") {
-		return bad("file:line")
-	}
-	e.Source = src
-	e.Message, e.Fields = parseStructured(rest)
-	return e, nil
-}
-
-// parseStructured splits `"msg" k1="v 1" k2=v2` into the message and fields. Text that is
-// not a quoted message is an unstructured line and stays whole.
-func parseStructured(s string) (string, []Field) {
-	if !strings.HasPrefix(s, `"`) {
-		return s, nil
-	}
-	q, err := strconv.QuotedPrefix(s)
-	if err != nil {
-		return s, nil
-	}
-	msg, _ := strconv.Unquote(q)
-	rest := s[len(q):]
-	var fields []Field
-	for {
-		rest = strings.TrimLeft(rest, " ")
-		if rest == "" {
-			return msg, fields
-		}
-		key, after, ok := strings.Cut(rest, "=")
-		if !ok || key == "" || strings.ContainsAny(key, " \"") {
-			// Not key=value: keep what is left as one field so nothing is lost.
-			return msg, append(fields, Field{Value: rest})
-		}
-		if strings.HasPrefix(after, `"`) {
-			if vq, err := strconv.QuotedPrefix(after); err == nil {
-				v, _ := strconv.Unquote(vq)
-				fields = append(fields, Field{Key: key, Value: v})
-				rest = after[len(vq):]
-				continue
-			}
-		}
-		v, next, _ := strings.Cut(after, " ")
-		fields = append(fields, Field{Key: key, Value: v})
-		rest = next
-	}
-}
-
-func parseJSONLine(line string) (LogEntry, error) {
-	var raw map[string]any
-	dec := json.NewDecoder(strings.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return LogEntry{}, fmt.Errorf("JSON log line %q: %w", clip(line), err)
-	}
-	msg, ok := raw["msg"].(string)
-	if !ok {
-		return LogEntry{}, fmt.Errorf("JSON log line %q: expected a \"msg\" string", clip(line))
-	}
-	e := LogEntry{Severity: 'I', Message: msg}
-	// klog's JSON format marks info lines with "v"; error lines have none.
-	if _, info := raw["v"]; !info {
-		e.Severity = 'E'
-	}
-	if c, ok := raw["caller"].(string); ok {
-		e.Source = c
-	}
-	if ts, ok := raw["ts"]; ok {
-		e.Time = fmt.Sprint(ts)
-	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		switch k {
-		case "msg", "caller", "ts", "v":
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v, ok := raw[k].(string)
-		if !ok {
-			b, _ := json.Marshal(raw[k])
-			v = string(b)
-		}
-		e.Fields = append(e.Fields, Field{Key: k, Value: v})
-	}
-	return e, nil
-}
-
-func clip(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "..."
-	}
-	return s
-}
 
 // Messages kube-proxy logs that the suites look for (cmd/kube-proxy/app, pkg/proxy/ipvs).
 const (
 	MsgUsingIPVS          = "Using ipvs Proxier"
-	MsgUsingIPTables      = "Using iptables Proxier"
-	MsgUsingNFTables      = "Using nftables Proxier"
 	MsgSchedulerDefaulted = "IPVS scheduler not specified, use rr by default"
+	msgUsingIPTables      = "Using iptables Proxier"
+	msgUsingNFTables      = "Using nftables Proxier"
 	// validationModeText is in the error kube-proxy 1.37+ exits with when mode is ipvs and
 	// the KubeProxyIPVS feature gate is off.
 	validationModeText = "must be iptables, nftables or blank"
@@ -208,8 +30,9 @@ type Findings struct {
 	ValidationFailure string
 	// CannotUseIPVS is the error when the kernel lacks IPVS (or the scheduler's module).
 	CannotUseIPVS string
-	// Errors are the E and F lines, in order.
-	Errors []LogEntry
+	// Errors are the messages of the E and F lines, in order, each with its err field
+	// when it has one ("command failed: failed validate: ...").
+	Errors []string
 	// Unparsed counts lines that are neither klog nor JSON (continuation lines, noise).
 	Unparsed int
 }
@@ -221,7 +44,7 @@ func ScanLogs(log string) Findings {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		e, err := ParseLogLine(line)
+		e, err := klog.Parse(line)
 		if err != nil {
 			f.Unparsed++
 			// cobra prints "Error: failed validate: ..." when logging is not set up yet.
@@ -235,13 +58,13 @@ func ScanLogs(log string) Findings {
 	return f
 }
 
-func (f *Findings) add(e LogEntry) {
+func (f *Findings) add(e klog.Entry) {
 	switch e.Message {
 	case MsgUsingIPVS:
 		f.Mode = "ipvs"
-	case MsgUsingIPTables:
+	case msgUsingIPTables:
 		f.Mode = "iptables"
-	case MsgUsingNFTables:
+	case msgUsingNFTables:
 		f.Mode = "nftables"
 	case MsgSchedulerDefaulted:
 		f.SchedulerDefaulted = true
@@ -261,6 +84,10 @@ func (f *Findings) add(e LogEntry) {
 		f.CannotUseIPVS = text
 	}
 	if e.Severity == 'E' || e.Severity == 'F' {
-		f.Errors = append(f.Errors, e)
+		msg := e.Message
+		if v, ok := e.Field("err"); ok {
+			msg += ": " + v
+		}
+		f.Errors = append(f.Errors, msg)
 	}
 }

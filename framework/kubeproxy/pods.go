@@ -161,12 +161,7 @@ func diagnose(ctx context.Context, c Cluster, p corev1.Pod, why string) error {
 	case f.CannotUseIPVS != "":
 		return fmt.Errorf("%s: the node's kernel cannot do IPVS: %s\n%s", head, f.CannotUseIPVS, preflight.Remediation())
 	case len(f.Errors) > 0:
-		e := f.Errors[len(f.Errors)-1]
-		msg := e.Message
-		if v, ok := e.Field("err"); ok {
-			msg += ": " + v
-		}
-		return fmt.Errorf("%s: its last error: %s", head, msg)
+		return fmt.Errorf("%s: its last error: %s", head, f.Errors[len(f.Errors)-1])
 	}
 	if err != nil {
 		return fmt.Errorf("%s; its log could not be read: %w", head, err)

@@ -27,7 +27,7 @@ func ParseProxyMode(body []byte) (string, error) {
 	if s == "" {
 		return "", errors.New("/proxyMode: expected a proxy mode; found an empty body")
 	}
-	return "", fmt.Errorf("/proxyMode: expected one of %v; found %q", knownModes, clip(s))
+	return "", fmt.Errorf("/proxyMode: expected one of %v; found %.120q", knownModes, s)
 }
 
 // ReadProxyMode asks kube-proxy on the node for its mode through /proxyMode, with curl (kind

@@ -31,10 +31,10 @@ func (r Release) String() string {
 	return r.Image + " (not an upstream kube-proxy)"
 }
 
-// ParseImage reads an image reference: an upstream kube-proxy is a repository whose last
+// parseImage reads an image reference: an upstream kube-proxy is a repository whose last
 // path element is kube-proxy (or the old kube-proxy-<arch>) with a v1.<minor> tag, as
 // kubeadm and kind name it; builds of a release keep that prefix (v1.37.2-rc.0+abc).
-func ParseImage(image string) Release {
+func parseImage(image string) Release {
 	r := Release{Image: image}
 	ref, _, _ := strings.Cut(image, "@") // a digest says nothing about the version
 	slash := strings.LastIndex(ref, "/")
@@ -71,7 +71,7 @@ func DaemonSetRelease(ctx context.Context, c Cluster) (Release, error) {
 	}
 	for _, ctr := range ds.Spec.Template.Spec.Containers {
 		if ctr.Name == ContainerName {
-			return ParseImage(ctr.Image), nil
+			return parseImage(ctr.Image), nil
 		}
 	}
 	return Release{}, fmt.Errorf("kube-proxy DaemonSet %s/%s: expected a container named %s, found %d others", Namespace, DaemonSetName, ContainerName, len(ds.Spec.Template.Spec.Containers))

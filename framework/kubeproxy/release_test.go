@@ -31,7 +31,7 @@ func TestParseImage(t *testing.T) {
 		{"localhost:5000/kube-proxy", 0},
 		{"", 0},
 	} {
-		r := ParseImage(tc.image)
+		r := parseImage(tc.image)
 		if r.Minor != tc.minor || r.Image != tc.image || r.Upstream() != (tc.minor > 0) {
 			t.Errorf("ParseImage(%q) = %+v (upstream %v), want minor %d", tc.image, r, r.Upstream(), tc.minor)
 		}
@@ -44,7 +44,7 @@ func FuzzParseImage(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, image string) {
-		r := ParseImage(image)
+		r := parseImage(image)
 		if r.Image != image || r.Minor < 0 || r.Minor > 9999 {
 			t.Fatalf("ParseImage(%q) = %+v", image, r)
 		}
@@ -76,8 +76,8 @@ func TestDaemonSetRelease(t *testing.T) {
 
 func TestCheckReleaseDeprecation(t *testing.T) {
 	msg := "The ipvs proxier has been deprecated and will be disabled by default in Kubernetes 1.40 and removed in Kubernetes 1.43. Migrate to the 'nftables' proxier instead."
-	upstream := ParseImage("registry.k8s.io/kube-proxy:v1.37.2")
-	reference := ParseImage("ipvs-e2e/ipvs-proxier:reference")
+	upstream := parseImage("registry.k8s.io/kube-proxy:v1.37.2")
+	reference := parseImage("ipvs-e2e/ipvs-proxier:reference")
 	nodes := []string{cpNode}
 	for _, tc := range []struct {
 		name    string

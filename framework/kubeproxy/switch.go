@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
 
@@ -95,22 +94,17 @@ func orNothing(v, format string) string {
 	return fmt.Sprintf(format, v)
 }
 
-// NodeLeftovers lists the iptables-mode leftovers of each node, read with iptables-save.
-func NodeLeftovers(ctx context.Context, nodes []node.Node) (map[string][]Leftover, error) {
+// nodeLeftovers lists the iptables-mode leftovers of each node.
+func nodeLeftovers(ctx context.Context, c Cluster) (map[string][]Leftover, error) {
 	out := map[string][]Leftover{}
 	var errs []error
-	for _, n := range nodes {
-		text, err := node.Output(ctx, n, "iptables-save")
+	for _, n := range c.Nodes {
+		st, err := node.ReadState(ctx, n, c.Read)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		r, err := dataplane.ParseIPTablesSave(string(text))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n.Name(), err))
-			continue
-		}
-		if l := FindLeftovers(r); len(l) > 0 {
+		if l := FindLeftovers(st.IPTables); len(l) > 0 {
 			out[n.Name()] = l
 		}
 	}
@@ -174,13 +168,13 @@ func (r SwitchReport) String() string {
 // kube-proxy ConfigMap (one line, every other byte kept), delete the kube-proxy pods, wait
 // for the DaemonSet's new pods, and confirm ipvs mode on every node. A switch from iptables
 // leaves the iptables proxier's chains behind (KUBE-SVC-*, KUBE-SEP-*, ...): they are found
-// and, unless opts say otherwise, removed the supported way (CleanupLeftovers), so that the
+// and, unless opts say otherwise, removed the supported way (cleanupLeftovers), so that the
 // rule budget the suites assert afterwards measures ipvs mode alone.
 func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchReport, error) {
 	start := time.Now()
 	r := &SwitchReport{}
 	var err error
-	r.PreviousMode, r.ConfigChanged, err = SetConfigMode(ctx, c, "ipvs")
+	r.PreviousMode, r.ConfigChanged, err = setConfig(ctx, c, "mode", "ipvs")
 	if err != nil {
 		return r, err
 	}
@@ -192,12 +186,12 @@ func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchRe
 	if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
 		return r, err
 	}
-	if r.Leftovers, err = NodeLeftovers(ctx, c.Nodes); err != nil {
+	if r.Leftovers, err = nodeLeftovers(ctx, c); err != nil {
 		return r, err
 	}
 	if len(r.Leftovers) > 0 && !opts.KeepLeftovers {
 		names := slices.Sorted(maps.Keys(r.Leftovers))
-		if pods, err = CleanupWithKubeProxyStopped(ctx, c, names); err != nil {
+		if pods, err = cleanupWithKubeProxyStopped(ctx, c, names); err != nil {
 			return r, err
 		}
 		r.Cleaned = names
@@ -205,7 +199,7 @@ func SwitchToIPVS(ctx context.Context, c Cluster, opts SwitchOptions) (*SwitchRe
 		if r.Nodes, err = VerifyMode(ctx, c, "ipvs"); err != nil {
 			return r, err
 		}
-		still, err := NodeLeftovers(ctx, c.Nodes)
+		still, err := nodeLeftovers(ctx, c)
 		if err != nil {
 			return r, err
 		}
@@ -226,18 +220,18 @@ func podNames(pods []corev1.Pod) []string {
 	return out
 }
 
-// PausedLabel is the node label the kube-proxy DaemonSet's nodeSelector requires while
-// CleanupWithKubeProxyStopped runs; no node has it, so the DaemonSet runs no pod.
-const PausedLabel = "ipvs-e2e.io/kube-proxy-paused"
+// pausedLabel is the node label the kube-proxy DaemonSet's nodeSelector requires while
+// cleanupWithKubeProxyStopped runs; no node has it, so the DaemonSet runs no pod.
+const pausedLabel = "ipvs-e2e.io/kube-proxy-paused"
 
-// CleanupWithKubeProxyStopped runs CleanupLeftovers on the named nodes while no kube-proxy
+// cleanupWithKubeProxyStopped runs cleanupLeftovers on the named nodes while no kube-proxy
 // runs anywhere, then lets the DaemonSet start fresh pods (which re-program ipvs) and
 // returns them. A running proxier re-creates its jumps and chains (KUBE-PROXY-FIREWALL,
 // KUBE-MARK-MASQ) while --cleanup deletes them, and --cleanup then fails with "CHAIN_DEL
 // failed (Device or resource busy)": seen every time in the lab, where a sync takes
 // seconds. The DaemonSet is paused with a nodeSelector no node matches, the way one stops
 // a DaemonSet without deleting it, and resumed whatever the cleanup's outcome.
-func CleanupWithKubeProxyStopped(ctx context.Context, c Cluster, nodes []string) ([]corev1.Pod, error) {
+func cleanupWithKubeProxyStopped(ctx context.Context, c Cluster, nodes []string) ([]corev1.Pod, error) {
 	old, err := Pods(ctx, c)
 	if err != nil {
 		return nil, err
@@ -251,7 +245,7 @@ func CleanupWithKubeProxyStopped(ctx context.Context, c Cluster, nodes []string)
 	}
 	err = waitNoPods(ctx, c)
 	if err == nil {
-		err = CleanupLeftovers(ctx, c, nodes)
+		err = cleanupLeftovers(ctx, c, nodes)
 	}
 	// Resume even when the context is done: a paused DaemonSet leaves the cluster without
 	// kube-proxy.
@@ -269,9 +263,9 @@ func patchPaused(ctx context.Context, c Cluster, paused bool) error {
 	if paused {
 		value = `"true"`
 	}
-	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"nodeSelector":{%q:%s}}}}}`, PausedLabel, value)
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"nodeSelector":{%q:%s}}}}}`, pausedLabel, value)
 	if _, err := c.Client.AppsV1().DaemonSets(Namespace).Patch(ctx, DaemonSetName, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("set %s=%v in DaemonSet %s/%s's nodeSelector: %w", PausedLabel, paused, Namespace, DaemonSetName, err)
+		return fmt.Errorf("set %s=%v in DaemonSet %s/%s's nodeSelector: %w", pausedLabel, paused, Namespace, DaemonSetName, err)
 	}
 	return nil
 }
@@ -287,24 +281,24 @@ func waitNoPods(ctx context.Context, c Cluster) error {
 		return len(pods) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("kube-proxy pods %v still there after pausing the DaemonSet (nodeSelector %s): %w", left, PausedLabel, err)
+		return fmt.Errorf("kube-proxy pods %v still there after pausing the DaemonSet (nodeSelector %s): %w", left, pausedLabel, err)
 	}
 	slog.Info("kube-proxy stopped on every node for the cleanup")
 	return nil
 }
 
-// CleanupPodLabel marks the one-off cleanup pods.
-const CleanupPodLabel = "ipvs-e2e.io/kube-proxy-cleanup"
+// cleanupPodLabel marks the one-off cleanup pods.
+const cleanupPodLabel = "ipvs-e2e.io/kube-proxy-cleanup"
 
-// CleanupLeftovers runs `kube-proxy --cleanup` on each named node in a one-off pod: the
+// cleanupLeftovers runs `kube-proxy --cleanup` on each named node in a one-off pod: the
 // DaemonSet's own kube-proxy image and binary, host network, privileged, with /lib/modules
 // and the xtables lock mounted like the DaemonSet's pods. This is the cleanup kube-proxy
 // supports. A one-off pod, not `kubectl exec` into the running kube-proxy, because the
 // running proxier would race the cleanup and re-sync in the middle of it (so the DaemonSet
-// must not run either: CleanupWithKubeProxyStopped); the pod's exit code and log are also
+// must not run either: cleanupWithKubeProxyStopped); the pod's exit code and log are also
 // a clean record. --cleanup removes every mode's rules (iptables,
 // ipvs, nftables), so the caller restarts kube-proxy afterwards to re-program ipvs.
-func CleanupLeftovers(ctx context.Context, c Cluster, nodes []string) error {
+func cleanupLeftovers(ctx context.Context, c Cluster, nodes []string) error {
 	ds, err := c.Client.AppsV1().DaemonSets(Namespace).Get(ctx, DaemonSetName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("get DaemonSet %s/%s for its kube-proxy image: %w", Namespace, DaemonSetName, err)
@@ -365,7 +359,7 @@ func busyLine(log string) string {
 
 func cleanupNode(ctx context.Context, c Cluster, nodeName, image, binary string) error {
 	pods := c.Client.CoreV1().Pods(Namespace)
-	pod, err := pods.Create(ctx, CleanupPod(nodeName, image, binary), metav1.CreateOptions{})
+	pod, err := pods.Create(ctx, cleanupPod(nodeName, image, binary), metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create kube-proxy cleanup pod on node %s: %w", nodeName, err)
 	}
@@ -398,15 +392,15 @@ func cleanupNode(ctx context.Context, c Cluster, nodeName, image, binary string)
 	return nil
 }
 
-// CleanupPod is the one-off pod that runs `kube-proxy --cleanup` on a node.
-func CleanupPod(nodeName, image, binary string) *corev1.Pod {
+// cleanupPod is the one-off pod that runs `kube-proxy --cleanup` on a node.
+func cleanupPod(nodeName, image, binary string) *corev1.Pod {
 	privileged := true
 	fileOrCreate := corev1.HostPathFileOrCreate
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "kube-proxy-cleanup-",
 			Namespace:    Namespace,
-			Labels:       map[string]string{CleanupPodLabel: "true"},
+			Labels:       map[string]string{cleanupPodLabel: "true"},
 		},
 		Spec: corev1.PodSpec{
 			NodeName:          nodeName,

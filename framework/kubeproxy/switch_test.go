@@ -87,7 +87,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace},
-		Data:       map[string]string{ConfigKey: readTestdata(t, "kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
+		Data:       map[string]string{ConfigKey: readTestdata(t, "../internal/configtext/testdata/kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
 	}
 	tc.client = fake.NewSimpleClientset(ds, cm,
 		kubeProxyPod("kube-proxy-aaaaa", cpNode, "uid-a"),
@@ -116,7 +116,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	// it starts a new generation on every node.
 	tc.client.PrependReactor("patch", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		patch := string(a.(k8stesting.PatchAction).GetPatch())
-		if !strings.Contains(patch, PausedLabel) {
+		if !strings.Contains(patch, pausedLabel) {
 			return false, nil, nil
 		}
 		tc.patches = append(tc.patches, patch)
@@ -163,7 +163,11 @@ func newTestCluster(t *testing.T) *testCluster {
 
 	after, clean := readTestdata(t, "iptables-save-after-switch.txt"), readTestdata(t, "iptables-save-ipvs.txt")
 	for _, name := range []string{cpNode, workerNode} {
-		n := node.NewFake(name).Stdout(curlMode, "ipvs")
+		n := node.NewFake(name).Stdout(curlMode, "ipvs").
+			// The rest of the dataplane node.ReadState reads with the leftovers.
+			Stdout("ipvsadm -Ln", "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n").
+			Stdout("ip -j addr show", "[]").
+			Stdout("ipset save", "")
 		// First read: the switch left iptables-mode chains; after cleanup, a clean node.
 		n.Script("iptables-save", node.Response{Stdout: after}, node.Response{Stdout: clean})
 		tc.nodes = append(tc.nodes, n)
@@ -198,12 +202,12 @@ func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
 		t.Errorf("previous mode %q, changed %v", r.PreviousMode, r.ConfigChanged)
 	}
 
-	// The ConfigMap: one line changed, the other key untouched.
+	// The ConfigMap: the mode line changed as Config.Set changes it, nothing else.
 	after := tc.config(t)
-	if changed := changedLines(t, before, after); len(changed) != 1 {
-		t.Errorf("ConfigMap lines changed: %v", changed)
+	if want, err := Config(before).Set("mode", "ipvs"); err != nil || after != string(want) {
+		t.Errorf("ConfigMap after the switch:\n%s\nwant only the mode line changed:\n%s (%v)", after, want, err)
 	}
-	if m, _ := Mode(after); m != "ipvs" {
+	if m, _ := Config(after).Get("mode"); m != "ipvs" {
 		t.Errorf("ConfigMap mode = %q", m)
 	}
 
@@ -348,21 +352,21 @@ func TestVerifyModeReportsEveryNode(t *testing.T) {
 func TestReconfigureScheduler(t *testing.T) {
 	tc := newTestCluster(t)
 	c := tc.cluster()
-	if err := Reconfigure(context.Background(), c, map[string]string{"scheduler": "mh", "strictARP": "true"}); err != nil {
+	if err := Reconfigure(context.Background(), c, map[string]string{"ipvs.scheduler": "mh", "ipvs.strictARP": "true"}); err != nil {
 		t.Fatal(err)
 	}
 	conf := tc.config(t)
-	if v, _ := IPVSField(conf, "scheduler"); v != "mh" {
+	if v, _ := Config(conf).Get("ipvs.scheduler"); v != "mh" {
 		t.Errorf("scheduler = %q", v)
 	}
-	if v, _ := IPVSField(conf, "strictARP"); v != "true" {
+	if v, _ := Config(conf).Get("ipvs.strictARP"); v != "true" {
 		t.Errorf("strictARP = %q", v)
 	}
 	if tc.generation != 2 {
 		t.Errorf("kube-proxy restarted %d pods, want 2", tc.generation)
 	}
 	// Nothing to change: no restart.
-	if err := Reconfigure(context.Background(), c, map[string]string{"scheduler": "mh"}); err != nil || tc.generation != 2 {
+	if err := Reconfigure(context.Background(), c, map[string]string{"ipvs.scheduler": "mh"}); err != nil || tc.generation != 2 {
 		t.Errorf("unchanged config restarted pods (generation %d, err %v)", tc.generation, err)
 	}
 }
@@ -379,9 +383,9 @@ func TestDeprecationEvents(t *testing.T) {
 	}
 	now := time.Now()
 	client := fake.NewSimpleClientset(
-		ev("a.1", cpNode, DeprecationReason, now.Add(-time.Minute)),
-		ev("a.2", cpNode, DeprecationReason, now),
-		ev("b.1", workerNode, DeprecationReason, now),
+		ev("a.1", cpNode, deprecationReason, now.Add(-time.Minute)),
+		ev("a.2", cpNode, deprecationReason, now),
+		ev("b.1", workerNode, deprecationReason, now),
 		ev("c.1", workerNode, "KubeProxyDefaultMode", now),
 	)
 	events, err := DeprecationEvents(context.Background(), Cluster{Client: client})
@@ -409,7 +413,7 @@ func TestDeprecationEvents(t *testing.T) {
 		{minor: 34, events: events, wantErr: "should not emit"},
 		{minor: 34, logged: logged, nodes: []string{workerNode}, wantErr: "should not log the ipvs deprecation"},
 	} {
-		note, err := CheckDeprecation(tc.events, tc.logged, tc.minor, tc.nodes)
+		note, err := checkDeprecation(tc.events, tc.logged, tc.minor, tc.nodes)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("1.%d: err = %v, want %q", tc.minor, err, tc.wantErr)
@@ -488,7 +492,7 @@ func TestCleanupRunsOnceMoreWhenAChainIsBusy(t *testing.T) {
 		tcl.failFirstCleanup = true
 		c := tcl.cluster()
 		c.Logs = &fakeLogs{byPod: map[string]string{"kube-proxy-cleanup-0": tc.log}}
-		err := CleanupLeftovers(context.Background(), c, []string{cpNode})
+		err := cleanupLeftovers(context.Background(), c, []string{cpNode})
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
 		}

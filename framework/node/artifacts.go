@@ -17,8 +17,8 @@ type Artifact struct {
 	Read func(ctx context.Context, n Node) ([]byte, error)
 }
 
-// CommandArtifact collects a command's stdout.
-func CommandArtifact(file, name string, args ...string) Artifact {
+// commandArtifact collects a command's stdout.
+func commandArtifact(file, name string, args ...string) Artifact {
 	return Artifact{File: file, Read: func(ctx context.Context, n Node) ([]byte, error) {
 		return Output(ctx, n, name, args...)
 	}}
@@ -36,22 +36,22 @@ func DefaultArtifacts(ipvsdumpPath string, ipsets IPSetSource) []Artifact {
 	}
 	return []Artifact{
 		{File: "ipvsadm-Ln.txt", Read: func(ctx context.Context, n Node) ([]byte, error) {
-			out, err := IPVSDump{Path: ipvsdumpPath}.IPVSText(ctx, n)
+			out, err := ipvsDump{Path: ipvsdumpPath}.IPVSText(ctx, n)
 			if err == nil {
 				return out, nil
 			}
 			// A node with ipvsadm but no ipvsdump still gives the table.
-			if out, err2 := (IPVSAdm{}).IPVSText(ctx, n); err2 == nil {
+			if out, err2 := (ipvsAdm{}).IPVSText(ctx, n); err2 == nil {
 				return out, nil
 			}
 			return nil, err
 		}},
-		CommandArtifact("ipvsdump-state.json", ipvsdumpPath, "-o", "state"),
-		CommandArtifact("iptables-save.txt", "iptables-save"),
-		CommandArtifact("ip6tables-save.txt", "ip6tables-save"),
+		commandArtifact("ipvsdump-state.json", ipvsdumpPath, "-o", "state"),
+		commandArtifact("iptables-save.txt", "iptables-save"),
+		commandArtifact("ip6tables-save.txt", "ip6tables-save"),
 		{File: "ipset-save.txt", Read: ipsets.IPSetSave},
-		CommandArtifact("ip-addr.txt", "ip", "addr", "show"),
-		CommandArtifact("sysctl.txt", "sysctl", "net.ipv4.vs", "net.ipv4.conf.all.arp_ignore",
+		commandArtifact("ip-addr.txt", "ip", "addr", "show"),
+		commandArtifact("sysctl.txt", "sysctl", "net.ipv4.vs", "net.ipv4.conf.all.arp_ignore",
 			"net.ipv4.conf.all.arp_announce", "net.ipv4.ip_forward"),
 	}
 }

@@ -132,17 +132,20 @@ func (f *Fake) CopyFile(ctx context.Context, hostPath, nodePath string) error {
 
 func (f *Fake) respond(c Call) Response {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls = append(f.calls, c)
 	if rs := f.script[c.Line()]; len(rs) > 0 {
 		r := rs[0]
 		if len(rs) > 1 {
 			f.script[c.Line()] = rs[1:]
 		}
+		f.mu.Unlock()
 		return r
 	}
-	if f.handler != nil {
-		if r, ok := f.handler(c); ok {
+	handler := f.handler
+	f.mu.Unlock()
+	// The handler runs unlocked: it may read the fake's files and calls.
+	if handler != nil {
+		if r, ok := handler(c); ok {
 			return r
 		}
 	}

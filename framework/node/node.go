@@ -1,8 +1,10 @@
 // Package node is the one way the framework touches a cluster node: run a command on it and
 // copy a file into it. A kind node (a container), a kernel-lab guest and, later, a real host
 // all implement Node, so everything built on it (reading the dataplane, collecting
-// artifacts, asking kube-proxy for its mode) works on every provider. Fake, beside it,
-// scripts command outputs for unit tests.
+// artifacts, asking kube-proxy for its mode) works on every provider. ReadState is the
+// one way to read a node's dataplane into a dataplane.State; the suite harness and the
+// kubeproxy package read through it. Fake, beside it, scripts command outputs for unit
+// tests.
 package node
 
 import (

@@ -34,15 +34,15 @@ type IPSetSource interface {
 	IPSetSave(ctx context.Context, n Node) ([]byte, error)
 }
 
-// IPVSDump reads IPVS with the ipvsdump binary installed on the node: its JSON state,
+// ipvsDump reads IPVS with the ipvsdump binary installed on the node: its JSON state,
 // restricted to the IPVS table (the links, ipsets and rules come from their own tools).
-type IPVSDump struct {
+type ipvsDump struct {
 	// Path on the node; empty means DefaultIPVSDumpPath.
 	Path string
 }
 
 // ReadIPVS implements IPVSSource.
-func (d IPVSDump) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
+func (d ipvsDump) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
 	out, err := Output(ctx, n, d.path(), ipvsOnlyState...)
 	if err != nil {
 		return dataplane.IPVS{}, err
@@ -56,7 +56,7 @@ func (d IPVSDump) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) 
 
 var ipvsOnlyState = []string{"-o", "state", "--links=false", "--ipsets=false", "--iptables=false"}
 
-func (d IPVSDump) path() string {
+func (d ipvsDump) path() string {
 	if d.Path == "" {
 		return DefaultIPVSDumpPath
 	}
@@ -64,15 +64,15 @@ func (d IPVSDump) path() string {
 }
 
 // IPVSText runs the inspector in ipvsadm's format, for artifacts a person reads.
-func (d IPVSDump) IPVSText(ctx context.Context, n Node) ([]byte, error) {
+func (d ipvsDump) IPVSText(ctx context.Context, n Node) ([]byte, error) {
 	return Output(ctx, n, d.path(), "-Ln")
 }
 
-// IPVSAdm reads IPVS with `ipvsadm -Ln`, for nodes that have it (the kernel lab, hosts).
-type IPVSAdm struct{}
+// ipvsAdm reads IPVS with `ipvsadm -Ln`, for nodes that have it (the kernel lab, hosts).
+type ipvsAdm struct{}
 
 // ReadIPVS implements IPVSSource.
-func (IPVSAdm) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
+func (ipvsAdm) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
 	out, err := Output(ctx, n, "ipvsadm", "-Ln")
 	if err != nil {
 		return dataplane.IPVS{}, err
@@ -85,17 +85,17 @@ func (IPVSAdm) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
 }
 
 // IPVSText implements the artifact side: the same command's text.
-func (IPVSAdm) IPVSText(ctx context.Context, n Node) ([]byte, error) {
+func (ipvsAdm) IPVSText(ctx context.Context, n Node) ([]byte, error) {
 	return Output(ctx, n, "ipvsadm", "-Ln")
 }
 
-// ProcIPVS reads the kernel's /proc/net/ip_vs, which every node with IPVS has, no binary
+// procIPVS reads the kernel's /proc/net/ip_vs, which every node with IPVS has, no binary
 // needed. It is the last resort: the file has no scheduler flags or one-packet flag, and
 // prints persistence timeouts in jiffies, converted here with HZ (0: Debian's 250).
-type ProcIPVS struct{ HZ int }
+type procIPVS struct{ HZ int }
 
 // ReadIPVS implements IPVSSource.
-func (p ProcIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
+func (p procIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
 	out, err := Output(ctx, n, "cat", "/proc/net/ip_vs")
 	if err != nil {
 		return dataplane.IPVS{}, err
@@ -111,11 +111,11 @@ func (p ProcIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) 
 	return v, nil
 }
 
-// FirstIPVS tries each source in order and returns the first that reads.
-type FirstIPVS []IPVSSource
+// firstIPVS tries each source in order and returns the first that reads.
+type firstIPVS []IPVSSource
 
 // ReadIPVS implements IPVSSource.
-func (f FirstIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
+func (f firstIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
 	var errs []error
 	for _, s := range f {
 		v, err := s.ReadIPVS(ctx, n)
@@ -137,7 +137,7 @@ type IPVSDumpIPSets struct {
 
 // IPSetSave implements IPSetSource.
 func (d IPVSDumpIPSets) IPSetSave(ctx context.Context, n Node) ([]byte, error) {
-	dump := IPVSDump{Path: d.Path}
+	dump := ipvsDump{Path: d.Path}
 	out, err := Output(ctx, n, dump.path(), "-o", "state", "--links=false", "--iptables=false")
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (o ReadOptions) ipvs() IPVSSource {
 	if o.IPVS != nil {
 		return o.IPVS
 	}
-	return FirstIPVS{IPVSDump{}, IPVSAdm{}, ProcIPVS{}}
+	return firstIPVS{ipvsDump{}, ipvsAdm{}, procIPVS{}}
 }
 
 func (o ReadOptions) ipsets() IPSetSource {

@@ -200,7 +200,7 @@ func TestReadStateRejectsGarbage(t *testing.T) {
 		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
 		Stdout("ipset save", testdata(t, "ipset-save.txt")).
 		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
-	_, err := ReadState(context.Background(), n, ReadOptions{IPVS: IPVSDump{}})
+	_, err := ReadState(context.Background(), n, ReadOptions{IPVS: ipvsDump{}})
 	if err == nil || !strings.Contains(err.Error(), "JSON dataplane state") {
 		t.Fatalf("err = %v, want a complaint about non-JSON ipvsdump output", err)
 	}

@@ -17,9 +17,9 @@ E2E_LABELS      ?=
 E2E_SWITCH      ?= creation
 E2E_TIMEOUT     ?= 90m
 E2E_KEEP        ?= false
-E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy ./framework/fixtures ./manifests ./framework/e2e
-E2E_FUZZ        := ./framework/kubeproxy:FuzzParseLogLine ./framework/kubeproxy:FuzzParseProxyMode \
-	./framework/kubeproxy:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
+E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy/... ./framework/fixtures ./manifests ./framework/e2e
+E2E_FUZZ        := ./framework/kubeproxy/internal/klog:FuzzParse ./framework/kubeproxy:FuzzParseProxyMode \
+	./framework/kubeproxy/internal/configtext:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
 FUZZTIME        ?= 10s
 FUZZMINIMIZE    ?= 100x
 
@@ -66,7 +66,7 @@ e2e-services: e2e-preflight
 # The suites carry the e2e build tag so a plain `go test ./...` never tries to create a
 # cluster. Compiles both suites and lists every spec with its labels; no cluster, no Docker.
 suites-dry-run:
-	$(GO) test -tags e2e ./suites/seedlab ./suites/services -count=1 -run 'TestSeedLab|TestServices' -v -args -ginkgo.dry-run -ginkgo.v -ginkgo.no-color
+	$(GO) test -tags e2e ./suites/seedlab ./suites/services ./suites/example -count=1 -run 'TestSeedLab|TestServices|TestExample' -v -args -ginkgo.dry-run -ginkgo.v -ginkgo.no-color
 
 # The unit tests under the suites: config generation, ConfigMap edits, log and /proxyMode
 # parsing, preflight messages, fakes, artifacts, summary, label filters.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"k8s.io/kube-proxy/config/v1alpha1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // ModeIPVS is the only proxy mode this proxier implements.
@@ -119,7 +121,7 @@ func (c Config) PrimaryFamily() int {
 // ClusterCIDR returns the cluster CIDR of one family (4 or 6).
 func (c Config) ClusterCIDR(family int) (netip.Prefix, bool) {
 	for _, p := range c.ClusterCIDRs {
-		if familyOf(p.Addr()) == family {
+		if dataplane.IPFamily(p.Addr()) == family {
 			return p, true
 		}
 	}
@@ -131,7 +133,7 @@ func (c Config) ClusterCIDR(family int) (netip.Prefix, bool) {
 func (c Config) ExcludeCIDRsFor(family int) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range c.IPVS.ExcludeCIDRs {
-		if familyOf(p.Addr()) == family {
+		if dataplane.IPFamily(p.Addr()) == family {
 			out = append(out, p)
 		}
 	}
@@ -145,7 +147,7 @@ func (c Config) ExcludeCIDRsFor(family int) []netip.Prefix {
 func (c Config) NodePortPrefixes(family int, nodeIP netip.Addr) []netip.Prefix {
 	var out []netip.Prefix
 	add := func(p netip.Prefix) {
-		if familyOf(p.Addr()) == family && !slices.Contains(out, p) {
+		if dataplane.IPFamily(p.Addr()) == family && !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
@@ -180,14 +182,6 @@ func (c Config) NodePortPrefixes(family int, nodeIP netip.Addr) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// familyOf is 4 or 6.
-func familyOf(a netip.Addr) int {
-	if a.Is4() || a.Is4In6() {
-		return 4
-	}
-	return 6
 }
 
 // String renders the settings worth a log line at startup.

@@ -16,6 +16,8 @@ import (
 	"k8s.io/kube-proxy/config/v1alpha1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // The group, version and kind a configuration file must declare.
@@ -225,7 +227,7 @@ func SetDefaults(obj *v1alpha1.KubeProxyConfiguration) {
 		obj.BindAddress = "0.0.0.0"
 	}
 	healthzHost, metricsHost := "0.0.0.0", "127.0.0.1"
-	if a, err := parseAddr(obj.BindAddress); err == nil && familyOf(a) == 6 {
+	if a, err := parseAddr(obj.BindAddress); err == nil && dataplane.IPFamily(a) == 6 {
 		healthzHost, metricsHost = "[::]", "[::1]"
 	}
 	obj.HealthzBindAddress = defaultHostPort(obj.HealthzBindAddress, healthzHost, "10256")
@@ -265,7 +267,7 @@ func defaultHostPort(v, host, port string) string {
 		return host + ":" + port
 	}
 	if a, err := parseAddr(v); err == nil {
-		if familyOf(a) == 6 {
+		if dataplane.IPFamily(a) == 6 {
 			return "[" + v + "]:" + port
 		}
 		return v + ":" + port

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"k8s.io/kube-proxy/config/v1alpha1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // FeatureGateKubeProxyIPVS is kube-proxy v1.37's gate for ipvs mode (deprecated, default
@@ -168,7 +170,7 @@ func (v *validator) clusterCIDRs(s string) []netip.Prefix {
 		}
 		out = append(out, p)
 	}
-	if len(out) == 2 && familyOf(out[0].Addr()) == familyOf(out[1].Addr()) {
+	if len(out) == 2 && dataplane.IPFamily(out[0].Addr()) == dataplane.IPFamily(out[1].Addr()) {
 		v.errorf("clusterCIDR", "%q: two CIDRs must be one IPv4 and one IPv6", s)
 		return nil
 	}

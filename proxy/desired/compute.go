@@ -122,12 +122,12 @@ func NewEnv(in Input) *Env {
 	if on, set := cfg.FeatureGates["AllowServiceExternalIPs"]; set && !on {
 		e.externalIPs = false
 	}
-	if in.NodeIP.IsValid() && familyOf(in.NodeIP.Unmap()) == e.family {
+	if in.NodeIP.IsValid() && dataplane.IPFamily(in.NodeIP.Unmap()) == e.family {
 		e.nodeIP = in.NodeIP.Unmap()
 	}
 	for _, a := range in.NodeAddresses {
 		a = a.Unmap()
-		if !a.IsValid() || familyOf(a) != e.family || a.IsLoopback() || (e.family == 6 && a.IsLinkLocalUnicast()) {
+		if !a.IsValid() || dataplane.IPFamily(a) != e.family || a.IsLoopback() || (e.family == 6 && a.IsLinkLocalUnicast()) {
 			continue
 		}
 		e.nodeAddrs = append(e.nodeAddrs, a)
@@ -156,7 +156,7 @@ func notLocalMatch(cfg config.Config, family int, podCIDRs []netip.Prefix) strin
 		}
 	case config.DetectLocalNodeCIDR:
 		for _, p := range podCIDRs {
-			if familyOf(p.Addr()) == family {
+			if dataplane.IPFamily(p.Addr()) == family {
 				return "! -s " + p.Masked().String()
 			}
 		}
@@ -262,7 +262,7 @@ func (e *Env) Service(svc *corev1.Service, svcSlices []*discoveryv1.EndpointSlic
 		return skip("no IPv" + strconv.Itoa(e.family) + " cluster IP; only the other family's computation covers it")
 	}
 	clusterIP, ok := parseIP(rawIP)
-	if !ok || familyOf(clusterIP) != e.family {
+	if !ok || dataplane.IPFamily(clusterIP) != e.family {
 		return skip("cluster IP " + quote(rawIP) + " is not an IPv" + strconv.Itoa(e.family) + " address")
 	}
 	if len(svc.Spec.Ports) == 0 {
@@ -317,7 +317,7 @@ func (e *Env) newServiceInfo(svc *corev1.Service, st *ServiceState) serviceInfo 
 				Reason: "externalIP " + quote(raw) + " is not an IP address; ignored"})
 			continue
 		}
-		if familyOf(a) != e.family {
+		if dataplane.IPFamily(a) != e.family {
 			continue
 		}
 		s.anyExternalIP = true
@@ -335,7 +335,7 @@ func (e *Env) newServiceInfo(svc *corev1.Service, st *ServiceState) serviceInfo 
 				Reason: "load balancer ingress IP " + quote(ing.IP) + " is not an IP address; ignored"})
 			continue
 		}
-		if familyOf(a) == e.family {
+		if dataplane.IPFamily(a) == e.family {
 			s.lbVIPs = append(s.lbVIPs, a)
 		}
 	}
@@ -346,7 +346,7 @@ func (e *Env) newServiceInfo(svc *corev1.Service, st *ServiceState) serviceInfo 
 				Reason: "loadBalancerSourceRanges entry " + quote(raw) + " is not a CIDR; ignored"})
 			continue
 		}
-		if familyOf(p.Addr()) != e.family {
+		if dataplane.IPFamily(p.Addr()) != e.family {
 			continue
 		}
 		if p.Bits() == 0 {

@@ -91,7 +91,7 @@ func (e *Env) portEndpoints(slicesOfSvc []*discoveryv1.EndpointSlice, portName s
 					continue // reported by checkSlice
 				}
 				addr, ok := parseIP(ep.Addresses[0])
-				if !ok || familyOf(addr) != e.family {
+				if !ok || dataplane.IPFamily(addr) != e.family {
 					continue // reported by checkSlice
 				}
 				c := ep.Conditions
@@ -165,7 +165,7 @@ func (e *Env) checkSlice(s *discoveryv1.EndpointSlice, skips *[]Skip) {
 		switch {
 		case !ok:
 			*skips = append(*skips, sliceSkip(s, "endpoint address "+quote(ep.Addresses[0])+" is not an IP; ignored"))
-		case familyOf(addr) != e.family:
+		case dataplane.IPFamily(addr) != e.family:
 			*skips = append(*skips, sliceSkip(s, "endpoint address "+quote(ep.Addresses[0])+" is not of the slice's address type "+string(s.AddressType)+"; ignored"))
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // FuzzCompute puts arbitrary text where Services and EndpointSlices carry addresses,
@@ -39,11 +41,11 @@ func FuzzCompute(f *testing.F) {
 			NodeAddresses: addrs("172.18.0.3", "fc00::3"), Family: family, Config: defaultConfig(t),
 		})
 		for _, v := range res.State.IPVS.Services {
-			if !v.Address.IsValid() || familyOf(v.Address) != family || v.Port == 0 || v.Protocol == "" {
+			if !v.Address.IsValid() || dataplane.IPFamily(v.Address) != family || v.Port == 0 || v.Protocol == "" {
 				t.Errorf("malformed virtual server %+v", v)
 			}
 			for _, r := range v.RealServers {
-				if !r.Address.IsValid() || familyOf(r.Address) != family || r.Port == 0 {
+				if !r.Address.IsValid() || dataplane.IPFamily(r.Address) != family || r.Port == 0 {
 					t.Errorf("malformed real server %+v in %s", r, v.Key())
 				}
 			}

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 )
 
 // loadConfig builds a Config the way the proxier does, from a KubeProxyConfiguration
@@ -69,7 +71,7 @@ func service(name, clusterIP string, opts ...svcOpt) *corev1.Service {
 	if a, ok := parseIP(clusterIP); ok {
 		s.Spec.ClusterIPs = []string{clusterIP}
 		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
-		if familyOf(a) == 6 {
+		if dataplane.IPFamily(a) == 6 {
 			s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
 		}
 	}
@@ -170,17 +172,7 @@ func nodeHint(nodes ...string) epOpt {
 
 // endpointSlice is a slice of service svc with one port ("http"/TCP unless given).
 func endpointSlice(svc, name string, port int32, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
-	at := discoveryv1.AddressTypeIPv4
-	if len(eps) > 0 && len(eps[0].Addresses) > 0 && strings.Contains(eps[0].Addresses[0], ":") {
-		at = discoveryv1.AddressTypeIPv6
-	}
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
-		AddressType: at,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(port)}},
-		Endpoints:   eps,
-	}
+	return fixtures.EndpointSlice("default", name, svc, fixtures.SlicePort("http", corev1.ProtocolTCP, port), eps...)
 }
 
 // --- expected states, written independently of the code under test ---

@@ -58,13 +58,6 @@ func parseCIDR(s string) (netip.Prefix, bool) {
 	return p, true
 }
 
-func familyOf(a netip.Addr) int {
-	if a.Is4() || a.Is4In6() {
-		return 4
-	}
-	return 6
-}
-
 // clusterIPForFamily is kube-proxy's GetClusterIPByFamily.
 func clusterIPForFamily(svc *corev1.Service, family int) string {
 	want := corev1.IPv4Protocol
@@ -75,7 +68,7 @@ func clusterIPForFamily(svc *corev1.Service, family int) string {
 		// An object from before dual-stack: the single ClusterIP's own family decides (and a
 		// malformed one lands in the IPv4 proxier, which reports it, as in kube-proxy).
 		a, valid := parseIP(svc.Spec.ClusterIP)
-		if (family == 6) == (valid && familyOf(a) == 6) {
+		if (family == 6) == (valid && dataplane.IPFamily(a) == 6) {
 			return svc.Spec.ClusterIP
 		}
 		return ""

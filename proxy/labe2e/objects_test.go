@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
 
@@ -82,28 +83,18 @@ type endpoint struct {
 // endpointSlice is the slice the EndpointSlice controller writes for a Service whose pods
 // run on node1, with the trigger-time annotation it sets.
 func endpointSlice(svc, suffix string, port int32, eps ...endpoint) *discoveryv1.EndpointSlice {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: svc + "-" + suffix, Namespace: namespace,
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
-			Annotations: map[string]string{
-				corev1.EndpointsLastChangeTriggerTime: time.Now().UTC().Format(time.RFC3339Nano),
-			},
-		},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(port)}},
-	}
+	var endpoints []discoveryv1.Endpoint
 	for _, e := range eps {
 		isReady := e.state == ready
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses: []string{e.pod.IP(4).String()},
-			Conditions: discoveryv1.EndpointConditions{
-				Ready: ptr.To(isReady), Serving: ptr.To(true), Terminating: ptr.To(!isReady),
-			},
-			NodeName:  ptr.To(nodeName),
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: namespace, Name: e.pod.Name()},
-		})
+		ep := fixtures.Endpoint(e.pod.IP(4).String(), nodeName, isReady)
+		// A pod that is not ready here is terminating: it still serves until it exits.
+		ep.Conditions.Serving, ep.Conditions.Terminating = ptr.To(true), ptr.To(!isReady)
+		ep.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: namespace, Name: e.pod.Name()}
+		endpoints = append(endpoints, ep)
 	}
+	s := fixtures.EndpointSlice(namespace, svc+"-"+suffix, svc, fixtures.SlicePort("http", corev1.ProtocolTCP, port), endpoints...)
+	s.Labels[discoveryv1.LabelManagedBy] = "endpointslice-controller.k8s.io"
+	s.Annotations = map[string]string{corev1.EndpointsLastChangeTriggerTime: time.Now().UTC().Format(time.RFC3339Nano)}
 	return s
 }
 

@@ -45,9 +45,9 @@ var _ = Describe("the seed's section 4 on every node", Ordered, Label(e2e.LabelS
 	It("3.3: runs kube-proxy in ipvs mode on every node, per its log and /proxyMode", Label("mode"), func(ctx SpecContext) {
 		modes, err := kubeproxy.VerifyMode(ctx, env.KubeProxy, "ipvs")
 		Expect(err).NotTo(HaveOccurred())
-		conf, err := kubeproxy.ConfigText(ctx, env.KubeProxy)
+		conf, err := kubeproxy.ReadConfig(ctx, env.KubeProxy)
 		Expect(err).NotTo(HaveOccurred())
-		if sched, _ := kubeproxy.IPVSField(conf, "scheduler"); sched == "" {
+		if sched, _ := conf.Get("ipvs.scheduler"); sched == "" {
 			By("the scheduler is empty in config.conf, so each kube-proxy logs the seed's line")
 			for _, m := range modes {
 				Expect(m.Log.SchedulerDefaulted).To(BeTrue(), "node %s: pod %s did not log %q", m.Node, m.Pod, kubeproxy.MsgSchedulerDefaulted)

@@ -177,18 +177,18 @@ func natRules(st dataplane.State) []string {
 	return out
 }
 
-// reconfigure edits the kube-proxy ConfigMap and restarts kube-proxy, and puts the old
-// values back after the spec container.
+// reconfigure edits the kube-proxy ConfigMap (fields by path, "ipvs.scheduler") and
+// restarts kube-proxy, and puts the old values back after the spec container.
 func reconfigure(ctx context.Context, fields map[string]string) {
 	GinkgoHelper()
 	env := suite.Env
-	conf, err := kubeproxy.ConfigText(ctx, env.KubeProxy)
+	conf, err := kubeproxy.ReadConfig(ctx, env.KubeProxy)
 	Expect(err).NotTo(HaveOccurred())
 	old := map[string]string{}
-	for f := range fields {
-		v, ok := kubeproxy.IPVSField(conf, f)
-		Expect(ok).To(BeTrue(), "config.conf has no ipvs.%s", f)
-		old[f] = v
+	for path := range fields {
+		v, ok := conf.Get(path)
+		Expect(ok).To(BeTrue(), "config.conf has no %s", path)
+		old[path] = v
 	}
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(kubeproxy.Reconfigure(ctx, env.KubeProxy, old)).To(Succeed())
@@ -211,7 +211,7 @@ var _ = Describe("the scheduler, changed through the ConfigMap", Ordered, e2e.La
 
 	for _, sched := range []string{"wrr", "sh", "mh"} {
 		It(fmt.Sprintf("uses %s on every virtual server after `scheduler: %q` and a kube-proxy restart", sched, sched), func(ctx SpecContext) {
-			reconfigure(ctx, map[string]string{"scheduler": sched})
+			reconfigure(ctx, map[string]string{"ipvs.scheduler": sched})
 			suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
 				g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort),
 					append(withRealServers(pods, backendTarget), match.WithScheduler(sched))...))
@@ -231,7 +231,7 @@ var _ = Describe("the scheduler, changed through the ConfigMap", Ordered, e2e.La
 
 var _ = Describe("strictARP", Ordered, e2e.Labels("strictarp"), func() {
 	It("sets arp_ignore=1 and arp_announce=2 on every node", func(ctx SpecContext) {
-		reconfigure(ctx, map[string]string{"strictARP": "true"})
+		reconfigure(ctx, map[string]string{"ipvs.strictARP": "true"})
 		for _, n := range suite.Env.Nodes {
 			for sysctl, want := range map[string]string{"arp_ignore": "1", "arp_announce": "2"} {
 				Eventually(ctx, func() (string, error) {
@@ -251,27 +251,18 @@ var _ = Describe("the KubeProxyIPVS feature gate (Kubernetes 1.37+)", Ordered, e
 		if env.Minor < 37 {
 			Skip(fmt.Sprintf("Kubernetes 1.%d has no KubeProxyIPVS gate (it arrived in 1.37)", env.Minor))
 		}
-		conf, err := kubeproxy.ConfigText(ctx, env.KubeProxy)
+		conf, err := kubeproxy.ReadConfig(ctx, env.KubeProxy)
 		Expect(err).NotTo(HaveOccurred())
-		if _, ok := kubeproxy.NestedField(conf, "featureGates", "KubeProxyIPVS"); !ok {
+		if _, ok := conf.Get("featureGates.KubeProxyIPVS"); !ok {
 			Fail("config.conf sets no featureGates.KubeProxyIPVS to flip; the provider's config should enable it explicitly on 1.37+ (kind's does)")
 		}
 		DeferCleanup(func(ctx SpecContext) {
-			_, err := kubeproxy.EditConfig(ctx, env.KubeProxy, func(c string) (string, error) {
-				return kubeproxy.SetNestedField(c, "featureGates", "KubeProxyIPVS", "true")
-			})
-			Expect(err).NotTo(HaveOccurred())
-			_, err = kubeproxy.RestartPods(ctx, env.KubeProxy)
-			Expect(err).NotTo(HaveOccurred())
-			_, err = kubeproxy.VerifyMode(ctx, env.KubeProxy, "ipvs")
+			Expect(kubeproxy.Reconfigure(ctx, env.KubeProxy, map[string]string{"featureGates.KubeProxyIPVS": "true"})).To(Succeed())
+			_, err := kubeproxy.VerifyMode(ctx, env.KubeProxy, "ipvs")
 			Expect(err).NotTo(HaveOccurred())
 		}, NodeTimeout(5*time.Minute))
 
-		_, err = kubeproxy.EditConfig(ctx, env.KubeProxy, func(c string) (string, error) {
-			return kubeproxy.SetNestedField(c, "featureGates", "KubeProxyIPVS", "false")
-		})
-		Expect(err).NotTo(HaveOccurred())
-		_, err = kubeproxy.RestartPods(ctx, env.KubeProxy)
+		err = kubeproxy.Reconfigure(ctx, env.KubeProxy, map[string]string{"featureGates.KubeProxyIPVS": "false"})
 		if env.KubeProxyRelease.Upstream() {
 			Expect(err).To(MatchError(And(
 				ContainSubstring("must be iptables, nftables or blank"),

@@ -51,8 +51,13 @@ func (f *fakeKind) ListInternalNodes(name string) ([]nodes.Node, error) {
 	f.record("nodes " + name)
 	return f.nodes, nil
 }
+
+// KubeConfig answers as kind does: one cluster, user and context named kind-<name>.
 func (f *fakeKind) KubeConfig(name string, internal bool) (string, error) {
-	return "apiVersion: v1\nkind: Config\n", nil
+	return "apiVersion: v1\nkind: Config\ncurrent-context: kind-" + name + "\n" +
+		"clusters:\n- name: kind-" + name + "\n  cluster:\n    server: https://127.0.0.1:6443\n" +
+		"contexts:\n- name: kind-" + name + "\n  context:\n    cluster: kind-" + name + "\n    user: kind-" + name + "\n" +
+		"users:\n- name: kind-" + name + "\n  user: {}\n", nil
 }
 func (f *fakeKind) CollectLogs(name, dir string) error { f.record("logs " + dir); return nil }
 

@@ -60,7 +60,7 @@ func (p *Provider) waitNodeSynced(ctx context.Context, name string, timeout time
 			return false, err
 		}
 		if t.IsZero() {
-			last = kubeproxy.LastSyncMetric + " not set yet"
+			last = "/metrics shows no finished sync yet"
 			return false, nil
 		}
 		return true, nil

@@ -18,7 +18,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 )
 
 // Namespace holds the benchmark's objects.
@@ -79,25 +80,9 @@ func EndpointSlice(i int, nodeName string, extra ...netip.Addr) *discoveryv1.End
 	addrs = append(addrs, extra...)
 	eps := make([]discoveryv1.Endpoint, 0, len(addrs))
 	for _, a := range addrs {
-		eps = append(eps, discoveryv1.Endpoint{
-			Addresses:  []string{a.String()},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
-			NodeName:   ptr.To(nodeName),
-		})
+		eps = append(eps, fixtures.Endpoint(a.String(), nodeName, true))
 	}
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      ServiceName(i),
-			Namespace: Namespace,
-			Labels: map[string]string{
-				discoveryv1.LabelServiceName: ServiceName(i),
-				discoveryv1.LabelManagedBy:   ManagedBy,
-			},
-		},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports: []discoveryv1.EndpointPort{{
-			Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(int32(TargetPort)),
-		}},
-		Endpoints: eps,
-	}
+	s := fixtures.EndpointSlice(Namespace, ServiceName(i), ServiceName(i), fixtures.SlicePort("http", corev1.ProtocolTCP, TargetPort), eps...)
+	s.Labels[discoveryv1.LabelManagedBy] = ManagedBy
+	return s
 }

@@ -50,7 +50,7 @@ const (
 const ManifestPath = "manifests/" + manifests.ServiceIPVS
 
 // LeftoverChainsPattern is the grep -E pattern of the chains only the iptables proxier
-// writes (framework/kubeproxy.IsIPTablesModeChain names the same prefixes).
+// writes (framework/kubeproxy's leftover check names the same prefixes).
 const LeftoverChainsPattern = "^-N KUBE-(SVC|SEP|EXT|FW|SVL)-"
 
 // LogPattern is the grep -E pattern the walk shows kube-proxy's log through: the proxier

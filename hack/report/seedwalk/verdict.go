@@ -128,7 +128,7 @@ func modulesVerdict(r Result) Verdict {
 // configVerdict: method 2 must have changed config.conf's mode to ipvs with kubectl edit;
 // method 1 must have had it from the start.
 func configVerdict(f Facts, edit Result) Verdict {
-	after, _ := kubeproxy.Mode(f.ConfigAfter)
+	after, _ := kubeproxy.Config(f.ConfigAfter).Get("mode")
 	if f.Method == MethodCreation {
 		name := `config.conf says mode: "ipvs" from the cluster's creation (method 1)`
 		if after != "ipvs" {
@@ -220,7 +220,7 @@ func logVerdicts(f Facts, full, shown Result) []Verdict {
 	}
 	v := []Verdict{mode}
 
-	if sched, _ := kubeproxy.IPVSField(f.ConfigAfter, "scheduler"); sched == "" {
+	if sched, _ := kubeproxy.Config(f.ConfigAfter).Get("ipvs.scheduler"); sched == "" {
 		s := Verdict{Name: fmt.Sprintf("ipvs.scheduler is empty and kube-proxy logs %q", kubeproxy.MsgSchedulerDefaulted), Pass: fd.SchedulerDefaulted}
 		if !s.Pass {
 			s.Detail = "the log lacks the line:\n" + full.Output

@@ -410,11 +410,11 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 		w.run(ctx, s)
 	}
 	if o.Method == MethodConfigMap {
-		conf, err := kubeproxy.ConfigText(ctx, w.kp)
+		conf, err := kubeproxy.ReadConfig(ctx, w.kp)
 		if err != nil {
 			return err
 		}
-		f.ModeBefore, _ = kubeproxy.Mode(conf)
+		f.ModeBefore, _ = conf.Get("mode")
 		before, err := kubeproxy.Pods(ctx, w.kp)
 		if err != nil {
 			return err
@@ -430,8 +430,8 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 	} else {
 		w.waitKubeProxy(ctx, o.Method, nil)
 	}
-	if conf, err := kubeproxy.ConfigText(ctx, w.kp); err == nil {
-		f.ConfigAfter = conf
+	if conf, err := kubeproxy.ReadConfig(ctx, w.kp); err == nil {
+		f.ConfigAfter = string(conf)
 	}
 	pod := "kube-proxy-?"
 	if len(f.PodsAfter) > 0 {

@@ -9,6 +9,7 @@ package churn
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -104,10 +105,10 @@ func New(rng *rand.Rand, opts Options) *World {
 // what a fresh proxier lists.
 func (w *World) Objects() []runtime.Object {
 	var out []runtime.Object
-	for _, name := range sortedKeys(w.services) {
+	for _, name := range slices.Sorted(maps.Keys(w.services)) {
 		out = append(out, w.services[name].DeepCopy())
 	}
-	for _, name := range sortedKeys(w.slices) {
+	for _, name := range slices.Sorted(maps.Keys(w.slices)) {
 		out = append(out, w.slices[name].DeepCopy())
 	}
 	return out
@@ -133,7 +134,7 @@ func (w *World) Next() Change {
 	case r < 90 && len(w.slices) > 0:
 		return w.flipEndpoint()
 	case len(w.slices) > 0:
-		s := w.slices[w.pick(sortedKeys(w.slices))]
+		s := w.slices[w.pick(slices.Sorted(maps.Keys(w.slices)))]
 		delete(w.slices, s.Name)
 		return Change{Op: DeleteSlice, Slice: s.DeepCopy(), What: "delete slice " + s.Name}
 	default:
@@ -148,7 +149,7 @@ func (w *World) sliceOwner(i int) int {
 		return i
 	}
 	var j int
-	if _, err := fmt.Sscanf(w.pick(sortedKeys(w.services)), "svc%d", &j); err != nil {
+	if _, err := fmt.Sscanf(w.pick(slices.Sorted(maps.Keys(w.services))), "svc%d", &j); err != nil {
 		panic("churn: a Service name not made by serviceName: " + err.Error())
 	}
 	return j
@@ -362,7 +363,7 @@ func (w *World) storeSlice(s *discoveryv1.EndpointSlice, what string) Change {
 // flipEndpoint changes one endpoint of an existing slice: its condition (ready, serving,
 // terminating), or it comes or goes.
 func (w *World) flipEndpoint() Change {
-	s := w.slices[w.pick(sortedKeys(w.slices))].DeepCopy()
+	s := w.slices[w.pick(slices.Sorted(maps.Keys(w.slices)))].DeepCopy()
 	ep := w.endpoint()
 	switch {
 	case !hasAddress(s, ep.Addresses[0]) && (len(s.Endpoints) == 0 || w.rng.IntN(5) == 0):
@@ -471,13 +472,4 @@ func pickSome(rng *rand.Rand, xs []string) []string {
 		return []string{xs[a]}
 	}
 	return []string{xs[min(a, b)], xs[max(a, b)]}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/fakecalls"
 )
 
@@ -61,7 +62,7 @@ func (f *Fake) List(family int) ([]Flow, error) {
 	}
 	var out []Flow
 	for _, fl := range f.flows {
-		if familyOf(fl) == family {
+		if dataplane.IPFamily(fl.OrigSrc.Addr()) == family {
 			out = append(out, fl)
 		}
 	}
@@ -81,7 +82,7 @@ func (f *Fake) DeleteStale(family int, sf *StaleFilter) (int, error) {
 	}
 	n := 0
 	f.flows = slices.DeleteFunc(f.flows, func(fl Flow) bool {
-		if familyOf(fl) != family || !sf.Stale(fl) {
+		if dataplane.IPFamily(fl.OrigSrc.Addr()) != family || !sf.Stale(fl) {
 			return false
 		}
 		f.deleted = append(f.deleted, fl)
@@ -89,13 +90,6 @@ func (f *Fake) DeleteStale(family int, sf *StaleFilter) (int, error) {
 		return true
 	})
 	return n, nil
-}
-
-func familyOf(fl Flow) int {
-	if fl.OrigSrc.Addr().Is4() || fl.OrigSrc.Addr().Is4In6() {
-		return 4
-	}
-	return 6
 }
 
 func checkFamily(family int) error {

@@ -233,11 +233,8 @@ func runOne(ctx context.Context, c config, proxy string, n, profileSeconds int) 
 // the seed's way (delete its pod), then waits for the new process's first sync.
 func enableProfiling(ctx context.Context, cs kubernetes.Interface, nd node.Node, metricsURL string) error {
 	kc := kubeproxy.Cluster{Client: cs, Nodes: []node.Node{nd}}
-	if _, err := kubeproxy.EditConfig(ctx, kc, func(conf string) (string, error) {
-		if strings.Contains(conf, "enableProfiling:") {
-			return strings.Replace(conf, "enableProfiling: false", "enableProfiling: true", 1), nil
-		}
-		return strings.TrimRight(conf, "\n") + "\nenableProfiling: true\n", nil
+	if _, err := kubeproxy.EditConfig(ctx, kc, func(conf kubeproxy.Config) (kubeproxy.Config, error) {
+		return conf.Set("enableProfiling", "true")
 	}); err != nil {
 		return fmt.Errorf("enabling profiling in the kube-proxy ConfigMap: %w", err)
 	}

@@ -1,4 +1,4 @@
-package kubeproxy
+package configtext
 
 import (
 	"os"
@@ -51,10 +51,10 @@ func TestSetModeChangesOnlyTheModeLine(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			conf := readTestdata(t, tc.file)
-			if m, ok := Mode(conf); !ok || m != tc.wasMode {
+			if m, ok := Get(conf, "mode"); !ok || m != tc.wasMode {
 				t.Errorf("Mode before = %q, %v; want %q", m, ok, tc.wasMode)
 			}
-			got, err := SetMode(conf, "ipvs")
+			got, err := Set(conf, "mode", "ipvs")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,12 +67,12 @@ func TestSetModeChangesOnlyTheModeLine(t *testing.T) {
 					t.Errorf("mode line %q became %q, want %q", c[0], c[1], tc.wantLine)
 				}
 			}
-			if m, _ := Mode(got); m != "ipvs" {
+			if m, _ := Get(got, "mode"); m != "ipvs" {
 				t.Errorf("Mode after = %q", m)
 			}
-			again, _ := SetMode(got, "ipvs")
+			again, _ := Set(got, "mode", "ipvs")
 			if again != got {
-				t.Error("SetMode is not idempotent")
+				t.Error("Set is not idempotent")
 			}
 			if tc.strict {
 				var kp kubeproxyv1alpha1.KubeProxyConfiguration
@@ -103,17 +103,17 @@ func TestSetModeLineForms(t *testing.T) {
 		{"kind: KubeProxyConfiguration", "kind: KubeProxyConfiguration\nmode: ipvs\n"},
 		{"", "mode: ipvs\n"},
 	} {
-		got, err := SetMode(tc.in, "ipvs")
+		got, err := Set(tc.in, "mode", "ipvs")
 		if err != nil || got != tc.want {
-			t.Errorf("SetMode(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("Set(%q, mode) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := SetMode("mode: iptables\n", "ipvs # x"); err == nil {
+	if _, err := Set("mode: iptables\n", "mode", "ipvs # x"); err == nil {
 		t.Error("a mode with a comment was accepted")
 	}
 }
 
-func TestSetIPVSField(t *testing.T) {
+func TestSetIPVSFields(t *testing.T) {
 	conf := readTestdata(t, "kubeadm-1.37-kind-iptables.conf")
 	for _, tc := range []struct{ field, value, wantLine string }{
 		{"scheduler", "wrr", `  scheduler: "wrr"`},
@@ -121,7 +121,7 @@ func TestSetIPVSField(t *testing.T) {
 		{"strictARP", "true", "  strictARP: true"},
 		{"tcpTimeout", "15m0s", "  tcpTimeout: 15m0s"},
 	} {
-		got, err := SetIPVSField(conf, tc.field, tc.value)
+		got, err := Set(conf, "ipvs."+tc.field, tc.value)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.field, err)
 		}
@@ -134,13 +134,13 @@ func TestSetIPVSField(t *testing.T) {
 				t.Errorf("%s: line became %q, want %q", tc.field, c[1], tc.wantLine)
 			}
 		}
-		if v, ok := IPVSField(got, tc.field); !ok || v != tc.value {
-			t.Errorf("IPVSField(%s) = %q, %v", tc.field, v, ok)
+		if v, ok := Get(got, "ipvs."+tc.field); !ok || v != tc.value {
+			t.Errorf("Get(ipvs.%s) = %q, %v", tc.field, v, ok)
 		}
 	}
 
 	// The parent line may carry a comment, as in the seed.
-	got, err := SetIPVSField(readTestdata(t, "seed-3.2-indented.yaml"), "scheduler", "sh")
+	got, err := Set(readTestdata(t, "seed-3.2-indented.yaml"), "ipvs.scheduler", "sh")
 	if err != nil || !strings.Contains(got, "ipvs: # 调度算法,默认是randomrobin\n") || !strings.Contains(got, "  scheduler: \"sh\"\n") {
 		t.Errorf("seed indented: %v\n%s", err, got)
 	}
@@ -150,25 +150,25 @@ func TestSetIPVSField(t *testing.T) {
 		{"mode: ipvs\n", "no top-level `ipvs:` block"},
 		{"ipvs:\n  strictARP: false\nscheduler: rr\n", "no `scheduler:` in the `ipvs:` block"},
 	} {
-		if _, err := SetIPVSField(tc.conf, "scheduler", "wrr"); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("SetIPVSField error = %v, want %q", err, tc.want)
+		if _, err := Set(tc.conf, "ipvs.scheduler", "wrr"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Set error = %v, want %q", err, tc.want)
 		}
 	}
 }
 
-func TestSetNestedFieldFeatureGate(t *testing.T) {
+func TestSetFeatureGate(t *testing.T) {
 	conf := readTestdata(t, "kubeadm-1.37-kind-iptables.conf")
-	got, err := SetNestedField(conf, "featureGates", "KubeProxyIPVS", "false")
+	got, err := Set(conf, "featureGates.KubeProxyIPVS", "false")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := changedLines(t, conf, got); len(c) != 1 {
 		t.Errorf("changed %v", c)
 	}
-	if v, ok := NestedField(got, "featureGates", "KubeProxyIPVS"); !ok || v != "false" {
+	if v, ok := Get(got, "featureGates.KubeProxyIPVS"); !ok || v != "false" {
 		t.Errorf("gate = %q %v", v, ok)
 	}
-	if _, err := SetNestedField(readTestdata(t, "seed-3.2-indented.yaml"), "featureGates", "KubeProxyIPVS", "false"); err == nil {
+	if _, err := Set(readTestdata(t, "seed-3.2-indented.yaml"), "featureGates.KubeProxyIPVS", "false"); err == nil {
 		t.Error("a config without featureGates accepted the edit")
 	}
 }
@@ -180,19 +180,34 @@ func FuzzSetMode(f *testing.F) {
 	f.Add("mode: 'it''s'\n")
 	f.Add("mode: \"a\\\"b\" # c\n")
 	f.Fuzz(func(t *testing.T, conf string) {
-		got, err := SetMode(conf, "ipvs")
+		got, err := Set(conf, "mode", "ipvs")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m, ok := Mode(got); !ok || m != "ipvs" {
-			t.Fatalf("after SetMode, Mode = %q, %v\nin:  %q\nout: %q", m, ok, conf, got)
+		if m, ok := Get(got, "mode"); !ok || m != "ipvs" {
+			t.Fatalf("after Set, mode = %q, %v\nin:  %q\nout: %q", m, ok, conf, got)
 		}
-		if _, had := Mode(conf); had {
+		if _, had := Get(conf, "mode"); had {
 			if strings.Count(got, "\n") != strings.Count(conf, "\n") {
-				t.Fatalf("SetMode changed the line count\nin:  %q\nout: %q", conf, got)
+				t.Fatalf("Set changed the line count\nin:  %q\nout: %q", conf, got)
 			}
 		} else if !strings.HasPrefix(got, conf) {
-			t.Fatalf("SetMode appending a mode changed the text before it\nin:  %q\nout: %q", conf, got)
+			t.Fatalf("Set appending a mode changed the text before it\nin:  %q\nout: %q", conf, got)
 		}
 	})
+}
+
+func TestSetTopLevelKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"enableProfiling: false\nmode: ipvs\n", "enableProfiling: true\nmode: ipvs\n"},
+		{"mode: ipvs\n", "mode: ipvs\nenableProfiling: true\n"},
+	} {
+		got, err := Set(tc.in, "enableProfiling", "true")
+		if err != nil || got != tc.want {
+			t.Errorf("Set(%q, enableProfiling) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, ok := Get("mode: ipvs\n", "enableProfiling"); ok {
+		t.Error("Get found a key the text lacks")
+	}
 }

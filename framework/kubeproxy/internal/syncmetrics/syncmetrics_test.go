@@ -1,4 +1,4 @@
-package kubeproxy
+package syncmetrics
 
 import (
 	"strings"
@@ -25,26 +25,26 @@ kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 950
 	tests := []struct {
 		name             string
 		text             string
-		ipv4             FamilySyncs
+		ipv4             Family
 		earliest, latest time.Time
 		pending          bool
 		wantErr          string
 	}{
 		{
 			name: "dual stack, IPv6 has a change queued after its last sync", text: dual,
-			ipv4:     FamilySyncs{Syncs: 3, Seconds: 1.5, Last: at(1000.5), Queued: at(990), hasLast: true},
+			ipv4:     Family{Syncs: 3, Seconds: 1.5, Last: at(1000.5), Queued: at(990), hasLast: true},
 			earliest: at(900), latest: at(1000.5), pending: true,
 		},
 		{
 			name: "one family not synced yet", text: "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge\n" +
 				"kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} 1000\n" +
 				"kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv6\"} 0\n",
-			ipv4: FamilySyncs{Last: at(1000), hasLast: true}, latest: at(1000),
+			ipv4: Family{Last: at(1000), hasLast: true}, latest: at(1000),
 		},
 		{
 			name: "unlabelled single-stack series counts as the family", text: "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge\n" +
 				"kubeproxy_sync_proxy_rules_last_timestamp_seconds 1000\n",
-			ipv4: FamilySyncs{Last: at(1000), hasLast: true}, earliest: at(1000), latest: at(1000),
+			ipv4: Family{Last: at(1000), hasLast: true}, earliest: at(1000), latest: at(1000),
 		},
 		{name: "nothing yet", text: "# TYPE go_goroutines gauge\ngo_goroutines 7\n"},
 		{name: "not the Prometheus format", text: "{json}", wantErr: "Prometheus text format"},
@@ -55,7 +55,7 @@ kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 950
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := ParseSyncMetrics([]byte(tc.text))
+			m, err := Parse([]byte(tc.text))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)

@@ -1,79 +1,60 @@
-package kubeproxy
+// Package configtext edits the kube-proxy ConfigMap's config.conf as text. It is a file
+// people edit by hand (the seed does it with `kubectl edit`), with their comments, key
+// order and quoting. The seed's method 2 changes one line, and so does this code: a YAML
+// round trip would reorder the keys, drop the comments and requote values. Get and Set
+// read and edit scalar lines in place and keep every other byte.
+package configtext
 
 import (
 	"fmt"
 	"strings"
 )
 
-// The kube-proxy ConfigMap's config.conf is a file people edit by hand (the seed does it
-// with `kubectl edit`), with their comments, key order and quoting. The seed's method 2
-// changes one line, and so does this code: a YAML round trip would reorder the keys, drop
-// the comments and requote values. These functions edit scalar lines in place and keep
-// every other byte.
-
-// Mode reads the top-level `mode:` of a KubeProxyConfiguration text; found is false when
-// the key is absent. An empty mode means kube-proxy's default (iptables on Linux).
-func Mode(conf string) (mode string, found bool) {
+// Get reads a scalar of a KubeProxyConfiguration text by its path: a top-level key
+// ("mode") or a key of a top-level block ("ipvs.scheduler", "featureGates.KubeProxyIPVS");
+// found is false when the key is absent. An empty mode means kube-proxy's default
+// (iptables on Linux).
+func Get(conf, path string) (value string, found bool) {
 	lines := splitKeepEnds(conf)
-	i := findKey(lines, 0, len(lines), 0, "mode")
-	if i < 0 {
-		return "", false
-	}
-	v := parseScalarLine(lines[i])
-	return unquote(v.value), true
-}
-
-// SetMode sets the top-level `mode:` to mode, keeping the line's quoting style, spacing and
-// trailing comment, and every other line as it was. A text without a mode line gets one
-// appended.
-func SetMode(conf, mode string) (string, error) {
-	if strings.ContainsAny(mode, "\n\r#\"'") {
-		return "", fmt.Errorf("proxy mode %q: expected a plain word such as ipvs", mode)
-	}
-	lines := splitKeepEnds(conf)
-	i := findKey(lines, 0, len(lines), 0, "mode")
-	if i < 0 {
-		if conf != "" && !strings.HasSuffix(conf, "\n") {
-			conf += "\n"
-		}
-		return conf + "mode: " + mode + "\n", nil
-	}
-	lines[i] = parseScalarLine(lines[i]).with(mode)
-	return strings.Join(lines, ""), nil
-}
-
-// IPVSField reads a field of the top-level `ipvs:` block ("scheduler", "strictARP").
-func IPVSField(conf, field string) (string, bool) { return NestedField(conf, "ipvs", field) }
-
-// SetIPVSField sets a scalar field of the top-level `ipvs:` block the same way SetMode sets
-// the mode: the scheduler (wrr, sh, mh), strictARP, the timeouts.
-func SetIPVSField(conf, field, value string) (string, error) {
-	return SetNestedField(conf, "ipvs", field, value)
-}
-
-// NestedField reads the scalar field of a top-level block.
-func NestedField(conf, parent, field string) (string, bool) {
-	lines := splitKeepEnds(conf)
-	i, err := findNested(lines, parent, field)
+	i, err := find(lines, path)
 	if err != nil {
 		return "", false
 	}
 	return unquote(parseScalarLine(lines[i]).value), true
 }
 
-// SetNestedField sets the scalar field of a top-level block (`featureGates:` ->
-// `KubeProxyIPVS:` among others), keeping every other byte.
-func SetNestedField(conf, parent, field, value string) (string, error) {
+// Set sets the scalar at path to value, keeping the line's quoting style, spacing and
+// trailing comment, and every other line as it was. A top-level key the text lacks is
+// appended; a key of a block must be there already.
+func Set(conf, path, value string) (string, error) {
 	if strings.ContainsAny(value, "\n\r#\"'") {
-		return "", fmt.Errorf("%s.%s value %q: expected a plain scalar", parent, field, value)
+		return "", fmt.Errorf("%s value %q: expected a plain scalar such as ipvs", path, value)
 	}
 	lines := splitKeepEnds(conf)
-	i, err := findNested(lines, parent, field)
+	i, err := find(lines, path)
 	if err != nil {
-		return "", err
+		if strings.Contains(path, ".") {
+			return "", err
+		}
+		if conf != "" && !strings.HasSuffix(conf, "\n") {
+			conf += "\n"
+		}
+		return conf + path + ": " + value + "\n", nil
 	}
 	lines[i] = parseScalarLine(lines[i]).with(value)
 	return strings.Join(lines, ""), nil
+}
+
+// find returns the line of a path's key.
+func find(lines []string, path string) (int, error) {
+	parent, field, nested := strings.Cut(path, ".")
+	if nested {
+		return findNested(lines, parent, field)
+	}
+	if i := findKey(lines, 0, len(lines), 0, path); i >= 0 {
+		return i, nil
+	}
+	return -1, fmt.Errorf("no top-level `%s:` in the kube-proxy configuration", path)
 }
 
 func findNested(lines []string, parent, field string) (int, error) {
