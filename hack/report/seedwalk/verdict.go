@@ -59,7 +59,7 @@ func Judge(rec Record) []Verdict {
 // is config.conf's (empty: rr), and the Pod is the lab agent's HTTP server, which answers
 // with the Pod's name.
 func tutorialFacts(f Facts) tutorial.Facts {
-	sched, _ := kubeproxy.IPVSField(f.ConfigAfter, "scheduler")
+	sched, _ := kubeproxy.Config(f.ConfigAfter).Get("ipvs.scheduler")
 	return tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
 		Answer: seedPodName, HostEndpoint: f.HostNodePort}
 }
