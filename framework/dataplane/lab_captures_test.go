@@ -239,7 +239,7 @@ func requireSets(t *testing.T, what string, got []IPSet) {
 		t.Errorf("%s lists sets %q, want %q (creation order)", what, g, w)
 	}
 	// Hash sets list their members in hash order, which the kernel seeds at random.
-	if d := Diff(State{IPSets: want}, State{IPSets: got}); d != "" {
+	if d := Diff(State{IPSets: want}, State{IPSets: got}); len(d) > 0 {
 		t.Errorf("%s differs from what state.sh created:\n%s", what, d)
 	}
 }

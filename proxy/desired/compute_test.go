@@ -24,7 +24,7 @@ import (
 // that order and empty-versus-nil differences fail too.
 func checkState(t *testing.T, want, got dataplane.State) {
 	t.Helper()
-	if d := dataplane.Diff(want, got); d != "" {
+	if d := dataplane.Diff(want, got); len(d) > 0 {
 		t.Errorf("state differs from upstream's:\n%s", d)
 		return
 	}
@@ -85,7 +85,7 @@ func TestSeedFixture(t *testing.T) {
 	}
 	links[0].Index = 0 // the kernel's choice
 	want := dataplane.State{Node: "node1", IPVS: ipvs, Links: links, IPSets: sets, IPTables: rules}
-	if d := dataplane.Diff(want, res.State); d != "" {
+	if d := dataplane.Diff(want, res.State); len(d) > 0 {
 		t.Errorf("the seed's node1 differs:\n%s", d)
 	}
 

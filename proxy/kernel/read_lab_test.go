@@ -164,7 +164,7 @@ func programLab(t *testing.T, k *kernel.Kernel, s dataplane.State) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := dataplane.Diff(before, after); d != "" {
+		if d := dataplane.Diff(before, after); len(d) > 0 {
 			t.Errorf("the test left the kernel changed (- before, + after):\n%s", d)
 		}
 	})
@@ -277,7 +277,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 	parsed(t, "ip6tables-save", err)
 	text.IPTables, text.IP6Tables = onlyTables(text.IPTables, labReadOptions.Tables), onlyTables(text.IP6Tables, labReadOptions.Tables)
 
-	if d := dataplane.Diff(text, got); d != "" {
+	if d := dataplane.Diff(text, got); len(d) > 0 {
 		t.Errorf("kernel.Read differs from the tools' text (- text, + kernel.Read):\n%s", d)
 	}
 
@@ -289,7 +289,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				t.Errorf("%s not read", vs.Key())
 				continue
 			}
-			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}, dataplane.IPVS{Services: []dataplane.VirtualServer{g}}); d != "" {
+			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}, dataplane.IPVS{Services: []dataplane.VirtualServer{g}}); len(d) > 0 {
 				t.Errorf("%s read otherwise than programmed:\n%s", vs.Key(), d)
 			}
 		}
@@ -302,7 +302,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 		}
 		wl := want.Links[0]
 		wl.Index = l.Index
-		if d := dataplane.Diff(dataplane.State{Links: []dataplane.Link{wl}}, dataplane.State{Links: []dataplane.Link{l}}); d != "" {
+		if d := dataplane.Diff(dataplane.State{Links: []dataplane.Link{wl}}, dataplane.State{Links: []dataplane.Link{l}}); len(d) > 0 {
 			t.Errorf("%s read otherwise than programmed:\n%s", wl.Name, d)
 		}
 		for _, ws := range want.IPSets {
@@ -311,7 +311,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				t.Errorf("set %s not read", ws.Name)
 				continue
 			}
-			if d := dataplane.Diff(dataplane.State{IPSets: []dataplane.IPSet{ws}}, dataplane.State{IPSets: []dataplane.IPSet{gs}}); d != "" {
+			if d := dataplane.Diff(dataplane.State{IPSets: []dataplane.IPSet{ws}}, dataplane.State{IPSets: []dataplane.IPSet{gs}}); len(d) > 0 {
 				t.Errorf("set %s read otherwise than programmed:\n%s", ws.Name, d)
 			}
 		}
@@ -334,14 +334,14 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 	t.Run("ipvsadm -Sn", func(t *testing.T) {
 		save, err := dataplane.ParseIPVSAdmSave(tool(t, "ipvsadm", "-Sn"))
 		parsed(t, "ipvsadm -Sn", err)
-		if d := dataplane.DiffIPVS(save, dataplane.IPVS{Services: got.IPVS.Services}); d != "" {
+		if d := dataplane.DiffIPVS(save, dataplane.IPVS{Services: got.IPVS.Services}); len(d) > 0 {
 			t.Errorf("kernel.Read differs from ipvsadm -Sn (- text, + kernel.Read):\n%s", d)
 		}
 	})
 	t.Run("ipset list", func(t *testing.T) {
 		list, err := dataplane.ParseIPSetList(tool(t, "ipset", "list"))
 		parsed(t, "ipset list", err)
-		if d := dataplane.Diff(dataplane.State{IPSets: list}, dataplane.State{IPSets: got.IPSets}); d != "" {
+		if d := dataplane.Diff(dataplane.State{IPSets: list}, dataplane.State{IPSets: got.IPSets}); len(d) > 0 {
 			t.Errorf("kernel.Read differs from ipset list (- text, + kernel.Read):\n%s", d)
 		}
 	})
@@ -366,7 +366,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				read.Services[i].OnePacket = false
 			}
 		}
-		if d := dataplane.DiffIPVS(proc, read); d != "" {
+		if d := dataplane.DiffIPVS(proc, read); len(d) > 0 {
 			t.Errorf("Services() differs from /proc/net/ip_vs beyond scheduler flags and IPv6 ops (- proc, + Services):\n%s", d)
 		}
 		if out := dataplane.FormatProcIPVS(proc, dataplane.DebianKernelHZ); out != string(data) {

@@ -81,7 +81,7 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 	// The kernel lists real servers in any order.
 	rss := ref.IPVS.Services[0].RealServers
 	rss[0], rss[1] = rss[1], rss[0]
-	if d := dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref, refNames)); d != "" {
+	if d := dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref, refNames)); len(d) > 0 {
 		t.Errorf("named states differ:\n%s", d)
 	}
 	// The originals are not touched.
@@ -92,7 +92,7 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 
 	// A third reference endpoint without a name stays an address and shows up.
 	ref3 := state("10.244.0.7", "10.244.0.8", "10.244.0.9")
-	d := sym.Render(dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref3, refNames)))
+	d := sym.renderDifferences(dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref3, refNames))).String()
 	for _, want := range []string{"+   -> 10.244.0.9:8080", "  -> {web#0}:8080", "+ add KUBE-LOOP-BACK 10.244.0.9,tcp:8080,10.244.0.9", "+ -A X -s 10.244.0.9/32 -j ACCEPT"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("rendered diff lacks %q:\n%s", want, d)
