@@ -209,7 +209,7 @@ func (r *Reconciler) dropMember(ks *knownSet, m string) {
 		r.count.members--
 		delete(ks.members, m)
 		if ks.canon != nil {
-			delete(ks.canon, canonicalMember(ks.header.Type, m))
+			delete(ks.canon, dataplane.CanonicalMember(ks.header.Type, m))
 		}
 	}
 }

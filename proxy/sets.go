@@ -129,7 +129,7 @@ func (r *Reconciler) destroySet(name string) {
 }
 
 // lookup finds a member as the set knows it: by its text, or by its canonical spelling
-// (canonicalMember) when the kernel wrote it differently.
+// (dataplane.CanonicalMember) when the kernel wrote it differently.
 func (ks *knownSet) lookup(m string) (string, bool) {
 	if _, ok := ks.members[m]; ok {
 		return m, true
@@ -137,7 +137,7 @@ func (ks *knownSet) lookup(m string) (string, bool) {
 	if len(ks.members) == 0 {
 		return "", false
 	}
-	c := canonicalMember(ks.header.Type, m)
+	c := dataplane.CanonicalMember(ks.header.Type, m)
 	if _, ok := ks.members[c]; ok {
 		return c, true
 	}
@@ -155,7 +155,7 @@ func (ks *knownSet) lookup(m string) (string, bool) {
 
 // indexSpelling records a member whose text is not its canonical spelling.
 func (ks *knownSet) indexSpelling(text string) {
-	if c := canonicalMember(ks.header.Type, text); c != text {
+	if c := dataplane.CanonicalMember(ks.header.Type, text); c != text {
 		ks.canon[c] = text
 	}
 }

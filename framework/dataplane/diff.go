@@ -436,11 +436,11 @@ func diffIPSets(want, got []IPSet) Differences {
 // ipsetListing is the set as `ipset save` prints it, members sorted: the create line keyed
 // by the set's name, the add lines by their member.
 func ipsetListing(s IPSet) []listed {
-	s.Members = sortedMembers(s.Members)
+	s.Members = sortedMembers(s)
 	texts := outputLines(FormatIPSetSave([]IPSet{s}))
 	out := []listed{{s.Name, texts[0]}}
 	for i, m := range s.Members {
-		out = append(out, listed{memberText(m), texts[i+1]})
+		out = append(out, listed{m, texts[i+1]})
 	}
 	return out
 }
@@ -634,10 +634,9 @@ func unorderedDiff(want, got []listed) []lineOp {
 	return out
 }
 
-func sortedMembers(ms []string) []string {
-	out := slices.Clone(ms)
-	slices.Sort(out)
+// sortedMembers is a sorted copy of the set's members.
+func sortedMembers(s IPSet) []string {
+	out := slices.Clone(s.Members)
+	SortMembers(s.Type, out)
 	return out
 }
-
-func memberText(m string) string { return m }

@@ -39,7 +39,7 @@ func equalIPSets(want, got []IPSet) bool {
 	name := func(s IPSet) string { return s.Name }
 	return slices.EqualFunc(sortedByName(want, name), sortedByName(got, name), func(a, b IPSet) bool {
 		return a.Name == b.Name && a.Type == b.Type && ipsetHeader(a) == ipsetHeader(b) &&
-			slices.Equal(sortedMembers(a.Members), sortedMembers(b.Members))
+			slices.Equal(sortedMembers(a), sortedMembers(b))
 	})
 }
 

@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -177,4 +179,53 @@ func formatMemberNet(p netip.Prefix) string {
 		return p.Addr().String()
 	}
 	return p.String()
+}
+
+// Compare orders members by address, protocol, port, second address and network: ports
+// numerically, as `ipset save` lists a bitmap:port set.
+func (m Member) Compare(o Member) int {
+	return cmp.Or(
+		m.IP.Compare(o.IP),
+		strings.Compare(m.Proto, o.Proto),
+		cmp.Compare(m.Port, o.Port),
+		m.IP2.Compare(o.IP2),
+		m.Net.Addr().Compare(o.Net.Addr()),
+		cmp.Compare(m.Net.Bits(), o.Net.Bits()),
+	)
+}
+
+// CanonicalMember writes a member of a set type the way ipset prints it (Member.String),
+// so that two spellings of one element ("fd00:0::1,tcp:80", "fd00::1,tcp:80") compare
+// equal. Text that does not parse as a member of the type is kept as it is.
+func CanonicalMember(setType, text string) string {
+	m, err := parseMember(setType, text)
+	if err != nil {
+		return text
+	}
+	return m.String()
+}
+
+// SortMembers sorts the member texts of a set type in Member.Compare order, then by
+// text; texts that do not parse sort by text. Each text is parsed once, not on every
+// comparison: sets hold tens of thousands of members at scale.
+func SortMembers(setType string, texts []string) {
+	type parsed struct {
+		text string
+		m    Member
+		ok   bool
+	}
+	ps := make([]parsed, len(texts))
+	for i, t := range texts {
+		m, err := parseMember(setType, t)
+		ps[i] = parsed{text: t, m: m, ok: err == nil}
+	}
+	slices.SortFunc(ps, func(x, y parsed) int {
+		if !x.ok || !y.ok {
+			return strings.Compare(x.text, y.text)
+		}
+		return cmp.Or(x.m.Compare(y.m), strings.Compare(x.text, y.text))
+	})
+	for i := range ps {
+		texts[i] = ps[i].text
+	}
 }

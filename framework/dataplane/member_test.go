@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -77,5 +78,39 @@ func TestParseMemberBadInput(t *testing.T) {
 				t.Errorf("Text = %q, want %q", pe.Text, tc.text)
 			}
 		})
+	}
+}
+
+func TestCanonicalMember(t *testing.T) {
+	tests := []struct{ setType, text, want string }{
+		{SetHashIPPort, "fd00:0:0::1,tcp:80", "fd00::1,tcp:80"},
+		{SetHashIPPortNet, "10.0.0.1,tcp:80,10.1.0.5/16", "10.0.0.1,tcp:80,10.1.0.0/16"},
+		{SetHashIPPortNet, "10.0.0.1,udp:53,10.0.0.9/32", "10.0.0.1,udp:53,10.0.0.9"},
+		{SetHashNet, "10.0.0.1/32", "10.0.0.1"},
+		{SetBitmapPort, "30089", "30089"},
+		{SetHashIPPort, "not a member", "not a member"},
+	}
+	for _, tt := range tests {
+		if got := CanonicalMember(tt.setType, tt.text); got != tt.want {
+			t.Errorf("CanonicalMember(%s, %q) = %q, want %q", tt.setType, tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestSortMembers(t *testing.T) {
+	for _, tc := range []struct {
+		setType     string
+		texts, want []string
+	}{
+		{SetBitmapPort, []string{"30089", "443", "8080"}, []string{"443", "8080", "30089"}},
+		{SetHashIPPort, []string{"10.96.0.10,udp:53", "10.96.0.2,tcp:80", "10.96.0.10,tcp:53"},
+			[]string{"10.96.0.2,tcp:80", "10.96.0.10,tcp:53", "10.96.0.10,udp:53"}},
+		{"hash:net,iface", []string{"10.0.0.0/8,eth1", "10.0.0.0/8,eth0"}, []string{"10.0.0.0/8,eth0", "10.0.0.0/8,eth1"}},
+	} {
+		got := slices.Clone(tc.texts)
+		SortMembers(tc.setType, got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("SortMembers(%s, %q) = %q, want %q", tc.setType, tc.texts, got, tc.want)
+		}
 	}
 }

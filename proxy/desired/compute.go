@@ -581,7 +581,7 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	for id := range NumSets {
 		spec := setSpecs[id]
 		set := spec.IPSet(e.family)
-		set.Members = sortMembers(members[id], spec.Type == TypeBitmapPort)
+		set.Members = sortMembers(spec.Type, members[id])
 		nonEmpty[id] = len(set.Members) > 0
 		sets[id] = set
 	}
@@ -604,21 +604,12 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	return res
 }
 
-// sortMembers sorts and deduplicates set members: ports numerically (as `ipset save` lists
-// a bitmap), everything else as text.
-func sortMembers(m []string, numeric bool) []string {
+// sortMembers sorts and deduplicates set members in the order `ipset save` lists them
+// (dataplane.SortMembers: ports numerically).
+func sortMembers(setType string, m []string) []string {
 	if len(m) == 0 {
 		return nil
 	}
-	if numeric {
-		slices.SortFunc(m, func(a, b string) int {
-			if len(a) != len(b) {
-				return len(a) - len(b)
-			}
-			return strings.Compare(a, b)
-		})
-	} else {
-		slices.Sort(m)
-	}
+	dataplane.SortMembers(setType, m)
 	return slices.Compact(m)
 }

@@ -1,13 +1,11 @@
 package desired
 
 import (
-	"cmp"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -300,18 +298,13 @@ func (x expect) state(node string) dataplane.State {
 			}
 		}
 		set.Members = slices.Clone(x.members[s.id])
-		if s.typ == "bitmap:port" {
-			slices.SortFunc(set.Members, func(a, b string) int { return cmp.Compare(atoi(a), atoi(b)) })
-		} else {
-			slices.Sort(set.Members)
-		}
 		if s.id == SetIPVSIPs {
 			set.Members = nil
 			for _, a := range bind {
 				set.Members = append(set.Members, addr(a).String())
 			}
-			slices.Sort(set.Members)
 		}
+		dataplane.SortMembers(s.typ, set.Members)
 		if len(set.Members) == 0 {
 			set.Members = nil
 		}
@@ -434,12 +427,4 @@ func (x expect) state(node string) dataplane.State {
 		st.IPTables = rules
 	}
 	return st
-}
-
-func atoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
 }

@@ -71,7 +71,7 @@ func (f *Fake) List() ([]dataplane.IPSet, error) {
 		for m := range s.members {
 			set.Members = append(set.Members, m)
 		}
-		sortMembers(set.Type, set.Members)
+		dataplane.SortMembers(set.Type, set.Members)
 		out = append(out, set)
 	}
 	slices.SortFunc(out, func(a, b dataplane.IPSet) int { return strings.Compare(a.Name, b.Name) })

@@ -183,7 +183,7 @@ func (l *Linux) List() ([]dataplane.IPSet, error) {
 		return nil, fmt.Errorf("list ip sets: %w", err)
 	}
 	for i := range sets {
-		sortMembers(sets[i].Type, sets[i].Members)
+		dataplane.SortMembers(sets[i].Type, sets[i].Members)
 	}
 	slices.SortFunc(sets, func(a, b dataplane.IPSet) int { return strings.Compare(a.Name, b.Name) })
 	return sets, nil
