@@ -152,27 +152,6 @@ func Diff(want, got State) Differences {
 	return out
 }
 
-// listed is one line of a listing with the key Difference names it by.
-type listed struct{ key, text string }
-
-// lines makes Differences of one kind from a whole listing.
-func lines(section Section, scope string, kind Kind, ls []listed) Differences {
-	out := make(Differences, 0, len(ls))
-	for _, l := range ls {
-		d := Difference{Section: section, Scope: scope, Key: l.key, Kind: kind}
-		switch kind {
-		case Missing:
-			d.Want = l.text
-		case Extra:
-			d.Got = l.text
-		default:
-			d.Want, d.Got = l.text, l.text
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
 // DiffIPVS is the IPVS part of Diff: virtual servers and their real servers matched by
 // key, then the timeouts.
 func DiffIPVS(want, got IPVS) Differences {
@@ -182,9 +161,9 @@ func DiffIPVS(want, got IPVS) Differences {
 		func(wvs, gvs *VirtualServer) {
 			switch {
 			case gvs == nil:
-				out = append(out, lines(SectionIPVS, wvs.Key().String(), Missing, ipvsListing(*wvs))...)
+				out = append(out, wholeListing(SectionIPVS, wvs.Key().String(), Missing, ipvsListing(*wvs))...)
 			case wvs == nil:
-				out = append(out, lines(SectionIPVS, gvs.Key().String(), Extra, ipvsListing(*gvs))...)
+				out = append(out, wholeListing(SectionIPVS, gvs.Key().String(), Extra, ipvsListing(*gvs))...)
 			default:
 				out = append(out, diffVirtualServer(*wvs, *gvs)...)
 			}
@@ -222,17 +201,17 @@ func diffVirtualServer(want, got VirtualServer) Differences {
 		func(wrs, grs *RealServer) {
 			switch {
 			case grs == nil:
-				rsLines = append(rsLines, lines(SectionIPVS, scope, Missing, []listed{{wrs.Key().String(), ipvsRealServerLine(want, *wrs)}})...)
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Missing, []listed{{wrs.Key().String(), ipvsRealServerLine(want, *wrs)}})...)
 				rsChanged = true
 			case wrs == nil:
-				rsLines = append(rsLines, lines(SectionIPVS, scope, Extra, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Extra, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
 				rsChanged = true
 			case !wrs.SameConfig(*grs):
 				rsLines = append(rsLines, Difference{Section: SectionIPVS, Scope: scope, Key: grs.Key().String(), Kind: Changed,
 					Want: ipvsRealServerLine(want, *wrs), Got: ipvsRealServerLine(got, *grs), Note: realServerChanges(*wrs, *grs)})
 				rsChanged = true
 			default:
-				rsLines = append(rsLines, lines(SectionIPVS, scope, Same, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Same, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
 			}
 		})
 	svcChanged := !want.SameConfig(got)
@@ -382,9 +361,9 @@ func diffLinks(want, got []Link) Differences {
 	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(wl, gl *Link) {
 		switch {
 		case gl == nil:
-			out = append(out, lines(SectionLinks, wl.Name, Missing, linkListing(*wl))...)
+			out = append(out, wholeListing(SectionLinks, wl.Name, Missing, linkListing(*wl))...)
 		case wl == nil:
-			out = append(out, lines(SectionLinks, gl.Name, Extra, linkListing(*gl))...)
+			out = append(out, wholeListing(SectionLinks, gl.Name, Extra, linkListing(*gl))...)
 		default:
 			wn := *wl
 			wn.Index = gl.Index
@@ -423,9 +402,9 @@ func diffIPSets(want, got []IPSet) Differences {
 	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(ws, gs *IPSet) {
 		switch {
 		case gs == nil:
-			out = append(out, lines(SectionIPSets, ws.Name, Missing, ipsetListing(*ws))...)
+			out = append(out, wholeListing(SectionIPSets, ws.Name, Missing, ipsetListing(*ws))...)
 		case ws == nil:
-			out = append(out, lines(SectionIPSets, gs.Name, Extra, ipsetListing(*gs))...)
+			out = append(out, wholeListing(SectionIPSets, gs.Name, Extra, ipsetListing(*gs))...)
 		default:
 			out = append(out, diffListing(SectionIPSets, gs.Name, ipsetListing(*ws), ipsetListing(*gs), lineNote)...)
 		}
@@ -511,127 +490,6 @@ func outputLines(text string) []string {
 		return nil
 	}
 	return strings.Split(text, "\n")
-}
-
-// diffListing compares two listings of one object line by line: nothing when they are the
-// same, otherwise every line, marked. A line on both sides that the longest common
-// subsequence leaves out is one that moved: it is reported once, Moved, where got has it,
-// with movedNote saying where want has it.
-func diffListing(section Section, scope string, want, got []listed, movedNote func(wantIndex int) string) Differences {
-	if slices.Equal(want, got) {
-		return nil
-	}
-	ops := lcsDiff(want, got)
-	// Pair every line only want has with a line only got has of the same text.
-	extra := map[string][]int{}
-	for i, op := range ops {
-		if op.kind == Extra {
-			extra[op.text] = append(extra[op.text], i)
-		}
-	}
-	for i, op := range ops {
-		if op.kind != Missing || len(extra[op.text]) == 0 {
-			continue
-		}
-		j := extra[op.text][0]
-		extra[op.text] = extra[op.text][1:]
-		ops[j].kind, ops[j].want = Moved, op.want
-		ops[i].kind = "" // reported at got's place
-	}
-	out := make(Differences, 0, len(ops))
-	for _, op := range ops {
-		if op.kind == "" {
-			continue
-		}
-		d := Difference{Section: section, Scope: scope, Key: op.key, Kind: op.kind}
-		switch op.kind {
-		case Missing:
-			d.Want = op.text
-		case Extra:
-			d.Got = op.text
-		case Moved:
-			d.Want, d.Got, d.Note = op.text, op.text, movedNote(op.want)
-		default:
-			d.Want, d.Got = op.text, op.text
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-// lineOp is one line of a line diff: its kind (Same, Missing or Extra) and, for a line of
-// want, its index there.
-type lineOp struct {
-	listed
-	kind Kind
-	want int
-}
-
-// maxLCSCells bounds the quadratic line diff; past it (thousands of rules in one chain,
-// as iptables-mode leftovers can be) lines are compared as sets instead.
-const maxLCSCells = 4 << 20
-
-// lcsDiff returns the lines of a longest-common-subsequence diff.
-func lcsDiff(want, got []listed) []lineOp {
-	if len(want)*len(got) > maxLCSCells {
-		return unorderedDiff(want, got)
-	}
-	// lcs[i][j] is the LCS length of want[i:] and got[j:].
-	lcs := make([][]int, len(want)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(got)+1)
-	}
-	for i := len(want) - 1; i >= 0; i-- {
-		for j := len(got) - 1; j >= 0; j-- {
-			if want[i].text == got[j].text {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []lineOp
-	i, j := 0, 0
-	for i < len(want) || j < len(got) {
-		switch {
-		case i < len(want) && j < len(got) && want[i].text == got[j].text:
-			out = append(out, lineOp{got[j], Same, i})
-			i++
-			j++
-		case j == len(got) || (i < len(want) && lcs[i+1][j] >= lcs[i][j+1]):
-			out = append(out, lineOp{want[i], Missing, i})
-			i++
-		default:
-			out = append(out, lineOp{got[j], Extra, -1})
-			j++
-		}
-	}
-	return out
-}
-
-// unorderedDiff marks the lines of want missing from got and the lines of got missing from
-// want, ignoring order; used only for very long listings.
-func unorderedDiff(want, got []listed) []lineOp {
-	count := map[string]int{}
-	for _, l := range got {
-		count[l.text]++
-	}
-	var out []lineOp
-	for i, l := range want {
-		if count[l.text] > 0 {
-			count[l.text]--
-			out = append(out, lineOp{l, Same, i})
-		} else {
-			out = append(out, lineOp{l, Missing, i})
-		}
-	}
-	for _, l := range got {
-		if count[l.text] > 0 {
-			count[l.text]--
-			out = append(out, lineOp{l, Extra, -1})
-		}
-	}
-	return out
 }
 
 // sortedMembers is a sorted copy of the set's members.
