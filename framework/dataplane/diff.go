@@ -3,6 +3,7 @@ package dataplane
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -429,19 +430,39 @@ func ipsetListing(s IPSet) []listed {
 // of rules whose order carries no meaning.
 func diffRuleset(section Section, want, got Ruleset) Differences {
 	var out Differences
-	for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
-		wt, _ := want.Table(table)
-		gt, _ := got.Table(table)
-		for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
-			wc, wok := wt.Chain(chain)
-			gc, gok := gt.Chain(chain)
-			if wok && gok {
-				wc.Rules = alignOrderFreeRuns(wc.Rules, gc.Rules)
-			}
-			out = append(out, diffListing(section, table, chainListing(wc, wok), chainListing(gc, gok), ruleNote)...)
+	for table, p := range chainPairs(want, got) {
+		if p.inWant && p.inGot {
+			p.want.Rules = alignOrderFreeRuns(p.want.Rules, p.got.Rules)
 		}
+		out = append(out, diffListing(section, table, chainListing(p.want, p.inWant), chainListing(p.got, p.inGot), ruleNote)...)
 	}
 	return out
+}
+
+// chainPair is one chain name of a table on both sides, and whether each side has it.
+type chainPair struct {
+	want, got     Chain
+	inWant, inGot bool
+}
+
+// chainPairs yields, table by table, the chains of want in order and then those only got
+// has, each with its table's name. Tables and chains are found by name, the first of a
+// name as Ruleset.Table and Table.Chain find them, so a table without chains is no table.
+func chainPairs(want, got Ruleset) iter.Seq2[string, chainPair] {
+	return func(yield func(string, chainPair) bool) {
+		for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
+			wt, _ := want.Table(table)
+			gt, _ := got.Table(table)
+			for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
+				var p chainPair
+				p.want, p.inWant = wt.Chain(chain)
+				p.got, p.inGot = gt.Chain(chain)
+				if !yield(table, p) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // chainListing is the chain as `iptables -S CHAIN` prints it, every line keyed by the

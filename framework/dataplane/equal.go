@@ -43,25 +43,14 @@ func equalIPSets(want, got []IPSet) bool {
 	})
 }
 
-// equalRuleset compares tables and chains by name (the first of a name, as Ruleset.Table
-// and Table.Chain find them): a table without chains is no table, a chain's rules compare
-// in order except inside order-free runs.
+// equalRuleset compares the chains chainPairs pairs: a chain's rules compare in order
+// except inside order-free runs.
 func equalRuleset(want, got Ruleset) bool {
-	for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
-		wt, _ := want.Table(table)
-		gt, _ := got.Table(table)
-		for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
-			wc, wok := wt.Chain(chain)
-			gc, gok := gt.Chain(chain)
-			if wok != gok {
-				return false
-			}
-			if isUserChain(wc) != isUserChain(gc) || (!isUserChain(wc) && wc.Policy != gc.Policy) {
-				return false
-			}
-			if !slices.Equal(canonicalRules(wc.Rules), canonicalRules(gc.Rules)) {
-				return false
-			}
+	for _, p := range chainPairs(want, got) {
+		if p.inWant != p.inGot || isUserChain(p.want) != isUserChain(p.got) ||
+			(!isUserChain(p.want) && p.want.Policy != p.got.Policy) ||
+			!slices.Equal(canonicalRules(p.want.Rules), canonicalRules(p.got.Rules)) {
+			return false
 		}
 	}
 	return true

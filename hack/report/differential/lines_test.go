@@ -86,20 +86,9 @@ func TestLinesEverySection(t *testing.T) {
 }
 
 func dropRule(r dataplane.Ruleset, table, chain, spec string) dataplane.Ruleset {
-	out := dataplane.Ruleset{Tables: slices.Clone(r.Tables)}
-	for i, t := range out.Tables {
-		if t.Name != table {
-			continue
-		}
-		chains := slices.Clone(t.Chains)
-		for j, c := range chains {
-			if c.Name == chain {
-				chains[j].Rules = slices.DeleteFunc(slices.Clone(c.Rules), func(r dataplane.Rule) bool { return r.Spec == spec })
-			}
-		}
-		out.Tables[i].Chains = chains
-	}
-	return out
+	return withRules(r, table, chain, func(rules []dataplane.Rule) []dataplane.Rule {
+		return slices.DeleteFunc(slices.Clone(rules), func(r dataplane.Rule) bool { return r.Spec == spec })
+	})
 }
 
 // Upstream writes the DROP rules of KUBE-IPVS-OUT-FILTER in Go map order: a load balancer
@@ -112,7 +101,7 @@ func TestCompareRuleOrder(t *testing.T) {
 		{Spec: "-s 203.0.113.20/32 -m ipvs --vproto 6 --vaddr 203.0.113.20 --vport 443 -j DROP"},
 	}
 	withChain := func(c Capture, rules ...dataplane.Rule) Capture {
-		c.State.IPTables = setRules(c.State.IPTables, "filter", "KUBE-IPVS-OUT-FILTER", rules)
+		c.State.IPTables = withRules(c.State.IPTables, "filter", "KUBE-IPVS-OUT-FILTER", func([]dataplane.Rule) []dataplane.Rule { return rules })
 		return c
 	}
 	want, got := withChain(up, drops[0], drops[1]), withChain(up, drops[1], drops[0])
@@ -140,7 +129,8 @@ differences:
 	}
 }
 
-func setRules(r dataplane.Ruleset, table, chain string, rules []dataplane.Rule) dataplane.Ruleset {
+// withRules returns a copy of r with the rules of one chain replaced by what change makes of them.
+func withRules(r dataplane.Ruleset, table, chain string, change func([]dataplane.Rule) []dataplane.Rule) dataplane.Ruleset {
 	out := dataplane.Ruleset{Tables: slices.Clone(r.Tables)}
 	for i, t := range out.Tables {
 		if t.Name != table {
@@ -149,7 +139,7 @@ func setRules(r dataplane.Ruleset, table, chain string, rules []dataplane.Rule) 
 		chains := slices.Clone(t.Chains)
 		for j, c := range chains {
 			if c.Name == chain {
-				chains[j].Rules = rules
+				chains[j].Rules = change(c.Rules)
 			}
 		}
 		out.Tables[i].Chains = chains
