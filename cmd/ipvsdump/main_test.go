@@ -50,7 +50,7 @@ func kindNode() dataplane.State {
 				netip.MustParsePrefix("10.96.0.1/32"), netip.MustParsePrefix("10.96.0.10/32"), netip.MustParsePrefix("10.106.71.137/32")}},
 		},
 		IPSets: []dataplane.IPSet{
-			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089"}},
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []dataplane.Member{{Port: 30089}}},
 		},
 		IPTables: dataplane.Ruleset{Tables: []dataplane.Table{{Name: "nat", Chains: []dataplane.Chain{
 			{Name: "KUBE-MARK-MASQ", Policy: "-", Rules: []dataplane.Rule{{Spec: "-j MARK --set-xmark 0x4000/0x4000"}}},

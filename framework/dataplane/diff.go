@@ -420,7 +420,7 @@ func ipsetListing(s IPSet) []listed {
 	texts := outputLines(FormatIPSetSave([]IPSet{s}))
 	out := []listed{{s.Name, texts[0]}}
 	for i, m := range s.Members {
-		out = append(out, listed{m, texts[i+1]})
+		out = append(out, listed{m.String(), texts[i+1]})
 	}
 	return out
 }
@@ -514,8 +514,8 @@ func outputLines(text string) []string {
 }
 
 // sortedMembers is a sorted copy of the set's members.
-func sortedMembers(s IPSet) []string {
+func sortedMembers(s IPSet) []Member {
 	out := slices.Clone(s.Members)
-	SortMembers(s.Type, out)
+	slices.SortFunc(out, Member.Compare)
 	return out
 }

@@ -32,9 +32,9 @@ func seedState() State {
 				netip.MustParsePrefix("10.96.0.1/32"), netip.MustParsePrefix("10.106.71.137/32")}},
 		},
 		IPSets: []IPSet{
-			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089", "31000"}},
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: MustParseMembers("bitmap:port", "30089", "31000")},
 			{Name: "KUBE-CLUSTER-IP", Type: "hash:ip,port", Family: "inet", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"10.106.71.137,tcp:80"}},
+				Members: MustParseMembers("hash:ip,port", "10.106.71.137,tcp:80")},
 		},
 		IPTables: Ruleset{Tables: []Table{{Name: "nat", Chains: []Chain{
 			{Name: "PREROUTING", Policy: "ACCEPT", Rules: []Rule{{Spec: `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`}}},
@@ -144,7 +144,7 @@ func TestDiff(t *testing.T) {
 		{
 			name: "ipset members and a missing set",
 			change: func(got *State) {
-				got.IPSets[0].Members = []string{"31000", "30090"}
+				got.IPSets[0].Members = MustParseMembers(SetBitmapPort, "31000", "30090")
 				got.IPSets = got.IPSets[:1]
 			},
 			want: `--- ipsets (ipset save): - missing, + unexpected, ~ changed
@@ -278,8 +278,10 @@ func TestDiffTyped(t *testing.T) {
 				Want: "    inet 10.106.71.137/32"}},
 		},
 		{
-			name:   "a set member",
-			change: func(got *State) { got.IPSets[0].Members = append(slices.Clone(got.IPSets[0].Members), "30090") },
+			name: "a set member",
+			change: func(got *State) {
+				got.IPSets[0].Members = append(slices.Clone(got.IPSets[0].Members), Member{Port: 30090})
+			},
 			want: Differences{{Section: SectionIPSets, Scope: "KUBE-NODE-PORT-TCP", Key: "30090", Kind: Extra,
 				Got: "add KUBE-NODE-PORT-TCP 30090"}},
 		},

@@ -115,10 +115,10 @@ func TestSeedFixture(t *testing.T) {
 			t.Errorf("iptables-mode chains in ipvs mode: %v", c)
 		}
 	}
-	if set, _ := res.State.IPSet("KUBE-CLUSTER-IP"); !slices.Equal(set.Members, []string{"10.106.71.137,tcp:80"}) {
+	if set, _ := res.State.IPSet("KUBE-CLUSTER-IP"); !slices.Equal(set.Members, []dataplane.Member{{IP: netip.MustParseAddr("10.106.71.137"), Proto: "tcp", Port: 80}}) {
 		t.Errorf("KUBE-CLUSTER-IP = %q", set.Members)
 	}
-	if set, _ := res.State.IPSet("KUBE-NODE-PORT-TCP"); !slices.Equal(set.Members, []string{"30089"}) {
+	if set, _ := res.State.IPSet("KUBE-NODE-PORT-TCP"); !slices.Equal(set.Members, []dataplane.Member{{Port: 30089}}) {
 		t.Errorf("KUBE-NODE-PORT-TCP = %q", set.Members)
 	}
 	if l, _ := res.State.Link("kube-ipvs0"); !slices.Equal(l.Addrs, []netip.Prefix{netip.MustParsePrefix("10.106.71.137/32")}) {

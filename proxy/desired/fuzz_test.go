@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // FuzzCompute puts arbitrary text where Services and EndpointSlices carry addresses,
@@ -50,8 +52,8 @@ func FuzzCompute(f *testing.F) {
 		}
 		for _, set := range res.State.IPSets {
 			for _, m := range set.Members {
-				if m == "" {
-					t.Errorf("empty member in %s", set.Name)
+				if p, err := dataplane.ParseMember(set.Type, m.String()); err != nil || p != m {
+					t.Errorf("member %+v of %s does not read back as itself (%+v, %v)", m, set.Name, p, err)
 				}
 			}
 		}

@@ -51,7 +51,7 @@ func TestLinesEverySection(t *testing.T) {
 	got.IPSets = slices.Clone(got.IPSets)
 	for i, s := range got.IPSets {
 		if s.Name == "KUBE-NODE-PORT-TCP" {
-			got.IPSets[i].Members = append(slices.Clone(s.Members), "30090")
+			got.IPSets[i].Members = append(slices.Clone(s.Members), dataplane.Member{Port: 30090})
 		}
 	}
 	// iptables: a rule less in nat KUBE-SERVICES.

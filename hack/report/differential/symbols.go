@@ -152,7 +152,17 @@ func (s *Symbols) Apply(st dataplane.State, names Names) dataplane.State {
 	for i := range out.IPSets {
 		ms := slices.Clone(out.IPSets[i].Members)
 		for j := range ms {
-			ms[j] = text(ms[j])
+			m := &ms[j]
+			if m.IP.IsValid() {
+				m.IP = sub(m.IP)
+			}
+			if m.IP2.IsValid() {
+				m.IP2 = sub(m.IP2)
+			}
+			if m.Net.IsValid() {
+				m.Net = netip.PrefixFrom(sub(m.Net.Addr()), m.Net.Bits())
+			}
+			m.Raw = text(m.Raw)
 		}
 		out.IPSets[i].Members = ms
 	}

@@ -56,11 +56,11 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 	a := netip.MustParseAddr
 	state := func(ips ...string) dataplane.State {
 		vs := dataplane.VirtualServer{Protocol: dataplane.TCP, Address: a("10.96.102.10"), Port: 80, Scheduler: "rr"}
-		var members []string
+		var members []dataplane.Member
 		var rules []dataplane.Rule
 		for _, ip := range ips {
 			vs.RealServers = append(vs.RealServers, dataplane.RealServer{Address: a(ip), Port: 8080, Forward: dataplane.Masq, Weight: 1})
-			members = append(members, ip+",tcp:8080,"+ip)
+			members = append(members, dataplane.Member{IP: a(ip), Proto: "tcp", Port: 8080, IP2: a(ip)})
 			rules = append(rules, dataplane.Rule{Spec: "-s " + ip + "/32 -j ACCEPT"})
 		}
 		return dataplane.State{
@@ -85,7 +85,7 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 		t.Errorf("named states differ:\n%s", d)
 	}
 	// The originals are not touched.
-	if up.IPVS.Services[0].RealServers[0].Address != a("10.244.0.2") || up.IPSets[0].Members[0] != "10.244.0.2,tcp:8080,10.244.0.2" ||
+	if up.IPVS.Services[0].RealServers[0].Address != a("10.244.0.2") || up.IPSets[0].Members[0].String() != "10.244.0.2,tcp:8080,10.244.0.2" ||
 		up.IPTables.Tables[0].Chains[0].Rules[0].Spec != "-s 10.244.0.2/32 -j ACCEPT" || up.Links[0].Addrs[0].Addr() != a("10.244.0.2") {
 		t.Errorf("Apply changed its input: %+v", up)
 	}

@@ -86,22 +86,24 @@ func parseRange(s string) (from, to uint16, err error) {
 	return uint16(x), uint16(y), nil
 }
 
-// parseMembers reads members of a set with the given header, refusing (before anything
-// changes) any that the kernel would: unparsable text, the wrong family, a port outside a
-// bitmap's range.
-func parseMembers(set dataplane.IPSet, texts []string) ([]dataplane.Member, error) {
-	out := make([]dataplane.Member, 0, len(texts))
-	for _, text := range texts {
-		m, err := dataplane.ParseMember(set.Type, text)
+// checkMembers refuses, before anything changes, any member the kernel would: one that is
+// not a member of the set's type as ParseMember reads it, the wrong family, a port outside
+// a bitmap's range.
+func checkMembers(set dataplane.IPSet, members []dataplane.Member) error {
+	for _, m := range members {
+		text := m.String()
+		p, err := dataplane.ParseMember(set.Type, text)
 		if err != nil {
-			return nil, fmt.Errorf("set %s: %w", set.Name, err)
+			return fmt.Errorf("set %s: %w", set.Name, err)
+		}
+		if p != m {
+			return fmt.Errorf("set %s member %+v: expected a member of %s as ParseMember reads %q: %w", set.Name, m, set.Type, text, syscall.EINVAL)
 		}
 		if err := checkMember(set, m); err != nil {
-			return nil, fmt.Errorf("set %s member %q: %w", set.Name, text, err)
+			return fmt.Errorf("set %s member %q: %w", set.Name, text, err)
 		}
-		out = append(out, m)
 	}
-	return out, nil
+	return nil
 }
 
 func checkMember(set dataplane.IPSet, m dataplane.Member) error {
