@@ -33,7 +33,7 @@ type assembly struct {
 	// (by namespace and name); the first one's wins, as in Assemble.
 	claims   map[dataplane.ServiceKey][]types.NamespacedName
 	binds    map[netip.Addr]int
-	members  [desired.NumSets]map[string]int
+	members  [desired.NumSets]map[dataplane.Member]int
 	drops    map[string]int
 	nonEmpty [desired.NumSets]bool
 	// rules is the family's ruleset as last computed.
@@ -42,7 +42,7 @@ type assembly struct {
 	// What the current update touched.
 	touchedVS      map[dataplane.ServiceKey]bool
 	touchedAddr    map[netip.Addr]bool
-	touchedMembers [desired.NumSets]map[string]bool
+	touchedMembers [desired.NumSets]map[dataplane.Member]bool
 	dropsChanged   bool
 }
 
@@ -75,7 +75,7 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 	a.claims = make(map[dataplane.ServiceKey][]types.NamespacedName, size)
 	a.binds = make(map[netip.Addr]int, size)
 	for id := range desired.NumSets {
-		a.members[id] = map[string]int{}
+		a.members[id] = map[dataplane.Member]int{}
 	}
 	a.drops = map[string]int{}
 	a.resetTouched()
@@ -149,7 +149,7 @@ func (a *assembly) resetTouched() {
 	a.touchedVS = map[dataplane.ServiceKey]bool{}
 	a.touchedAddr = map[netip.Addr]bool{}
 	for id := range desired.NumSets {
-		a.touchedMembers[id] = map[string]bool{}
+		a.touchedMembers[id] = map[dataplane.Member]bool{}
 	}
 	a.dropsChanged = false
 }
@@ -243,7 +243,7 @@ func (a *assembly) delta() *Delta {
 	d := &Delta{
 		Services: make(map[dataplane.ServiceKey]*dataplane.VirtualServer, len(a.touchedVS)),
 		Addrs:    make(map[netip.Prefix]bool, len(a.touchedAddr)),
-		Members:  map[string]map[string]bool{},
+		Members:  map[string]map[dataplane.Member]bool{},
 	}
 	for k := range a.touchedVS {
 		d.Services[k] = nil
@@ -251,17 +251,17 @@ func (a *assembly) delta() *Delta {
 			d.Services[k] = a.virtualServer(cl[0], k)
 		}
 	}
-	member := func(id desired.SetID, m string, want bool) {
+	member := func(id desired.SetID, m dataplane.Member, want bool) {
 		name := id.Spec().NameFor(a.family)
 		if d.Members[name] == nil {
-			d.Members[name] = map[string]bool{}
+			d.Members[name] = map[dataplane.Member]bool{}
 		}
 		d.Members[name][m] = want
 	}
 	for addr := range a.touchedAddr {
 		want := a.binds[addr] > 0
 		d.Addrs[netip.PrefixFrom(addr, addr.BitLen())] = want
-		member(desired.SetIPVSIPs, addr.String(), want)
+		member(desired.SetIPVSIPs, dataplane.Member{IP: addr}, want)
 	}
 	for id := range desired.NumSets {
 		for m := range a.touchedMembers[id] {
@@ -308,7 +308,7 @@ func (a *assembly) computeRules() dataplane.Ruleset {
 	var st desired.ServiceState
 	for id := range desired.NumSets {
 		if a.nonEmpty[id] && id != desired.SetIPVSIPs {
-			st.Members = append(st.Members, desired.SetMembers{Set: id, Members: []string{"0"}})
+			st.Members = append(st.Members, desired.SetMembers{Set: id, Members: []dataplane.Member{{}}})
 		}
 	}
 	if a.nonEmpty[desired.SetIPVSIPs] {

@@ -82,8 +82,7 @@ func BenchmarkOneServiceChange(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	// Warm up: the first miss in a set builds its index of canonical spellings (once per
-	// process), which is not what a change costs.
+	// Warm up: the first change grows the proxier's maps, which is not what a change costs.
 	sync(0, true)
 	sync(0, false)
 	for _, added := range []bool{true, false} {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/desired"
@@ -34,7 +33,7 @@ func (s testService) realServers() []dataplane.RealServer {
 func desiredFor(services ...testService) dataplane.State {
 	var s dataplane.State
 	link := dataplane.Link{Name: dataplane.KubeIPVSInterface, Kind: "dummy"}
-	members := map[desired.SetID][]string{}
+	members := map[desired.SetID][]dataplane.Member{}
 	for _, svc := range services {
 		ip := netip.MustParseAddr(svc.clusterIP)
 		s.IPVS.Services = append(s.IPVS.Services, dataplane.VirtualServer{
@@ -43,9 +42,9 @@ func desiredFor(services ...testService) dataplane.State {
 		p := netip.PrefixFrom(ip, 32)
 		if !slices.Contains(link.Addrs, p) {
 			link.Addrs = append(link.Addrs, p)
-			members[desired.SetIPVSIPs] = append(members[desired.SetIPVSIPs], ip.String())
+			members[desired.SetIPVSIPs] = append(members[desired.SetIPVSIPs], dataplane.Member{IP: ip})
 		}
-		members[desired.SetClusterIP] = append(members[desired.SetClusterIP], portalMember(ip, svc.proto, svc.port))
+		members[desired.SetClusterIP] = append(members[desired.SetClusterIP], dataplane.Member{IP: ip, Proto: svc.proto.Lower(), Port: svc.port})
 		if svc.nodePort != 0 {
 			s.IPVS.Services = append(s.IPVS.Services, dataplane.VirtualServer{
 				Protocol: svc.proto, Address: testNodeIP, Port: svc.nodePort, Scheduler: "rr", RealServers: svc.realServers(),
@@ -54,7 +53,7 @@ func desiredFor(services ...testService) dataplane.State {
 			if svc.proto == dataplane.UDP {
 				id = desired.SetNodePortUDP
 			}
-			members[id] = append(members[id], strconv.Itoa(int(svc.nodePort)))
+			members[id] = append(members[id], dataplane.Member{Port: svc.nodePort})
 		}
 	}
 	s.Links = []dataplane.Link{link}

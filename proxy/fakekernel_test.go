@@ -109,5 +109,5 @@ func sameDataplane(want, got dataplane.State) string {
 		s.IPVS.Timeouts = dataplane.Timeouts{}
 		return s
 	}
-	return dataplane.Diff(strip(want), strip(got))
+	return dataplane.Diff(strip(want), strip(got)).String()
 }

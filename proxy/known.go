@@ -36,11 +36,8 @@ type knownRealServer struct {
 // proxier wrote, each with the generation that last wanted it.
 type knownSet struct {
 	header  dataplane.IPSet
-	members map[string]uint64
+	members map[dataplane.Member]uint64
 	gen     uint64
-	// canon maps the canonical spelling of each member whose text differs from it to
-	// that text; built on the first lookup that misses and kept up to date from then on.
-	canon map[string]string
 }
 
 // knownRules remembers the last iptables transaction that went through.
@@ -173,9 +170,9 @@ func (r *Reconciler) markTerminating(ks *knownService, krs *knownRealServer, on 
 }
 
 // putSet records a set the kernel now holds, with members.
-func (r *Reconciler) putSet(header dataplane.IPSet, members []string, gen uint64) *knownSet {
+func (r *Reconciler) putSet(header dataplane.IPSet, members []dataplane.Member, gen uint64) *knownSet {
 	r.dropSet(header.Name)
-	ks := &knownSet{header: setHeader(header), members: make(map[string]uint64, len(members))}
+	ks := &knownSet{header: setHeader(header), members: make(map[dataplane.Member]uint64, len(members))}
 	for _, m := range members {
 		ks.members[m] = gen
 	}
@@ -193,24 +190,18 @@ func (r *Reconciler) dropSet(name string) {
 }
 
 // putMember records a member of a known set, wanted by gen.
-func (r *Reconciler) putMember(ks *knownSet, m string, gen uint64) {
+func (r *Reconciler) putMember(ks *knownSet, m dataplane.Member, gen uint64) {
 	if _, ok := ks.members[m]; !ok {
 		r.count.members++
-		if ks.canon != nil {
-			ks.indexSpelling(m)
-		}
 	}
 	ks.members[m] = gen
 }
 
 // dropMember forgets a member.
-func (r *Reconciler) dropMember(ks *knownSet, m string) {
+func (r *Reconciler) dropMember(ks *knownSet, m dataplane.Member) {
 	if _, ok := ks.members[m]; ok {
 		r.count.members--
 		delete(ks.members, m)
-		if ks.canon != nil {
-			delete(ks.canon, canonicalMember(ks.header.Type, m))
-		}
 	}
 }
 

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
@@ -26,8 +24,8 @@ type ownership struct {
 	exclude   []netip.Prefix
 	bound     map[netip.Addr]bool
 	nodeAddrs map[netip.Addr]bool
-	// members of the portal sets and the SCTP node-port set, in ipset's text form.
-	portals map[string]bool
+	// members of the portal sets and the SCTP node-port set.
+	portals map[dataplane.Member]bool
 	// node ports from the bitmap sets, by protocol.
 	nodePorts map[dataplane.Protocol]map[uint16]bool
 }
@@ -40,7 +38,7 @@ func newOwnership(family int, exclude []netip.Prefix, links []dataplane.Link, se
 		exclude:   exclude,
 		bound:     map[netip.Addr]bool{},
 		nodeAddrs: map[netip.Addr]bool{},
-		portals:   map[string]bool{},
+		portals:   map[dataplane.Member]bool{},
 		nodePorts: map[dataplane.Protocol]map[uint16]bool{},
 	}
 	for _, l := range links {
@@ -68,15 +66,15 @@ func newOwnership(family int, exclude []netip.Prefix, links []dataplane.Link, se
 			}
 		}
 		for proto, id := range nodePortSets {
-			for _, m := range byName[id.Spec().NameFor(fam)].Members {
-				port, err := strconv.ParseUint(m, 10, 16)
-				if err != nil {
-					continue
-				}
+			set := byName[id.Spec().NameFor(fam)]
+			if set.Type != dataplane.SetBitmapPort {
+				continue
+			}
+			for _, m := range set.Members {
 				if o.nodePorts[proto] == nil {
 					o.nodePorts[proto] = map[uint16]bool{}
 				}
-				o.nodePorts[proto][uint16(port)] = true
+				o.nodePorts[proto][m.Port] = true
 			}
 		}
 	}
@@ -109,19 +107,8 @@ func (o *ownership) owns(vs dataplane.VirtualServer) bool {
 	if vs.FWMark != 0 || !vs.Address.IsValid() || !o.inFamily(vs) || o.excluded(vs.Address) {
 		return false
 	}
-	if o.bound[vs.Address] || o.portals[portalMember(vs.Address, vs.Protocol, vs.Port)] {
+	if o.bound[vs.Address] || o.portals[dataplane.Member{IP: vs.Address, Proto: vs.Protocol.Lower(), Port: vs.Port}] {
 		return true
 	}
 	return o.nodeAddrs[vs.Address] && o.nodePorts[vs.Protocol][vs.Port]
-}
-
-// portalMember renders address, protocol and port as a hash:ip,port member.
-func portalMember(a netip.Addr, p dataplane.Protocol, port uint16) string {
-	var b strings.Builder
-	b.WriteString(a.String())
-	b.WriteByte(',')
-	b.WriteString(p.Lower())
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(int(port)))
-	return b.String()
 }

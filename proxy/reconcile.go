@@ -102,7 +102,7 @@ type Delta struct {
 	// Addrs tells whether each address is wanted on kube-ipvs0.
 	Addrs map[netip.Prefix]bool
 	// Members tells, per set name, whether each member is wanted.
-	Members map[string]map[string]bool
+	Members map[string]map[dataplane.Member]bool
 	// Rules is the family's whole ruleset when it changed, nil otherwise.
 	Rules *dataplane.Ruleset
 }

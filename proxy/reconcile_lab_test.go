@@ -139,7 +139,7 @@ func TestReconcilerFullResyncLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := dataplane.DiffIPVS(desired.IPVS, dataplane.IPVS{Services: got}); diff != "" {
+	if diff := dataplane.DiffIPVS(desired.IPVS, dataplane.IPVS{Services: got}); len(diff) > 0 {
 		t.Errorf("after the repairing resync the kernel's IPVS table differs from the desired one:\n%s", diff)
 	}
 }

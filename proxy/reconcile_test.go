@@ -269,7 +269,7 @@ func TestReconcileLeavesWhatIsNotOurs(t *testing.T) {
 	if err := f.ipsets.Create(np); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.ipsets.Add("KUBE-NODE-PORT-TCP", "31000"); err != nil {
+	if err := f.ipsets.Add("KUBE-NODE-PORT-TCP", dataplane.Member{Port: 31000}); err != nil {
 		t.Fatal(err)
 	}
 	// A set and a chain of somebody else.

@@ -124,21 +124,6 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-func TestCanonicalMember(t *testing.T) {
-	tests := []struct{ setType, a, b string }{
-		{dataplane.SetHashIPPort, "fd00:0:0::1,tcp:80", "fd00::1,tcp:80"},
-		{dataplane.SetHashIPPortNet, "10.0.0.1,tcp:80,10.1.0.5/16", "10.0.0.1,tcp:80,10.1.0.0/16"},
-		{dataplane.SetHashIPPortNet, "10.0.0.1,udp:53,10.0.0.9/32", "10.0.0.1,udp:53,10.0.0.9"},
-		{dataplane.SetBitmapPort, "30089", "30089"},
-		{dataplane.SetHashIPPort, "not a member", "not a member"},
-	}
-	for _, tt := range tests {
-		if got := canonicalMember(tt.setType, tt.a); got != tt.b {
-			t.Errorf("canonicalMember(%s, %q) = %q, want %q", tt.setType, tt.a, got, tt.b)
-		}
-	}
-}
-
 func TestHasRule(t *testing.T) {
 	rules := []dataplane.Rule{
 		{Spec: `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},

@@ -46,43 +46,43 @@ func (r *Reconciler) syncSet(ds *dataplane.IPSet) {
 		ks = r.putSet(*ds, nil, r.gen)
 	}
 	ks.gen = r.gen
-	var add []string
+	var add []dataplane.Member
 	for _, m := range ds.Members {
-		if text, ok := ks.lookup(m); ok {
-			ks.members[text] = r.gen
+		if _, ok := ks.members[m]; ok {
+			ks.members[m] = r.gen
 			continue
 		}
 		add = append(add, m)
 	}
 	if len(add) > 0 {
-		r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m string) { r.putMember(ks, m, r.gen) })
+		r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m dataplane.Member) { r.putMember(ks, m, r.gen) })
 	}
 }
 
 // removeUnmarkedMembers deletes, in one batch, the members this sync did not want.
 func (r *Reconciler) removeUnmarkedMembers(ks *knownSet) {
-	var del []string
+	var del []dataplane.Member
 	for m, gen := range ks.members {
 		if gen != r.gen {
 			del = append(del, m)
 		}
 	}
 	if len(del) > 0 {
-		slices.Sort(del)
-		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m string) { r.dropMember(ks, m) })
+		slices.SortFunc(del, dataplane.Member.Compare)
+		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m dataplane.Member) { r.dropMember(ks, m) })
 	}
 }
 
 // addMembers adds the members a delta wants that the set lacks.
-func (r *Reconciler) addMembers(name string, want map[string]bool) {
+func (r *Reconciler) addMembers(name string, want map[dataplane.Member]bool) {
 	ks := r.sets[name]
-	var add []string
-	for _, m := range slices.Sorted(maps.Keys(want)) {
+	var add []dataplane.Member
+	for _, m := range slices.SortedFunc(maps.Keys(want), dataplane.Member.Compare) {
 		if !want[m] {
 			continue
 		}
 		if ks != nil {
-			if _, ok := ks.lookup(m); ok {
+			if _, ok := ks.members[m]; ok {
 				continue
 			}
 		}
@@ -92,29 +92,29 @@ func (r *Reconciler) addMembers(name string, want map[string]bool) {
 		return
 	}
 	if ks == nil {
-		r.fail("add to ip set", name+" "+add[0], errors.New("the set does not exist; the next full sync creates it"))
+		r.fail("add to ip set", name+" "+add[0].String(), errors.New("the set does not exist; the next full sync creates it"))
 		return
 	}
-	r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m string) { r.putMember(ks, m, r.gen) })
+	r.setMembers(ks, "add to ip set", add, r.k.IPSets.Add, func(m dataplane.Member) { r.putMember(ks, m, r.gen) })
 }
 
 // deleteMembers deletes the members a delta no longer wants that the set holds.
-func (r *Reconciler) deleteMembers(name string, want map[string]bool) {
+func (r *Reconciler) deleteMembers(name string, want map[dataplane.Member]bool) {
 	ks := r.sets[name]
 	if ks == nil {
 		return
 	}
-	var del []string
-	for _, m := range slices.Sorted(maps.Keys(want)) {
+	var del []dataplane.Member
+	for _, m := range slices.SortedFunc(maps.Keys(want), dataplane.Member.Compare) {
 		if want[m] {
 			continue
 		}
-		if text, ok := ks.lookup(m); ok {
-			del = append(del, text)
+		if _, ok := ks.members[m]; ok {
+			del = append(del, m)
 		}
 	}
 	if len(del) > 0 {
-		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m string) { r.dropMember(ks, m) })
+		r.setMembers(ks, "delete from ip set", del, r.k.IPSets.Del, func(m dataplane.Member) { r.dropMember(ks, m) })
 	}
 }
 
@@ -128,41 +128,9 @@ func (r *Reconciler) destroySet(name string) {
 	r.dropSet(name)
 }
 
-// lookup finds a member as the set knows it: by its text, or by its canonical spelling
-// (canonicalMember) when the kernel wrote it differently.
-func (ks *knownSet) lookup(m string) (string, bool) {
-	if _, ok := ks.members[m]; ok {
-		return m, true
-	}
-	if len(ks.members) == 0 {
-		return "", false
-	}
-	c := canonicalMember(ks.header.Type, m)
-	if _, ok := ks.members[c]; ok {
-		return c, true
-	}
-	if ks.canon == nil {
-		// Only the members the kernel spelled otherwise are indexed: usually none, and a
-		// copy of every member of a 10,000-Service set would cost megabytes.
-		ks.canon = map[string]string{}
-		for text := range ks.members {
-			ks.indexSpelling(text)
-		}
-	}
-	text, ok := ks.canon[c]
-	return text, ok
-}
-
-// indexSpelling records a member whose text is not its canonical spelling.
-func (ks *knownSet) indexSpelling(text string) {
-	if c := canonicalMember(ks.header.Type, text); c != text {
-		ks.canon[c] = text
-	}
-}
-
 // setMembers adds or deletes members in one batch; if the batch fails it goes member by
 // member, so the rest still lands and each failure names its member.
-func (r *Reconciler) setMembers(ks *knownSet, op string, members []string, call func(string, ...string) error, done func(string)) {
+func (r *Reconciler) setMembers(ks *knownSet, op string, members []dataplane.Member, call func(string, ...dataplane.Member) error, done func(dataplane.Member)) {
 	name := ks.header.Name
 	r.changes++
 	err := call(name, members...)
@@ -173,14 +141,14 @@ func (r *Reconciler) setMembers(ks *knownSet, op string, members []string, call 
 		return
 	}
 	if len(members) == 1 {
-		r.fail(op, name+" "+members[0], err)
+		r.fail(op, name+" "+members[0].String(), err)
 		return
 	}
 	r.log.V(2).Info("Batch ip set change failed; retrying member by member", "ipset", name, "members", len(members), "err", err)
 	for _, m := range members {
 		r.changes++
 		if err := call(name, m); err != nil {
-			r.fail(op, name+" "+m, err)
+			r.fail(op, name+" "+m.String(), err)
 			continue
 		}
 		done(m)

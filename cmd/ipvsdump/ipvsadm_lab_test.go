@@ -154,7 +154,7 @@ func TestMatchesIPVSAdmInLab(t *testing.T) {
 				t.Errorf("%s missing from ipvsadm -Ln", want.Key())
 				continue
 			}
-			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{want}}, dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}); d != "" {
+			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{want}}, dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}); len(d) > 0 {
 				t.Errorf("ipvsadm lists %s otherwise than programmed:\n%s", want.Key(), d)
 			}
 		}

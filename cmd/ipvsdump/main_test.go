@@ -50,7 +50,7 @@ func kindNode() dataplane.State {
 				netip.MustParsePrefix("10.96.0.1/32"), netip.MustParsePrefix("10.96.0.10/32"), netip.MustParsePrefix("10.106.71.137/32")}},
 		},
 		IPSets: []dataplane.IPSet{
-			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089"}},
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []dataplane.Member{{Port: 30089}}},
 		},
 		IPTables: dataplane.Ruleset{Tables: []dataplane.Table{{Name: "nat", Chains: []dataplane.Chain{
 			{Name: "KUBE-MARK-MASQ", Policy: "-", Rules: []dataplane.Rule{{Spec: "-j MARK --set-xmark 0x4000/0x4000"}}},
@@ -137,7 +137,7 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("-o json is not an IPVS table: %v\n%s", err, out)
 	}
-	if d := dataplane.DiffIPVS(kindNode().IPVS, got); d != "" {
+	if d := dataplane.DiffIPVS(kindNode().IPVS, got); len(d) > 0 {
 		t.Errorf("-o json differs from the fake's table:\n%s", d)
 	}
 }
@@ -167,7 +167,7 @@ func TestState(t *testing.T) {
 			if !tc.ipsets {
 				want.IPSets = nil
 			}
-			if d := dataplane.Diff(want, got); d != "" || got.Node != "kind-worker" {
+			if d := dataplane.Diff(want, got); len(d) > 0 || got.Node != "kind-worker" {
 				t.Errorf("-o state (node %q) differs from the fake:\n%s", got.Node, d)
 			}
 			if read := len(got.IPTables.Tables) > 0 && len(got.IP6Tables.Tables) > 0; read != tc.iptables {

@@ -3,107 +3,239 @@ package dataplane
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
 )
 
-// Diff reports how got differs from want, one section per part of the dataplane, each in
-// the text form a person reads on a node: IPVS as `ipvsadm -Ln`, links as `ip addr`, sets as
-// `ipset save`, rules as `iptables -t T -S CHAIN`. Lines are marked "-" (in want, missing
-// from got), "+" (in got, not wanted) or "~" (present in both but configured differently;
-// the got line is shown with the wanted values after it). Unmarked lines are context.
-//
-// Diff ignores what the kernel decides or counts: Node, connection counters, link
-// indexes, and the order of services, real servers, links, sets and set members. The
-// order of iptables rules within a chain matters and is compared. A zero IPVS timeout
-// means "not known" and is not compared. Diff returns "" exactly when want and got agree.
-func Diff(want, got State) string {
+// Section is a part of the dataplane as Diff compares it.
+type Section string
+
+// The sections, in the order Diff reports them.
+const (
+	SectionIPVS      Section = "ipvs"
+	SectionLinks     Section = "links"
+	SectionIPSets    Section = "ipsets"
+	SectionIPTables  Section = "iptables"
+	SectionIP6Tables Section = "ip6tables"
+)
+
+// Sections lists every section in report order.
+var Sections = []Section{SectionIPVS, SectionLinks, SectionIPSets, SectionIPTables, SectionIP6Tables}
+
+// title is the section's heading: the name and the command whose output the lines are.
+func (s Section) title() string {
+	switch s {
+	case SectionIPVS:
+		return "ipvs (ipvsadm -Ln)"
+	case SectionLinks:
+		return "links (ip addr)"
+	case SectionIPSets:
+		return "ipsets (ipset save)"
+	}
+	return string(s)
+}
+
+// isIPTables tells whether the section's scopes are iptables tables.
+func (s Section) isIPTables() bool { return s == SectionIPTables || s == SectionIP6Tables }
+
+// Kind says how one line of got compares with want.
+type Kind string
+
+// The kinds of lines. Same lines are context: printed around a difference, equal on both sides.
+const (
+	Same    Kind = "same"
+	Missing Kind = "missing" // in want only
+	Extra   Kind = "extra"   // in got only
+	Changed Kind = "changed" // the object is on both sides, configured differently
+	Moved   Kind = "moved"   // the same rule on both sides, at another place in its chain
+)
+
+// Kinds lists the kinds that are differences, not context.
+var Kinds = []Kind{Missing, Extra, Changed, Moved}
+
+// Mark is the character a printed line of this kind starts with.
+func (k Kind) Mark() string {
+	switch k {
+	case Missing:
+		return "-"
+	case Extra:
+		return "+"
+	case Changed:
+		return "~"
+	case Moved:
+		return ">"
+	}
+	return " "
+}
+
+// Difference is one line of a comparison, with the object it belongs to.
+type Difference struct {
+	Section Section `json:"section"`
+	// Scope is the object the line belongs to: the virtual server ("TCP 10.96.0.1:443") or
+	// "timeouts" for ipvs, the link for links, the set for ipsets, the table for iptables.
+	Scope string `json:"scope"`
+	// Key names the line within its scope: the virtual or real server ("10.244.1.7:80"),
+	// the link or its address ("10.96.0.1/32"), the set or the member, the chain.
+	Key  string `json:"key"`
+	Kind Kind   `json:"kind"`
+	// Want and Got are the line as each side prints it (ipvsadm -Ln, ip addr, ipset save,
+	// iptables -S); empty on the side that lacks it.
+	Want string `json:"want,omitempty"`
+	Got  string `json:"got,omitempty"`
+	// Note says what want has where a Changed or Moved line differs ("scheduler rr",
+	// "it as rule 1").
+	Note string `json:"note,omitempty"`
+}
+
+// Line is the difference as printed after its mark: got's line (want's when missing), and
+// for a changed or moved line what want has instead.
+func (d Difference) Line() string {
+	text := d.Got
+	if d.Kind == Missing {
+		text = d.Want
+	}
+	if d.Note != "" {
+		return strings.TrimRight(text, " ") + "   (want " + d.Note + ")"
+	}
+	return text
+}
+
+// Differences are the lines Diff reports, in print order: empty when the states agree,
+// otherwise the differing lines with the Same lines that give them context.
+type Differences []Difference
+
+// String prints the differences as a person reads them on a node: one section per part
+// of the dataplane, each line marked "-" (in want, missing from got), "+" (in got, not
+// wanted), "~" (present in both but configured differently; got's line with the wanted
+// values after it) or ">" (the same rule at another place in its chain). Unmarked lines are
+// context.
+func (ds Differences) String() string {
 	var b strings.Builder
-	writeSection(&b, "ipvs (ipvsadm -Ln)", DiffIPVS(want.IPVS, got.IPVS))
-	writeSection(&b, "links (ip addr)", diffLinks(want.Links, got.Links))
-	writeSection(&b, "ipsets (ipset save)", diffIPSets(want.IPSets, got.IPSets))
-	writeSection(&b, "iptables", diffRuleset("iptables", want.IPTables, got.IPTables))
-	writeSection(&b, "ip6tables", diffRuleset("ip6tables", want.IP6Tables, got.IP6Tables))
+	var section Section
+	scope := ""
+	for i, d := range ds {
+		if i == 0 || d.Section != section {
+			section, scope = d.Section, ""
+			legend := "- missing, + unexpected, ~ changed"
+			if slices.ContainsFunc(ds, func(o Difference) bool { return o.Section == section && o.Kind == Moved }) {
+				legend += ", > moved"
+			}
+			fmt.Fprintf(&b, "--- %s: %s\n", section.title(), legend)
+		}
+		if section.isIPTables() && d.Scope != scope {
+			scope = d.Scope
+			fmt.Fprintf(&b, "%s -t %s -S\n", section, scope)
+		}
+		b.WriteString(d.Kind.Mark() + " " + d.Line() + "\n")
+	}
 	return b.String()
 }
 
-// Equal tells whether two states agree in everything Diff compares.
-func Equal(want, got State) bool { return Diff(want, got) == "" }
-
-func writeSection(b *strings.Builder, title, body string) {
-	if body == "" {
-		return
-	}
-	fmt.Fprintf(b, "--- %s: - missing, + unexpected, ~ changed\n%s", title, body)
+// Diff reports how got differs from want, section by section, line by line in the text a
+// person reads on a node: IPVS as `ipvsadm -Ln`, links as `ip addr`, sets as `ipset save`,
+// rules as `iptables -t T -S CHAIN`. Its String method prints them.
+//
+// Diff ignores what the kernel decides or counts: Node, connection counters, link
+// indexes, and the order of services, real servers, links, sets and set members. The
+// order of iptables rules within a chain matters and is compared, except within a run of
+// rules whose order cannot change what a packet meets (see orderFreeRuns); a rule that is
+// on both sides at another place is reported Moved. A zero IPVS timeout means "not known"
+// and is not compared. Diff returns no lines exactly when Equal(want, got).
+func Diff(want, got State) Differences {
+	var out Differences
+	out = append(out, DiffIPVS(want.IPVS, got.IPVS)...)
+	out = append(out, diffLinks(want.Links, got.Links)...)
+	out = append(out, diffIPSets(want.IPSets, got.IPSets)...)
+	out = append(out, diffRuleset(SectionIPTables, want.IPTables, got.IPTables)...)
+	out = append(out, diffRuleset(SectionIP6Tables, want.IP6Tables, got.IP6Tables)...)
+	return out
 }
 
 // DiffIPVS is the IPVS part of Diff: virtual servers and their real servers matched by
 // key, then the timeouts.
-func DiffIPVS(want, got IPVS) string {
-	var b strings.Builder
+func DiffIPVS(want, got IPVS) Differences {
+	var out Differences
 	w, g := normalizedIPVS(want, false), normalizedIPVS(got, false)
 	mergeByKey(w.Services, g.Services, func(vs VirtualServer) ServiceKey { return vs.Key() }, ServiceKey.Compare,
 		func(wvs, gvs *VirtualServer) {
 			switch {
 			case gvs == nil:
-				writeMarked(&b, "- ", IPVSBlock(*wvs))
+				out = append(out, wholeListing(SectionIPVS, wvs.Key().String(), Missing, ipvsListing(*wvs))...)
 			case wvs == nil:
-				writeMarked(&b, "+ ", IPVSBlock(*gvs))
+				out = append(out, wholeListing(SectionIPVS, gvs.Key().String(), Extra, ipvsListing(*gvs))...)
 			default:
-				diffVirtualServer(&b, *wvs, *gvs)
+				out = append(out, diffVirtualServer(*wvs, *gvs)...)
 			}
 		})
 	if notes := timeoutChanges(want.Timeouts, got.Timeouts); notes != "" {
-		fmt.Fprintf(&b, "~ Timeout (tcp tcpfin udp): %d %d %d   (want %s)\n",
-			got.Timeouts.TCP, got.Timeouts.TCPFin, got.Timeouts.UDP, notes)
+		out = append(out, Difference{Section: SectionIPVS, Scope: timeoutsScope, Key: timeoutsScope, Kind: Changed,
+			Want: timeoutLine(want.Timeouts), Got: timeoutLine(got.Timeouts), Note: notes})
 	}
-	return b.String()
+	return out
 }
 
-// diffVirtualServer writes the block of a service present on both sides, if anything in
-// it differs: the service line (context or "~") and every real server line.
-func diffVirtualServer(b *strings.Builder, want, got VirtualServer) {
-	var rsLines []string
+// timeoutsScope is the scope and key of the IPVS timeouts.
+const timeoutsScope = "timeouts"
+
+func timeoutLine(t Timeouts) string {
+	return fmt.Sprintf("Timeout (tcp tcpfin udp): %d %d %d", t.TCP, t.TCPFin, t.UDP)
+}
+
+// ipvsListing is IPVSBlock with the keys of its lines.
+func ipvsListing(vs VirtualServer) []listed {
+	out := []listed{{vs.Key().String(), ipvsServiceLine(vs)}}
+	for _, rs := range vs.RealServers {
+		out = append(out, listed{rs.Key().String(), ipvsRealServerLine(vs, rs)})
+	}
+	return out
+}
+
+// diffVirtualServer gives the block of a service present on both sides, if anything in
+// it differs: the service line (Same or Changed) and every real server line.
+func diffVirtualServer(want, got VirtualServer) Differences {
+	scope := got.Key().String()
+	var rsLines Differences
 	rsChanged := false
 	mergeByKey(want.RealServers, got.RealServers, RealServer.Key, netip.AddrPort.Compare,
 		func(wrs, grs *RealServer) {
 			switch {
 			case grs == nil:
-				rsLines = append(rsLines, "- "+ipvsRealServerLine(want, *wrs))
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Missing, []listed{{wrs.Key().String(), ipvsRealServerLine(want, *wrs)}})...)
 				rsChanged = true
 			case wrs == nil:
-				rsLines = append(rsLines, "+ "+ipvsRealServerLine(got, *grs))
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Extra, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
 				rsChanged = true
 			case !wrs.SameConfig(*grs):
-				rsLines = append(rsLines, "~ "+strings.TrimRight(ipvsRealServerLine(got, *grs), " ")+"   (want "+realServerChanges(*wrs, *grs)+")")
+				rsLines = append(rsLines, Difference{Section: SectionIPVS, Scope: scope, Key: grs.Key().String(), Kind: Changed,
+					Want: ipvsRealServerLine(want, *wrs), Got: ipvsRealServerLine(got, *grs), Note: realServerChanges(*wrs, *grs)})
 				rsChanged = true
 			default:
-				rsLines = append(rsLines, "  "+ipvsRealServerLine(got, *grs))
+				rsLines = append(rsLines, wholeListing(SectionIPVS, scope, Same, []listed{{grs.Key().String(), ipvsRealServerLine(got, *grs)}})...)
 			}
 		})
 	svcChanged := !want.SameConfig(got)
 	if !svcChanged && !rsChanged {
-		return
+		return nil
 	}
+	svc := Difference{Section: SectionIPVS, Scope: scope, Key: scope, Kind: Same, Want: ipvsServiceLine(want), Got: ipvsServiceLine(got)}
 	if svcChanged {
-		fmt.Fprintf(b, "~ %s   (want %s)\n", ipvsServiceLine(got), serviceChanges(want, got))
+		svc.Kind, svc.Note = Changed, serviceChanges(want, got)
 	} else {
-		fmt.Fprintf(b, "  %s\n", ipvsServiceLine(got))
+		svc.Want = svc.Got
 	}
-	for _, l := range rsLines {
-		b.WriteString(l + "\n")
-	}
+	return append(Differences{svc}, rsLines...)
 }
 
 // IPVSBlock renders one virtual server the way `ipvsadm -Ln` lists it: the service line,
 // then one line per real server in the order given. Callers sort first when they need to.
 func IPVSBlock(vs VirtualServer) []string {
-	lines := []string{ipvsServiceLine(vs)}
-	for _, rs := range vs.RealServers {
-		lines = append(lines, ipvsRealServerLine(vs, rs))
+	var out []string
+	for _, l := range ipvsListing(vs) {
+		out = append(out, l.text)
 	}
-	return lines
+	return out
 }
 
 // ipvsServiceLine and ipvsRealServerLine take their text from FormatIPVSAdm so that a diff or a
@@ -224,83 +356,132 @@ func mergeByKey[T any, K any](want, got []T, key func(T) K, compare func(K, K) i
 
 // diffLinks compares links by name: their formatted `ip addr` blocks, with addresses in a
 // fixed order and the kernel's link index taken from got on both sides.
-func diffLinks(want, got []Link) string {
-	var b strings.Builder
-	w, g := sortedByName(want, func(l Link) string { return l.Name }), sortedByName(got, func(l Link) string { return l.Name })
-	mergeByKey(w, g, func(l Link) string { return l.Name }, strings.Compare, func(wl, gl *Link) {
+func diffLinks(want, got []Link) Differences {
+	var out Differences
+	name := func(l Link) string { return l.Name }
+	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(wl, gl *Link) {
 		switch {
 		case gl == nil:
-			writeMarked(&b, "- ", linkLines(*wl))
+			out = append(out, wholeListing(SectionLinks, wl.Name, Missing, linkListing(*wl))...)
 		case wl == nil:
-			writeMarked(&b, "+ ", linkLines(*gl))
+			out = append(out, wholeListing(SectionLinks, gl.Name, Extra, linkListing(*gl))...)
 		default:
 			wn := *wl
 			wn.Index = gl.Index
-			writeLineDiff(&b, linkLines(wn), linkLines(*gl))
+			out = append(out, diffListing(SectionLinks, gl.Name, linkListing(wn), linkListing(*gl), lineNote)...)
 		}
 	})
-	return b.String()
+	return out
 }
 
-func linkLines(l Link) []string {
-	l.Addrs = slices.Clone(l.Addrs)
-	slices.SortFunc(l.Addrs, func(a, b netip.Prefix) int {
+// linkListing is the link as FormatLinks prints it, addresses sorted; the address lines
+// are keyed by the address, the others by the link's name.
+func linkListing(l Link) []listed {
+	l.Addrs = sortedAddrs(l.Addrs)
+	var out []listed
+	for _, text := range outputLines(FormatLinks([]Link{l})) {
+		out = append(out, listed{l.Name, text})
+	}
+	for i, p := range l.Addrs { // the address lines are the last ones
+		out[len(out)-len(l.Addrs)+i].key = p.String()
+	}
+	return out
+}
+
+func sortedAddrs(addrs []netip.Prefix) []netip.Prefix {
+	out := slices.Clone(addrs)
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
 		return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits())
 	})
-	return outputLines(FormatLinks([]Link{l}))
+	return out
 }
 
 // diffIPSets compares sets by name: their `ipset save` lines, members in a fixed order.
-func diffIPSets(want, got []IPSet) string {
-	var b strings.Builder
+func diffIPSets(want, got []IPSet) Differences {
+	var out Differences
 	name := func(s IPSet) string { return s.Name }
 	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(ws, gs *IPSet) {
 		switch {
 		case gs == nil:
-			writeMarked(&b, "- ", ipsetLines(*ws))
+			out = append(out, wholeListing(SectionIPSets, ws.Name, Missing, ipsetListing(*ws))...)
 		case ws == nil:
-			writeMarked(&b, "+ ", ipsetLines(*gs))
+			out = append(out, wholeListing(SectionIPSets, gs.Name, Extra, ipsetListing(*gs))...)
 		default:
-			writeLineDiff(&b, ipsetLines(*ws), ipsetLines(*gs))
+			out = append(out, diffListing(SectionIPSets, gs.Name, ipsetListing(*ws), ipsetListing(*gs), lineNote)...)
 		}
 	})
-	return b.String()
+	return out
 }
 
-func ipsetLines(s IPSet) []string {
-	s.Members = slices.Clone(s.Members)
-	slices.Sort(s.Members)
-	return outputLines(FormatIPSetSave([]IPSet{s}))
+// ipsetListing is the set as `ipset save` prints it, members sorted: the create line keyed
+// by the set's name, the add lines by their member.
+func ipsetListing(s IPSet) []listed {
+	s.Members = sortedMembers(s)
+	texts := outputLines(FormatIPSetSave([]IPSet{s}))
+	out := []listed{{s.Name, texts[0]}}
+	for i, m := range s.Members {
+		out = append(out, listed{m.String(), texts[i+1]})
+	}
+	return out
 }
 
 // diffRuleset compares tables by name and, within a table, chains by name; the rules of a
-// chain are compared in order, as `iptables -t T -S CHAIN` prints them.
-func diffRuleset(cmdName string, want, got Ruleset) string {
-	var b strings.Builder
-	for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
-		wt, _ := want.Table(table)
-		gt, _ := got.Table(table)
-		var tb strings.Builder
-		for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
-			writeLineDiff(&tb, chainLines(want, table, chain), chainLines(got, table, chain))
+// chain are compared in order, as `iptables -t T -S CHAIN` prints them, save for the runs
+// of rules whose order carries no meaning.
+func diffRuleset(section Section, want, got Ruleset) Differences {
+	var out Differences
+	for table, p := range chainPairs(want, got) {
+		if p.inWant && p.inGot {
+			p.want.Rules = alignOrderFreeRuns(p.want.Rules, p.got.Rules)
 		}
-		if tb.Len() > 0 {
-			fmt.Fprintf(&b, "%s -t %s -S\n%s", cmdName, table, tb.String())
-		}
+		out = append(out, diffListing(section, table, chainListing(p.want, p.inWant), chainListing(p.got, p.inGot), ruleNote)...)
 	}
-	return b.String()
+	return out
 }
 
-func chainLines(r Ruleset, table, chain string) []string {
-	t, ok := r.Table(table)
+// chainPair is one chain name of a table on both sides, and whether each side has it.
+type chainPair struct {
+	want, got     Chain
+	inWant, inGot bool
+}
+
+// chainPairs yields, table by table, the chains of want in order and then those only got
+// has, each with its table's name. Tables and chains are found by name, the first of a
+// name as Ruleset.Table and Table.Chain find them, so a table without chains is no table.
+func chainPairs(want, got Ruleset) iter.Seq2[string, chainPair] {
+	return func(yield func(string, chainPair) bool) {
+		for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
+			wt, _ := want.Table(table)
+			gt, _ := got.Table(table)
+			for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
+				var p chainPair
+				p.want, p.inWant = wt.Chain(chain)
+				p.got, p.inGot = gt.Chain(chain)
+				if !yield(table, p) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// chainListing is the chain as `iptables -S CHAIN` prints it, every line keyed by the
+// chain's name; nothing when the chain is absent.
+func chainListing(c Chain, ok bool) []listed {
 	if !ok {
 		return nil
 	}
-	if _, ok := t.Chain(chain); !ok {
-		return nil
+	var out []listed
+	for _, text := range outputLines(FormatIPTablesS(Ruleset{Tables: []Table{{Chains: []Chain{c}}}}, "", c.Name)) {
+		out = append(out, listed{c.Name, text})
 	}
-	return outputLines(FormatIPTablesS(r, table, chain))
+	return out
 }
+
+// ruleNote and lineNote say where want has a moved line: chainListing's first line is
+// the chain's -P or -N, so a rule's index in it is its iptables rule number.
+func ruleNote(wantIndex int) string { return fmt.Sprintf("it as rule %d", wantIndex) }
+func lineNote(wantIndex int) string { return fmt.Sprintf("it as line %d", wantIndex+1) }
 
 // namesInOrder lists the names of want's elements in order, then those only got has.
 func namesInOrder[T any](want, got []T, name func(T) string) []string {
@@ -332,87 +513,9 @@ func outputLines(text string) []string {
 	return strings.Split(text, "\n")
 }
 
-func writeMarked(b *strings.Builder, mark string, lines []string) {
-	for _, l := range lines {
-		b.WriteString(mark + l + "\n")
-	}
-}
-
-// writeLineDiff writes the whole of want and got as one listing with removed and added
-// lines marked, or nothing when the two are the same.
-func writeLineDiff(b *strings.Builder, want, got []string) {
-	if slices.Equal(want, got) {
-		return
-	}
-	for _, op := range lcsDiff(want, got) {
-		b.WriteString(op + "\n")
-	}
-}
-
-// maxLCSCells bounds the quadratic line diff; past it (thousands of rules in one chain,
-// as iptables-mode leftovers can be) lines are compared as sets instead.
-const maxLCSCells = 4 << 20
-
-// lcsDiff returns the lines of a longest-common-subsequence diff, each prefixed with
-// "  ", "- " or "+ ".
-func lcsDiff(want, got []string) []string {
-	if len(want)*len(got) > maxLCSCells {
-		return unorderedDiff(want, got)
-	}
-	// lcs[i][j] is the LCS length of want[i:] and got[j:].
-	lcs := make([][]int, len(want)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(got)+1)
-	}
-	for i := len(want) - 1; i >= 0; i-- {
-		for j := len(got) - 1; j >= 0; j-- {
-			if want[i] == got[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < len(want) || j < len(got) {
-		switch {
-		case i < len(want) && j < len(got) && want[i] == got[j]:
-			out = append(out, "  "+want[i])
-			i++
-			j++
-		case j == len(got) || (i < len(want) && lcs[i+1][j] >= lcs[i][j+1]):
-			out = append(out, "- "+want[i])
-			i++
-		default:
-			out = append(out, "+ "+got[j])
-			j++
-		}
-	}
-	return out
-}
-
-// unorderedDiff marks the lines of want missing from got and the lines of got missing from
-// want, ignoring order; used only for very long listings.
-func unorderedDiff(want, got []string) []string {
-	count := map[string]int{}
-	for _, l := range got {
-		count[l]++
-	}
-	var out []string
-	for _, l := range want {
-		if count[l] > 0 {
-			count[l]--
-			out = append(out, "  "+l)
-		} else {
-			out = append(out, "- "+l)
-		}
-	}
-	for _, l := range got {
-		if count[l] > 0 {
-			count[l]--
-			out = append(out, "+ "+l)
-		}
-	}
+// sortedMembers is a sorted copy of the set's members.
+func sortedMembers(s IPSet) []Member {
+	out := slices.Clone(s.Members)
+	slices.SortFunc(out, Member.Compare)
 	return out
 }

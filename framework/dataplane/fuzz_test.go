@@ -127,6 +127,40 @@ func FuzzParseMember(f *testing.F) {
 	})
 }
 
+// FuzzDiffRuleOrder: for two chains drawn from rules that are and are not order-free, Equal
+// agrees with Diff both ways round, and no rule is reported both missing and unexpected.
+func FuzzDiffRuleOrder(f *testing.F) {
+	f.Add([]byte{0, 1}, []byte{1, 0})
+	f.Add([]byte{0, 2, 1, 3}, []byte{1, 0, 3, 2, 4})
+	f.Add([]byte{3, 3, 0}, []byte{0, 3, 3})
+	alphabet := []string{drop80, drop443, accept, limited, "-j KUBE-MARK-MASQ", "-s 10.0.0.0/8 -j DROP"}
+	chain := func(b []byte) State {
+		var specs []string
+		for _, x := range b[:min(len(b), 12)] {
+			specs = append(specs, alphabet[int(x)%len(alphabet)])
+		}
+		return outFilter(specs...)
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		want, got := chain(a), chain(b)
+		d := Diff(want, got)
+		if Equal(want, got) != (len(d) == 0) || Equal(got, want) != (len(d) == 0) {
+			t.Fatalf("Equal disagrees with Diff:\n%s", d)
+		}
+		missing := map[string]bool{}
+		for _, l := range d {
+			if l.Kind == Missing {
+				missing[l.Want] = true
+			}
+		}
+		for _, l := range d {
+			if l.Kind == Extra && missing[l.Got] {
+				t.Fatalf("%q reported missing and unexpected:\n%s", l.Got, d)
+			}
+		}
+	})
+}
+
 func FuzzRuleArgs(f *testing.F) {
 	f.Add(`-p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ`)
 	f.Add(`--comment "say \"hi\"" a\ b ""`)

@@ -15,7 +15,7 @@ func FormatIPSetSave(sets []IPSet) string {
 	for _, s := range sets {
 		b.WriteString("create " + s.Name + " " + s.Type + ipsetHeader(s) + "\n")
 		for _, m := range s.Members {
-			b.WriteString("add " + s.Name + " " + m + "\n")
+			b.WriteString("add " + s.Name + " " + m.String() + "\n")
 		}
 	}
 	return b.String()
@@ -44,8 +44,7 @@ func ipsetHeader(s IPSet) string {
 }
 
 // ParseIPSetSave reads `ipset save` output: "create NAME TYPE options" then "add NAME
-// MEMBER [options]" lines. Members of the set types kube-proxy uses are checked with
-// ParseMember; members are kept as written. Options the model does not hold (bucketsize,
+// MEMBER [options]" lines. Members are read with ParseMember. Options the model does not hold (bucketsize,
 // initval, timeout, counters, per-member comment, timeout, packets, bytes, ...) are
 // read and dropped.
 func ParseIPSetSave(text string) ([]IPSet, error) {
@@ -263,14 +262,11 @@ func parseSetOptions(set *IPSet, words []string) error {
 	return nil
 }
 
-// addMember checks a member against the set's type and skips the member's options.
+// addMember reads a member of the set's type and skips the member's options.
 func addMember(set *IPSet, member string, opts []string) error {
-	if kubeProxySetType(set.Type) {
-		if _, err := parseMember(set.Type, member); err != nil {
-			return err
-		}
-	} else if !plainWord(member) {
-		return expected("a member", quoteFound(member))
+	m, err := parseMember(set.Type, member)
+	if err != nil {
+		return err
 	}
 	for i := 0; i < len(opts); i++ {
 		switch opts[i] {
@@ -284,16 +280,8 @@ func addMember(set *IPSet, member string, opts []string) error {
 			return expected("a member option (timeout, packets, bytes, comment, skbmark, skbprio, skbqueue, nomatch)", quoteFound(opts[i]))
 		}
 	}
-	set.Members = append(set.Members, member)
+	set.Members = append(set.Members, m)
 	return nil
-}
-
-func kubeProxySetType(t string) bool {
-	switch t {
-	case SetHashIP, SetHashIPPort, SetHashIPPortIP, SetHashIPPortNet, SetHashNet, SetBitmapPort:
-		return true
-	}
-	return false
 }
 
 // checkSetName accepts what ipset allows as a set name: 1-31 bytes, no blanks or quotes.

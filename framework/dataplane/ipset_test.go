@@ -35,15 +35,15 @@ func TestParseIPSetSaveValues(t *testing.T) {
 	st := State{IPSets: sets}
 	want := []IPSet{
 		{Name: "KUBE-CLUSTER-IP", Type: SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536,
-			Members: []string{"10.96.0.1,tcp:443", "10.96.100.10,tcp:80", "10.96.100.11,tcp:8080"}},
-		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "0-65535", Members: []string{"30089"}},
+			Members: MustParseMembers(SetHashIPPort, "10.96.0.1,tcp:443", "10.96.100.10,tcp:80", "10.96.100.11,tcp:8080")},
+		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "0-65535", Members: MustParseMembers(SetBitmapPort, "30089")},
 		{Name: "KUBE-LOOP-BACK", Type: SetHashIPPortIP, Family: "inet", HashSize: 1024, MaxElem: 65536,
-			Members: []string{"10.244.3.214,tcp:80,10.244.3.214"}},
+			Members: MustParseMembers(SetHashIPPortIP, "10.244.3.214,tcp:80,10.244.3.214")},
 		{Name: "KUBE-LOAD-BALANCER-SOURCE-CIDR", Type: SetHashIPPortNet, Family: "inet", HashSize: 1024, MaxElem: 65536,
-			Members: []string{"203.0.113.10,tcp:80,198.51.100.0/24", "203.0.113.10,tcp:80,192.0.2.7"}},
+			Members: MustParseMembers(SetHashIPPortNet, "203.0.113.10,tcp:80,198.51.100.0/24", "203.0.113.10,tcp:80,192.0.2.7")},
 		{Name: "KUBE-EXTERNAL-IP", Type: SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536},
 		{Name: "KUBE-6-IPVS-IPS", Type: SetHashIP, Family: "inet6", HashSize: 1024, MaxElem: 65536,
-			Members: []string{"fd00:10:96::1", "fd00:10:96::a"}},
+			Members: MustParseMembers(SetHashIP, "fd00:10:96::1", "fd00:10:96::a")},
 	}
 	for _, w := range want {
 		got, ok := st.IPSet(w.Name)
@@ -79,9 +79,9 @@ func TestParseIPSetSaveOptions(t *testing.T) {
 	}
 	want := []IPSet{
 		{Name: "KUBE-CLUSTER-IP", Type: SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536, Comment: true,
-			Members: []string{"10.96.0.1,tcp:443", "10.96.0.10,udp:53"}},
-		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "30000-32767", Members: []string{"30089"}},
-		{Name: "blocklist", Type: SetHashNet, Family: "inet6", HashSize: 64, MaxElem: 1024, Members: []string{"2001:db8::/32"}},
+			Members: MustParseMembers(SetHashIPPort, "10.96.0.1,tcp:443", "10.96.0.10,udp:53")},
+		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "30000-32767", Members: MustParseMembers(SetBitmapPort, "30089")},
+		{Name: "blocklist", Type: SetHashNet, Family: "inet6", HashSize: 64, MaxElem: 1024, Members: MustParseMembers(SetHashNet, "2001:db8::/32")},
 	}
 	if !reflect.DeepEqual(sets, want) {
 		t.Errorf("ParseIPSetSave =\n%+v\nwant\n%+v", sets, want)
@@ -91,9 +91,9 @@ func TestParseIPSetSaveOptions(t *testing.T) {
 func TestIPSetModelRoundTrip(t *testing.T) {
 	m := []IPSet{
 		{Name: "KUBE-6-LOAD-BALANCER-SOURCE-CID", Type: SetHashIPPortNet, Family: "inet6", HashSize: 4096, MaxElem: 131072, Comment: true,
-			Members: []string{"fd00::1,tcp:443,2001:db8::/32"}},
+			Members: MustParseMembers(SetHashIPPortNet, "fd00::1,tcp:443,2001:db8::/32")},
 		{Name: "KUBE-HEALTH-CHECK-NODE-PORT", Type: SetBitmapPort, PortRange: "0-65535"},
-		{Name: "other", Type: "hash:net,iface", Family: "inet", Members: []string{"10.0.0.0/8,eth0"}},
+		{Name: "other", Type: "hash:net,iface", Family: "inet", Members: MustParseMembers("hash:net,iface", "10.0.0.0/8,eth0")},
 	}
 	got, err := ParseIPSetSave(FormatIPSetSave(m))
 	if err != nil {

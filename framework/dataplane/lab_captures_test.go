@@ -211,14 +211,14 @@ func TestLabIPAddr(t *testing.T) {
 
 // labIPSets are the sets state.sh creates, in its order.
 func labIPSets() []IPSet {
-	hash := func(name, typ, family string, members ...string) IPSet {
-		return IPSet{Name: name, Type: typ, Family: family, HashSize: 1024, MaxElem: 65536, Members: members}
+	hash := func(name, typ, family string, texts ...string) IPSet {
+		return IPSet{Name: name, Type: typ, Family: family, HashSize: 1024, MaxElem: 65536, Members: MustParseMembers(typ, texts...)}
 	}
 	return []IPSet{
 		hash("KUBE-CLUSTER-IP", SetHashIPPort, "inet", "10.96.0.10,tcp:80", "10.96.0.10,udp:53", "10.96.0.20,sctp:9999"),
 		hash("KUBE-LOOP-BACK", SetHashIPPortIP, "inet", "10.244.1.5,tcp:8080,10.244.1.5"),
 		hash("KUBE-LOAD-BALANCER-SOURCE-CIDR", SetHashIPPortNet, "inet", "192.0.2.10,tcp:80,203.0.113.0/24"),
-		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "0-65535", Members: []string{"30080", "30443"}},
+		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "0-65535", Members: MustParseMembers(SetBitmapPort, "30080", "30443")},
 		{Name: "KUBE-NODE-PORT-UDP", Type: SetBitmapPort, PortRange: "0-65535"},
 		hash("KUBE-IPVS-IPS", SetHashIP, "inet", "10.96.0.10", "10.96.0.20"),
 		hash("KUBE-6-CLUSTER-IP", SetHashIPPort, "inet6", "fd00:10:96::a,tcp:443"),
@@ -239,7 +239,7 @@ func requireSets(t *testing.T, what string, got []IPSet) {
 		t.Errorf("%s lists sets %q, want %q (creation order)", what, g, w)
 	}
 	// Hash sets list their members in hash order, which the kernel seeds at random.
-	if d := Diff(State{IPSets: want}, State{IPSets: got}); d != "" {
+	if d := Diff(State{IPSets: want}, State{IPSets: got}); len(d) > 0 {
 		t.Errorf("%s differs from what state.sh created:\n%s", what, d)
 	}
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -15,13 +16,19 @@ import (
 //	hash:net          Net                    10.0.0.0/8
 //	bitmap:port       Port                   30089
 //
-// IPv6 members are written the same way, without brackets (fd00::1,tcp:443).
+// IPv6 members are written the same way, without brackets (fd00::1,tcp:443). A member of
+// another set type is kept in Raw as ipset wrote it, the other fields zero.
+//
+// ParseMember is the one place member text becomes a Member, and String the one place a
+// Member becomes text: a member read back from the kernel and one computed by the proxier
+// compare equal as values, whatever spelling either started from.
 type Member struct {
 	IP    netip.Addr
 	Proto string
 	Port  uint16
 	IP2   netip.Addr
 	Net   netip.Prefix
+	Raw   string
 }
 
 // The set types kube-proxy creates.
@@ -45,11 +52,38 @@ func ParseMember(setType, text string) (Member, error) {
 	return m, nil
 }
 
+// ParseMembers reads members of a set of the given type; the first that does not parse
+// is the error.
+func ParseMembers(setType string, texts ...string) ([]Member, error) {
+	out := make([]Member, 0, len(texts))
+	for _, text := range texts {
+		m, err := ParseMember(setType, text)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// MustParseMembers is ParseMembers for members written in a program, such as a wanted
+// state in a test: it panics on a text that does not parse.
+func MustParseMembers(setType string, texts ...string) []Member {
+	ms, err := ParseMembers(setType, texts...)
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}
+
 func parseMember(setType, text string) (Member, error) {
 	var m Member
 	n := memberParts(setType)
 	if n == 0 {
-		return m, expected("a set type kube-proxy uses (hash:ip, hash:ip,port, hash:ip,port,ip, hash:ip,port,net, hash:net or bitmap:port)", quoteFound(setType))
+		if !plainWord(text) {
+			return m, expected("a member", quoteFound(text))
+		}
+		return Member{Raw: text}, nil
 	}
 	// Split into at most three parts without allocating: the proxier parses every member
 	// of its sets when it reads them back, tens of thousands at 10,000 Services.
@@ -155,6 +189,8 @@ func parseMemberNet(s string) (netip.Prefix, error) {
 // String writes the member as ipset does; which form depends on the fields that are set.
 func (m Member) String() string {
 	switch {
+	case m.Raw != "":
+		return m.Raw
 	case !m.IP.IsValid() && m.Net.IsValid():
 		return formatMemberNet(m.Net)
 	case !m.IP.IsValid():
@@ -178,3 +214,22 @@ func formatMemberNet(p netip.Prefix) string {
 	}
 	return p.String()
 }
+
+// Compare orders members by address, protocol, port, second address and network: ports
+// numerically, as `ipset save` lists a bitmap:port set. Sort a set's members with
+// slices.SortFunc(members, Member.Compare).
+func (m Member) Compare(o Member) int {
+	return cmp.Or(
+		m.IP.Compare(o.IP),
+		strings.Compare(m.Proto, o.Proto),
+		cmp.Compare(m.Port, o.Port),
+		m.IP2.Compare(o.IP2),
+		m.Net.Addr().Compare(o.Net.Addr()),
+		cmp.Compare(m.Net.Bits(), o.Net.Bits()),
+		strings.Compare(m.Raw, o.Raw),
+	)
+}
+
+// MarshalText writes the member as ipset does; reading it back needs the set's type
+// (ParseMember), which IPSet's JSON form supplies.
+func (m Member) MarshalText() ([]byte, error) { return []byte(m.String()), nil }

@@ -1,7 +1,12 @@
 package dataplane
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +38,7 @@ func TestParseMember(t *testing.T) {
 		{setType: SetHashNet, text: "10.0.0.1", want: Member{Net: prefix("10.0.0.1/32")}},
 		{setType: SetBitmapPort, text: "30089", want: Member{Port: 30089}},
 		{setType: SetBitmapPort, text: "0", want: Member{}},
+		{setType: "hash:net,iface", text: "10.0.0.0/8,eth0", want: Member{Raw: "10.0.0.0/8,eth0"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.setType+" "+tc.text, func(t *testing.T) {
@@ -67,7 +73,7 @@ func TestParseMemberBadInput(t *testing.T) {
 		{SetHashIPPortNet, "10.0.0.1,tcp:80,0.0.0.0/0", "at least 1"},
 		{SetHashNet, "10.0.0.0/33", "a network"},
 		{SetBitmapPort, "tcp:80", "a port number"},
-		{"hash:net,iface", "10.0.0.0/8,eth0", "a set type kube-proxy uses"},
+		{"hash:net,iface", "10.0.0.0/8 eth0", "expected a member"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.setType+" "+tc.text, func(t *testing.T) {
@@ -77,5 +83,81 @@ func TestParseMemberBadInput(t *testing.T) {
 				t.Errorf("Text = %q, want %q", pe.Text, tc.text)
 			}
 		})
+	}
+}
+
+// Members sort as `ipset save` lists them: ports numerically, addresses as addresses.
+func TestMemberCompare(t *testing.T) {
+	for _, tc := range []struct {
+		setType     string
+		texts, want []string
+	}{
+		{SetBitmapPort, []string{"30089", "443", "8080"}, []string{"443", "8080", "30089"}},
+		{SetHashIPPort, []string{"10.96.0.10,udp:53", "10.96.0.2,tcp:80", "10.96.0.10,tcp:53"},
+			[]string{"10.96.0.2,tcp:80", "10.96.0.10,tcp:53", "10.96.0.10,udp:53"}},
+		{"hash:net,iface", []string{"10.0.0.0/8,eth1", "10.0.0.0/8,eth0"}, []string{"10.0.0.0/8,eth0", "10.0.0.0/8,eth1"}},
+	} {
+		ms := MustParseMembers(tc.setType, tc.texts...)
+		slices.SortFunc(ms, Member.Compare)
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("sorted %s members %q = %q, want %q", tc.setType, tc.texts, got, tc.want)
+		}
+	}
+}
+
+// Typed members survive every form a set is written in: ipset save, ipset list and JSON,
+// members of set types kube-proxy does not use included.
+func TestIPSetMembersRoundTrip(t *testing.T) {
+	sets := []IPSet{
+		{Name: "KUBE-LOOP-BACK", Type: SetHashIPPortIP, Family: "inet", Members: MustParseMembers(SetHashIPPortIP, "10.244.3.214,tcp:80,10.244.3.214")},
+		{Name: "KUBE-6-LB-SOURCE-CIDR", Type: SetHashIPPortNet, Family: "inet6", Members: MustParseMembers(SetHashIPPortNet, "fd00::1,tcp:443,2001:db8::/32", "fd00::1,tcp:443,2001:db8::7")},
+		{Name: "KUBE-NODE-PORT-TCP", Type: SetBitmapPort, PortRange: "0-65535", Members: MustParseMembers(SetBitmapPort, "30089")},
+		{Name: "NETS", Type: SetHashNet, Family: "inet", Members: MustParseMembers(SetHashNet, "10.0.0.1", "10.0.0.0/8")},
+		{Name: "other", Type: "hash:net,iface", Family: "inet", Members: MustParseMembers("hash:net,iface", "10.0.0.0/8,eth0")},
+	}
+	if sets[3].Members[0] != (Member{Net: netip.MustParsePrefix("10.0.0.1/32")}) || sets[4].Members[0] != (Member{Raw: "10.0.0.0/8,eth0"}) {
+		t.Fatalf("members read as %+v and %+v", sets[3].Members[0], sets[4].Members[0])
+	}
+	save, err := ParseIPSetSave(FormatIPSetSave(sets))
+	if err != nil || !reflect.DeepEqual(save, sets) {
+		t.Errorf("ipset save round trip: %v\n%+v\nwant\n%+v", err, save, sets)
+	}
+	var list strings.Builder
+	for _, s := range sets {
+		fmt.Fprintf(&list, "Name: %s\nType: %s\nHeader:%s\nMembers:\n", s.Name, s.Type, ipsetHeader(s))
+		for _, m := range s.Members {
+			list.WriteString(m.String() + "\n")
+		}
+		list.WriteString("\n")
+	}
+	if got, err := ParseIPSetList(list.String()); err != nil || !reflect.DeepEqual(got, sets) {
+		t.Errorf("ipset list: %v\n%+v\nwant\n%+v", err, got, sets)
+	}
+	data, err := json.Marshal(sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"members":["10.0.0.1","10.0.0.0/8"]`) {
+		t.Errorf("JSON does not write members as ipset does: %s", data)
+	}
+	var back []IPSet
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back, sets) {
+		t.Errorf("JSON round trip: %v\n%+v\nwant\n%+v", err, back, sets)
+	}
+	if err := json.Unmarshal([]byte(`{"name":"S","type":"hash:ip","members":["10.0.0.300"]}`), new(IPSet)); err == nil || !strings.Contains(err.Error(), "ipset S") {
+		t.Errorf("JSON with a bad member: error %v, want one naming the set", err)
+	}
+}
+
+func TestHasMember(t *testing.T) {
+	set := IPSet{Name: "KUBE-CLUSTER-IP", Type: SetHashIPPort, Members: MustParseMembers(SetHashIPPort, "fd00::1,tcp:443")}
+	for text, want := range map[string]bool{"fd00::1,tcp:443": true, "fd00:0::1,tcp:443": true, "fd00::1,udp:443": false, "nonsense": false} {
+		if got := set.HasMember(text); got != want {
+			t.Errorf("HasMember(%q) = %t, want %t", text, got, want)
+		}
 	}
 }

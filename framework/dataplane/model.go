@@ -6,6 +6,7 @@
 package dataplane
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -278,8 +279,8 @@ func (l Link) HasAddr(a netip.Addr) bool {
 	return false
 }
 
-// IPSet is one ip set: its header and members. Members are in the text form `ipset save`
-// writes them ("10.96.0.1,tcp:443", "30089", "10.244.3.214,tcp:80,10.244.3.214").
+// IPSet is one ip set: its header and members. In JSON the members are in the text form
+// `ipset save` writes them ("10.96.0.1,tcp:443", "30089", "10.244.3.214,tcp:80,10.244.3.214").
 type IPSet struct {
 	Name string `json:"name"`
 	// Type is the set type, e.g. "hash:ip,port" or "bitmap:port".
@@ -293,7 +294,31 @@ type IPSet struct {
 	PortRange string `json:"range,omitempty"`
 	// Comment is true when the set was created with the "comment" option.
 	Comment bool     `json:"comment,omitempty"`
-	Members []string `json:"members,omitempty"`
+	Members []Member `json:"members,omitempty"`
+}
+
+// UnmarshalJSON reads a set whose members are in ipset's text form, parsing each with
+// the set's type.
+func (set *IPSet) UnmarshalJSON(data []byte) error {
+	type header IPSet // without this method
+	var v struct {
+		header
+		Members []string `json:"members,omitempty"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*set = IPSet(v.header)
+	set.Members = nil
+	if len(v.Members) == 0 {
+		return nil
+	}
+	ms, err := ParseMembers(v.Type, v.Members...)
+	if err != nil {
+		return fmt.Errorf("ipset %s: %w", v.Name, err)
+	}
+	set.Members = ms
+	return nil
 }
 
 // IPSet returns the set with the given name.
@@ -306,8 +331,12 @@ func (s State) IPSet(name string) (IPSet, bool) {
 	return IPSet{}, false
 }
 
-// HasMember tells whether the set holds the member, compared in ipset's text form.
-func (set IPSet) HasMember(m string) bool { return slices.Contains(set.Members, m) }
+// HasMember tells whether the set holds the member written as ipset writes it
+// ("10.96.0.1,tcp:443"), in any spelling of it ("10.96.0.1,tcp:0443" is the same member).
+func (set IPSet) HasMember(text string) bool {
+	m, err := ParseMember(set.Type, text)
+	return err == nil && slices.Contains(set.Members, m)
+}
 
 // Ruleset is an iptables ruleset (one address family): tables in the order read.
 type Ruleset struct {

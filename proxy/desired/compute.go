@@ -175,7 +175,7 @@ type ServiceState struct {
 	VirtualServers []dataplane.VirtualServer
 	// Bind lists the addresses the Service needs on kube-ipvs0, sorted.
 	Bind []netip.Addr
-	// Members holds the members this Service puts in sets (ipset save form), one entry
+	// Members holds the members this Service puts in sets, one entry
 	// per set it uses: a Service uses two or three of the NumSets, and the proxier keeps
 	// a state per Service.
 	Members []SetMembers
@@ -188,11 +188,11 @@ type ServiceState struct {
 // SetMembers are the members a Service puts in one set.
 type SetMembers struct {
 	Set     SetID
-	Members []string
+	Members []dataplane.Member
 }
 
 // addMembers appends members to the list of a set.
-func (st *ServiceState) addMembers(id SetID, ms ...string) {
+func (st *ServiceState) addMembers(id SetID, ms ...dataplane.Member) {
 	if len(ms) == 0 {
 		return
 	}
@@ -412,8 +412,8 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 	// Hairpin: traffic from a local endpoint to itself through the service is masqueraded.
 	for i := range eps {
 		if eps[i].local {
-			a := eps[i].addr.String()
-			st.addMembers(SetLoopBack, a+","+lproto+":"+strconv.Itoa(int(eps[i].port))+","+a)
+			a := eps[i].addr
+			st.addMembers(SetLoopBack, dataplane.Member{IP: a, Proto: lproto, Port: eps[i].port, IP2: a})
 		}
 	}
 
@@ -443,13 +443,13 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 			st.addMembers(SetLoadBalancerFW, m)
 			allowFromNode := false
 			for _, cidr := range s.sourceRanges {
-				st.addMembers(SetLoadBalancerSourceCIDR, m+","+netMember(cidr))
+				st.addMembers(SetLoadBalancerSourceCIDR, dataplane.Member{IP: m.IP, Proto: m.Proto, Port: m.Port, Net: cidr.Masked()})
 				if e.nodeIP.IsValid() && cidr.Contains(e.nodeIP) {
 					allowFromNode = true
 				}
 			}
 			if allowFromNode {
-				st.addMembers(SetLoadBalancerSourceIP, m+","+ip.String())
+				st.addMembers(SetLoadBalancerSourceIP, dataplane.Member{IP: m.IP, Proto: m.Proto, Port: m.Port, IP2: ip})
 			} else {
 				st.OutFilterDrops = append(st.OutFilterDrops, outFilterDrop(ip, proto, svcPort))
 			}
@@ -467,17 +467,17 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 		}
 		np := uint16(port.NodePort)
 		var set, localSet SetID
-		var members []string
+		var members []dataplane.Member
 		switch proto {
 		case dataplane.TCP:
 			set, localSet = SetNodePortTCP, SetNodePortLocalTCP
-			members = []string{strconv.Itoa(int(np))}
+			members = []dataplane.Member{{Port: np}}
 		case dataplane.UDP:
 			set, localSet = SetNodePortUDP, SetNodePortLocalUDP
-			members = []string{strconv.Itoa(int(np))}
+			members = []dataplane.Member{{Port: np}}
 		case dataplane.SCTP:
 			set, localSet = SetNodePortSCTP, SetNodePortLocalSCTP
-			members = make([]string, 0, len(e.nodePortIPs))
+			members = make([]dataplane.Member, 0, len(e.nodePortIPs))
 			for _, ip := range e.nodePortIPs {
 				members = append(members, ipPortMember(ip, lproto, np))
 			}
@@ -492,7 +492,7 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 	}
 
 	if s.healthCheck > 0 && s.healthCheck <= 65535 {
-		st.addMembers(SetHealthCheckNodePort, strconv.Itoa(int(s.healthCheck)))
+		st.addMembers(SetHealthCheckNodePort, dataplane.Member{Port: uint16(s.healthCheck)})
 	}
 }
 
@@ -534,9 +534,9 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	}
 	all := make([]owned, 0, nVS)
 	bind := make([]netip.Addr, 0, nBind)
-	var members [NumSets][]string
+	var members [NumSets][]dataplane.Member
 	for id := range NumSets {
-		members[id] = make([]string, 0, nMembers[id])
+		members[id] = make([]dataplane.Member, 0, nMembers[id])
 	}
 	drops := make([]string, 0, nDrops)
 	for i := range states {
@@ -569,10 +569,10 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	slices.SortFunc(bind, netip.Addr.Compare)
 	bind = slices.Compact(bind)
 	addrs := make([]netip.Prefix, len(bind))
-	ipvsIPs := make([]string, len(bind))
+	ipvsIPs := make([]dataplane.Member, len(bind))
 	for i, a := range bind {
 		addrs[i] = netip.PrefixFrom(a, a.BitLen())
-		ipvsIPs[i] = a.String()
+		ipvsIPs[i] = dataplane.Member{IP: a}
 	}
 	members[SetIPVSIPs] = ipvsIPs
 
@@ -581,7 +581,7 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	for id := range NumSets {
 		spec := setSpecs[id]
 		set := spec.IPSet(e.family)
-		set.Members = sortMembers(members[id], spec.Type == TypeBitmapPort)
+		set.Members = sortMembers(members[id])
 		nonEmpty[id] = len(set.Members) > 0
 		sets[id] = set
 	}
@@ -604,21 +604,12 @@ func (e *Env) Assemble(states []ServiceState) Result {
 	return res
 }
 
-// sortMembers sorts and deduplicates set members: ports numerically (as `ipset save` lists
-// a bitmap), everything else as text.
-func sortMembers(m []string, numeric bool) []string {
+// sortMembers sorts and deduplicates set members in the order `ipset save` lists them
+// (ports numerically).
+func sortMembers(m []dataplane.Member) []dataplane.Member {
 	if len(m) == 0 {
 		return nil
 	}
-	if numeric {
-		slices.SortFunc(m, func(a, b string) int {
-			if len(a) != len(b) {
-				return len(a) - len(b)
-			}
-			return strings.Compare(a, b)
-		})
-	} else {
-		slices.Sort(m)
-	}
+	slices.SortFunc(m, dataplane.Member.Compare)
 	return slices.Compact(m)
 }

@@ -24,7 +24,7 @@ import (
 // that order and empty-versus-nil differences fail too.
 func checkState(t *testing.T, want, got dataplane.State) {
 	t.Helper()
-	if d := dataplane.Diff(want, got); d != "" {
+	if d := dataplane.Diff(want, got); len(d) > 0 {
 		t.Errorf("state differs from upstream's:\n%s", d)
 		return
 	}
@@ -85,7 +85,7 @@ func TestSeedFixture(t *testing.T) {
 	}
 	links[0].Index = 0 // the kernel's choice
 	want := dataplane.State{Node: "node1", IPVS: ipvs, Links: links, IPSets: sets, IPTables: rules}
-	if d := dataplane.Diff(want, res.State); d != "" {
+	if d := dataplane.Diff(want, res.State); len(d) > 0 {
 		t.Errorf("the seed's node1 differs:\n%s", d)
 	}
 
@@ -115,10 +115,10 @@ func TestSeedFixture(t *testing.T) {
 			t.Errorf("iptables-mode chains in ipvs mode: %v", c)
 		}
 	}
-	if set, _ := res.State.IPSet("KUBE-CLUSTER-IP"); !slices.Equal(set.Members, []string{"10.106.71.137,tcp:80"}) {
+	if set, _ := res.State.IPSet("KUBE-CLUSTER-IP"); !slices.Equal(set.Members, []dataplane.Member{{IP: netip.MustParseAddr("10.106.71.137"), Proto: "tcp", Port: 80}}) {
 		t.Errorf("KUBE-CLUSTER-IP = %q", set.Members)
 	}
-	if set, _ := res.State.IPSet("KUBE-NODE-PORT-TCP"); !slices.Equal(set.Members, []string{"30089"}) {
+	if set, _ := res.State.IPSet("KUBE-NODE-PORT-TCP"); !slices.Equal(set.Members, []dataplane.Member{{Port: 30089}}) {
 		t.Errorf("KUBE-NODE-PORT-TCP = %q", set.Members)
 	}
 	if l, _ := res.State.Link("kube-ipvs0"); !slices.Equal(l.Addrs, []netip.Prefix{netip.MustParsePrefix("10.106.71.137/32")}) {

@@ -52,8 +52,8 @@ func FuzzCompute(f *testing.F) {
 		}
 		for _, set := range res.State.IPSets {
 			for _, m := range set.Members {
-				if m == "" {
-					t.Errorf("empty member in %s", set.Name)
+				if p, err := dataplane.ParseMember(set.Type, m.String()); err != nil || p != m {
+					t.Errorf("member %+v of %s does not read back as itself (%+v, %v)", m, set.Name, p, err)
 				}
 			}
 		}

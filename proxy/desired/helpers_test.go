@@ -1,13 +1,11 @@
 package desired
 
 import (
-	"cmp"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -197,9 +195,10 @@ func tcp(addrPort string, real ...dataplane.RealServer) dataplane.VirtualServer 
 
 // expect describes a node's state in terms a reader checks against upstream by eye.
 type expect struct {
-	family  int
-	vs      []dataplane.VirtualServer
-	bind    []string
+	family int
+	vs     []dataplane.VirtualServer
+	bind   []string
+	// members are written as ipset save writes them.
 	members map[SetID][]string
 	// clusterMasq is the KUBE-CLUSTER-IP masquerade rule's source match; "" means the
 	// default "! -s 10.244.0.0/16"; "src,dst" and "all" name the other two forms.
@@ -291,19 +290,14 @@ func (x expect) state(node string) dataplane.State {
 				set.Family = "inet6"
 			}
 		}
-		set.Members = slices.Clone(x.members[s.id])
-		if s.typ == "bitmap:port" {
-			slices.SortFunc(set.Members, func(a, b string) int { return cmp.Compare(atoi(a), atoi(b)) })
-		} else {
-			slices.Sort(set.Members)
-		}
+		set.Members = dataplane.MustParseMembers(s.typ, x.members[s.id]...)
 		if s.id == SetIPVSIPs {
 			set.Members = nil
 			for _, a := range bind {
-				set.Members = append(set.Members, addr(a).String())
+				set.Members = append(set.Members, dataplane.Member{IP: addr(a)})
 			}
-			slices.Sort(set.Members)
 		}
+		slices.SortFunc(set.Members, dataplane.Member.Compare)
 		if len(set.Members) == 0 {
 			set.Members = nil
 		}
@@ -426,12 +420,4 @@ func (x expect) state(node string) dataplane.State {
 		st.IPTables = rules
 	}
 	return st
-}
-
-func atoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
 }

@@ -15,7 +15,7 @@ func TestOwnedRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := OwnedRules(full)
-	if d := dataplane.Diff(dataplane.State{IPTables: want}, dataplane.State{IPTables: got}); d != "" {
+	if d := dataplane.Diff(dataplane.State{IPTables: want}, dataplane.State{IPTables: got}); len(d) > 0 {
 		t.Errorf("kube-proxy's part of the node's rules differs from the computed rules:\n%s", d)
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -36,7 +36,7 @@ func TestOwnedRules(t *testing.T) {
 			nat.Chains[i].Rules = nil
 		}
 	}
-	if dataplane.Diff(dataplane.State{IPTables: want}, dataplane.State{IPTables: broken}) == "" {
+	if dataplane.Equal(dataplane.State{IPTables: want}, dataplane.State{IPTables: broken}) {
 		t.Errorf("a missing KUBE-NODE-PORT rule went unnoticed")
 	}
 }

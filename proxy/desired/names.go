@@ -35,15 +35,6 @@ const (
 	NumSets
 )
 
-// ipset types.
-const (
-	TypeHashIP        = "hash:ip"
-	TypeHashIPPort    = "hash:ip,port"
-	TypeHashIPPortIP  = "hash:ip,port,ip"
-	TypeHashIPPortNet = "hash:ip,port,net"
-	TypeBitmapPort    = "bitmap:port"
-)
-
 // SetSpec declares one ipset: its IPv4 name, type and the comment kube-proxy puts on the
 // iptables rules that match it (the set itself is created without comments).
 type SetSpec struct {
@@ -54,23 +45,23 @@ type SetSpec struct {
 }
 
 var setSpecs = [NumSets]SetSpec{
-	{SetLoopBack, "KUBE-LOOP-BACK", TypeHashIPPortIP, "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"},
-	{SetClusterIP, "KUBE-CLUSTER-IP", TypeHashIPPort, "Kubernetes service cluster ip + port for masquerade purpose"},
-	{SetExternalIP, "KUBE-EXTERNAL-IP", TypeHashIPPort, "Kubernetes service external ip + port for masquerade and filter purpose"},
-	{SetExternalIPLocal, "KUBE-EXTERNAL-IP-LOCAL", TypeHashIPPort, "Kubernetes service external ip + port with externalTrafficPolicy=local"},
-	{SetLoadBalancer, "KUBE-LOAD-BALANCER", TypeHashIPPort, "Kubernetes service lb portal"},
-	{SetLoadBalancerFW, "KUBE-LOAD-BALANCER-FW", TypeHashIPPort, "Kubernetes service load balancer ip + port for load balancer with sourceRange"},
-	{SetLoadBalancerLocal, "KUBE-LOAD-BALANCER-LOCAL", TypeHashIPPort, "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"},
-	{SetLoadBalancerSourceIP, "KUBE-LOAD-BALANCER-SOURCE-IP", TypeHashIPPortIP, "Kubernetes service load balancer ip + port + source IP for packet filter purpose"},
-	{SetLoadBalancerSourceCIDR, "KUBE-LOAD-BALANCER-SOURCE-CIDR", TypeHashIPPortNet, "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"},
-	{SetNodePortTCP, "KUBE-NODE-PORT-TCP", TypeBitmapPort, "Kubernetes nodeport TCP port for masquerade purpose"},
-	{SetNodePortLocalTCP, "KUBE-NODE-PORT-LOCAL-TCP", TypeBitmapPort, "Kubernetes nodeport TCP port with externalTrafficPolicy=local"},
-	{SetNodePortUDP, "KUBE-NODE-PORT-UDP", TypeBitmapPort, "Kubernetes nodeport UDP port for masquerade purpose"},
-	{SetNodePortLocalUDP, "KUBE-NODE-PORT-LOCAL-UDP", TypeBitmapPort, "Kubernetes nodeport UDP port with externalTrafficPolicy=local"},
-	{SetNodePortSCTP, "KUBE-NODE-PORT-SCTP-HASH", TypeHashIPPort, "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"},
-	{SetNodePortLocalSCTP, "KUBE-NODE-PORT-LOCAL-SCTP-HASH", TypeHashIPPort, "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"},
-	{SetHealthCheckNodePort, "KUBE-HEALTH-CHECK-NODE-PORT", TypeBitmapPort, "Kubernetes health check node port"},
-	{SetIPVSIPs, "KUBE-IPVS-IPS", TypeHashIP, "Addresses on the ipvs interface"},
+	{SetLoopBack, "KUBE-LOOP-BACK", dataplane.SetHashIPPortIP, "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"},
+	{SetClusterIP, "KUBE-CLUSTER-IP", dataplane.SetHashIPPort, "Kubernetes service cluster ip + port for masquerade purpose"},
+	{SetExternalIP, "KUBE-EXTERNAL-IP", dataplane.SetHashIPPort, "Kubernetes service external ip + port for masquerade and filter purpose"},
+	{SetExternalIPLocal, "KUBE-EXTERNAL-IP-LOCAL", dataplane.SetHashIPPort, "Kubernetes service external ip + port with externalTrafficPolicy=local"},
+	{SetLoadBalancer, "KUBE-LOAD-BALANCER", dataplane.SetHashIPPort, "Kubernetes service lb portal"},
+	{SetLoadBalancerFW, "KUBE-LOAD-BALANCER-FW", dataplane.SetHashIPPort, "Kubernetes service load balancer ip + port for load balancer with sourceRange"},
+	{SetLoadBalancerLocal, "KUBE-LOAD-BALANCER-LOCAL", dataplane.SetHashIPPort, "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"},
+	{SetLoadBalancerSourceIP, "KUBE-LOAD-BALANCER-SOURCE-IP", dataplane.SetHashIPPortIP, "Kubernetes service load balancer ip + port + source IP for packet filter purpose"},
+	{SetLoadBalancerSourceCIDR, "KUBE-LOAD-BALANCER-SOURCE-CIDR", dataplane.SetHashIPPortNet, "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"},
+	{SetNodePortTCP, "KUBE-NODE-PORT-TCP", dataplane.SetBitmapPort, "Kubernetes nodeport TCP port for masquerade purpose"},
+	{SetNodePortLocalTCP, "KUBE-NODE-PORT-LOCAL-TCP", dataplane.SetBitmapPort, "Kubernetes nodeport TCP port with externalTrafficPolicy=local"},
+	{SetNodePortUDP, "KUBE-NODE-PORT-UDP", dataplane.SetBitmapPort, "Kubernetes nodeport UDP port for masquerade purpose"},
+	{SetNodePortLocalUDP, "KUBE-NODE-PORT-LOCAL-UDP", dataplane.SetBitmapPort, "Kubernetes nodeport UDP port with externalTrafficPolicy=local"},
+	{SetNodePortSCTP, "KUBE-NODE-PORT-SCTP-HASH", dataplane.SetHashIPPort, "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"},
+	{SetNodePortLocalSCTP, "KUBE-NODE-PORT-LOCAL-SCTP-HASH", dataplane.SetHashIPPort, "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"},
+	{SetHealthCheckNodePort, "KUBE-HEALTH-CHECK-NODE-PORT", dataplane.SetBitmapPort, "Kubernetes health check node port"},
+	{SetIPVSIPs, "KUBE-IPVS-IPS", dataplane.SetHashIP, "Addresses on the ipvs interface"},
 }
 
 // IPSets lists the 17 ipsets in upstream's order.
@@ -104,7 +95,7 @@ func (s SetSpec) NameFor(family int) string {
 // IPSet is the set's header for one family as `ipset save` prints it, without members.
 func (s SetSpec) IPSet(family int) dataplane.IPSet {
 	set := dataplane.IPSet{Name: s.NameFor(family), Type: s.Type}
-	if s.Type == TypeBitmapPort {
+	if s.Type == dataplane.SetBitmapPort {
 		set.PortRange = setPortRange
 		return set
 	}

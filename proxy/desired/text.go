@@ -93,18 +93,9 @@ func protocolOf(p corev1.Protocol) (dataplane.Protocol, bool) {
 	return "", false
 }
 
-// ipPortMember is a hash:ip,port member as `ipset save` prints it: "10.96.0.1,tcp:443".
-func ipPortMember(a netip.Addr, proto string, port uint16) string {
-	return a.String() + "," + proto + ":" + strconv.Itoa(int(port))
-}
-
-// netMember is the net part of a hash:ip,port,net member as `ipset save` prints it: a
-// host-length prefix loses its "/32" (or "/128").
-func netMember(p netip.Prefix) string {
-	if p.Bits() == p.Addr().BitLen() {
-		return p.Addr().String()
-	}
-	return p.String()
+// ipPortMember is a hash:ip,port member ("10.96.0.1,tcp:443").
+func ipPortMember(a netip.Addr, proto string, port uint16) dataplane.Member {
+	return dataplane.Member{IP: a, Proto: proto, Port: port}
 }
 
 // protoNumber is the IP protocol number, which libxt_ipvs prints for --vproto.

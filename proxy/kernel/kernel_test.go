@@ -38,7 +38,7 @@ func seedNode() dataplane.State {
 			{Name: "kube-ipvs0", Index: 3, Kind: "dummy", Addrs: []netip.Prefix{netip.MustParsePrefix("10.106.71.137/32")}},
 		},
 		IPSets: []dataplane.IPSet{
-			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089"}},
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []dataplane.Member{{Port: 30089}}},
 		},
 		IPTables: dataplane.Ruleset{Tables: []dataplane.Table{{Name: "nat", Chains: []dataplane.Chain{
 			{Name: "KUBE-MARK-MASQ", Policy: "-", Rules: []dataplane.Rule{{Spec: "-j MARK --set-xmark 0x4000/0x4000"}}},

@@ -67,19 +67,19 @@ func labNode() dataplane.State {
 		}}},
 		IPSets: []dataplane.IPSet{
 			{Name: "KUBE-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536, Comment: true,
-				Members: []string{"10.96.0.1,tcp:443", "10.96.0.10,udp:53", "10.96.0.20,sctp:9999"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashIPPort, "10.96.0.1,tcp:443", "10.96.0.10,udp:53", "10.96.0.20,sctp:9999")},
 			{Name: "KUBE-LOOP-BACK", Type: dataplane.SetHashIPPortIP, Family: "inet", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"10.244.1.5,tcp:8080,10.244.1.5"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashIPPortIP, "10.244.1.5,tcp:8080,10.244.1.5")},
 			{Name: "KUBE-LOAD-BALANCER-SOURCE-CIDR", Type: dataplane.SetHashIPPortNet, Family: "inet", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"192.0.2.10,tcp:80,203.0.113.0/24"}},
-			{Name: "KUBE-NODE-PORT-TCP", Type: dataplane.SetBitmapPort, PortRange: "0-65535", Members: []string{"30080", "30443"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashIPPortNet, "192.0.2.10,tcp:80,203.0.113.0/24")},
+			{Name: "KUBE-NODE-PORT-TCP", Type: dataplane.SetBitmapPort, PortRange: "0-65535", Members: dataplane.MustParseMembers(dataplane.SetBitmapPort, "30080", "30443")},
 			{Name: "KUBE-NODE-PORT-UDP", Type: dataplane.SetBitmapPort, PortRange: "30000-32767"},
 			{Name: "KUBE-IPVS-IPS", Type: dataplane.SetHashIP, Family: "inet", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"10.96.0.1", "10.96.0.10", "10.96.0.20"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashIP, "10.96.0.1", "10.96.0.10", "10.96.0.20")},
 			{Name: "KUBE-6-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet6", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"fd00:10:96::1,tcp:443", "fd00:10:96::a,udp:53"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashIPPort, "fd00:10:96::1,tcp:443", "fd00:10:96::a,udp:53")},
 			{Name: "KUBE-6-SOURCE-CIDR", Type: dataplane.SetHashNet, Family: "inet6", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"2001:db8:1::/48"}},
+				Members: dataplane.MustParseMembers(dataplane.SetHashNet, "2001:db8:1::/48")},
 		},
 	}
 }
@@ -166,7 +166,7 @@ func programLab(t *testing.T, k *kernel.Kernel, s dataplane.State) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := dataplane.Diff(before, after); d != "" {
+		if d := dataplane.Diff(before, after); len(d) > 0 {
 			t.Errorf("the test left the kernel changed (- before, + after):\n%s", d)
 		}
 	})
@@ -279,7 +279,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 	parsed(t, "ip6tables-save", err)
 	text.IPTables, text.IP6Tables = onlyTables(text.IPTables, labReadOptions.Tables), onlyTables(text.IP6Tables, labReadOptions.Tables)
 
-	if d := dataplane.Diff(text, got); d != "" {
+	if d := dataplane.Diff(text, got); len(d) > 0 {
 		t.Errorf("kernel.Read differs from the tools' text (- text, + kernel.Read):\n%s", d)
 	}
 
@@ -291,7 +291,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				t.Errorf("%s not read", vs.Key())
 				continue
 			}
-			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}, dataplane.IPVS{Services: []dataplane.VirtualServer{g}}); d != "" {
+			if d := dataplane.DiffIPVS(dataplane.IPVS{Services: []dataplane.VirtualServer{vs}}, dataplane.IPVS{Services: []dataplane.VirtualServer{g}}); len(d) > 0 {
 				t.Errorf("%s read otherwise than programmed:\n%s", vs.Key(), d)
 			}
 		}
@@ -304,7 +304,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 		}
 		wl := want.Links[0]
 		wl.Index = l.Index
-		if d := dataplane.Diff(dataplane.State{Links: []dataplane.Link{wl}}, dataplane.State{Links: []dataplane.Link{l}}); d != "" {
+		if d := dataplane.Diff(dataplane.State{Links: []dataplane.Link{wl}}, dataplane.State{Links: []dataplane.Link{l}}); len(d) > 0 {
 			t.Errorf("%s read otherwise than programmed:\n%s", wl.Name, d)
 		}
 		for _, ws := range want.IPSets {
@@ -313,7 +313,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				t.Errorf("set %s not read", ws.Name)
 				continue
 			}
-			if d := dataplane.Diff(dataplane.State{IPSets: []dataplane.IPSet{ws}}, dataplane.State{IPSets: []dataplane.IPSet{gs}}); d != "" {
+			if d := dataplane.Diff(dataplane.State{IPSets: []dataplane.IPSet{ws}}, dataplane.State{IPSets: []dataplane.IPSet{gs}}); len(d) > 0 {
 				t.Errorf("set %s read otherwise than programmed:\n%s", ws.Name, d)
 			}
 		}
@@ -336,14 +336,14 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 	t.Run("ipvsadm -Sn", func(t *testing.T) {
 		save, err := dataplane.ParseIPVSAdmSave(tool(t, "ipvsadm", "-Sn"))
 		parsed(t, "ipvsadm -Sn", err)
-		if d := dataplane.DiffIPVS(save, dataplane.IPVS{Services: got.IPVS.Services}); d != "" {
+		if d := dataplane.DiffIPVS(save, dataplane.IPVS{Services: got.IPVS.Services}); len(d) > 0 {
 			t.Errorf("kernel.Read differs from ipvsadm -Sn (- text, + kernel.Read):\n%s", d)
 		}
 	})
 	t.Run("ipset list", func(t *testing.T) {
 		list, err := dataplane.ParseIPSetList(tool(t, "ipset", "list"))
 		parsed(t, "ipset list", err)
-		if d := dataplane.Diff(dataplane.State{IPSets: list}, dataplane.State{IPSets: got.IPSets}); d != "" {
+		if d := dataplane.Diff(dataplane.State{IPSets: list}, dataplane.State{IPSets: got.IPSets}); len(d) > 0 {
 			t.Errorf("kernel.Read differs from ipset list (- text, + kernel.Read):\n%s", d)
 		}
 	})
@@ -368,7 +368,7 @@ func TestReadMatchesToolsInLab(t *testing.T) {
 				read.Services[i].OnePacket = false
 			}
 		}
-		if d := dataplane.DiffIPVS(proc, read); d != "" {
+		if d := dataplane.DiffIPVS(proc, read); len(d) > 0 {
 			t.Errorf("Services() differs from /proc/net/ip_vs beyond scheduler flags and IPv6 ops (- proc, + Services):\n%s", d)
 		}
 		if out := dataplane.FormatProcIPVS(proc, dataplane.DebianKernelHZ); out != string(data) {

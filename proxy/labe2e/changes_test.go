@@ -177,19 +177,28 @@ func (r *recordingIPSets) Destroy(name string) error {
 	return r.Interface.Destroy(name)
 }
 
-func (r *recordingIPSets) Add(name string, members ...string) error {
-	r.log.add("ipset Add %s %s", name, strings.Join(members, " "))
+func (r *recordingIPSets) Add(name string, members ...dataplane.Member) error {
+	r.log.add("ipset Add %s %s", name, memberTexts(members))
 	return r.Interface.Add(name, members...)
 }
 
-func (r *recordingIPSets) Del(name string, members ...string) error {
-	r.log.add("ipset Del %s %s", name, strings.Join(members, " "))
+func (r *recordingIPSets) Del(name string, members ...dataplane.Member) error {
+	r.log.add("ipset Del %s %s", name, memberTexts(members))
 	return r.Interface.Del(name, members...)
 }
 
 type recordingIPTables struct {
 	iptables.Interface
 	log *changeLog
+}
+
+// memberTexts writes members as ipset does, separated by blanks.
+func memberTexts(members []dataplane.Member) string {
+	texts := make([]string, len(members))
+	for i, m := range members {
+		texts[i] = m.String()
+	}
+	return strings.Join(texts, " ")
 }
 
 func (r *recordingIPTables) Restore(f iptables.Family, input []byte) error {

@@ -36,7 +36,9 @@ func TestRecordChanges(t *testing.T) {
 		func() error { return k.Links.AddAddress("kube-ipvs0", netip.MustParsePrefix("10.96.0.1/32")) },
 		func() error { _, err := k.Links.Links(); return err },
 		func() error { return k.IPSets.Create(set) },
-		func() error { return k.IPSets.Add(set.Name, "10.96.0.1,tcp:443") },
+		func() error {
+			return k.IPSets.Add(set.Name, dataplane.Member{IP: netip.MustParseAddr("10.96.0.1"), Proto: "tcp", Port: 443})
+		},
 		func() error { _, err := k.IPSets.List(); return err },
 		func() error {
 			return k.IPTables.Restore(iptables.IPv4, []byte("*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n"))

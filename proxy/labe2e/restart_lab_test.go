@@ -105,7 +105,7 @@ func TestRestartAdoptsInLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := dataplane.Diff(withoutCounters(before), withoutCounters(after)); d != "" {
+	if d := dataplane.Diff(withoutCounters(before), withoutCounters(after)); len(d) > 0 {
 		t.Errorf("the kernel changed across the restart (- before, + after):\n%s", d)
 	}
 	if again, ok := sessionEntry(); !ok || again.Real != entry.Real || again.Virtual != entry.Virtual || again.State != "ESTABLISHED" {

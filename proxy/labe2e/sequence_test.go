@@ -142,7 +142,7 @@ func runSequence(t *testing.T, sn sequenceNode, seed uint64, steps int) sequence
 		scratchStart := time.Now()
 		want := fromScratch(t, cfg, sn, world.Objects())
 		res.scratch += time.Since(scratchStart)
-		if d := dataplane.Diff(want, got); d != "" {
+		if d := dataplane.Diff(want, got); len(d) > 0 {
 			t.Fatalf("seed %d step %d (%s): the kernel after the incremental sync differs from a full sync of the same objects on an empty kernel (- full sync only, + incremental only, ~ differs):\n%s\nthe changes so far:\n%s\n%s",
 				seed, step, c.What, d, lastLines(strings.Join(history, "\n"), 40), replay)
 		}

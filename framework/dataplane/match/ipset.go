@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onsi/gomega/types"
@@ -77,8 +78,8 @@ func (m *ipsetMemberMatcher) NegatedFailureMessage(actual any) string {
 	set, _ := findSet(sets, m.set)
 	lines := splitLines(dataplane.FormatIPSetSave([]dataplane.IPSet{set}))
 	i := -1
-	for j, mem := range set.Members {
-		if mem == m.member {
+	if want, err := dataplane.ParseMember(set.Type, m.member); err == nil {
+		if j := slices.Index(set.Members, want); j >= 0 {
 			i = memberLine(lines, j)
 		}
 	}
@@ -88,10 +89,11 @@ func (m *ipsetMemberMatcher) NegatedFailureMessage(actual any) string {
 
 // closestMember picks the member sharing the longest prefix with want, as long as they
 // agree at least on the first field ("10.96.0.10" of "10.96.0.10,udp:53"); -1 if none.
-func closestMember(members []string, want string) int {
+func closestMember(members []dataplane.Member, want string) int {
 	first, _, _ := strings.Cut(want, ",")
 	best, bestLen := -1, 0
-	for i, m := range members {
+	for i, member := range members {
+		m := member.String()
 		if !strings.HasPrefix(m, first) {
 			continue
 		}

@@ -43,8 +43,9 @@ func seedNode() dataplane.State {
 		},
 		IPSets: []dataplane.IPSet{
 			{Name: "KUBE-CLUSTER-IP", Type: "hash:ip,port", Family: "inet", HashSize: 1024, MaxElem: 65536,
-				Members: []string{"10.96.0.1,tcp:443", "10.106.71.137,tcp:80"}},
-			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []string{"30089"}},
+				Members: []dataplane.Member{
+					{IP: netip.MustParseAddr("10.96.0.1"), Proto: "tcp", Port: 443}, {IP: netip.MustParseAddr("10.106.71.137"), Proto: "tcp", Port: 80}}},
+			{Name: "KUBE-NODE-PORT-TCP", Type: "bitmap:port", PortRange: "0-65535", Members: []dataplane.Member{{Port: 30089}}},
 		},
 		IPTables: dataplane.Ruleset{Tables: []dataplane.Table{{Name: "nat", Chains: []dataplane.Chain{
 			{Name: "PREROUTING", Policy: "ACCEPT", Rules: []dataplane.Rule{{Spec: `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`}}},

@@ -10,8 +10,8 @@
 //  2. Give the addresses the cluster allocated differently in each run (pod IPs, from the
 //     node agent) the same placeholder on both sides, by their symbolic name (Symbols).
 //  3. Diff with dataplane.Diff, print the placeholders back as names ("{web#0}").
-//  4. Split the diff into lines with their section and scope (ParseDiff) and classify every
-//     changed line as known (an entry of the known-differences file matches it) or NEW.
+//  4. Classify every differing line (its section, scope and kind come with it) as known
+//     (an entry of the known-differences file matches it) or NEW.
 //
 // An entry of the known-differences file that matched nothing in the scenarios it covers is
 // stale and fails the report too, so the file cannot outlive the differences it explains.

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
 // KnownDifference is one entry of the known-differences file: one kind of diff line that
@@ -17,13 +19,14 @@ type KnownDifference struct {
 	// ID names the entry in reports.
 	ID string `json:"id"`
 	// Section is the diff section: ipvs, links, ipsets, iptables or ip6tables.
-	Section string `json:"section"`
+	Section dataplane.Section `json:"section"`
 	// Scope, when set, must equal the line's scope exactly: the virtual server
 	// ("TCP 10.96.0.1:443") for ipvs, the link for links, the set for ipsets, the table for
 	// iptables.
 	Scope string `json:"scope,omitempty"`
-	// Mark is "-" (only upstream has the line), "+" (only the reference proxier has it) or
-	// "~" (both have the object, configured differently).
+	// Mark is "-" (only upstream has the line), "+" (only the reference proxier has it),
+	// "~" (both have the object, configured differently) or ">" (both have the rule, at
+	// another place in its chain).
 	Mark string `json:"mark"`
 	// Line is a Go regular expression that must match the whole line after its mark
 	// (anchored at both ends), trailing blanks removed.
@@ -34,6 +37,7 @@ type KnownDifference struct {
 	Reason string `json:"reason"`
 
 	line *regexp.Regexp
+	kind dataplane.Kind
 }
 
 // KnownFile is the file's document.
@@ -95,13 +99,13 @@ func (e *KnownDifference) compile() error {
 	if e.ID == "" {
 		errs = append(errs, "id is empty")
 	}
-	if !knownSection(e.Section) {
-		errs = append(errs, fmt.Sprintf("section %q: expected one of %v", e.Section, sections))
+	if !slices.Contains(dataplane.Sections, e.Section) {
+		errs = append(errs, fmt.Sprintf("section %q: expected one of %v", e.Section, dataplane.Sections))
 	}
-	switch e.Mark {
-	case Missing, Unexpected, Changed:
-	default:
-		errs = append(errs, fmt.Sprintf("mark %q: expected \"-\" (upstream only), \"+\" (reference only) or \"~\" (changed)", e.Mark))
+	if k, ok := kindOfMark(e.Mark); ok {
+		e.kind = k
+	} else {
+		errs = append(errs, fmt.Sprintf("mark %q: expected \"-\" (upstream only), \"+\" (reference only), \"~\" (changed) or \">\" (moved)", e.Mark))
 	}
 	if strings.TrimSpace(e.Line) == "" {
 		errs = append(errs, "line is empty: expected a regular expression of the whole line")
@@ -141,10 +145,10 @@ func (e KnownDifference) AppliesTo(scenario string) bool {
 }
 
 // Matches tells whether the entry explains the line of that scenario: same section, the
-// scope if the entry sets one, same mark and the whole text matched.
+// scope if the entry sets one, the kind its mark names and the whole text matched.
 func (e KnownDifference) Matches(scenario string, l Line) bool {
 	return e.line != nil && l.Marked() && e.AppliesTo(scenario) && e.Section == l.Section &&
-		(e.Scope == "" || e.Scope == l.Scope) && e.Mark == l.Mark && e.line.MatchString(l.Text)
+		(e.Scope == "" || e.Scope == l.Scope) && e.kind == l.Kind && e.line.MatchString(l.Text)
 }
 
 // Match returns the first entry that explains the line, or nil.

@@ -1,6 +1,8 @@
 package differential
 
 import (
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+
 	"os"
 	"strings"
 	"testing"
@@ -71,9 +73,9 @@ differences:
   line: 'TCP 10\.96\.104\.10:80 rr persistent 600   \(want persistent 10800\)'
   reason: the timeouts differ by design here
 `)
-	rule := Line{Section: SectionIPTables, Scope: "filter", Mark: Unexpected, Text: "-A KUBE-FIREWALL -j REJECT --reject-with icmp-port-unreachable"}
-	member := Line{Section: SectionIPSets, Scope: "KUBE-LOOP-BACK", Mark: Missing, Text: "add KUBE-LOOP-BACK {web#1},tcp:8080,{web#1}"}
-	vs := Line{Section: SectionIPVS, Scope: "TCP 10.96.104.10:80", Mark: Changed, Text: "TCP 10.96.104.10:80 rr persistent 600   (want persistent 10800)"}
+	rule := Line{Section: dataplane.SectionIPTables, Scope: "filter", Kind: dataplane.Extra, Text: "-A KUBE-FIREWALL -j REJECT --reject-with icmp-port-unreachable"}
+	member := Line{Section: dataplane.SectionIPSets, Scope: "KUBE-LOOP-BACK", Kind: dataplane.Missing, Text: "add KUBE-LOOP-BACK {web#1},tcp:8080,{web#1}"}
+	vs := Line{Section: dataplane.SectionIPVS, Scope: "TCP 10.96.104.10:80", Kind: dataplane.Changed, Text: "TCP 10.96.104.10:80 rr persistent 600   (want persistent 10800)"}
 	with := func(l Line, f func(*Line)) Line { f(&l); return l }
 	for _, tc := range []struct {
 		name     string
@@ -84,11 +86,11 @@ differences:
 		{"the rule", "seed", rule, "reject"},
 		{"the rule in another scenario", "nodeport", rule, ""},
 		{"the rule in another table", "seed", with(rule, func(l *Line) { l.Scope = "nat" }), ""},
-		{"the rule with the other mark", "seed", with(rule, func(l *Line) { l.Mark = Missing }), ""},
-		{"the rule as context", "seed", with(rule, func(l *Line) { l.Mark = Context }), ""},
+		{"the rule with the other mark", "seed", with(rule, func(l *Line) { l.Kind = dataplane.Missing }), ""},
+		{"the rule as context", "seed", with(rule, func(l *Line) { l.Kind = dataplane.Same }), ""},
 		{"a longer rule", "seed", with(rule, func(l *Line) { l.Text += " -m comment --comment x" }), ""},
 		{"a rule with a prefix", "seed", with(rule, func(l *Line) { l.Text = "-I" + l.Text[2:] }), ""},
-		{"the rule in ip6tables", "seed", with(rule, func(l *Line) { l.Section = SectionIP6Tables }), ""},
+		{"the rule in ip6tables", "seed", with(rule, func(l *Line) { l.Section = dataplane.SectionIP6Tables }), ""},
 		{"a hairpin member in any scenario", "affinity", member, "loopback"},
 		{"a member of another workload", "affinity", with(member, func(l *Line) { l.Text = "add KUBE-LOOP-BACK {db#0},tcp:8080,{db#0}" }), ""},
 		{"a member with a raw address", "affinity", with(member, func(l *Line) { l.Text = "add KUBE-LOOP-BACK 10.244.0.2,tcp:8080,10.244.0.2" }), ""},
@@ -155,8 +157,8 @@ func FuzzParseKnown(f *testing.F) {
 			if e.line == nil {
 				t.Fatalf("entry %q loaded without its pattern", e.ID)
 			}
-			for _, mark := range []string{Missing, Unexpected, Changed} {
-				if e.Matches("any", Line{Section: e.Section, Scope: e.Scope, Mark: mark, Text: ""}) {
+			for _, kind := range dataplane.Kinds {
+				if e.Matches("any", Line{Section: e.Section, Scope: e.Scope, Kind: kind, Text: ""}) {
 					t.Fatalf("entry %q matches an empty line", e.ID)
 				}
 			}

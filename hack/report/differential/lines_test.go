@@ -20,7 +20,7 @@ func readTestCapture(t testing.TB, name string) Capture {
 
 // A change in every section of a real capture comes back as lines with the section and
 // scope they belong to.
-func TestParseDiffEverySection(t *testing.T) {
+func TestLinesEverySection(t *testing.T) {
 	want := Restrict(readTestCapture(t, "v1.37.2/seed.json").State)
 	got := Restrict(readTestCapture(t, "v1.37.2/seed.json").State)
 	a := netip.MustParseAddr
@@ -51,20 +51,17 @@ func TestParseDiffEverySection(t *testing.T) {
 	got.IPSets = slices.Clone(got.IPSets)
 	for i, s := range got.IPSets {
 		if s.Name == "KUBE-NODE-PORT-TCP" {
-			got.IPSets[i].Members = append(slices.Clone(s.Members), "30090")
+			got.IPSets[i].Members = append(slices.Clone(s.Members), dataplane.Member{Port: 30090})
 		}
 	}
 	// iptables: a rule less in nat KUBE-SERVICES.
 	got.IPTables = dropRule(got.IPTables, "nat", "KUBE-SERVICES", "-s 127.0.0.0/8 -j RETURN")
 
-	lines, err := ParseDiff(dataplane.Diff(want, got))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines := linesOf(dataplane.Diff(want, got))
 	var marked []string
 	for _, l := range lines {
 		if l.Marked() {
-			marked = append(marked, l.Section+" | "+l.Scope+" | "+l.String())
+			marked = append(marked, string(l.Section)+" | "+l.Scope+" | "+l.String())
 		}
 	}
 	wantMarked := []string{
@@ -82,13 +79,58 @@ func TestParseDiffEverySection(t *testing.T) {
 	}
 	// Context lines carry their scope too: the NodePort's service line.
 	if !slices.ContainsFunc(lines, func(l Line) bool {
-		return !l.Marked() && l.Section == SectionIPVS && l.Scope == "TCP 10.0.2.15:30089" && l.Text == "TCP  10.0.2.15:30089 rr"
+		return !l.Marked() && l.Section == dataplane.SectionIPVS && l.Scope == "TCP 10.0.2.15:30089" && l.Text == "TCP  10.0.2.15:30089 rr"
 	}) {
 		t.Errorf("the NodePort's service line is not among the context lines: %+v", lines)
 	}
 }
 
 func dropRule(r dataplane.Ruleset, table, chain, spec string) dataplane.Ruleset {
+	return withRules(r, table, chain, func(rules []dataplane.Rule) []dataplane.Rule {
+		return slices.DeleteFunc(slices.Clone(rules), func(r dataplane.Rule) bool { return r.Spec == spec })
+	})
+}
+
+// Upstream writes the DROP rules of KUBE-IPVS-OUT-FILTER in Go map order: a load balancer
+// whose two ports' source ranges leave the node out compares equal in either order, and a
+// rule that did move is one line of kind moved, which a known entry names by ">".
+func TestCompareRuleOrder(t *testing.T) {
+	up := ipv4Only(readTestCapture(t, "v1.37.2/loadbalancer.json"))
+	drops := []dataplane.Rule{
+		{Spec: "-s 203.0.113.20/32 -m ipvs --vproto 6 --vaddr 203.0.113.20 --vport 80 -j DROP"},
+		{Spec: "-s 203.0.113.20/32 -m ipvs --vproto 6 --vaddr 203.0.113.20 --vport 443 -j DROP"},
+	}
+	withChain := func(c Capture, rules ...dataplane.Rule) Capture {
+		c.State.IPTables = withRules(c.State.IPTables, "filter", "KUBE-IPVS-OUT-FILTER", func([]dataplane.Rule) []dataplane.Rule { return rules })
+		return c
+	}
+	want, got := withChain(up, drops[0], drops[1]), withChain(up, drops[1], drops[0])
+	if r := Compare("loadbalancer", want, got, nil); r.Error != "" || r.Diff != "" {
+		t.Errorf("DROP rules in map order: error %q, diff:\n%s", r.Error, r.Diff)
+	}
+
+	jump := dataplane.Rule{Spec: "-j KUBE-MARK-DROP"}
+	k := mustKnown(t, `
+differences:
+- id: moved-drop
+  section: iptables
+  scope: filter
+  mark: ">"
+  line: '-A KUBE-IPVS-OUT-FILTER .* --vport 80 -j DROP   \(want it as rule 1\)'
+  reason: a test of an entry for a moved rule
+`)
+	r := Compare("loadbalancer", withChain(up, drops[0], jump), withChain(up, jump, drops[0]), k)
+	diffs := r.Differences()
+	if len(diffs) != 1 || diffs[0].Kind != dataplane.Moved || diffs[0].Known != "moved-drop" {
+		t.Fatalf("a moved rule: %+v, want one moved line the entry explains\n%s", diffs, r.Diff)
+	}
+	if !strings.Contains(r.Diff, "\n> -A KUBE-IPVS-OUT-FILTER -s 203.0.113.20/32") || strings.Contains(r.Diff, "\n- ") || strings.Contains(r.Diff, "\n+ ") {
+		t.Errorf("a moved rule printed as:\n%s", r.Diff)
+	}
+}
+
+// withRules returns a copy of r with the rules of one chain replaced by what change makes of them.
+func withRules(r dataplane.Ruleset, table, chain string, change func([]dataplane.Rule) []dataplane.Rule) dataplane.Ruleset {
 	out := dataplane.Ruleset{Tables: slices.Clone(r.Tables)}
 	for i, t := range out.Tables {
 		if t.Name != table {
@@ -97,61 +139,10 @@ func dropRule(r dataplane.Ruleset, table, chain, spec string) dataplane.Ruleset 
 		chains := slices.Clone(t.Chains)
 		for j, c := range chains {
 			if c.Name == chain {
-				chains[j].Rules = slices.DeleteFunc(slices.Clone(c.Rules), func(r dataplane.Rule) bool { return r.Spec == spec })
+				chains[j].Rules = change(c.Rules)
 			}
 		}
 		out.Tables[i].Chains = chains
 	}
 	return out
-}
-
-func TestParseDiffEmpty(t *testing.T) {
-	lines, err := ParseDiff("")
-	if err != nil || len(lines) != 0 {
-		t.Errorf("ParseDiff(\"\") = %v, %v; want nothing", lines, err)
-	}
-}
-
-func TestParseDiffRejects(t *testing.T) {
-	for _, tc := range []struct{ name, text, want string }{
-		{"no section", "+ TCP  10.96.0.1:443 rr\n", "section title"},
-		{"unknown section", "--- nftables: x\n+ a\n", "expected a section title naming"},
-		{"unmarked line", "--- ipvs (ipvsadm -Ln): x\nTCP  10.96.0.1:443 rr\n", "expected a line starting with"},
-		{"real server first", "--- ipvs (ipvsadm -Ln): x\n+   -> 10.244.0.2:80 Masq 1 0 0\n", "outside a virtual server"},
-		{"rule outside a table", "--- iptables: x\n+ -A X -j Y\n", "outside a table"},
-		{"bad table header", "--- iptables: x\niptables -t nat\n", `expected "iptables -t TABLE -S"`},
-		{"not an ipset line", "--- ipsets (ipset save): x\n+ flush X\n", "ipset save"},
-		{"address outside a link", "--- links (ip addr): x\n+     inet 10.96.0.1/32\n", "outside a link"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseDiff(tc.text)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("ParseDiff error = %v, want one containing %q", err, tc.want)
-			}
-		})
-	}
-}
-
-// FuzzParseDiff: whatever the text, ParseDiff returns lines or an error, never panics,
-// and every line it returns has a known section and a mark.
-func FuzzParseDiff(f *testing.F) {
-	c, err := ReadCapture("testdata/v1.37.2/seed.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	st := Restrict(c.State)
-	f.Add(dataplane.Diff(st, dataplane.State{}))
-	f.Add(dataplane.Diff(dataplane.State{}, st))
-	f.Add("--- iptables: x\niptables -t nat -S\n  -N X\n+ -A X -j Y\n")
-	f.Fuzz(func(t *testing.T, text string) {
-		lines, err := ParseDiff(text)
-		if err != nil {
-			return
-		}
-		for _, l := range lines {
-			if !knownSection(l.Section) || !strings.Contains("-+~ ", l.Mark) || len(l.Mark) != 1 {
-				t.Fatalf("line %+v from %q", l, text)
-			}
-		}
-	})
 }

@@ -81,14 +81,9 @@ func Compare(scenario string, want, got Capture, known *Known) ScenarioResult {
 		r.Error = err.Error()
 		return r
 	}
-	w, g := sym.Apply(ws, wn), sym.Apply(gs, gn)
-	r.Diff = sym.Render(dataplane.Diff(w, g))
-	lines, err := ParseDiff(r.Diff)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	for _, l := range lines {
+	diff := sym.renderDifferences(dataplane.Diff(sym.Apply(ws, wn), sym.Apply(gs, gn)))
+	r.Diff = diff.String()
+	for _, l := range linesOf(diff) {
 		c := ClassifiedLine{Line: l}
 		if e := known.Match(scenario, l); e != nil {
 			c.Known = e.ID
@@ -211,7 +206,8 @@ func plural(n int) string {
 func (r Report) Format(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Differential report: %s (\"-\") against %s (\"+\")\n", r.Want, r.Got)
-	b.WriteString("  - only the first programmed it, + only the second, ~ both, configured differently (the second's line, then what the first has)\n")
+	b.WriteString("  - only the first programmed it, + only the second, ~ both, configured differently (the second's line, then what the first has),\n")
+	b.WriteString("  > both, the rule at another place in its chain (where the second has it, then where the first has it)\n")
 	if r.known != nil {
 		fmt.Fprintf(&b, "  known differences: %s (%d entries)\n", r.knownName(), len(r.known.Entries))
 	}
@@ -262,7 +258,7 @@ func formatScenario(b *strings.Builder, s ScenarioResult, known *Known) {
 	var ids []string
 	lastScope := ""
 	for _, l := range diffs {
-		if scope := l.Section + " " + l.Scope; scope != lastScope {
+		if scope := string(l.Section) + " " + l.Scope; scope != lastScope {
 			fmt.Fprintf(b, "  %s\n", scopeTitle(l.Line))
 			lastScope = scope
 		}
@@ -285,11 +281,11 @@ func formatScenario(b *strings.Builder, s ScenarioResult, known *Known) {
 
 func scopeTitle(l Line) string {
 	switch l.Section {
-	case SectionIPTables, SectionIP6Tables:
-		return l.Section + " -t " + l.Scope
-	case SectionIPSets:
+	case dataplane.SectionIPTables, dataplane.SectionIP6Tables:
+		return string(l.Section) + " -t " + l.Scope
+	case dataplane.SectionIPSets:
 		return "ipset " + l.Scope
-	case SectionLinks:
+	case dataplane.SectionLinks:
 		return "link " + l.Scope
 	}
 	if l.Scope == "timeouts" {

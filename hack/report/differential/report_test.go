@@ -11,7 +11,7 @@ import (
 
 // isIPv6 tells whether a diff line belongs to the IPv6 family: its sets and ip6tables.
 func isIPv6(l Line) bool {
-	return l.Section == SectionIP6Tables || (l.Section == SectionIPSets && strings.HasPrefix(l.Scope, "KUBE-6-"))
+	return l.Section == dataplane.SectionIP6Tables || (l.Section == dataplane.SectionIPSets && strings.HasPrefix(l.Scope, "KUBE-6-"))
 }
 
 // ipv4Only drops the IPv6 family from a capture: ip6tables and the KUBE-6-* sets.
@@ -33,10 +33,10 @@ func TestCompareSeedCaptures(t *testing.T) {
 	diffs := r.Differences()
 	sets, rules := 0, 0
 	for _, l := range diffs {
-		if !isIPv6(l.Line) || l.Mark != Missing {
+		if !isIPv6(l.Line) || l.Kind != dataplane.Missing {
 			t.Errorf("a difference other than upstream's IPv6 family: %s %s %s", l.Section, l.Scope, l.String())
 		}
-		if l.Section == SectionIPSets {
+		if l.Section == dataplane.SectionIPSets {
 			sets++
 		} else {
 			rules++
@@ -172,7 +172,8 @@ func TestReportFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `Differential report: upstream kube-proxy v1.37.2 ("-") against the reference proxier ("+")
-  - only the first programmed it, + only the second, ~ both, configured differently (the second's line, then what the first has)
+  - only the first programmed it, + only the second, ~ both, configured differently (the second's line, then what the first has),
+  > both, the rule at another place in its chain (where the second has it, then where the first has it)
   known differences: known-differences.yaml (3 entries)
 
 [baseline] identical
@@ -205,9 +206,9 @@ differences:
   scenarios: [s]
   reason: a reason for the test
 `)
-	known := ClassifiedLine{Line: Line{Section: SectionIPVS, Scope: "TCP 1.2.3.4:80", Mark: Unexpected, Text: "TCP  1.2.3.4:80 rr"}, Known: "a"}
-	unknown := ClassifiedLine{Line: Line{Section: SectionIPVS, Scope: "TCP 1.2.3.5:80", Mark: Unexpected, Text: "TCP  1.2.3.5:80 rr"}}
-	context := ClassifiedLine{Line: Line{Section: SectionIPVS, Scope: "TCP 1.2.3.6:80", Mark: Context, Text: "TCP  1.2.3.6:80 rr"}}
+	known := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.4:80", Kind: dataplane.Extra, Text: "TCP  1.2.3.4:80 rr"}, Known: "a"}
+	unknown := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.5:80", Kind: dataplane.Extra, Text: "TCP  1.2.3.5:80 rr"}}
+	context := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.6:80", Kind: dataplane.Same, Text: "TCP  1.2.3.6:80 rr"}}
 	for _, tc := range []struct {
 		name    string
 		results []ScenarioResult

@@ -152,7 +152,17 @@ func (s *Symbols) Apply(st dataplane.State, names Names) dataplane.State {
 	for i := range out.IPSets {
 		ms := slices.Clone(out.IPSets[i].Members)
 		for j := range ms {
-			ms[j] = text(ms[j])
+			m := &ms[j]
+			if m.IP.IsValid() {
+				m.IP = sub(m.IP)
+			}
+			if m.IP2.IsValid() {
+				m.IP2 = sub(m.IP2)
+			}
+			if m.Net.IsValid() {
+				m.Net = netip.PrefixFrom(sub(m.Net.Addr()), m.Net.Bits())
+			}
+			m.Raw = text(m.Raw)
 		}
 		out.IPSets[i].Members = ms
 	}
@@ -161,7 +171,7 @@ func (s *Symbols) Apply(st dataplane.State, names Names) dataplane.State {
 	return out
 }
 
-// Render prints the placeholders in text (a diff of applied states) as their names.
+// Render prints the placeholders in text (from a diff of applied states) as their names.
 func (s *Symbols) Render(text string) string {
 	return substituteAddrs(text, func(a netip.Addr) string {
 		if n, ok := s.byAddr[a]; ok {
@@ -169,6 +179,17 @@ func (s *Symbols) Render(text string) string {
 		}
 		return a.String()
 	})
+}
+
+// renderDifferences prints the placeholders in the differences of applied states as their
+// names.
+func (s *Symbols) renderDifferences(ds dataplane.Differences) dataplane.Differences {
+	out := slices.Clone(ds)
+	for i := range out {
+		d := &out[i]
+		d.Scope, d.Key, d.Want, d.Got, d.Note = s.Render(d.Scope), s.Render(d.Key), s.Render(d.Want), s.Render(d.Got), s.Render(d.Note)
+	}
+	return out
 }
 
 func substituteRules(r dataplane.Ruleset, text func(string) string) dataplane.Ruleset {

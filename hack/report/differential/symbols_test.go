@@ -56,11 +56,11 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 	a := netip.MustParseAddr
 	state := func(ips ...string) dataplane.State {
 		vs := dataplane.VirtualServer{Protocol: dataplane.TCP, Address: a("10.96.102.10"), Port: 80, Scheduler: "rr"}
-		var members []string
+		var members []dataplane.Member
 		var rules []dataplane.Rule
 		for _, ip := range ips {
 			vs.RealServers = append(vs.RealServers, dataplane.RealServer{Address: a(ip), Port: 8080, Forward: dataplane.Masq, Weight: 1})
-			members = append(members, ip+",tcp:8080,"+ip)
+			members = append(members, dataplane.Member{IP: a(ip), Proto: "tcp", Port: 8080, IP2: a(ip)})
 			rules = append(rules, dataplane.Rule{Spec: "-s " + ip + "/32 -j ACCEPT"})
 		}
 		return dataplane.State{
@@ -81,18 +81,18 @@ func TestSymbolsApplyAndRender(t *testing.T) {
 	// The kernel lists real servers in any order.
 	rss := ref.IPVS.Services[0].RealServers
 	rss[0], rss[1] = rss[1], rss[0]
-	if d := dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref, refNames)); d != "" {
+	if d := dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref, refNames)); len(d) > 0 {
 		t.Errorf("named states differ:\n%s", d)
 	}
 	// The originals are not touched.
-	if up.IPVS.Services[0].RealServers[0].Address != a("10.244.0.2") || up.IPSets[0].Members[0] != "10.244.0.2,tcp:8080,10.244.0.2" ||
+	if up.IPVS.Services[0].RealServers[0].Address != a("10.244.0.2") || up.IPSets[0].Members[0].String() != "10.244.0.2,tcp:8080,10.244.0.2" ||
 		up.IPTables.Tables[0].Chains[0].Rules[0].Spec != "-s 10.244.0.2/32 -j ACCEPT" || up.Links[0].Addrs[0].Addr() != a("10.244.0.2") {
 		t.Errorf("Apply changed its input: %+v", up)
 	}
 
 	// A third reference endpoint without a name stays an address and shows up.
 	ref3 := state("10.244.0.7", "10.244.0.8", "10.244.0.9")
-	d := sym.Render(dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref3, refNames)))
+	d := sym.renderDifferences(dataplane.Diff(sym.Apply(up, upNames), sym.Apply(ref3, refNames))).String()
 	for _, want := range []string{"+   -> 10.244.0.9:8080", "  -> {web#0}:8080", "+ add KUBE-LOOP-BACK 10.244.0.9,tcp:8080,10.244.0.9", "+ -A X -s 10.244.0.9/32 -j ACCEPT"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("rendered diff lacks %q:\n%s", want, d)

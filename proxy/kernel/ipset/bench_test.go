@@ -40,7 +40,10 @@ func syntheticDump(tb testing.TB) ([][]byte, int) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ms, err := parseMembers(h, texts)
+		ms, err := dataplane.ParseMembers(h.Type, texts...)
+		if err == nil {
+			err = checkMembers(h, ms)
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -2,7 +2,9 @@ package ipset
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -13,24 +15,24 @@ import (
 // written as `ipset save` prints them. Names start with H3- so that the lab run (one kernel
 // shared by every test) can tell them apart and remove them.
 var contractSets = []dataplane.IPSet{
-	{Name: "H3-IPS", Type: dataplane.SetHashIP, Family: "inet", Members: []string{"10.96.0.1", "10.96.0.10"}},
-	{Name: "H3-6-IPS", Type: dataplane.SetHashIP, Family: "inet6", Members: []string{"fd00:10:96::1", "2001:db8::a"}},
+	{Name: "H3-IPS", Type: dataplane.SetHashIP, Family: "inet", Members: dataplane.MustParseMembers(dataplane.SetHashIP, "10.96.0.1", "10.96.0.10")},
+	{Name: "H3-6-IPS", Type: dataplane.SetHashIP, Family: "inet6", Members: dataplane.MustParseMembers(dataplane.SetHashIP, "fd00:10:96::1", "2001:db8::a")},
 	{Name: "H3-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet", Comment: true,
-		Members: []string{"10.96.0.1,tcp:443", "10.96.0.10,udp:53", "10.96.0.10,tcp:53", "10.96.0.11,sctp:9000"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPort, "10.96.0.1,tcp:443", "10.96.0.10,udp:53", "10.96.0.10,tcp:53", "10.96.0.11,sctp:9000")},
 	{Name: "H3-6-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet6",
-		Members: []string{"fd00:10:96::1,tcp:443", "fd00:10:96::a,udp:53"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPort, "fd00:10:96::1,tcp:443", "fd00:10:96::a,udp:53")},
 	{Name: "H3-LOOP-BACK", Type: dataplane.SetHashIPPortIP, Family: "inet",
-		Members: []string{"10.244.3.214,tcp:80,10.244.3.214", "10.244.1.5,udp:53,10.244.1.5"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPortIP, "10.244.3.214,tcp:80,10.244.3.214", "10.244.1.5,udp:53,10.244.1.5")},
 	{Name: "H3-6-LOOP-BACK", Type: dataplane.SetHashIPPortIP, Family: "inet6",
-		Members: []string{"fd00:10:244::5,tcp:80,fd00:10:244::5"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPortIP, "fd00:10:244::5,tcp:80,fd00:10:244::5")},
 	{Name: "H3-LB-SOURCE-CIDR", Type: dataplane.SetHashIPPortNet, Family: "inet",
-		Members: []string{"192.0.2.10,tcp:80,10.0.0.0/8", "192.0.2.10,tcp:80,203.0.113.7"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPortNet, "192.0.2.10,tcp:80,10.0.0.0/8", "192.0.2.10,tcp:80,203.0.113.7")},
 	{Name: "H3-6-LB-SOURCE-CIDR", Type: dataplane.SetHashIPPortNet, Family: "inet6",
-		Members: []string{"2001:db8::10,tcp:80,fd00::/8"}},
-	{Name: "H3-NETS", Type: dataplane.SetHashNet, Family: "inet", Members: []string{"10.0.0.0/8", "192.0.2.1"}},
-	{Name: "H3-6-NETS", Type: dataplane.SetHashNet, Family: "inet6", Members: []string{"fd00::/8"}},
-	{Name: "H3-NODE-PORT-TCP", Type: dataplane.SetBitmapPort, PortRange: "0-65535", Members: []string{"30089", "30000", "32767"}},
-	{Name: "H3-NODE-PORT-UDP", Type: dataplane.SetBitmapPort, PortRange: "30000-32767", Comment: true, Members: []string{"30053"}},
+		Members: dataplane.MustParseMembers(dataplane.SetHashIPPortNet, "2001:db8::10,tcp:80,fd00::/8")},
+	{Name: "H3-NETS", Type: dataplane.SetHashNet, Family: "inet", Members: dataplane.MustParseMembers(dataplane.SetHashNet, "10.0.0.0/8", "192.0.2.1")},
+	{Name: "H3-6-NETS", Type: dataplane.SetHashNet, Family: "inet6", Members: dataplane.MustParseMembers(dataplane.SetHashNet, "fd00::/8")},
+	{Name: "H3-NODE-PORT-TCP", Type: dataplane.SetBitmapPort, PortRange: "0-65535", Members: dataplane.MustParseMembers(dataplane.SetBitmapPort, "30089", "30000", "32767")},
+	{Name: "H3-NODE-PORT-UDP", Type: dataplane.SetBitmapPort, PortRange: "30000-32767", Comment: true, Members: dataplane.MustParseMembers(dataplane.SetBitmapPort, "30053")},
 }
 
 // testContract is what the fake and the kernel's ip sets (through netlink, in the lab or
@@ -115,12 +117,15 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		for _, c := range []struct {
 			name    string
 			set     string
-			members []string
+			members []dataplane.Member
 		}{
-			{"IPv6 member in an IPv4 set", v4.Name, []string{"10.96.0.2,tcp:80", "fd00::1,tcp:80"}},
-			{"member without a port", v4.Name, []string{"10.96.0.2,tcp:81", "10.96.0.3"}},
-			{"port outside a bitmap's range", bitmap.Name, []string{"30001", "65536"}},
-			{"not a port", bitmap.Name, []string{"tcp:80"}},
+			{"IPv6 member in an IPv4 set", v4.Name, []dataplane.Member{
+				{IP: netip.MustParseAddr("10.96.0.2"), Proto: "tcp", Port: 80}, {IP: netip.MustParseAddr("fd00::1"), Proto: "tcp", Port: 80}}},
+			{"member without a port", v4.Name, []dataplane.Member{
+				{IP: netip.MustParseAddr("10.96.0.2"), Proto: "tcp", Port: 81}, {IP: netip.MustParseAddr("10.96.0.3")}}},
+			{"port outside a bitmap's range", bitmap.Name, []dataplane.Member{{Port: 30001}, {Port: 29999}}},
+			{"not a port", bitmap.Name, []dataplane.Member{{IP: netip.MustParseAddr("10.96.0.2"), Proto: "tcp", Port: 80}}},
+			{"not in the form ParseMember reads", v4.Name, []dataplane.Member{{IP: netip.MustParseAddr("10.96.0.2"), Proto: "TCP", Port: 80}}},
 		} {
 			if err := s.Add(c.set, c.members...); err == nil {
 				t.Errorf("%s: Add(%s, %q) succeeded", c.name, c.set, c.members)
@@ -128,7 +133,7 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		}
 		expectMembers(t, listed(t, s, v4.Name), nil)
 		expectMembers(t, listed(t, s, bitmap.Name), nil)
-		if err := s.Add("H3-MISSING", "10.0.0.1"); !errors.Is(err, syscall.ENOENT) {
+		if err := s.Add("H3-MISSING", dataplane.Member{IP: netip.MustParseAddr("10.0.0.1")}); !errors.Is(err, syscall.ENOENT) {
 			t.Errorf("Add to a missing set: %v, expected ENOENT", err)
 		}
 		if err := s.Destroy("H3-MISSING"); err != nil {
@@ -145,14 +150,18 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 		nets := contractSets[8]
 		create(t, s, nets)
 		// ipset stores networks masked and host networks without their prefix length.
-		if err := s.Add(nets.Name, "10.1.2.3/16", "192.0.2.1/32"); err != nil {
+		if err := s.Add(nets.Name, dataplane.MustParseMembers(nets.Type, "10.1.2.3/16", "192.0.2.1/32")...); err != nil {
 			t.Fatal(err)
 		}
-		expectMembers(t, listed(t, s, nets.Name), []string{"10.1.0.0/16", "192.0.2.1"})
-		if err := s.Del(nets.Name, "10.1.0.0/16"); err != nil {
+		listedNets := listed(t, s, nets.Name)
+		expectMembers(t, listedNets, dataplane.MustParseMembers(nets.Type, "10.1.0.0/16", "192.0.2.1"))
+		if got := dataplane.FormatIPSetSave([]dataplane.IPSet{listedNets}); !strings.Contains(got, "add H3-NETS 10.1.0.0/16\n") || !strings.Contains(got, "add H3-NETS 192.0.2.1\n") {
+			t.Errorf("listed as:\n%s", got)
+		}
+		if err := s.Del(nets.Name, dataplane.MustParseMembers(nets.Type, "10.1.0.0/16")...); err != nil {
 			t.Fatal(err)
 		}
-		expectMembers(t, listed(t, s, nets.Name), []string{"192.0.2.1"})
+		expectMembers(t, listed(t, s, nets.Name), dataplane.MustParseMembers(nets.Type, "192.0.2.1"))
 	})
 }
 
@@ -186,12 +195,12 @@ func header(set dataplane.IPSet) dataplane.IPSet {
 	return set
 }
 
-func expectMembers(t *testing.T, set dataplane.IPSet, want []string) {
+func expectMembers(t *testing.T, set dataplane.IPSet, want []dataplane.Member) {
 	t.Helper()
 	got := slices.Clone(set.Members)
 	want = slices.Clone(want)
-	slices.Sort(got)
-	slices.Sort(want)
+	slices.SortFunc(got, dataplane.Member.Compare)
+	slices.SortFunc(want, dataplane.Member.Compare)
 	if !slices.Equal(got, want) {
 		t.Errorf("set %s holds %q, expected %q", set.Name, got, want)
 	}

@@ -2,6 +2,7 @@ package ipset
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -12,9 +13,8 @@ import (
 )
 
 // Fake is an in-memory set of ip sets with the kernel's checks: members are validated
-// against the set type and family (dataplane.ParseMember) and stored in ipset's canonical
-// text (Member.String), a set is created once per name and type, a full hash set refuses
-// more members. It logs every changing call and can be told to fail the next call of an
+// against the set type and family (dataplane.ParseMember), a set is created once per name
+// and type, a full hash set refuses more members. It logs every changing call and can be told to fail the next call of an
 // operation. It is safe for concurrent use.
 type Fake struct {
 	mu    sync.Mutex
@@ -24,7 +24,7 @@ type Fake struct {
 
 type fakeSet struct {
 	header  dataplane.IPSet
-	members map[string]bool
+	members map[dataplane.Member]bool
 }
 
 var _ Interface = (*Fake)(nil)
@@ -67,11 +67,7 @@ func (f *Fake) List() ([]dataplane.IPSet, error) {
 	out := make([]dataplane.IPSet, 0, len(f.sets))
 	for _, s := range f.sets {
 		set := s.header
-		set.Members = make([]string, 0, len(s.members))
-		for m := range s.members {
-			set.Members = append(set.Members, m)
-		}
-		sortMembers(set.Type, set.Members)
+		set.Members = slices.SortedFunc(maps.Keys(s.members), dataplane.Member.Compare)
 		out = append(out, set)
 	}
 	slices.SortFunc(out, func(a, b dataplane.IPSet) int { return strings.Compare(a.Name, b.Name) })
@@ -94,7 +90,7 @@ func (f *Fake) Create(set dataplane.IPSet) error {
 	if cur, ok := f.sets[h.Name]; ok {
 		return sameSet(cur.header, h)
 	}
-	f.sets[h.Name] = &fakeSet{header: h, members: map[string]bool{}}
+	f.sets[h.Name] = &fakeSet{header: h, members: map[dataplane.Member]bool{}}
 	return nil
 }
 
@@ -121,10 +117,10 @@ func (f *Fake) Destroy(name string) error {
 
 // Add adds members; present members are not an error. Every member is checked before
 // any is added; a full set stops the batch where it filled up, as the kernel does.
-func (f *Fake) Add(name string, members ...string) error {
+func (f *Fake) Add(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Add %s", strings.Join(append([]string{name}, members...), " "))
+	f.calls.Recordf("Add %s", call(name, members))
 	if err := f.calls.Fault("Add"); err != nil {
 		return err
 	}
@@ -132,29 +128,27 @@ func (f *Fake) Add(name string, members ...string) error {
 	if err != nil {
 		return err
 	}
-	ms, err := parseMembers(s.header, members)
-	if err != nil {
+	if err := checkMembers(s.header, members); err != nil {
 		return fmt.Errorf("add to %w", err)
 	}
-	for _, m := range ms {
-		key := m.String()
-		if s.members[key] {
+	for _, m := range members {
+		if s.members[m] {
 			continue
 		}
 		if s.header.MaxElem != 0 && uint32(len(s.members)) >= s.header.MaxElem {
 			return fmt.Errorf("add %s to set %s: the set is full (maxelem %d): recreate it with a larger maxelem: %w",
-				key, name, s.header.MaxElem, syscall.ENOSPC)
+				m, name, s.header.MaxElem, syscall.ENOSPC)
 		}
-		s.members[key] = true
+		s.members[m] = true
 	}
 	return nil
 }
 
 // Del removes members; absent members are not an error.
-func (f *Fake) Del(name string, members ...string) error {
+func (f *Fake) Del(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Del %s", strings.Join(append([]string{name}, members...), " "))
+	f.calls.Recordf("Del %s", call(name, members))
 	if err := f.calls.Fault("Del"); err != nil {
 		return err
 	}
@@ -162,14 +156,22 @@ func (f *Fake) Del(name string, members ...string) error {
 	if err != nil {
 		return err
 	}
-	ms, err := parseMembers(s.header, members)
-	if err != nil {
+	if err := checkMembers(s.header, members); err != nil {
 		return fmt.Errorf("delete from %w", err)
 	}
-	for _, m := range ms {
-		delete(s.members, m.String())
+	for _, m := range members {
+		delete(s.members, m)
 	}
 	return nil
+}
+
+// call writes a call's set and members as a log line: "KUBE-CLUSTER-IP 10.96.0.1,tcp:443".
+func call(name string, members []dataplane.Member) string {
+	words := []string{name}
+	for _, m := range members {
+		words = append(words, m.String())
+	}
+	return strings.Join(words, " ")
 }
 
 func (f *Fake) set(op, name string) (*fakeSet, error) {

@@ -27,10 +27,10 @@ func TestFakeCallsFaultsAndHas(t *testing.T) {
 	if err := f.Create(set); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Add(set.Name, "10.96.0.1,tcp:443", "10.96.0.10,udp:53"); err != nil {
+	if err := f.Add(set.Name, dataplane.MustParseMembers(set.Type, "10.96.0.1,tcp:443", "10.96.0.10,udp:53")...); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Del(set.Name, "10.96.0.10,udp:53"); err != nil {
+	if err := f.Del(set.Name, dataplane.MustParseMembers(set.Type, "10.96.0.10,udp:53")...); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Destroy(set.Name); err != nil {
@@ -93,12 +93,12 @@ func TestFakeFullSet(t *testing.T) {
 	if err := f.Create(dataplane.IPSet{Name: "SMALL", Type: "hash:ip", MaxElem: 2}); err != nil {
 		t.Fatal(err)
 	}
-	err := f.Add("SMALL", "10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3")
+	err := f.Add("SMALL", dataplane.MustParseMembers("hash:ip", "10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3")...)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Add past maxelem: %v, expected ENOSPC", err)
 	}
 	sets, _ := f.List()
-	if got := sets[0].Members; !slices.Equal(got, []string{"10.0.0.1", "10.0.0.2"}) {
+	if got := sets[0].Members; !slices.Equal(got, dataplane.MustParseMembers("hash:ip", "10.0.0.1", "10.0.0.2")) {
 		t.Errorf("members %q, expected the two added before the set filled up", got)
 	}
 }
@@ -111,17 +111,17 @@ func TestFakeListIsSorted(t *testing.T) {
 	if err := f.Create(dataplane.IPSet{Name: "I", Type: "hash:ip,port"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Add("P", "30089", "8080", "443"); err != nil {
+	if err := f.Add("P", dataplane.MustParseMembers("bitmap:port", "30089", "8080", "443")...); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Add("I", "10.96.0.10,udp:53", "10.96.0.2,tcp:80", "10.96.0.10,tcp:53"); err != nil {
+	if err := f.Add("I", dataplane.MustParseMembers("hash:ip,port", "10.96.0.10,udp:53", "10.96.0.2,tcp:80", "10.96.0.10,tcp:53")...); err != nil {
 		t.Fatal(err)
 	}
 	sets, _ := f.List()
-	if sets[0].Name != "I" || !slices.Equal(sets[0].Members, []string{"10.96.0.2,tcp:80", "10.96.0.10,tcp:53", "10.96.0.10,udp:53"}) {
+	if sets[0].Name != "I" || !slices.Equal(sets[0].Members, dataplane.MustParseMembers("hash:ip,port", "10.96.0.2,tcp:80", "10.96.0.10,tcp:53", "10.96.0.10,udp:53")) {
 		t.Errorf("first set %+v", sets[0])
 	}
-	if !slices.Equal(sets[1].Members, []string{"443", "8080", "30089"}) {
+	if !slices.Equal(sets[1].Members, dataplane.MustParseMembers("bitmap:port", "443", "8080", "30089")) {
 		t.Errorf("bitmap members %q, expected numeric order", sets[1].Members)
 	}
 }

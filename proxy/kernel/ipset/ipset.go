@@ -4,8 +4,8 @@ package ipset
 
 import "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 
-// Interface is what the proxier and the state reader need from ip sets. Members are in
-// the text form `ipset save` writes ("10.96.0.1,tcp:443").
+// Interface is what the proxier and the state reader need from ip sets. Members are
+// typed (dataplane.Member) in the form ParseMember reads them for the set's type.
 type Interface interface {
 	// List returns every set with its members.
 	List() ([]dataplane.IPSet, error)
@@ -16,6 +16,6 @@ type Interface interface {
 	Destroy(name string) error
 	// Add and Del change members in one batch; adding a present member or deleting an
 	// absent one is not an error.
-	Add(name string, members ...string) error
-	Del(name string, members ...string) error
+	Add(name string, members ...dataplane.Member) error
+	Del(name string, members ...dataplane.Member) error
 }

@@ -183,7 +183,7 @@ func (l *Linux) List() ([]dataplane.IPSet, error) {
 		return nil, fmt.Errorf("list ip sets: %w", err)
 	}
 	for i := range sets {
-		sortMembers(sets[i].Type, sets[i].Members)
+		slices.SortFunc(sets[i].Members, dataplane.Member.Compare)
 	}
 	slices.SortFunc(sets, func(a, b dataplane.IPSet) int { return strings.Compare(a.Name, b.Name) })
 	return sets, nil
@@ -259,16 +259,16 @@ func (l *Linux) Destroy(name string) error {
 
 // Add adds members in batches; present members are not an error. Every member is
 // checked against the set's type and family before any is sent.
-func (l *Linux) Add(name string, members ...string) error {
+func (l *Linux) Add(name string, members ...dataplane.Member) error {
 	return l.adt(cmdAdd, "add to", name, members)
 }
 
 // Del removes members in batches; absent members are not an error.
-func (l *Linux) Del(name string, members ...string) error {
+func (l *Linux) Del(name string, members ...dataplane.Member) error {
 	return l.adt(cmdDel, "delete from", name, members)
 }
 
-func (l *Linux) adt(cmd int, op, name string, members []string) error {
+func (l *Linux) adt(cmd int, op, name string, members []dataplane.Member) error {
 	if len(members) == 0 {
 		return nil
 	}
@@ -279,11 +279,10 @@ func (l *Linux) adt(cmd int, op, name string, members []string) error {
 	if !found {
 		return fmt.Errorf("%s set %s: no such set: create it first: %w", op, name, syscall.ENOENT)
 	}
-	ms, err := parseMembers(h, members)
-	if err != nil {
+	if err := checkMembers(h, members); err != nil {
 		return fmt.Errorf("%s %w", op, err)
 	}
-	for batch := range slices.Chunk(ms, batchSize) {
+	for batch := range slices.Chunk(members, batchSize) {
 		// Without NLM_F_EXCL the kernel treats present (add) and absent (del) members
 		// as done, like `ipset -exist`.
 		if _, err := l.request(cmd, encodeADT(name, h.Type, batch)); err != nil {

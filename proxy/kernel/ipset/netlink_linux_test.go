@@ -111,12 +111,13 @@ func TestLinuxAgreesWithIPSetBinary(t *testing.T) {
 
 	var restore strings.Builder
 	restore.WriteString("create H3-BIG hash:ip,port,ip family inet hashsize 1024 maxelem 65536\n")
-	var want []string
+	var texts []string
 	for i := range 3000 {
 		m := fmt.Sprintf("10.%d.%d.%d,tcp:%d,10.244.%d.%d", i/65536, i/256%256, i%256, 1000+i%50000, i/256%256, i%256)
-		want = append(want, m)
+		texts = append(texts, m)
 		restore.WriteString("add H3-BIG " + m + "\n")
 	}
+	want := dataplane.MustParseMembers(dataplane.SetHashIPPortIP, texts...)
 	ipsetCommand(t, name, restore.String(), "restore")
 	start := time.Now()
 	sets, err := l.List()

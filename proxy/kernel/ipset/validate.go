@@ -86,22 +86,24 @@ func parseRange(s string) (from, to uint16, err error) {
 	return uint16(x), uint16(y), nil
 }
 
-// parseMembers reads members of a set with the given header, refusing (before anything
-// changes) any that the kernel would: unparsable text, the wrong family, a port outside a
-// bitmap's range.
-func parseMembers(set dataplane.IPSet, texts []string) ([]dataplane.Member, error) {
-	out := make([]dataplane.Member, 0, len(texts))
-	for _, text := range texts {
-		m, err := dataplane.ParseMember(set.Type, text)
+// checkMembers refuses, before anything changes, any member the kernel would: one that is
+// not a member of the set's type as ParseMember reads it, the wrong family, a port outside
+// a bitmap's range.
+func checkMembers(set dataplane.IPSet, members []dataplane.Member) error {
+	for _, m := range members {
+		text := m.String()
+		p, err := dataplane.ParseMember(set.Type, text)
 		if err != nil {
-			return nil, fmt.Errorf("set %s: %w", set.Name, err)
+			return fmt.Errorf("set %s: %w", set.Name, err)
+		}
+		if p != m {
+			return fmt.Errorf("set %s member %+v: expected a member of %s as ParseMember reads %q: %w", set.Name, m, set.Type, text, syscall.EINVAL)
 		}
 		if err := checkMember(set, m); err != nil {
-			return nil, fmt.Errorf("set %s member %q: %w", set.Name, text, err)
+			return fmt.Errorf("set %s member %q: %w", set.Name, text, err)
 		}
-		out = append(out, m)
 	}
-	return out, nil
+	return nil
 }
 
 func checkMember(set dataplane.IPSet, m dataplane.Member) error {
@@ -122,41 +124,4 @@ func checkMember(set dataplane.IPSet, m dataplane.Member) error {
 		return fmt.Errorf("address of the wrong family for a %s set: %w", set.Family, syscall.EINVAL)
 	}
 	return nil
-}
-
-// compareMembers orders members by address, protocol, port, second address and network,
-// so that listings are stable.
-func compareMembers(a, b dataplane.Member) int {
-	return cmp.Or(
-		a.IP.Compare(b.IP),
-		strings.Compare(a.Proto, b.Proto),
-		cmp.Compare(a.Port, b.Port),
-		a.IP2.Compare(b.IP2),
-		a.Net.Addr().Compare(b.Net.Addr()),
-		cmp.Compare(a.Net.Bits(), b.Net.Bits()),
-	)
-}
-
-// sortMembers sorts member texts of a set type by compareMembers. Each text is parsed
-// once, not on every comparison: sets hold tens of thousands of members at scale.
-func sortMembers(setType string, texts []string) {
-	type parsed struct {
-		text string
-		m    dataplane.Member
-		ok   bool
-	}
-	ps := make([]parsed, len(texts))
-	for i, t := range texts {
-		m, err := dataplane.ParseMember(setType, t)
-		ps[i] = parsed{text: t, m: m, ok: err == nil}
-	}
-	slices.SortFunc(ps, func(x, y parsed) int {
-		if !x.ok || !y.ok {
-			return strings.Compare(x.text, y.text)
-		}
-		return cmp.Or(compareMembers(x.m, y.m), strings.Compare(x.text, y.text))
-	})
-	for i := range ps {
-		texts[i] = ps[i].text
-	}
 }

@@ -422,9 +422,9 @@ func decodeHeaderData(set *dataplane.IPSet, b []byte) error {
 	return nil
 }
 
-// decodeEntry turns the fields of one entry (the attributes inside its attrData) into the
-// member text ipset prints.
-func decodeEntry(setType string, fields []byte) (string, error) {
+// decodeEntry turns the fields of one entry (the attributes inside its attrData) into a
+// member.
+func decodeEntry(setType string, fields []byte) (dataplane.Member, error) {
 	var (
 		m           dataplane.Member
 		ip, ip2     netip.Addr
@@ -453,11 +453,11 @@ func decodeEntry(setType string, fields []byte) (string, error) {
 			proto, hasProto = uint8(p), true
 		}
 		if err != nil {
-			return "", err
+			return dataplane.Member{}, err
 		}
 	}
 	if c.err != nil {
-		return "", c.err
+		return dataplane.Member{}, c.err
 	}
 	if hasProto {
 		m.Proto = protocolNames[proto]
@@ -486,26 +486,23 @@ func decodeEntry(setType string, fields []byte) (string, error) {
 		m.IP, m.IP2 = ip, ip2
 	}
 	if err != nil {
-		return "", err
+		return dataplane.Member{}, err
 	}
 	if setType != dataplane.SetBitmapPort && setType != dataplane.SetHashNet && !m.IP.IsValid() {
-		return "", fmt.Errorf("%s entry without an address", setType)
+		return dataplane.Member{}, fmt.Errorf("%s entry without an address", setType)
 	}
 	if setType != dataplane.SetHashIP && setType != dataplane.SetBitmapPort && setType != dataplane.SetHashNet && !hasProto {
-		return "", fmt.Errorf("%s entry without a protocol", setType)
+		return dataplane.Member{}, fmt.Errorf("%s entry without a protocol", setType)
 	}
-	// What the kernel sends must read back as a member; a zero prefix length, say, does not.
+	// What the kernel sends must read back as a member (a zero prefix length, say, does
+	// not), and the member is what ParseMember reads: without the fields the set type has
+	// none of (a protocol in a hash:net entry).
 	var buf [128]byte // the longest member, hash:ip,port,net over IPv6, takes 95 bytes
-	text := string(appendMember(buf[:0], m))
-	if _, err := dataplane.ParseMember(setType, text); err != nil {
-		return "", err
-	}
-	return text, nil
+	return dataplane.ParseMember(setType, string(appendMember(buf[:0], m)))
 }
 
 // appendMember appends m as m.String() writes it, without the intermediate strings
-// String concatenates: List formats every member of every set, and the text is then the
-// only allocation of a member.
+// String concatenates: List checks every member of every set this way.
 func appendMember(b []byte, m dataplane.Member) []byte {
 	switch {
 	case !m.IP.IsValid() && m.Net.IsValid():
@@ -619,11 +616,11 @@ func (d *listDecoder) add(msg []byte) error {
 	}
 	set.Members = slices.Grow(set.Members, p.count)
 	return p.eachEntry(func(fields []byte) error {
-		text, err := decodeEntry(set.Type, fields)
+		m, err := decodeEntry(set.Type, fields)
 		if err != nil {
 			return fmt.Errorf("set %s: %w", set.Name, err)
 		}
-		set.Members = append(set.Members, text)
+		set.Members = append(set.Members, m)
 		return nil
 	})
 }

@@ -104,18 +104,17 @@ func TestEntryRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, err := parseMembers(h, set.Members)
+		if err := checkMembers(h, set.Members); err != nil {
+			t.Fatal(err)
+		}
+		p, err := decodeMessage(encodeADT(set.Name, set.Type, set.Members))
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := decodeMessage(encodeADT(set.Name, set.Type, ms))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
+		var got []dataplane.Member
 		err = p.eachEntry(func(fields []byte) error {
-			text, err := decodeEntry(set.Type, fields)
-			got = append(got, text)
+			m, err := decodeEntry(set.Type, fields)
+			got = append(got, m)
 			return err
 		})
 		if err != nil {
@@ -184,11 +183,11 @@ func FuzzDecodeList(f *testing.F) {
 		}
 		for _, s := range sets {
 			for _, m := range s.Members {
-				parsed, err := dataplane.ParseMember(s.Type, m)
+				parsed, err := dataplane.ParseMember(s.Type, m.String())
 				if err != nil {
 					t.Errorf("decoded member %q of %s does not parse: %v", m, s.Type, err)
-				} else if parsed.String() != m {
-					t.Errorf("decoded member %q of %s reads back as %q", m, s.Type, parsed.String())
+				} else if parsed != m {
+					t.Errorf("decoded member %#v of %s reads back as %#v", m, s.Type, parsed)
 				}
 			}
 		}
@@ -199,11 +198,7 @@ func FuzzDecodeList(f *testing.F) {
 func TestAppendMemberMatchesString(t *testing.T) {
 	var ms []dataplane.Member
 	for _, set := range contractSets {
-		parsed, err := parseMembers(set, set.Members)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms = append(ms, parsed...)
+		ms = append(ms, set.Members...)
 	}
 	v6 := netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff1")
 	ms = append(ms,
@@ -255,10 +250,7 @@ func TestEncodeADTMatchesNestedAttrs(t *testing.T) {
 		return b
 	}
 	for _, set := range contractSets {
-		ms, err := parseMembers(set, set.Members)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ms := set.Members
 		want := appendString(message(), attrSetName, set.Name)
 		want = nlbatch.AppendAttr(want, attrLineNo, binary.NativeEndian.AppendUint32(nil, 0))
 		var list []byte
@@ -279,7 +271,7 @@ func BenchmarkEncodeADT(b *testing.B) {
 		texts[i] = fmt.Sprintf("10.96.%d.%d,tcp:%d", i>>8, i&0xff, 80+i%100)
 	}
 	set := dataplane.IPSet{Name: "KUBE-CLUSTER-IP", Type: dataplane.SetHashIPPort, Family: "inet"}
-	ms, err := parseMembers(set, texts)
+	ms, err := dataplane.ParseMembers(set.Type, texts...)
 	if err != nil {
 		b.Fatal(err)
 	}

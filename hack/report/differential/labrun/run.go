@@ -492,7 +492,7 @@ func (e *env) cleanup(ctx context.Context, ns string) string {
 			diff = err.Error()
 			return false, nil
 		}
-		diff = dataplane.Diff(*e.baseline, differential.Restrict(st))
+		diff = dataplane.Diff(*e.baseline, differential.Restrict(st)).String()
 		return diff == "", nil
 	})
 	if err != nil {

@@ -1,0 +1,57 @@
+package dataplane
+
+import "slices"
+
+// Equal tells whether two states agree in everything Diff compares, comparing the values
+// themselves: it is what Diff reports no line for, without printing anything.
+func Equal(want, got State) bool {
+	return equalIPVS(want.IPVS, got.IPVS) && equalLinks(want.Links, got.Links) &&
+		equalIPSets(want.IPSets, got.IPSets) &&
+		equalRuleset(want.IPTables, got.IPTables) && equalRuleset(want.IP6Tables, got.IP6Tables)
+}
+
+func equalIPVS(want, got IPVS) bool {
+	if len(want.Services) != len(got.Services) || timeoutChanges(want.Timeouts, got.Timeouts) != "" {
+		return false
+	}
+	w, g := normalizedIPVS(want, false), normalizedIPVS(got, false)
+	return slices.EqualFunc(w.Services, g.Services, func(a, b VirtualServer) bool {
+		return a.SameConfig(b) && slices.EqualFunc(a.RealServers, b.RealServers, RealServer.SameConfig)
+	})
+}
+
+// equalLinks ignores the kernel's link indexes and the order of links and addresses.
+func equalLinks(want, got []Link) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	name := func(l Link) string { return l.Name }
+	return slices.EqualFunc(sortedByName(want, name), sortedByName(got, name), func(a, b Link) bool {
+		return a.Name == b.Name && a.Kind == b.Kind && a.Up == b.Up && slices.Equal(sortedAddrs(a.Addrs), sortedAddrs(b.Addrs))
+	})
+}
+
+// equalIPSets ignores the order of sets and members.
+func equalIPSets(want, got []IPSet) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	name := func(s IPSet) string { return s.Name }
+	return slices.EqualFunc(sortedByName(want, name), sortedByName(got, name), func(a, b IPSet) bool {
+		return a.Name == b.Name && a.Type == b.Type && ipsetHeader(a) == ipsetHeader(b) &&
+			slices.Equal(sortedMembers(a), sortedMembers(b))
+	})
+}
+
+// equalRuleset compares the chains chainPairs pairs: a chain's rules compare in order
+// except inside order-free runs.
+func equalRuleset(want, got Ruleset) bool {
+	for _, p := range chainPairs(want, got) {
+		if p.inWant != p.inGot || isUserChain(p.want) != isUserChain(p.got) ||
+			(!isUserChain(p.want) && p.want.Policy != p.got.Policy) ||
+			!slices.Equal(canonicalRules(p.want.Rules), canonicalRules(p.got.Rules)) {
+			return false
+		}
+	}
+	return true
+}
