@@ -1,6 +1,6 @@
-// Command ipvs-diff is the differential report: for each scenario, the node dataplane
-// upstream kube-proxy programmed in ipvs mode against the one the reference proxier
-// programmed, compared with the project's dataplane diff. A difference fails the report
+// Command ipvs-diff is the differential report: for each step of each scenario (create,
+// change, delete), the node dataplane upstream kube-proxy programmed in ipvs mode against
+// the one the reference proxier programmed, compared with the project's dataplane diff. A difference fails the report
 // unless the known-differences file lists it with a reason; an entry that matched nothing
 // fails it too (stale).
 //
@@ -8,11 +8,12 @@
 //	ipvs-diff report [-kube-proxy v1.37.2] [-out DIR] [-known FILE] [-scenarios a,b]
 //
 // run brings up one lab cluster per proxy (framework/cluster/lab), runs the scenarios in
-// each, writes the captures under DIR/<proxy>/ and then reports; report only reads captures
+// each, writes the captures under DIR/<proxy>/<scenario>/<step> and then reports; report only reads captures
 // already there, for working on the known-differences file without a lab.
 //
 // Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
-// entry; 2 a scenario could not be compared, or the run could not start.
+// entry; 2 a step could not be compared (a delete step that left the node off its baseline
+// is one), or the run could not start.
 package main
 
 import (
@@ -70,12 +71,12 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.kubeProxy, "kube-proxy", lab.DefaultVersion, "upstream kube-proxy release compared with the reference proxier")
 	fs.StringVar(&c.out, "out", "", "directory for captures and reports (default artifacts/diff-<kube-proxy> in the checkout)")
-	fs.StringVar(&c.known, "known", cluster.CheckoutPath("framework", "differential", "known-differences.yaml"), "known-differences file")
+	fs.StringVar(&c.known, "known", cluster.CheckoutPath("hack", "report", "differential", "known-differences.yaml"), "known-differences file")
 	scen := fs.String("scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(labrun.Names(labrun.Scenarios()), ",")+")")
 	sides := fs.String("sides", sideUpstream+","+sideReference, "run: which sides to run; the other side's captures are read from -out")
 	fs.StringVar(&c.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static linux ipvsdump binary copied into the node (make lab-cluster-binaries)")
-	fs.DurationVar(&c.quiet, "quiet", 0, "how long the node's state must hold still after a sync before it is captured (default 6s)")
-	fs.DurationVar(&c.timeout, "timeout", 0, "bound of each wait in a scenario (default 3m)")
+	fs.DurationVar(&c.quiet, "quiet", 0, "how long the proxy's sync metrics and the node's state must hold still to settle a step no fresh sync shows settled (default 6s)")
+	fs.DurationVar(&c.timeout, "timeout", 0, "bound of each wait in a step (default 3m)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -122,7 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	known, err := differential.LoadKnown(c.known)
 	if err == nil {
-		err = known.CheckScenarios(labrun.Names(labrun.Scenarios()))
+		all := labrun.Scenarios()
+		err = known.CheckScenarios(append(labrun.Names(all), labrun.StepIDs(all)...))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ipvs-diff: known differences: %v\n", err)
@@ -187,11 +189,11 @@ func capture(ctx context.Context, c config, proxy string, scenarios []labrun.Sce
 }
 
 // report compares the captures under c.out and writes report.txt, report.json and one
-// full diff per scenario (diff/<scenario>.txt).
+// full diff per step (diff/<scenario>/<step>.txt).
 func report(c config, scenarios []labrun.Scenario, known *differential.Known) (differential.Report, error) {
 	var results []differential.ScenarioResult
-	for _, s := range scenarios {
-		results = append(results, compareScenario(c.out, c.kubeProxy, s.Name, known))
+	for _, id := range labrun.StepIDs(scenarios) {
+		results = append(results, compareStep(c.out, c.kubeProxy, id, known))
 	}
 	rep := differential.NewReport("upstream kube-proxy "+c.kubeProxy, "the reference proxier", known, results)
 	if err := writeReport(c.out, rep); err != nil {
@@ -200,13 +202,14 @@ func report(c config, scenarios []labrun.Scenario, known *differential.Known) (d
 	return rep, nil
 }
 
-func compareScenario(dir, kubeProxy, scenario string, known *differential.Known) differential.ScenarioResult {
-	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, scenario))
-	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, scenario))
+// compareStep compares the two sides' captures of one step ("seed/change").
+func compareStep(dir, kubeProxy, step string, known *differential.Known) differential.ScenarioResult {
+	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, step))
+	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, step))
 	if err := errors.Join(werr, gerr); err != nil {
-		return differential.ScenarioResult{Scenario: scenario, Error: "no capture to compare (run `ipvs-diff run` first): " + err.Error()}
+		return differential.ScenarioResult{Scenario: step, Error: "no capture to compare (run `ipvs-diff run` first): " + err.Error()}
 	}
-	return differential.Compare(scenario, want, got, known)
+	return differential.Compare(step, want, got, known)
 }
 
 func writeReport(dir string, rep differential.Report) error {
@@ -232,7 +235,8 @@ func writeReport(dir string, rep differential.Report) error {
 		} else if body == "" {
 			body = "identical\n"
 		}
-		errs = append(errs, os.WriteFile(filepath.Join(dir, "diff", s.Scenario+".txt"), []byte(body), 0o644))
+		path := filepath.Join(dir, "diff", s.Scenario+".txt")
+		errs = append(errs, os.MkdirAll(filepath.Dir(path), 0o755), os.WriteFile(path, []byte(body), 0o644))
 	}
 	return errors.Join(errs...)
 }
