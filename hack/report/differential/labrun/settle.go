@@ -30,8 +30,9 @@ type reading struct {
 //   - synced: the proxy queued a change after the step began, and for every family that
 //     did, the latest sync began after the family's last queued change. Its start is
 //     bounded by its end minus the durations recorded since the sample before that end
-//     (kube-proxy records a sync's duration as it returns, after its end time), so the
-//     metrics are sampled more often than syncs end. Such a sync read everything the
+//     (kube-proxy records a sync's duration as it returns, after its end time; the
+//     reference proxier microseconds before), so the metrics are sampled more often than
+//     syncs end. Such a sync read everything the
 //     proxy had been told; the caller waited for the API to hold the step, and the
 //     proxy's watch delivers well within the time a reading takes.
 //   - quiet: no change pending, and neither the metrics nor the dataplane changed for the
