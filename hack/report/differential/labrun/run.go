@@ -227,9 +227,16 @@ func (e *env) scenario(ctx context.Context, s Scenario) []differential.Capture {
 	var (
 		out   []differential.Capture
 		names differential.Names
-		t     time.Time
 	)
-	done := func(c differential.Capture) {
+	runSteps(s.Steps(), func(step Step, skipped string) error {
+		t := time.Now()
+		c := differential.Capture{Scenario: StepID(s.Name, step), Proxy: e.o.KubeProxy, APIServer: e.apiserver, Names: names, Error: skipped}
+		var err error
+		if skipped == "" {
+			if err = e.step(ctx, s, step, ns, &c); err != nil {
+				c.Error = err.Error()
+			}
+		}
 		names = c.Names
 		slog.Info("ipvs-diff: step captured", "kubeProxy", e.o.KubeProxy, "step", c.Scenario, "settled", c.Settled,
 			"programmed", c.Took.Round(100*time.Millisecond), "took", time.Since(t).Round(100*time.Millisecond), "error", c.Error)
@@ -237,38 +244,22 @@ func (e *env) scenario(ctx context.Context, s Scenario) []differential.Capture {
 			e.o.OnCapture(c)
 		}
 		out = append(out, c)
-	}
-	capture := func(step Step) differential.Capture {
-		t = time.Now()
-		return differential.Capture{Scenario: StepID(s.Name, step), Proxy: e.o.KubeProxy, APIServer: e.apiserver, Names: names}
-	}
-	runSteps(s.Steps(), func(step Step) error {
-		c := capture(step)
-		err := e.step(ctx, s, step, ns, &c)
-		if err != nil {
-			c.Error = err.Error()
-		}
-		done(c)
 		return err
-	}, func(step Step, why string) {
-		c := capture(step)
-		c.Error = why
-		done(c)
 	})
 	return out
 }
 
-// runSteps runs the steps in order. After a step fails, the steps before delete are not
-// run (skip is told why); delete always runs, so that the next scenario starts from the
-// baseline.
-func runSteps(steps []Step, run func(Step) error, skip func(step Step, why string)) {
+// runSteps calls run for each step in order. After a step fails, the steps before delete
+// are skipped (run is told why, and acts on nothing); delete always runs, so that the next
+// scenario starts from the baseline.
+func runSteps(steps []Step, run func(step Step, skipped string) error) {
 	var failed Step
 	for _, step := range steps {
 		if failed != "" && step != StepDelete {
-			skip(step, fmt.Sprintf("not run: the %s step failed", failed))
+			_ = run(step, fmt.Sprintf("not run: the %s step failed", failed))
 			continue
 		}
-		if err := run(step); err != nil && failed == "" {
+		if err := run(step, ""); err != nil && failed == "" {
 			failed = step
 		}
 	}
