@@ -1,11 +1,13 @@
 package labrun
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -209,11 +211,11 @@ func (e *env) apiServerEndpoint(ctx context.Context) (netip.AddrPort, error) {
 // readBaseline reads the node before any scenario: once the proxy has settled, with
 // nothing applied.
 func (e *env) readBaseline(ctx context.Context) error {
-	began, err := e.syncMetrics(ctx)
+	began, err := e.syncMetricsBefore(ctx)
 	if err != nil {
 		return err
 	}
-	st, took, err := e.settle(ctx, began)
+	st, took, err := e.settle(ctx, began, nil)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -273,7 +275,7 @@ func (e *env) step(ctx context.Context, s Scenario, step Step, ns string, c *dif
 		c.State, c.Settled, c.Took = e.base.state, true, e.base.took
 		return nil
 	}
-	began, err := e.syncMetrics(ctx)
+	began, err := e.syncMetricsBefore(ctx)
 	if err != nil {
 		return err
 	}
@@ -303,16 +305,16 @@ func (e *env) step(ctx context.Context, s Scenario, step Step, ns string, c *dif
 		}
 		c.Names = differential.PodNames(pods)
 	}
-	st, took, err := e.settle(ctx, began)
+	var target *dataplane.State
+	if step == StepDelete {
+		target = &e.base.restricted
+	}
+	st, took, err := e.settle(ctx, began, target)
+	c.State = st
 	if err != nil {
 		return err
 	}
-	c.State, c.Settled, c.Took = st, true, took
-	if step == StepDelete {
-		if diff := dataplane.Diff(e.base.restricted, differential.Restrict(st)); diff != "" {
-			return fmt.Errorf("after deleting namespace %s the proxy settled with the node not back at the baseline (- baseline, + left):\n%s", ns, diff)
-		}
-	}
+	c.Settled, c.Took = true, took
 	return nil
 }
 
@@ -475,16 +477,18 @@ func (e *env) readyEndpoints(ctx context.Context, ns, svc string) ([]string, err
 
 // settle samples the proxy's sync metrics every metricsPoll and reads the node when they
 // show the step synced, and every poll in any case, until the proxy has settled the step
-// (see settling): began is the metrics before the step was applied. It returns the node's
-// state and how long from the call until the state took its final form; when the timeout
-// passes first, an error quoting what the readings showed.
-func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics) (dataplane.State, time.Duration, error) {
+// (see settling) and, when target is set, the node's restricted state is target: began is
+// the metrics before the step was applied. It returns the node's state and how long from
+// the call until the state took its final form; when the timeout passes first, the last
+// state read and an error quoting what the readings showed.
+func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, target *dataplane.State) (dataplane.State, time.Duration, error) {
 	start := time.Now()
 	s := newSettling(began, e.o.quiet())
 	deadline := start.Add(e.o.timeout())
 	var (
 		lastErr  error
 		lastRead time.Time
+		last     dataplane.State
 	)
 	for {
 		m, err := e.syncMetrics(ctx)
@@ -493,26 +497,31 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics) (dataplan
 		}
 		if err == nil && (s.ready() || time.Since(lastRead) >= poll) {
 			var r reading
-			var st dataplane.State
-			r, st, err = e.readNode(ctx)
+			r, last, err = e.readNode(ctx)
 			lastRead = time.Now()
-			if err == nil && s.observe(r) {
+			// Settled away from the target, the proxy may not have been told everything
+			// yet: read on until the timeout.
+			if err == nil && s.observe(r) && (target == nil || dataplane.Equal(*target, r.State)) {
 				slog.Info("ipvs-diff: settled", "kubeProxy", e.o.KubeProxy, "evidence", s.why)
-				return st, max(s.stateSince.Sub(start), 0), nil
+				return last, max(s.stateSince.Sub(start), 0), nil
 			}
 		}
 		if err != nil {
 			lastErr = err
 		}
 		if time.Now().After(deadline) {
-			if s.state == nil {
-				return dataplane.State{}, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.timeout(), lastErr)
+			switch {
+			case s.state == nil:
+				return last, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.timeout(), lastErr)
+			case target != nil && !dataplane.Equal(*target, *s.state):
+				return last, 0, fmt.Errorf("the node did not return to the baseline within %s (- baseline, + left):\n%s\nthe proxy's metrics: %s",
+					e.o.timeout(), strings.TrimSuffix(dataplane.Diff(*target, *s.state), "\n"), s.evidence())
 			}
-			return dataplane.State{}, 0, fmt.Errorf("the proxy did not settle within %s: %s", e.o.timeout(), s.evidence())
+			return last, 0, fmt.Errorf("the proxy did not settle within %s: %s", e.o.timeout(), s.evidence())
 		}
 		select {
 		case <-ctx.Done():
-			return dataplane.State{}, 0, ctx.Err()
+			return last, 0, ctx.Err()
 		case <-time.After(metricsPoll):
 		}
 	}
@@ -534,6 +543,23 @@ func (e *env) readNode(ctx context.Context) (reading, dataplane.State, error) {
 		return reading{}, dataplane.State{}, err
 	}
 	return reading{At: time.Now(), Before: before, After: after, State: differential.Restrict(st)}, st, nil
+}
+
+// syncMetricsBefore reads the proxy's sync metrics before a step, again every second
+// while the read fails, up to the timeout.
+func (e *env) syncMetricsBefore(ctx context.Context) (kubeproxy.SyncMetrics, error) {
+	var (
+		m       kubeproxy.SyncMetrics
+		lastErr error
+	)
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+		m, lastErr = e.syncMetrics(ctx)
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no reading within %s: %w", e.o.timeout(), cmp.Or(lastErr, err))
+	}
+	return m, nil
 }
 
 // syncMetrics reads the proxy's sync metrics on the node.

@@ -40,7 +40,10 @@ type reading struct {
 //     headless Service, a change that moves nothing it programs) without waiting for a
 //     periodic resync that may be 30 s away.
 //
-// A family with a change queued after its last sync ended settles nothing.
+// A family with a change queued after its last sync ended settles nothing. A change
+// queued while a sync runs is older than that sync's end, yet owed the next sync, which
+// runs with the metrics still: while a family owes one, the quiet period is longer by
+// the longest sync seen, so that the owed sync ends (and settles the step) within it.
 type settling struct {
 	quiet time.Duration
 	// began is the metrics before the step was applied.
@@ -52,6 +55,8 @@ type settling struct {
 	// stateSince is when the current state was first read; stillSince when the metrics
 	// or the state were last seen changing.
 	stateSince, stillSince time.Time
+	// longest bounds the longest sync seen since the step began.
+	longest time.Duration
 	// why is the evidence behind the latest decision.
 	why string
 }
@@ -66,8 +71,12 @@ func (s *settling) sample(at time.Time, m kubeproxy.SyncMetrics) {
 		return
 	}
 	for fam, f := range m {
-		if prev := s.last[fam]; !f.Last.Equal(prev.Last) {
+		prev := s.last[fam]
+		if !f.Last.Equal(prev.Last) {
 			s.prior[fam] = prev
+		}
+		if f.Syncs > prev.Syncs && f.Seconds > prev.Seconds {
+			s.longest = max(s.longest, time.Duration((f.Seconds-prev.Seconds)*float64(time.Second)))
 		}
 	}
 	s.last, s.stillSince = m, at
@@ -112,8 +121,12 @@ func (s *settling) observe(r reading) bool {
 		s.why = "synced: " + why
 		return true
 	}
+	quiet := s.quiet
+	if why != "" {
+		quiet += s.longest // a family owes a sync
+	}
 	s.why = cmp.Or(why, "nothing queued since the step began")
-	if held := r.At.Sub(s.stillSince); held >= s.quiet {
+	if held := r.At.Sub(s.stillSince); held >= quiet {
 		s.why = fmt.Sprintf("quiet: no change pending, no sync and the same dataplane for %s", held.Round(100*time.Millisecond))
 		return true
 	}

@@ -105,6 +105,25 @@ func TestSettling(t *testing.T) {
 			settles: 2, why: "synced: IPv4 queued a change at 02:00:02.000 and synced from 02:00:04.000 to 02:00:07.000",
 		},
 		{
+			name:  "a change queued during a long sync: the sync it is owed runs with the metrics still",
+			began: []family{v4(10, 20, -5, -8)},
+			samples: []sample{
+				one(3, 1, v4(11, 30, 2, 1)), // began at -8, before the change at 1
+				one(5, 1, v4(11, 30, 2, 1)), one(7, 1, v4(11, 30, 2, 1)), one(9, 1, v4(11, 30, 2, 1)),
+				one(12, 1, v4(11, 30, 2, 1)),
+				one(15, 2, v4(12, 40, 14, 1)), // began at 4
+			},
+			settles: 5, why: "synced: IPv4 queued a change at 02:00:01.000 and synced from 02:00:04.000 to 02:00:14.000",
+		},
+		{
+			name:  "a sync owed for longer than the longest sync plus the quiet period is not coming",
+			began: []family{v4(10, 20, -5, -8)},
+			samples: []sample{
+				one(3, 1, v4(11, 30, 2, 1)), one(9, 1, v4(11, 30, 2, 1)), one(18, 1, v4(11, 30, 2, 1)), one(19, 1, v4(11, 30, 2, 1)),
+			},
+			settles: 3, why: "quiet: no change pending, no sync and the same dataplane for 16s",
+		},
+		{
 			name:  "a sync ending while the node is read is not trusted",
 			began: []family{v4(10, 20, -5, -8)},
 			samples: []sample{
