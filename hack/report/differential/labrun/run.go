@@ -66,10 +66,11 @@ func (o Options) timeout() time.Duration {
 }
 
 // poll is how often the node's dataplane is read while waiting; metricsPoll how often the
-// proxy's sync metrics are, more often than a sync ends (they take 2-6 s in the lab).
+// proxy's sync metrics are, more often than upstream's syncs end (they take 2-20 s in the
+// lab, and syncs are at least its minSyncPeriod, 1 s, apart).
 const (
 	poll        = 2 * time.Second
-	metricsPoll = 500 * time.Millisecond
+	metricsPoll = time.Second
 )
 
 // metricsURL is kube-proxy's (and the reference proxier's) metrics endpoint on the node.
@@ -215,7 +216,9 @@ func (e *env) readBaseline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, took, err := e.settle(ctx, began, nil)
+	now := make(chan struct{})
+	close(now)
+	st, took, err := e.settle(ctx, began, now, nil)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -269,7 +272,8 @@ func runSteps(steps []Step, run func(step Step, skipped string) error) {
 
 // step applies one step, waits until the API holds it (pods Ready, EndpointSlices
 // current, the namespace gone) and the proxy has settled, and fills c with the node's
-// state. A delete step fails when the settled node is not the baseline.
+// state. The proxy's sync metrics are sampled from before the step is applied, so that
+// syncs ending meanwhile are told apart. A delete step settles only at the baseline.
 func (e *env) step(ctx context.Context, s Scenario, step Step, ns string, c *differential.Capture) error {
 	if s.Name == Baseline {
 		c.State, c.Settled, c.Took = e.base.state, true, e.base.took
@@ -279,42 +283,66 @@ func (e *env) step(ctx context.Context, s Scenario, step Step, ns string, c *dif
 	if err != nil {
 		return err
 	}
+	var target *dataplane.State
+	if step == StepDelete {
+		target = &e.base.restricted
+	}
+	type settled struct {
+		state dataplane.State
+		took  time.Duration
+		err   error
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	applied, done := make(chan struct{}), make(chan settled, 1)
+	go func() {
+		st, took, err := e.settle(sctx, began, applied, target)
+		done <- settled{st, took, err}
+	}()
+	if err := e.apply(ctx, s, step, ns, c); err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	close(applied)
+	r := <-done
+	c.State = r.state
+	if r.err != nil {
+		return r.err
+	}
+	c.Settled, c.Took = true, r.took
+	return nil
+}
+
+// apply makes the step's change and waits until the API holds it: for create and change,
+// the Deployments rolled out, the ingress IPs published and the pods Ready behind their
+// Services (their names go into c); for delete, the namespace gone.
+func (e *env) apply(ctx context.Context, s Scenario, step Step, ns string, c *differential.Capture) error {
+	var err error
 	switch step {
 	case StepCreate:
 		err = e.create(ctx, s, ns)
 	case StepChange:
 		err = s.Change.Apply(ctx, e.r, ns)
 	case StepDelete:
-		err = e.deleteNamespace(ctx, ns)
+		return e.deleteNamespace(ctx, ns)
 	default:
 		err = fmt.Errorf("step %q: expected %s, %s or %s", step, StepCreate, StepChange, StepDelete)
 	}
 	if err != nil {
 		return err
 	}
-	if step != StepDelete {
-		if err := e.waitRolledOut(ctx, ns); err != nil {
-			return err
-		}
-		if err := e.publishIngress(ctx, ns); err != nil {
-			return err
-		}
-		pods, err := e.waitReady(ctx, ns)
-		if err != nil {
-			return err
-		}
-		c.Names = differential.PodNames(pods)
+	if err := e.waitRolledOut(ctx, ns); err != nil {
+		return err
 	}
-	var target *dataplane.State
-	if step == StepDelete {
-		target = &e.base.restricted
+	if err := e.publishIngress(ctx, ns); err != nil {
+		return err
 	}
-	st, took, err := e.settle(ctx, began, target)
-	c.State = st
+	pods, err := e.waitReady(ctx, ns)
 	if err != nil {
 		return err
 	}
-	c.Settled, c.Took = true, took
+	c.Names = differential.PodNames(pods)
 	return nil
 }
 
@@ -475,27 +503,34 @@ func (e *env) readyEndpoints(ctx context.Context, ns, svc string) ([]string, err
 	return out, nil
 }
 
-// settle samples the proxy's sync metrics every metricsPoll and reads the node when they
-// show the step synced, and every poll in any case, until the proxy has settled the step
-// (see settling) and, when target is set, the node's restricted state is target: began is
-// the metrics before the step was applied. It returns the node's state and how long from
-// the call until the state took its final form; when the timeout passes first, the last
-// state read and an error quoting what the readings showed.
-func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, target *dataplane.State) (dataplane.State, time.Duration, error) {
-	start := time.Now()
+// settle samples the proxy's sync metrics every metricsPoll from the call (began is the
+// metrics before the step) and, once applied is closed, reads the node when they show the
+// step synced, and every poll in any case, until the proxy has settled the step (see
+// settling) and, when target is set, the node's restricted state is target. It returns the
+// node's state and how long from applied until the state took its final form; when the
+// timeout passes first, the last state read and an error quoting what the readings showed.
+func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <-chan struct{}, target *dataplane.State) (dataplane.State, time.Duration, error) {
 	s := newSettling(began, e.o.quiet())
-	deadline := start.Add(e.o.timeout())
 	var (
-		lastErr  error
-		lastRead time.Time
-		last     dataplane.State
+		start, deadline time.Time
+		lastErr         error
+		lastRead        time.Time
+		last            dataplane.State
 	)
 	for {
 		m, err := e.syncMetrics(ctx)
 		if err == nil {
 			s.sample(time.Now(), m)
 		}
-		if err == nil && (s.ready() || time.Since(lastRead) >= poll) {
+		if start.IsZero() {
+			select {
+			case <-applied:
+				start = time.Now()
+				deadline = start.Add(e.o.timeout())
+			default:
+			}
+		}
+		if !start.IsZero() && err == nil && (s.ready() || time.Since(lastRead) >= poll) {
 			var r reading
 			r, last, err = e.readNode(ctx)
 			lastRead = time.Now()
@@ -509,7 +544,7 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, target *d
 		if err != nil {
 			lastErr = err
 		}
-		if time.Now().After(deadline) {
+		if !start.IsZero() && time.Now().After(deadline) {
 			switch {
 			case s.state == nil:
 				return last, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.timeout(), lastErr)
