@@ -8,8 +8,9 @@
 //	ipvs-diff report [-kube-proxy v1.37.2] [-out DIR] [-known FILE] [-scenarios a,b]
 //
 // run brings up one lab cluster per proxy (framework/cluster/lab), runs the scenarios in
-// each, writes the captures under DIR/<proxy>/<scenario>/<step> and then reports; report only reads captures
-// already there, for working on the known-differences file without a lab.
+// each, writes the captures under DIR/<proxy>/<scenario>/<step>.json and then reports;
+// report only reads captures already there, for working on the known-differences file
+// without a lab.
 //
 // Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
 // entry; 2 a step could not be compared (a delete step that left the node off its baseline
