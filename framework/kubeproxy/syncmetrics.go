@@ -8,6 +8,9 @@ import "github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy/internal/syncmetrics"
 // kube-proxy and the reference proxier serve the same metrics.
 type SyncMetrics = syncmetrics.Metrics
 
+// FamilySyncs is one family's entry of SyncMetrics.
+type FamilySyncs = syncmetrics.Family
+
 // FamilyIPv4 is the ip_family label value of the IPv4 proxier.
 const FamilyIPv4 = syncmetrics.FamilyIPv4
 

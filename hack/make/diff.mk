@@ -1,14 +1,16 @@
 # The differential report: upstream kube-proxy $(KUBE_PROXY) and the reference proxier, each in
-# its own lab cluster, the same scenarios applied (manifests/diff, the suites' fixtures), the
-# node dataplanes compared. A difference fails unless hack/report/differential/known-differences.yaml
-# lists it with a reason; a listed one not seen fails too.
+# its own lab cluster, the same scenarios applied (manifests/diff, the suites' fixtures) in
+# steps (create, change, delete), the node dataplanes compared after each step; after delete
+# the node must be its baseline again. A difference fails unless
+# hack/report/differential/known-differences.yaml lists it with a reason; a listed one not seen
+# fails too.
 #
 #   make lab-diff                          v1.37.2 against the reference proxier (~15 min)
 #   make lab-diff DIFF_ARGS='--scenarios seed,nodeport'
 #   make lab-diff-report                   the report again from the captures (no lab)
 #
-# Output: artifacts/diff-$(KUBE_PROXY)/ (report.txt, report.json, diff/<scenario>.txt,
-# <proxy>/<scenario>.{json,txt}).
+# Output: artifacts/diff-$(KUBE_PROXY)/ (report.txt, report.json, diff/<scenario>/<step>.txt,
+# <proxy>/<scenario>/<step>.{json,txt}).
 KUBE_PROXY ?= v1.37.2
 DIFF_OUT   ?= $(CURDIR)/artifacts/diff-$(KUBE_PROXY)
 DIFF_KNOWN ?= $(CURDIR)/hack/report/differential/known-differences.yaml

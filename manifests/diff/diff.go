@@ -4,6 +4,8 @@
 // runs of a scenario, one per proxy, then program the same addresses, and a diff between
 // them is a difference between the proxies, not between two allocations. The backends are
 // the suites' own (fixtures.Backend), created by the runner; the lab's node is 10.0.2.15.
+// The runner applies each scenario in steps: these objects, then the scenario's change
+// (labrun.Scenarios says which edit of these objects it is), then the namespace deleted.
 //
 // Apply one by hand into a namespace of your own:
 //

@@ -31,7 +31,8 @@ type KnownDifference struct {
 	// Line is a Go regular expression that must match the whole line after its mark
 	// (anchored at both ends), trailing blanks removed.
 	Line string `json:"line"`
-	// Scenarios lists the scenarios the difference is expected in; empty means all.
+	// Scenarios lists where the difference is expected: a scenario ("seed": all its steps)
+	// or one step of it ("seed/change"); empty means everywhere.
 	Scenarios []string `json:"scenarios,omitempty"`
 	// Reason says why the difference is there and why it is acceptable.
 	Reason string `json:"reason"`
@@ -125,8 +126,8 @@ func (e *KnownDifference) compile() error {
 	return nil
 }
 
-// CheckScenarios fails on an entry naming a scenario that does not exist: a typo there
-// would make the entry never apply, and stale only when its other scenarios run.
+// CheckScenarios fails on an entry naming a scenario or step that is not in all: a typo
+// there would make the entry never apply, and stale only when its other scenarios run.
 func (k *Known) CheckScenarios(all []string) error {
 	var errs []error
 	for _, e := range k.Entries {
@@ -139,12 +140,14 @@ func (k *Known) CheckScenarios(all []string) error {
 	return errors.Join(errs...)
 }
 
-// AppliesTo tells whether the entry covers the scenario.
-func (e KnownDifference) AppliesTo(scenario string) bool {
-	return len(e.Scenarios) == 0 || slices.Contains(e.Scenarios, scenario)
+// AppliesTo tells whether the entry covers the step ("seed/change", or a scenario's name
+// alone): the entry lists the step itself or its scenario, or lists nothing.
+func (e KnownDifference) AppliesTo(step string) bool {
+	scenario, _, _ := strings.Cut(step, "/")
+	return len(e.Scenarios) == 0 || slices.Contains(e.Scenarios, step) || slices.Contains(e.Scenarios, scenario)
 }
 
-// Matches tells whether the entry explains the line of that scenario: same section, the
+// Matches tells whether the entry explains the line of that step: same section, the
 // scope if the entry sets one, the kind its mark names and the whole text matched.
 func (e KnownDifference) Matches(scenario string, l Line) bool {
 	return e.line != nil && l.Marked() && e.AppliesTo(scenario) && e.Section == l.Section &&

@@ -129,6 +129,30 @@ differences:
 	}
 }
 
+// An entry covers the steps it names and every step of the scenarios it names.
+func TestAppliesTo(t *testing.T) {
+	for _, tc := range []struct {
+		scenarios []string
+		step      string
+		want      bool
+	}{
+		{nil, "seed/create", true},
+		{[]string{"seed"}, "seed/create", true},
+		{[]string{"seed"}, "seed/delete", true},
+		{[]string{"seed/change"}, "seed/change", true},
+		{[]string{"seed/change"}, "seed/create", false},
+		{[]string{"seed/change"}, "seed", false},
+		{[]string{"nodeport", "seed/change"}, "nodeport/delete", true},
+		{[]string{"seed"}, "seedling/create", false},
+		{[]string{"seed"}, "nodeport/create", false},
+	} {
+		e := KnownDifference{Scenarios: tc.scenarios}
+		if got := e.AppliesTo(tc.step); got != tc.want {
+			t.Errorf("entry for %v covers %s: %v, want %v", tc.scenarios, tc.step, got, tc.want)
+		}
+	}
+}
+
 // The file checked into the repository loads.
 func TestCheckedInKnownDifferences(t *testing.T) {
 	k, err := LoadKnown("known-differences.yaml")

@@ -1,6 +1,6 @@
-// Package diffcmd is `ipvs-e2e diff`, the differential report: for each scenario, the node
-// dataplane upstream kube-proxy programmed in ipvs mode against the one the reference proxier
-// programmed, compared with the project's dataplane diff. A difference fails the report
+// Package diffcmd is `ipvs-e2e diff`, the differential report: for each step of each scenario
+// (create, change, delete), the node dataplane upstream kube-proxy programmed in ipvs mode
+// against the one the reference proxier programmed, compared with the project's dataplane diff. A difference fails the report
 // unless the known-differences file lists it with a reason; an entry that matched nothing
 // fails it too (stale).
 //
@@ -8,11 +8,12 @@
 //	ipvs-e2e diff report [--kube-proxy v1.37.2] [--out DIR] [--known FILE] [--scenarios a,b]
 //
 // run brings up one lab cluster per proxy (framework/cluster/lab), runs the scenarios in
-// each, writes the captures under DIR/<proxy>/ and then reports; report only reads captures
-// already there, for working on the known-differences file without a lab.
+// each, writes the captures under DIR/<proxy>/<scenario>/<step>.json and then reports; report
+// only reads captures already there, for working on the known-differences file without a lab.
 //
 // Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
-// entry; 2 a scenario could not be compared, or the run could not start.
+// entry; 2 a step could not be compared (a delete step that left the node off its baseline is
+// one), or the run could not start.
 package diffcmd
 
 import (
@@ -41,13 +42,15 @@ func NewCommand() *cobra.Command {
 	return cli.Group(&cobra.Command{
 		Use:   "diff",
 		Short: "Compare the node dataplanes of upstream kube-proxy and the reference proxier",
-		Long: `The differential report: for each scenario, the node dataplane upstream kube-proxy programmed
-in ipvs mode against the one the reference proxier programmed. A difference fails the report
+		Long: `The differential report: for each step of each scenario (create, change, delete), the node
+dataplane upstream kube-proxy programmed in ipvs mode against the one the reference proxier
+programmed. A difference fails the report
 unless the known-differences file lists it with a reason; an entry that matched nothing fails
 it too (stale).
 
 Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
-entry; 2 a scenario could not be compared, or the run could not start.`,
+entry; 2 a step could not be compared (a delete step that left the node off its baseline is
+one), or the run could not start.`,
 	}, newRunCommand(), newReportCommand())
 }
 
@@ -85,8 +88,8 @@ func (f *runFlags) bind(fs *pflag.FlagSet) {
 	f.reportFlags.bind(fs)
 	fs.StringSliceVar(&f.sides, "sides", []string{sideUpstream, sideReference}, "which sides to run; the other side's captures are read from --out")
 	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static linux ipvsdump binary copied into the node (make lab-cluster-binaries)")
-	fs.DurationVar(&f.quiet, "quiet", 0, "how long the node's state must hold still after a sync before it is captured (default 6s)")
-	fs.DurationVar(&f.timeout, "timeout", 0, "bound of each wait in a scenario (default 3m)")
+	fs.DurationVar(&f.quiet, "quiet", 0, "how long the proxy's sync metrics and the node's state must hold still to settle a step no fresh sync shows settled (default 6s)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "bound of each wait in a step (default 3m)")
 }
 
 func newRunCommand() *cobra.Command {
@@ -147,7 +150,8 @@ func run(cmd *cobra.Command, f runFlags) error {
 	}
 	known, err := differential.LoadKnown(f.known)
 	if err == nil {
-		err = known.CheckScenarios(labrun.Names(labrun.Scenarios()))
+		all := labrun.Scenarios()
+		err = known.CheckScenarios(append(labrun.Names(all), labrun.StepIDs(all)...))
 	}
 	if err != nil {
 		return incomplete(fmt.Errorf("known differences: %w", err))
@@ -211,11 +215,11 @@ func capture(ctx context.Context, c runFlags, proxy string, scenarios []labrun.S
 }
 
 // report compares the captures under c.out and writes report.txt, report.json and one
-// full diff per scenario (diff/<scenario>.txt).
+// full diff per step (diff/<scenario>/<step>.txt).
 func report(c reportFlags, scenarios []labrun.Scenario, known *differential.Known) (differential.Report, error) {
 	var results []differential.ScenarioResult
-	for _, s := range scenarios {
-		results = append(results, compareScenario(c.out, c.kubeProxy, s.Name, known))
+	for _, id := range labrun.StepIDs(scenarios) {
+		results = append(results, compareStep(c.out, c.kubeProxy, id, known))
 	}
 	rep := differential.NewReport("upstream kube-proxy "+c.kubeProxy, "the reference proxier", known, results)
 	if err := writeReport(c.out, rep); err != nil {
@@ -224,13 +228,14 @@ func report(c reportFlags, scenarios []labrun.Scenario, known *differential.Know
 	return rep, nil
 }
 
-func compareScenario(dir, kubeProxy, scenario string, known *differential.Known) differential.ScenarioResult {
-	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, scenario))
-	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, scenario))
+// compareStep compares the two sides' captures of one step ("seed/change").
+func compareStep(dir, kubeProxy, step string, known *differential.Known) differential.ScenarioResult {
+	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, step))
+	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, step))
 	if err := errors.Join(werr, gerr); err != nil {
-		return differential.ScenarioResult{Scenario: scenario, Error: "no capture to compare (run `ipvs-e2e diff run` first): " + err.Error()}
+		return differential.ScenarioResult{Scenario: step, Error: "no capture to compare (run `ipvs-e2e diff run` first): " + err.Error()}
 	}
-	return differential.Compare(scenario, want, got, known)
+	return differential.Compare(step, want, got, known)
 }
 
 func writeReport(dir string, rep differential.Report) error {
@@ -256,7 +261,8 @@ func writeReport(dir string, rep differential.Report) error {
 		} else if body == "" {
 			body = "identical\n"
 		}
-		errs = append(errs, os.WriteFile(filepath.Join(dir, "diff", s.Scenario+".txt"), []byte(body), 0o644))
+		path := filepath.Join(dir, "diff", s.Scenario+".txt")
+		errs = append(errs, os.MkdirAll(filepath.Dir(path), 0o755), os.WriteFile(path, []byte(body), 0o644))
 	}
 	return errors.Join(errs...)
 }

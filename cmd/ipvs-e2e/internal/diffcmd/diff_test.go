@@ -12,19 +12,20 @@ import (
 )
 
 // report over the seed as captured in the lab (upstream v1.37.2 programs IPv6 as well, the
-// reference proxier did not): the exit status follows the known-differences file.
+// reference proxier did not), that capture standing for each of the seed's steps: the exit
+// status follows the known-differences file.
 func TestReportExitStatus(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []struct{ file, proxy string }{
-		{"v1.37.2/seed.json", "v1.37.2"},
-		{"reference/seed.json", "reference"},
-	} {
-		c, err := differential.ReadCapture(filepath.Join("..", "..", "..", "..", "hack", "report", "differential", "testdata", f.file))
+	for _, file := range []string{"v1.37.2/seed.json", "reference/seed.json"} {
+		c, err := differential.ReadCapture(filepath.Join("..", "..", "..", "..", "hack", "report", "differential", "testdata", file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := differential.WriteCapture(dir, c); err != nil {
-			t.Fatal(err)
+		for _, step := range []string{"seed/create", "seed/change", "seed/delete"} {
+			c.Scenario = step
+			if err := differential.WriteCapture(dir, c); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	known := func(doc string) string {
@@ -55,16 +56,27 @@ func TestReportExitStatus(t *testing.T) {
   scenarios: [seed]
   reason: a difference that is no longer there
 `)
+	staleStep := known(ipv6 + `- id: gone
+  section: iptables
+  mark: "+"
+  line: '-A KUBE-SERVICES -j DROP'
+  scenarios: [seed/change]
+  reason: a difference that is no longer there
+`)
+	ipv6InOneStep := known(strings.ReplaceAll(ipv6, "reason:", "scenarios: [seed/change, seed/delete]\n  reason:"))
 	for _, tc := range []struct {
 		name   string
 		args   []string
 		status int
 		out    string
 	}{
-		{"IPv6 not known", []string{"--known", empty, "--scenarios", "seed"}, differential.ExitDifferences, "[seed] 61 differences: 61 NEW, 0 known"},
-		{"IPv6 known", []string{"--known", ipv6Known, "--scenarios", "seed"}, differential.ExitOK, "[seed] 61 differences: 0 NEW, 61 known"},
+		{"IPv6 not known", []string{"--known", empty, "--scenarios", "seed"}, differential.ExitDifferences, "[seed/change] 61 differences: 61 NEW, 0 known"},
+		{"IPv6 known", []string{"--known", ipv6Known, "--scenarios", "seed"}, differential.ExitOK, "[seed/delete] 61 differences: 0 NEW, 61 known"},
+		{"IPv6 known in one step only", []string{"--known", ipv6InOneStep, "--scenarios", "seed"}, differential.ExitDifferences, "[seed/create] 61 differences: 61 NEW, 0 known"},
 		{"stale entry", []string{"--known", stale, "--scenarios", "seed"}, differential.ExitDifferences, "gone (seed)"},
-		{"no capture", []string{"--known", ipv6Known, "--scenarios", "seed,udp"}, differential.ExitIncomplete, "[udp] NOT COMPARED"},
+		{"stale entry of a step", []string{"--known", staleStep, "--scenarios", "seed"}, differential.ExitDifferences, "gone (seed/change)"},
+		{"no capture", []string{"--known", ipv6Known, "--scenarios", "seed,udp"}, differential.ExitIncomplete, "[udp/create] NOT COMPARED"},
+		{"unknown step", []string{"--known", known(strings.Replace(ipv6, "reason:", "scenarios: [seed/chnage]\n  reason:", 1)), "--scenarios", "seed"}, differential.ExitIncomplete, ""},
 		{"bad known file", []string{"--known", known("differences: [{id: x}]\n"), "--scenarios", "seed"}, differential.ExitIncomplete, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +90,7 @@ func TestReportExitStatus(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{"report.txt", "report.json", filepath.Join("diff", "seed.txt")} {
+	for _, f := range []string{"report.txt", "report.json", filepath.Join("diff", "seed", "create.txt"), filepath.Join("diff", "seed", "delete.txt")} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("report file: %v", err)
 		}

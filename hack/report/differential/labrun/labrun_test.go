@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,38 +97,5 @@ func TestPodIPsMatching(t *testing.T) {
 	}
 	if got := podIPsMatching(pods, map[string]string{"app": "nothing-matches"}); len(got) != 0 {
 		t.Errorf("app=nothing-matches: %v", got)
-	}
-}
-
-func TestReadSyncState(t *testing.T) {
-	const head = "# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge\n# TYPE kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds gauge\n"
-	for _, tc := range []struct {
-		name, text string
-		want       syncState
-	}{
-		{"the latest family counts (a dual-stack proxy syncs only the changed family)", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7642e+09
-kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1.7641e+09
-kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"} 1.7641e+09
-kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 1.7640e+09
-`, syncState{Latest: time.Unix(1764200000, 0)}},
-		{"a change queued after its family's sync is pending", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7642e+09
-kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1.7641e+09
-kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 1.7643e+09
-`, syncState{Latest: time.Unix(1764200000, 0), Pending: true}},
-		{"queued never synced is pending", head + `kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"} 1.7643e+09
-`, syncState{Pending: true}},
-		{"nothing yet", head, syncState{}},
-		{"unset series", head + `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 0
-`, syncState{}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := readSyncState([]byte(tc.text))
-			if err != nil || !got.Latest.Equal(tc.want.Latest) || got.Pending != tc.want.Pending {
-				t.Errorf("readSyncState = %+v, %v; want %+v", got, err, tc.want)
-			}
-		})
-	}
-	if _, err := readSyncState([]byte("not { metrics")); err == nil {
-		t.Error("readSyncState accepted text that is not Prometheus' format")
 	}
 }

@@ -1,12 +1,12 @@
 package labrun
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
-	kwait "sigs.k8s.io/e2e-framework/klient/wait"
-	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
@@ -39,12 +37,14 @@ type Options struct {
 	Scenarios []Scenario
 	// IPVSDump is the host path of the static ipvsdump the node reads IPVS with.
 	IPVSDump string
-	// Quiet is how long the state must hold still, with no sync ending, after the proxy's
-	// first sync following the scenario; 0 means 6 s (upstream's syncs take 2-6 s in the lab).
+	// Quiet is how long the proxy's sync metrics and the node's dataplane must hold still,
+	// no change pending, to settle a step without a sync known to have begun after the
+	// proxy queued the step's change (see settling); 0 means 6 s (upstream's syncs take
+	// 2-6 s in the lab, and one queued during the quiet period moves the metrics).
 	Quiet time.Duration
 	// Timeout bounds each wait (pods, endpoints, settling, cleanup); 0 means 3 minutes.
 	Timeout time.Duration
-	// OnCapture, when set, is called with each capture as soon as it is taken.
+	// OnCapture, when set, is called with each step's capture as soon as it is taken.
 	OnCapture func(differential.Capture)
 	// OnProxyLog, when set, gets the proxy's log (kubectl logs of its pod) at the end of
 	// the run, before the cluster goes: its start lines say which families it proxies.
@@ -65,8 +65,13 @@ func (o Options) timeout() time.Duration {
 	return 3 * time.Minute
 }
 
-// poll is how often the node is read while waiting.
-const poll = 2 * time.Second
+// poll is how often the node's dataplane is read while waiting; metricsPoll how often the
+// proxy's sync metrics are, more often than upstream's syncs end (they take 2-20 s in the
+// lab, and syncs are at least its minSyncPeriod, 1 s, apart).
+const (
+	poll        = 2 * time.Second
+	metricsPoll = time.Second
+)
 
 // metricsURL is kube-proxy's (and the reference proxier's) metrics endpoint on the node.
 const metricsURL = "http://127.0.0.1:10249/metrics"
@@ -79,14 +84,22 @@ type env struct {
 	read   node.ReadOptions
 	// apiserver is the kubernetes Service's endpoint.
 	apiserver netip.AddrPort
-	// baseline is the restricted state of the Baseline scenario, which cleanup returns to.
-	baseline *dataplane.State
+	// base is the node as the cluster was created, which every delete step returns to.
+	base baseline
 }
 
-// Run brings up a lab cluster running the proxy, runs every scenario and returns one
-// capture per scenario, in order; the cluster is deleted before it returns. A scenario that
-// fails gets a capture with Error set and the run goes on; an error is returned only when
-// the cluster itself could not be used (then every scenario's capture carries it).
+// baseline is the node's dataplane before any scenario ran.
+type baseline struct {
+	state      dataplane.State
+	restricted dataplane.State
+	took       time.Duration
+}
+
+// Run brings up a lab cluster running the proxy, reads the node's baseline, runs every
+// scenario's steps and returns one capture per step, in order; the cluster is deleted
+// before it returns. A step that fails gets a capture with Error set, the scenario's later
+// steps up to its delete are not run, and the run goes on; an error is returned only when
+// the cluster itself could not be used (then every step's capture carries it).
 func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 	start := time.Now()
 	p, err := lab.New(cluster.Options{Name: "ipvs-diff", KubernetesVersion: o.KubeProxy})
@@ -109,16 +122,12 @@ func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 	if err != nil {
 		return failAll(o, err), err
 	}
+	if err := e.readBaseline(ctx); err != nil {
+		return failAll(o, err), err
+	}
 	var out []differential.Capture
 	for _, s := range o.Scenarios {
-		t := time.Now()
-		c := e.scenario(ctx, s)
-		slog.Info("ipvs-diff: scenario captured", "kubeProxy", o.KubeProxy, "scenario", s.Name, "settled", c.Settled,
-			"programmed", c.Took.Round(100*time.Millisecond), "took", time.Since(t).Round(100*time.Millisecond), "error", c.Error)
-		if o.OnCapture != nil {
-			o.OnCapture(c)
-		}
-		out = append(out, c)
+		out = append(out, e.scenario(ctx, s)...)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
@@ -132,8 +141,8 @@ func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 
 func failAll(o Options, err error) []differential.Capture {
 	var out []differential.Capture
-	for _, s := range o.Scenarios {
-		out = append(out, differential.Capture{Scenario: s.Name, Proxy: o.KubeProxy, Error: "lab cluster: " + err.Error()})
+	for _, id := range StepIDs(o.Scenarios) {
+		out = append(out, differential.Capture{Scenario: id, Proxy: o.KubeProxy, Error: "lab cluster: " + err.Error()})
 	}
 	return out
 }
@@ -200,53 +209,148 @@ func (e *env) apiServerEndpoint(ctx context.Context) (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("the kubernetes Service's EndpointSlices %v: expected one endpoint with one port", sl.Items)
 }
 
-// scenario applies one scenario, waits for the proxy to program it, captures the node and
-// deletes the scenario's namespace, waiting for the node to return to the baseline (what
-// stops that becomes a note of the capture: hence the named result).
-func (e *env) scenario(ctx context.Context, s Scenario) (c differential.Capture) {
-	c = differential.Capture{Scenario: s.Name, Proxy: e.o.KubeProxy, APIServer: e.apiserver}
-	fail := func(err error) differential.Capture {
-		c.Error = err.Error()
-		return c
-	}
-	// The node's clock before anything is applied: the sync that programs the scenario
-	// ends after it.
-	t0, err := e.nodeTime(ctx)
+// readBaseline reads the node before any scenario: once the proxy has settled, with
+// nothing applied.
+func (e *env) readBaseline(ctx context.Context) error {
+	began, err := e.syncMetricsBefore(ctx)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if s.Name != Baseline {
-		ns := "diff-" + s.Name
-		if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return fail(fmt.Errorf("create namespace %s: %w", ns, err))
-		}
-		defer func() {
-			if note := e.cleanup(ctx, ns); note != "" {
-				c.Notes = append(c.Notes, note)
-			}
-		}()
-		if err := e.apply(ctx, s, ns); err != nil {
-			return fail(err)
-		}
-		pods, err := e.waitReady(ctx, ns)
-		if err != nil {
-			return fail(err)
-		}
-		c.Names = differential.PodNames(pods)
-	}
-	st, settled, took, err := e.settle(ctx, t0)
+	now := make(chan struct{})
+	close(now)
+	st, took, err := e.settle(ctx, began, now, nil)
 	if err != nil {
-		return fail(err)
+		return fmt.Errorf("baseline: %w", err)
 	}
-	c.State, c.Settled, c.Took = st, settled, took
-	if s.Name == Baseline {
-		b := differential.Restrict(st)
-		e.baseline = &b
-	}
-	return c
+	e.base = baseline{state: st, restricted: differential.Restrict(st), took: took}
+	return nil
 }
 
-func (e *env) apply(ctx context.Context, s Scenario, ns string) error {
+// scenario runs the scenario's steps in its namespace, one capture each.
+func (e *env) scenario(ctx context.Context, s Scenario) []differential.Capture {
+	ns := "diff-" + s.Name
+	var (
+		out   []differential.Capture
+		names differential.Names
+	)
+	runSteps(s.Steps(), func(step Step, skipped string) error {
+		t := time.Now()
+		c := differential.Capture{Scenario: StepID(s.Name, step), Proxy: e.o.KubeProxy, APIServer: e.apiserver, Names: names, Error: skipped}
+		var err error
+		if skipped == "" {
+			if err = e.step(ctx, s, step, ns, &c); err != nil {
+				c.Error = err.Error()
+			}
+		}
+		names = c.Names
+		slog.Info("ipvs-diff: step captured", "kubeProxy", e.o.KubeProxy, "step", c.Scenario, "settled", c.Settled,
+			"programmed", c.Took.Round(100*time.Millisecond), "took", time.Since(t).Round(100*time.Millisecond), "error", c.Error)
+		if e.o.OnCapture != nil {
+			e.o.OnCapture(c)
+		}
+		out = append(out, c)
+		return err
+	})
+	return out
+}
+
+// runSteps calls run for each step in order. After a step fails, the steps before delete
+// are skipped (run is told why, and acts on nothing); delete always runs, so that the next
+// scenario starts from the baseline.
+func runSteps(steps []Step, run func(step Step, skipped string) error) {
+	var failed Step
+	for _, step := range steps {
+		if failed != "" && step != StepDelete {
+			_ = run(step, fmt.Sprintf("not run: the %s step failed", failed))
+			continue
+		}
+		if err := run(step, ""); err != nil && failed == "" {
+			failed = step
+		}
+	}
+}
+
+// step applies one step, waits until the API holds it (pods Ready, EndpointSlices
+// current, the namespace gone) and the proxy has settled, and fills c with the node's
+// state. The proxy's sync metrics are sampled from before the step is applied, so that
+// syncs ending meanwhile are told apart. A delete step settles only at the baseline.
+func (e *env) step(ctx context.Context, s Scenario, step Step, ns string, c *differential.Capture) error {
+	if s.Name == Baseline {
+		c.State, c.Settled, c.Took = e.base.state, true, e.base.took
+		return nil
+	}
+	began, err := e.syncMetricsBefore(ctx)
+	if err != nil {
+		return err
+	}
+	var target *dataplane.State
+	if step == StepDelete {
+		target = &e.base.restricted
+	}
+	type settled struct {
+		state dataplane.State
+		took  time.Duration
+		err   error
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	applied, done := make(chan struct{}), make(chan settled, 1)
+	go func() {
+		st, took, err := e.settle(sctx, began, applied, target)
+		done <- settled{st, took, err}
+	}()
+	if err := e.apply(ctx, s, step, ns, c); err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	close(applied)
+	r := <-done
+	c.State = r.state
+	if r.err != nil {
+		return r.err
+	}
+	c.Settled, c.Took = true, r.took
+	return nil
+}
+
+// apply makes the step's change and waits until the API holds it: for create and change,
+// the Deployments rolled out, the ingress IPs published and the pods Ready behind their
+// Services (their names go into c); for delete, the namespace gone.
+func (e *env) apply(ctx context.Context, s Scenario, step Step, ns string, c *differential.Capture) error {
+	var err error
+	switch step {
+	case StepCreate:
+		err = e.create(ctx, s, ns)
+	case StepChange:
+		err = s.Change.Apply(ctx, e.r, ns)
+	case StepDelete:
+		return e.deleteNamespace(ctx, ns)
+	default:
+		err = fmt.Errorf("step %q: expected %s, %s or %s", step, StepCreate, StepChange, StepDelete)
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.waitRolledOut(ctx, ns); err != nil {
+		return err
+	}
+	if err := e.publishIngress(ctx, ns); err != nil {
+		return err
+	}
+	pods, err := e.waitReady(ctx, ns)
+	if err != nil {
+		return err
+	}
+	c.Names = differential.PodNames(pods)
+	return nil
+}
+
+// create makes the scenario's namespace, its backends and its other objects.
+func (e *env) create(ctx context.Context, s Scenario, ns string) error {
+	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
 	for _, b := range s.Backends {
 		d := fixtures.Backend(b.Name, ns, fixtures.BackendOptions{Replicas: b.Replicas})
 		if err := e.r.Create(ctx, d); err != nil {
@@ -254,16 +358,39 @@ func (e *env) apply(ctx context.Context, s Scenario, ns string) error {
 		}
 	}
 	if s.Apply != nil {
-		if err := s.Apply(ctx, e.r, ns); err != nil {
-			return err
-		}
+		return s.Apply(ctx, e.r, ns)
 	}
-	for _, b := range s.Backends {
-		if err := kwait.For(conditions.New(e.r).DeploymentAvailable(b.Name, ns), kwait.WithTimeout(e.o.timeout()), kwait.WithContext(ctx)); err != nil {
-			return fmt.Errorf("deployment %s/%s not available after %s: %w", ns, b.Name, e.o.timeout(), err)
+	return nil
+}
+
+// waitRolledOut waits until every Deployment of the namespace runs its replicas, all
+// current and available: after a scale, before the pods are counted.
+func (e *env) waitRolledOut(ctx context.Context, ns string) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+		list, err := e.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
 		}
+		for _, d := range list.Items {
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			st := d.Status
+			if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.AvailableReplicas != want {
+				last = fmt.Sprintf("deployment %s: %d replicas, %d updated, %d available (generation %d observed %d), expected %d", d.Name,
+					st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, d.Generation, st.ObservedGeneration, want)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("deployments of namespace %s not rolled out within %s (last: %s): %w", ns, e.o.timeout(), last, err)
 	}
-	return e.publishIngress(ctx, ns)
+	return nil
 }
 
 // publishIngress plays the cloud controller: each LoadBalancer Service annotated with an
@@ -376,78 +503,107 @@ func (e *env) readyEndpoints(ctx context.Context, ns, svc string) ([]string, err
 	return out, nil
 }
 
-// settle waits until the proxy has programmed what the API holds now (the caller waited
-// for the pods and EndpointSlices): a sync that ended after t0 (the node's clock before
-// the scenario was applied; the proxy's metrics use that clock), no change queued after
-// its family's last sync ended, then the state unchanged, with no sync ending, for the
-// quiet period.
-// It returns the last state read, whether it settled, and how long from the call until
-// the state reached its final form.
-func (e *env) settle(ctx context.Context, t0 time.Time) (dataplane.State, bool, time.Duration, error) {
-	start := time.Now()
+// settle samples the proxy's sync metrics every metricsPoll from the call (began is the
+// metrics before the step) and, once applied is closed, reads the node when they show the
+// step synced, and every poll in any case, until the proxy has settled the step (see
+// settling) and, when target is set, the node's restricted state is target. It returns the
+// node's state and how long from applied until the state took its final form; when the
+// timeout passes first, the last state read and an error quoting what the readings showed.
+func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <-chan struct{}, target *dataplane.State) (dataplane.State, time.Duration, error) {
+	s := newSettling(began, e.o.quiet())
 	var (
-		st          dataplane.State
-		prev        *dataplane.State
-		prevSync    time.Time
-		stableSince time.Time
-		lastErr     error
+		start, deadline time.Time
+		lastErr         error
+		lastRead        time.Time
+		last            dataplane.State
 	)
-	deadline := time.Now().Add(e.o.timeout())
 	for {
-		sync, err := e.syncState(ctx)
+		m, err := e.syncMetrics(ctx)
 		if err == nil {
-			st, err = node.ReadState(ctx, e.node, e.read)
+			s.sample(time.Now(), m)
 		}
-		now := time.Now()
-		switch {
-		case err != nil:
+		if start.IsZero() {
+			select {
+			case <-applied:
+				start = time.Now()
+				deadline = start.Add(e.o.timeout())
+			default:
+			}
+		}
+		if !start.IsZero() && err == nil && (s.ready() || time.Since(lastRead) >= poll) {
+			var r reading
+			r, last, err = e.readNode(ctx)
+			lastRead = time.Now()
+			// Settled away from the target, the proxy may not have been told everything
+			// yet: read on until the timeout.
+			if err == nil && s.observe(r) && (target == nil || dataplane.Equal(*target, r.State)) {
+				slog.Info("ipvs-diff: settled", "kubeProxy", e.o.KubeProxy, "evidence", s.why)
+				return last, max(s.stateSince.Sub(start), 0), nil
+			}
+		}
+		if err != nil {
 			lastErr = err
-			prev = nil
-		case !sync.Latest.After(t0) || sync.Pending:
-			prev = nil
-		case prev != nil && sync.Latest.Equal(prevSync) && dataplane.Equal(differential.Restrict(*prev), differential.Restrict(st)):
-			if now.Sub(stableSince) >= e.o.quiet() {
-				return st, true, stableSince.Sub(start), nil
-			}
-		default:
-			cp := st
-			prev, prevSync, stableSince = &cp, sync.Latest, now
 		}
-		if now.After(deadline) {
-			if prev == nil && lastErr != nil {
-				return st, false, 0, fmt.Errorf("read the node while waiting for the proxy to sync: %w", lastErr)
+		if !start.IsZero() && time.Now().After(deadline) {
+			switch {
+			case s.state == nil:
+				return last, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.timeout(), lastErr)
+			case target != nil && !dataplane.Equal(*target, *s.state):
+				return last, 0, fmt.Errorf("the node did not return to the baseline within %s (- baseline, + left):\n%s\nthe proxy's metrics: %s",
+					e.o.timeout(), strings.TrimSuffix(dataplane.Diff(*target, *s.state).String(), "\n"), s.evidence())
 			}
-			return st, false, now.Sub(start), nil
+			return last, 0, fmt.Errorf("the proxy did not settle within %s: %s", e.o.timeout(), s.evidence())
 		}
 		select {
 		case <-ctx.Done():
-			return st, false, 0, ctx.Err()
-		case <-time.After(poll):
+			return last, 0, ctx.Err()
+		case <-time.After(metricsPoll):
 		}
 	}
 }
 
-// nodeTime is the node's clock, to second precision, rounded up: a sync the metric says
-// ended after it ended after this call.
-func (e *env) nodeTime(ctx context.Context) (time.Time, error) {
-	out, err := node.Output(ctx, e.node, "date", "+%s")
+// readNode takes one reading of the node: the sync metrics, the dataplane, the metrics again.
+// It returns the whole state as well as the reading's restricted one.
+func (e *env) readNode(ctx context.Context) (reading, dataplane.State, error) {
+	before, err := e.syncMetrics(ctx)
 	if err != nil {
-		return time.Time{}, err
+		return reading{}, dataplane.State{}, err
 	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	st, err := node.ReadState(ctx, e.node, e.read)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("node %s: `date +%%s` printed %q: expected seconds since the epoch", e.node.Name(), out)
+		return reading{}, dataplane.State{}, err
 	}
-	return time.Unix(sec+1, 0), nil
+	after, err := e.syncMetrics(ctx)
+	if err != nil {
+		return reading{}, dataplane.State{}, err
+	}
+	return reading{At: time.Now(), Before: before, After: after, State: differential.Restrict(st)}, st, nil
 }
 
-// syncState reads the proxy's sync metrics on the node.
-func (e *env) syncState(ctx context.Context) (syncState, error) {
+// syncMetricsBefore reads the proxy's sync metrics before a step, again every second
+// while the read fails, up to the timeout.
+func (e *env) syncMetricsBefore(ctx context.Context) (kubeproxy.SyncMetrics, error) {
+	var (
+		m       kubeproxy.SyncMetrics
+		lastErr error
+	)
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+		m, lastErr = e.syncMetrics(ctx)
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no reading within %s: %w", e.o.timeout(), cmp.Or(lastErr, err))
+	}
+	return m, nil
+}
+
+// syncMetrics reads the proxy's sync metrics on the node.
+func (e *env) syncMetrics(ctx context.Context) (kubeproxy.SyncMetrics, error) {
 	out, err := node.Output(ctx, e.node, "curl", "-sS", "--fail", "--max-time", "3", metricsURL)
 	if err != nil {
-		return syncState{}, err
+		return nil, fmt.Errorf("read the proxy's metrics on node %s: %w", e.node.Name(), err)
 	}
-	return readSyncState(out)
+	return kubeproxy.ParseSyncMetrics(out)
 }
 
 // proxyLog is the log of the proxy's pod on the node, or why it could not be read.
@@ -464,12 +620,12 @@ func (e *env) proxyLog(ctx context.Context) string {
 	return log
 }
 
-// cleanup deletes the namespace (its pods without a grace period), waits for it to go,
-// then for the node's dataplane to be the baseline's again. What stops it is returned as a note for the scenario's capture.
-func (e *env) cleanup(ctx context.Context, ns string) string {
+// deleteNamespace deletes the namespace (its pods without a grace period) and waits for
+// it to go.
+func (e *env) deleteNamespace(ctx context.Context, ns string) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Sprintf("cleanup: delete namespace %s: %v", ns, err)
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
 	}
 	// Pods are deleted at once rather than after their 30 s grace period: both proxies see
 	// the same, and the run is shorter by that much per scenario.
@@ -480,23 +636,7 @@ func (e *env) cleanup(ctx context.Context, ns string) string {
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
-		return fmt.Sprintf("cleanup: namespace %s still there after %s", ns, e.o.timeout())
+		return fmt.Errorf("namespace %s still there %s after deleting it: %w", ns, e.o.timeout(), err)
 	}
-	if e.baseline == nil {
-		return ""
-	}
-	var diff string
-	err = wait.PollUntilContextTimeout(ctx, poll, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
-		st, err := node.ReadState(ctx, e.node, e.read)
-		if err != nil {
-			diff = err.Error()
-			return false, nil
-		}
-		diff = dataplane.Diff(*e.baseline, differential.Restrict(st)).String()
-		return diff == "", nil
-	})
-	if err != nil {
-		return fmt.Sprintf("cleanup: after deleting namespace %s the node did not return to the baseline within %s (- baseline, + left):\n%s", ns, e.o.timeout(), diff)
-	}
-	return ""
+	return nil
 }
