@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,39 @@ type badInput struct {
 	line int    // the 1-based line the error must name (0: the input as a whole)
 	want string // a piece of the error message
 }
+
+// checkReadsAs checks that parse reads text as want; what names the text in failures.
+func checkReadsAs[T any](t *testing.T, what string, parse func(string) (T, error), text string, want T) {
+	t.Helper()
+	got, err := parse(text)
+	if err != nil {
+		t.Fatalf("%s does not parse: %v\n%s", what, err, text)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s reads as\n %+v\nwant\n %+v\ntext:\n%s", what, got, want, text)
+	}
+}
+
+// checkBadInput runs each malformed input through parse, which must refuse it with a
+// *ParseError of the given format (see checkParseError).
+func checkBadInput[T any](t *testing.T, format string, parse func(string) (T, error), tests []badInput) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := parse(tc.text)
+			if err == nil {
+				t.Fatalf("the %s parser succeeded with %+v, want an error", format, v)
+			}
+			checkParseError(t, err, format, tc)
+		})
+	}
+}
+
+// parseIPAddrJSONText is ParseIPAddrJSON over text, the way the other parsers read.
+func parseIPAddrJSONText(text string) ([]Link, error) { return ParseIPAddrJSON([]byte(text)) }
+
+// parseFilterS reads `iptables -t filter -S`.
+func parseFilterS(text string) (Ruleset, error) { return ParseIPTablesS(text, "filter") }
 
 // checkParseError asserts that err is a *ParseError for the given format, line and text.
 func checkParseError(t *testing.T, err error, format string, tc badInput) {

@@ -77,18 +77,12 @@ func TestFormatLinks(t *testing.T) {
 		t.Errorf("FormatLinks =\n%s\nwant\n%s", got, want)
 	}
 	for _, m := range [][]Link{nil, links, wantNodeLinks} {
-		got, err := ParseIPAddr(FormatLinks(m))
-		if err != nil {
-			t.Fatalf("ParseIPAddr(FormatLinks(m)): %v", err)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Errorf("round trip = %+v, want %+v", got, m)
-		}
+		checkReadsAs(t, "FormatLinks(m)", ParseIPAddr, FormatLinks(m), m)
 	}
 }
 
 func TestParseIPAddrBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ip addr", ParseIPAddr, []badInput{
 		{name: "address first", text: "    inet 10.0.0.1/8 scope host lo\n", line: 1, want: "a link line before its details"},
 		{name: "not a link line", text: "lo: <UP>\n", line: 1, want: `a link line "N: name: <FLAGS> ..."`},
 		{name: "bad address", text: "1: lo: <UP>\n    inet 10.0.0.300/8 scope host\n", line: 2, want: "an IPv4 address"},
@@ -97,17 +91,11 @@ func TestParseIPAddrBadInput(t *testing.T) {
 		{name: "inet alone", text: "1: lo: <UP>\n    inet\n", line: 2, want: "an address after inet"},
 		{name: "duplicate link", text: "1: lo: <UP>\n2: lo: <UP>\n", line: 2, want: "each link once"},
 		{name: "long name", text: "1: abcdefghijklmnop: <UP>\n", line: 1, want: "1-15 characters"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPAddr(tc.text)
-			checkParseError(t, err, "ip addr", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPAddrJSONBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ip -j addr", parseIPAddrJSONText, []badInput{
 		{name: "syntax", text: "[{\"ifname\":\"lo\",\n\"flags\":[}]\n", line: 2, want: "expected ip's JSON array"},
 		{name: "not an array", text: `{"ifname":"lo"}`, line: 1, want: "expected ip's JSON array"},
 		{name: "wrong type", text: "[\n{\"ifindex\":\"one\"}]", line: 2, want: "expected ip's JSON array"},
@@ -117,13 +105,7 @@ func TestParseIPAddrJSONBadInput(t *testing.T) {
 		{name: "huge index", text: `[{"ifindex":4294967296,"ifname":"lo"}]`, want: "a link index 0-2147483647"},
 		{name: "odd kind", text: "[{\"ifname\":\"lo\",\"link_type\":\"a\u00a0b\"}]", want: "a link type"},
 		{name: "duplicate", text: `[{"ifname":"lo"},{"ifname":"lo"}]`, want: "link 2: expected each link once"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPAddrJSON([]byte(tc.text))
-			checkParseError(t, err, "ip -j addr", tc)
-		})
-	}
+	})
 	if links, err := ParseIPAddrJSON([]byte(" \n")); err != nil || links != nil {
 		t.Errorf("ParseIPAddrJSON(blank) = %v, %v; want no links and no error", links, err)
 	}

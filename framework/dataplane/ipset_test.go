@@ -95,17 +95,11 @@ func TestIPSetModelRoundTrip(t *testing.T) {
 		{Name: "KUBE-HEALTH-CHECK-NODE-PORT", Type: SetBitmapPort, PortRange: "0-65535"},
 		{Name: "other", Type: "hash:net,iface", Family: "inet", Members: MustParseMembers("hash:net,iface", "10.0.0.0/8,eth0")},
 	}
-	got, err := ParseIPSetSave(FormatIPSetSave(m))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave(FormatIPSetSave(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, m) {
-		t.Errorf("round trip = %+v, want %+v", got, m)
-	}
+	checkReadsAs(t, "FormatIPSetSave(m)", ParseIPSetSave, FormatIPSetSave(m), m)
 }
 
 func TestParseIPSetSaveBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipset save", ParseIPSetSave, []badInput{
 		{name: "add before create", text: "add KUBE-X 10.0.0.1\n", line: 1, want: "a create line for the set before its members"},
 		{name: "bad member", text: "create KUBE-X hash:ip,port family inet\nadd KUBE-X 10.0.0.1,tcp\n", line: 2, want: `expected "proto:port"`},
 		{name: "member of wrong family", text: "create S hash:ip,port,ip family inet\nadd S 10.0.0.1,tcp:1,fd00::1\n", line: 2, want: "one family"},
@@ -118,17 +112,11 @@ func TestParseIPSetSaveBadInput(t *testing.T) {
 		{name: "long name", text: "create KUBE-THIS-NAME-IS-FAR-TOO-LONG-FOR-IPSET hash:ip\n", line: 1, want: "1-31 characters"},
 		{name: "unknown member option", text: "create S hash:ip\nadd S 10.0.0.1 forever\n", line: 2, want: "a member option"},
 		{name: "unterminated comment", text: "create S hash:ip comment\nadd S 10.0.0.1 comment \"x\n", line: 2, want: "unterminated"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPSetSave(tc.text)
-			checkParseError(t, err, "ipset save", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPSetListBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipset list", ParseIPSetList, []badInput{
 		{name: "no name", text: "Type: hash:ip\n", line: 1, want: `"Name:" first`},
 		{name: "no type", text: "Name: S\nMembers:\n", line: 2, want: "a Type: line before Members:"},
 		{name: "no type at all", text: "Name: S\nHeader: family inet\n", line: 1, want: "a Type: line"},
@@ -138,11 +126,5 @@ func TestParseIPSetListBadInput(t *testing.T) {
 		{name: "not a field", text: "Name: S\nhello\n", line: 2, want: `"Field: value"`},
 		{name: "bad number", text: "Name: S\nType: hash:ip\nReferences: many\n", line: 3, want: "a number after References:"},
 		{name: "listed twice", text: "Name: S\nType: hash:ip\n\nName: S\nType: hash:ip\n", line: 4, want: "each set listed once"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPSetList(tc.text)
-			checkParseError(t, err, "ipset list", tc)
-		})
-	}
+	})
 }

@@ -143,25 +143,13 @@ func TestIPTablesModelRoundTrip(t *testing.T) {
 		}},
 		{Name: "mangle"},
 	}}
-	got, err := ParseIPTablesSave(FormatIPTablesSave(m))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave(FormatIPTablesSave(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, m) {
-		t.Errorf("iptables-save round trip = %+v, want %+v", got, m)
-	}
+	checkReadsAs(t, "FormatIPTablesSave(m)", ParseIPTablesSave, FormatIPTablesSave(m), m)
 	one := Ruleset{Tables: []Table{m.Tables[0]}}
-	got, err = ParseIPTablesS(FormatIPTablesS(one, "filter", ""), "filter")
-	if err != nil {
-		t.Fatalf("ParseIPTablesS(FormatIPTablesS(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, one) {
-		t.Errorf("-S round trip = %+v, want %+v", got, one)
-	}
+	checkReadsAs(t, "FormatIPTablesS(filter)", parseFilterS, FormatIPTablesS(one, "filter", ""), one)
 }
 
 func TestParseIPTablesSaveBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "iptables-save", ParseIPTablesSave, []badInput{
 		{name: "rule outside a table", text: "-A INPUT -j ACCEPT\n", line: 1, want: `expected "*table"`},
 		{name: "missing COMMIT", text: "*nat\n:PREROUTING ACCEPT [0:0]\n", line: 2, want: "expected COMMIT at the end of table nat"},
 		{name: "table inside a table", text: "*nat\n*filter\nCOMMIT\n", line: 2, want: "COMMIT before the next table"},
@@ -174,33 +162,18 @@ func TestParseIPTablesSaveBadInput(t *testing.T) {
 		{name: "duplicate chain", text: "*nat\n:X - [0:0]\n:X - [0:0]\nCOMMIT\n", line: 3, want: "each chain declared once"},
 		{name: "duplicate table", text: "*nat\nCOMMIT\n*nat\nCOMMIT\n", line: 3, want: "each table once"},
 		{name: "not a rule", text: "*nat\n:X - [0:0]\n-I X 1 -j RETURN\nCOMMIT\n", line: 3, want: `expected a rule "-A CHAIN ..."`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r, err := ParseIPTablesSave(tc.text)
-			if err == nil {
-				t.Fatalf("ParseIPTablesSave succeeded with %+v, want an error", r)
-			}
-			checkParseError(t, err, "iptables-save", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPTablesSBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "iptables -t filter -S", parseFilterS, []badInput{
 		{name: "save format", text: "*nat\n", line: 1, want: `expected a "-P", "-N" or "-A" line`},
 		{name: "policy dash", text: "-P INPUT -\n", line: 1, want: "expected a policy"},
 		{name: "policy missing", text: "-P INPUT\n", line: 1, want: `"-P CHAIN POLICY"`},
 		{name: "rule before chain", text: "-A KUBE-X -j RETURN\n-N KUBE-X\n", line: 1, want: "undeclared chain"},
 		{name: "extra words on -N", text: "-N KUBE-X now\n", line: 1, want: `"-N CHAIN"`},
 		{name: "trailing backslash", text: "-N X\n-A X -j \\\n", line: 2, want: "backslash at the end"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPTablesS(tc.text, "filter")
-			checkParseError(t, err, "iptables -t filter -S", tc)
-		})
-	}
+	})
 }
 
 func TestRuleArgs(t *testing.T) {

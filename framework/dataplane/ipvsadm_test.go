@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -183,19 +184,12 @@ func TestIPVSAdmModelRoundTrip(t *testing.T) {
 		}},
 	}
 	for i, m := range models {
-		text := FormatIPVSAdm(m, i%2 == 0)
-		got, err := ParseIPVSAdm(text)
-		if err != nil {
-			t.Fatalf("model %d: ParseIPVSAdm(FormatIPVSAdm(m)): %v\n%s", i, err, text)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Errorf("model %d: round trip changed it:\n got %+v\nwant %+v\ntext:\n%s", i, got, m, text)
-		}
+		checkReadsAs(t, fmt.Sprintf("FormatIPVSAdm(model %d)", i), ParseIPVSAdm, FormatIPVSAdm(m, i%2 == 0), m)
 	}
 }
 
 func TestParseIPVSAdmBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipvsadm -Ln", ParseIPVSAdm, []badInput{
 		{name: "real server first", text: "  -> 10.0.0.1:80 Masq 1 0 0\n", line: 1, want: "expected a service line"},
 		{name: "unknown protocol", text: "IP Virtual Server version 1.2.1 (size=4096)\nICMP 10.0.0.1:80 rr\n", line: 2, want: `found "ICMP"`},
 		{name: "no port", text: "TCP 10.0.0.1 rr\n", line: 1, want: `expected "address:port"`},
@@ -215,16 +209,7 @@ func TestParseIPVSAdmBadInput(t *testing.T) {
 		{name: "missing counters", text: "TCP 10.0.0.1:80 rr\n  -> 10.0.0.2:80 Masq 1\n", line: 2, want: "found 3 fields"},
 		{name: "duplicate service", text: "TCP 10.0.0.1:80 rr\nTCP  10.0.0.1:80 wrr\n", line: 2, want: "expected each service once"},
 		{name: "CRLF keeps line numbers", text: "TCP 10.0.0.1:80 rr\r\n\r\nTCP 10.0.0.1:x rr\r\n", line: 3, want: "port number"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			v, err := ParseIPVSAdm(tc.text)
-			if err == nil {
-				t.Fatalf("ParseIPVSAdm succeeded with %+v, want an error", v)
-			}
-			checkParseError(t, err, "ipvsadm -Ln", tc)
-		})
-	}
+	})
 }
 
 func TestSortIPVSAdm(t *testing.T) {
