@@ -3,41 +3,18 @@ package dataplane
 import (
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
-
-// readTestdata returns a file under testdata/ as a string.
-func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("reading test data: %v", err)
-	}
-	return string(b)
-}
-
-// testdataFiles lists files under testdata/dir matching the glob.
-func testdataFiles(t testing.TB, glob string) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join("testdata", glob))
-	if err != nil || len(m) == 0 {
-		t.Fatalf("no test data matches %s (err %v)", glob, err)
-	}
-	for i := range m {
-		m[i] = strings.TrimPrefix(filepath.ToSlash(m[i]), "testdata/")
-	}
-	return m
-}
 
 // seedFuzz adds every matching testdata file to a fuzz corpus.
 func seedFuzz(f *testing.F, globs ...string) {
 	for _, g := range globs {
-		for _, name := range testdataFiles(f, g) {
-			f.Add(readTestdata(f, name))
+		for _, name := range fixture.Glob(f, g) {
+			f.Add(fixture.Read(f, name))
 		}
 	}
 }

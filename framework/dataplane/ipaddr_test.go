@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The links of testdata/ipaddr/show.txt and addr.json (a kind-like node with kube-ipvs0).
@@ -27,7 +29,7 @@ func TestParseIPAddr(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddr(readTestdata(t, tc.file))
+			got, err := ParseIPAddr(fixture.Read(t, tc.file))
 			if err != nil {
 				t.Fatalf("ParseIPAddr: %v", err)
 			}
@@ -52,7 +54,7 @@ func TestParseIPAddrJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddrJSON([]byte(readTestdata(t, tc.file)))
+			got, err := ParseIPAddrJSON([]byte(fixture.Read(t, tc.file)))
 			if err != nil {
 				t.Fatalf("ParseIPAddrJSON: %v", err)
 			}

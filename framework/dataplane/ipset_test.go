@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // Options the kernel picks for itself; the model does not keep them.
@@ -12,7 +14,7 @@ var kernelSetOptions = regexp.MustCompile(` bucketsize \d+ initval 0x[0-9a-f]+`)
 func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 	for _, name := range []string{"ipset/save-kube-proxy.txt", "ipset/save-old-kernel.txt"} {
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
+			text := fixture.Read(t, name)
 			sets, err := ParseIPSetSave(text)
 			if err != nil {
 				t.Fatalf("ParseIPSetSave: %v", err)
@@ -25,7 +27,7 @@ func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPSetSaveValues(t *testing.T) {
-	sets, err := ParseIPSetSave(readTestdata(t, "ipset/save-kube-proxy.txt"))
+	sets, err := ParseIPSetSave(fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPSetSave: %v", err)
 	}
@@ -59,11 +61,11 @@ func TestParseIPSetSaveValues(t *testing.T) {
 
 // ipset list and ipset save of the same sets give the same model.
 func TestParseIPSetList(t *testing.T) {
-	list, err := ParseIPSetList(readTestdata(t, "ipset/list-kube-proxy.txt"))
+	list, err := ParseIPSetList(fixture.Read(t, "ipset/list-kube-proxy.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPSetList: %v", err)
 	}
-	save, err := ParseIPSetSave(readTestdata(t, "ipset/save-kube-proxy.txt"))
+	save, err := ParseIPSetSave(fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPSetSave: %v", err)
 	}
@@ -73,7 +75,7 @@ func TestParseIPSetList(t *testing.T) {
 }
 
 func TestParseIPSetSaveOptions(t *testing.T) {
-	sets, err := ParseIPSetSave(readTestdata(t, "ipset/save-options.txt"))
+	sets, err := ParseIPSetSave(fixture.Read(t, "ipset/save-options.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPSetSave: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The rule kube-proxy writes for NodePorts, exactly as the seed shows it (section 4.1.4).
@@ -13,7 +15,7 @@ const seedNodePortRule = `-A KUBE-NODE-PORT -p tcp -m comment --comment "Kuberne
 func TestParseIPTablesSSeed(t *testing.T) {
 	for _, file := range []string{"seed/iptables-nat-S-KUBE-NODE-PORT-node1.txt", "seed/iptables-nat-S-KUBE-NODE-PORT-node2.txt"} {
 		t.Run(file, func(t *testing.T) {
-			text := readTestdata(t, file)
+			text := fixture.Read(t, file)
 			r, err := ParseIPTablesS(text, "nat")
 			if err != nil {
 				t.Fatalf("ParseIPTablesS: %v", err)
@@ -50,9 +52,9 @@ var generatedComment = regexp.MustCompile(`(?m)^#.*\n`)
 // iptables-save output reads and prints back the same, apart from the "# Generated" and
 // "# Completed" lines (dropped by design) and counters (printed as [0:0]).
 func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
-	for _, name := range testdataFiles(t, "iptables/save*.txt") {
+	for _, name := range fixture.Glob(t, "iptables/save*.txt") {
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
+			text := fixture.Read(t, name)
 			r, err := ParseIPTablesSave(text)
 			if err != nil {
 				t.Fatalf("ParseIPTablesSave: %v", err)
@@ -71,7 +73,7 @@ func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPTablesSaveValues(t *testing.T) {
-	r, err := ParseIPTablesSave(readTestdata(t, "iptables/save-ipvs-node.txt"))
+	r, err := ParseIPTablesSave(fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPTablesSave: %v", err)
 	}
@@ -104,13 +106,13 @@ func TestParseIPTablesSaveValues(t *testing.T) {
 // `iptables -t T -S` of a table holds the same chains and rules as the table in
 // iptables-save, and prints back byte for byte.
 func TestIPTablesSGolden(t *testing.T) {
-	save, err := ParseIPTablesSave(readTestdata(t, "iptables/save-ipvs-node.txt"))
+	save, err := ParseIPTablesSave(fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPTablesSave: %v", err)
 	}
 	for _, table := range []string{"nat", "filter"} {
 		t.Run(table, func(t *testing.T) {
-			text := readTestdata(t, "iptables/S-"+table+".txt")
+			text := fixture.Read(t, "iptables/S-"+table+".txt")
 			r, err := ParseIPTablesS(text, table)
 			if err != nil {
 				t.Fatalf("ParseIPTablesS: %v", err)

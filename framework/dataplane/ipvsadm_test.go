@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // masq is a real server as kube-proxy programs it.
@@ -50,7 +52,7 @@ func TestParseIPVSAdmSeed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPVSAdm(readTestdata(t, tc.file))
+			got, err := ParseIPVSAdm(fixture.Read(t, tc.file))
 			if err != nil {
 				t.Fatalf("ParseIPVSAdm: %v", err)
 			}
@@ -64,12 +66,12 @@ func TestParseIPVSAdmSeed(t *testing.T) {
 // The canonical files are what ipvsadm 1.31 prints, byte for byte: parsing and formatting
 // them again must give the same bytes, and they are in ipvsadm's own order.
 func TestIPVSAdmGoldenRoundTrip(t *testing.T) {
-	for _, name := range testdataFiles(t, "ipvsadm/Ln-*.txt") {
+	for _, name := range fixture.Glob(t, "ipvsadm/Ln-*.txt") {
 		if strings.HasSuffix(name, "timeout.txt") {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
+			text := fixture.Read(t, name)
 			v, err := ParseIPVSAdm(text)
 			if err != nil {
 				t.Fatalf("ParseIPVSAdm: %v", err)
@@ -97,7 +99,7 @@ func cloneIPVS(v IPVS) IPVS {
 
 // Spot checks on the dual-stack golden: every option ipvsadm prints reaches the model.
 func TestParseIPVSAdmOptions(t *testing.T) {
-	v, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
+	v, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPVSAdm: %v", err)
 	}
@@ -255,14 +257,14 @@ func TestSortIPVSAdm(t *testing.T) {
 }
 
 func TestParseIPVSAdmTimeouts(t *testing.T) {
-	got, err := ParseIPVSAdmTimeouts(readTestdata(t, "ipvsadm/Ln-timeout.txt"))
+	got, err := ParseIPVSAdmTimeouts(fixture.Read(t, "ipvsadm/Ln-timeout.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPVSAdmTimeouts: %v", err)
 	}
 	if want := (Timeouts{TCP: 900, TCPFin: 120, UDP: 300}); got != want {
 		t.Errorf("ParseIPVSAdmTimeouts = %+v, want %+v", got, want)
 	}
-	if text := FormatIPVSAdmTimeouts(got); text != readTestdata(t, "ipvsadm/Ln-timeout.txt") {
+	if text := FormatIPVSAdmTimeouts(got); text != fixture.Read(t, "ipvsadm/Ln-timeout.txt") {
 		t.Errorf("FormatIPVSAdmTimeouts = %q", text)
 	}
 	for _, tc := range []badInput{

@@ -3,17 +3,19 @@ package dataplane
 import (
 	"reflect"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // ipvsadm -Sn of the dual-stack table holds what ipvsadm -Ln shows, less the counters,
 // and with Local forwarding written as -g (read back as Route).
 func TestParseIPVSAdmSaveMatchesList(t *testing.T) {
-	text := readTestdata(t, "ipvsadm/Sn-dual-stack.txt")
+	text := fixture.Read(t, "ipvsadm/Sn-dual-stack.txt")
 	saved, err := ParseIPVSAdmSave(text)
 	if err != nil {
 		t.Fatalf("ParseIPVSAdmSave: %v", err)
 	}
-	listed, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
+	listed, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPVSAdm: %v", err)
 	}

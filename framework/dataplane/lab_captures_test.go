@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The tests in this file read testdata/lab: what Debian's tools printed in the kernel lab
@@ -70,7 +72,7 @@ func requireEqualIPVS(t *testing.T, what string, got, want IPVS) {
 
 func parseLab[T any](t *testing.T, name string, parse func(string) (T, error)) (T, string) {
 	t.Helper()
-	text := readTestdata(t, "lab/"+name)
+	text := fixture.Read(t, "lab/"+name)
 	v, err := parse(text)
 	if err != nil {
 		t.Fatalf("parsing lab/%s: %v", name, err)
@@ -189,7 +191,7 @@ func TestLabIPAddr(t *testing.T) {
 		{"ip-j-d-addr-show-kube-ipvs0.json", "dummy", true},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			text := readTestdata(t, "lab/"+c.file)
+			text := fixture.Read(t, "lab/"+c.file)
 			var links []Link
 			var err error
 			if c.json {
@@ -372,7 +374,7 @@ func TestLabCapturesAreAllRead(t *testing.T) {
 		"ipset-save.txt": true, "ipset-list.txt": true,
 		"iptables-save.txt": true, "iptables-t-nat-S.txt": true, "iptables-t-filter-S.txt": true, "ip6tables-save.txt": true,
 	}
-	for _, f := range testdataFiles(t, "lab/*") {
+	for _, f := range fixture.Glob(t, "lab/*") {
 		if !read[strings.TrimPrefix(f, "lab/")] {
 			t.Errorf("testdata/%s is not read by any lab capture test", f)
 		}

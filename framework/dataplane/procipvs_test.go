@@ -6,17 +6,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // /proc/net/ip_vs of the dual-stack table holds what ipvsadm -Ln shows, less the scheduler
 // flags, and ops of IPv6 address services, that the kernel does not print there.
 func TestParseProcIPVS(t *testing.T) {
-	text := readTestdata(t, "procipvs/ip_vs-dual-stack.txt")
+	text := fixture.Read(t, "procipvs/ip_vs-dual-stack.txt")
 	got, err := ParseProcIPVS(text)
 	if err != nil {
 		t.Fatalf("ParseProcIPVS: %v", err)
 	}
-	want, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
+	want, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	if err != nil {
 		t.Fatalf("ParseIPVSAdm: %v", err)
 	}
