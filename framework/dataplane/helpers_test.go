@@ -31,6 +31,16 @@ type badInput struct {
 	want string // a piece of the error message
 }
 
+// mustParse reads text with parse, which must accept it.
+func mustParse[T any](t testing.TB, parse func(string) (T, error), text string) T {
+	t.Helper()
+	v, err := parse(text)
+	if err != nil {
+		t.Fatalf("the parser refused the text: %v", err)
+	}
+	return v
+}
+
 // checkReadsAs checks that parse reads text as want; what names the text in failures.
 func checkReadsAs[T any](t *testing.T, what string, parse func(string) (T, error), text string, want T) {
 	t.Helper()

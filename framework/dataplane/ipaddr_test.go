@@ -29,10 +29,7 @@ func TestParseIPAddr(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddr(fixture.Read(t, tc.file))
-			if err != nil {
-				t.Fatalf("ParseIPAddr: %v", err)
-			}
+			got := mustParse(t, ParseIPAddr, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseIPAddr =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
 			}
@@ -54,10 +51,7 @@ func TestParseIPAddrJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddrJSON([]byte(fixture.Read(t, tc.file)))
-			if err != nil {
-				t.Fatalf("ParseIPAddrJSON: %v", err)
-			}
+			got := mustParse(t, parseIPAddrJSONText, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseIPAddrJSON =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
 			}

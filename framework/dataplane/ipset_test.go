@@ -15,10 +15,7 @@ func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 	for _, name := range []string{"ipset/save-kube-proxy.txt", "ipset/save-old-kernel.txt"} {
 		t.Run(name, func(t *testing.T) {
 			text := fixture.Read(t, name)
-			sets, err := ParseIPSetSave(text)
-			if err != nil {
-				t.Fatalf("ParseIPSetSave: %v", err)
-			}
+			sets := mustParse(t, ParseIPSetSave, text)
 			if got, want := FormatIPSetSave(sets), kernelSetOptions.ReplaceAllString(text, ""); got != want {
 				t.Errorf("FormatIPSetSave(ParseIPSetSave(x)) =\n%s\nwant\n%s", got, want)
 			}
@@ -27,10 +24,7 @@ func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPSetSaveValues(t *testing.T) {
-	sets, err := ParseIPSetSave(fixture.Read(t, "ipset/save-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	sets := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if len(sets) != 21 {
 		t.Fatalf("got %d sets, want 21", len(sets))
 	}
@@ -61,24 +55,15 @@ func TestParseIPSetSaveValues(t *testing.T) {
 
 // ipset list and ipset save of the same sets give the same model.
 func TestParseIPSetList(t *testing.T) {
-	list, err := ParseIPSetList(fixture.Read(t, "ipset/list-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetList: %v", err)
-	}
-	save, err := ParseIPSetSave(fixture.Read(t, "ipset/save-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	list := mustParse(t, ParseIPSetList, fixture.Read(t, "ipset/list-kube-proxy.txt"))
+	save := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if !reflect.DeepEqual(list, save) {
 		t.Errorf("ipset list gives\n%s\nipset save gives\n%s", FormatIPSetSave(list), FormatIPSetSave(save))
 	}
 }
 
 func TestParseIPSetSaveOptions(t *testing.T) {
-	sets, err := ParseIPSetSave(fixture.Read(t, "ipset/save-options.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	sets := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-options.txt"))
 	want := []IPSet{
 		{Name: "KUBE-CLUSTER-IP", Type: SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536, Comment: true,
 			Members: MustParseMembers(SetHashIPPort, "10.96.0.1,tcp:443", "10.96.0.10,udp:53")},

@@ -55,10 +55,7 @@ func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
 	for _, name := range fixture.Glob(t, "iptables/save*.txt") {
 		t.Run(name, func(t *testing.T) {
 			text := fixture.Read(t, name)
-			r, err := ParseIPTablesSave(text)
-			if err != nil {
-				t.Fatalf("ParseIPTablesSave: %v", err)
-			}
+			r := mustParse(t, ParseIPTablesSave, text)
 			want := generatedComment.ReplaceAllString(text, "")
 			if strings.Contains(name, "counters") {
 				want = regexp.MustCompile(`(?m)^\[\d+:\d+\] `).ReplaceAllString(want, "")
@@ -73,10 +70,7 @@ func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPTablesSaveValues(t *testing.T) {
-	r, err := ParseIPTablesSave(fixture.Read(t, "iptables/save-ipvs-node.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave: %v", err)
-	}
+	r := mustParse(t, ParseIPTablesSave, fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	if n := len(r.Tables); n != 2 || r.Tables[0].Name != "nat" || r.Tables[1].Name != "filter" {
 		t.Fatalf("tables = %+v, want nat then filter", r.Tables)
 	}
@@ -106,10 +100,7 @@ func TestParseIPTablesSaveValues(t *testing.T) {
 // `iptables -t T -S` of a table holds the same chains and rules as the table in
 // iptables-save, and prints back byte for byte.
 func TestIPTablesSGolden(t *testing.T) {
-	save, err := ParseIPTablesSave(fixture.Read(t, "iptables/save-ipvs-node.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave: %v", err)
-	}
+	save := mustParse(t, ParseIPTablesSave, fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	for _, table := range []string{"nat", "filter"} {
 		t.Run(table, func(t *testing.T) {
 			text := fixture.Read(t, "iptables/S-"+table+".txt")

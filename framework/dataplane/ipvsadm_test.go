@@ -52,10 +52,7 @@ func TestParseIPVSAdmSeed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPVSAdm(fixture.Read(t, tc.file))
-			if err != nil {
-				t.Fatalf("ParseIPVSAdm: %v", err)
-			}
+			got := mustParse(t, ParseIPVSAdm, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseIPVSAdm =\n%s\nwant\n%s", FormatIPVSAdm(got, false), FormatIPVSAdm(tc.want, false))
 			}
@@ -72,10 +69,7 @@ func TestIPVSAdmGoldenRoundTrip(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			text := fixture.Read(t, name)
-			v, err := ParseIPVSAdm(text)
-			if err != nil {
-				t.Fatalf("ParseIPVSAdm: %v", err)
-			}
+			v := mustParse(t, ParseIPVSAdm, text)
 			if got := FormatIPVSAdm(v, true); got != text {
 				t.Errorf("FormatIPVSAdm(ParseIPVSAdm(x)) differs from x:\n got:\n%s\nwant:\n%s", got, text)
 			}
@@ -99,10 +93,7 @@ func cloneIPVS(v IPVS) IPVS {
 
 // Spot checks on the dual-stack golden: every option ipvsadm prints reaches the model.
 func TestParseIPVSAdmOptions(t *testing.T) {
-	v, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdm: %v", err)
-	}
+	v := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	if len(v.Services) != 17 {
 		t.Fatalf("got %d services, want 17", len(v.Services))
 	}
@@ -257,10 +248,7 @@ func TestSortIPVSAdm(t *testing.T) {
 }
 
 func TestParseIPVSAdmTimeouts(t *testing.T) {
-	got, err := ParseIPVSAdmTimeouts(fixture.Read(t, "ipvsadm/Ln-timeout.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdmTimeouts: %v", err)
-	}
+	got := mustParse(t, ParseIPVSAdmTimeouts, fixture.Read(t, "ipvsadm/Ln-timeout.txt"))
 	if want := (Timeouts{TCP: 900, TCPFin: 120, UDP: 300}); got != want {
 		t.Errorf("ParseIPVSAdmTimeouts = %+v, want %+v", got, want)
 	}

@@ -11,14 +11,8 @@ import (
 // and with Local forwarding written as -g (read back as Route).
 func TestParseIPVSAdmSaveMatchesList(t *testing.T) {
 	text := fixture.Read(t, "ipvsadm/Sn-dual-stack.txt")
-	saved, err := ParseIPVSAdmSave(text)
-	if err != nil {
-		t.Fatalf("ParseIPVSAdmSave: %v", err)
-	}
-	listed, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdm: %v", err)
-	}
+	saved := mustParse(t, ParseIPVSAdmSave, text)
+	listed := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	for i := range listed.Services {
 		for j := range listed.Services[i].RealServers {
 			rs := &listed.Services[i].RealServers[j]

@@ -70,14 +70,12 @@ func requireEqualIPVS(t *testing.T, what string, got, want IPVS) {
 	}
 }
 
+// parseLab reads testdata/lab/name with parse, which must accept it; it returns the value
+// and the text.
 func parseLab[T any](t *testing.T, name string, parse func(string) (T, error)) (T, string) {
 	t.Helper()
 	text := fixture.Read(t, "lab/"+name)
-	v, err := parse(text)
-	if err != nil {
-		t.Fatalf("parsing lab/%s: %v", name, err)
-	}
-	return v, text
+	return mustParse(t, parse, text), text
 }
 
 // keyOrder lists the services in order, each with its real servers.
@@ -191,17 +189,11 @@ func TestLabIPAddr(t *testing.T) {
 		{"ip-j-d-addr-show-kube-ipvs0.json", "dummy", true},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			text := fixture.Read(t, "lab/"+c.file)
-			var links []Link
-			var err error
+			parse := ParseIPAddr
 			if c.json {
-				links, err = ParseIPAddrJSON([]byte(text))
-			} else {
-				links, err = ParseIPAddr(text)
+				parse = parseIPAddrJSONText
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			links, _ := parseLab(t, c.file, parse)
 			// The index is the one the guest kernel gave the link, as captured.
 			want := []Link{{Name: KubeIPVSInterface, Index: 3, Kind: c.kind, Up: false, Addrs: addrs}}
 			if !reflect.DeepEqual(links, want) {

@@ -14,14 +14,8 @@ import (
 // flags, and ops of IPv6 address services, that the kernel does not print there.
 func TestParseProcIPVS(t *testing.T) {
 	text := fixture.Read(t, "procipvs/ip_vs-dual-stack.txt")
-	got, err := ParseProcIPVS(text)
-	if err != nil {
-		t.Fatalf("ParseProcIPVS: %v", err)
-	}
-	want, err := ParseIPVSAdm(fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdm: %v", err)
-	}
+	got := mustParse(t, ParseProcIPVS, text)
+	want := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
 	for i, vs := range want.Services {
 		want.Services[i].SchedFlags = 0
 		if vs.FWMark == 0 && vs.IsIPv6() {
