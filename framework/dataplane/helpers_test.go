@@ -41,6 +41,13 @@ func mustParse[T any](t testing.TB, parse func(string) (T, error), text string) 
 	return v
 }
 
+// dualStackList is the dual-stack table as ipvsadm -Ln lists it; the table's captures in
+// other formats hold the same services.
+func dualStackList(t testing.TB) IPVS {
+	t.Helper()
+	return mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
+}
+
 // checkReadsAs checks that parse reads text as want; what names the text in failures.
 func checkReadsAs[T any](t *testing.T, what string, parse func(string) (T, error), text string, want T) {
 	t.Helper()

@@ -18,44 +18,31 @@ var wantNodeLinks = []Link{
 	{Name: "eth1", Index: 5, Kind: "ether", Up: true, Addrs: []netip.Prefix{prefix("10.0.2.15/32")}},
 }
 
+// `ip addr` and `ip -j addr` of the same links read as the same links.
 func TestParseIPAddr(t *testing.T) {
+	kubeIPVS0Detail := []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}
 	tests := []struct {
-		file string
-		want []Link
+		file  string
+		parse func(string) ([]Link, error)
+		want  []Link
 	}{
-		{file: "ipaddr/show.txt", want: wantNodeLinks},
-		{file: "ipaddr/show-dev-kube-ipvs0.txt", want: wantNodeLinks[2:3]},
-		{file: "ipaddr/show-detail-kube-ipvs0.txt", want: []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}},
+		{file: "ipaddr/show.txt", parse: ParseIPAddr, want: wantNodeLinks},
+		{file: "ipaddr/show-dev-kube-ipvs0.txt", parse: ParseIPAddr, want: wantNodeLinks[2:3]},
+		{file: "ipaddr/show-detail-kube-ipvs0.txt", parse: ParseIPAddr, want: kubeIPVS0Detail},
+		{file: "ipaddr/addr.json", parse: parseIPAddrJSONText, want: wantNodeLinks},
+		{file: "ipaddr/addr-detail-kube-ipvs0.json", parse: parseIPAddrJSONText, want: kubeIPVS0Detail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got := mustParse(t, ParseIPAddr, fixture.Read(t, tc.file))
+			got := mustParse(t, tc.parse, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("ParseIPAddr =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
+				t.Errorf("%s reads as\n%s\nwant\n%s", tc.file, FormatLinks(got), FormatLinks(tc.want))
 			}
 		})
 	}
 	st := State{Links: wantNodeLinks}
 	if l, ok := st.Link(KubeIPVSInterface); !ok || !l.HasAddr(addr("10.96.0.10")) {
 		t.Errorf("kube-ipvs0 does not hold 10.96.0.10: %+v", l)
-	}
-}
-
-func TestParseIPAddrJSON(t *testing.T) {
-	tests := []struct {
-		file string
-		want []Link
-	}{
-		{file: "ipaddr/addr.json", want: wantNodeLinks},
-		{file: "ipaddr/addr-detail-kube-ipvs0.json", want: []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			got := mustParse(t, parseIPAddrJSONText, fixture.Read(t, tc.file))
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("ParseIPAddrJSON =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
-			}
-		})
 	}
 }
 

@@ -93,7 +93,7 @@ func cloneIPVS(v IPVS) IPVS {
 
 // Spot checks on the dual-stack golden: every option ipvsadm prints reaches the model.
 func TestParseIPVSAdmOptions(t *testing.T) {
-	v := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
+	v := dualStackList(t)
 	if len(v.Services) != 17 {
 		t.Fatalf("got %d services, want 17", len(v.Services))
 	}

@@ -12,7 +12,7 @@ import (
 func TestParseIPVSAdmSaveMatchesList(t *testing.T) {
 	text := fixture.Read(t, "ipvsadm/Sn-dual-stack.txt")
 	saved := mustParse(t, ParseIPVSAdmSave, text)
-	listed := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
+	listed := dualStackList(t)
 	for i := range listed.Services {
 		for j := range listed.Services[i].RealServers {
 			rs := &listed.Services[i].RealServers[j]

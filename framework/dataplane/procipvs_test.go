@@ -15,7 +15,7 @@ import (
 func TestParseProcIPVS(t *testing.T) {
 	text := fixture.Read(t, "procipvs/ip_vs-dual-stack.txt")
 	got := mustParse(t, ParseProcIPVS, text)
-	want := mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
+	want := dualStackList(t)
 	for i, vs := range want.Services {
 		want.Services[i].SchedFlags = 0
 		if vs.FWMark == 0 && vs.IsIPv6() {
