@@ -91,6 +91,60 @@ func cloneIPVS(v IPVS) IPVS {
 	return out
 }
 
+// The dual-stack table's captures in the other formats hold what ipvsadm -Ln shows, less
+// what each format leaves out, and print back byte for byte.
+func TestDualStackCaptures(t *testing.T) {
+	tests := []struct {
+		file   string
+		parse  func(string) (IPVS, error)
+		format func(IPVS) string
+		// leftOut takes from the -Ln table what the format does not hold.
+		leftOut func(vs *VirtualServer)
+	}{
+		{
+			// ipvsadm -Sn has no counters, and writes Local forwarding as -g (read back as Route).
+			file: "ipvsadm/Sn-dual-stack.txt", parse: ParseIPVSAdmSave, format: FormatIPVSAdmSave,
+			leftOut: func(vs *VirtualServer) {
+				for j := range vs.RealServers {
+					rs := &vs.RealServers[j]
+					rs.ActiveConns, rs.InactiveConns = 0, 0
+					if rs.Forward == Local {
+						rs.Forward = Route
+					}
+				}
+			},
+		},
+		{
+			// The kernel prints no scheduler flags in /proc/net/ip_vs, nor ops of IPv6
+			// address services.
+			file: "procipvs/ip_vs-dual-stack.txt", parse: ParseProcIPVS,
+			format: func(v IPVS) string { return FormatProcIPVS(v, DebianKernelHZ) },
+			leftOut: func(vs *VirtualServer) {
+				vs.SchedFlags = 0
+				if vs.FWMark == 0 && vs.IsIPv6() {
+					vs.OnePacket = false
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			text := fixture.Read(t, tc.file)
+			got := mustParse(t, tc.parse, text)
+			want := dualStackList(t)
+			for i := range want.Services {
+				tc.leftOut(&want.Services[i])
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s reads as\n%s\nipvsadm -Ln, less what it leaves out, reads as\n%s", tc.file, FormatIPVSAdm(got, false), FormatIPVSAdm(want, false))
+			}
+			if out := tc.format(got); out != text {
+				t.Errorf("%s does not print back byte for byte:\n%s\nwant\n%s", tc.file, out, text)
+			}
+		})
+	}
+}
+
 // Spot checks on the dual-stack golden: every option ipvsadm prints reaches the model.
 func TestParseIPVSAdmOptions(t *testing.T) {
 	v := dualStackList(t)

@@ -2,33 +2,10 @@ package dataplane
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
-
-// /proc/net/ip_vs of the dual-stack table holds what ipvsadm -Ln shows, less the scheduler
-// flags, and ops of IPv6 address services, that the kernel does not print there.
-func TestParseProcIPVS(t *testing.T) {
-	text := fixture.Read(t, "procipvs/ip_vs-dual-stack.txt")
-	got := mustParse(t, ParseProcIPVS, text)
-	want := dualStackList(t)
-	for i, vs := range want.Services {
-		want.Services[i].SchedFlags = 0
-		if vs.FWMark == 0 && vs.IsIPv6() {
-			want.Services[i].OnePacket = false
-		}
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseProcIPVS =\n%s\nwant\n%s", FormatIPVSAdm(got, false), FormatIPVSAdm(want, false))
-	}
-	if out := FormatProcIPVS(got, DebianKernelHZ); out != text {
-		t.Errorf("FormatProcIPVS(ParseProcIPVS(x)) =\n%s\nwant\n%s", out, text)
-	}
-}
 
 func TestProcIPVSModelRoundTrip(t *testing.T) {
 	m := IPVS{Services: []VirtualServer{
