@@ -361,7 +361,7 @@ func diffLinks(want, got []Link) Differences {
 		w.Index = g.Index
 		return w
 	}
-	return diffByName(SectionLinks, want, got, func(l Link) string { return l.Name }, linkListing, withGotsIndex)
+	return diffByName(SectionLinks, want, got, linkName, linkListing, withGotsIndex)
 }
 
 // linkListing is the link as FormatLinks prints it, addresses sorted; the address lines
@@ -388,7 +388,7 @@ func sortedAddrs(addrs []netip.Prefix) []netip.Prefix {
 
 // diffIPSets compares sets by name: their `ipset save` lines, members in a fixed order.
 func diffIPSets(want, got []IPSet) Differences {
-	return diffByName(SectionIPSets, want, got, func(s IPSet) string { return s.Name }, ipsetListing, nil)
+	return diffByName(SectionIPSets, want, got, ipsetName, ipsetListing, nil)
 }
 
 // diffByName compares the items of a section by name, each as its listing: an item on one
@@ -450,10 +450,10 @@ type chainPair struct {
 // name as Ruleset.Table and Table.Chain find them, so a table without chains is no table.
 func chainPairs(want, got Ruleset) iter.Seq2[string, chainPair] {
 	return func(yield func(string, chainPair) bool) {
-		for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
+		for _, table := range namesInOrder(want.Tables, got.Tables, tableName) {
 			wt, _ := want.Table(table)
 			gt, _ := got.Table(table)
-			for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
+			for _, chain := range namesInOrder(wt.Chains, gt.Chains, chainName) {
 				var p chainPair
 				p.want, p.inWant = wt.Chain(chain)
 				p.got, p.inGot = gt.Chain(chain)
