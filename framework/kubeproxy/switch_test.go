@@ -415,15 +415,7 @@ func TestDeprecationEvents(t *testing.T) {
 		{minor: 34, logged: logged, nodes: []string{workerNode}, wantErr: "should not log the ipvs deprecation"},
 	} {
 		note, err := checkDeprecation(tc.events, tc.logged, tc.minor, tc.nodes)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("1.%d: err = %v, want %q", tc.minor, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || !strings.Contains(note, tc.note) {
-			t.Errorf("1.%d: note %q err %v, want %q", tc.minor, note, err, tc.note)
-		}
+		checkVerdict(t, fmt.Sprintf("1.%d", tc.minor), note, err, tc.note, tc.wantErr)
 	}
 }
 
