@@ -195,3 +195,45 @@ func TestReadStateRejectsGarbage(t *testing.T) {
 		t.Fatalf("err = %v, want a complaint about non-JSON ipvsdump output", err)
 	}
 }
+
+func TestFirstAnswer(t *testing.T) {
+	errA, errB := errors.New("a failed"), errors.New("b failed")
+	ask := func(s string) (string, error) {
+		switch s {
+		case "a":
+			return "", errA
+		case "b":
+			return "", errB
+		}
+		return "answer of " + s, nil
+	}
+	for _, tc := range []struct {
+		sources []string
+		want    string
+		errs    []error // each must be in the error; none means no error
+		errText string
+	}{
+		{sources: []string{"a", "c", "d"}, want: "answer of c"},
+		{sources: []string{"a", "b"}, errs: []error{errA, errB}, errText: "a failed\nb failed"},
+		{sources: nil, errText: "no source given"},
+	} {
+		got, err := firstAnswer(tc.sources, ask)
+		if got != tc.want {
+			t.Errorf("firstAnswer(%q) = %q, want %q", tc.sources, got, tc.want)
+		}
+		if tc.errText == "" {
+			if err != nil {
+				t.Errorf("firstAnswer(%q) error = %v, want none", tc.sources, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tc.errText {
+			t.Errorf("firstAnswer(%q) error = %v, want %q", tc.sources, err, tc.errText)
+		}
+		for _, e := range tc.errs {
+			if !errors.Is(err, e) {
+				t.Errorf("firstAnswer(%q) error = %v, does not wrap %v", tc.sources, err, e)
+			}
+		}
+	}
+}
