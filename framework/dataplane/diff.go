@@ -357,21 +357,11 @@ func mergeByKey[T any, K any](want, got []T, key func(T) K, compare func(K, K) i
 // diffLinks compares links by name: their formatted `ip addr` blocks, with addresses in a
 // fixed order and the kernel's link index taken from got on both sides.
 func diffLinks(want, got []Link) Differences {
-	var out Differences
-	name := func(l Link) string { return l.Name }
-	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(wl, gl *Link) {
-		switch {
-		case gl == nil:
-			out = append(out, wholeListing(SectionLinks, wl.Name, Missing, linkListing(*wl))...)
-		case wl == nil:
-			out = append(out, wholeListing(SectionLinks, gl.Name, Extra, linkListing(*gl))...)
-		default:
-			wn := *wl
-			wn.Index = gl.Index
-			out = append(out, diffListing(SectionLinks, gl.Name, linkListing(wn), linkListing(*gl), lineNote)...)
-		}
-	})
-	return out
+	withGotsIndex := func(w, g Link) Link {
+		w.Index = g.Index
+		return w
+	}
+	return diffByName(SectionLinks, want, got, linkName, linkListing, withGotsIndex)
 }
 
 // linkListing is the link as FormatLinks prints it, addresses sorted; the address lines
@@ -398,16 +388,26 @@ func sortedAddrs(addrs []netip.Prefix) []netip.Prefix {
 
 // diffIPSets compares sets by name: their `ipset save` lines, members in a fixed order.
 func diffIPSets(want, got []IPSet) Differences {
+	return diffByName(SectionIPSets, want, got, ipsetName, ipsetListing, nil)
+}
+
+// diffByName compares the items of a section by name, each as its listing: an item on one
+// side only is listed whole, one on both sides line by line. align, when not nil, gives
+// want's item what Diff ignores, taken from got's.
+func diffByName[T any](section Section, want, got []T, name func(T) string, listing func(T) []listed, align func(w, g T) T) Differences {
 	var out Differences
-	name := func(s IPSet) string { return s.Name }
-	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(ws, gs *IPSet) {
+	mergeByKey(sortedByName(want, name), sortedByName(got, name), name, strings.Compare, func(w, g *T) {
 		switch {
-		case gs == nil:
-			out = append(out, wholeListing(SectionIPSets, ws.Name, Missing, ipsetListing(*ws))...)
-		case ws == nil:
-			out = append(out, wholeListing(SectionIPSets, gs.Name, Extra, ipsetListing(*gs))...)
+		case g == nil:
+			out = append(out, wholeListing(section, name(*w), Missing, listing(*w))...)
+		case w == nil:
+			out = append(out, wholeListing(section, name(*g), Extra, listing(*g))...)
 		default:
-			out = append(out, diffListing(SectionIPSets, gs.Name, ipsetListing(*ws), ipsetListing(*gs), lineNote)...)
+			aligned := *w
+			if align != nil {
+				aligned = align(aligned, *g)
+			}
+			out = append(out, diffListing(section, name(*g), listing(aligned), listing(*g), lineNote)...)
 		}
 	})
 	return out
@@ -450,10 +450,10 @@ type chainPair struct {
 // name as Ruleset.Table and Table.Chain find them, so a table without chains is no table.
 func chainPairs(want, got Ruleset) iter.Seq2[string, chainPair] {
 	return func(yield func(string, chainPair) bool) {
-		for _, table := range namesInOrder(want.Tables, got.Tables, func(t Table) string { return t.Name }) {
+		for _, table := range namesInOrder(want.Tables, got.Tables, tableName) {
 			wt, _ := want.Table(table)
 			gt, _ := got.Table(table)
-			for _, chain := range namesInOrder(wt.Chains, gt.Chains, func(c Chain) string { return c.Name }) {
+			for _, chain := range namesInOrder(wt.Chains, gt.Chains, chainName) {
 				var p chainPair
 				p.want, p.inWant = wt.Chain(chain)
 				p.got, p.inGot = gt.Chain(chain)

@@ -25,8 +25,7 @@ func equalLinks(want, got []Link) bool {
 	if len(want) != len(got) {
 		return false
 	}
-	name := func(l Link) string { return l.Name }
-	return slices.EqualFunc(sortedByName(want, name), sortedByName(got, name), func(a, b Link) bool {
+	return slices.EqualFunc(sortedByName(want, linkName), sortedByName(got, linkName), func(a, b Link) bool {
 		return a.Name == b.Name && a.Kind == b.Kind && a.Up == b.Up && slices.Equal(sortedAddrs(a.Addrs), sortedAddrs(b.Addrs))
 	})
 }
@@ -36,8 +35,7 @@ func equalIPSets(want, got []IPSet) bool {
 	if len(want) != len(got) {
 		return false
 	}
-	name := func(s IPSet) string { return s.Name }
-	return slices.EqualFunc(sortedByName(want, name), sortedByName(got, name), func(a, b IPSet) bool {
+	return slices.EqualFunc(sortedByName(want, ipsetName), sortedByName(got, ipsetName), func(a, b IPSet) bool {
 		return a.Name == b.Name && a.Type == b.Type && ipsetHeader(a) == ipsetHeader(b) &&
 			slices.Equal(sortedMembers(a), sortedMembers(b))
 	})

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"reflect"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // Each parser reads text we do not control. The corpora are seeded with testdata, the
@@ -67,8 +69,8 @@ func FuzzParseIPAddr(f *testing.F) {
 // FuzzParseIPAddrJSON checks that links read from `ip -j addr` print as `ip addr` text
 // that reads as the same links.
 func FuzzParseIPAddrJSON(f *testing.F) {
-	for _, name := range append(testdataFiles(f, "ipaddr/*.json"), testdataFiles(f, "lab/*.json")...) {
-		f.Add([]byte(readTestdata(f, name)))
+	for _, name := range append(fixture.Glob(f, "ipaddr/*.json"), fixture.Glob(f, "lab/*.json")...) {
+		f.Add([]byte(fixture.Read(f, name)))
 	}
 	parse := func(data []byte) ([]Link, error) {
 		links, err := ParseIPAddrJSON(data)

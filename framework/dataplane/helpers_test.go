@@ -3,40 +3,18 @@ package dataplane
 import (
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
-
-// readTestdata returns a file under testdata/ as a string.
-func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("reading test data: %v", err)
-	}
-	return string(b)
-}
-
-// testdataFiles lists files under testdata/dir matching the glob.
-func testdataFiles(t testing.TB, glob string) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join("testdata", glob))
-	if err != nil || len(m) == 0 {
-		t.Fatalf("no test data matches %s (err %v)", glob, err)
-	}
-	for i := range m {
-		m[i] = strings.TrimPrefix(filepath.ToSlash(m[i]), "testdata/")
-	}
-	return m
-}
 
 // seedFuzz adds every matching testdata file to a fuzz corpus.
 func seedFuzz(f *testing.F, globs ...string) {
 	for _, g := range globs {
-		for _, name := range testdataFiles(f, g) {
-			f.Add(readTestdata(f, name))
+		for _, name := range fixture.Glob(f, g) {
+			f.Add(fixture.Read(f, name))
 		}
 	}
 }
@@ -52,6 +30,56 @@ type badInput struct {
 	line int    // the 1-based line the error must name (0: the input as a whole)
 	want string // a piece of the error message
 }
+
+// mustParse reads text with parse, which must accept it.
+func mustParse[T any](t testing.TB, parse func(string) (T, error), text string) T {
+	t.Helper()
+	v, err := parse(text)
+	if err != nil {
+		t.Fatalf("the parser refused the text: %v", err)
+	}
+	return v
+}
+
+// dualStackList is the dual-stack table as ipvsadm -Ln lists it; the table's captures in
+// other formats hold the same services.
+func dualStackList(t testing.TB) IPVS {
+	t.Helper()
+	return mustParse(t, ParseIPVSAdm, fixture.Read(t, "ipvsadm/Ln-dual-stack.txt"))
+}
+
+// checkReadsAs checks that parse reads text as want; what names the text in failures.
+func checkReadsAs[T any](t *testing.T, what string, parse func(string) (T, error), text string, want T) {
+	t.Helper()
+	got, err := parse(text)
+	if err != nil {
+		t.Fatalf("%s does not parse: %v\n%s", what, err, text)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s reads as\n %+v\nwant\n %+v\ntext:\n%s", what, got, want, text)
+	}
+}
+
+// checkBadInput runs each malformed input through parse, which must refuse it with a
+// *ParseError of the given format (see checkParseError).
+func checkBadInput[T any](t *testing.T, format string, parse func(string) (T, error), tests []badInput) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := parse(tc.text)
+			if err == nil {
+				t.Fatalf("the %s parser succeeded with %+v, want an error", format, v)
+			}
+			checkParseError(t, err, format, tc)
+		})
+	}
+}
+
+// parseIPAddrJSONText is ParseIPAddrJSON over text, the way the other parsers read.
+func parseIPAddrJSONText(text string) ([]Link, error) { return ParseIPAddrJSON([]byte(text)) }
+
+// parseFilterS reads `iptables -t filter -S`.
+func parseFilterS(text string) (Ruleset, error) { return ParseIPTablesS(text, "filter") }
 
 // checkParseError asserts that err is a *ParseError for the given format, line and text.
 func checkParseError(t *testing.T, err error, format string, tc badInput) {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The links of testdata/ipaddr/show.txt and addr.json (a kind-like node with kube-ipvs0).
@@ -16,50 +18,31 @@ var wantNodeLinks = []Link{
 	{Name: "eth1", Index: 5, Kind: "ether", Up: true, Addrs: []netip.Prefix{prefix("10.0.2.15/32")}},
 }
 
+// `ip addr` and `ip -j addr` of the same links read as the same links.
 func TestParseIPAddr(t *testing.T) {
+	kubeIPVS0Detail := []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}
 	tests := []struct {
-		file string
-		want []Link
+		file  string
+		parse func(string) ([]Link, error)
+		want  []Link
 	}{
-		{file: "ipaddr/show.txt", want: wantNodeLinks},
-		{file: "ipaddr/show-dev-kube-ipvs0.txt", want: wantNodeLinks[2:3]},
-		{file: "ipaddr/show-detail-kube-ipvs0.txt", want: []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}},
+		{file: "ipaddr/show.txt", parse: ParseIPAddr, want: wantNodeLinks},
+		{file: "ipaddr/show-dev-kube-ipvs0.txt", parse: ParseIPAddr, want: wantNodeLinks[2:3]},
+		{file: "ipaddr/show-detail-kube-ipvs0.txt", parse: ParseIPAddr, want: kubeIPVS0Detail},
+		{file: "ipaddr/addr.json", parse: parseIPAddrJSONText, want: wantNodeLinks},
+		{file: "ipaddr/addr-detail-kube-ipvs0.json", parse: parseIPAddrJSONText, want: kubeIPVS0Detail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddr(readTestdata(t, tc.file))
-			if err != nil {
-				t.Fatalf("ParseIPAddr: %v", err)
-			}
+			got := mustParse(t, tc.parse, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("ParseIPAddr =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
+				t.Errorf("%s reads as\n%s\nwant\n%s", tc.file, FormatLinks(got), FormatLinks(tc.want))
 			}
 		})
 	}
 	st := State{Links: wantNodeLinks}
 	if l, ok := st.Link(KubeIPVSInterface); !ok || !l.HasAddr(addr("10.96.0.10")) {
 		t.Errorf("kube-ipvs0 does not hold 10.96.0.10: %+v", l)
-	}
-}
-
-func TestParseIPAddrJSON(t *testing.T) {
-	tests := []struct {
-		file string
-		want []Link
-	}{
-		{file: "ipaddr/addr.json", want: wantNodeLinks},
-		{file: "ipaddr/addr-detail-kube-ipvs0.json", want: []Link{{Name: KubeIPVSInterface, Index: 3, Kind: "dummy", Addrs: []netip.Prefix{prefix("10.96.0.1/32")}}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPAddrJSON([]byte(readTestdata(t, tc.file)))
-			if err != nil {
-				t.Fatalf("ParseIPAddrJSON: %v", err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("ParseIPAddrJSON =\n%s\nwant\n%s", FormatLinks(got), FormatLinks(tc.want))
-			}
-		})
 	}
 }
 
@@ -77,18 +60,12 @@ func TestFormatLinks(t *testing.T) {
 		t.Errorf("FormatLinks =\n%s\nwant\n%s", got, want)
 	}
 	for _, m := range [][]Link{nil, links, wantNodeLinks} {
-		got, err := ParseIPAddr(FormatLinks(m))
-		if err != nil {
-			t.Fatalf("ParseIPAddr(FormatLinks(m)): %v", err)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Errorf("round trip = %+v, want %+v", got, m)
-		}
+		checkReadsAs(t, "FormatLinks(m)", ParseIPAddr, FormatLinks(m), m)
 	}
 }
 
 func TestParseIPAddrBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ip addr", ParseIPAddr, []badInput{
 		{name: "address first", text: "    inet 10.0.0.1/8 scope host lo\n", line: 1, want: "a link line before its details"},
 		{name: "not a link line", text: "lo: <UP>\n", line: 1, want: `a link line "N: name: <FLAGS> ..."`},
 		{name: "bad address", text: "1: lo: <UP>\n    inet 10.0.0.300/8 scope host\n", line: 2, want: "an IPv4 address"},
@@ -97,17 +74,11 @@ func TestParseIPAddrBadInput(t *testing.T) {
 		{name: "inet alone", text: "1: lo: <UP>\n    inet\n", line: 2, want: "an address after inet"},
 		{name: "duplicate link", text: "1: lo: <UP>\n2: lo: <UP>\n", line: 2, want: "each link once"},
 		{name: "long name", text: "1: abcdefghijklmnop: <UP>\n", line: 1, want: "1-15 characters"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPAddr(tc.text)
-			checkParseError(t, err, "ip addr", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPAddrJSONBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ip -j addr", parseIPAddrJSONText, []badInput{
 		{name: "syntax", text: "[{\"ifname\":\"lo\",\n\"flags\":[}]\n", line: 2, want: "expected ip's JSON array"},
 		{name: "not an array", text: `{"ifname":"lo"}`, line: 1, want: "expected ip's JSON array"},
 		{name: "wrong type", text: "[\n{\"ifindex\":\"one\"}]", line: 2, want: "expected ip's JSON array"},
@@ -117,13 +88,7 @@ func TestParseIPAddrJSONBadInput(t *testing.T) {
 		{name: "huge index", text: `[{"ifindex":4294967296,"ifname":"lo"}]`, want: "a link index 0-2147483647"},
 		{name: "odd kind", text: "[{\"ifname\":\"lo\",\"link_type\":\"a\u00a0b\"}]", want: "a link type"},
 		{name: "duplicate", text: `[{"ifname":"lo"},{"ifname":"lo"}]`, want: "link 2: expected each link once"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPAddrJSON([]byte(tc.text))
-			checkParseError(t, err, "ip -j addr", tc)
-		})
-	}
+	})
 	if links, err := ParseIPAddrJSON([]byte(" \n")); err != nil || links != nil {
 		t.Errorf("ParseIPAddrJSON(blank) = %v, %v; want no links and no error", links, err)
 	}

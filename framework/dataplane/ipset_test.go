@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // Options the kernel picks for itself; the model does not keep them.
@@ -12,11 +14,8 @@ var kernelSetOptions = regexp.MustCompile(` bucketsize \d+ initval 0x[0-9a-f]+`)
 func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 	for _, name := range []string{"ipset/save-kube-proxy.txt", "ipset/save-old-kernel.txt"} {
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
-			sets, err := ParseIPSetSave(text)
-			if err != nil {
-				t.Fatalf("ParseIPSetSave: %v", err)
-			}
+			text := fixture.Read(t, name)
+			sets := mustParse(t, ParseIPSetSave, text)
 			if got, want := FormatIPSetSave(sets), kernelSetOptions.ReplaceAllString(text, ""); got != want {
 				t.Errorf("FormatIPSetSave(ParseIPSetSave(x)) =\n%s\nwant\n%s", got, want)
 			}
@@ -25,10 +24,7 @@ func TestIPSetSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPSetSaveValues(t *testing.T) {
-	sets, err := ParseIPSetSave(readTestdata(t, "ipset/save-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	sets := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if len(sets) != 21 {
 		t.Fatalf("got %d sets, want 21", len(sets))
 	}
@@ -59,24 +55,15 @@ func TestParseIPSetSaveValues(t *testing.T) {
 
 // ipset list and ipset save of the same sets give the same model.
 func TestParseIPSetList(t *testing.T) {
-	list, err := ParseIPSetList(readTestdata(t, "ipset/list-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetList: %v", err)
-	}
-	save, err := ParseIPSetSave(readTestdata(t, "ipset/save-kube-proxy.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	list := mustParse(t, ParseIPSetList, fixture.Read(t, "ipset/list-kube-proxy.txt"))
+	save := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-kube-proxy.txt"))
 	if !reflect.DeepEqual(list, save) {
 		t.Errorf("ipset list gives\n%s\nipset save gives\n%s", FormatIPSetSave(list), FormatIPSetSave(save))
 	}
 }
 
 func TestParseIPSetSaveOptions(t *testing.T) {
-	sets, err := ParseIPSetSave(readTestdata(t, "ipset/save-options.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave: %v", err)
-	}
+	sets := mustParse(t, ParseIPSetSave, fixture.Read(t, "ipset/save-options.txt"))
 	want := []IPSet{
 		{Name: "KUBE-CLUSTER-IP", Type: SetHashIPPort, Family: "inet", HashSize: 1024, MaxElem: 65536, Comment: true,
 			Members: MustParseMembers(SetHashIPPort, "10.96.0.1,tcp:443", "10.96.0.10,udp:53")},
@@ -95,17 +82,11 @@ func TestIPSetModelRoundTrip(t *testing.T) {
 		{Name: "KUBE-HEALTH-CHECK-NODE-PORT", Type: SetBitmapPort, PortRange: "0-65535"},
 		{Name: "other", Type: "hash:net,iface", Family: "inet", Members: MustParseMembers("hash:net,iface", "10.0.0.0/8,eth0")},
 	}
-	got, err := ParseIPSetSave(FormatIPSetSave(m))
-	if err != nil {
-		t.Fatalf("ParseIPSetSave(FormatIPSetSave(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, m) {
-		t.Errorf("round trip = %+v, want %+v", got, m)
-	}
+	checkReadsAs(t, "FormatIPSetSave(m)", ParseIPSetSave, FormatIPSetSave(m), m)
 }
 
 func TestParseIPSetSaveBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipset save", ParseIPSetSave, []badInput{
 		{name: "add before create", text: "add KUBE-X 10.0.0.1\n", line: 1, want: "a create line for the set before its members"},
 		{name: "bad member", text: "create KUBE-X hash:ip,port family inet\nadd KUBE-X 10.0.0.1,tcp\n", line: 2, want: `expected "proto:port"`},
 		{name: "member of wrong family", text: "create S hash:ip,port,ip family inet\nadd S 10.0.0.1,tcp:1,fd00::1\n", line: 2, want: "one family"},
@@ -118,17 +99,11 @@ func TestParseIPSetSaveBadInput(t *testing.T) {
 		{name: "long name", text: "create KUBE-THIS-NAME-IS-FAR-TOO-LONG-FOR-IPSET hash:ip\n", line: 1, want: "1-31 characters"},
 		{name: "unknown member option", text: "create S hash:ip\nadd S 10.0.0.1 forever\n", line: 2, want: "a member option"},
 		{name: "unterminated comment", text: "create S hash:ip comment\nadd S 10.0.0.1 comment \"x\n", line: 2, want: "unterminated"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPSetSave(tc.text)
-			checkParseError(t, err, "ipset save", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPSetListBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipset list", ParseIPSetList, []badInput{
 		{name: "no name", text: "Type: hash:ip\n", line: 1, want: `"Name:" first`},
 		{name: "no type", text: "Name: S\nMembers:\n", line: 2, want: "a Type: line before Members:"},
 		{name: "no type at all", text: "Name: S\nHeader: family inet\n", line: 1, want: "a Type: line"},
@@ -138,11 +113,5 @@ func TestParseIPSetListBadInput(t *testing.T) {
 		{name: "not a field", text: "Name: S\nhello\n", line: 2, want: `"Field: value"`},
 		{name: "bad number", text: "Name: S\nType: hash:ip\nReferences: many\n", line: 3, want: "a number after References:"},
 		{name: "listed twice", text: "Name: S\nType: hash:ip\n\nName: S\nType: hash:ip\n", line: 4, want: "each set listed once"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPSetList(tc.text)
-			checkParseError(t, err, "ipset list", tc)
-		})
-	}
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The rule kube-proxy writes for NodePorts, exactly as the seed shows it (section 4.1.4).
@@ -13,7 +15,7 @@ const seedNodePortRule = `-A KUBE-NODE-PORT -p tcp -m comment --comment "Kuberne
 func TestParseIPTablesSSeed(t *testing.T) {
 	for _, file := range []string{"seed/iptables-nat-S-KUBE-NODE-PORT-node1.txt", "seed/iptables-nat-S-KUBE-NODE-PORT-node2.txt"} {
 		t.Run(file, func(t *testing.T) {
-			text := readTestdata(t, file)
+			text := fixture.Read(t, file)
 			r, err := ParseIPTablesS(text, "nat")
 			if err != nil {
 				t.Fatalf("ParseIPTablesS: %v", err)
@@ -50,13 +52,10 @@ var generatedComment = regexp.MustCompile(`(?m)^#.*\n`)
 // iptables-save output reads and prints back the same, apart from the "# Generated" and
 // "# Completed" lines (dropped by design) and counters (printed as [0:0]).
 func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
-	for _, name := range testdataFiles(t, "iptables/save*.txt") {
+	for _, name := range fixture.Glob(t, "iptables/save*.txt") {
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
-			r, err := ParseIPTablesSave(text)
-			if err != nil {
-				t.Fatalf("ParseIPTablesSave: %v", err)
-			}
+			text := fixture.Read(t, name)
+			r := mustParse(t, ParseIPTablesSave, text)
 			want := generatedComment.ReplaceAllString(text, "")
 			if strings.Contains(name, "counters") {
 				want = regexp.MustCompile(`(?m)^\[\d+:\d+\] `).ReplaceAllString(want, "")
@@ -71,10 +70,7 @@ func TestIPTablesSaveGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseIPTablesSaveValues(t *testing.T) {
-	r, err := ParseIPTablesSave(readTestdata(t, "iptables/save-ipvs-node.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave: %v", err)
-	}
+	r := mustParse(t, ParseIPTablesSave, fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	if n := len(r.Tables); n != 2 || r.Tables[0].Name != "nat" || r.Tables[1].Name != "filter" {
 		t.Fatalf("tables = %+v, want nat then filter", r.Tables)
 	}
@@ -104,13 +100,10 @@ func TestParseIPTablesSaveValues(t *testing.T) {
 // `iptables -t T -S` of a table holds the same chains and rules as the table in
 // iptables-save, and prints back byte for byte.
 func TestIPTablesSGolden(t *testing.T) {
-	save, err := ParseIPTablesSave(readTestdata(t, "iptables/save-ipvs-node.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave: %v", err)
-	}
+	save := mustParse(t, ParseIPTablesSave, fixture.Read(t, "iptables/save-ipvs-node.txt"))
 	for _, table := range []string{"nat", "filter"} {
 		t.Run(table, func(t *testing.T) {
-			text := readTestdata(t, "iptables/S-"+table+".txt")
+			text := fixture.Read(t, "iptables/S-"+table+".txt")
 			r, err := ParseIPTablesS(text, table)
 			if err != nil {
 				t.Fatalf("ParseIPTablesS: %v", err)
@@ -143,25 +136,13 @@ func TestIPTablesModelRoundTrip(t *testing.T) {
 		}},
 		{Name: "mangle"},
 	}}
-	got, err := ParseIPTablesSave(FormatIPTablesSave(m))
-	if err != nil {
-		t.Fatalf("ParseIPTablesSave(FormatIPTablesSave(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, m) {
-		t.Errorf("iptables-save round trip = %+v, want %+v", got, m)
-	}
+	checkReadsAs(t, "FormatIPTablesSave(m)", ParseIPTablesSave, FormatIPTablesSave(m), m)
 	one := Ruleset{Tables: []Table{m.Tables[0]}}
-	got, err = ParseIPTablesS(FormatIPTablesS(one, "filter", ""), "filter")
-	if err != nil {
-		t.Fatalf("ParseIPTablesS(FormatIPTablesS(m)): %v", err)
-	}
-	if !reflect.DeepEqual(got, one) {
-		t.Errorf("-S round trip = %+v, want %+v", got, one)
-	}
+	checkReadsAs(t, "FormatIPTablesS(filter)", parseFilterS, FormatIPTablesS(one, "filter", ""), one)
 }
 
 func TestParseIPTablesSaveBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "iptables-save", ParseIPTablesSave, []badInput{
 		{name: "rule outside a table", text: "-A INPUT -j ACCEPT\n", line: 1, want: `expected "*table"`},
 		{name: "missing COMMIT", text: "*nat\n:PREROUTING ACCEPT [0:0]\n", line: 2, want: "expected COMMIT at the end of table nat"},
 		{name: "table inside a table", text: "*nat\n*filter\nCOMMIT\n", line: 2, want: "COMMIT before the next table"},
@@ -174,33 +155,18 @@ func TestParseIPTablesSaveBadInput(t *testing.T) {
 		{name: "duplicate chain", text: "*nat\n:X - [0:0]\n:X - [0:0]\nCOMMIT\n", line: 3, want: "each chain declared once"},
 		{name: "duplicate table", text: "*nat\nCOMMIT\n*nat\nCOMMIT\n", line: 3, want: "each table once"},
 		{name: "not a rule", text: "*nat\n:X - [0:0]\n-I X 1 -j RETURN\nCOMMIT\n", line: 3, want: `expected a rule "-A CHAIN ..."`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r, err := ParseIPTablesSave(tc.text)
-			if err == nil {
-				t.Fatalf("ParseIPTablesSave succeeded with %+v, want an error", r)
-			}
-			checkParseError(t, err, "iptables-save", tc)
-		})
-	}
+	})
 }
 
 func TestParseIPTablesSBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "iptables -t filter -S", parseFilterS, []badInput{
 		{name: "save format", text: "*nat\n", line: 1, want: `expected a "-P", "-N" or "-A" line`},
 		{name: "policy dash", text: "-P INPUT -\n", line: 1, want: "expected a policy"},
 		{name: "policy missing", text: "-P INPUT\n", line: 1, want: `"-P CHAIN POLICY"`},
 		{name: "rule before chain", text: "-A KUBE-X -j RETURN\n-N KUBE-X\n", line: 1, want: "undeclared chain"},
 		{name: "extra words on -N", text: "-N KUBE-X now\n", line: 1, want: `"-N CHAIN"`},
 		{name: "trailing backslash", text: "-N X\n-A X -j \\\n", line: 2, want: "backslash at the end"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseIPTablesS(tc.text, "filter")
-			checkParseError(t, err, "iptables -t filter -S", tc)
-		})
-	}
+	})
 }
 
 func TestRuleArgs(t *testing.T) {

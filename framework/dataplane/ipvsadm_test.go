@@ -1,9 +1,12 @@
 package dataplane
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // masq is a real server as kube-proxy programs it.
@@ -49,10 +52,7 @@ func TestParseIPVSAdmSeed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseIPVSAdm(readTestdata(t, tc.file))
-			if err != nil {
-				t.Fatalf("ParseIPVSAdm: %v", err)
-			}
+			got := mustParse(t, ParseIPVSAdm, fixture.Read(t, tc.file))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseIPVSAdm =\n%s\nwant\n%s", FormatIPVSAdm(got, false), FormatIPVSAdm(tc.want, false))
 			}
@@ -63,16 +63,13 @@ func TestParseIPVSAdmSeed(t *testing.T) {
 // The canonical files are what ipvsadm 1.31 prints, byte for byte: parsing and formatting
 // them again must give the same bytes, and they are in ipvsadm's own order.
 func TestIPVSAdmGoldenRoundTrip(t *testing.T) {
-	for _, name := range testdataFiles(t, "ipvsadm/Ln-*.txt") {
+	for _, name := range fixture.Glob(t, "ipvsadm/Ln-*.txt") {
 		if strings.HasSuffix(name, "timeout.txt") {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			text := readTestdata(t, name)
-			v, err := ParseIPVSAdm(text)
-			if err != nil {
-				t.Fatalf("ParseIPVSAdm: %v", err)
-			}
+			text := fixture.Read(t, name)
+			v := mustParse(t, ParseIPVSAdm, text)
 			if got := FormatIPVSAdm(v, true); got != text {
 				t.Errorf("FormatIPVSAdm(ParseIPVSAdm(x)) differs from x:\n got:\n%s\nwant:\n%s", got, text)
 			}
@@ -94,12 +91,63 @@ func cloneIPVS(v IPVS) IPVS {
 	return out
 }
 
+// The dual-stack table's captures in the other formats hold what ipvsadm -Ln shows, less
+// what each format leaves out, and print back byte for byte.
+func TestDualStackCaptures(t *testing.T) {
+	tests := []struct {
+		file   string
+		parse  func(string) (IPVS, error)
+		format func(IPVS) string
+		// leftOut takes from the -Ln table what the format does not hold.
+		leftOut func(vs *VirtualServer)
+	}{
+		{
+			// ipvsadm -Sn has no counters, and writes Local forwarding as -g (read back as Route).
+			file: "ipvsadm/Sn-dual-stack.txt", parse: ParseIPVSAdmSave, format: FormatIPVSAdmSave,
+			leftOut: func(vs *VirtualServer) {
+				for j := range vs.RealServers {
+					rs := &vs.RealServers[j]
+					rs.ActiveConns, rs.InactiveConns = 0, 0
+					if rs.Forward == Local {
+						rs.Forward = Route
+					}
+				}
+			},
+		},
+		{
+			// The kernel prints no scheduler flags in /proc/net/ip_vs, nor ops of IPv6
+			// address services.
+			file: "procipvs/ip_vs-dual-stack.txt", parse: ParseProcIPVS,
+			format: func(v IPVS) string { return FormatProcIPVS(v, DebianKernelHZ) },
+			leftOut: func(vs *VirtualServer) {
+				vs.SchedFlags = 0
+				if vs.FWMark == 0 && vs.IsIPv6() {
+					vs.OnePacket = false
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			text := fixture.Read(t, tc.file)
+			got := mustParse(t, tc.parse, text)
+			want := dualStackList(t)
+			for i := range want.Services {
+				tc.leftOut(&want.Services[i])
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s reads as\n%s\nipvsadm -Ln, less what it leaves out, reads as\n%s", tc.file, FormatIPVSAdm(got, false), FormatIPVSAdm(want, false))
+			}
+			if out := tc.format(got); out != text {
+				t.Errorf("%s does not print back byte for byte:\n%s\nwant\n%s", tc.file, out, text)
+			}
+		})
+	}
+}
+
 // Spot checks on the dual-stack golden: every option ipvsadm prints reaches the model.
 func TestParseIPVSAdmOptions(t *testing.T) {
-	v, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdm: %v", err)
-	}
+	v := dualStackList(t)
 	if len(v.Services) != 17 {
 		t.Fatalf("got %d services, want 17", len(v.Services))
 	}
@@ -183,19 +231,12 @@ func TestIPVSAdmModelRoundTrip(t *testing.T) {
 		}},
 	}
 	for i, m := range models {
-		text := FormatIPVSAdm(m, i%2 == 0)
-		got, err := ParseIPVSAdm(text)
-		if err != nil {
-			t.Fatalf("model %d: ParseIPVSAdm(FormatIPVSAdm(m)): %v\n%s", i, err, text)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Errorf("model %d: round trip changed it:\n got %+v\nwant %+v\ntext:\n%s", i, got, m, text)
-		}
+		checkReadsAs(t, fmt.Sprintf("FormatIPVSAdm(model %d)", i), ParseIPVSAdm, FormatIPVSAdm(m, i%2 == 0), m)
 	}
 }
 
 func TestParseIPVSAdmBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "ipvsadm -Ln", ParseIPVSAdm, []badInput{
 		{name: "real server first", text: "  -> 10.0.0.1:80 Masq 1 0 0\n", line: 1, want: "expected a service line"},
 		{name: "unknown protocol", text: "IP Virtual Server version 1.2.1 (size=4096)\nICMP 10.0.0.1:80 rr\n", line: 2, want: `found "ICMP"`},
 		{name: "no port", text: "TCP 10.0.0.1 rr\n", line: 1, want: `expected "address:port"`},
@@ -215,16 +256,7 @@ func TestParseIPVSAdmBadInput(t *testing.T) {
 		{name: "missing counters", text: "TCP 10.0.0.1:80 rr\n  -> 10.0.0.2:80 Masq 1\n", line: 2, want: "found 3 fields"},
 		{name: "duplicate service", text: "TCP 10.0.0.1:80 rr\nTCP  10.0.0.1:80 wrr\n", line: 2, want: "expected each service once"},
 		{name: "CRLF keeps line numbers", text: "TCP 10.0.0.1:80 rr\r\n\r\nTCP 10.0.0.1:x rr\r\n", line: 3, want: "port number"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			v, err := ParseIPVSAdm(tc.text)
-			if err == nil {
-				t.Fatalf("ParseIPVSAdm succeeded with %+v, want an error", v)
-			}
-			checkParseError(t, err, "ipvsadm -Ln", tc)
-		})
-	}
+	})
 }
 
 func TestSortIPVSAdm(t *testing.T) {
@@ -270,14 +302,11 @@ func TestSortIPVSAdm(t *testing.T) {
 }
 
 func TestParseIPVSAdmTimeouts(t *testing.T) {
-	got, err := ParseIPVSAdmTimeouts(readTestdata(t, "ipvsadm/Ln-timeout.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdmTimeouts: %v", err)
-	}
+	got := mustParse(t, ParseIPVSAdmTimeouts, fixture.Read(t, "ipvsadm/Ln-timeout.txt"))
 	if want := (Timeouts{TCP: 900, TCPFin: 120, UDP: 300}); got != want {
 		t.Errorf("ParseIPVSAdmTimeouts = %+v, want %+v", got, want)
 	}
-	if text := FormatIPVSAdmTimeouts(got); text != readTestdata(t, "ipvsadm/Ln-timeout.txt") {
+	if text := FormatIPVSAdmTimeouts(got); text != fixture.Read(t, "ipvsadm/Ln-timeout.txt") {
 		t.Errorf("FormatIPVSAdmTimeouts = %q", text)
 	}
 	for _, tc := range []badInput{

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 // The tests in this file read testdata/lab: what Debian's tools printed in the kernel lab
@@ -68,14 +70,12 @@ func requireEqualIPVS(t *testing.T, what string, got, want IPVS) {
 	}
 }
 
+// parseLab reads testdata/lab/name with parse, which must accept it; it returns the value
+// and the text.
 func parseLab[T any](t *testing.T, name string, parse func(string) (T, error)) (T, string) {
 	t.Helper()
-	text := readTestdata(t, "lab/"+name)
-	v, err := parse(text)
-	if err != nil {
-		t.Fatalf("parsing lab/%s: %v", name, err)
-	}
-	return v, text
+	text := fixture.Read(t, "lab/"+name)
+	return mustParse(t, parse, text), text
 }
 
 // keyOrder lists the services in order, each with its real servers.
@@ -189,17 +189,11 @@ func TestLabIPAddr(t *testing.T) {
 		{"ip-j-d-addr-show-kube-ipvs0.json", "dummy", true},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			text := readTestdata(t, "lab/"+c.file)
-			var links []Link
-			var err error
+			parse := ParseIPAddr
 			if c.json {
-				links, err = ParseIPAddrJSON([]byte(text))
-			} else {
-				links, err = ParseIPAddr(text)
+				parse = parseIPAddrJSONText
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			links, _ := parseLab(t, c.file, parse)
 			// The index is the one the guest kernel gave the link, as captured.
 			want := []Link{{Name: KubeIPVSInterface, Index: 3, Kind: c.kind, Up: false, Addrs: addrs}}
 			if !reflect.DeepEqual(links, want) {
@@ -372,7 +366,7 @@ func TestLabCapturesAreAllRead(t *testing.T) {
 		"ipset-save.txt": true, "ipset-list.txt": true,
 		"iptables-save.txt": true, "iptables-t-nat-S.txt": true, "iptables-t-filter-S.txt": true, "ip6tables-save.txt": true,
 	}
-	for _, f := range testdataFiles(t, "lab/*") {
+	for _, f := range fixture.Glob(t, "lab/*") {
 		if !read[strings.TrimPrefix(f, "lab/")] {
 			t.Errorf("testdata/%s is not read by any lab capture test", f)
 		}

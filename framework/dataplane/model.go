@@ -261,12 +261,7 @@ const KubeIPVSInterface = "kube-ipvs0"
 
 // Link returns the link with the given name.
 func (s State) Link(name string) (Link, bool) {
-	for _, l := range s.Links {
-		if l.Name == name {
-			return l, true
-		}
-	}
-	return Link{}, false
+	return named(s.Links, name, linkName)
 }
 
 // HasAddr tells whether the link holds the address (any prefix length).
@@ -323,12 +318,7 @@ func (set *IPSet) UnmarshalJSON(data []byte) error {
 
 // IPSet returns the set with the given name.
 func (s State) IPSet(name string) (IPSet, bool) {
-	for _, set := range s.IPSets {
-		if set.Name == name {
-			return set, true
-		}
-	}
-	return IPSet{}, false
+	return named(s.IPSets, name, ipsetName)
 }
 
 // HasMember tells whether the set holds the member written as ipset writes it
@@ -374,22 +364,12 @@ func BuiltinChain(name string) bool {
 
 // Table returns the table with the given name.
 func (r Ruleset) Table(name string) (Table, bool) {
-	for _, t := range r.Tables {
-		if t.Name == name {
-			return t, true
-		}
-	}
-	return Table{}, false
+	return named(r.Tables, name, tableName)
 }
 
 // Chain returns the chain with the given name.
 func (t Table) Chain(name string) (Chain, bool) {
-	for _, c := range t.Chains {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return Chain{}, false
+	return named(t.Chains, name, chainName)
 }
 
 // Rules returns the rules of one chain of one table; nil when either is absent.
@@ -442,3 +422,20 @@ func (l Link) AddrList() []netip.Addr {
 	}
 	return out
 }
+
+// named returns the first of xs whose name (nameOf) is name.
+func named[T any](xs []T, name string, nameOf func(T) string) (T, bool) {
+	for _, x := range xs {
+		if nameOf(x) == name {
+			return x, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// The names links, sets, tables and chains are found and matched by.
+func linkName(l Link) string   { return l.Name }
+func ipsetName(s IPSet) string { return s.Name }
+func tableName(t Table) string { return t.Name }
+func chainName(c Chain) string { return c.Name }

@@ -1,37 +1,11 @@
 package dataplane
 
 import (
-	"reflect"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// /proc/net/ip_vs of the dual-stack table holds what ipvsadm -Ln shows, less the scheduler
-// flags, and ops of IPv6 address services, that the kernel does not print there.
-func TestParseProcIPVS(t *testing.T) {
-	text := readTestdata(t, "procipvs/ip_vs-dual-stack.txt")
-	got, err := ParseProcIPVS(text)
-	if err != nil {
-		t.Fatalf("ParseProcIPVS: %v", err)
-	}
-	want, err := ParseIPVSAdm(readTestdata(t, "ipvsadm/Ln-dual-stack.txt"))
-	if err != nil {
-		t.Fatalf("ParseIPVSAdm: %v", err)
-	}
-	for i, vs := range want.Services {
-		want.Services[i].SchedFlags = 0
-		if vs.FWMark == 0 && vs.IsIPv6() {
-			want.Services[i].OnePacket = false
-		}
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseProcIPVS =\n%s\nwant\n%s", FormatIPVSAdm(got, false), FormatIPVSAdm(want, false))
-	}
-	if out := FormatProcIPVS(got, DebianKernelHZ); out != text {
-		t.Errorf("FormatProcIPVS(ParseProcIPVS(x)) =\n%s\nwant\n%s", out, text)
-	}
-}
 
 func TestProcIPVSModelRoundTrip(t *testing.T) {
 	m := IPVS{Services: []VirtualServer{
@@ -42,18 +16,13 @@ func TestProcIPVSModelRoundTrip(t *testing.T) {
 		{FWMark: 2, Family: 6, Scheduler: "rr", RealServers: []RealServer{{Address: addr("fd00::5"), Port: 80, Forward: Local, Weight: 1}}},
 	}}
 	for _, hz := range []int{100, 250, 1000} {
-		got, err := ParseProcIPVSWithHZ(FormatProcIPVS(m, hz), hz)
-		if err != nil {
-			t.Fatalf("HZ %d: ParseProcIPVSWithHZ(FormatProcIPVS(m)): %v", hz, err)
-		}
-		if !reflect.DeepEqual(got, m) {
-			t.Errorf("HZ %d: round trip =\n%+v\nwant\n%+v", hz, got, m)
-		}
+		parse := func(text string) (IPVS, error) { return ParseProcIPVSWithHZ(text, hz) }
+		checkReadsAs(t, fmt.Sprintf("FormatProcIPVS(m, %d)", hz), parse, FormatProcIPVS(m, hz), m)
 	}
 }
 
 func TestParseProcIPVSBadInput(t *testing.T) {
-	tests := []badInput{
+	checkBadInput(t, "/proc/net/ip_vs", ParseProcIPVS, []badInput{
 		{name: "dotted address", text: "TCP  10.96.0.1:443 rr\n", line: 1, want: "an IPv4 address in 8 hex digits"},
 		{name: "decimal port", text: "TCP  0A600001:443 rr\n", line: 1, want: "a port in 4 hex digits"},
 		{name: "real server first", text: "  -> 0AF40304:0050      Masq    1      0          0\n", line: 1, want: "a service line before"},
@@ -65,13 +34,7 @@ func TestParseProcIPVSBadInput(t *testing.T) {
 		{name: "fwmark in decimal", text: "FWM  1 rr\n", line: 1, want: "8 hex digits"},
 		{name: "duplicate", text: "TCP  0A600001:01BB rr\nTCP  0A600001:01BB wlc\n", line: 2, want: "each service once"},
 		{name: "bad forwarding", text: "TCP  0A600001:01BB rr\n  -> 0AF40304:0050      Bypass  1      0          0\n", line: 2, want: "forwarding method"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseProcIPVS(tc.text)
-			checkParseError(t, err, "/proc/net/ip_vs", tc)
-		})
-	}
+	})
 }
 
 func TestFieldsOfAgreesWithStringsFields(t *testing.T) {

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 func ruleset(t *testing.T, file string) dataplane.Ruleset {
 	t.Helper()
-	r, err := dataplane.ParseIPTablesSave(readTestdata(t, file))
+	r, err := dataplane.ParseIPTablesSave(fixture.Read(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package kubeproxy
 import (
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 func TestScanLogs(t *testing.T) {
@@ -22,7 +24,7 @@ func TestScanLogs(t *testing.T) {
 		{file: "kube-proxy-no-ipvs.log", cannotUse: "ipvs not supported by the kernel", errors: 2},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f := ScanLogs(readTestdata(t, tc.file))
+			f := ScanLogs(fixture.Read(t, tc.file))
 			if f.Mode != tc.mode || f.SchedulerDefaulted != tc.defaulted || (f.Deprecation != "") != tc.deprecated || len(f.Errors) != tc.errors {
 				t.Errorf("findings = %+v", f)
 			}

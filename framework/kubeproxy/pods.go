@@ -47,13 +47,11 @@ func PodOnNode(ctx context.Context, c Cluster, nodeName string) (corev1.Pod, err
 // followed by waiting until the DaemonSet has replaced every pod with a Ready one. It
 // returns the new pods.
 func RestartPods(ctx context.Context, c Cluster) ([]corev1.Pod, error) {
-	old, err := Pods(ctx, c)
+	old, gone, err := podsToReplace(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	gone := map[types.UID]bool{}
 	for _, p := range old {
-		gone[p.UID] = true
 		err := c.Client.CoreV1().Pods(Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("delete kube-proxy pod %s: %w", p.Name, err)
@@ -61,6 +59,20 @@ func RestartPods(ctx context.Context, c Cluster) ([]corev1.Pod, error) {
 	}
 	slog.Info("deleted kube-proxy pods; waiting for the DaemonSet to replace them", "pods", len(old))
 	return WaitForPods(ctx, c, gone)
+}
+
+// podsToReplace lists the kube-proxy pods and their UIDs, which WaitForPods is then to see
+// replaced.
+func podsToReplace(ctx context.Context, c Cluster) ([]corev1.Pod, map[types.UID]bool, error) {
+	pods, err := Pods(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	uids := map[types.UID]bool{}
+	for _, p := range pods {
+		uids[p.UID] = true
+	}
+	return pods, uids, nil
 }
 
 // WaitForPods waits until the kube-proxy DaemonSet runs one Ready pod per scheduled node,

@@ -94,14 +94,21 @@ func TestCheckReleaseDeprecation(t *testing.T) {
 		{name: "reference event", release: reference, events: []Deprecation{{Node: cpNode, Message: msg}}, wantErr: "should not emit IPVSDeprecation events"},
 	} {
 		note, err := CheckReleaseDeprecation(tc.release, tc.events, tc.logged, nodes)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
-			}
-			continue
+		checkVerdict(t, tc.name, note, err, tc.note, tc.wantErr)
+	}
+}
+
+// checkVerdict checks what a deprecation check returned: an error holding wantErr when
+// that is set, else no error and a note holding wantNote.
+func checkVerdict(t *testing.T, what, note string, err error, wantNote, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: err = %v, want %q", what, err, wantErr)
 		}
-		if err != nil || !strings.Contains(note, tc.note) {
-			t.Errorf("%s: note %q err %v, want %q", tc.name, note, err, tc.note)
-		}
+		return
+	}
+	if err != nil || !strings.Contains(note, wantNote) {
+		t.Errorf("%s: note %q err %v, want %q", what, note, err, wantNote)
 	}
 }

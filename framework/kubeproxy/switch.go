@@ -232,13 +232,9 @@ const pausedLabel = "ipvs-e2e.io/kube-proxy-paused"
 // seconds. The DaemonSet is paused with a nodeSelector no node matches, the way one stops
 // a DaemonSet without deleting it, and resumed whatever the cleanup's outcome.
 func cleanupWithKubeProxyStopped(ctx context.Context, c Cluster, nodes []string) ([]corev1.Pod, error) {
-	old, err := Pods(ctx, c)
+	_, gone, err := podsToReplace(ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	gone := map[types.UID]bool{}
-	for _, p := range old {
-		gone[p.UID] = true
 	}
 	if err := patchPaused(ctx, c, true); err != nil {
 		return nil, err

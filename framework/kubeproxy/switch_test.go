@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
 
@@ -75,7 +76,7 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	tc := &testCluster{logs: &fakeLogs{byPod: map[string]string{"kube-proxy-": readTestdata(t, "kube-proxy-1.37-ipvs.log")}}}
+	tc := &testCluster{logs: &fakeLogs{byPod: map[string]string{"kube-proxy-": fixture.Read(t, "kube-proxy-1.37-ipvs.log")}}}
 	ds := &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: DaemonSetName, Namespace: Namespace},
 		Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
@@ -87,7 +88,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace},
-		Data:       map[string]string{ConfigKey: readTestdata(t, "../internal/configtext/testdata/kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
+		Data:       map[string]string{ConfigKey: fixture.Read(t, "../internal/configtext/testdata/kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
 	}
 	tc.client = fake.NewSimpleClientset(ds, cm,
 		kubeProxyPod("kube-proxy-aaaaa", cpNode, "uid-a"),
@@ -161,7 +162,7 @@ func newTestCluster(t *testing.T) *testCluster {
 		return false, nil, nil
 	})
 
-	after, clean := readTestdata(t, "iptables-save-after-switch.txt"), readTestdata(t, "iptables-save-ipvs.txt")
+	after, clean := fixture.Read(t, "iptables-save-after-switch.txt"), fixture.Read(t, "iptables-save-ipvs.txt")
 	for _, name := range []string{cpNode, workerNode} {
 		n := node.NewFake(name).Stdout(curlMode, "ipvs").
 			// The rest of the dataplane node.ReadState reads with the leftovers.
@@ -276,7 +277,7 @@ func TestSwitchToIPVSKeepingLeftovers(t *testing.T) {
 
 func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
 	tc := newTestCluster(t)
-	tc.logs.byPod = map[string]string{"kube-proxy-g": readTestdata(t, "kube-proxy-1.37-gate-off.log")}
+	tc.logs.byPod = map[string]string{"kube-proxy-g": fixture.Read(t, "kube-proxy-1.37-gate-off.log")}
 	tc.replacement = func(p *corev1.Pod) {
 		p.Status.Conditions = nil
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
@@ -306,7 +307,7 @@ func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
 
 func TestSwitchDiagnosesAKernelWithoutIPVS(t *testing.T) {
 	tc := newTestCluster(t)
-	tc.logs.byPod = map[string]string{"kube-proxy-g": readTestdata(t, "kube-proxy-no-ipvs.log")}
+	tc.logs.byPod = map[string]string{"kube-proxy-g": fixture.Read(t, "kube-proxy-no-ipvs.log")}
 	tc.replacement = func(p *corev1.Pod) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 	}
@@ -329,7 +330,7 @@ func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
 
 func TestVerifyModeReportsEveryNode(t *testing.T) {
 	tc := newTestCluster(t)
-	tc.logs.byPod = map[string]string{"kube-proxy-": readTestdata(t, "kube-proxy-1.34-iptables.log")}
+	tc.logs.byPod = map[string]string{"kube-proxy-": fixture.Read(t, "kube-proxy-1.34-iptables.log")}
 	tc.nodes[1] = node.NewFake(workerNode).Stdout(curlMode, "iptables")
 	c := tc.cluster()
 	// Long enough that a loaded machine still reads every node once before the deadline
@@ -414,15 +415,7 @@ func TestDeprecationEvents(t *testing.T) {
 		{minor: 34, logged: logged, nodes: []string{workerNode}, wantErr: "should not log the ipvs deprecation"},
 	} {
 		note, err := checkDeprecation(tc.events, tc.logged, tc.minor, tc.nodes)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("1.%d: err = %v, want %q", tc.minor, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || !strings.Contains(note, tc.note) {
-			t.Errorf("1.%d: note %q err %v, want %q", tc.minor, note, err, tc.note)
-		}
+		checkVerdict(t, fmt.Sprintf("1.%d", tc.minor), note, err, tc.note, tc.wantErr)
 	}
 }
 

@@ -6,17 +6,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 func TestCollectArtifactsWritesWhatItCanAndListsTheRest(t *testing.T) {
 	n := NewFake("ipvs-e2e-worker").
-		Stdout(DefaultIPVSDumpPath+" -Ln", testdata(t, "ipvsadm-Ln.txt")).
-		Stdout(DefaultIPVSDumpPath+" -o state", testdata(t, "ipvsdump-state.json")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt")).
-		Stdout("ip addr show", testdata(t, "ip-addr.txt")).
+		Stdout(DefaultIPVSDumpPath+" -Ln", fixture.Read(t, "ipvsadm-Ln.txt")).
+		Stdout(DefaultIPVSDumpPath+" -o state", fixture.Read(t, "ipvsdump-state.json")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt")).
+		Stdout("ip addr show", fixture.Read(t, "ip-addr.txt")).
 		Stdout("sysctl net.ipv4.vs net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce net.ipv4.ip_forward",
 			"net.ipv4.vs.conntrack = 1\nnet.ipv4.conf.all.arp_ignore = 0\n")
-	pod := &podIPSet{out: testdata(t, "ipset-save.txt")}
+	pod := &podIPSet{out: fixture.Read(t, "ipset-save.txt")}
 	dir := t.TempDir()
 
 	err := CollectArtifacts(context.Background(), n, dir, DefaultArtifacts("", FirstIPSet{NodeIPSet{}, pod}))

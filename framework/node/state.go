@@ -116,15 +116,29 @@ type firstIPVS []IPVSSource
 
 // ReadIPVS implements IPVSSource.
 func (f firstIPVS) ReadIPVS(ctx context.Context, n Node) (dataplane.IPVS, error) {
+	v, err := firstAnswer(f, func(s IPVSSource) (dataplane.IPVS, error) { return s.ReadIPVS(ctx, n) })
+	if err != nil {
+		return dataplane.IPVS{}, fmt.Errorf("no IPVS source worked on node %s (install ipvsdump with InstallIPVSDump, or install ipvsadm; /proc/net/ip_vs missing means no IPVS in the kernel): %w", n.Name(), err)
+	}
+	return v, nil
+}
+
+// firstAnswer asks each source in order and returns the first answer given without an
+// error, or else all the errors.
+func firstAnswer[S, T any](sources []S, ask func(S) (T, error)) (T, error) {
 	var errs []error
-	for _, s := range f {
-		v, err := s.ReadIPVS(ctx, n)
+	for _, s := range sources {
+		v, err := ask(s)
 		if err == nil {
 			return v, nil
 		}
 		errs = append(errs, err)
 	}
-	return dataplane.IPVS{}, fmt.Errorf("no IPVS source worked on node %s (install ipvsdump with InstallIPVSDump, or install ipvsadm; /proc/net/ip_vs missing means no IPVS in the kernel): %w", n.Name(), errors.Join(errs...))
+	if len(errs) == 0 {
+		errs = append(errs, errors.New("no source given"))
+	}
+	var zero T
+	return zero, errors.Join(errs...)
 }
 
 // IPVSDumpIPSets reads the ipsets with ipvsdump, which asks the kernel over netlink and so
@@ -162,15 +176,11 @@ type FirstIPSet []IPSetSource
 
 // IPSetSave implements IPSetSource.
 func (f FirstIPSet) IPSetSave(ctx context.Context, n Node) ([]byte, error) {
-	var errs []error
-	for _, s := range f {
-		out, err := s.IPSetSave(ctx, n)
-		if err == nil {
-			return out, nil
-		}
-		errs = append(errs, err)
+	out, err := firstAnswer(f, func(s IPSetSource) ([]byte, error) { return s.IPSetSave(ctx, n) })
+	if err != nil {
+		return nil, fmt.Errorf("no ipset source worked on node %s: %w", n.Name(), err)
 	}
-	return nil, fmt.Errorf("no ipset source worked on node %s: %w", n.Name(), errors.Join(errs...))
+	return out, nil
 }
 
 // ReadOptions choose how ReadState reaches each part of the dataplane.

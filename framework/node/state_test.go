@@ -4,30 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
-
-func testdata(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // kindWorker scripts a kind worker in ipvs mode with ipvsdump installed and ipset present.
 func kindWorker(t *testing.T) *Fake {
 	return NewFake("ipvs-e2e-worker").
-		Stdout(ipvsdumpIPVS, testdata(t, "ipvsdump-state.json")).
-		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
-		Stdout("ipset save", testdata(t, "ipset-save.txt")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
+		Stdout(ipvsdumpIPVS, fixture.Read(t, "ipvsdump-state.json")).
+		Stdout("ip -j addr show", fixture.Read(t, "ip-j-addr.json")).
+		Stdout("ipset save", fixture.Read(t, "ipset-save.txt")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
 }
 
 const ipvsdumpIPVS = DefaultIPVSDumpPath + " -o state --links=false --ipsets=false --iptables=false"
@@ -87,11 +77,11 @@ func TestReadStateKindNodeWithIPVSDump(t *testing.T) {
 
 func TestReadStateFallsBackToIPVSAdmAndBusyboxIP(t *testing.T) {
 	n := NewFake("lab-node").
-		Stdout("ipvsadm -Ln", testdata(t, "ipvsadm-Ln.txt")).
+		Stdout("ipvsadm -Ln", fixture.Read(t, "ipvsadm-Ln.txt")).
 		Script("ip -j addr show", Response{Stderr: "ip: invalid option -- 'j'\n", ExitCode: 1}).
-		Stdout("ip addr show", testdata(t, "ip-addr.txt")).
-		Stdout("ipset save", testdata(t, "ipset-save.txt")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
+		Stdout("ip addr show", fixture.Read(t, "ip-addr.txt")).
+		Stdout("ipset save", fixture.Read(t, "ipset-save.txt")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
 
 	st, err := ReadState(context.Background(), n, ReadOptions{})
 	if err != nil {
@@ -124,10 +114,10 @@ func (p *podIPSet) IPSetSave(_ context.Context, n Node) ([]byte, error) {
 func TestReadStateIPSetSourceIsPluggable(t *testing.T) {
 	// The kind node image has no ipset: the node's own attempt fails like a missing binary.
 	n := NewFake("ipvs-e2e-worker").
-		Stdout(ipvsdumpIPVS, testdata(t, "ipvsdump-state.json")).
-		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
-	pod := &podIPSet{out: testdata(t, "ipset-save.txt")}
+		Stdout(ipvsdumpIPVS, fixture.Read(t, "ipvsdump-state.json")).
+		Stdout("ip -j addr show", fixture.Read(t, "ip-j-addr.json")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
+	pod := &podIPSet{out: fixture.Read(t, "ipset-save.txt")}
 
 	st, err := ReadState(context.Background(), n, ReadOptions{IPSets: FirstIPSet{NodeIPSet{}, pod}})
 	if err != nil {
@@ -150,9 +140,9 @@ func TestReadStateFromProcIPVS(t *testing.T) {
 		"  -> 0AF40102:0050      Masq    1      0          0         \n"
 	n := NewFake("ipvs-e2e-worker").
 		Stdout("cat /proc/net/ip_vs", proc).
-		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
-		Stdout("ipset save", testdata(t, "ipset-save.txt")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
+		Stdout("ip -j addr show", fixture.Read(t, "ip-j-addr.json")).
+		Stdout("ipset save", fixture.Read(t, "ipset-save.txt")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
 	st, err := ReadState(context.Background(), n, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -166,10 +156,10 @@ func TestReadStateFromProcIPVS(t *testing.T) {
 func TestReadStateIPSetsThroughIPVSDump(t *testing.T) {
 	// A kind node: no ipset binary, ipvsdump reads the sets over netlink.
 	st, err := ReadState(context.Background(), NewFake("ipvs-e2e-worker").
-		Stdout(ipvsdumpIPVS, testdata(t, "ipvsdump-state.json")).
-		Stdout(DefaultIPVSDumpPath+" -o state --links=false --iptables=false", testdata(t, "ipvsdump-state.json")).
-		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt")), ReadOptions{})
+		Stdout(ipvsdumpIPVS, fixture.Read(t, "ipvsdump-state.json")).
+		Stdout(DefaultIPVSDumpPath+" -o state --links=false --iptables=false", fixture.Read(t, "ipvsdump-state.json")).
+		Stdout("ip -j addr show", fixture.Read(t, "ip-j-addr.json")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt")), ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +187,53 @@ func TestReadStateReportsEveryMissingPart(t *testing.T) {
 func TestReadStateRejectsGarbage(t *testing.T) {
 	n := NewFake("ipvs-e2e-worker").
 		Stdout(ipvsdumpIPVS, "IP Virtual Server version 1.2.1 (size=4096)\n").
-		Stdout("ip -j addr show", testdata(t, "ip-j-addr.json")).
-		Stdout("ipset save", testdata(t, "ipset-save.txt")).
-		Stdout("iptables-save", testdata(t, "iptables-save.txt"))
+		Stdout("ip -j addr show", fixture.Read(t, "ip-j-addr.json")).
+		Stdout("ipset save", fixture.Read(t, "ipset-save.txt")).
+		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
 	_, err := ReadState(context.Background(), n, ReadOptions{IPVS: ipvsDump{}})
 	if err == nil || !strings.Contains(err.Error(), "JSON dataplane state") {
 		t.Fatalf("err = %v, want a complaint about non-JSON ipvsdump output", err)
+	}
+}
+
+func TestFirstAnswer(t *testing.T) {
+	errA, errB := errors.New("a failed"), errors.New("b failed")
+	ask := func(s string) (string, error) {
+		switch s {
+		case "a":
+			return "", errA
+		case "b":
+			return "", errB
+		}
+		return "answer of " + s, nil
+	}
+	for _, tc := range []struct {
+		sources []string
+		want    string
+		errs    []error // each must be in the error; none means no error
+		errText string
+	}{
+		{sources: []string{"a", "c", "d"}, want: "answer of c"},
+		{sources: []string{"a", "b"}, errs: []error{errA, errB}, errText: "a failed\nb failed"},
+		{sources: nil, errText: "no source given"},
+	} {
+		got, err := firstAnswer(tc.sources, ask)
+		if got != tc.want {
+			t.Errorf("firstAnswer(%q) = %q, want %q", tc.sources, got, tc.want)
+		}
+		if tc.errText == "" {
+			if err != nil {
+				t.Errorf("firstAnswer(%q) error = %v, want none", tc.sources, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tc.errText {
+			t.Errorf("firstAnswer(%q) error = %v, want %q", tc.sources, err, tc.errText)
+		}
+		for _, e := range tc.errs {
+			if !errors.Is(err, e) {
+				t.Errorf("firstAnswer(%q) error = %v, does not wrap %v", tc.sources, err, e)
+			}
+		}
 	}
 }

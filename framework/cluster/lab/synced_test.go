@@ -5,11 +5,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 func TestLastSync(t *testing.T) {
-	upstream := readTestdata(t, "metrics-kube-proxy-v1.37.2.txt")
-	reference := readTestdata(t, "metrics-ipvs-proxier.txt")
+	upstream := fixture.Read(t, "metrics-kube-proxy-v1.37.2.txt")
+	reference := fixture.Read(t, "metrics-ipvs-proxier.txt")
 	const series = `kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} `
 	for _, tc := range []struct {
 		name    string
@@ -59,15 +61,6 @@ func FuzzLastSync(f *testing.F) {
 			t.Fatalf("LastSync = %v, not after the epoch", got)
 		}
 	})
-}
-
-func readTestdata(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // replaceSeries swaps the sync gauge's series in a real output for others.

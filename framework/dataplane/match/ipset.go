@@ -20,16 +20,7 @@ func HaveIPSetMember(set, member string) types.GomegaMatcher {
 type ipsetMemberMatcher struct{ set, member string }
 
 func ipsetsOf(actual any) ([]dataplane.IPSet, string, error) {
-	if s, ok := stateOf(actual); ok {
-		if len(s.IPSets) == 0 {
-			return nil, s.Node, fmt.Errorf("the state%s has no ipsets: read them with kernel.ReadOptions{IPSets: true}", onNode(s.Node))
-		}
-		return s.IPSets, s.Node, nil
-	}
-	if sets, ok := actual.([]dataplane.IPSet); ok {
-		return sets, "", nil
-	}
-	return nil, "", fmt.Errorf("HaveIPSetMember: expected a dataplane.State or []dataplane.IPSet, got %T", actual)
+	return partOf(actual, "HaveIPSetMember", "ipsets", "IPSets", func(s dataplane.State) []dataplane.IPSet { return s.IPSets })
 }
 
 func findSet(sets []dataplane.IPSet, name string) (dataplane.IPSet, bool) {
@@ -114,14 +105,4 @@ func commonPrefixLen(a, b string) int {
 
 // memberLine finds the `ipset save` line of members[i]: the "add" lines follow the create
 // line in member order.
-func memberLine(lines []string, i int) int {
-	for j, l := range lines {
-		if strings.HasPrefix(l, "add ") {
-			if i == 0 {
-				return j
-			}
-			i--
-		}
-	}
-	return -1
-}
+func memberLine(lines []string, i int) int { return nthLineWith(lines, "add ", i) }

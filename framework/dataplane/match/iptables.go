@@ -148,20 +148,7 @@ func sharedArgs(a, b []string) int {
 
 // ruleLine finds the `iptables -S CHAIN` line of rule i: the "-A" lines follow the
 // chain's "-P" or "-N" line in rule order.
-func ruleLine(lines []string, i int) int {
-	if i < 0 {
-		return -1
-	}
-	for j, l := range lines {
-		if strings.HasPrefix(l, "-A ") {
-			if i == 0 {
-				return j
-			}
-			i--
-		}
-	}
-	return -1
-}
+func ruleLine(lines []string, i int) int { return nthLineWith(lines, "-A ", i) }
 
 // HaveAtMostRules succeeds when the table (chain "") or one chain of it has at most n
 // rules. ipvs mode keeps the rule count flat as Services are added: HaveAtMostRules("nat",

@@ -27,16 +27,7 @@ type addressMatcher struct {
 }
 
 func linksOf(actual any) ([]dataplane.Link, string, error) {
-	if s, ok := stateOf(actual); ok {
-		if len(s.Links) == 0 {
-			return nil, s.Node, fmt.Errorf("the state%s has no links: read them with kernel.ReadOptions{Links: true}", onNode(s.Node))
-		}
-		return s.Links, s.Node, nil
-	}
-	if l, ok := actual.([]dataplane.Link); ok {
-		return l, "", nil
-	}
-	return nil, "", fmt.Errorf("HaveAddressOn: expected a dataplane.State or []dataplane.Link, got %T", actual)
+	return partOf(actual, "HaveAddressOn", "links", "Links", func(s dataplane.State) []dataplane.Link { return s.Links })
 }
 
 func (m *addressMatcher) Match(actual any) (bool, error) {

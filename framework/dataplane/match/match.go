@@ -24,6 +24,40 @@ func stateOf(actual any) (dataplane.State, bool) {
 	return dataplane.State{}, false
 }
 
+// partOf is the part of the dataplane a matcher reads (matcher names it in errors): the
+// part of a dataplane.State, which must have been read (what and option say what and
+// how), or the part itself.
+func partOf[T any](actual any, matcher, what, option string, part func(dataplane.State) []T) ([]T, string, error) {
+	if s, ok := stateOf(actual); ok {
+		xs := part(s)
+		if len(xs) == 0 {
+			return nil, s.Node, fmt.Errorf("the state%s has no %s: read them with kernel.ReadOptions{%s: true}", onNode(s.Node), what, option)
+		}
+		return xs, s.Node, nil
+	}
+	if xs, ok := actual.([]T); ok {
+		return xs, "", nil
+	}
+	return nil, "", fmt.Errorf("%s: expected a dataplane.State or %T, got %T", matcher, []T(nil), actual)
+}
+
+// nthLineWith finds the line of the i-th (0-based) of the lines starting with prefix; -1
+// when there is no such line.
+func nthLineWith(lines []string, prefix string, i int) int {
+	if i < 0 {
+		return -1
+	}
+	for j, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			if i == 0 {
+				return j
+			}
+			i--
+		}
+	}
+	return -1
+}
+
 // onNode names the node in a message when the state knows it.
 func onNode(node string) string {
 	if node == "" {

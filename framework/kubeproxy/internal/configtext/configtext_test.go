@@ -1,23 +1,14 @@
 package configtext
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 	"sigs.k8s.io/yaml"
-)
 
-func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+)
 
 // changedLines returns the lines that differ; the texts must have the same line count.
 func changedLines(t *testing.T, before, after string) map[int][2]string {
@@ -50,7 +41,7 @@ func TestSetModeChangesOnlyTheModeLine(t *testing.T) {
 		{"kubeadm-1.37-kind-iptables.conf", "iptables", "mode: ipvs", true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			conf := readTestdata(t, tc.file)
+			conf := fixture.Read(t, tc.file)
 			if m, ok := Get(conf, "mode"); !ok || m != tc.wasMode {
 				t.Errorf("Mode before = %q, %v; want %q", m, ok, tc.wasMode)
 			}
@@ -114,7 +105,7 @@ func TestSetModeLineForms(t *testing.T) {
 }
 
 func TestSetIPVSFields(t *testing.T) {
-	conf := readTestdata(t, "kubeadm-1.37-kind-iptables.conf")
+	conf := fixture.Read(t, "kubeadm-1.37-kind-iptables.conf")
 	for _, tc := range []struct{ field, value, wantLine string }{
 		{"scheduler", "wrr", `  scheduler: "wrr"`},
 		{"scheduler", "mh", `  scheduler: "mh"`},
@@ -140,13 +131,13 @@ func TestSetIPVSFields(t *testing.T) {
 	}
 
 	// The parent line may carry a comment, as in the seed.
-	got, err := Set(readTestdata(t, "seed-3.2-indented.yaml"), "ipvs.scheduler", "sh")
+	got, err := Set(fixture.Read(t, "seed-3.2-indented.yaml"), "ipvs.scheduler", "sh")
 	if err != nil || !strings.Contains(got, "ipvs: # 调度算法,默认是randomrobin\n") || !strings.Contains(got, "  scheduler: \"sh\"\n") {
 		t.Errorf("seed indented: %v\n%s", err, got)
 	}
 
 	for _, tc := range []struct{ conf, want string }{
-		{readTestdata(t, "seed-3.2-describe.txt"), "empty or not indented"},
+		{fixture.Read(t, "seed-3.2-describe.txt"), "empty or not indented"},
 		{"mode: ipvs\n", "no top-level `ipvs:` block"},
 		{"ipvs:\n  strictARP: false\nscheduler: rr\n", "no `scheduler:` in the `ipvs:` block"},
 	} {
@@ -157,7 +148,7 @@ func TestSetIPVSFields(t *testing.T) {
 }
 
 func TestSetFeatureGate(t *testing.T) {
-	conf := readTestdata(t, "kubeadm-1.37-kind-iptables.conf")
+	conf := fixture.Read(t, "kubeadm-1.37-kind-iptables.conf")
 	got, err := Set(conf, "featureGates.KubeProxyIPVS", "false")
 	if err != nil {
 		t.Fatal(err)
@@ -168,14 +159,14 @@ func TestSetFeatureGate(t *testing.T) {
 	if v, ok := Get(got, "featureGates.KubeProxyIPVS"); !ok || v != "false" {
 		t.Errorf("gate = %q %v", v, ok)
 	}
-	if _, err := Set(readTestdata(t, "seed-3.2-indented.yaml"), "featureGates.KubeProxyIPVS", "false"); err == nil {
+	if _, err := Set(fixture.Read(t, "seed-3.2-indented.yaml"), "featureGates.KubeProxyIPVS", "false"); err == nil {
 		t.Error("a config without featureGates accepted the edit")
 	}
 }
 
 func FuzzSetMode(f *testing.F) {
 	for _, name := range []string{"seed-3.2-describe.txt", "seed-3.2-indented.yaml", "kubeadm-1.37-kind-iptables.conf"} {
-		f.Add(readTestdata(f, name))
+		f.Add(fixture.Read(f, name))
 	}
 	f.Add("mode: 'it''s'\n")
 	f.Add("mode: \"a\\\"b\" # c\n")
