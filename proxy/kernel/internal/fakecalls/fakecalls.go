@@ -9,7 +9,9 @@ import (
 	"sync"
 )
 
-// Recorder logs calls and hands out injected failures. A fake records while holding its
+// Recorder logs calls and hands out injected failures. A fake embeds it, which gives
+// tests Calls, ResetCalls and FailNext; the fake's own methods call Recordf and Fault,
+// so a failed call is logged and changes nothing. A fake records while holding its
 // own lock, so the log keeps the order in which the fake applied the calls; the Recorder
 // locks on its own too, so a test may read the log or queue a failure at any time.
 type Recorder struct {
@@ -41,8 +43,8 @@ func (r *Recorder) Calls() []string {
 	return slices.Clone(r.calls)
 }
 
-// Reset empties the log; queued failures stay.
-func (r *Recorder) Reset() {
+// ResetCalls empties the log; queued failures stay.
+func (r *Recorder) ResetCalls() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = nil

@@ -19,7 +19,7 @@ func TestRecorderLogsInOrderAndResets(t *testing.T) {
 	if r.Calls()[0] != "Add a 1" {
 		t.Error("changing the returned log changed the Recorder's")
 	}
-	r.Reset()
+	r.ResetCalls()
 	if got := r.Calls(); len(got) != 0 {
 		t.Errorf("after Reset, Calls() = %q", got)
 	}
@@ -30,7 +30,7 @@ func TestRecorderFaultsComeOncePerCallInOrder(t *testing.T) {
 	first, second := errors.New("first"), errors.New("second")
 	r.FailNext("Add", first)
 	r.FailNext("Add", second)
-	r.Reset() // forgets calls, not faults
+	r.ResetCalls() // forgets calls, not faults
 	if err := r.Fault("Del"); err != nil {
 		t.Errorf("Fault(Del) = %v, expected none: the faults were queued for Add", err)
 	}
