@@ -127,9 +127,6 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 
 	t.Run("the whole table agrees with each service's real servers", func(t *testing.T) {
 		h := newImpl(t)
-		rs := func(fam, n int, fwd dataplane.Forwarding, w int) dataplane.RealServer {
-			return dataplane.RealServer{Address: rip(fam, n), Port: 8080, Forward: fwd, Weight: w}
-		}
 		// Every attribute a service or real server carries, both families of one mark (one
 		// of them without real servers), then enough services that a listing spans many
 		// pages of the kernel's text output.
@@ -256,9 +253,6 @@ func testContract(t *testing.T, newImpl func(t *testing.T) Interface) {
 
 	t.Run("services are added in batches", func(t *testing.T) {
 		h := newImpl(t)
-		rs := func(fam, n int, fwd dataplane.Forwarding, w int) dataplane.RealServer {
-			return dataplane.RealServer{Address: rip(fam, n), Port: 8080, Forward: fwd, Weight: w}
-		}
 		// Every attribute the single calls are shown to carry, then enough plain virtual
 		// servers for more than two sends of real servers.
 		varied := []dataplane.VirtualServer{
@@ -393,6 +387,11 @@ func rip(fam, n int) netip.Addr {
 		return netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", n))
 	}
 	return netip.AddrFrom4([4]byte{203, 0, 113, byte(n)})
+}
+
+// rs is real server n of the family on port 8080.
+func rs(fam, n int, fwd dataplane.Forwarding, w int) dataplane.RealServer {
+	return dataplane.RealServer{Address: rip(fam, n), Port: 8080, Forward: fwd, Weight: w}
 }
 
 // addService adds vs and deletes it when the test ends.
