@@ -193,6 +193,16 @@ func tcp(addrPort string, real ...dataplane.RealServer) dataplane.VirtualServer 
 	return vs(dataplane.TCP, addrPort, "rr", real...)
 }
 
+// tcpOn is one TCP virtual server per frontend (address:port), all with the same real
+// servers.
+func tcpOn(real []dataplane.RealServer, frontends ...string) []dataplane.VirtualServer {
+	var out []dataplane.VirtualServer
+	for _, f := range frontends {
+		out = append(out, tcp(f, real...))
+	}
+	return out
+}
+
 // expect describes a node's state in terms a reader checks against upstream by eye.
 type expect struct {
 	family int
