@@ -45,8 +45,7 @@ func (f *Fake) Deleted() []Flow {
 func (f *Fake) List(family int) ([]Flow, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("List %d", family)
-	if err := f.Fault("List"); err != nil {
+	if err := f.Call("List", family); err != nil {
 		return nil, err
 	}
 	if err := checkFamily(family); err != nil {
@@ -65,8 +64,7 @@ func (f *Fake) List(family int) ([]Flow, error) {
 func (f *Fake) DeleteStale(family int, sf *StaleFilter) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteStale %d", family)
-	if err := f.Fault("DeleteStale"); err != nil {
+	if err := f.Call("DeleteStale", family); err != nil {
 		return 0, err
 	}
 	if err := checkFamily(family); err != nil {

@@ -70,8 +70,7 @@ func (f *Fake) List() ([]dataplane.IPSet, error) {
 func (f *Fake) Create(set dataplane.IPSet) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("Create %s %s", set.Name, set.Type)
-	if err := f.Fault("Create"); err != nil {
+	if err := f.Call("Create", set.Name, set.Type); err != nil {
 		return err
 	}
 	h, err := normalizeHeader(set)
@@ -98,8 +97,7 @@ func sameSet(cur, want dataplane.IPSet) error {
 func (f *Fake) Destroy(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("Destroy %s", name)
-	if err := f.Fault("Destroy"); err != nil {
+	if err := f.Call("Destroy", name); err != nil {
 		return err
 	}
 	delete(f.sets, name)
@@ -111,8 +109,7 @@ func (f *Fake) Destroy(name string) error {
 func (f *Fake) Add(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("Add %s", call(name, members))
-	if err := f.Fault("Add"); err != nil {
+	if err := f.Call("Add", call(name, members)); err != nil {
 		return err
 	}
 	s, err := f.set("add to", name)
@@ -139,8 +136,7 @@ func (f *Fake) Add(name string, members ...dataplane.Member) error {
 func (f *Fake) Del(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("Del %s", call(name, members))
-	if err := f.Fault("Del"); err != nil {
+	if err := f.Call("Del", call(name, members)); err != nil {
 		return err
 	}
 	s, err := f.set("delete from", name)

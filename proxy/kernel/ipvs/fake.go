@@ -148,8 +148,7 @@ func (f *Fake) AddServices(vss []dataplane.VirtualServer) error {
 }
 
 func (f *Fake) addService(vs dataplane.VirtualServer) error {
-	f.Recordf("AddService %s", vs.Key())
-	if err := f.Fault("AddService"); err != nil {
+	if err := f.Call("AddService", vs.Key()); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -171,8 +170,7 @@ func (f *Fake) addService(vs dataplane.VirtualServer) error {
 func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("UpdateService %s", vs.Key())
-	if err := f.Fault("UpdateService"); err != nil {
+	if err := f.Call("UpdateService", vs.Key()); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -196,8 +194,7 @@ func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 func (f *Fake) DeleteService(key dataplane.ServiceKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteService %s", key)
-	if err := f.Fault("DeleteService"); err != nil {
+	if err := f.Call("DeleteService", key); err != nil {
 		return err
 	}
 	k, err := normalizeKey(key)
@@ -232,8 +229,7 @@ func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 }
 
 func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
-	f.Recordf("AddRealServer %s %s", key, rs.Key())
-	if err := f.Fault("AddRealServer"); err != nil {
+	if err := f.Call("AddRealServer", key, rs.Key()); err != nil {
 		return err
 	}
 	vs, err := f.service("AddRealServer", key, rs.Key())
@@ -256,8 +252,7 @@ func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("UpdateRealServer %s %s", key, rs.Key())
-	if err := f.Fault("UpdateRealServer"); err != nil {
+	if err := f.Call("UpdateRealServer", key, rs.Key()); err != nil {
 		return err
 	}
 	vs, err := f.service("UpdateRealServer", key, rs.Key())
@@ -280,8 +275,7 @@ func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServe
 func (f *Fake) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServerKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteRealServer %s %s", key, rs)
-	if err := f.Fault("DeleteRealServer"); err != nil {
+	if err := f.Call("DeleteRealServer", key, rs); err != nil {
 		return err
 	}
 	vs, err := f.service("DeleteRealServer", key, rs)
@@ -311,8 +305,7 @@ func (f *Fake) Timeouts() (dataplane.Timeouts, error) {
 func (f *Fake) SetTimeouts(t dataplane.Timeouts) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("SetTimeouts %d %d %d", t.TCP, t.TCPFin, t.UDP)
-	if err := f.Fault("SetTimeouts"); err != nil {
+	if err := f.Call("SetTimeouts", t.TCP, t.TCPFin, t.UDP); err != nil {
 		return err
 	}
 	if err := checkTimeouts(t); err != nil {

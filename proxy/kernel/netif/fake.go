@@ -101,8 +101,7 @@ func (f *Fake) Links() ([]dataplane.Link, error) {
 func (f *Fake) EnsureDummy(name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("EnsureDummy %s", name)
-	if err := f.Fault("EnsureDummy"); err != nil {
+	if err := f.Call("EnsureDummy", name); err != nil {
 		return false, err
 	}
 	if err := checkLinkName(name); err != nil {
@@ -122,8 +121,7 @@ func (f *Fake) EnsureDummy(name string) (bool, error) {
 func (f *Fake) DeleteLink(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteLink %s", name)
-	if err := f.Fault("DeleteLink"); err != nil {
+	if err := f.Call("DeleteLink", name); err != nil {
 		return err
 	}
 	if i := f.find(name); i >= 0 {
@@ -137,8 +135,7 @@ func (f *Fake) DeleteLink(name string) error {
 func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("AddAddress %s %s", link, p)
-	if err := f.Fault("AddAddress"); err != nil {
+	if err := f.Call("AddAddress", link, p); err != nil {
 		return err
 	}
 	return singleResult(f.addAddrs(link, []netip.Prefix{p}))
@@ -149,8 +146,7 @@ func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 func (f *Fake) DeleteAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteAddress %s %s", link, p)
-	if err := f.Fault("DeleteAddress"); err != nil {
+	if err := f.Call("DeleteAddress", link, p); err != nil {
 		return err
 	}
 	return singleResult(f.deleteAddrs(link, []netip.Prefix{p}))
@@ -164,8 +160,7 @@ func (f *Fake) AddAddresses(link string, ps []netip.Prefix) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("AddAddresses %s %s", link, joinPrefixes(ps))
-	if err := f.Fault("AddAddresses"); err != nil {
+	if err := f.Call("AddAddresses", link, joinPrefixes(ps)); err != nil {
 		return err
 	}
 	return f.addAddrs(link, ps)
@@ -179,8 +174,7 @@ func (f *Fake) DeleteAddresses(link string, ps []netip.Prefix) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("DeleteAddresses %s %s", link, joinPrefixes(ps))
-	if err := f.Fault("DeleteAddresses"); err != nil {
+	if err := f.Call("DeleteAddresses", link, joinPrefixes(ps)); err != nil {
 		return err
 	}
 	return f.deleteAddrs(link, ps)

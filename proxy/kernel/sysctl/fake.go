@@ -88,8 +88,7 @@ func (f *Fake) Get(name string) (string, error) {
 func (f *Fake) Set(name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Recordf("Set %s %s", name, value)
-	if err := f.Fault("Set"); err != nil {
+	if err := f.Call("Set", name, value); err != nil {
 		return err
 	}
 	if err := checkName(name); err != nil {

@@ -36,6 +36,14 @@ func (r *Recorder) Recordf(format string, args ...any) {
 	r.calls = append(r.calls, call)
 }
 
+// Call logs a call of op with args, separated by spaces as fmt.Sprintln does
+// ("AddService TCP 10.96.0.1:443"), and returns the failure queued for op, if any: a fake
+// that gets one returns it without changing anything.
+func (r *Recorder) Call(op string, args ...any) error {
+	r.Recordf("%s", strings.TrimSuffix(fmt.Sprintln(append([]any{op}, args...)...), "\n"))
+	return r.Fault(op)
+}
+
 // Calls returns a copy of the log.
 func (r *Recorder) Calls() []string {
 	r.mu.Lock()

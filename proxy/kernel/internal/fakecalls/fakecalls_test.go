@@ -41,6 +41,21 @@ func TestRecorderFaultsComeOncePerCallInOrder(t *testing.T) {
 	}
 }
 
+func TestRecorderCallLogsThenFails(t *testing.T) {
+	r := New("x.Fake", "Add")
+	refused := errors.New("refused")
+	r.FailNext("Add", refused)
+	if err := r.Call("Add", "a", 1); err != refused {
+		t.Errorf("first Call(Add) = %v, expected the queued %v", err, refused)
+	}
+	if err := r.Call("Add", "b"); err != nil {
+		t.Errorf("second Call(Add) = %v, expected none", err)
+	}
+	if got, want := r.Calls(), []string{"Add a 1", "Add b"}; !slices.Equal(got, want) {
+		t.Errorf("Calls() = %q, expected %q: a failed call is logged too", got, want)
+	}
+}
+
 func TestRecorderRefusesUnknownOperations(t *testing.T) {
 	for _, c := range []struct {
 		name string
