@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -290,36 +291,29 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // counterSum adds up a counter's series; 0 when it has none.
 func counterSum(g prometheus.Gatherer, name string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return sumSeries(g, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
 }
 
 // histogramCount adds up a histogram's observation counts; 0 when it has none.
 func histogramCount(g prometheus.Gatherer, name string) uint64 {
+	return sumSeries(g, name, func(m *dto.Metric) uint64 { return m.GetHistogram().GetSampleCount() })
+}
+
+// sumSeries adds up value over the series of the metric name; 0 when it has none.
+func sumSeries[T float64 | uint64](g prometheus.Gatherer, name string, value func(*dto.Metric) T) T {
 	mfs, err := g.Gather()
 	if err != nil {
 		return 0
 	}
-	var n uint64
+	var sum T
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleCount()
+				sum += value(m)
 			}
 		}
 	}
-	return n
+	return sum
 }
 
 // lastLines returns the last n lines of text.
