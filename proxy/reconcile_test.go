@@ -29,6 +29,18 @@ func newTestReconciler(t testing.TB, f *fakes, opts ReconcilerOptions) *Reconcil
 	return r
 }
 
+// expectRetry resyncs want after a sync that failed in part and checks that the retry
+// made exactly the calls (what failed, as why says) and that the kernel then holds want.
+func expectRetry(t *testing.T, f *fakes, r *Reconciler, want dataplane.State, why string, calls ...string) {
+	t.Helper()
+	f.resetCalls()
+	mustSync(t, r, want, false)
+	if got := f.calls(); !slices.Equal(got, calls) {
+		t.Errorf("retry calls = %q, want %s: %q", got, why, calls)
+	}
+	checkHolds(t, f, want)
+}
+
 func mustSync(t testing.TB, r *Reconciler, want dataplane.State, full bool) SyncStats {
 	t.Helper()
 	stats, err := r.Sync(&want, full)
@@ -519,12 +531,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := addrCalls(f); len(got) != 1 || !strings.HasPrefix(got[0], "AddAddresses kube-ipvs0 ") {
 			t.Errorf("address calls = %q, want one batch", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.106.71.137/32"}) {
-			t.Errorf("retry calls = %q, want the refused address alone", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "the refused address alone", "AddAddresses kube-ipvs0 10.106.71.137/32")
 	})
 
 	t.Run("whole batch fails", func(t *testing.T) {
@@ -540,12 +547,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := f.state(t).IPVS.Services; len(got) != 2 {
 			t.Errorf("virtual servers = %v, want both programmed despite the addresses", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.100.10/32"}) {
-			t.Errorf("retry calls = %q, want both addresses in one batch", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "both addresses in one batch", "AddAddresses kube-ipvs0 10.96.0.1/32 10.96.100.10/32")
 	})
 
 	t.Run("unbind refused", func(t *testing.T) {
@@ -566,12 +568,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := kubeIPVSAddrs(f.state(t)); !slices.Equal(got, []netip.Prefix{api, webIP}) {
 			t.Errorf("kube-ipvs0 = %v, want the refused address left", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"DeleteAddresses kube-ipvs0 10.96.100.10/32"}) {
-			t.Errorf("retry calls = %q, want the refused unbind alone", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "the refused unbind alone", "DeleteAddresses kube-ipvs0 10.96.100.10/32")
 	})
 }
 
