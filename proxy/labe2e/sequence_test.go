@@ -169,28 +169,33 @@ func runSequence(t *testing.T, sn sequenceNode, seed uint64, steps int) sequence
 
 // write makes a change through the API, as the controllers would.
 func write(ctx context.Context, c *fake.Clientset, ch churn.Change) error {
-	var err error
 	switch ch.Op {
 	case churn.SetService:
-		svcs := c.CoreV1().Services(ch.Service.Namespace)
-		if ch.Created {
-			_, err = svcs.Create(ctx, ch.Service, metav1.CreateOptions{})
-		} else {
-			_, err = svcs.Update(ctx, ch.Service, metav1.UpdateOptions{})
-		}
+		return put(ctx, c.CoreV1().Services(ch.Service.Namespace), ch.Service, ch.Created)
 	case churn.DeleteService:
-		err = c.CoreV1().Services(ch.Service.Namespace).Delete(ctx, ch.Service.Name, metav1.DeleteOptions{})
+		return c.CoreV1().Services(ch.Service.Namespace).Delete(ctx, ch.Service.Name, metav1.DeleteOptions{})
 	case churn.SetSlice:
-		slices := c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace)
-		if ch.Created {
-			_, err = slices.Create(ctx, ch.Slice, metav1.CreateOptions{})
-		} else {
-			_, err = slices.Update(ctx, ch.Slice, metav1.UpdateOptions{})
-		}
+		return put(ctx, c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace), ch.Slice, ch.Created)
 	case churn.DeleteSlice:
-		err = c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace).Delete(ctx, ch.Slice.Name, metav1.DeleteOptions{})
+		return c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace).Delete(ctx, ch.Slice.Name, metav1.DeleteOptions{})
 	default:
-		err = fmt.Errorf("unknown change %d", ch.Op)
+		return fmt.Errorf("unknown change %d", ch.Op)
+	}
+}
+
+// objectWriter is the part of a typed client put uses.
+type objectWriter[T any] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+}
+
+// put creates obj when the change created it, and updates it otherwise.
+func put[T any](ctx context.Context, w objectWriter[T], obj T, created bool) error {
+	var err error
+	if created {
+		_, err = w.Create(ctx, obj, metav1.CreateOptions{})
+	} else {
+		_, err = w.Update(ctx, obj, metav1.UpdateOptions{})
 	}
 	return err
 }
