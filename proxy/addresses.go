@@ -47,15 +47,7 @@ func (r *Reconciler) ensureAddrs(ps []netip.Prefix) {
 		}
 		return
 	}
-	r.changes++
-	failed := addrFailures(r.k.Links.AddAddresses(dataplane.KubeIPVSInterface, add), add)
-	for _, p := range add {
-		if err, ok := failed[p]; ok {
-			r.fail("bind address", addrObject(p, "to"), err)
-			continue
-		}
-		r.addrs[p] = r.gen
-	}
+	r.changeAddrs("bind address", "to", r.k.Links.AddAddresses, add, func(p netip.Prefix) { r.addrs[p] = r.gen })
 }
 
 // removeAddrs unbinds, in one batch, the addresses of kube-ipvs0 it knows of among ps. One
@@ -70,14 +62,20 @@ func (r *Reconciler) removeAddrs(ps []netip.Prefix) {
 	if len(del) == 0 {
 		return
 	}
+	r.changeAddrs("unbind address", "from", r.k.Links.DeleteAddresses, del, func(p netip.Prefix) { delete(r.addrs, p) })
+}
+
+// changeAddrs sends batch to kube-ipvs0 with change, one kernel change, and calls done for
+// each address the kernel took; each one it refused is a failure of its own.
+func (r *Reconciler) changeAddrs(action, prep string, change func(link string, batch []netip.Prefix) error, batch []netip.Prefix, done func(netip.Prefix)) {
 	r.changes++
-	failed := addrFailures(r.k.Links.DeleteAddresses(dataplane.KubeIPVSInterface, del), del)
-	for _, p := range del {
+	failed := addrFailures(change(dataplane.KubeIPVSInterface, batch), batch)
+	for _, p := range batch {
 		if err, ok := failed[p]; ok {
-			r.fail("unbind address", addrObject(p, "from"), err)
+			r.fail(action, addrObject(p, prep), err)
 			continue
 		}
-		delete(r.addrs, p)
+		done(p)
 	}
 }
 

@@ -188,15 +188,7 @@ func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
 // unref counts one Service's old share out.
 func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
 	a.eachKey(st, func(k dataplane.ServiceKey) {
-		cl := a.claims[k]
-		if i, found := slices.BinarySearchFunc(cl, nn, compareNames); found {
-			cl = slices.Delete(cl, i, i+1)
-		}
-		if len(cl) == 0 {
-			delete(a.claims, k)
-		} else {
-			a.claims[k] = cl
-		}
+		deleteSorted(a.claims, k, nn, compareNames)
 		a.touchedVS[k] = true
 	})
 	for _, addr := range st.Bind {
@@ -328,6 +320,20 @@ func familyRules(s *dataplane.State, family int) dataplane.Ruleset {
 		return s.IP6Tables
 	}
 	return s.IPTables
+}
+
+// deleteSorted removes target from the list m[k], sorted by cmp, and drops k once its list
+// is empty.
+func deleteSorted[K comparable, E, T any](m map[K][]E, k K, target T, cmp func(E, T) int) {
+	list := m[k]
+	if i, found := slices.BinarySearchFunc(list, target, cmp); found {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = list
+	}
 }
 
 // compareNames orders Services as Compute does: by namespace, then name.

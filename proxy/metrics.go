@@ -40,67 +40,23 @@ var syncBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
 // NewMetrics registers the metrics in a registry of their own (plus the Go and process
 // collectors), so that tests and several proxiers in one process do not collide.
 func NewMetrics() *Metrics {
-	const ns = "kubeproxy"
-	fam := []string{"ip_family"}
+	const fam = "ip_family"
 	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		SyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Name: "sync_proxy_rules_duration_seconds",
-			Help: "SyncProxyRules latency in seconds", Buckets: syncBuckets,
-		}, fam),
-		FullSyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Name: "sync_full_proxy_rules_duration_seconds",
-			Help: "SyncProxyRules latency in seconds for full resyncs (the kernel re-read)", Buckets: syncBuckets,
-		}, fam),
-		PartialSyncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Name: "sync_partial_proxy_rules_duration_seconds",
-			Help: "SyncProxyRules latency in seconds for partial resyncs", Buckets: syncBuckets,
-		}, fam),
-		LastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "sync_proxy_rules_last_timestamp_seconds",
-			Help: "The last time proxy rules were successfully synced",
-		}, fam),
-		LastQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "sync_proxy_rules_last_queued_timestamp_seconds",
-			Help: "The last time a sync of proxy rules was queued",
-		}, fam),
-		NetworkProgramming: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns, Name: "network_programming_duration_seconds",
-			Help:    "In Cluster Network Programming Latency in seconds",
-			Buckets: networkProgrammingBuckets(),
-		}, fam),
-		RestoreFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "sync_proxy_rules_iptables_restore_failures_total",
-			Help: "Cumulative proxy iptables restore failures",
-		}, fam),
-		IPTablesRules: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "sync_proxy_rules_iptables_total",
-			Help: "Total number of iptables rules owned by kube-proxy",
-		}, []string{"table", "ip_family"}),
-		ServiceChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "sync_proxy_rules_service_changes_total",
-			Help: "Cumulative proxy rules Service changes",
-		}),
-		EndpointChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "sync_proxy_rules_endpoint_changes_total",
-			Help: "Cumulative proxy rules Endpoint changes",
-		}),
-		HealthzTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "proxy_healthz_total",
-			Help: "Cumulative proxy healthz HTTP status",
-		}, []string{"code"}),
-		LivezTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "proxy_livez_total",
-			Help: "Cumulative proxy livez HTTP status",
-		}, []string{"code"}),
-		SyncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "sync_proxy_rules_errors_total",
-			Help: "Cumulative syncs that could not apply every kernel change (they are retried)",
-		}, fam),
-		Programmed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Name: "ipvs_programmed_objects",
-			Help: "Objects the IPVS proxier holds in the kernel, by kind",
-		}, []string{"ip_family", "kind"}),
+		registry:            prometheus.NewRegistry(),
+		SyncDuration:        histogramVec("sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds", syncBuckets, fam),
+		FullSyncDuration:    histogramVec("sync_full_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds for full resyncs (the kernel re-read)", syncBuckets, fam),
+		PartialSyncDuration: histogramVec("sync_partial_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds for partial resyncs", syncBuckets, fam),
+		LastSync:            gaugeVec("sync_proxy_rules_last_timestamp_seconds", "The last time proxy rules were successfully synced", fam),
+		LastQueued:          gaugeVec("sync_proxy_rules_last_queued_timestamp_seconds", "The last time a sync of proxy rules was queued", fam),
+		NetworkProgramming:  histogramVec("network_programming_duration_seconds", "In Cluster Network Programming Latency in seconds", networkProgrammingBuckets(), fam),
+		RestoreFailures:     counterVec("sync_proxy_rules_iptables_restore_failures_total", "Cumulative proxy iptables restore failures", fam),
+		IPTablesRules:       gaugeVec("sync_proxy_rules_iptables_total", "Total number of iptables rules owned by kube-proxy", "table", fam),
+		ServiceChanges:      counter("sync_proxy_rules_service_changes_total", "Cumulative proxy rules Service changes"),
+		EndpointChanges:     counter("sync_proxy_rules_endpoint_changes_total", "Cumulative proxy rules Endpoint changes"),
+		HealthzTotal:        counterVec("proxy_healthz_total", "Cumulative proxy healthz HTTP status", "code"),
+		LivezTotal:          counterVec("proxy_livez_total", "Cumulative proxy livez HTTP status", "code"),
+		SyncErrors:          counterVec("sync_proxy_rules_errors_total", "Cumulative syncs that could not apply every kernel change (they are retried)", fam),
+		Programmed:          gaugeVec("ipvs_programmed_objects", "Objects the IPVS proxier holds in the kernel, by kind", fam, "kind"),
 	}
 	m.registry.MustRegister(
 		prometheus.NewGoCollector(),
@@ -110,6 +66,25 @@ func NewMetrics() *Metrics {
 		m.EndpointChanges, m.HealthzTotal, m.LivezTotal, m.SyncErrors, m.Programmed,
 	)
 	return m
+}
+
+// namespace prefixes every metric name, as kube-proxy's do.
+const namespace = "kubeproxy"
+
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
 }
 
 // networkProgrammingBuckets are kube-proxy's: 0.25 s steps to 0.5 s, then 1 s to a minute,

@@ -379,15 +379,7 @@ func (p *Proxier) onSlice(old, obj any, deleted bool) {
 }
 
 func (p *Proxier) removeSlice(svc types.NamespacedName, name string) {
-	list := p.slices[svc]
-	if i, found := slices.BinarySearchFunc(list, name, compareSliceName); found {
-		list = slices.Delete(list, i, i+1)
-	}
-	if len(list) == 0 {
-		delete(p.slices, svc)
-	} else {
-		p.slices[svc] = list
-	}
+	deleteSorted(p.slices, svc, name, compareSliceName)
 	p.dirty[svc] = true
 }
 

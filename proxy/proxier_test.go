@@ -108,30 +108,26 @@ func eventually(t *testing.T, what string, check func() string) {
 // seedState is the seed's node1 as proxy/desired/testdata/seed records it.
 func seedState(t *testing.T) dataplane.State {
 	t.Helper()
-	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join("desired", "testdata", "seed", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
+	return dataplane.State{
+		IPVS:     parseSeed(t, "ipvsadm-Ln.txt", dataplane.ParseIPVSAdm),
+		Links:    parseSeed(t, "ip-addr-kube-ipvs0.txt", dataplane.ParseIPAddr),
+		IPSets:   parseSeed(t, "ipset-save.txt", dataplane.ParseIPSetSave),
+		IPTables: parseSeed(t, "iptables-save.txt", dataplane.ParseIPTablesSave),
 	}
-	ipvs, err := dataplane.ParseIPVSAdm(read("ipvsadm-Ln.txt"))
+}
+
+// parseSeed parses the seed's record name with parse.
+func parseSeed[T any](t *testing.T, name string, parse func(string) (T, error)) T {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("desired", "testdata", "seed", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := dataplane.ParseIPAddr(read("ip-addr-kube-ipvs0.txt"))
+	v, err := parse(string(data))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("parse %s: %v", name, err)
 	}
-	sets, err := dataplane.ParseIPSetSave(read("ipset-save.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := dataplane.ParseIPTablesSave(read("iptables-save.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dataplane.State{IPVS: ipvs, Links: links, IPSets: sets, IPTables: rules}
+	return v
 }
 
 // kernelDiff compares the fakes with want: IPVS, kube-ipvs0, sets and IPv4 nat+filter

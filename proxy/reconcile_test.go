@@ -29,6 +29,28 @@ func newTestReconciler(t testing.TB, f *fakes, opts ReconcilerOptions) *Reconcil
 	return r
 }
 
+// failures are the failures of a sync that failed in part.
+func failures(t *testing.T, err error) []Failure {
+	t.Helper()
+	var se *SyncError
+	if !errors.As(err, &se) {
+		t.Fatalf("Sync error = %v, want a *SyncError", err)
+	}
+	return se.Failures
+}
+
+// expectRetry resyncs want after a sync that failed in part and checks that the retry
+// made exactly the calls (what failed, as why says) and that the kernel then holds want.
+func expectRetry(t *testing.T, f *fakes, r *Reconciler, want dataplane.State, why string, calls ...string) {
+	t.Helper()
+	f.resetCalls()
+	mustSync(t, r, want, false)
+	if got := f.calls(); !slices.Equal(got, calls) {
+		t.Errorf("retry calls = %q, want %s: %q", got, why, calls)
+	}
+	checkHolds(t, f, want)
+}
+
 func mustSync(t testing.TB, r *Reconciler, want dataplane.State, full bool) SyncStats {
 	t.Helper()
 	stats, err := r.Sync(&want, full)
@@ -452,17 +474,14 @@ func TestReconcileFaultInjection(t *testing.T) {
 	f.ipvs.FailNext("AddRealServer", syscall.ENOMEM)
 
 	_, err := r.Sync(&want, false)
-	var se *SyncError
-	if !errors.As(err, &se) {
-		t.Fatalf("Sync error = %v, want a *SyncError", err)
+	fs := failures(t, err)
+	if len(fs) != 2 {
+		t.Fatalf("failures = %v, want 2 (one member, one real server)", fs)
 	}
-	if len(se.Failures) != 2 {
-		t.Fatalf("failures = %v, want 2 (one member, one real server)", se.Failures)
-	}
-	if f0 := se.Failures[0]; f0.Op != "add to ip set" || !strings.HasPrefix(f0.Object, "KUBE-") || !errors.Is(err, injected) {
+	if f0 := fs[0]; f0.Op != "add to ip set" || !strings.HasPrefix(f0.Object, "KUBE-") || !errors.Is(err, injected) {
 		t.Errorf("first failure = %+v, want the ip set add naming its set and member", f0)
 	}
-	if f1 := se.Failures[1]; f1.Op != "add real server" || f1.Object != "TCP 10.96.0.1:443 -> 10.0.2.2:6443" || !errors.Is(err, syscall.ENOMEM) {
+	if f1 := fs[1]; f1.Op != "add real server" || f1.Object != "TCP 10.96.0.1:443 -> 10.0.2.2:6443" || !errors.Is(err, syscall.ENOMEM) {
 		t.Errorf("second failure = %+v, want the real server with its virtual server", f1)
 	}
 	// Everything else landed.
@@ -494,14 +513,6 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 	addrCalls := func(f *fakes) []string {
 		return slices.DeleteFunc(f.links.Calls(), func(c string) bool { return strings.HasPrefix(c, "EnsureDummy") })
 	}
-	failures := func(t *testing.T, err error) []Failure {
-		t.Helper()
-		var se *SyncError
-		if !errors.As(err, &se) {
-			t.Fatalf("Sync error = %v, want a *SyncError", err)
-		}
-		return se.Failures
-	}
 
 	t.Run("one address refused", func(t *testing.T) {
 		f := newFakes(t)
@@ -519,12 +530,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := addrCalls(f); len(got) != 1 || !strings.HasPrefix(got[0], "AddAddresses kube-ipvs0 ") {
 			t.Errorf("address calls = %q, want one batch", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.106.71.137/32"}) {
-			t.Errorf("retry calls = %q, want the refused address alone", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "the refused address alone", "AddAddresses kube-ipvs0 10.106.71.137/32")
 	})
 
 	t.Run("whole batch fails", func(t *testing.T) {
@@ -540,12 +546,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := f.state(t).IPVS.Services; len(got) != 2 {
 			t.Errorf("virtual servers = %v, want both programmed despite the addresses", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.100.10/32"}) {
-			t.Errorf("retry calls = %q, want both addresses in one batch", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "both addresses in one batch", "AddAddresses kube-ipvs0 10.96.0.1/32 10.96.100.10/32")
 	})
 
 	t.Run("unbind refused", func(t *testing.T) {
@@ -566,12 +567,7 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 		if got := kubeIPVSAddrs(f.state(t)); !slices.Equal(got, []netip.Prefix{api, webIP}) {
 			t.Errorf("kube-ipvs0 = %v, want the refused address left", got)
 		}
-		f.resetCalls()
-		mustSync(t, r, want, false)
-		if got := f.calls(); !slices.Equal(got, []string{"DeleteAddresses kube-ipvs0 10.96.100.10/32"}) {
-			t.Errorf("retry calls = %q, want the refused unbind alone", got)
-		}
-		checkHolds(t, f, want)
+		expectRetry(t, f, r, want, "the refused unbind alone", "DeleteAddresses kube-ipvs0 10.96.100.10/32")
 	})
 }
 
@@ -590,11 +586,11 @@ func TestReconcileServiceBatchFaults(t *testing.T) {
 		// The kernel refuses the first virtual server of the batch.
 		f.ipvs.FailNext("AddService", syscall.ENOMEM)
 		_, err := r.Sync(&want, false)
-		var se *SyncError
-		if !errors.As(err, &se) || len(se.Failures) != 1 || se.Failures[0].Op != "add virtual server" || !errors.Is(err, syscall.ENOMEM) {
+		fs := failures(t, err)
+		if len(fs) != 1 || fs[0].Op != "add virtual server" || !errors.Is(err, syscall.ENOMEM) {
 			t.Fatalf("Sync error = %v, want the refused virtual server alone", err)
 		}
-		refused := se.Failures[0].Object
+		refused := fs[0].Object
 		got := f.state(t)
 		if len(got.IPVS.Services) != 1 || got.IPVS.Services[0].Key().String() == refused || len(got.IPVS.Services[0].RealServers) == 0 {
 			t.Fatalf("virtual servers = %+v, want the other one with its real servers", got.IPVS.Services)
@@ -623,8 +619,7 @@ func TestReconcileServiceBatchFaults(t *testing.T) {
 		want := desiredFor(kubernetesService, web)
 		f.ipvs.FailNext("AddServices", syscall.ENOBUFS)
 		_, err := r.Sync(&want, false)
-		var se *SyncError
-		if !errors.As(err, &se) || len(se.Failures) != len(want.IPVS.Services) || !errors.Is(err, syscall.ENOBUFS) {
+		if fs := failures(t, err); len(fs) != len(want.IPVS.Services) || !errors.Is(err, syscall.ENOBUFS) {
 			t.Fatalf("Sync error = %v, want each virtual server of the failed batch", err)
 		}
 		if got := f.state(t).IPVS.Services; len(got) != 0 {

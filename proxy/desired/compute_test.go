@@ -213,10 +213,7 @@ func TestCompute(t *testing.T) {
 		svcs:   []*corev1.Service{service("a", cip, nodePort(30080), eTPLocal)},
 		slices: []*discoveryv1.EndpointSlice{endpointSlice("a", "a-1", 80, ep("10.244.1.1", "node2"))},
 		want: expect{
-			vs: []dataplane.VirtualServer{
-				tcp(cip+":80", rs("10.244.1.1:80")...),
-				tcp("172.18.0.3:30080", rs("10.244.1.1:80")...),
-			},
+			vs:      tcpOn(rs("10.244.1.1:80"), cip+":80", "172.18.0.3:30080"),
 			bind:    []string{cip},
 			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}, SetNodePortTCP: {"30080"}, SetNodePortLocalTCP: {"30080"}},
 		},
@@ -225,11 +222,7 @@ func TestCompute(t *testing.T) {
 		svcs:   []*corev1.Service{service("a", cip, externalIPs("192.0.2.10", "172.18.0.3", "2001:db8::1"))},
 		slices: []*discoveryv1.EndpointSlice{endpointSlice("a", "a-1", 80, ep("10.244.1.1", "node2"))},
 		want: expect{
-			vs: []dataplane.VirtualServer{
-				tcp(cip+":80", rs("10.244.1.1:80")...),
-				tcp("172.18.0.3:80", rs("10.244.1.1:80")...),
-				tcp("192.0.2.10:80", rs("10.244.1.1:80")...),
-			},
+			vs:      tcpOn(rs("10.244.1.1:80"), cip+":80", "172.18.0.3:80", "192.0.2.10:80"),
 			bind:    []string{cip, "192.0.2.10"},
 			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}, SetExternalIP: {"172.18.0.3,tcp:80", "192.0.2.10,tcp:80"}},
 		},
@@ -266,11 +259,7 @@ func TestCompute(t *testing.T) {
 		})},
 		slices: []*discoveryv1.EndpointSlice{endpointSlice("a", "a-1", 80, ep("10.244.3.1", "node1"))},
 		want: expect{
-			vs: []dataplane.VirtualServer{
-				tcp(cip+":80", rs("10.244.3.1:80")...),
-				tcp("172.18.0.3:30080", rs("10.244.3.1:80")...),
-				tcp("203.0.113.10:80", rs("10.244.3.1:80")...),
-			},
+			vs:   tcpOn(rs("10.244.3.1:80"), cip+":80", "172.18.0.3:30080", "203.0.113.10:80"),
 			bind: []string{cip, "203.0.113.10"},
 			members: map[SetID][]string{
 				SetClusterIP:           {cip + ",tcp:80"},
@@ -510,12 +499,8 @@ func TestComputeIPv6(t *testing.T) {
 	res := Compute(in)
 	want := expect{
 		family: 6,
-		vs: []dataplane.VirtualServer{
-			tcp("[2001:db8::10]:80", rs("[fd00:10:244:1::7]:80", "[fd00:10:244:3::5]:80")...),
-			tcp("[fc00:f853:ccd:e793::3]:30080", rs("[fd00:10:244:1::7]:80", "[fd00:10:244:3::5]:80")...),
-			tcp("[fd00:10:96::10]:80", rs("[fd00:10:244:1::7]:80", "[fd00:10:244:3::5]:80")...),
-		},
-		bind: []string{"2001:db8::10", "fd00:10:96::10"},
+		vs:     tcpOn(rs("[fd00:10:244:1::7]:80", "[fd00:10:244:3::5]:80"), "[2001:db8::10]:80", "[fc00:f853:ccd:e793::3]:30080", "[fd00:10:96::10]:80"),
+		bind:   []string{"2001:db8::10", "fd00:10:96::10"},
 		members: map[SetID][]string{
 			SetClusterIP:   {"fd00:10:96::10,tcp:80"},
 			SetExternalIP:  {"2001:db8::10,tcp:80"},

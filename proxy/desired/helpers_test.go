@@ -193,6 +193,16 @@ func tcp(addrPort string, real ...dataplane.RealServer) dataplane.VirtualServer 
 	return vs(dataplane.TCP, addrPort, "rr", real...)
 }
 
+// tcpOn is one TCP virtual server per frontend (address:port), all with the same real
+// servers.
+func tcpOn(real []dataplane.RealServer, frontends ...string) []dataplane.VirtualServer {
+	var out []dataplane.VirtualServer
+	for _, f := range frontends {
+		out = append(out, tcp(f, real...))
+	}
+	return out
+}
+
 // expect describes a node's state in terms a reader checks against upstream by eye.
 type expect struct {
 	family int
@@ -310,14 +320,22 @@ func (x expect) state(node string) dataplane.State {
 	}
 	var svcs, np, post, lb, pfw, srf []string
 	svcs = append(svcs, "-s "+lo+" -j RETURN")
-	if x.has(SetLoopBack) {
-		post = append(post, x.cm(SetLoopBack)+" dst,dst,src -j MASQUERADE")
-	}
-	if x.has(SetLoadBalancer) {
-		svcs = append(svcs, x.cm(SetLoadBalancer)+" dst,dst -j KUBE-LOAD-BALANCER")
-	}
-	if x.has(SetLoadBalancerLocal) {
-		lb = append(lb, x.cm(SetLoadBalancerLocal)+" dst,dst -j RETURN")
+	// The match-set rules that only need their set, in each chain's order.
+	for _, m := range []struct {
+		id    SetID
+		chain *[]string
+		rule  string
+	}{
+		{SetLoopBack, &post, "dst,dst,src -j MASQUERADE"},
+		{SetLoadBalancer, &svcs, "dst,dst -j KUBE-LOAD-BALANCER"},
+		{SetLoadBalancerLocal, &lb, "dst,dst -j RETURN"},
+		{SetLoadBalancerFW, &pfw, "dst,dst -j KUBE-SOURCE-RANGES-FIREWALL"},
+		{SetLoadBalancerSourceCIDR, &srf, "dst,dst,src -j RETURN"},
+		{SetLoadBalancerSourceIP, &srf, "dst,dst,src -j RETURN"},
+	} {
+		if x.has(m.id) {
+			*m.chain = append(*m.chain, x.cm(m.id)+" "+m.rule)
+		}
 	}
 	for _, p := range []struct {
 		local, all SetID
@@ -329,15 +347,6 @@ func (x expect) state(node string) dataplane.State {
 		if x.has(p.all) {
 			np = append(np, "-p "+p.proto+" "+x.cm(p.all)+" "+p.m+" -j KUBE-MARK-MASQ")
 		}
-	}
-	if x.has(SetLoadBalancerFW) {
-		pfw = append(pfw, x.cm(SetLoadBalancerFW)+" dst,dst -j KUBE-SOURCE-RANGES-FIREWALL")
-	}
-	if x.has(SetLoadBalancerSourceCIDR) {
-		srf = append(srf, x.cm(SetLoadBalancerSourceCIDR)+" dst,dst,src -j RETURN")
-	}
-	if x.has(SetLoadBalancerSourceIP) {
-		srf = append(srf, x.cm(SetLoadBalancerSourceIP)+" dst,dst,src -j RETURN")
 	}
 	if x.has(SetClusterIP) {
 		switch x.clusterMasq {

@@ -73,14 +73,7 @@ func OwnedRules(actual dataplane.Ruleset) dataplane.Ruleset {
 			}
 			t.Chains = append(t.Chains, kept)
 		}
-		var own []string
-		for _, c := range chainSpecs {
-			if c.Table == table {
-				own = append(own, c.Name)
-			}
-		}
-		slices.Sort(own)
-		for _, name := range own {
+		for _, name := range ownChains(table) {
 			if c, ok := at.Chain(name); ok {
 				t.Chains = append(t.Chains, dataplane.Chain{Name: name, Policy: "-", Rules: slices.Clone(c.Rules)})
 			}

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -147,6 +148,19 @@ var chainSpecs = []ChainSpec{
 // Chains lists the 11 user chains (5 nat, 6 filter) kube-proxy's IPVS mode creates, flushes
 // on every sync and deletes on cleanup.
 func Chains() []ChainSpec { return chainSpecs }
+
+// ownChains lists kube-proxy's chains of one table by name, the order iptables-save
+// prints them in.
+func ownChains(table string) []string {
+	var own []string
+	for _, c := range chainSpecs {
+		if c.Table == table {
+			own = append(own, c.Name)
+		}
+	}
+	slices.Sort(own)
+	return own
+}
 
 // JumpSpec is one rule kube-proxy puts in a built-in chain: `-m comment --comment C -j To`.
 type JumpSpec struct {

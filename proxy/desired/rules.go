@@ -1,7 +1,6 @@
 package desired
 
 import (
-	"slices"
 	"strconv"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -155,14 +154,7 @@ func (b *rulesetBuilder) build() dataplane.Ruleset {
 				t.Chains = append(t.Chains, dataplane.Chain{Name: name, Policy: "ACCEPT", Rules: rules})
 			}
 		}
-		var own []string
-		for _, c := range chainSpecs {
-			if c.Table == table {
-				own = append(own, c.Name)
-			}
-		}
-		slices.Sort(own)
-		for _, name := range own {
+		for _, name := range ownChains(table) {
 			t.Chains = append(t.Chains, dataplane.Chain{Name: name, Policy: "-", Rules: b.chains[table][name]})
 		}
 		rs.Tables = append(rs.Tables, t)

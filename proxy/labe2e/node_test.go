@@ -59,6 +59,20 @@ type node struct {
 	client *fake.Clientset
 }
 
+// nodeConfig is the proxier configuration of the tests (testdata/kube-proxy.yaml).
+func nodeConfig(t *testing.T) config.Config {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // newNode asserts the lab guest (labtest.Require) and prepares the node: the dummy eth0
 // with the node's address, the sysctls the proxier's start sets (proxy.Setup, as
 // cmd/ipvs-proxier runs it), the Node object in the API.
@@ -84,14 +98,7 @@ func newNode(t *testing.T) *node {
 		}
 	})
 
-	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := nodeConfig(t)
 	if err := proxy.Setup(k, proxy.SetupOptionsFrom(cfg)); err != nil {
 		t.Fatal(err)
 	}

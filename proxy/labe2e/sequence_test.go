@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -168,28 +169,33 @@ func runSequence(t *testing.T, sn sequenceNode, seed uint64, steps int) sequence
 
 // write makes a change through the API, as the controllers would.
 func write(ctx context.Context, c *fake.Clientset, ch churn.Change) error {
-	var err error
 	switch ch.Op {
 	case churn.SetService:
-		svcs := c.CoreV1().Services(ch.Service.Namespace)
-		if ch.Created {
-			_, err = svcs.Create(ctx, ch.Service, metav1.CreateOptions{})
-		} else {
-			_, err = svcs.Update(ctx, ch.Service, metav1.UpdateOptions{})
-		}
+		return put(ctx, c.CoreV1().Services(ch.Service.Namespace), ch.Service, ch.Created)
 	case churn.DeleteService:
-		err = c.CoreV1().Services(ch.Service.Namespace).Delete(ctx, ch.Service.Name, metav1.DeleteOptions{})
+		return c.CoreV1().Services(ch.Service.Namespace).Delete(ctx, ch.Service.Name, metav1.DeleteOptions{})
 	case churn.SetSlice:
-		slices := c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace)
-		if ch.Created {
-			_, err = slices.Create(ctx, ch.Slice, metav1.CreateOptions{})
-		} else {
-			_, err = slices.Update(ctx, ch.Slice, metav1.UpdateOptions{})
-		}
+		return put(ctx, c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace), ch.Slice, ch.Created)
 	case churn.DeleteSlice:
-		err = c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace).Delete(ctx, ch.Slice.Name, metav1.DeleteOptions{})
+		return c.DiscoveryV1().EndpointSlices(ch.Slice.Namespace).Delete(ctx, ch.Slice.Name, metav1.DeleteOptions{})
 	default:
-		err = fmt.Errorf("unknown change %d", ch.Op)
+		return fmt.Errorf("unknown change %d", ch.Op)
+	}
+}
+
+// objectWriter is the part of a typed client put uses.
+type objectWriter[T any] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+}
+
+// put creates obj when the change created it, and updates it otherwise.
+func put[T any](ctx context.Context, w objectWriter[T], obj T, created bool) error {
+	var err error
+	if created {
+		_, err = w.Create(ctx, obj, metav1.CreateOptions{})
+	} else {
+		_, err = w.Update(ctx, obj, metav1.UpdateOptions{})
 	}
 	return err
 }
@@ -290,36 +296,29 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // counterSum adds up a counter's series; 0 when it has none.
 func counterSum(g prometheus.Gatherer, name string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return sumSeries(g, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
 }
 
 // histogramCount adds up a histogram's observation counts; 0 when it has none.
 func histogramCount(g prometheus.Gatherer, name string) uint64 {
+	return sumSeries(g, name, func(m *dto.Metric) uint64 { return m.GetHistogram().GetSampleCount() })
+}
+
+// sumSeries adds up value over the series of the metric name; 0 when it has none.
+func sumSeries[T float64 | uint64](g prometheus.Gatherer, name string, value func(*dto.Metric) T) T {
 	mfs, err := g.Gather()
 	if err != nil {
 		return 0
 	}
-	var n uint64
+	var sum T
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleCount()
+				sum += value(m)
 			}
 		}
 	}
-	return n
+	return sum
 }
 
 // lastLines returns the last n lines of text.

@@ -2,8 +2,6 @@ package labe2e
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -29,20 +27,6 @@ func TestRandomChangesMatchFullSyncOnFakes(t *testing.T) {
 	seed := sequenceSeed(t)
 	res := runSequence(t, sn, seed, labSteps)
 	t.Logf("seed %d: %s", seed, res)
-}
-
-// nodeConfig is the proxier configuration of the tests (testdata/kube-proxy.yaml).
-func nodeConfig(t *testing.T) config.Config {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 // fakeNode is node1 on the kernel fakes after the proxier's start-up (proxy.Setup): lo,

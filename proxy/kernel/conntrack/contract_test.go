@@ -20,6 +20,19 @@ func udp(src netip.Addr, sport uint16, dst, replySrc string) Flow {
 	return Flow{Protocol: ProtoUDP, OrigSrc: s, OrigDst: d, ReplySrc: r, ReplyDst: s}
 }
 
+// testFilter is the filter of the tests: 10.96.0.10:53 and [fd00:96::10]:53 keep one
+// endpoint each, 10.96.0.11:5353 has none left, NodePort 30053 keeps 10.244.1.5:53.
+func testFilter() *StaleFilter {
+	return &StaleFilter{
+		Frontends: map[netip.AddrPort]Endpoints{
+			netip.MustParseAddrPort("10.96.0.10:53"):    endpoints("10.244.1.5:53"),
+			netip.MustParseAddrPort("10.96.0.11:5353"):  endpoints(),
+			netip.MustParseAddrPort("[fd00:96::10]:53"): endpoints("[fd00:244::1]:53"),
+		},
+		NodePorts: map[uint16]Endpoints{30053: endpoints("10.244.1.5:53")},
+	}
+}
+
 func endpoints(eps ...string) Endpoints {
 	out := Endpoints{}
 	for _, e := range eps {
@@ -41,14 +54,7 @@ func testContract(t *testing.T, newImpl func(t *testing.T) (Interface, func(t *t
 		removed6  = udp(client6, 40007, "[fd00:96::10]:53", "[fd00:244::2]:53") // IPv6, endpoint gone
 		keep6     = udp(client6, 40008, "[fd00:96::10]:53", "[fd00:244::1]:53")
 	)
-	filter := &StaleFilter{
-		Frontends: map[netip.AddrPort]Endpoints{
-			netip.MustParseAddrPort("10.96.0.10:53"):    endpoints("10.244.1.5:53"),
-			netip.MustParseAddrPort("10.96.0.11:5353"):  endpoints(),
-			netip.MustParseAddrPort("[fd00:96::10]:53"): endpoints("[fd00:244::1]:53"),
-		},
-		NodePorts: map[uint16]Endpoints{30053: endpoints("10.244.1.5:53")},
-	}
+	filter := testFilter()
 	ours := func(t *testing.T, c Interface, family int) []Flow {
 		t.Helper()
 		all, err := c.List(family)

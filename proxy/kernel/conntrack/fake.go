@@ -10,19 +10,21 @@ import (
 )
 
 // Fake is an in-memory conntrack table. It keeps the entries it was given, deletes the ones
-// a filter calls stale, and remembers the deleted ones. It is safe for concurrent use.
+// a filter calls stale, and remembers the deleted ones. Its Recorder logs every call
+// ("DeleteStale 4") and fails the next List or DeleteStale on request. It is safe for
+// concurrent use.
 type Fake struct {
 	mu      sync.Mutex
 	flows   []Flow
 	deleted []Flow
-	calls   *fakecalls.Recorder
+	*fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
 
 // NewFake returns a table holding flows.
 func NewFake(flows ...Flow) *Fake {
-	return &Fake{flows: slices.Clone(flows), calls: fakecalls.New("conntrack.Fake", "List", "DeleteStale")}
+	return &Fake{flows: slices.Clone(flows), Recorder: fakecalls.New("conntrack.Fake", "List", "DeleteStale")}
 }
 
 // Add puts entries into the table, as traffic would.
@@ -39,22 +41,11 @@ func (f *Fake) Deleted() []Flow {
 	return slices.Clone(f.deleted)
 }
 
-// Calls returns the calls received so far, e.g. "DeleteStale 4".
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
-// ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() { f.calls.Reset() }
-
-// FailNext makes the next call of op ("List" or "DeleteStale") fail with err without
-// touching the table.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
-
 // List returns the family's entries.
 func (f *Fake) List(family int) ([]Flow, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("List %d", family)
-	if err := f.calls.Fault("List"); err != nil {
+	if err := f.Call("List", family); err != nil {
 		return nil, err
 	}
 	if err := checkFamily(family); err != nil {
@@ -73,8 +64,7 @@ func (f *Fake) List(family int) ([]Flow, error) {
 func (f *Fake) DeleteStale(family int, sf *StaleFilter) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteStale %d", family)
-	if err := f.calls.Fault("DeleteStale"); err != nil {
+	if err := f.Call("DeleteStale", family); err != nil {
 		return 0, err
 	}
 	if err := checkFamily(family); err != nil {

@@ -14,12 +14,14 @@ import (
 
 // Fake is an in-memory set of ip sets with the kernel's checks: members are validated
 // against the set type and family (dataplane.ParseMember), a set is created once per name
-// and type, a full hash set refuses more members. It logs every changing call and can be told to fail the next call of an
-// operation. It is safe for concurrent use.
+// and type, a full hash set refuses more members. Its Recorder logs every changing call
+// ("Create KUBE-CLUSTER-IP hash:ip,port", "Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443") and
+// fails the next List, Create, Destroy, Add or Del on request. It is safe for concurrent
+// use.
 type Fake struct {
-	mu    sync.Mutex
-	sets  map[string]*fakeSet
-	calls *fakecalls.Recorder
+	mu   sync.Mutex
+	sets map[string]*fakeSet
+	*fakecalls.Recorder
 }
 
 type fakeSet struct {
@@ -32,8 +34,8 @@ var _ Interface = (*Fake)(nil)
 // NewFake returns a fake without sets.
 func NewFake() *Fake {
 	return &Fake{
-		sets:  map[string]*fakeSet{},
-		calls: fakecalls.New("ipset.Fake", "List", "Create", "Destroy", "Add", "Del"),
+		sets:     map[string]*fakeSet{},
+		Recorder: fakecalls.New("ipset.Fake", "List", "Create", "Destroy", "Add", "Del"),
 	}
 }
 
@@ -46,22 +48,11 @@ func (f *Fake) Has(name string) bool {
 	return ok
 }
 
-// Calls lists the changing calls made so far, in order, whether they succeeded or not:
-// "Create KUBE-CLUSTER-IP hash:ip,port", "Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443".
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
-// ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() { f.calls.Reset() }
-
-// FailNext makes the next call of op (a method name: "List", "Create", "Destroy", "Add",
-// "Del") fail with err without changing anything. Queued errors are used one per call.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
-
 // List returns every set, sorted by name, with its members sorted.
 func (f *Fake) List() ([]dataplane.IPSet, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("List"); err != nil {
+	if err := f.Fault("List"); err != nil {
 		return nil, err
 	}
 	out := make([]dataplane.IPSet, 0, len(f.sets))
@@ -79,8 +70,7 @@ func (f *Fake) List() ([]dataplane.IPSet, error) {
 func (f *Fake) Create(set dataplane.IPSet) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Create %s %s", set.Name, set.Type)
-	if err := f.calls.Fault("Create"); err != nil {
+	if err := f.Call("Create", set.Name, set.Type); err != nil {
 		return err
 	}
 	h, err := normalizeHeader(set)
@@ -107,8 +97,7 @@ func sameSet(cur, want dataplane.IPSet) error {
 func (f *Fake) Destroy(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Destroy %s", name)
-	if err := f.calls.Fault("Destroy"); err != nil {
+	if err := f.Call("Destroy", name); err != nil {
 		return err
 	}
 	delete(f.sets, name)
@@ -120,8 +109,7 @@ func (f *Fake) Destroy(name string) error {
 func (f *Fake) Add(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Add %s", call(name, members))
-	if err := f.calls.Fault("Add"); err != nil {
+	if err := f.Call("Add", call(name, members)); err != nil {
 		return err
 	}
 	s, err := f.set("add to", name)
@@ -148,8 +136,7 @@ func (f *Fake) Add(name string, members ...dataplane.Member) error {
 func (f *Fake) Del(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Del %s", call(name, members))
-	if err := f.calls.Fault("Del"); err != nil {
+	if err := f.Call("Del", call(name, members)); err != nil {
 		return err
 	}
 	s, err := f.set("delete from", name)

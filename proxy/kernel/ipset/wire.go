@@ -114,20 +114,15 @@ func appendBE32(b []byte, typ uint16, v uint32) []byte {
 
 // appendAddr appends an address nested in its family's attribute.
 func appendAddr(b []byte, typ uint16, a netip.Addr) []byte {
+	v, attr := a.AsSlice(), uint16(attrIPv6)
 	if a.Is4() {
-		v := a.As4()
-		b = binary.NativeEndian.AppendUint16(b, 4+4+4)
-		b = binary.NativeEndian.AppendUint16(b, typ|nlaFNested)
-		b = binary.NativeEndian.AppendUint16(b, 4+4)
-		b = binary.NativeEndian.AppendUint16(b, attrIPv4|nlaFNetByteorder)
-		return append(b, v[:]...)
+		attr = attrIPv4
 	}
-	v := a.As16()
-	b = binary.NativeEndian.AppendUint16(b, 4+4+16)
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+4+len(v)))
 	b = binary.NativeEndian.AppendUint16(b, typ|nlaFNested)
-	b = binary.NativeEndian.AppendUint16(b, 4+16)
-	b = binary.NativeEndian.AppendUint16(b, attrIPv6|nlaFNetByteorder)
-	return append(b, v[:]...)
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
+	b = binary.NativeEndian.AppendUint16(b, attr|nlaFNetByteorder)
+	return append(b, v...)
 }
 
 // beginNest appends the header of a nested attribute whose length endNest sets once its

@@ -18,13 +18,15 @@ import (
 // a missing chain, deleting a missing rule or a referenced chain, or any other refused
 // line fails the whole input and leaves the ruleset unchanged, as the kernel's commit
 // does. It starts with the raw, mangle, nat and filter tables and their built-in chains,
-// all ACCEPT. It is safe for concurrent use.
+// all ACCEPT. Its Recorder logs every Restore with the tables it named ("Restore IPv4
+// nat,filter") and fails the next Save or Restore on request. It is safe for concurrent
+// use.
 type Fake struct {
 	mu        sync.Mutex
 	rulesets  map[Family]dataplane.Ruleset
 	setExists func(name string) bool
-	calls     *fakecalls.Recorder
-	restores  []RestoreCall
+	*fakecalls.Recorder
+	restores []RestoreCall
 }
 
 // RestoreCall is one Restore the fake received.
@@ -41,7 +43,7 @@ var _ Interface = (*Fake)(nil)
 func NewFake() *Fake {
 	return &Fake{
 		rulesets: map[Family]dataplane.Ruleset{IPv4: emptyRuleset(), IPv6: emptyRuleset()},
-		calls:    fakecalls.New("iptables.Fake", "Save", "Restore"),
+		Recorder: fakecalls.New("iptables.Fake", "Save", "Restore"),
 	}
 }
 
@@ -54,10 +56,6 @@ func (f *Fake) CheckSets(exists func(name string) bool) {
 	f.setExists = exists
 }
 
-// Calls lists the Restore calls made so far, in order, whether they succeeded or not, with
-// the tables they named: "Restore IPv4 nat,filter".
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
 // Restores returns every Restore call with its input and result.
 func (f *Fake) Restores() []RestoreCall {
 	f.mu.Lock()
@@ -65,24 +63,20 @@ func (f *Fake) Restores() []RestoreCall {
 	return slices.Clone(f.restores)
 }
 
-// ResetCalls forgets the calls logged so far.
+// ResetCalls forgets the calls and the Restores logged so far.
 func (f *Fake) ResetCalls() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Reset()
+	f.Recorder.ResetCalls()
 	f.restores = nil
 }
-
-// FailNext makes the next call of op ("Save" or "Restore") fail with err without changing
-// anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // Save returns a copy of the named tables (every table when none is named), in the order
 // named.
 func (f *Fake) Save(fam Family, tables ...string) (dataplane.Ruleset, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("Save"); err != nil {
+	if err := f.Fault("Save"); err != nil {
 		return dataplane.Ruleset{}, err
 	}
 	if err := checkFamily(fam); err != nil {
@@ -110,7 +104,7 @@ func (f *Fake) Restore(fam Family, input []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := &restorer{rs: cloneRuleset(f.rulesets[fam]), setExists: f.setExists}
-	err := f.calls.Fault("Restore")
+	err := f.Fault("Restore")
 	if err == nil {
 		err = checkFamily(fam)
 	}
@@ -121,7 +115,7 @@ func (f *Fake) Restore(fam Family, input []byte) error {
 			err = &RestoreError{Family: fam, Line: le.line, Text: le.text, Msg: le.msg}
 		}
 	}
-	f.calls.Recordf("Restore %s %s", fam, strings.Join(tablesNamed(string(input)), ","))
+	f.Recordf("Restore %s %s", fam, strings.Join(tablesNamed(string(input)), ","))
 	f.restores = append(f.restores, RestoreCall{Family: fam, Input: string(input), Err: err})
 	if err != nil {
 		return err

@@ -165,13 +165,8 @@ func ordered(fs []failure) []*ObjectError {
 // appendServiceMsg appends one IPVS request: cmd with the service s and, for destination
 // commands, the destination d, to the IPVS generic netlink family, with the attributes moby/ipvs sends for them.
 func appendServiceMsg(buf []byte, family uint16, cmd uint8, seq uint32, flags uint16, s *mobyipvs.Service, d *mobyipvs.Destination) []byte {
-	start := len(buf)
-	buf = binary.NativeEndian.AppendUint32(buf, 0) // nlmsg_len, set below
-	buf = binary.NativeEndian.AppendUint16(buf, family)
-	buf = binary.NativeEndian.AppendUint16(buf, unix.NLM_F_REQUEST|flags)
-	buf = binary.NativeEndian.AppendUint32(buf, seq)
-	buf = binary.NativeEndian.AppendUint32(buf, 0) // nlmsg_pid: the kernel fills in ours
-	buf = append(buf, cmd, genlVersion, 0, 0)      // struct genlmsghdr
+	buf, start := nlbatch.AppendRequest(buf, family, flags, seq)
+	buf = append(buf, cmd, genlVersion, 0, 0) // struct genlmsghdr
 
 	nest := len(buf)
 	buf = nlbatch.AppendAttr(buf, cmdAttrService, nil)
@@ -206,8 +201,7 @@ func appendServiceMsg(buf []byte, family uint16, cmd uint8, seq uint32, flags ui
 		buf = nlbatch.AppendU32Attr(buf, destAttrLThresh, d.LowerThreshold)
 		binary.NativeEndian.PutUint16(buf[nest:], uint16(len(buf)-nest))
 	}
-	binary.NativeEndian.PutUint32(buf[start:], uint32(len(buf)-start))
-	return buf
+	return nlbatch.EndRequest(buf, start)
 }
 
 // portBytes is a port in network order, as the kernel keeps it.

@@ -14,14 +14,16 @@ import (
 // protocol, address and port (or family and mark), real servers keyed by address and port
 // within their service, the kernel's errno for each refusal (EEXIST, ESRCH, ENOENT,
 // EINVAL, ERANGE, wrapped with the object), schedulers limited to a known set and the
-// default timeouts 900/120/300. It logs every changing call and can be told to fail the
-// next call of an operation. It is safe for concurrent use.
+// default timeouts 900/120/300. Its Recorder logs every changing call ("AddService TCP
+// 10.96.0.1:443", "AddRealServer TCP 10.96.0.1:443 10.244.3.214:80", "SetTimeouts 900
+// 120 300") and fails the next call of any method on request. It is safe for concurrent
+// use.
 type Fake struct {
 	mu         sync.Mutex
 	services   map[dataplane.ServiceKey]*dataplane.VirtualServer
 	timeouts   dataplane.Timeouts
 	schedulers []string
-	calls      *fakecalls.Recorder
+	*fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
@@ -32,7 +34,7 @@ func NewFake() *Fake {
 		services:   map[dataplane.ServiceKey]*dataplane.VirtualServer{},
 		timeouts:   DefaultTimeouts,
 		schedulers: slices.Clone(KernelSchedulers),
-		calls: fakecalls.New("ipvs.Fake",
+		Recorder: fakecalls.New("ipvs.Fake",
 			"Services", "RealServers", "AddService", "UpdateService", "DeleteService",
 			"AddRealServer", "UpdateRealServer", "DeleteRealServer", "AddServices", "Timeouts", "SetTimeouts", "Close"),
 	}
@@ -66,23 +68,11 @@ func (f *Fake) SetConnections(key dataplane.ServiceKey, rs dataplane.RealServerK
 	return nil
 }
 
-// Calls lists the changing calls made so far, in order, whether they succeeded or not:
-// "AddService TCP 10.96.0.1:443", "AddRealServer TCP 10.96.0.1:443 10.244.3.214:80",
-// "SetTimeouts 900 120 300".
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
-// ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() { f.calls.Reset() }
-
-// FailNext makes the next call of op (a method name such as "AddRealServer") fail with
-// err without changing anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
-
 // Services returns copies of every virtual server with its real servers, sorted.
 func (f *Fake) Services() ([]dataplane.VirtualServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("Services"); err != nil {
+	if err := f.Fault("Services"); err != nil {
 		return nil, err
 	}
 	t := dataplane.IPVS{Services: make([]dataplane.VirtualServer, 0, len(f.services))}
@@ -100,7 +90,7 @@ func (f *Fake) Services() ([]dataplane.VirtualServer, error) {
 func (f *Fake) RealServers(key dataplane.ServiceKey) ([]dataplane.RealServer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("RealServers"); err != nil {
+	if err := f.Fault("RealServers"); err != nil {
 		return nil, err
 	}
 	k, err := normalizeKey(key)
@@ -139,7 +129,7 @@ func (f *Fake) AddServices(vss []dataplane.VirtualServer) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("AddServices"); err != nil {
+	if err := f.Fault("AddServices"); err != nil {
 		return err
 	}
 	var failed []*ObjectError
@@ -158,8 +148,7 @@ func (f *Fake) AddServices(vss []dataplane.VirtualServer) error {
 }
 
 func (f *Fake) addService(vs dataplane.VirtualServer) error {
-	f.calls.Recordf("AddService %s", vs.Key())
-	if err := f.calls.Fault("AddService"); err != nil {
+	if err := f.Call("AddService", vs.Key()); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -181,8 +170,7 @@ func (f *Fake) addService(vs dataplane.VirtualServer) error {
 func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("UpdateService %s", vs.Key())
-	if err := f.calls.Fault("UpdateService"); err != nil {
+	if err := f.Call("UpdateService", vs.Key()); err != nil {
 		return err
 	}
 	n, err := normalizeService(vs)
@@ -206,8 +194,7 @@ func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 func (f *Fake) DeleteService(key dataplane.ServiceKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteService %s", key)
-	if err := f.calls.Fault("DeleteService"); err != nil {
+	if err := f.Call("DeleteService", key); err != nil {
 		return err
 	}
 	k, err := normalizeKey(key)
@@ -242,8 +229,7 @@ func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 }
 
 func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
-	f.calls.Recordf("AddRealServer %s %s", key, rs.Key())
-	if err := f.calls.Fault("AddRealServer"); err != nil {
+	if err := f.Call("AddRealServer", key, rs.Key()); err != nil {
 		return err
 	}
 	vs, err := f.service("AddRealServer", key, rs.Key())
@@ -266,8 +252,7 @@ func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("UpdateRealServer %s %s", key, rs.Key())
-	if err := f.calls.Fault("UpdateRealServer"); err != nil {
+	if err := f.Call("UpdateRealServer", key, rs.Key()); err != nil {
 		return err
 	}
 	vs, err := f.service("UpdateRealServer", key, rs.Key())
@@ -290,8 +275,7 @@ func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServe
 func (f *Fake) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServerKey) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteRealServer %s %s", key, rs)
-	if err := f.calls.Fault("DeleteRealServer"); err != nil {
+	if err := f.Call("DeleteRealServer", key, rs); err != nil {
 		return err
 	}
 	vs, err := f.service("DeleteRealServer", key, rs)
@@ -311,7 +295,7 @@ func (f *Fake) DeleteRealServer(key dataplane.ServiceKey, rs dataplane.RealServe
 func (f *Fake) Timeouts() (dataplane.Timeouts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("Timeouts"); err != nil {
+	if err := f.Fault("Timeouts"); err != nil {
 		return dataplane.Timeouts{}, err
 	}
 	return f.timeouts, nil
@@ -321,8 +305,7 @@ func (f *Fake) Timeouts() (dataplane.Timeouts, error) {
 func (f *Fake) SetTimeouts(t dataplane.Timeouts) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("SetTimeouts %d %d %d", t.TCP, t.TCPFin, t.UDP)
-	if err := f.calls.Fault("SetTimeouts"); err != nil {
+	if err := f.Call("SetTimeouts", t.TCP, t.TCPFin, t.UDP); err != nil {
 		return err
 	}
 	if err := checkTimeouts(t); err != nil {
@@ -344,5 +327,5 @@ func (f *Fake) SetTimeouts(t dataplane.Timeouts) error {
 func (f *Fake) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls.Fault("Close")
+	return f.Fault("Close")
 }

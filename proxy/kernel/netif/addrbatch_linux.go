@@ -23,12 +23,7 @@ func appendAddrMsg(b []byte, msgType, flags uint16, seq uint32, index int, p net
 		family = unix.AF_INET
 	}
 	ip := addr.AsSlice()
-	start := len(b)
-	b = binary.NativeEndian.AppendUint32(b, 0) // nlmsg_len, set below
-	b = binary.NativeEndian.AppendUint16(b, msgType)
-	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST|flags)
-	b = binary.NativeEndian.AppendUint32(b, seq)
-	b = binary.NativeEndian.AppendUint32(b, 0) // nlmsg_pid: the kernel fills in ours
+	b, start := nlbatch.AppendRequest(b, msgType, flags, seq)
 	// struct ifaddrmsg
 	b = append(b, byte(family), byte(p.Bits()), 0, unix.RT_SCOPE_UNIVERSE)
 	b = binary.NativeEndian.AppendUint32(b, uint32(index))
@@ -40,6 +35,5 @@ func appendAddrMsg(b []byte, msgType, flags uint16, seq uint32, index int, p net
 		v := binary.BigEndian.Uint32(bc[:]) | host
 		b = nlbatch.AppendAttr(b, unix.IFA_BROADCAST, binary.BigEndian.AppendUint32(nil, v))
 	}
-	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
-	return b
+	return nlbatch.EndRequest(b, start)
 }

@@ -13,12 +13,14 @@ import (
 )
 
 // Fake is an in-memory set of links and their addresses with the semantics the interface
-// promises (idempotent add and delete), a log of the changing calls and fault injection.
-// It is safe for concurrent use.
+// promises (idempotent add and delete). Its Recorder logs every changing call
+// ("EnsureDummy kube-ipvs0", "AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.10/32"; empty
+// batches are not calls) and fails the next call of any method on request, as a failed
+// socket would. It is safe for concurrent use.
 type Fake struct {
 	mu    sync.Mutex
 	links []dataplane.Link
-	calls *fakecalls.Recorder
+	*fakecalls.Recorder
 	// addrFaults are the failures queued for single addresses (FailAddress).
 	addrFaults map[netip.Prefix][]error
 }
@@ -28,7 +30,7 @@ var _ Interface = (*Fake)(nil)
 // NewFake returns a fake holding links (copied). Links without an index get the next free
 // one, as the kernel numbers them.
 func NewFake(links ...dataplane.Link) *Fake {
-	f := &Fake{calls: fakecalls.New("netif.Fake", "Links", "EnsureDummy", "DeleteLink",
+	f := &Fake{Recorder: fakecalls.New("netif.Fake", "Links", "EnsureDummy", "DeleteLink",
 		"AddAddress", "DeleteAddress", "AddAddresses", "DeleteAddresses")}
 	for _, l := range links {
 		l.Addrs = slices.Clone(l.Addrs)
@@ -39,20 +41,6 @@ func NewFake(links ...dataplane.Link) *Fake {
 	}
 	return f
 }
-
-// Calls lists the changing calls made so far, in order, whether they succeeded or not:
-// "EnsureDummy kube-ipvs0", "AddAddress kube-ipvs0 10.96.0.1/32",
-// "AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.10/32". Empty batches are not calls.
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
-// ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() { f.calls.Reset() }
-
-// FailNext makes the next call of op (a method name: "Links", "EnsureDummy", "DeleteLink",
-// "AddAddress", "DeleteAddress", "AddAddresses", "DeleteAddresses") fail with err without
-// changing anything, as a failed socket would. Queued errors are used one per call, in
-// order.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
 
 // FailAddress makes the next add or delete of p, alone or in a batch, fail with err as the
 // kernel refuses one address: the other addresses of a batch are applied, and the batch
@@ -96,7 +84,7 @@ func (f *Fake) find(name string) int {
 func (f *Fake) Links() ([]dataplane.Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("Links"); err != nil {
+	if err := f.Fault("Links"); err != nil {
 		return nil, err
 	}
 	out := make([]dataplane.Link, 0, len(f.links))
@@ -113,8 +101,7 @@ func (f *Fake) Links() ([]dataplane.Link, error) {
 func (f *Fake) EnsureDummy(name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("EnsureDummy %s", name)
-	if err := f.calls.Fault("EnsureDummy"); err != nil {
+	if err := f.Call("EnsureDummy", name); err != nil {
 		return false, err
 	}
 	if err := checkLinkName(name); err != nil {
@@ -134,8 +121,7 @@ func (f *Fake) EnsureDummy(name string) (bool, error) {
 func (f *Fake) DeleteLink(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteLink %s", name)
-	if err := f.calls.Fault("DeleteLink"); err != nil {
+	if err := f.Call("DeleteLink", name); err != nil {
 		return err
 	}
 	if i := f.find(name); i >= 0 {
@@ -149,8 +135,7 @@ func (f *Fake) DeleteLink(name string) error {
 func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("AddAddress %s %s", link, p)
-	if err := f.calls.Fault("AddAddress"); err != nil {
+	if err := f.Call("AddAddress", link, p); err != nil {
 		return err
 	}
 	return singleResult(f.addAddrs(link, []netip.Prefix{p}))
@@ -161,8 +146,7 @@ func (f *Fake) AddAddress(link string, p netip.Prefix) error {
 func (f *Fake) DeleteAddress(link string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteAddress %s %s", link, p)
-	if err := f.calls.Fault("DeleteAddress"); err != nil {
+	if err := f.Call("DeleteAddress", link, p); err != nil {
 		return err
 	}
 	return singleResult(f.deleteAddrs(link, []netip.Prefix{p}))
@@ -176,8 +160,7 @@ func (f *Fake) AddAddresses(link string, ps []netip.Prefix) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("AddAddresses %s %s", link, joinPrefixes(ps))
-	if err := f.calls.Fault("AddAddresses"); err != nil {
+	if err := f.Call("AddAddresses", link, joinPrefixes(ps)); err != nil {
 		return err
 	}
 	return f.addAddrs(link, ps)
@@ -191,8 +174,7 @@ func (f *Fake) DeleteAddresses(link string, ps []netip.Prefix) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("DeleteAddresses %s %s", link, joinPrefixes(ps))
-	if err := f.calls.Fault("DeleteAddresses"); err != nil {
+	if err := f.Call("DeleteAddresses", link, joinPrefixes(ps)); err != nil {
 		return err
 	}
 	return f.deleteAddrs(link, ps)

@@ -29,18 +29,19 @@ var KernelDefaults = map[string]string{
 
 // Fake is an in-memory /proc/sys holding integer sysctls. Like the kernel it refuses names
 // that do not exist (an error satisfying errors.Is(err, fs.ErrNotExist)) and values that
-// are not integers (EINVAL). It is safe for concurrent use.
+// are not integers (EINVAL). Its Recorder logs every Set ("Set net/ipv4/ip_forward 1")
+// and fails the next Get or Set on request. It is safe for concurrent use.
 type Fake struct {
 	mu     sync.Mutex
 	values map[string]string
-	calls  *fakecalls.Recorder
+	*fakecalls.Recorder
 }
 
 var _ Interface = (*Fake)(nil)
 
 // NewFake returns a fake preloaded with KernelDefaults.
 func NewFake() *Fake {
-	return &Fake{values: maps.Clone(KernelDefaults), calls: fakecalls.New("sysctl.Fake", "Get", "Set")}
+	return &Fake{values: maps.Clone(KernelDefaults), Recorder: fakecalls.New("sysctl.Fake", "Get", "Set")}
 }
 
 // Define makes a sysctl exist with a value, as loading a module does.
@@ -65,22 +66,11 @@ func (f *Fake) Values() map[string]string {
 	return maps.Clone(f.values)
 }
 
-// Calls lists the Set calls made so far, in order, whether they succeeded or not:
-// "Set net/ipv4/ip_forward 1".
-func (f *Fake) Calls() []string { return f.calls.Calls() }
-
-// ResetCalls forgets the calls logged so far.
-func (f *Fake) ResetCalls() { f.calls.Reset() }
-
-// FailNext makes the next call of op ("Get" or "Set") fail with err without touching
-// anything. Queued errors are used one per call, in order.
-func (f *Fake) FailNext(op string, err error) { f.calls.FailNext(op, err) }
-
 // Get returns the value of a sysctl.
 func (f *Fake) Get(name string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.calls.Fault("Get"); err != nil {
+	if err := f.Fault("Get"); err != nil {
 		return "", err
 	}
 	if err := checkName(name); err != nil {
@@ -98,8 +88,7 @@ func (f *Fake) Get(name string) (string, error) {
 func (f *Fake) Set(name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls.Recordf("Set %s %s", name, value)
-	if err := f.calls.Fault("Set"); err != nil {
+	if err := f.Call("Set", name, value); err != nil {
 		return err
 	}
 	if err := checkName(name); err != nil {

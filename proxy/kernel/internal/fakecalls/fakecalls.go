@@ -9,7 +9,9 @@ import (
 	"sync"
 )
 
-// Recorder logs calls and hands out injected failures. A fake records while holding its
+// Recorder logs calls and hands out injected failures. A fake embeds it, which gives
+// tests Calls, ResetCalls and FailNext; the fake's own methods call Recordf and Fault,
+// so a failed call is logged and changes nothing. A fake records while holding its
 // own lock, so the log keeps the order in which the fake applied the calls; the Recorder
 // locks on its own too, so a test may read the log or queue a failure at any time.
 type Recorder struct {
@@ -34,6 +36,14 @@ func (r *Recorder) Recordf(format string, args ...any) {
 	r.calls = append(r.calls, call)
 }
 
+// Call logs a call of op with args, separated by spaces as fmt.Sprintln does
+// ("AddService TCP 10.96.0.1:443"), and returns the failure queued for op, if any: a fake
+// that gets one returns it without changing anything.
+func (r *Recorder) Call(op string, args ...any) error {
+	r.Recordf("%s", strings.TrimSuffix(fmt.Sprintln(append([]any{op}, args...)...), "\n"))
+	return r.Fault(op)
+}
+
 // Calls returns a copy of the log.
 func (r *Recorder) Calls() []string {
 	r.mu.Lock()
@@ -41,8 +51,8 @@ func (r *Recorder) Calls() []string {
 	return slices.Clone(r.calls)
 }
 
-// Reset empties the log; queued failures stay.
-func (r *Recorder) Reset() {
+// ResetCalls empties the log; queued failures stay.
+func (r *Recorder) ResetCalls() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = nil

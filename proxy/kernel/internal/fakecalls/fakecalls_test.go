@@ -19,7 +19,7 @@ func TestRecorderLogsInOrderAndResets(t *testing.T) {
 	if r.Calls()[0] != "Add a 1" {
 		t.Error("changing the returned log changed the Recorder's")
 	}
-	r.Reset()
+	r.ResetCalls()
 	if got := r.Calls(); len(got) != 0 {
 		t.Errorf("after Reset, Calls() = %q", got)
 	}
@@ -30,7 +30,7 @@ func TestRecorderFaultsComeOncePerCallInOrder(t *testing.T) {
 	first, second := errors.New("first"), errors.New("second")
 	r.FailNext("Add", first)
 	r.FailNext("Add", second)
-	r.Reset() // forgets calls, not faults
+	r.ResetCalls() // forgets calls, not faults
 	if err := r.Fault("Del"); err != nil {
 		t.Errorf("Fault(Del) = %v, expected none: the faults were queued for Add", err)
 	}
@@ -38,6 +38,21 @@ func TestRecorderFaultsComeOncePerCallInOrder(t *testing.T) {
 		if err := r.Fault("Add"); err != want {
 			t.Errorf("Fault(Add) #%d = %v, expected %v", i+1, err, want)
 		}
+	}
+}
+
+func TestRecorderCallLogsThenFails(t *testing.T) {
+	r := New("x.Fake", "Add")
+	refused := errors.New("refused")
+	r.FailNext("Add", refused)
+	if err := r.Call("Add", "a", 1); err != refused {
+		t.Errorf("first Call(Add) = %v, expected the queued %v", err, refused)
+	}
+	if err := r.Call("Add", "b"); err != nil {
+		t.Errorf("second Call(Add) = %v, expected none", err)
+	}
+	if got, want := r.Calls(), []string{"Add a 1", "Add b"}; !slices.Equal(got, want) {
+		t.Errorf("Calls() = %q, expected %q: a failed call is logged too", got, want)
 	}
 }
 

@@ -11,18 +11,13 @@ import (
 // newAddrRequest is an RTM_NEWADDR request for ff02::5/128 on link 3, as a refused
 // request comes back inside struct nlmsgerr.
 func newAddrRequest() []byte {
-	b := binary.NativeEndian.AppendUint32(nil, 0) // nlmsg_len, set below
-	b = binary.NativeEndian.AppendUint16(b, unix.RTM_NEWADDR)
-	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	b = binary.NativeEndian.AppendUint32(b, 7)
-	b = binary.NativeEndian.AppendUint32(b, 0)
+	b, start := AppendRequest(nil, unix.RTM_NEWADDR, unix.NLM_F_ACK, 7)
 	b = append(b, unix.AF_INET6, 128, 0, unix.RT_SCOPE_UNIVERSE)
 	b = binary.NativeEndian.AppendUint32(b, 3)
 	ip := []byte{0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5}
 	b = AppendAttr(b, unix.IFA_LOCAL, ip)
 	b = AppendAttr(b, unix.IFA_ADDRESS, ip)
-	binary.NativeEndian.PutUint32(b, uint32(len(b)))
-	return b
+	return EndRequest(b, start)
 }
 
 // nlmsgerr builds an NLMSG_ERROR payload the way the kernel does: the errno, the header

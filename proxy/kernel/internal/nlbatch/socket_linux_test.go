@@ -23,12 +23,7 @@ const (
 )
 
 func appendGetLink(b []byte, seq uint32, flags uint16, kind int) []byte {
-	start := len(b)
-	b = binary.NativeEndian.AppendUint32(b, 0) // nlmsg_len, set below
-	b = binary.NativeEndian.AppendUint16(b, unix.RTM_GETLINK)
-	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST|flags)
-	b = binary.NativeEndian.AppendUint32(b, seq)
-	b = binary.NativeEndian.AppendUint32(b, 0)
+	b, start := AppendRequest(b, unix.RTM_GETLINK, flags, seq)
 	index := uint32(1)
 	if kind == linkMissing {
 		index = 0x7ffffff0
@@ -42,8 +37,7 @@ func appendGetLink(b []byte, seq uint32, flags uint16, kind int) []byte {
 	if kind == linkBadName {
 		b = AppendAttr(b, unix.IFLA_IFNAME, append([]byte(strings.Repeat("x", 40)), 0))
 	}
-	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
-	return b
+	return EndRequest(b, start)
 }
 
 func openRoute(t *testing.T) *Socket {
