@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -48,36 +49,37 @@ type clusterFlags struct {
 }
 
 func newClusterCommand() *cobra.Command {
-	var f clusterFlags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "cluster",
 		Short: "Measure the reference proxier and upstream kube-proxy side by side in fresh lab clusters",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			stdout := cmd.OutOrStdout()
-			if f.render != "" {
-				text, err := rerender(f.render)
-				if err != nil {
-					return err
-				}
-				fmt.Fprint(stdout, text)
-				return nil
-			}
-			c := f.config
-			var err error
-			if c.ns, err = parseNs(f.ns); err != nil {
-				return &cli.UsageError{Err: fmt.Errorf("-n: %w", err)}
-			}
-			c.upstreamNs = c.ns
-			if f.upstreamNs != "" {
-				if c.upstreamNs, err = parseNs(f.upstreamNs); err != nil {
-					return &cli.UsageError{Err: fmt.Errorf("--upstream-n: %w", err)}
-				}
-			}
-			return run(cmd.Context(), c, stdout)
-		},
+	}, &clusterFlags{})
+}
+
+func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
+	stdout := cmd.OutOrStdout()
+	if f.render != "" {
+		text, err := rerender(f.render)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, text)
+		return nil
 	}
-	fs := cmd.Flags()
+	c := f.config
+	var err error
+	if c.ns, err = parseNs(f.ns); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("-n: %w", err)}
+	}
+	c.upstreamNs = c.ns
+	if f.upstreamNs != "" {
+		if c.upstreamNs, err = parseNs(f.upstreamNs); err != nil {
+			return &cli.UsageError{Err: fmt.Errorf("--upstream-n: %w", err)}
+		}
+	}
+	return run(cmd.Context(), c, stdout)
+}
+
+func (f *clusterFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.ns, "n", "n", "100,1000", "Service counts N to measure, comma-separated")
 	fs.StringVar(&f.upstreamNs, "upstream-n", "", "the Ns upstream kube-proxy is measured at (default: all of -n); upstream needs ~40 min at 10000")
 	fs.StringVar(&f.upstream, "upstream", lab.DefaultVersion, "the upstream kube-proxy release to compare with; empty: the reference proxier only")
@@ -87,7 +89,6 @@ func newClusterCommand() *cobra.Command {
 	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static ipvsdump binary copied into the node")
 	fs.BoolVar(&f.skipReference, "skip-reference", false, "measure upstream only")
 	fs.StringVar(&f.render, "render", "", "measure nothing: rewrite the table beside this "+resultsFile+" from it (after a change of the table's layout)")
-	return cmd
 }
 
 // parseNs reads "100,1000".

@@ -1,6 +1,7 @@
 // Package cli is what every ipvs-e2e command shares: how a command line that cannot be
 // understood is refused (exit 2, naming the flag or argument), how a command's error becomes
-// the process's exit status, and the shape of a command that only holds subcommands.
+// the process's exit status, the shape of a command that only holds subcommands and of one
+// that runs (its flags struct binds the flags and runs).
 package cli
 
 import (
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
@@ -72,6 +74,26 @@ func Group(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return Usagef("%q needs a command: %s", cmd.CommandPath(), strings.Join(subcommands(cmd), ", "))
 	}
+	return cmd
+}
+
+// Runner is a command's flags struct: it binds its fields to the command's flags and runs the
+// command with them.
+type Runner interface {
+	// Bind registers the flags on fs, their values landing in the struct.
+	Bind(fs *pflag.FlagSet)
+	// Run runs the command with the parsed flags and the positional arguments.
+	Run(cmd *cobra.Command, args []string) error
+}
+
+// Command makes cmd run r with the flags r binds. A cmd that sets no Args takes none: a stray
+// argument is a usage error.
+func Command(cmd *cobra.Command, r Runner) *cobra.Command {
+	if cmd.Args == nil {
+		cmd.Args = NoArgs
+	}
+	cmd.RunE = r.Run
+	r.Bind(cmd.Flags())
 	return cmd
 }
 

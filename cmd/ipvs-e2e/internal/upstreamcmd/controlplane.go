@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
@@ -29,45 +30,22 @@ type upFlags struct {
 }
 
 func newUpCommand() *cobra.Command {
-	var f upFlags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "up",
 		Short: "Start etcd, kube-apiserver and kube-controller-manager (built first when not cached)",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkVersion(f.version); err != nil {
-				return err
-			}
-			return controlPlaneUp(cmd, f)
-		},
+	}, &upFlags{})
+}
+
+func (f *upFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.version, "version", DefaultVersion, "Kubernetes release (built first when not cached)")
+	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
+	fs.BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
+}
+
+func (f *upFlags) Run(cmd *cobra.Command, _ []string) error {
+	if err := checkVersion(f.version); err != nil {
+		return err
 	}
-	cmd.Flags().StringVar(&f.version, "version", DefaultVersion, "Kubernetes release (built first when not cached)")
-	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
-	cmd.Flags().BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
-	return cmd
-}
-
-type downFlags struct {
-	runDir string
-	grace  time.Duration
-}
-
-func newDownCommand() *cobra.Command {
-	var f downFlags
-	cmd := &cobra.Command{
-		Use:   "down",
-		Short: "Stop the control plane recorded in a run folder",
-		Args:  cli.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return controlplane.StopRecorded(f.runDir, f.grace, func(s string) { slog.Info(s) })
-		},
-	}
-	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "the run folder of the control plane to stop")
-	cmd.Flags().DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL")
-	return cmd
-}
-
-func controlPlaneUp(cmd *cobra.Command, f upFlags) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	p, err := upstream.Build(ctx, upstream.Options{
 		Version:    f.version,
@@ -105,4 +83,25 @@ func controlPlaneUp(cmd *cobra.Command, f upFlags) error {
 		return err
 	}
 	return stopErr
+}
+
+type downFlags struct {
+	runDir string
+	grace  time.Duration
+}
+
+func newDownCommand() *cobra.Command {
+	return cli.Command(&cobra.Command{
+		Use:   "down",
+		Short: "Stop the control plane recorded in a run folder",
+	}, &downFlags{})
+}
+
+func (f *downFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "the run folder of the control plane to stop")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL")
+}
+
+func (f *downFlags) Run(*cobra.Command, []string) error {
+	return controlplane.StopRecorded(f.runDir, f.grace, func(s string) { slog.Info(s) })
 }
