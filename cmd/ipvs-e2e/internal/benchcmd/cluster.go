@@ -283,8 +283,7 @@ func writeArtifacts(out string, m clusterbench.Measurement, art clusterbench.Art
 }
 
 // writeProfile keeps each back-to-back profile under dir, merges them into
-// <out>/<base>.pprof with `go tool pprof -proto`, and writes `go tool pprof -top` of the
-// merge beside it as <base>.top.txt.
+// <out>/<base>.pprof with `go tool pprof -proto`, and writes the merge's top beside it.
 func writeProfile(out, dir, base string, profiles [][]byte) error {
 	var parts []string
 	for i, p := range profiles {
@@ -302,21 +301,24 @@ func writeProfile(out, dir, base string, profiles [][]byte) error {
 	if err := os.WriteFile(merged, proto, 0o644); err != nil {
 		return err
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=60", merged).Output()
-	if err != nil {
-		return fmt.Errorf("go tool pprof -top %s: %w", merged, err)
-	}
-	return os.WriteFile(filepath.Join(out, base+".top.txt"), top, 0o644)
+	return writeTop(merged)
 }
 
 // writeHeapProfile writes the proxy's heap profile as <out>/cluster-<proxy>-N<n>-heap.pprof
-// and `go tool pprof -top` of its live bytes beside it.
+// and the top of its live bytes beside it.
 func writeHeapProfile(out string, m clusterbench.Measurement, heap []byte) error {
 	path := filepath.Join(out, fmt.Sprintf("cluster-%s-N%d-heap.pprof", m.Proxy, m.Services))
 	if err := os.WriteFile(path, heap, 0o644); err != nil {
 		return err
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=60", path).Output()
+	return writeTop(path, "-sample_index=inuse_space")
+}
+
+// writeTop writes `go tool pprof -top` of the profile at path, with flags, beside it:
+// <name>.pprof gets <name>.top.txt.
+func writeTop(path string, flags ...string) error {
+	args := append(append([]string{"tool", "pprof", "-top"}, flags...), "-nodecount=60", path)
+	top, err := exec.Command("go", args...).Output()
 	if err != nil {
 		return fmt.Errorf("go tool pprof -top %s: %w", path, err)
 	}
