@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,26 +61,21 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
 	}
 	start := time.Now()
 
-	// Prepare the lab while the test binaries build: one is downloads, the other CPU.
 	var (
-		l       *kernellab.Lab
-		prepErr error
-		wg      sync.WaitGroup
+		jobs    testJobs
+		skipped []string
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		l, prepErr = kernellab.Prepare(ctx, kernellab.Options{})
-	}()
-	jobs, skipped, buildErr := buildTests(ctx, patterns, explicit, f.run, f.all, f.timeout)
-	wg.Wait()
+	l, err := cli.PrepareLab(ctx, func() (err error) {
+		jobs, skipped, err = buildTests(ctx, patterns, explicit, f.run, f.all, f.timeout)
+		return err
+	})
 	for _, p := range skipped {
 		fmt.Fprintf(stdout, "?   \t%s\t[no lab tests]\n", p)
 	}
 	if jobs.dir != "" {
 		defer os.RemoveAll(jobs.dir)
 	}
-	if err := errors.Join(buildErr, prepErr); err != nil {
+	if err != nil {
 		return err
 	}
 	for i := range jobs.cmds {

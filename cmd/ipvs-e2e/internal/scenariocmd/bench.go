@@ -52,7 +52,11 @@ func (f *benchFlags) Run(cmd *cobra.Command, _ []string) error {
 		ns = append(ns, 10000)
 	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
-	l, bin, err := prepare(ctx)
+	var bin string
+	l, err := cli.PrepareLab(ctx, func() (err error) {
+		bin, err = scenario.BuildGuest(ctx, scenario.DefaultBinDir(), nil)
+		return err
+	})
 	if err != nil {
 		return err
 	}
