@@ -16,7 +16,7 @@ import (
 )
 
 type buildFlags struct {
-	version    string
+	version    release
 	components []string
 	parallel   int
 }
@@ -29,23 +29,20 @@ func newBuildCommand() *cobra.Command {
 }
 
 func (f *buildFlags) Bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.version, "version", DefaultVersion, "Kubernetes release to build")
+	f.version.bind(fs, "Kubernetes release to build")
 	fs.StringSliceVar(&f.components, "components", upstream.DefaultComponents,
 		"comma-separated components: "+strings.Join(upstream.KnownComponents(), ", "))
 	fs.IntVarP(&f.parallel, "p", "p", 2, "go build -p (each build peaks at ~2 GB)")
 }
 
 func (f *buildFlags) Run(cmd *cobra.Command, _ []string) error {
-	if err := checkVersion(f.version); err != nil {
-		return err
-	}
 	for _, c := range f.components {
 		if !slices.Contains(upstream.KnownComponents(), c) {
 			return cli.Usagef("--components: unknown component %q: want some of %s", c, strings.Join(upstream.KnownComponents(), ", "))
 		}
 	}
 	p, err := upstream.Build(cmd.Context(), upstream.Options{
-		Version:    f.version,
+		Version:    string(f.version),
 		Components: f.components,
 		Parallel:   f.parallel,
 	})
@@ -63,11 +60,24 @@ func (f *buildFlags) Run(cmd *cobra.Command, _ []string) error {
 	return nil
 }
 
-// checkVersion refuses a --version that names no release before anything is fetched.
-func checkVersion(v string) error {
+// release is a --version flag: a Kubernetes release, refused while the command line is read,
+// before anything is fetched, when it names none.
+type release string
+
+// bind registers r as --version, defaulting to DefaultVersion.
+func (r *release) bind(fs *pflag.FlagSet, usage string) {
+	*r = DefaultVersion
+	fs.Var(r, "version", usage)
+}
+
+func (r *release) String() string { return string(*r) }
+func (r *release) Type() string   { return "release" }
+
+func (r *release) Set(v string) error {
 	if _, err := upstream.ParseRelease(v); err != nil {
-		return &cli.UsageError{Err: fmt.Errorf("--version: %w", err)}
+		return err
 	}
+	*r = release(v)
 	return nil
 }
 

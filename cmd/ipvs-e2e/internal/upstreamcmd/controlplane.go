@@ -24,7 +24,7 @@ func newControlPlaneCommand() *cobra.Command {
 func defaultRunDir() string { return filepath.Join(upstream.DefaultCacheDir(), "controlplane") }
 
 type upFlags struct {
-	version string
+	version release
 	runDir  string
 	detach  bool
 }
@@ -37,18 +37,15 @@ func newUpCommand() *cobra.Command {
 }
 
 func (f *upFlags) Bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.version, "version", DefaultVersion, "Kubernetes release (built first when not cached)")
+	f.version.bind(fs, "Kubernetes release (built first when not cached)")
 	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
 	fs.BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
 }
 
 func (f *upFlags) Run(cmd *cobra.Command, _ []string) error {
-	if err := checkVersion(f.version); err != nil {
-		return err
-	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	p, err := upstream.Build(ctx, upstream.Options{
-		Version:    f.version,
+		Version:    string(f.version),
 		Components: []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl},
 	})
 	if err != nil {
