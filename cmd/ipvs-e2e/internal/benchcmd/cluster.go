@@ -41,18 +41,11 @@ type config struct {
 	skipReference  bool
 }
 
-// clusterFlags are the cluster command's flags; Service counts stay text until parseNs.
+// clusterFlags is `bench cluster`; its Service counts stay text until parseNs.
 type clusterFlags struct {
 	config
 	ns, upstreamNs string
 	render         string
-}
-
-func newClusterCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "cluster",
-		Short: "Measure the reference proxier and upstream kube-proxy side by side in fresh lab clusters",
-	}, &clusterFlags{})
 }
 
 func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {

@@ -7,19 +7,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
+// prepareFlags is `lab prepare`: it fetches and caches what a guest boots.
 type prepareFlags struct {
 	refresh bool
-}
-
-func newPrepareCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "prepare",
-		Short: "Fetch and cache the kernel, tools and base initramfs",
-	}, &prepareFlags{})
 }
 
 func (f *prepareFlags) Bind(fs *pflag.FlagSet) {

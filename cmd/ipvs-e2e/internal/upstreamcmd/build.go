@@ -15,17 +15,11 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
+// buildFlags is `upstream build`: it builds a release's binaries into the cache.
 type buildFlags struct {
 	version    release
 	components []string
 	parallel   int
-}
-
-func newBuildCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "build",
-		Short: "Build a release's binaries into the cache and list them",
-	}, &buildFlags{})
 }
 
 func (f *buildFlags) Bind(fs *pflag.FlagSet) {
@@ -81,15 +75,9 @@ func (r *release) Set(v string) error {
 	return nil
 }
 
+// versionsFlags is `upstream versions`: it lists the served releases and what of each is built.
 type versionsFlags struct {
 	all bool
-}
-
-func newVersionsCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "versions",
-		Short: "List the served releases and which components of each are built",
-	}, &versionsFlags{})
 }
 
 func (f *versionsFlags) Bind(fs *pflag.FlagSet) {

@@ -9,31 +9,17 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
-func newControlPlaneCommand() *cobra.Command {
-	return cli.Group(&cobra.Command{
-		Use:   "controlplane",
-		Short: "Run a control plane of upstream binaries on 127.0.0.1, or stop one",
-	}, newUpCommand(), newDownCommand())
-}
-
 func defaultRunDir() string { return filepath.Join(upstream.DefaultCacheDir(), "controlplane") }
 
+// upFlags is `upstream controlplane up`: it runs a control plane until Ctrl-C, or detached.
 type upFlags struct {
 	version release
 	runDir  string
 	detach  bool
-}
-
-func newUpCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "up",
-		Short: "Start etcd, kube-apiserver and kube-controller-manager (built first when not cached)",
-	}, &upFlags{})
 }
 
 func (f *upFlags) Bind(fs *pflag.FlagSet) {
@@ -82,16 +68,10 @@ func (f *upFlags) Run(cmd *cobra.Command, _ []string) error {
 	return stopErr
 }
 
+// downFlags is `upstream controlplane down`: it stops a detached control plane.
 type downFlags struct {
 	runDir string
 	grace  time.Duration
-}
-
-func newDownCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "down",
-		Short: "Stop the control plane recorded in a run folder",
-	}, &downFlags{})
 }
 
 func (f *downFlags) Bind(fs *pflag.FlagSet) {
