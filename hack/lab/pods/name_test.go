@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func TestHostVethName(t *testing.T) {
@@ -48,14 +50,8 @@ func TestSpecValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.spec.validate()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("validate() error = %v, expected one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("validate() = %v", err)
 			}
 			if got.HostVeth != tt.veth {
 				t.Errorf("HostVeth = %q, expected %q", got.HostVeth, tt.veth)

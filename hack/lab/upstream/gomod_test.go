@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -113,14 +115,8 @@ func TestParseKubernetesModFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k, err := ParseKubernetesModFile([]byte(tt.gomod))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseKubernetesModFile = %+v, %v; want error containing %q", k, err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := strings.Join(k.Staging, ","); got != tt.wantStaging {
 				t.Errorf("Staging = %s, want %s", got, tt.wantStaging)

@@ -2,8 +2,9 @@ package upstream
 
 import (
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func TestParseRelease(t *testing.T) {
@@ -31,14 +32,8 @@ func TestParseRelease(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := ParseRelease(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseRelease(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("ParseRelease(%q): %v", tt.in, err)
 			}
 			if got != tt.want {
 				t.Errorf("ParseRelease(%q) = %#v, want %#v", tt.in, got, tt.want)

@@ -2,8 +2,9 @@ package upstream
 
 import (
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func TestParseVersionList(t *testing.T) {
@@ -36,14 +37,8 @@ func TestParseVersionList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseVersionList([]byte(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseVersionList = %v, %v; want error containing %q", got, err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if s := JoinReleases(got); s != tt.want {
 				t.Errorf("ParseVersionList =\n%s\nwant\n%s", s, tt.want)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -94,14 +96,8 @@ kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1700000009
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseSyncMetrics(tt.text, tt.family)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Syncs != tt.want.Syncs || math.Abs(got.Seconds-tt.want.Seconds) > 1e-9 || !got.Last.Equal(tt.want.Last) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
@@ -228,14 +224,8 @@ func TestParseProcStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseProcStatus(tt.text)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)

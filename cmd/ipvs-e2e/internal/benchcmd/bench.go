@@ -22,5 +22,8 @@ func NewCommand() *cobra.Command {
 	return cli.Group(&cobra.Command{
 		Use:   "bench",
 		Short: "Measure the proxies: side by side in the lab cluster, or the reference proxier alone in the lab guest",
-	}, newClusterCommand(), scenariocmd.NewBenchCommand())
+	},
+		cli.Command(&cobra.Command{Use: "cluster", Short: "Measure the reference proxier and upstream kube-proxy side by side in fresh lab clusters"}, &clusterFlags{}),
+		scenariocmd.NewBenchCommand(),
+	)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -40,44 +41,38 @@ type config struct {
 	skipReference  bool
 }
 
-// clusterFlags are the cluster command's flags; Service counts stay text until parseNs.
+// clusterFlags is `bench cluster`; its Service counts stay text until parseNs.
 type clusterFlags struct {
 	config
 	ns, upstreamNs string
 	render         string
 }
 
-func newClusterCommand() *cobra.Command {
-	var f clusterFlags
-	cmd := &cobra.Command{
-		Use:   "cluster",
-		Short: "Measure the reference proxier and upstream kube-proxy side by side in fresh lab clusters",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			stdout := cmd.OutOrStdout()
-			if f.render != "" {
-				text, err := rerender(f.render)
-				if err != nil {
-					return err
-				}
-				fmt.Fprint(stdout, text)
-				return nil
-			}
-			c := f.config
-			var err error
-			if c.ns, err = parseNs(f.ns); err != nil {
-				return &cli.UsageError{Err: fmt.Errorf("-n: %w", err)}
-			}
-			c.upstreamNs = c.ns
-			if f.upstreamNs != "" {
-				if c.upstreamNs, err = parseNs(f.upstreamNs); err != nil {
-					return &cli.UsageError{Err: fmt.Errorf("--upstream-n: %w", err)}
-				}
-			}
-			return run(cmd.Context(), c, stdout)
-		},
+func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
+	stdout := cmd.OutOrStdout()
+	if f.render != "" {
+		text, err := rerender(f.render)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, text)
+		return nil
 	}
-	fs := cmd.Flags()
+	c := f.config
+	var err error
+	if c.ns, err = parseNs(f.ns); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("-n: %w", err)}
+	}
+	c.upstreamNs = c.ns
+	if f.upstreamNs != "" {
+		if c.upstreamNs, err = parseNs(f.upstreamNs); err != nil {
+			return &cli.UsageError{Err: fmt.Errorf("--upstream-n: %w", err)}
+		}
+	}
+	return run(cmd.Context(), c, stdout)
+}
+
+func (f *clusterFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.ns, "n", "n", "100,1000", "Service counts N to measure, comma-separated")
 	fs.StringVar(&f.upstreamNs, "upstream-n", "", "the Ns upstream kube-proxy is measured at (default: all of -n); upstream needs ~40 min at 10000")
 	fs.StringVar(&f.upstream, "upstream", lab.DefaultVersion, "the upstream kube-proxy release to compare with; empty: the reference proxier only")
@@ -87,7 +82,6 @@ func newClusterCommand() *cobra.Command {
 	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static ipvsdump binary copied into the node")
 	fs.BoolVar(&f.skipReference, "skip-reference", false, "measure upstream only")
 	fs.StringVar(&f.render, "render", "", "measure nothing: rewrite the table beside this "+resultsFile+" from it (after a change of the table's layout)")
-	return cmd
 }
 
 // parseNs reads "100,1000".
@@ -282,8 +276,7 @@ func writeArtifacts(out string, m clusterbench.Measurement, art clusterbench.Art
 }
 
 // writeProfile keeps each back-to-back profile under dir, merges them into
-// <out>/<base>.pprof with `go tool pprof -proto`, and writes `go tool pprof -top` of the
-// merge beside it as <base>.top.txt.
+// <out>/<base>.pprof with `go tool pprof -proto`, and writes the merge's top beside it.
 func writeProfile(out, dir, base string, profiles [][]byte) error {
 	var parts []string
 	for i, p := range profiles {
@@ -301,21 +294,24 @@ func writeProfile(out, dir, base string, profiles [][]byte) error {
 	if err := os.WriteFile(merged, proto, 0o644); err != nil {
 		return err
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=60", merged).Output()
-	if err != nil {
-		return fmt.Errorf("go tool pprof -top %s: %w", merged, err)
-	}
-	return os.WriteFile(filepath.Join(out, base+".top.txt"), top, 0o644)
+	return writeTop(merged)
 }
 
 // writeHeapProfile writes the proxy's heap profile as <out>/cluster-<proxy>-N<n>-heap.pprof
-// and `go tool pprof -top` of its live bytes beside it.
+// and the top of its live bytes beside it.
 func writeHeapProfile(out string, m clusterbench.Measurement, heap []byte) error {
 	path := filepath.Join(out, fmt.Sprintf("cluster-%s-N%d-heap.pprof", m.Proxy, m.Services))
 	if err := os.WriteFile(path, heap, 0o644); err != nil {
 		return err
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=60", path).Output()
+	return writeTop(path, "-sample_index=inuse_space")
+}
+
+// writeTop writes `go tool pprof -top` of the profile at path, with flags, beside it:
+// <name>.pprof gets <name>.top.txt.
+func writeTop(path string, flags ...string) error {
+	args := append(append([]string{"tool", "pprof", "-top"}, flags...), "-nodecount=60", path)
+	top, err := exec.Command("go", args...).Output()
 	if err != nil {
 		return fmt.Errorf("go tool pprof -top %s: %w", path, err)
 	}

@@ -133,6 +133,28 @@ func TestWriteProfile(t *testing.T) {
 	}
 }
 
+// A real heap profile of this process is written with the top of its live bytes beside it.
+func TestWriteHeapProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go tool pprof")
+	}
+	var heap bytes.Buffer
+	if err := pprof.WriteHeapProfile(&heap); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := writeHeapProfile(out, clusterbench.Measurement{Proxy: "reference", Services: 10}, heap.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	top, err := os.ReadFile(filepath.Join(out, "cluster-reference-N10-heap.top.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(top), "Type: inuse_space") {
+		t.Errorf("pprof -top text is not of the live bytes:\n%s", top)
+	}
+}
+
 func spin(d time.Duration) {
 	x := 0
 	for end := time.Now().Add(d); time.Now().Before(end); {

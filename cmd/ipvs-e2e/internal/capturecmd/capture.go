@@ -4,6 +4,7 @@ package capturecmd
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/capture"
@@ -15,18 +16,19 @@ type flags struct {
 
 // NewCommand returns the capture command.
 func NewCommand() *cobra.Command {
-	var f flags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "capture",
 		Short: "Capture the node tools' real outputs in the kernel lab for the dataplane parsers' tests",
 		Long: `Boot the kernel lab, set up a kube-proxy-like dataplane with hack/lab/capture/state.sh (IPVS,
 kube-ipvs0, ipsets, iptables) and save what the node tools print about it, one file per
 command, for the dataplane parsers' tests.`,
-		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return capture.Run(cmd.Context(), f.out)
-		},
-	}
-	cmd.Flags().StringVar(&f.out, "out", "framework/dataplane/testdata/lab", "folder for the captured files")
-	return cmd
+	}, &flags{})
+}
+
+func (f *flags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.out, "out", "framework/dataplane/testdata/lab", "folder for the captured files")
+}
+
+func (f *flags) Run(cmd *cobra.Command, _ []string) error {
+	return capture.Run(cmd.Context(), f.out)
 }

@@ -1,6 +1,8 @@
 // Package cli is what every ipvs-e2e command shares: how a command line that cannot be
 // understood is refused (exit 2, naming the flag or argument), how a command's error becomes
-// the process's exit status, and the shape of a command that only holds subcommands.
+// the process's exit status, the shape of a command that only holds subcommands and of one
+// that runs (its flags struct binds the flags and runs), and readying the kernel lab while a
+// command builds what its guest runs.
 package cli
 
 import (
@@ -8,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
@@ -73,6 +78,42 @@ func Group(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
 		return Usagef("%q needs a command: %s", cmd.CommandPath(), strings.Join(subcommands(cmd), ", "))
 	}
 	return cmd
+}
+
+// Runner is a command's flags struct: it binds its fields to the command's flags and runs the
+// command with them.
+type Runner interface {
+	// Bind registers the flags on fs, their values landing in the struct.
+	Bind(fs *pflag.FlagSet)
+	// Run runs the command with the parsed flags and the positional arguments.
+	Run(cmd *cobra.Command, args []string) error
+}
+
+// Command makes cmd run r with the flags r binds. A cmd that sets no Args takes none: a stray
+// argument is a usage error.
+func Command(cmd *cobra.Command, r Runner) *cobra.Command {
+	if cmd.Args == nil {
+		cmd.Args = NoArgs
+	}
+	cmd.RunE = r.Run
+	r.Bind(cmd.Flags())
+	return cmd
+}
+
+// PrepareLab readies the kernel lab while build builds what the guest will run: one is mostly
+// downloads and cache checks, the other CPU. It returns the lab when both succeeded.
+func PrepareLab(ctx context.Context, build func() error) (*kernellab.Lab, error) {
+	built := make(chan error, 1)
+	go func() { built <- build() }()
+	start := time.Now()
+	l, err := kernellab.Prepare(ctx, kernellab.Options{})
+	if err == nil {
+		slog.Info("lab prepared", "kernel", l.KernelVersion, "elapsed", time.Since(start).Round(10*time.Millisecond))
+	}
+	if err := errors.Join(err, <-built); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func subcommands(cmd *cobra.Command) []string {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
@@ -63,5 +65,47 @@ func TestUsageErrors(t *testing.T) {
 		if code != ExitUsage || !strings.Contains(stderr.String(), tt.want) || ran {
 			t.Errorf("tool %q: exit %d, stderr %q, ran %v; want exit %d, %q and nothing run", tt.args, code, stderr.String(), ran, ExitUsage, tt.want)
 		}
+	}
+}
+
+// countFlags is a Runner that counts to --n and records the arguments it was given.
+type countFlags struct {
+	n    int
+	args []string
+}
+
+func (f *countFlags) Bind(fs *pflag.FlagSet) { fs.IntVar(&f.n, "n", 1, "count") }
+
+func (f *countFlags) Run(cmd *cobra.Command, args []string) error {
+	f.args = args
+	fmt.Fprint(cmd.OutOrStdout(), f.n)
+	return nil
+}
+
+// A command made by Command parses the flags its Runner binds, runs it with them, and takes
+// arguments only when it says so.
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     cobra.PositionalArgs
+		cmdline  []string
+		code     int
+		stdout   string
+		wantArgs []string
+	}{
+		{"flag default", nil, []string{"count"}, 0, "1", nil},
+		{"flag set", nil, []string{"count", "--n", "3"}, 0, "3", nil},
+		{"no arguments by default", nil, []string{"count", "a"}, ExitUsage, "", nil},
+		{"arguments it allows", cobra.ArbitraryArgs, []string{"count", "a", "--n", "2", "b"}, 0, "2", []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &countFlags{}
+			var stdout bytes.Buffer
+			code := Execute(context.Background(), Group(&cobra.Command{Use: "tool"}, Command(&cobra.Command{Use: "count", Args: tt.args}, f)), tt.cmdline, &stdout, &bytes.Buffer{})
+			if code != tt.code || stdout.String() != tt.stdout || !slices.Equal(f.args, tt.wantArgs) {
+				t.Errorf("exit %d, stdout %q, args %q; want %d, %q, %q", code, stdout.String(), f.args, tt.code, tt.stdout, tt.wantArgs)
+			}
+		})
 	}
 }

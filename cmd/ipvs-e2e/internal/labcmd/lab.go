@@ -26,5 +26,9 @@ func NewCommand() *cobra.Command {
 
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL
 (QEMU -accel, default tcg,thread=multi), IPVS_E2E_LAB_KEEP=1 (keep each run's folder).`,
-	}, newPrepareCommand(), newRunCommand(), newTestCommand())
+	},
+		cli.Command(&cobra.Command{Use: "prepare", Short: "Fetch and cache the kernel, tools and base initramfs"}, &prepareFlags{}),
+		newRunCommand(),
+		newTestCommand(),
+	)
 }

@@ -5,30 +5,25 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
+// prepareFlags is `lab prepare`: it fetches and caches what a guest boots.
 type prepareFlags struct {
 	refresh bool
 }
 
-func newPrepareCommand() *cobra.Command {
-	var f prepareFlags
-	cmd := &cobra.Command{
-		Use:   "prepare",
-		Short: "Fetch and cache the kernel, tools and base initramfs",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := kernellab.Prepare(cmd.Context(), kernellab.Options{Refresh: f.refresh})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "kernel %s\n  %s\n  %s (%d modules, %d binaries)\n", l.KernelVersion, l.Kernel, filepath.Base(l.Initramfs), l.Modules, l.Binaries)
-			return nil
-		},
+func (f *prepareFlags) Bind(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.refresh, "refresh", false, "rebuild the base initramfs even if a cached one matches")
+}
+
+func (f *prepareFlags) Run(cmd *cobra.Command, _ []string) error {
+	l, err := kernellab.Prepare(cmd.Context(), kernellab.Options{Refresh: f.refresh})
+	if err != nil {
+		return err
 	}
-	cmd.Flags().BoolVar(&f.refresh, "refresh", false, "rebuild the base initramfs even if a cached one matches")
-	return cmd
+	fmt.Fprintf(cmd.ErrOrStderr(), "kernel %s\n  %s\n  %s (%d modules, %d binaries)\n", l.KernelVersion, l.Kernel, filepath.Base(l.Initramfs), l.Modules, l.Binaries)
+	return nil
 }

@@ -6,19 +6,31 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
-type runFlags struct {
+// guestFlags bound a guest run; run and test share them.
+type guestFlags struct {
 	timeout time.Duration
 	mem     int
 }
 
+// bind registers --timeout, defaulting to timeout, and --mem, whose default sizes the guest
+// from what sizedFrom names.
+func (f *guestFlags) bind(fs *pflag.FlagSet, timeout time.Duration, sizedFrom string) {
+	fs.DurationVar(&f.timeout, "timeout", timeout, "bound for the whole guest run, boot included")
+	fs.IntVar(&f.mem, "mem", 0, "guest memory in MiB (0: sized from "+sizedFrom+")")
+}
+
+type runFlags struct {
+	guestFlags
+}
+
 func newRunCommand() *cobra.Command {
-	var f runFlags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "run [flags] [--] BIN [ARGS...]",
 		Short: "Run one static binary in a guest and exit with its status",
 		Args: func(_ *cobra.Command, args []string) error {
@@ -27,19 +39,19 @@ func newRunCommand() *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBinary(cmd, f, args[0], args[1:])
-		},
-	}
-	// Flags after BIN are the binary's.
-	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().DurationVar(&f.timeout, "timeout", kernellab.DefaultTimeout, "bound for the whole run, boot included")
-	cmd.Flags().IntVar(&f.mem, "mem", 0, "guest memory in MiB (0: sized from the binary)")
-	return cmd
+	}, &runFlags{})
 }
 
-func runBinary(cmd *cobra.Command, f runFlags, bin string, args []string) error {
+func (f *runFlags) Bind(fs *pflag.FlagSet) {
+	// Flags after BIN are the binary's.
+	fs.SetInterspersed(false)
+	f.bind(fs, kernellab.DefaultTimeout, "the binary")
+}
+
+// Run runs args[0] in a guest with the rest of args as its arguments.
+func (f *runFlags) Run(cmd *cobra.Command, args []string) error {
 	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	bin, args := args[0], args[1:]
 	guest := "/lab/bin/" + filepath.Base(bin)
 	l, err := kernellab.Prepare(ctx, kernellab.Options{})
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/gotest"
@@ -22,41 +22,38 @@ import (
 )
 
 type testFlags struct {
-	run     string
-	all     bool
-	timeout time.Duration
-	mem     int
-	env     []string
+	guestFlags
+	run string
+	all bool
+	env []string
 }
 
 func newTestCommand() *cobra.Command {
-	var f testFlags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "test [flags] [PKG...]",
 		Short: "Build the packages' lab tests and run them all in one guest, reported like go test -v",
 		Long: `Build the test binaries of the packages (default ./...), run them all in one guest and print
 their results the way ` + "`go test -v`" + ` does, so tools that read go test output count them.
 Without --run or --all only the lab tests run (tests calling labtest.Require).`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, v := range f.env {
-				if err := checkEnv(v); err != nil {
-					return &cli.UsageError{Err: err}
-				}
-			}
-			return runTests(cmd, f, args)
-		},
-	}
-	cmd.Flags().StringVar(&f.run, "run", "", "run the tests matching this expression instead of the lab tests")
-	cmd.Flags().BoolVar(&f.all, "all", false, "run every test of the packages, not only the lab tests")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 15*time.Minute, "bound for the whole guest run, boot included")
-	cmd.Flags().IntVar(&f.mem, "mem", 0, "guest memory in MiB (0: sized from the test binaries)")
-	cmd.Flags().StringArrayVar(&f.env, "env", nil, "KEY=VALUE set for the tests in the guest (repeatable), e.g. a seed to replay")
-	return cmd
+		Args: cobra.ArbitraryArgs,
+	}, &testFlags{})
 }
 
-// runTests builds the test binaries of the packages, runs them all in one guest and prints
-// their results the way `go test -v` does.
-func runTests(cmd *cobra.Command, f testFlags, patterns []string) error {
+func (f *testFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.run, "run", "", "run the tests matching this expression instead of the lab tests")
+	fs.BoolVar(&f.all, "all", false, "run every test of the packages, not only the lab tests")
+	f.bind(fs, 15*time.Minute, "the test binaries")
+	fs.StringArrayVar(&f.env, "env", nil, "KEY=VALUE set for the tests in the guest (repeatable), e.g. a seed to replay")
+}
+
+// Run builds the test binaries of the packages, runs them all in one guest and prints their
+// results the way `go test -v` does.
+func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
+	for _, v := range f.env {
+		if err := checkEnv(v); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
 	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	explicit := len(patterns) > 0
 	if !explicit {
@@ -64,26 +61,21 @@ func runTests(cmd *cobra.Command, f testFlags, patterns []string) error {
 	}
 	start := time.Now()
 
-	// Prepare the lab while the test binaries build: one is downloads, the other CPU.
 	var (
-		l       *kernellab.Lab
-		prepErr error
-		wg      sync.WaitGroup
+		jobs    testJobs
+		skipped []string
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		l, prepErr = kernellab.Prepare(ctx, kernellab.Options{})
-	}()
-	jobs, skipped, buildErr := buildTests(ctx, patterns, explicit, f.run, f.all, f.timeout)
-	wg.Wait()
+	l, err := cli.PrepareLab(ctx, func() (err error) {
+		jobs, skipped, err = buildTests(ctx, patterns, explicit, f.run, f.all, f.timeout)
+		return err
+	})
 	for _, p := range skipped {
 		fmt.Fprintf(stdout, "?   \t%s\t[no lab tests]\n", p)
 	}
 	if jobs.dir != "" {
 		defer os.RemoveAll(jobs.dir)
 	}
-	if err := errors.Join(buildErr, prepErr); err != nil {
+	if err != nil {
 		return err
 	}
 	for i := range jobs.cmds {

@@ -1,6 +1,6 @@
 // Package root is the ipvs-e2e command: the project's tools as subcommands of one binary,
-// each a flags struct, a NewCommand and a RunE (cmd/ipvs-e2e/internal/cli holds what they
-// share).
+// each a NewCommand and a flags struct that binds its flags and runs (cli.Command;
+// cmd/ipvs-e2e/internal/cli holds what they share).
 package root
 
 import (

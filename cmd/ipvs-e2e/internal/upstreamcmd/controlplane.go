@@ -7,70 +7,31 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
-func newControlPlaneCommand() *cobra.Command {
-	return cli.Group(&cobra.Command{
-		Use:   "controlplane",
-		Short: "Run a control plane of upstream binaries on 127.0.0.1, or stop one",
-	}, newUpCommand(), newDownCommand())
-}
-
 func defaultRunDir() string { return filepath.Join(upstream.DefaultCacheDir(), "controlplane") }
 
+// upFlags is `upstream controlplane up`: it runs a control plane until Ctrl-C, or detached.
 type upFlags struct {
-	version string
+	version release
 	runDir  string
 	detach  bool
 }
 
-func newUpCommand() *cobra.Command {
-	var f upFlags
-	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "Start etcd, kube-apiserver and kube-controller-manager (built first when not cached)",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkVersion(f.version); err != nil {
-				return err
-			}
-			return controlPlaneUp(cmd, f)
-		},
-	}
-	cmd.Flags().StringVar(&f.version, "version", DefaultVersion, "Kubernetes release (built first when not cached)")
-	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
-	cmd.Flags().BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
-	return cmd
+func (f *upFlags) Bind(fs *pflag.FlagSet) {
+	f.version.bind(fs, "Kubernetes release (built first when not cached)")
+	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
+	fs.BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
 }
 
-type downFlags struct {
-	runDir string
-	grace  time.Duration
-}
-
-func newDownCommand() *cobra.Command {
-	var f downFlags
-	cmd := &cobra.Command{
-		Use:   "down",
-		Short: "Stop the control plane recorded in a run folder",
-		Args:  cli.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return controlplane.StopRecorded(f.runDir, f.grace, func(s string) { slog.Info(s) })
-		},
-	}
-	cmd.Flags().StringVar(&f.runDir, "run-dir", defaultRunDir(), "the run folder of the control plane to stop")
-	cmd.Flags().DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL")
-	return cmd
-}
-
-func controlPlaneUp(cmd *cobra.Command, f upFlags) error {
+func (f *upFlags) Run(cmd *cobra.Command, _ []string) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	p, err := upstream.Build(ctx, upstream.Options{
-		Version:    f.version,
+		Version:    string(f.version),
 		Components: []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl},
 	})
 	if err != nil {
@@ -105,4 +66,19 @@ func controlPlaneUp(cmd *cobra.Command, f upFlags) error {
 		return err
 	}
 	return stopErr
+}
+
+// downFlags is `upstream controlplane down`: it stops a detached control plane.
+type downFlags struct {
+	runDir string
+	grace  time.Duration
+}
+
+func (f *downFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "the run folder of the control plane to stop")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL")
+}
+
+func (f *downFlags) Run(*cobra.Command, []string) error {
+	return controlplane.StopRecorded(f.runDir, f.grace, func(s string) { slog.Info(s) })
 }

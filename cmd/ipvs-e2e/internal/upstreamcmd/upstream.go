@@ -28,5 +28,12 @@ real control plane on 127.0.0.1 with them.
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e). Binaries are cached in
 $CACHE_DIR/upstream/<version>/bin; the control plane's run folder defaults to
 $CACHE_DIR/controlplane.`,
-	}, newVersionsCommand(), newBuildCommand(), newControlPlaneCommand())
+	},
+		cli.Command(&cobra.Command{Use: "versions", Short: "List the served releases and which components of each are built"}, &versionsFlags{}),
+		cli.Command(&cobra.Command{Use: "build", Short: "Build a release's binaries into the cache and list them"}, &buildFlags{}),
+		cli.Group(&cobra.Command{Use: "controlplane", Short: "Run a control plane of upstream binaries on 127.0.0.1, or stop one"},
+			cli.Command(&cobra.Command{Use: "up", Short: "Start etcd, kube-apiserver and kube-controller-manager (built first when not cached)"}, &upFlags{}),
+			cli.Command(&cobra.Command{Use: "down", Short: "Stop the control plane recorded in a run folder"}, &downFlags{}),
+		),
+	)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
@@ -28,8 +29,7 @@ type flags struct {
 
 // NewCommand returns the walk command.
 func NewCommand() *cobra.Command {
-	var f flags
-	cmd := &cobra.Command{
+	return cli.Command(&cobra.Command{
 		Use:   "walk",
 		Short: "Walk the seed tutorial's sections 2 to 4.1 on the lab cluster and judge each step",
 		Long: `Walk the seed tutorial's sections 2 to 4.1 on the lab cluster: a real control plane on
@@ -39,18 +39,16 @@ printed as typed with its real output and time, then a PASS/FAIL verdict per ass
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL,
 IPVS_E2E_LAB_NODEAGENT and IPVS_E2E_LAB_PROXIER (the guest binaries, default bin/),
 IPVS_E2E_LAB_KEEP=1 (see hack/lab/kernellab).`,
-		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return walk(cmd, f)
-		},
-	}
-	cmd.Flags().StringVar(&f.kubeProxy, "kube-proxy", clusterlab.DefaultVersion, "upstream release run as kube-proxy and control plane, or \"reference\" (the reference proxier)")
-	cmd.Flags().StringVar(&f.method, "method", "", "how kube-proxy gets to ipvs: configmap (the seed's method 2; default for upstream) or creation (method 1; default and only choice for reference)")
-	cmd.Flags().StringVar(&f.save, "save", "", "write the walk's record (facts and each step's output) to this folder")
-	return cmd
+	}, &flags{})
 }
 
-func walk(cmd *cobra.Command, f flags) error {
+func (f *flags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.kubeProxy, "kube-proxy", clusterlab.DefaultVersion, "upstream release run as kube-proxy and control plane, or \"reference\" (the reference proxier)")
+	fs.StringVar(&f.method, "method", "", "how kube-proxy gets to ipvs: configmap (the seed's method 2; default for upstream) or creation (method 1; default and only choice for reference)")
+	fs.StringVar(&f.save, "save", "", "write the walk's record (facts and each step's output) to this folder")
+}
+
+func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	opts := seedwalk.Options{KubeProxy: f.kubeProxy, Method: f.method, Out: stdout}
 	if err := opts.Validate(); err != nil {

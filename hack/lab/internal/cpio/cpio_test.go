@@ -2,31 +2,38 @@ package cpio
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 )
 
-func TestWriterRoundTrip(t *testing.T) {
+// archive returns the closed archive write fills.
+func archive(t testing.TB, write func(w *Writer) error) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
-	steps := []error{
-		w.WriteFile("/etc/hosts", 0o644, []byte("127.0.0.1 localhost\n")),
-		w.Symlink("bin/sh", "dash"),
-		w.CopyFile("./bin/dash", 0o755, 3, strings.NewReader("abc")),
-		w.Mkdir("proc", 0o555),
-		w.Mkdir("etc", 0o700), // exists already: no second entry
-		w.CharDevice("dev/console", 0o600, 5, 1),
-		w.WriteFile("lib/modules/6.1.0/kernel/empty", 0o644, nil),
-	}
-	for i, err := range steps {
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
+	if err := write(w); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadAll(&buf)
+	return buf.Bytes()
+}
+
+func TestWriterRoundTrip(t *testing.T) {
+	b := archive(t, func(w *Writer) error {
+		return errors.Join(
+			w.WriteFile("/etc/hosts", 0o644, []byte("127.0.0.1 localhost\n")),
+			w.Symlink("bin/sh", "dash"),
+			w.CopyFile("./bin/dash", 0o755, 3, strings.NewReader("abc")),
+			w.Mkdir("proc", 0o555),
+			w.Mkdir("etc", 0o700), // exists already: no second entry
+			w.CharDevice("dev/console", 0o600, 5, 1),
+			w.WriteFile("lib/modules/6.1.0/kernel/empty", 0o644, nil),
+		)
+	})
+	got, err := ReadAll(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,21 +75,14 @@ func TestWriterRoundTrip(t *testing.T) {
 
 // TestWriterBytes pins the exact encoding of a one-file archive.
 func TestWriterBytes(t *testing.T) {
-	var buf bytes.Buffer
-	w := NewWriter(&buf)
-	if err := w.WriteFile("a", 0o644, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	b := archive(t, func(w *Writer) error { return w.WriteFile("a", 0o644, []byte("hi")) })
 	want := "070701" + "00000001" + "000081a4" + "00000000" + "00000000" + "00000001" + "00000000" +
 		"00000002" + "00000000" + "00000000" + "00000000" + "00000000" + "00000002" + "00000000" + "a\x00" +
 		"hi\x00\x00" +
 		"070701" + "00000000" + "00000000" + "00000000" + "00000000" + "00000001" + "00000000" +
 		"00000000" + "00000000" + "00000000" + "00000000" + "00000000" + "0000000b" + "00000000" + "TRAILER!!!\x00" +
 		"\x00\x00\x00"
-	if got := buf.String(); got != want {
+	if got := string(b); got != want {
 		t.Fatalf("archive bytes:\n%q\nexpected:\n%q", got, want)
 	}
 }
@@ -141,15 +141,7 @@ func TestClean(t *testing.T) {
 }
 
 func TestReadAllErrors(t *testing.T) {
-	var good bytes.Buffer
-	w := NewWriter(&good)
-	if err := w.WriteFile("f", 0o644, []byte("data")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	g := good.String()
+	g := string(archive(t, func(w *Writer) error { return w.WriteFile("f", 0o644, []byte("data")) }))
 	tests := map[string]string{
 		"empty":         "",
 		"no trailer":    g[:116],
@@ -166,12 +158,9 @@ func TestReadAllErrors(t *testing.T) {
 
 // FuzzReadAll: ReadAll must not panic on any input, nor return more than it was given.
 func FuzzReadAll(f *testing.F) {
-	var seed bytes.Buffer
-	w := NewWriter(&seed)
-	w.WriteFile("etc/hosts", 0o644, []byte("127.0.0.1 localhost\n"))
-	w.Symlink("bin/sh", "dash")
-	w.Close()
-	f.Add(seed.Bytes())
+	f.Add(archive(f, func(w *Writer) error {
+		return errors.Join(w.WriteFile("etc/hosts", 0o644, []byte("127.0.0.1 localhost\n")), w.Symlink("bin/sh", "dash"))
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		entries, err := ReadAll(bytes.NewReader(b))
 		if err != nil {
