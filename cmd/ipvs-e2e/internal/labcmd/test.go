@@ -49,6 +49,9 @@ func (f *testFlags) Bind(fs *pflag.FlagSet) {
 // Run builds the test binaries of the packages, runs them all in one guest and prints their
 // results the way `go test -v` does.
 func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
 	for _, v := range f.env {
 		if err := checkEnv(v); err != nil {
 			return &cli.UsageError{Err: err}
