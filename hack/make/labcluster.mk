@@ -55,9 +55,10 @@ test-labcluster:
 	$(GO) test ./framework/cluster/lab/... ./hack/lab/nodeagent/...
 
 # CI: seedlab against upstream kube-proxy $(LAB_CI_VERSION) and against the reference
-# proxier, on one control-plane release. Builds the release first when it is not cached
-# (cold: 7-15 min on 2 cores, with progress lines); both runs always happen, and any
-# failure fails the target. Cached: 66 s measured (2 cores, idle).
+# proxier, on one control-plane release, then the cluster.Provider and node.Node contract on a
+# lab cluster (framework/internal/contract). Builds the release first when it is not cached
+# (cold: 7-15 min on 2 cores, with progress lines); every run always happens, and any
+# failure fails the target. Cached: 66 s measured for the two suites (2 cores, idle).
 lab-e2e-ci:
 	@start=$$(date +%s); \
 	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (built when missing)"; \
@@ -68,6 +69,8 @@ lab-e2e-ci:
 	  if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$$kp LAB_SUITES=seedlab LAB_SWITCH=creation LAB_LABELS=; \
 	  then res="$$res seedlab/$$kp=ok"; else rc=1; res="$$res seedlab/$$kp=FAILED"; fi; \
 	done; \
+	if IPVS_E2E_K8S_VERSION=$(LAB_CI_VERSION) $(GO) test -tags e2e -count=1 -run '^TestProviderContract$$' ./framework/cluster/lab/; \
+	then res="$$res contract=ok"; else rc=1; res="$$res contract=FAILED"; fi; \
 	echo "lab-e2e-ci:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 # The seedlab suite against every minor release the lab serves: 1.34 (ipvs not deprecated),
