@@ -33,6 +33,8 @@ type Findings struct {
 	// Errors are the messages of the E and F lines, in order, each with its err field
 	// when it has one ("command failed: failed validate: ...").
 	Errors []string
+	// Fatal is the last F line's message (with its err field): why kube-proxy exited.
+	Fatal string
 	// Unparsed counts lines that are neither klog nor JSON (continuation lines, noise).
 	Unparsed int
 }
@@ -89,5 +91,8 @@ func (f *Findings) add(e klog.Entry) {
 			msg += ": " + v
 		}
 		f.Errors = append(f.Errors, msg)
+		if e.Severity == 'F' {
+			f.Fatal = msg
+		}
 	}
 }
