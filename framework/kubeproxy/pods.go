@@ -177,7 +177,7 @@ func Failing(ctx context.Context, c Cluster, nodeName string) error {
 		if restarts(p) > 0 {
 			if log, err := c.logs().PodLogs(ctx, Namespace, p.Name, ContainerName, true); err == nil {
 				if ScanLogs(log).Fatal != "" {
-					return diagnose(ctx, c, p, "restarted after a fatal error")
+					return diagnose(ctx, c, p, "exited on a fatal error")
 				}
 			}
 		}
@@ -194,6 +194,16 @@ func restarts(p corev1.Pod) int32 {
 	return n
 }
 
+func restarted(n int32) string {
+	switch n {
+	case 0:
+		return "not restarted"
+	case 1:
+		return "restarted once"
+	}
+	return fmt.Sprintf("restarted %d times", n)
+}
+
 // diagnose turns a crashing pod's log into an error that says what to do.
 func diagnose(ctx context.Context, c Cluster, p corev1.Pod, why string) error {
 	log, err := c.logs().PodLogs(ctx, Namespace, p.Name, ContainerName, true)
@@ -201,7 +211,7 @@ func diagnose(ctx context.Context, c Cluster, p corev1.Pod, why string) error {
 		log, _ = c.logs().PodLogs(ctx, Namespace, p.Name, ContainerName, false)
 	}
 	f := ScanLogs(log)
-	head := fmt.Sprintf("kube-proxy pod %s on node %s is failing (%s, %d restarts)", p.Name, p.Spec.NodeName, why, restarts(p))
+	head := fmt.Sprintf("kube-proxy pod %s on node %s is failing (%s, %s)", p.Name, p.Spec.NodeName, why, restarted(restarts(p)))
 	switch {
 	case f.ValidationFailure != "":
 		return fmt.Errorf("%s: it refuses mode ipvs: %s\n"+

@@ -88,7 +88,7 @@ func replaceSeries(t *testing.T, text, series string) string {
 
 func TestSyncWait(t *testing.T) {
 	upstream := fixture.Read(t, "metrics-kube-proxy-v1.37.2.txt")
-	crashLoop := errors.New("kube-proxy pod kube-proxy-x on node lab-node is failing (CrashLoopBackOff, 12 restarts): its last fatal line: unknown scheduler bogus")
+	crashLoop := errors.New("kube-proxy pod kube-proxy-x on node lab-node is failing (CrashLoopBackOff, restarted 12 times): its last fatal line: unknown scheduler bogus")
 	noMetrics := func(context.Context) ([]byte, error) { return nil, errors.New("curl: (7) Failed to connect") }
 	for _, tc := range []struct {
 		name    string
