@@ -4,5 +4,8 @@ package e2e
 // adds its import here; the suites never name one.
 import (
 	_ "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/kind"
-	_ "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 )
+
+// The lab cluster keeps its run directory when finish says so.
+var _ runDirKeeper = (*lab.Provider)(nil)

@@ -58,6 +58,13 @@ func interrupted(r types.Report) bool {
 	return false
 }
 
+// runDirKeeper is a provider whose cluster lives in a run directory on the host (the lab
+// cluster's keys, kubeconfigs and logs) that Delete removes unless told to keep it: a run
+// that did not pass, or whose cluster is kept, keeps it for inspection.
+type runDirKeeper interface {
+	KeepRunDir() string
+}
+
 // finish ends a run: JUnit XML, provider logs when it failed, the cluster's fate
 // (cluster.Decide), and the terminal summary, which it returns. e may be nil or half set up
 // when setup failed.
@@ -82,6 +89,11 @@ func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 		}
 		f := cluster.Decide(cfg.clusterOptions(), out)
 		fate = f.Reason
+		if k, ok := e.Provider.(runDirKeeper); ok && (out.Failed || !f.Delete) {
+			if dir := k.KeepRunDir(); dir != "" {
+				notes = append(notes, "cluster run directory kept: "+dir)
+			}
+		}
 		if f.Delete {
 			if err := e.Provider.Delete(ctx); err != nil {
 				fate = "deleting the cluster failed: " + err.Error()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -62,6 +63,14 @@ func TestSummary(t *testing.T) {
 // fakeProvider records the fate calls.
 type fakeProvider struct{ calls []string }
 
+// fakeRunDirProvider is a provider with a run directory, as the lab cluster.
+type fakeRunDirProvider struct{ fakeProvider }
+
+func (f *fakeRunDirProvider) KeepRunDir() string {
+	f.calls = append(f.calls, "keep")
+	return "/tmp/ipvs-e2e-labcluster-1"
+}
+
 func (f *fakeProvider) Name() string                               { return "fake" }
 func (f *fakeProvider) Preflight(context.Context) error            { return nil }
 func (f *fakeProvider) Create(context.Context) (bool, error)       { return true, nil }
@@ -85,31 +94,44 @@ func TestFinish(t *testing.T) {
 		created bool
 		r       types.Report
 		calls   string
-		fate    string
+		// runDirCalls are the calls on a provider with a run directory (the lab cluster's).
+		runDirCalls string
+		fate        string
 	}{
-		{"passed", Config{}, true, report(true), "delete", "run passed; cluster deleted"},
-		{"failed", Config{}, true, report(false), "logs delete", "set keep-on-failure"},
-		{"failed, keep", Config{KeepOnFailure: true}, true, report(false), "logs", "kept for inspection"},
+		{"passed", Config{}, true, report(true), "delete", "delete", "run passed; cluster deleted"},
+		{"failed", Config{}, true, report(false), "logs delete", "logs keep delete", "set keep-on-failure"},
+		{"failed, keep", Config{KeepOnFailure: true}, true, report(false), "logs", "logs keep", "kept for inspection"},
 		{"interrupted", Config{DeleteOnInterrupt: true, KeepOnFailure: true}, true,
-			types.Report{SpecialSuiteFailureReasons: []string{"Interrupted by User"}}, "logs delete", "delete-on-interrupt"},
-		{"reused", Config{Reuse: true}, false, report(true), "", "was reused"},
+			types.Report{SpecialSuiteFailureReasons: []string{"Interrupted by User"}}, "logs delete", "logs keep delete", "delete-on-interrupt"},
+		{"reused", Config{Reuse: true}, false, report(true), "", "keep", "was reused"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.Artifacts = t.TempDir()
-			tc.cfg.Switch = SwitchAtCreation
-			p := &fakeProvider{}
-			e := &Env{Config: tc.cfg, Provider: p, Created: tc.created, Nodes: []node.Node{node.NewFake("n")}}
-			s := finish(context.Background(), e, tc.cfg, "seedlab", tc.r)
-			if got := strings.Join(p.calls, " "); got != tc.calls {
-				t.Errorf("provider calls %q, want %q", got, tc.calls)
-			}
-			if !strings.Contains(s, "cluster: ") || !strings.Contains(s, tc.fate) {
-				t.Errorf("summary lacks fate %q:\n%s", tc.fate, s)
-			}
-			if _, err := os.Stat(filepath.Join(tc.cfg.Artifacts, "junit_seedlab.xml")); err != nil {
-				t.Errorf("no JUnit XML: %v", err)
-			}
-		})
+		for _, runDir := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, run directory %v", tc.name, runDir), func(t *testing.T) {
+				tc.cfg.Artifacts = t.TempDir()
+				tc.cfg.Switch = SwitchAtCreation
+				p, want := cluster.Provider(&fakeProvider{}), tc.calls
+				calls := &p.(*fakeProvider).calls
+				if runDir {
+					rp := &fakeRunDirProvider{}
+					p, want, calls = rp, tc.runDirCalls, &rp.calls
+				}
+				e := &Env{Config: tc.cfg, Provider: p, Created: tc.created, Nodes: []node.Node{node.NewFake("n")}}
+				s := finish(context.Background(), e, tc.cfg, "seedlab", tc.r)
+				if got := strings.Join(*calls, " "); got != want {
+					t.Errorf("provider calls %q, want %q", got, want)
+				}
+				if !strings.Contains(s, "cluster: ") || !strings.Contains(s, tc.fate) {
+					t.Errorf("summary lacks fate %q:\n%s", tc.fate, s)
+				}
+				kept := strings.Contains(want, "keep")
+				if got := strings.Contains(s, "cluster run directory kept: /tmp/ipvs-e2e-labcluster-1"); got != kept {
+					t.Errorf("summary names the kept run directory: %v, want %v:\n%s", got, kept, s)
+				}
+				if _, err := os.Stat(filepath.Join(tc.cfg.Artifacts, "junit_seedlab.xml")); err != nil {
+					t.Errorf("no JUnit XML: %v", err)
+				}
+			})
+		}
 	}
 	// setup failed in preflight: nothing to delete, still a summary and JUnit.
 	cfg := Config{Artifacts: t.TempDir(), Switch: SwitchAtCreation}

@@ -16,7 +16,13 @@ const (
 	// the KubeProxyIPVS feature gate is off.
 	validationModeText = "must be iptables, nftables or blank"
 	cannotUseIPVSText  = "can't use the IPVS proxier"
+	// msgCommandFailed is what component-base's cli.Run logs before kube-proxy exits 1.
+	msgCommandFailed = "command failed"
 )
+
+// exitPrefixes start the bare lines a proxy prints as it exits: cobra's, before logging is
+// set up, and the reference proxier's (cmd/ipvs-proxier).
+var exitPrefixes = []string{"Error: ", "ipvs-proxier: "}
 
 // Findings are what a kube-proxy log says about its mode.
 type Findings struct {
@@ -33,6 +39,10 @@ type Findings struct {
 	// Errors are the messages of the E and F lines, in order, each with its err field
 	// when it has one ("command failed: failed validate: ...").
 	Errors []string
+	// Fatal is why kube-proxy exited, as its log says last: an F line, the "command failed"
+	// line component-base's cli.Run logs before exiting, or a bare line the program printed
+	// on its way out ("Error: ..." from cobra, "ipvs-proxier: ..." from the reference).
+	Fatal string
 	// Unparsed counts lines that are neither klog nor JSON (continuation lines, noise).
 	Unparsed int
 }
@@ -50,6 +60,11 @@ func ScanLogs(log string) Findings {
 			// cobra prints "Error: failed validate: ..." when logging is not set up yet.
 			if strings.Contains(line, validationModeText) && f.ValidationFailure == "" {
 				f.ValidationFailure = strings.TrimSpace(line)
+			}
+			for _, prefix := range exitPrefixes {
+				if strings.HasPrefix(line, prefix) {
+					f.Fatal = strings.TrimSpace(line)
+				}
 			}
 			continue
 		}
@@ -89,5 +104,8 @@ func (f *Findings) add(e klog.Entry) {
 			msg += ": " + v
 		}
 		f.Errors = append(f.Errors, msg)
+		if e.Severity == 'F' || e.Message == msgCommandFailed {
+			f.Fatal = msg
+		}
 	}
 }

@@ -147,13 +147,61 @@ func crashing(p corev1.Pod) string {
 		}
 		// One restart can be a hiccup (the API server not reachable yet); two are a pattern.
 		if t := cs.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && cs.RestartCount > 1 {
-			return fmt.Sprintf("exited %d (%s), restarted %d times", t.ExitCode, t.Reason, cs.RestartCount)
+			return fmt.Sprintf("exited %d (%s)", t.ExitCode, t.Reason)
 		}
 		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
 			return fmt.Sprintf("exited %d (%s)", t.ExitCode, t.Reason)
 		}
 	}
 	return ""
+}
+
+// Failing tells whether the kube-proxy pod on a node cannot start: its container crash-loops,
+// exited with an error, or restarted after logging a fatal line. The error quotes the
+// pod, its restarts and its log's last fatal (or error) line; nil means it runs, has not
+// started yet, or is not scheduled yet. Waits on kube-proxy call it on every poll, so a
+// proxy that cannot start fails them at once instead of at their timeout.
+func Failing(ctx context.Context, c Cluster, nodeName string) error {
+	pods, err := Pods(ctx, c)
+	if err != nil {
+		return nil // the API server is the caller's to watch; this looks at the pod only
+	}
+	for _, p := range pods {
+		if p.Spec.NodeName != nodeName || p.DeletionTimestamp != nil {
+			continue
+		}
+		if why := crashing(p); why != "" {
+			return diagnose(ctx, c, p, why)
+		}
+		// One restart with a fatal line in the log before it is no hiccup either.
+		if restarts(p) > 0 {
+			if log, err := c.logs().PodLogs(ctx, Namespace, p.Name, ContainerName, true); err == nil {
+				if ScanLogs(log).Fatal != "" {
+					return diagnose(ctx, c, p, "exited on a fatal error")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// restarts is the kube-proxy container's restart count.
+func restarts(p corev1.Pod) int32 {
+	var n int32
+	for _, cs := range p.Status.ContainerStatuses {
+		n = max(n, cs.RestartCount)
+	}
+	return n
+}
+
+func restarted(n int32) string {
+	switch n {
+	case 0:
+		return "not restarted"
+	case 1:
+		return "restarted once"
+	}
+	return fmt.Sprintf("restarted %d times", n)
 }
 
 // diagnose turns a crashing pod's log into an error that says what to do.
@@ -163,7 +211,7 @@ func diagnose(ctx context.Context, c Cluster, p corev1.Pod, why string) error {
 		log, _ = c.logs().PodLogs(ctx, Namespace, p.Name, ContainerName, false)
 	}
 	f := ScanLogs(log)
-	head := fmt.Sprintf("kube-proxy pod %s on node %s is failing (%s)", p.Name, p.Spec.NodeName, why)
+	head := fmt.Sprintf("kube-proxy pod %s on node %s is failing (%s, %s)", p.Name, p.Spec.NodeName, why, restarted(restarts(p)))
 	switch {
 	case f.ValidationFailure != "":
 		return fmt.Errorf("%s: it refuses mode ipvs: %s\n"+
@@ -172,6 +220,8 @@ func diagnose(ctx context.Context, c Cluster, p corev1.Pod, why string) error {
 			"or move to mode nftables", head, f.ValidationFailure)
 	case f.CannotUseIPVS != "":
 		return fmt.Errorf("%s: the node's kernel cannot do IPVS: %s\n%s", head, f.CannotUseIPVS, preflight.Remediation())
+	case f.Fatal != "":
+		return fmt.Errorf("%s: its last fatal line: %s", head, f.Fatal)
 	case len(f.Errors) > 0:
 		return fmt.Errorf("%s: its last error: %s", head, f.Errors[len(f.Errors)-1])
 	}

@@ -292,7 +292,7 @@ func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("switch succeeded with crashing pods")
 	}
-	for _, want := range []string{"is failing (CrashLoopBackOff)", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}"} {
+	for _, want := range []string{"is failing (CrashLoopBackOff, ", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

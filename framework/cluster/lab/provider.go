@@ -10,7 +10,9 @@
 // The host reaches the guest only through forwards on 127.0.0.1: one to the node agent
 // (commands, files and the kubelet's /containerLogs, so `kubectl logs` works) and one per
 // NodePort in Options.HostNodePorts. Everything started is stopped on Delete, and when the
-// context given to New's caller is cancelled.
+// context given to New's caller is cancelled. What the run writes on the host (the control
+// plane's keys, tokens, kubeconfigs and logs; the agent's log) is in one run directory,
+// 0700, that Delete removes unless the run failed (KeepRunDir).
 package lab
 
 import (
@@ -82,13 +84,15 @@ type Provider struct {
 	reference bool
 	nodes     int
 
-	mu        sync.Mutex
-	cp        *controlplane.ControlPlane
-	runDir    string
-	cancelVM  context.CancelFunc
-	vmDone    chan error
-	agent     *agentClient
-	agentPort int
+	mu     sync.Mutex
+	cp     *controlplane.ControlPlane
+	runDir string
+	// keepRunDir tells Delete to leave runDir for inspection.
+	keepRunDir bool
+	cancelVM   context.CancelFunc
+	vmDone     chan error
+	agent      *agentClient
+	agentPort  int
 	// nodePorts maps each NodePort in HostNodePorts to its host port on 127.0.0.1.
 	nodePorts map[int32]uint16
 	agentLog  string
@@ -211,11 +215,13 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	runDir, err := os.MkdirTemp("", "ipvs-e2e-labcluster-")
+	runDir, err := newRunDir()
 	if err != nil {
 		return false, err
 	}
+	p.mu.Lock()
 	p.runDir = runDir
+	p.mu.Unlock()
 	// The cluster outlives Create's context (Ginkgo's BeforeSuite); Delete stops it.
 	life := context.WithoutCancel(ctx)
 	cp, err := controlplane.Start(life, controlplane.Options{
@@ -258,10 +264,37 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 }
 
 func (p *Provider) failCreate(err error) error {
+	dir := p.KeepRunDir()
 	if derr := p.Delete(context.Background()); derr != nil {
-		return fmt.Errorf("%w (and cleaning up: %v)", err, derr)
+		return fmt.Errorf("%w (and cleaning up: %v); run directory kept: %s", err, derr, dir)
 	}
-	return err
+	return fmt.Errorf("%w; run directory kept: %s", err, dir)
+}
+
+// runDirPrefix names the run directories in the temp directory.
+const runDirPrefix = "ipvs-e2e-labcluster-"
+
+// newRunDir makes the run's directory, readable by its owner only: it holds the cluster's
+// CA and service-account keys and admin credentials.
+func newRunDir() (string, error) {
+	dir, err := os.MkdirTemp("", runDirPrefix)
+	if err != nil {
+		return "", fmt.Errorf("lab cluster: run directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("lab cluster: run directory: %w", err)
+	}
+	return dir, nil
+}
+
+// KeepRunDir tells Delete to keep the run directory (a failed run's logs, kubeconfigs and
+// keys, for inspection) and returns its path, "" when there is none.
+func (p *Provider) KeepRunDir() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keepRunDir = true
+	return p.runDir
 }
 
 // installKubeProxy creates what kubeadm creates for kube-proxy.
@@ -516,8 +549,28 @@ func (p *Provider) Delete(ctx context.Context) error {
 	if p.agentPort != 0 {
 		errs = append(errs, waitFree(p.agentPort, 10*time.Second))
 	}
-	slog.Info("lab cluster deleted", "runDir", p.runDir)
+	errs = append(errs, p.removeRunDir(errors.Join(errs...) != nil))
 	return errors.Join(errs...)
+}
+
+// removeRunDir removes the run directory unless it is to be kept, or stopping something
+// failed (what still runs may write there, and its logs tell why), and says which it did.
+func (p *Provider) removeRunDir(stopFailed bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.runDir == "":
+		slog.Info("lab cluster deleted")
+	case p.keepRunDir || stopFailed:
+		slog.Info("lab cluster deleted; run directory kept for inspection", "runDir", p.runDir)
+	default:
+		if err := os.RemoveAll(p.runDir); err != nil {
+			return fmt.Errorf("lab cluster: removing the run directory: %w", err)
+		}
+		slog.Info("lab cluster deleted; run directory removed", "runDir", p.runDir)
+		p.runDir = ""
+	}
+	return nil
 }
 
 // ipvsGated tells whether a release has the KubeProxyIPVS feature gate (1.37 and later).

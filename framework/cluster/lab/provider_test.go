@@ -1,6 +1,12 @@
 package lab
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -64,5 +70,63 @@ func TestAgentClientVia(t *testing.T) {
 	c := &agentClient{base: "https://127.0.0.1:4000", token: "t"}
 	if got, want := c.via("lab-node2").base, "https://127.0.0.1:4000/nodes/lab-node2"; got != want {
 		t.Errorf("via base = %q, want %q", got, want)
+	}
+}
+
+func TestRunDir(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(p *Provider) error // how the run ends
+		kept bool
+		log  string
+	}{
+		{name: "passed: Delete removes it", end: func(p *Provider) error { return p.Delete(context.Background()) },
+			log: "lab cluster deleted; run directory removed"},
+		{name: "failed: kept", end: func(p *Provider) error {
+			if dir := p.KeepRunDir(); dir != p.runDir {
+				t.Errorf("KeepRunDir = %q, want %q", dir, p.runDir)
+			}
+			return p.Delete(context.Background())
+		}, kept: true, log: "lab cluster deleted; run directory kept for inspection"},
+		{name: "Create failed: kept and named in its error", end: func(p *Provider) error {
+			dir := p.runDir
+			err := p.failCreate(errors.New("kube-proxy on lab-node cannot start"))
+			if want := "kube-proxy on lab-node cannot start; run directory kept: " + dir; err == nil || err.Error() != want {
+				t.Errorf("failCreate = %v, want %q", err, want)
+			}
+			return nil
+		}, kept: true, log: "run directory kept for inspection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			var log bytes.Buffer
+			defer slog.SetDefault(slog.Default())
+			slog.SetDefault(slog.New(slog.NewTextHandler(&log, nil)))
+
+			dir, err := newRunDir()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(dir), runDirPrefix) {
+				t.Fatalf("run directory %s: %v %v, want mode 0700", dir, fi.Mode(), err)
+			}
+			key := filepath.Join(dir, "controlplane", "pki", "ca.key")
+			if err := os.MkdirAll(filepath.Dir(key), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(key, []byte("key"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := &Provider{runDir: dir}
+			if err := tc.end(p); err != nil {
+				t.Fatalf("ending the run: %v", err)
+			}
+			if _, err := os.Stat(key); (err == nil) != tc.kept {
+				t.Errorf("after the run the key is there: %v, want %v", err == nil, tc.kept)
+			}
+			if !strings.Contains(log.String(), tc.log) || !strings.Contains(log.String(), "runDir="+dir) {
+				t.Errorf("log lacks %q and runDir=%s:\n%s", tc.log, dir, log.String())
+			}
+		})
 	}
 }

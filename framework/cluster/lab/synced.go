@@ -35,10 +35,30 @@ func LastSync(metrics []byte) (time.Time, error) {
 // the lab the node agent reports the pod Ready as soon as the process runs, and a first
 // sync takes seconds under TCG. Without this wait, the seed's method 2 would replace an
 // iptables-mode kube-proxy that never wrote a rule, and find no leftovers to clean.
+// A kube-proxy that cannot start (kubeproxy.Failing) ends the wait at once.
 func (p *Provider) waitKubeProxySynced(ctx context.Context, timeout time.Duration) error {
+	cs, err := p.cp.Clientset()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	for _, name := range p.NodeNames() {
-		if err := p.waitNodeSynced(ctx, name, timeout-time.Since(start)); err != nil {
+		n := p.labNode(name)
+		w := syncWait{
+			node: name,
+			poll: time.Second,
+			metrics: func(ctx context.Context) ([]byte, error) {
+				return node.Output(ctx, n, "curl", "-sS", "--fail", "--max-time", "3", metricsURL)
+			},
+			failing: func(ctx context.Context) error {
+				return kubeproxy.Failing(ctx, kubeproxy.Cluster{Client: cs}, name)
+			},
+			logTail: func(ctx context.Context) string {
+				tail, _ := node.Output(ctx, n, "sh", "-c", "tail -n 20 "+guestNodeLogDir(name)+"/kube-system_kube-proxy-*/*/*.log")
+				return string(tail)
+			},
+		}
+		if err := w.run(ctx, timeout-time.Since(start)); err != nil {
 			return err
 		}
 	}
@@ -46,30 +66,56 @@ func (p *Provider) waitKubeProxySynced(ctx context.Context, timeout time.Duratio
 	return nil
 }
 
-func (p *Provider) waitNodeSynced(ctx context.Context, name string, timeout time.Duration) error {
-	n := p.labNode(name)
+// syncWait waits for one node's kube-proxy to finish its first sync, watching it fail.
+type syncWait struct {
+	node string
+	poll time.Duration
+	// metrics reads kube-proxy's /metrics on the node.
+	metrics func(context.Context) ([]byte, error)
+	// failing reports kube-proxy's pod failing to start, quoting the evidence.
+	failing func(context.Context) error
+	// logTail is the end of kube-proxy's log, for the timeout's error.
+	logTail func(context.Context) string
+}
+
+func (w syncWait) run(ctx context.Context, timeout time.Duration) error {
+	start := time.Now()
 	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, max(timeout, time.Second), true, func(ctx context.Context) (bool, error) {
-		out, err := node.Output(ctx, n, "curl", "-sS", "--fail", "--max-time", "3", metricsURL)
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		t, err := LastSync(out)
-		if err != nil {
-			return false, err
-		}
-		if t.IsZero() {
+	var failed error
+	err := wait.PollUntilContextTimeout(ctx, w.poll, max(timeout, time.Second), true, func(ctx context.Context) (bool, error) {
+		out, err := w.metrics(ctx)
+		if err == nil {
+			t, err := LastSync(out)
+			if err != nil {
+				return false, err
+			}
+			if !t.IsZero() {
+				return true, nil
+			}
 			last = "/metrics shows no finished sync yet"
-			return false, nil
+		} else {
+			last = err.Error()
 		}
-		return true, nil
+		if failed = w.failing(ctx); failed != nil {
+			return false, failed
+		}
+		return false, nil
 	})
+	if failed != nil {
+		return fmt.Errorf("kube-proxy on %s cannot start (seen %s into the wait for its first sync): %w", w.node, roundDuration(time.Since(start)), failed)
+	}
 	if err != nil {
 		// Create deletes the cluster on failure: the log's end goes into the error.
-		tail, _ := node.Output(context.WithoutCancel(ctx), n, "sh", "-c", "tail -n 20 "+guestNodeLogDir(name)+"/kube-system_kube-proxy-*/*/*.log")
 		return fmt.Errorf("kube-proxy on %s did not finish a first sync within %s (last: %s): %w; its log ends:\n%s",
-			name, timeout, last, err, tail)
+			w.node, roundDuration(timeout), last, err, w.logTail(context.WithoutCancel(ctx)))
 	}
 	return nil
+}
+
+// roundDuration prints waits as people read them: 3m0s, 12s, 0.4s.
+func roundDuration(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }

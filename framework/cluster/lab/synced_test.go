@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -82,4 +84,74 @@ func replaceSeries(t *testing.T, text, series string) string {
 		t.Fatal("testdata has no kubeproxy_sync_proxy_rules_last_timestamp_seconds series")
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestSyncWait(t *testing.T) {
+	upstream := fixture.Read(t, "metrics-kube-proxy-v1.37.2.txt")
+	crashLoop := errors.New("kube-proxy pod kube-proxy-x on node lab-node is failing (CrashLoopBackOff, restarted 12 times): its last fatal line: unknown scheduler bogus")
+	noMetrics := func(context.Context) ([]byte, error) { return nil, errors.New("curl: (7) Failed to connect") }
+	for _, tc := range []struct {
+		name    string
+		metrics func(context.Context) ([]byte, error)
+		failing func(polls int) error
+		timeout time.Duration
+		want    []string // substrings of the error; none: the wait succeeds
+		within  time.Duration
+	}{
+		{name: "synced", metrics: func(context.Context) ([]byte, error) { return []byte(upstream), nil },
+			failing: func(int) error { return nil }, timeout: time.Minute, within: time.Second},
+		{name: "crash-looping fails at once, quoting the pod", metrics: noMetrics,
+			failing: func(polls int) error {
+				if polls < 3 {
+					return nil
+				}
+				return crashLoop
+			},
+			timeout: time.Minute, within: 2 * time.Second,
+			want: []string{"kube-proxy on lab-node cannot start", crashLoop.Error()}},
+		{name: "timeout prints rounded", metrics: noMetrics, failing: func(int) error { return nil }, timeout: 1200 * time.Millisecond,
+			within: 3 * time.Second, want: []string{"did not finish a first sync within 1.2s (last: curl: (7) Failed to connect)", "its log ends:\nF1205 fatal"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			polls := 0
+			w := syncWait{
+				node:    NodeName,
+				poll:    10 * time.Millisecond,
+				metrics: tc.metrics,
+				failing: func(context.Context) error { polls++; return tc.failing(polls) },
+				logTail: func(context.Context) string { return "F1205 fatal" },
+			}
+			start := time.Now()
+			err := w.run(context.Background(), tc.timeout)
+			if took := time.Since(start); took > tc.within {
+				t.Errorf("the wait took %s, want at most %s", took, tc.within)
+			}
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Errorf("run = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("run = nil, want an error with %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRoundDuration(t *testing.T) {
+	for in, want := range map[time.Duration]string{
+		3*time.Minute - 280*time.Nanosecond:   "3m0s",
+		12*time.Second + 400*time.Millisecond: "12s",
+		1234 * time.Millisecond:               "1.2s",
+	} {
+		if got := roundDuration(in).String(); got != want {
+			t.Errorf("roundDuration(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
