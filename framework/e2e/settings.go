@@ -45,97 +45,53 @@ var clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
 var versionRE = regexp.MustCompile(`^v?1\.[0-9]+(\.[0-9]+)?$`)
 
 // settings is every setting the suites read. Both the flags and the environment reading
-// come from it, and config checks all of them at once.
+// come from it, and Settings.Config checks all of them at once.
 func settings() []setting {
 	rows := []setting{
-		{flag: "provider", env: "IPVS_E2E_PROVIDER", usage: "cluster provider",
-			accepts: "one of " + strings.Join(cluster.Names(), ", "),
-			def:     constant("kind"),
-			apply: func(c *Config, v string) error {
-				if !slices.Contains(cluster.Names(), v) {
-					return errors.New("no such provider")
-				}
-				c.Provider = v
-				return nil
-			}},
-		{flag: "cluster", env: "IPVS_E2E_CLUSTER", usage: "cluster name",
+		textSetting(setting{flag: "provider", env: "IPVS_E2E_PROVIDER", usage: "cluster provider",
+			accepts: "one of " + strings.Join(cluster.Names(), ", "), def: constant("kind")},
+			func(c *Config) *string { return &c.Provider }, oneOf(cluster.Names(), "no such provider")),
+		textSetting(setting{flag: "cluster", env: "IPVS_E2E_CLUSTER", usage: "cluster name",
 			accepts: "lowercase letters, digits, '-' and '.', starting with a letter or digit (kind's rule)",
-			def:     func(suite string) string { return cluster.DefaultName + "-" + suite },
-			apply: func(c *Config, v string) error {
-				if !clusterNameRE.MatchString(v) {
-					return errors.New("not a cluster name")
-				}
-				c.ClusterName = v
-				return nil
-			}},
-		{flag: "k8s-version", env: "IPVS_E2E_K8S_VERSION", usage: "Kubernetes version",
+			def:     func(suite string) string { return cluster.DefaultName + "-" + suite }},
+			func(c *Config) *string { return &c.ClusterName }, matches(clusterNameRE, "not a cluster name")),
+		textSetting(setting{flag: "k8s-version", env: "IPVS_E2E_K8S_VERSION", usage: "Kubernetes version",
 			accepts: "empty (the provider's default), a release such as 1.36 or v1.37.2, or " + lab.Reference + " (lab provider: the reference proxier)",
-			def:     constant(""),
-			apply: func(c *Config, v string) error {
+			def:     constant("")},
+			func(c *Config) *string { return &c.KubernetesVersion }, func(v string) error {
 				if v != "" && v != lab.Reference && !versionRE.MatchString(v) {
 					return errors.New("not a Kubernetes release")
 				}
-				c.KubernetesVersion = v
 				return nil
-			}},
-		{flag: "node-image", env: "IPVS_E2E_NODE_IMAGE", usage: "node image, overrides the version's",
-			accepts: "empty (the version's image) or an image reference without spaces",
-			def:     constant(""),
-			apply: func(c *Config, v string) error {
+			}),
+		textSetting(setting{flag: "node-image", env: "IPVS_E2E_NODE_IMAGE", usage: "node image, overrides the version's",
+			accepts: "empty (the version's image) or an image reference without spaces", def: constant("")},
+			func(c *Config) *string { return &c.NodeImage }, func(v string) error {
 				if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' }) {
 					return errors.New("contains spaces or control characters")
 				}
-				c.NodeImage = v
 				return nil
-			}},
-		{flag: "switch", env: "IPVS_E2E_SWITCH", usage: "how kube-proxy gets to ipvs mode",
+			}),
+		textSetting(setting{flag: "switch", env: "IPVS_E2E_SWITCH", usage: "how kube-proxy gets to ipvs mode",
 			accepts: SwitchAtCreation + " (method 1: created in ipvs mode) or " + SwitchByConfigMap + " (method 2: ConfigMap edit)",
-			def:     constant(SwitchAtCreation),
-			apply: func(c *Config, v string) error {
-				if v != SwitchAtCreation && v != SwitchByConfigMap {
-					return errors.New("no such method")
-				}
-				c.Switch = v
-				return nil
-			}},
-		{flag: "scheduler", env: "IPVS_E2E_SCHEDULER", usage: "kube-proxy's ipvs.scheduler at creation",
+			def:     constant(SwitchAtCreation)},
+			func(c *Config) *string { return &c.Switch }, oneOf([]string{SwitchAtCreation, SwitchByConfigMap}, "no such method")),
+		textSetting(setting{flag: "scheduler", env: "IPVS_E2E_SCHEDULER", usage: "kube-proxy's ipvs.scheduler at creation",
 			accepts: "empty (rr, as in the seed) or one of " + strings.Join(schedulers, ", ") + " (kube-proxy's)",
-			def:     constant(""),
-			apply: func(c *Config, v string) error {
-				if v != "" && !slices.Contains(schedulers, v) {
-					return errors.New("not a scheduler kube-proxy accepts")
-				}
-				c.Scheduler = v
-				return nil
-			}},
+			def:     constant("")},
+			func(c *Config) *string { return &c.Scheduler }, oneOf(append([]string{""}, schedulers...), "not a scheduler kube-proxy accepts")),
 		boolSetting("reuse", "IPVS_E2E_REUSE", "reuse an existing cluster of that name", false, func(c *Config) *bool { return &c.Reuse }),
 		boolSetting("keep-on-failure", "IPVS_E2E_KEEP_ON_FAILURE", "keep the cluster when specs fail", false, func(c *Config) *bool { return &c.KeepOnFailure }),
 		boolSetting("delete-on-interrupt", "IPVS_E2E_DELETE_ON_INTERRUPT", "delete the cluster on Ctrl-C", true, func(c *Config) *bool { return &c.DeleteOnInterrupt }),
 		boolSetting("keep-leftovers", "IPVS_E2E_KEEP_LEFTOVERS", "after a ConfigMap switch, report the iptables-mode chains but do not clean them", false, func(c *Config) *bool { return &c.KeepLeftovers }),
-		{flag: "ipvsdump", env: "IPVS_E2E_IPVSDUMP", usage: "ipvsdump binary copied into the nodes",
+		textSetting(setting{flag: "ipvsdump", env: "IPVS_E2E_IPVSDUMP", usage: "ipvsdump binary copied into the nodes",
 			accepts: "an existing file, a static linux build of cmd/ipvsdump (make build writes bin/ipvsdump)",
-			def:     func(string) string { return cluster.CheckoutPath("bin", "ipvsdump") },
-			apply: func(c *Config, v string) error {
-				fi, err := os.Stat(v)
-				if err != nil {
-					return err
-				}
-				if !fi.Mode().IsRegular() {
-					return fmt.Errorf("%s is not a regular file", v)
-				}
-				c.IPVSDump = v
-				return nil
-			}},
-		{flag: "artifacts", env: "IPVS_E2E_ARTIFACTS", usage: "directory of JUnit XML, per-node artifacts and provider logs",
+			def:     func(string) string { return cluster.CheckoutPath("bin", "ipvsdump") }},
+			func(c *Config) *string { return &c.IPVSDump }, regularFile),
+		textSetting(setting{flag: "artifacts", env: "IPVS_E2E_ARTIFACTS", usage: "directory of JUnit XML, per-node artifacts and provider logs",
 			accepts: "a directory that can be created (0755) and written",
-			def:     func(string) string { return cluster.CheckoutPath("artifacts") },
-			apply: func(c *Config, v string) error {
-				if err := writableDir(v); err != nil {
-					return err
-				}
-				c.Artifacts = v
-				return nil
-			}},
+			def:     func(string) string { return cluster.CheckoutPath("artifacts") }},
+			func(c *Config) *string { return &c.Artifacts }, writableDir),
 		{flag: "timeout", env: "IPVS_E2E_TIMEOUT", usage: "bound of each wait",
 			accepts: "a duration greater than 0 as time.ParseDuration reads it, such as 90s, 5m or 1h30m",
 			def:     constant("3m"),
@@ -153,6 +109,9 @@ func settings() []setting {
 	}
 	for _, s := range lab.Settings() {
 		check := s.Check
+		if s.File {
+			check = regularFile
+		}
 		rows = append(rows, setting{env: s.Env, usage: "lab provider", accepts: s.Accepts, def: constant(""),
 			apply: func(_ *Config, v string) error {
 				if v == "" {
@@ -165,6 +124,47 @@ func settings() []setting {
 }
 
 func constant(v string) func(string) string { return func(string) string { return v } }
+
+// textSetting completes s: its value is stored as text in field once check accepts it.
+func textSetting(s setting, field func(*Config) *string, check func(string) error) setting {
+	s.apply = func(c *Config, v string) error {
+		if err := check(v); err != nil {
+			return err
+		}
+		*field(c) = v
+		return nil
+	}
+	return s
+}
+
+func oneOf(values []string, reason string) func(string) error {
+	return func(v string) error {
+		if !slices.Contains(values, v) {
+			return errors.New(reason)
+		}
+		return nil
+	}
+}
+
+func matches(re *regexp.Regexp, reason string) func(string) error {
+	return func(v string) error {
+		if !re.MatchString(v) {
+			return errors.New(reason)
+		}
+		return nil
+	}
+}
+
+func regularFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
+}
 
 func boolSetting(name, env, usage string, def bool, field func(*Config) *bool) setting {
 	return setting{flag: name, env: env, usage: usage, accepts: boolAccepts, bool: true,
@@ -196,7 +196,7 @@ func writableDir(dir string) error {
 }
 
 // Settings holds each setting's text as the flags and the environment gave it, until
-// config checks them all.
+// Config checks them all.
 type Settings struct {
 	values []*settingValue
 }
@@ -223,7 +223,7 @@ func (v *settingValue) Set(s string) error {
 func (v *settingValue) IsBoolFlag() bool { return v.bool }
 
 // Bind reads every setting's variable and registers the flags on fs; a flag given on the
-// command line wins over its variable. Nothing is checked here: config does that.
+// command line wins over its variable. Nothing is checked here: Config does that.
 func (st *Settings) Bind(fs *flag.FlagSet, suite string) {
 	for _, s := range settings() {
 		v := &settingValue{setting: s, text: s.def(suite)}

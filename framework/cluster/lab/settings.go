@@ -14,8 +14,11 @@ type Setting struct {
 	Env string
 	// Accepts says which values are accepted, for errors and help.
 	Accepts string
-	// Check returns nil for an accepted (non-empty) value, else why it is not.
+	// Check returns nil for an accepted (non-empty) value, else why it is not. Nil for
+	// File settings.
 	Check func(value string) error
+	// File says the value is the path of an existing regular file.
+	File bool
 }
 
 // nodesAccepts is what NodesEnv accepts.
@@ -27,9 +30,9 @@ func Settings() []Setting {
 		{Env: NodesEnv, Accepts: nodesAccepts,
 			Check: func(v string) error { _, err := ParseNodes(v); return err }},
 		{Env: NodeAgentEnv, Accepts: "an existing file, a static linux/amd64 build of hack/lab/nodeagent (empty: bin/ipvs-nodeagent of the checkout)",
-			Check: existingFile},
+			File: true},
 		{Env: ProxierEnv, Accepts: "an existing file, a static linux/amd64 build of cmd/ipvs-proxier (empty: bin/ipvs-proxier of the checkout)",
-			Check: existingFile},
+			File: true},
 	}
 }
 
@@ -57,15 +60,4 @@ func parseNodesEnv() (int, error) {
 		return 0, fmt.Errorf("lab cluster: %s=%q: %v; expected %s", NodesEnv, v, err, nodesAccepts)
 	}
 	return n, nil
-}
-
-func existingFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	return nil
 }
