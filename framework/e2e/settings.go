@@ -125,14 +125,13 @@ func settings() []setting {
 
 func constant(v string) func(string) string { return func(string) string { return v } }
 
-// textSetting completes s: its value is stored as text in field once check accepts it.
+// textSetting completes s: its value is stored as text in field, and check says whether
+// it is accepted. A rejected value is stored too, so the summary of a run stopped by it
+// shows what was given (the artifacts directory that could not be made).
 func textSetting(s setting, field func(*Config) *string, check func(string) error) setting {
 	s.apply = func(c *Config, v string) error {
-		if err := check(v); err != nil {
-			return err
-		}
 		*field(c) = v
-		return nil
+		return check(v)
 	}
 	return s
 }
@@ -238,7 +237,8 @@ func (st *Settings) Bind(fs *flag.FlagSet, suite string) {
 }
 
 // Config checks every setting and returns the run's configuration, or every malformed
-// setting at once, each naming its variable or flag, the value and what is accepted.
+// setting at once, each naming its variable or flag, the value and what is accepted; the
+// configuration then holds what could be read, for the summary only.
 func (st *Settings) Config() (Config, error) {
 	var c Config
 	var names []string
