@@ -49,6 +49,7 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 	t.Setenv("IPVS_E2E_REUSE", "true")
 	t.Setenv("IPVS_E2E_TIMEOUT", "90s")
 	t.Setenv("IPVS_E2E_LAB_NODES", "2")
+	t.Setenv("IPVS_E2E_CLUSTER", "from-env") // the flag wins
 	c, err := bind(t, "seedlab", "-e2e.cluster=mine", "-e2e.keep-leftovers", "-e2e.scheduler=wrr")
 	if err != nil {
 		t.Fatal(err)

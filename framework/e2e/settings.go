@@ -231,7 +231,12 @@ func (st *Settings) Bind(fs *flag.FlagSet, suite string) {
 		}
 		st.values = append(st.values, v)
 		if s.flag != "" {
-			fs.Var(v, "e2e."+s.flag, fmt.Sprintf("%s (%s): %s", s.usage, s.env, s.accepts))
+			// The usage names the default itself: Ginkgo's -help leaves Go flags' defaults out.
+			def := s.def(suite)
+			if def == "" {
+				def = "empty"
+			}
+			fs.Var(v, "e2e."+s.flag, fmt.Sprintf("%s (%s, default %s): %s", s.usage, s.env, def, s.accepts))
 		}
 	}
 }
