@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -53,12 +52,9 @@ type Env struct {
 	Fate string
 }
 
-// setup runs preflight, brings the cluster up through the configured provider, installs
+// setup runs preflight on a checked configuration (Settings.Config), brings the cluster up through the configured provider, installs
 // ipvsdump in every node and gets kube-proxy into ipvs mode the configured way.
 func setup(ctx context.Context, cfg Config) (*Env, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	p, err := cluster.New(cfg.Provider, cfg.clusterOptions())
 	if err != nil {
 		return nil, err
@@ -67,9 +63,6 @@ func setup(ctx context.Context, cfg Config) (*Env, error) {
 	// Preflight before anything is created: without Docker or IPVS the run stops here.
 	if err := p.Preflight(ctx); err != nil {
 		return e, err
-	}
-	if _, err := os.Stat(cfg.IPVSDump); err != nil {
-		return e, fmt.Errorf("ipvsdump binary %s: %w (build it with `make build`, or point IPVS_E2E_IPVSDUMP at a static linux build)", cfg.IPVSDump, err)
 	}
 	if e.Created, err = p.Create(ctx); err != nil {
 		return e, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,7 +69,8 @@ type runDirKeeper interface {
 // when setup failed.
 func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Report) string {
 	var notes []string
-	if err := os.MkdirAll(cfg.Artifacts, 0o755); err == nil {
+	artifactsErr := writableDir(cfg.Artifacts)
+	if artifactsErr == nil {
 		junit := filepath.Join(cfg.Artifacts, "junit_"+suite+".xml")
 		if err := reporters.GenerateJUnitReport(r, junit); err != nil {
 			notes = append(notes, "JUnit report: "+err.Error())
@@ -100,7 +100,7 @@ func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 			}
 		}
 	}
-	info := summaryInfo{Suite: suite, Config: cfg, Fate: fate, Notes: notes}
+	info := summaryInfo{Suite: suite, Config: cfg, ArtifactsErr: artifactsErr, Fate: fate, Notes: notes}
 	if e != nil {
 		info.Minor = e.Minor
 		info.Notes = append(append([]string{}, e.Notes...), notes...)
@@ -117,6 +117,8 @@ type summaryInfo struct {
 	Minor  int
 	Notes  []string
 	Fate   string
+	// ArtifactsErr says why nothing could be written under Config.Artifacts.
+	ArtifactsErr error
 }
 
 // summary renders a run for a terminal: counts, every failed spec with where and why, the
@@ -178,7 +180,11 @@ func summary(r types.Report, info summaryInfo) string {
 			fmt.Fprintf(&b, "note: %s\n", line)
 		}
 	}
-	fmt.Fprintf(&b, "artifacts: %s\n", info.Config.Artifacts)
+	if info.ArtifactsErr != nil {
+		fmt.Fprintf(&b, "artifacts: none written (%v)\n", info.ArtifactsErr)
+	} else {
+		fmt.Fprintf(&b, "artifacts: %s\n", info.Config.Artifacts)
+	}
 	fmt.Fprintf(&b, "cluster: %s\n", info.Fate)
 	return b.String()
 }

@@ -136,8 +136,18 @@ func TestFinish(t *testing.T) {
 	// setup failed in preflight: nothing to delete, still a summary and JUnit.
 	cfg := Config{Artifacts: t.TempDir(), Switch: SwitchAtCreation}
 	s := finish(context.Background(), nil, cfg, "services", report(false))
-	if !strings.Contains(s, "cluster: no cluster was created") {
+	if !strings.Contains(s, "cluster: no cluster was created") || !strings.Contains(s, "artifacts: "+cfg.Artifacts+"\n") {
 		t.Errorf("summary:\n%s", s)
+	}
+	// an artifacts directory that cannot be created: the summary says so, not its path.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Artifacts = filepath.Join(file, "artifacts")
+	s = finish(context.Background(), nil, cfg, "services", report(false))
+	if want := "artifacts: none written (mkdir " + file + ": not a directory)\n"; !strings.Contains(s, want) {
+		t.Errorf("summary lacks %q:\n%s", want, s)
 	}
 }
 

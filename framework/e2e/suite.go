@@ -15,22 +15,23 @@ import (
 // before the first spec, per-node artifacts after each failed spec, and the summary, JUnit
 // XML and the cluster's fate after the last.
 type Suite struct {
-	Name   string
+	Name string
+	// Config is set by the suite's BeforeSuite from the settings.
 	Config Config
 	// Env is set by the suite's BeforeSuite; specs use it.
 	Env *Env
+
+	settings Settings
 }
 
 // NewSuite registers the suite named name (it names the default cluster, the JUnit file
 // and the artifacts directory).
 func NewSuite(name string) *Suite {
 	s := &Suite{Name: name}
-	s.Config.flags(flag.CommandLine, name)
+	s.settings.Bind(flag.CommandLine, name)
 
 	ginkgo.BeforeSuite(func(ctx ginkgo.SpecContext) {
-		env, err := setup(ctx, s.Config)
-		s.Env = env
-		if err != nil {
+		if err := s.start(ctx); err != nil {
 			ginkgo.Fail(fmt.Sprintf("%s: cannot run: %v", name, err))
 		}
 	}, ginkgo.NodeTimeout(30*time.Minute))
@@ -53,4 +54,16 @@ func NewSuite(name string) *Suite {
 		fmt.Fprint(os.Stdout, finish(context.WithoutCancel(ctx), s.Env, s.Config, name, r))
 	}, ginkgo.NodeTimeout(10*time.Minute))
 	return s
+}
+
+// start checks every setting, then sets the cluster up; a malformed setting stops the run
+// before the provider is asked for anything.
+func (s *Suite) start(ctx context.Context) error {
+	cfg, err := s.settings.Config()
+	s.Config = cfg
+	if err != nil {
+		return err
+	}
+	s.Env, err = setup(ctx, cfg)
+	return err
 }

@@ -9,14 +9,17 @@
 #   make e2e-seedlab E2E_SWITCH=configmap     one suite, one method
 #   make suites-dry-run                       compile the suites and list their specs
 #
-# Settings reach the suites as IPVS_E2E_* variables (framework/e2e/config.go lists them all).
+# Settings reach the suites as IPVS_E2E_* variables (framework/e2e/settings.go lists them all
+# with the values each accepts). The suite checks every one before anything starts, so the
+# make variables pass values through unchecked; one the make variable would override is its
+# default when set in the environment, never dropped.
 E2E_ARTIFACTS   ?= $(CURDIR)/artifacts
-E2E_K8S_VERSION ?=
-E2E_NODE_IMAGE  ?=
+E2E_K8S_VERSION ?= $(IPVS_E2E_K8S_VERSION)
+E2E_NODE_IMAGE  ?= $(IPVS_E2E_NODE_IMAGE)
 E2E_LABELS      ?=
-E2E_SWITCH      ?= creation
+E2E_SWITCH      ?= $(or $(IPVS_E2E_SWITCH),creation)
 E2E_TIMEOUT     ?= 90m
-E2E_KEEP        ?= false
+E2E_KEEP        ?= $(or $(IPVS_E2E_KEEP_ON_FAILURE),false)
 E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy/... ./framework/fixtures ./manifests ./framework/e2e
 E2E_FUZZ        := ./framework/kubeproxy/internal/klog:FuzzParse ./framework/kubeproxy:FuzzParseProxyMode \
 	./framework/kubeproxy/internal/configtext:FuzzSetMode ./framework/e2e:FuzzParseDialResponse

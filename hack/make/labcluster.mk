@@ -8,14 +8,16 @@
 #   make lab-e2e LAB_SUITES=services LAB_NODES=2
 #
 # LAB_NODES is the lab cluster's node count (nodes beyond the first are network namespaces
-# of the one guest); empty: 2 for the services suite (its traffic-policy specs need a node
-# without the endpoint), 1 for the others.
+# of the one guest; default $IPVS_E2E_LAB_NODES); empty: 2 for the services suite (its
+# traffic-policy specs need a node without the endpoint), 1 for the others. It is passed on
+# as given: the suite checks it with its other settings (framework/e2e/settings.go) and
+# stops before anything starts when it is not a count from 1 to 4.
 #
 # The upstream release is built into $CACHE_DIR/upstream/<version> when missing (minutes).
 KUBE_PROXY  ?= v1.37.2
 LAB_SUITES  ?= seedlab
-LAB_SWITCH  ?= creation
-LAB_NODES   ?=
+LAB_SWITCH  ?= $(or $(IPVS_E2E_SWITCH),creation)
+LAB_NODES   ?= $(IPVS_E2E_LAB_NODES)
 LAB_LABELS  ?=
 LAB_TIMEOUT ?= 60m
 LAB_ARTIFACTS ?= $(CURDIR)/artifacts/lab-$(KUBE_PROXY)

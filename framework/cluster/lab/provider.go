@@ -104,12 +104,9 @@ var _ cluster.Provider = (*Provider)(nil)
 // starts before Create. cluster.Options.Workers is kind's count and is not used: its
 // default of 2 would triple the lab's work for suites that need one node.
 func New(o cluster.Options) (*Provider, error) {
-	n := 1
-	if v := os.Getenv(NodesEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			return nil, fmt.Errorf("lab cluster: %s=%q: expected a node count from 1 to %d", NodesEnv, v, MaxNodes)
-		}
+	n, err := parseNodesEnv()
+	if err != nil {
+		return nil, err
 	}
 	return NewNodes(o, n)
 }

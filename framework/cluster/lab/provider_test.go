@@ -24,9 +24,9 @@ func TestNodeCount(t *testing.T) {
 		{"1", []string{"lab-node"}, ""},
 		{"2", []string{"lab-node", "lab-node2"}, ""},
 		{"3", []string{"lab-node", "lab-node2", "lab-node3"}, ""},
-		{"0", nil, "expected 1 to 4"},
-		{"9", nil, "expected 1 to 4"},
-		{"two", nil, "expected a node count"},
+		{"0", nil, `IPVS_E2E_LAB_NODES="0": 0 nodes are out of range (they share one guest); expected a node count from 1 to 4`},
+		{"9", nil, `IPVS_E2E_LAB_NODES="9": 9 nodes are out of range`},
+		{"two", nil, `IPVS_E2E_LAB_NODES="two": not a whole number; expected a node count from 1 to 4 (empty: 1)`},
 	} {
 		t.Run("nodes="+tc.env, func(t *testing.T) {
 			t.Setenv(NodesEnv, tc.env)
