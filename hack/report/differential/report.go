@@ -185,10 +185,16 @@ func (r Report) Verdict() string {
 		problems = append(problems, fmt.Sprintf("%d stale known difference%s", len(r.Stale), plural(len(r.Stale))))
 	}
 	if errs > 0 {
-		problems = append(problems, fmt.Sprintf("%d scenario%s not compared", errs, plural(errs)))
+		problems = append(problems, fmt.Sprintf("%d step%s not compared", errs, plural(errs)))
 	}
 	if len(problems) == 0 {
-		return fmt.Sprintf("verdict: PASS: %d scenarios, every difference known", len(r.Scenarios))
+		scenarios := map[string]bool{}
+		for _, s := range r.Scenarios {
+			name, _, _ := strings.Cut(s.Scenario, "/")
+			scenarios[name] = true
+		}
+		return fmt.Sprintf("verdict: PASS: %d step%s of %d scenario%s, every difference known",
+			len(r.Scenarios), plural(len(r.Scenarios)), len(scenarios), plural(len(scenarios)))
 	}
 	return "verdict: FAIL: " + strings.Join(problems, ", ")
 }

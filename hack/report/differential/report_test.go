@@ -189,7 +189,7 @@ func TestReportFormat(t *testing.T) {
 stale known differences (listed in known-differences.yaml, not seen in any scenario they cover):
   never-seen (seed): iptables + /-A KUBE-SERVICES -j DROP/
 
-verdict: FAIL: 1 NEW difference (seed 1), 1 stale known difference, 1 scenario not compared
+verdict: FAIL: 1 NEW difference (seed 1), 1 stale known difference, 1 step not compared
 `
 	if b.String() != want {
 		t.Errorf("Format:\n%s\nwant:\n%s", b.String(), want)
@@ -215,13 +215,14 @@ differences:
 		want    int
 		verdict string
 	}{
-		{"all known", []ScenarioResult{{Scenario: "s", Lines: []ClassifiedLine{known, context}}}, ExitOK, "verdict: PASS"},
+		{"all known", []ScenarioResult{{Scenario: "s", Lines: []ClassifiedLine{known, context}}}, ExitOK, "verdict: PASS: 1 step of 1 scenario, every difference known"},
+		{"steps of scenarios", []ScenarioResult{{Scenario: "s", Lines: []ClassifiedLine{known}}, {Scenario: "t/create"}, {Scenario: "t/delete"}}, ExitOK, "verdict: PASS: 3 steps of 2 scenarios, every difference known"},
 		{"a NEW line", []ScenarioResult{{Scenario: "s", Lines: []ClassifiedLine{known, unknown}}}, ExitDifferences, "1 NEW difference (s 1)"},
 		{"stale", []ScenarioResult{{Scenario: "s"}}, ExitDifferences, "1 stale known difference"},
-		{"the entry's scenario not compared: not stale", []ScenarioResult{{Scenario: "s", Error: "x"}}, ExitIncomplete, "1 scenario not compared"},
+		{"the entry's scenario not compared: not stale", []ScenarioResult{{Scenario: "s", Error: "x"}}, ExitIncomplete, "1 step not compared"},
 		{"the entry's scenario not run: not stale", []ScenarioResult{{Scenario: "t"}}, ExitOK, "verdict: PASS"},
 		{"NEW beats not compared", []ScenarioResult{{Scenario: "s", Lines: []ClassifiedLine{known}}, {Scenario: "t", Lines: []ClassifiedLine{unknown}}, {Scenario: "u", Error: "x"}},
-			ExitDifferences, "1 NEW difference (t 1), 1 scenario not compared"},
+			ExitDifferences, "1 NEW difference (t 1), 1 step not compared"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewReport("a", "b", k, tc.results)

@@ -109,13 +109,13 @@ func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 	if err := p.Preflight(ctx); err != nil {
 		return failAll(o, err), err
 	}
-	slog.Info("ipvs-diff: starting a lab cluster", "kubeProxy", o.KubeProxy)
+	slog.Info("diff: starting a lab cluster", "kubeProxy", o.KubeProxy)
 	if _, err := p.Create(ctx); err != nil {
 		return failAll(o, err), err
 	}
 	defer func() {
 		if err := p.Delete(context.WithoutCancel(ctx)); err != nil {
-			slog.Error("ipvs-diff: deleting the lab cluster", "err", err)
+			slog.Error("diff: deleting the lab cluster", "err", err)
 		}
 	}()
 	e, err := connect(ctx, p, o)
@@ -135,7 +135,7 @@ func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 	if o.OnProxyLog != nil {
 		o.OnProxyLog(e.proxyLog(ctx))
 	}
-	slog.Info("ipvs-diff: run done", "kubeProxy", o.KubeProxy, "scenarios", len(out), "took", time.Since(start).Round(time.Second))
+	slog.Info("diff: run done", "kubeProxy", o.KubeProxy, "scenarios", len(out), "took", time.Since(start).Round(time.Second))
 	return out, nil
 }
 
@@ -181,7 +181,7 @@ func connect(ctx context.Context, p *lab.Provider, o Options) (*env, error) {
 	if _, err := node.Output(ctx, e.node, "ip6tables-save"); err == nil {
 		e.read.IPv6 = true
 	} else {
-		slog.Warn("ipvs-diff: ip6tables-save does not run on the node; comparing IPv4 rules only", "err", err)
+		slog.Warn("diff: ip6tables-save does not run on the node; comparing IPv4 rules only", "err", err)
 	}
 	if e.apiserver, err = e.apiServerEndpoint(ctx); err != nil {
 		return nil, err
@@ -243,7 +243,7 @@ func (e *env) scenario(ctx context.Context, s Scenario) []differential.Capture {
 			}
 		}
 		names = c.Names
-		slog.Info("ipvs-diff: step captured", "kubeProxy", e.o.KubeProxy, "step", c.Scenario, "settled", c.Settled,
+		slog.Info("diff: step captured", "kubeProxy", e.o.KubeProxy, "step", c.Scenario, "settled", c.Settled,
 			"programmed", c.Took.Round(100*time.Millisecond), "took", time.Since(t).Round(100*time.Millisecond), "error", c.Error)
 		if e.o.OnCapture != nil {
 			e.o.OnCapture(c)
@@ -537,7 +537,7 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <
 			// Settled away from the target, the proxy may not have been told everything
 			// yet: read on until the timeout.
 			if err == nil && s.observe(r) && (target == nil || dataplane.Equal(*target, r.State)) {
-				slog.Info("ipvs-diff: settled", "kubeProxy", e.o.KubeProxy, "evidence", s.why)
+				slog.Info("diff: settled", "kubeProxy", e.o.KubeProxy, "evidence", s.why)
 				return last, max(s.stateSince.Sub(start), 0), nil
 			}
 		}
