@@ -168,9 +168,6 @@ func (p *Proxier) Metrics() *Metrics { return p.metrics }
 // Health returns the proxier's health tracker.
 func (p *Proxier) Health() *Health { return p.health }
 
-// Families returns the families the proxier programs.
-func (p *Proxier) Families() []int { return p.families }
-
 // sysctlDisableIPv6 is 1 when IPv6 is switched off; it is missing without kernel IPv6.
 const sysctlDisableIPv6 = "net/ipv6/conf/all/disable_ipv6"
 

@@ -56,19 +56,6 @@ const (
 // Lower gives the protocol the way ipsets and iptables write it ("tcp").
 func (p Protocol) Lower() string { return strings.ToLower(string(p)) }
 
-// ParseProtocol accepts TCP, UDP or SCTP in any case.
-func ParseProtocol(s string) (Protocol, error) {
-	switch strings.ToUpper(s) {
-	case "TCP":
-		return TCP, nil
-	case "UDP":
-		return UDP, nil
-	case "SCTP":
-		return SCTP, nil
-	}
-	return "", fmt.Errorf("protocol %q: expected TCP, UDP or SCTP", s)
-}
-
 // Forwarding is how IPVS reaches a real server; the names are the ones `ipvsadm -Ln` prints.
 type Forwarding string
 

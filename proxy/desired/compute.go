@@ -85,9 +85,6 @@ type Env struct {
 	timeouts dataplane.Timeouts
 }
 
-// Family is the IP family (4 or 6) the Env computes for.
-func (e *Env) Family() int { return e.family }
-
 // NewEnv prepares the per-sync data; Input.Services and Input.Slices are not read.
 func NewEnv(in Input) *Env {
 	cfg := in.Config

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -447,5 +446,3 @@ func retryConflict(ctx context.Context, fn func() error) error {
 }
 
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
-
-func lower(s string) string { return strings.ToLower(s) }
