@@ -42,6 +42,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/controlplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
@@ -268,21 +269,14 @@ func (p *Provider) failCreate(err error) error {
 	return fmt.Errorf("%w; run directory kept: %s", err, dir)
 }
 
-// runDirPrefix names the run directories in the temp directory.
-const runDirPrefix = "ipvs-e2e-labcluster-"
-
-// newRunDir makes the run's directory, readable by its owner only: it holds the cluster's
-// CA and service-account keys and admin credentials.
+// newRunDir makes the run's directory (hack/lab/rundir), readable by its owner only: it
+// holds the cluster's CA and service-account keys and admin credentials.
 func newRunDir() (string, error) {
-	dir, err := os.MkdirTemp("", runDirPrefix)
+	d, err := rundir.New("labcluster")
 	if err != nil {
-		return "", fmt.Errorf("lab cluster: run directory: %w", err)
+		return "", fmt.Errorf("lab cluster: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("lab cluster: run directory: %w", err)
-	}
-	return dir, nil
+	return d.Path, nil
 }
 
 // KeepRunDir tells Delete to keep the run directory (a failed run's logs, kubeconfigs and
@@ -381,6 +375,7 @@ func (p *Provider) boot(ctx context.Context, files []kernellab.File, forwards []
 		Network:   &kernellab.Network{HostForwards: forwards},
 		Hostname:  NodeName,
 		Stream:    logf,
+		Dir:       filepath.Join(p.runDir, "guest"),
 	}
 	go func() {
 		res, err := l.Run(vmCtx, job)
@@ -559,6 +554,9 @@ func (p *Provider) removeRunDir(stopFailed bool) error {
 	case p.runDir == "":
 		slog.Info("lab cluster deleted")
 	case p.keepRunDir || stopFailed:
+		if err := (&rundir.Dir{Path: p.runDir}).Keep(); err != nil {
+			return fmt.Errorf("lab cluster: keeping the run directory: %w", err)
+		}
 		slog.Info("lab cluster deleted; run directory kept for inspection", "runDir", p.runDir)
 	default:
 		if err := os.RemoveAll(p.runDir); err != nil {

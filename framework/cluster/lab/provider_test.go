@@ -107,7 +107,7 @@ func TestRunDir(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(dir), runDirPrefix) {
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(dir), "ipvs-e2e-labcluster-") {
 				t.Fatalf("run directory %s: %v %v, want mode 0700", dir, fi.Mode(), err)
 			}
 			key := filepath.Join(dir, "controlplane", "pki", "ca.key")

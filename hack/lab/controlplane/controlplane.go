@@ -20,6 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 // Component names, as processes and log files are called.
@@ -78,10 +80,19 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, fmt.Errorf("cannot start the control plane: %w; is another one running? (`ss -ltnp 'sport = :%d'`; a detached one stops with `ipvs-e2e upstream controlplane down`)", err, port)
 		}
 	}
-	if o.RunDir == "" {
+	switch {
+	case o.RunDir != "":
+	case o.Detached:
+		// Outlives this process on purpose, so no owner record a sweep would act on.
 		if o.RunDir, err = os.MkdirTemp("", "ipvs-e2e-controlplane-"); err != nil {
 			return nil, err
 		}
+	default:
+		d, err := rundir.New("controlplane")
+		if err != nil {
+			return nil, err
+		}
+		o.RunDir = d.Path
 	}
 	logDir := filepath.Join(o.RunDir, "logs")
 	dataDir := filepath.Join(o.RunDir, "etcd-data")
@@ -131,7 +142,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 	for _, s := range steps {
 		t := time.Now()
-		p, err := startProcess(s.name, s.binary, s.args, filepath.Join(logDir, s.name+".log"), o.Detached)
+		p, err := startProcess(s.name, s.binary, s.args, filepath.Join(logDir, s.name+".log"), o.RunDir, o.Detached)
 		if err != nil {
 			return nil, cp.abort(err)
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 // process is one control-plane component running as a child of this process.
@@ -26,8 +28,9 @@ type process struct {
 // startProcess starts binary with args, stdout and stderr appended to logFile. The child
 // gets its own process group, so a Ctrl-C in the terminal reaches only this process, which
 // then stops the components in order. Unless detached, the kernel also kills the child
-// should this process die without stopping it.
-func startProcess(name, binary string, args []string, logFile string, detached bool) (*process, error) {
+// should this process die without stopping it, and the child is recorded in runDir for the
+// next run's sweep (hack/lab/rundir).
+func startProcess(name, binary string, args []string, logFile, runDir string, detached bool) (*process, error) {
 	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -36,12 +39,13 @@ func startProcess(name, binary string, args []string, logFile string, detached b
 	fmt.Fprintf(log, "# %s %s\n", binary, strings.Join(args, " "))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if !detached {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+	if detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting %s: %w", name, err)
+		}
+	} else if err := rundir.Start(cmd, runDir, name); err != nil {
+		return nil, err
 	}
 	p := &process{name: name, binary: binary, pid: cmd.Process.Pid, logFile: logFile, cmd: cmd, exited: make(chan struct{})}
 	go func() {

@@ -72,12 +72,17 @@ func self(t *testing.T) string {
 func startChild(t *testing.T, mode string) *process {
 	t.Helper()
 	t.Setenv(childEnv, mode)
-	log := filepath.Join(t.TempDir(), mode+".log")
-	p, err := startProcess(mode, self(t), nil, log, false)
+	dir := t.TempDir()
+	log := filepath.Join(dir, mode+".log")
+	p, err := startProcess(mode, self(t), nil, log, dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.stop(time.Second) })
+	// The record a later run's sweep finds the child by, should this process be killed.
+	if rec, err := os.ReadFile(filepath.Join(dir, mode+".pid")); err != nil || !strings.HasPrefix(string(rec), fmt.Sprint(p.pid)+" ") {
+		t.Fatalf("pid record of %s: %q, %v; expected it to start with pid %d", mode, rec, err, p.pid)
+	}
 	if mode != "fail" {
 		deadline := time.Now().Add(10 * time.Second)
 		for {

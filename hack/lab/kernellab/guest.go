@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The guest reports on its second serial port (/dev/ttyS1) in lines that start with a marker
@@ -44,6 +45,8 @@ up() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "$LAB_MARK $*" >$OUT; echo "lab: $*" >/dev/console; }
 finish() { sync; poweroff -f; sleep 10; }
 say BOOT uptime=$(up)
+# The guest's own deadline: it ends even when nothing on the host is left to stop QEMU.
+[ "${LAB_DEADLINE:-0}" -gt 0 ] && { sleep "$LAB_DEADLINE"; say "DEADLINE passed ($LAB_DEADLINE s): powering off"; finish; } </dev/null >/dev/null 2>&1 &
 hostname "$LAB_HOSTNAME"
 modprobe -a $LAB_PRELOAD || say WARN modprobe -a $LAB_PRELOAD failed
 if [ ! -e /proc/net/ip_vs ]; then
@@ -65,15 +68,20 @@ say DONE uptime=$(up)
 finish
 `
 
-// jobEnv renders /lab/job.env for one run.
-func jobEnv(mark, hostname string, preload []string, network bool, iptables string) string {
+// jobEnv renders /lab/job.env for one run. deadline is when the guest powers itself off.
+func jobEnv(mark, hostname string, preload []string, network bool, iptables string, deadline time.Duration) string {
 	net := "0"
 	if network {
 		net = "1"
 	}
-	return fmt.Sprintf("LAB_MARK=%s\nLAB_HOSTNAME=%s\nLAB_PRELOAD=%s\nLAB_NET=%s\nLAB_IPTABLES=%s\n",
-		shellQuote(mark), shellQuote(hostname), shellQuote(strings.Join(preload, " ")), net, shellQuote(iptables))
+	return fmt.Sprintf("LAB_MARK=%s\nLAB_HOSTNAME=%s\nLAB_PRELOAD=%s\nLAB_NET=%s\nLAB_IPTABLES=%s\nLAB_DEADLINE=%d\n",
+		shellQuote(mark), shellQuote(hostname), shellQuote(strings.Join(preload, " ")), net, shellQuote(iptables),
+		int(deadline.Round(time.Second)/time.Second))
 }
+
+// guestDeadline is when a guest powers itself off: a while after the host would have
+// stopped QEMU, so that it is a backstop for a host that could not, never a race with it.
+func guestDeadline(timeout time.Duration) time.Duration { return timeout + time.Minute }
 
 // runScript renders /lab/run: each command in a subshell with stdin from /dev/null and its
 // output through a pipe (so programs see no terminal), framed by BEGIN/END lines. A newline

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runGuestScript runs /lab/run as the guest would, with the host's /bin/sh, writing to a file
@@ -91,8 +92,8 @@ func TestShellQuote(t *testing.T) {
 }
 
 func TestJobEnv(t *testing.T) {
-	got := jobEnv(testMark, "lab-node", []string{"ip_vs", "dummy"}, true, "legacy")
-	want := "LAB_MARK=" + testMark + "\nLAB_HOSTNAME=lab-node\nLAB_PRELOAD='ip_vs dummy'\nLAB_NET=1\nLAB_IPTABLES=legacy\n"
+	got := jobEnv(testMark, "lab-node", []string{"ip_vs", "dummy"}, true, "legacy", guestDeadline(10*time.Minute))
+	want := "LAB_MARK=" + testMark + "\nLAB_HOSTNAME=lab-node\nLAB_PRELOAD='ip_vs dummy'\nLAB_NET=1\nLAB_IPTABLES=legacy\nLAB_DEADLINE=660\n"
 	if got != want {
 		t.Fatalf("jobEnv =\n%s\nexpected\n%s", got, want)
 	}

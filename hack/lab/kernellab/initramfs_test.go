@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/internal/cpio"
 )
@@ -180,7 +181,7 @@ func TestWriteInitrdAppendsJobArchive(t *testing.T) {
 	}
 	job := Job{Name: "j", Commands: []Command{{Shell: "true"}}, Files: []File{{Path: "/lab/tests/x.test", Source: host}, {Path: "/etc/extra", Data: []byte("x")}}}
 	dst := filepath.Join(dir, "initrd.img")
-	n, err := writeInitrd(dst, base, job, jobScripts(job, testMark, []string{"ip_vs"}))
+	n, err := writeInitrd(dst, base, job, jobScripts(job, testMark, []string{"ip_vs"}, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

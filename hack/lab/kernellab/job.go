@@ -77,6 +77,11 @@ type Job struct {
 	IPTables string
 	// Hostname of the guest (default "lab-node").
 	Hostname string
+	// Dir, when set, is where the run writes (initrd, console.log, results.log, qemu.pid): a
+	// folder of the caller's run directory (hack/lab/rundir), created when missing and left
+	// for the caller to remove. When empty, the run makes a run directory of its own, removed
+	// after the run unless it failed (then kept, and logged, without the initrd).
+	Dir string
 	// Stream, when set, receives the commands' output as it arrives; OnDone is called as each
 	// command ends. Both run on the goroutine that follows the guest.
 	Stream io.Writer

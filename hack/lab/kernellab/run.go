@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/internal/cpio"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 // DefaultTimeout bounds a job when Job.Timeout is zero.
@@ -49,22 +51,56 @@ func (l *Lab) Run(ctx context.Context, job Job) (*Result, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	dir, err := os.MkdirTemp("", "ipvs-lab-")
+	dir, done, err := jobDir(job.Dir)
 	if err != nil {
 		return nil, err
 	}
-	if os.Getenv(KeepEnv) == "1" {
-		log.Info("lab: keeping the run folder", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
+	res, err := l.run(ctx, job, dir, timeout, log)
+	done(err != nil || (res != nil && res.Failed() != nil), log)
+	return res, err
+}
+
+// jobDir gives the folder a run writes to, and what to do with it once the run ended: a
+// folder the caller named is the caller's; a run directory of the run's own is removed,
+// unless the run failed or KeepEnv asks to keep it.
+func jobDir(callerDir string) (string, func(failed bool, log *slog.Logger), error) {
+	if callerDir != "" {
+		if err := os.MkdirAll(callerDir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("lab run folder: %w", err)
+		}
+		return callerDir, func(bool, *slog.Logger) {}, nil
 	}
+	d, err := rundir.New("lab")
+	if err != nil {
+		return "", nil, err
+	}
+	return d.Path, func(failed bool, log *slog.Logger) {
+		switch {
+		case os.Getenv(KeepEnv) == "1":
+			log.Info("lab: run folder kept", "dir", d.Path, "why", KeepEnv+"=1")
+		case failed:
+			// The initrd is rebuilt by any rerun; the console and results explain the failure.
+			os.Remove(filepath.Join(d.Path, "initrd.img"))
+			if err := d.Keep(); err != nil {
+				log.Warn("lab: could not mark the run folder kept", "dir", d.Path, "err", err)
+			}
+			log.Info("lab: run folder kept for inspection (console.log, results.log)", "dir", d.Path)
+		default:
+			if err := d.Remove(); err != nil {
+				log.Warn("lab: run folder not removed", "err", err)
+			}
+		}
+	}, nil
+}
+
+func (l *Lab) run(ctx context.Context, job Job, dir string, timeout time.Duration, log *slog.Logger) (*Result, error) {
 
 	mark, err := newMark()
 	if err != nil {
 		return nil, err
 	}
 	initrd := filepath.Join(dir, "initrd.img")
-	jobBytes, err := writeInitrd(initrd, l.Initramfs, job, jobScripts(job, mark, l.opts.Preload))
+	jobBytes, err := writeInitrd(initrd, l.Initramfs, job, jobScripts(job, mark, l.opts.Preload, timeout))
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +141,9 @@ func (l *Lab) Run(ctx context.Context, job Job) (*Result, error) {
 	log.Info("lab: booting", "kernel", l.KernelVersion, "memoryMiB", mem, "accel", l.opts.Accel,
 		"commands", len(job.Commands), "initrdMiB", fmt.Sprintf("%.1f", float64(fileSize(initrd))/(1<<20)))
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting qemu-system-x86_64: %w", err)
+	// QEMU dies with this process however it dies, and is recorded for the next run's sweep.
+	if err := rundir.Start(cmd, dir, "qemu"); err != nil {
+		return nil, err
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
@@ -258,7 +295,7 @@ func qemuArgs(c qemuConfig) []string {
 }
 
 // jobScripts gives the two files every job adds: /lab/job.env and /lab/run.
-func jobScripts(job Job, mark string, preload []string) []File {
+func jobScripts(job Job, mark string, preload []string, timeout time.Duration) []File {
 	host := job.Hostname
 	if host == "" {
 		host = "lab-node"
@@ -268,7 +305,7 @@ func jobScripts(job Job, mark string, preload []string) []File {
 		ipt = "nft"
 	}
 	return []File{
-		{Path: "/lab/job.env", Data: []byte(jobEnv(mark, host, preload, job.Network != nil, ipt)), Mode: 0o644},
+		{Path: "/lab/job.env", Data: []byte(jobEnv(mark, host, preload, job.Network != nil, ipt, guestDeadline(timeout))), Mode: 0o644},
 		{Path: "/lab/run", Data: []byte(runScript(mark, job.Commands, job.StopOnFailure)), Mode: 0o755},
 	}
 }

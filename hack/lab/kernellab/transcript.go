@@ -28,6 +28,7 @@ type transcript struct {
 	readyUptime         float64
 	begin               []float64 // guest uptime at each BEGIN
 	setupFailed         string
+	deadline            string // set when the guest powered itself off at its deadline
 	warnings            []string
 	problems            []string // protocol lines that made no sense
 	stray               bytes.Buffer
@@ -88,6 +89,9 @@ func (t *transcript) line(line []byte) {
 		t.booted = true
 	case "WARN":
 		t.warnings = append(t.warnings, strings.Join(f[1:], " "))
+	case "DEADLINE":
+		// The guest ends itself (see guestDeadline); the run then lacks DONE.
+		t.deadline = strings.TrimSpace(strings.TrimPrefix(string(proto), verb))
 	case "SETUP-FAILED":
 		t.setupFailed = strings.TrimSpace(strings.TrimPrefix(string(proto), verb))
 	case "READY":
@@ -196,6 +200,8 @@ func (t *transcript) err() error {
 			return fmt.Errorf("lab guest wrote malformed protocol lines: %q", t.problems)
 		}
 		return nil
+	case t.deadline != "":
+		return fmt.Errorf("lab guest powered itself off at its own deadline (%s) after %d commands: nothing on the host stopped it before", t.deadline, len(t.cmds))
 	case !t.booted:
 		return fmt.Errorf("lab guest never reached /init (no BOOT line on the results port)")
 	case !t.ready:

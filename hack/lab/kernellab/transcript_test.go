@@ -77,6 +77,11 @@ func TestTranscript(t *testing.T) {
 		outputs: []string{"ok"}, codes: []int{0}, finished: []bool{true},
 		errText: "after 1 commands without its DONE line",
 	}, {
+		name:    "the guest's own deadline",
+		text:    m + " BOOT\n" + m + " READY\n" + m + " BEGIN 0\nrunning\n" + m + " DEADLINE passed (660 s): powering off\n",
+		outputs: []string{"running\n"}, codes: []int{-1}, finished: []bool{false},
+		errText: "powered itself off at its own deadline (passed (660 s): powering off) after 1 commands",
+	}, {
 		name:    "malformed protocol lines are reported",
 		text:    m + " BOOT\n" + m + " READY\n" + m + " BEGIN 1\n" + m + " END 0 rc=x\n" + m + " FROB\n" + m + " DONE\n",
 		errText: "malformed protocol lines",

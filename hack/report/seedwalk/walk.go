@@ -27,6 +27,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
@@ -268,10 +269,11 @@ func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, kubectl s
 	if len(nodes) == 0 {
 		return nil, errors.New("the lab cluster has no node")
 	}
-	dir, err := os.MkdirTemp("", "ipvs-e2e-seedwalk-")
+	run, err := rundir.New("seedwalk")
 	if err != nil {
 		return nil, err
 	}
+	dir := run.Path
 	svc, err := manifests.FS.ReadFile(manifests.ServiceIPVS)
 	if err != nil {
 		return nil, err

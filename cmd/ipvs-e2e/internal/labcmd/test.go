@@ -19,6 +19,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/gotest"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 type testFlags struct {
@@ -150,10 +151,11 @@ func buildTests(ctx context.Context, patterns []string, explicit bool, runRE str
 	if err != nil {
 		return testJobs{}, nil, err
 	}
-	dir, err := os.MkdirTemp("", "ipvs-lab-tests-")
+	run, err := rundir.New("labtests")
 	if err != nil {
 		return testJobs{}, nil, err
 	}
+	dir := run.Path
 	jobs := testJobs{dir: dir}
 	var skipped []string
 	// Leave the test binary time to print its own timeout report before QEMU is stopped.
