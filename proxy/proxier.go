@@ -279,6 +279,16 @@ func (p *Proxier) Run(ctx context.Context) error {
 		return err
 	}
 
+	synced := make(chan struct{})
+	if probe := readyzProbe(p.client); probe != nil {
+		reach := newAPIReach(p.log, probe)
+		for _, inf := range []cache.SharedIndexInformer{svcInformer, sliceInformer, nodeInformer} {
+			if err := inf.SetWatchErrorHandlerWithContext(reach.watchError); err != nil {
+				return err
+			}
+		}
+		go reach.run(ctx, synced)
+	}
 	factory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
 	defer factory.Shutdown()
@@ -290,6 +300,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced, nodeReg.HasSynced) {
 		return fmt.Errorf("waiting for the Service, EndpointSlice and Node informers to sync: %w", context.Cause(ctx))
 	}
+	close(synced)
 	p.mu.Lock()
 	p.initialized = true
 	p.mu.Unlock()

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 			return 1
 		}
 	}
-	runErr := p.Run(ctx)
+	runErr := runUntilStopped(ctx, p.Run, stopGrace, logger)
 	stopServers(servers)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", cause)
@@ -156,6 +156,30 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 	}
 	logger.Info("Stopped")
 	return 0
+}
+
+// stopGrace is how long a stop waits for the proxier to return. Client-go may be blocked
+// on an API server that does not answer; the process then exits without it: the dataplane
+// is left as programmed, as kube-proxy leaves it.
+const stopGrace = time.Second
+
+// runUntilStopped runs fn and returns its error, or returns nil grace after ctx ended when
+// fn has not returned by then.
+func runUntilStopped(ctx context.Context, fn func(context.Context) error, grace time.Duration, log klog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		log.Info("Stopping without waiting for the API client", "waited", grace)
+		return nil
+	}
 }
 
 // nodeName is --hostname-override or the hostname, lower-cased as kube-proxy does.
@@ -223,7 +247,8 @@ func (s *server) start(log klog.Logger, stop context.CancelCauseFunc) error {
 }
 
 func stopServers(servers []*server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Open health or metrics requests get half a second: a stop must take under 2 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	for _, s := range servers {
 		if s.srv != nil {

@@ -266,3 +266,67 @@ func TestNodeName(t *testing.T) {
 		t.Errorf("error = %v, want a hint about --hostname-override", err)
 	}
 }
+
+// hangingServer accepts connections and never answers: an API server stopped with SIGSTOP,
+// or one behind a network that drops packets after the handshake.
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A stop does not wait for client-go, whatever it is blocked on.
+func TestRunStopsWhileTheAPIServerHangs(t *testing.T) {
+	k := fakeKernel()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	body := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://" + hangingServer(t) +
+		"\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n"
+	if err := os.WriteFile(kubeconfig, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := testEnv(k, nil)
+	e.newClient = newClient
+	args := []string{"--config", writeConfig(t, "mode: ipvs\n"), "--kubeconfig", kubeconfig,
+		"--healthz-bind-address", freeAddr(t), "--metrics-bind-address", freeAddr(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &stderr, e) }()
+	// Let the informers block on their first list.
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	stopped := time.Now()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after a stop, stderr:\n%s", code, stderr.String())
+		}
+		t.Logf("stopped in %v", time.Since(stopped).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatalf("run did not return within 2 s of its stop while the API server hangs; stderr:\n%s", stderr.String())
+	}
+}
