@@ -38,15 +38,7 @@ func FormatIPVSAdm(v IPVS, header bool) string {
 		if vs.SchedFlags&(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
 			b.WriteString(" (" + strings.Join(schedFlagNames(vs.Scheduler, vs.SchedFlags), ",") + ")")
 		}
-		if vs.Persistent {
-			fmt.Fprintf(&b, " persistent %d", vs.Timeout)
-			if m := maskText(vs); m != "" {
-				b.WriteString(" mask " + m)
-			}
-		}
-		if vs.OnePacket {
-			b.WriteString(" ops")
-		}
+		writePersistence(&b, vs, "persistent", "mask", "ops")
 		b.WriteString("\n")
 		for _, rs := range vs.RealServers {
 			name := formatAddrPort(rs.Address, rs.Port)
@@ -63,10 +55,7 @@ func FormatIPVSAdm(v IPVS, header bool) string {
 // ipvsadmServiceName is the service column of `ipvsadm -Ln`.
 func ipvsadmServiceName(vs VirtualServer) string {
 	if vs.FWMark != 0 {
-		if vs.Family == 6 {
-			return "FWM  " + formatFWMark(vs.FWMark) + " IPv6"
-		}
-		return "FWM  " + formatFWMark(vs.FWMark)
+		return fwmarkName(vs, "FWM  ", " IPv6")
 	}
 	proto := string(vs.Protocol)
 	if proto == "" {
