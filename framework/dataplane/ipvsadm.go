@@ -88,9 +88,8 @@ func FormatIPVSAdmTimeouts(t Timeouts) string {
 func ParseIPVSAdm(text string) (IPVS, error) {
 	var v IPVS
 	seen := map[ServiceKey]bool{}
-	for _, l := range numberedLines(text) {
-		fields := strings.Fields(stripAnnotation(l.text))
-		if len(fields) == 0 || isIPVSAdmTitle(fields) {
+	for l, fields := range fieldLines(text) {
+		if isIPVSAdmTitle(fields) {
 			continue
 		}
 		fail := func(err error) (IPVS, error) {
@@ -291,11 +290,7 @@ func ParseIPVSAdmTimeouts(text string) (Timeouts, error) {
 	const format = "ipvsadm -Ln --timeout"
 	var t Timeouts
 	found := false
-	for _, l := range numberedLines(text) {
-		f := strings.Fields(stripAnnotation(l.text))
-		if len(f) == 0 {
-			continue
-		}
+	for l, f := range fieldLines(text) {
 		fail := func(err error) (Timeouts, error) {
 			return Timeouts{}, &ParseError{Format: format, Line: l.n, Text: l.text, Err: err}
 		}

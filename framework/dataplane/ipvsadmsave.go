@@ -69,11 +69,7 @@ const defaultPersistence = 300
 func ParseIPVSAdmSave(text string) (IPVS, error) {
 	var v IPVS
 	index := map[ServiceKey]int{}
-	for _, l := range numberedLines(text) {
-		f := strings.Fields(stripAnnotation(l.text))
-		if len(f) == 0 {
-			continue
-		}
+	for l, f := range fieldLines(text) {
 		fail := func(err error) (IPVS, error) {
 			return IPVS{}, &ParseError{Format: ipvsadmSaveFormat, Line: l.n, Text: l.text, Err: err}
 		}
