@@ -162,6 +162,30 @@ func parseMask(s string, ipv6 bool) (int, error) {
 	return l, nil
 }
 
+// fwmarkName is a firewall-mark service as ipvsadm names it: the mark after kind, and
+// ipv6 after the mark for an IPv6 service.
+func fwmarkName(vs VirtualServer, kind, ipv6 string) string {
+	if vs.Family == 6 {
+		return kind + formatFWMark(vs.FWMark) + ipv6
+	}
+	return kind + formatFWMark(vs.FWMark)
+}
+
+// writePersistence writes the persistence options of print_service_entry, each listing
+// with its own words: the timeout after persistent, the mask (when not the default) after
+// mask, and ops for one-packet scheduling.
+func writePersistence(b *strings.Builder, vs VirtualServer, persistent, mask, ops string) {
+	if vs.Persistent {
+		fmt.Fprintf(b, " %s %d", persistent, vs.Timeout)
+		if m := maskText(vs); m != "" {
+			b.WriteString(" " + mask + " " + m)
+		}
+	}
+	if vs.OnePacket {
+		b.WriteString(" " + ops)
+	}
+}
+
 // maskText is the persistence mask as ipvsadm prints it, or "" for the default.
 func maskText(vs VirtualServer) string {
 	if !vs.Persistent || vs.PrefixLen == 0 || vs.PrefixLen == defaultPrefixLen(vs) {

@@ -38,15 +38,7 @@ func FormatIPVSAdm(v IPVS, header bool) string {
 		if vs.SchedFlags&(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
 			b.WriteString(" (" + strings.Join(schedFlagNames(vs.Scheduler, vs.SchedFlags), ",") + ")")
 		}
-		if vs.Persistent {
-			fmt.Fprintf(&b, " persistent %d", vs.Timeout)
-			if m := maskText(vs); m != "" {
-				b.WriteString(" mask " + m)
-			}
-		}
-		if vs.OnePacket {
-			b.WriteString(" ops")
-		}
+		writePersistence(&b, vs, "persistent", "mask", "ops")
 		b.WriteString("\n")
 		for _, rs := range vs.RealServers {
 			name := formatAddrPort(rs.Address, rs.Port)
@@ -63,10 +55,7 @@ func FormatIPVSAdm(v IPVS, header bool) string {
 // ipvsadmServiceName is the service column of `ipvsadm -Ln`.
 func ipvsadmServiceName(vs VirtualServer) string {
 	if vs.FWMark != 0 {
-		if vs.Family == 6 {
-			return "FWM  " + formatFWMark(vs.FWMark) + " IPv6"
-		}
-		return "FWM  " + formatFWMark(vs.FWMark)
+		return fwmarkName(vs, "FWM  ", " IPv6")
 	}
 	proto := string(vs.Protocol)
 	if proto == "" {
@@ -99,9 +88,8 @@ func FormatIPVSAdmTimeouts(t Timeouts) string {
 func ParseIPVSAdm(text string) (IPVS, error) {
 	var v IPVS
 	seen := map[ServiceKey]bool{}
-	for _, l := range numberedLines(text) {
-		fields := strings.Fields(stripAnnotation(l.text))
-		if len(fields) == 0 || isIPVSAdmTitle(fields) {
+	for l, fields := range fieldLines(text) {
+		if isIPVSAdmTitle(fields) {
 			continue
 		}
 		fail := func(err error) (IPVS, error) {
@@ -302,11 +290,7 @@ func ParseIPVSAdmTimeouts(text string) (Timeouts, error) {
 	const format = "ipvsadm -Ln --timeout"
 	var t Timeouts
 	found := false
-	for _, l := range numberedLines(text) {
-		f := strings.Fields(stripAnnotation(l.text))
-		if len(f) == 0 {
-			continue
-		}
+	for l, f := range fieldLines(text) {
 		fail := func(err error) (Timeouts, error) {
 			return Timeouts{}, &ParseError{Format: format, Line: l.n, Text: l.text, Err: err}
 		}

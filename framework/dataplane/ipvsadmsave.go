@@ -18,15 +18,7 @@ func FormatIPVSAdmSave(v IPVS) string {
 	for _, vs := range v.Services {
 		svc := saveServiceName(vs)
 		fmt.Fprintf(&b, "-A %s -s %s", svc, vs.Scheduler)
-		if vs.Persistent {
-			fmt.Fprintf(&b, " -p %d", vs.Timeout)
-			if m := maskText(vs); m != "" {
-				b.WriteString(" -M " + m)
-			}
-		}
-		if vs.OnePacket {
-			b.WriteString(" -o")
-		}
+		writePersistence(&b, vs, "-p", "-M", "-o")
 		if vs.SchedFlags&(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
 			b.WriteString(" -b " + strings.Join(schedFlagNames(vs.Scheduler, vs.SchedFlags), ","))
 		}
@@ -44,10 +36,7 @@ func FormatIPVSAdmSave(v IPVS) string {
 
 func saveServiceName(vs VirtualServer) string {
 	if vs.FWMark != 0 {
-		if vs.Family == 6 {
-			return "-f " + formatFWMark(vs.FWMark) + " -6"
-		}
-		return "-f " + formatFWMark(vs.FWMark)
+		return fwmarkName(vs, "-f ", " -6")
 	}
 	opt := "--xxx-service" // what ipvsadm prints for a protocol it does not know
 	switch vs.Protocol {
@@ -80,11 +69,7 @@ const defaultPersistence = 300
 func ParseIPVSAdmSave(text string) (IPVS, error) {
 	var v IPVS
 	index := map[ServiceKey]int{}
-	for _, l := range numberedLines(text) {
-		f := strings.Fields(stripAnnotation(l.text))
-		if len(f) == 0 {
-			continue
-		}
+	for l, f := range fieldLines(text) {
 		fail := func(err error) (IPVS, error) {
 			return IPVS{}, &ParseError{Format: ipvsadmSaveFormat, Line: l.n, Text: l.text, Err: err}
 		}

@@ -1,6 +1,9 @@
 package dataplane
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // textLine is one line of tool output with its 1-based number.
 type textLine struct {
@@ -21,6 +24,18 @@ func numberedLines(text string) []textLine {
 		out[i] = textLine{n: i + 1, text: strings.TrimSuffix(l, "\r")}
 	}
 	return out
+}
+
+// fieldLines yields the numbered lines of text with their fields, a trailing " # ..."
+// note stripped; lines left blank are skipped. The ipvsadm formats are read this way.
+func fieldLines(text string) iter.Seq2[textLine, []string] {
+	return func(yield func(textLine, []string) bool) {
+		for _, l := range numberedLines(text) {
+			if f := strings.Fields(stripAnnotation(l.text)); len(f) > 0 && !yield(l, f) {
+				return
+			}
+		}
+	}
 }
 
 // stripAnnotation removes a trailing " # ..." note, the way tutorials (the seed among them)

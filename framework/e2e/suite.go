@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"testing"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 )
 
 // Suite wires one Ginkgo suite to a cluster. NewSuite, called from a package-level var of
@@ -54,6 +56,13 @@ func NewSuite(name string) *Suite {
 		fmt.Fprint(os.Stdout, finish(context.WithoutCancel(ctx), s.Env, s.Config, name, r))
 	}, ginkgo.NodeTimeout(10*time.Minute))
 	return s
+}
+
+// Run is the body of the suite's Test function: it sends gomega's failures to ginkgo and
+// runs the specs under the given description.
+func (s *Suite) Run(t *testing.T, description string) {
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(t, description)
 }
 
 // start checks every setting, then sets the cluster up; a malformed setting stops the run

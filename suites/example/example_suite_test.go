@@ -7,9 +7,6 @@ package example
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
 	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 )
 
@@ -18,6 +15,5 @@ import (
 var suite = e2e.NewSuite("example")
 
 func TestExample(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "example: one check against any provider")
+	suite.Run(t, "example: one check against any provider")
 }

@@ -8,15 +8,11 @@ package seedlab
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
 	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
 )
 
 var suite = e2e.NewSuite("seedlab")
 
 func TestSeedLab(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "seedlab: the seed tutorial's section 4 on every node")
+	suite.Run(t, "seedlab: the seed tutorial's section 4 on every node")
 }

@@ -29,8 +29,7 @@ import (
 var suite = e2e.NewSuite("services")
 
 func TestServices(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "services: kube-proxy ipvs mode beyond the seed")
+	suite.Run(t, "services: kube-proxy ipvs mode beyond the seed")
 }
 
 // namespace creates the namespace of one Describe, deleted after it.

@@ -157,23 +157,27 @@ func (m *virtualServerMatcher) expected(v dataplane.IPVS) []string {
 }
 
 func (m *virtualServerMatcher) FailureMessage(actual any) string {
-	v, node, err := ipvsOf(actual)
-	if err != nil {
-		return err.Error()
-	}
-	lines, marked, note := m.table(v, false)
-	return fmt.Sprintf("Expected IPVS%s to have virtual server\n%sbut %s.\nipvsadm -Ln%s:\n%s%s",
-		onNode(node), indent(m.expected(v), "    "), strings.Join(m.problems(v), "; "), onNode(node), listing(lines, marked...), note)
+	return m.message(actual, false)
 }
 
 func (m *virtualServerMatcher) NegatedFailureMessage(actual any) string {
+	return m.message(actual, true)
+}
+
+// message is the failure message, of Not(...) when negated; both show the table with the
+// lines m.table marks.
+func (m *virtualServerMatcher) message(actual any, negated bool) string {
 	v, node, err := ipvsOf(actual)
 	if err != nil {
 		return err.Error()
 	}
-	lines, marked, _ := m.table(v, true)
-	return fmt.Sprintf("Expected IPVS%s not to have virtual server\n%sbut it does.\nipvsadm -Ln%s:\n%s",
-		onNode(node), indent(m.expected(v), "    "), onNode(node), listing(lines, marked...))
+	lines, marked, note := m.table(v, negated)
+	if negated {
+		return fmt.Sprintf("Expected IPVS%s not to have virtual server\n%sbut it does.\nipvsadm -Ln%s:\n%s",
+			onNode(node), indent(m.expected(v), "    "), onNode(node), listing(lines, marked...))
+	}
+	return fmt.Sprintf("Expected IPVS%s to have virtual server\n%sbut %s.\nipvsadm -Ln%s:\n%s%s",
+		onNode(node), indent(m.expected(v), "    "), strings.Join(m.problems(v), "; "), onNode(node), listing(lines, marked...), note)
 }
 
 // table renders the node's IPVS table and picks the lines to mark: the virtual server

@@ -47,23 +47,27 @@ func (m *addressMatcher) Match(actual any) (bool, error) {
 }
 
 func (m *addressMatcher) FailureMessage(actual any) string {
+	return m.message(actual, false)
+}
+
+func (m *addressMatcher) NegatedFailureMessage(actual any) string {
+	return m.message(actual, true)
+}
+
+// message is the failure message, of Not(...) when negated: the same marked listing, and
+// what was found instead only when the address was expected.
+func (m *addressMatcher) message(actual any, negated bool) string {
 	links, node, err := linksOf(actual)
 	if err != nil {
 		return err.Error()
 	}
 	lines, marked, where := m.table(links)
-	return fmt.Sprintf("Expected %s%s to have address %s, but %s.\nip addr%s:\n%s",
-		m.link, onNode(node), m.addr, where, onNode(node), listing(lines, marked...))
-}
-
-func (m *addressMatcher) NegatedFailureMessage(actual any) string {
-	links, node, err := linksOf(actual)
-	if err != nil {
-		return err.Error()
+	expect, but := "to have", where
+	if negated {
+		expect, but = "not to have", "it has"
 	}
-	lines, marked, _ := m.table(links)
-	return fmt.Sprintf("Expected %s%s not to have address %s, but it has.\nip addr%s:\n%s",
-		m.link, onNode(node), m.addr, onNode(node), listing(lines, marked...))
+	return fmt.Sprintf("Expected %s%s %s address %s, but %s.\nip addr%s:\n%s",
+		m.link, onNode(node), expect, m.addr, but, onNode(node), listing(lines, marked...))
 }
 
 // table renders every link as `ip addr` does and marks the first line of the link asked
