@@ -286,9 +286,9 @@ func TestDownload(t *testing.T) {
 }
 
 func FuzzParseDepends(f *testing.F) {
-	for _, b := range [][]byte{dependsTools, dependsKernelMeta, dependsAllRelations} {
-		f.Add(b)
-	}
+	f.Add(dependsTools)
+	f.Add(dependsKernelMeta)
+	f.Add(dependsAllRelations)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		deps, err := ParseDepends(b)
 		if err != nil {
