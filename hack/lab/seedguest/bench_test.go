@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
 )
 
@@ -26,14 +27,11 @@ func TestStatusField(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := statusField(strings.NewReader(tt.text), tt.field)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
 			}
-			if err != nil || got != tt.want || got <= 0 {
-				t.Errorf("got %v, %v; want %v", got, err, tt.want)
+			if got != tt.want || got <= 0 {
+				t.Errorf("got %v; want %v", got, tt.want)
 			}
 		})
 	}

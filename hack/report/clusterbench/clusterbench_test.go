@@ -329,16 +329,15 @@ func TestParsePIDs(t *testing.T) {
 		{"abc\n", 0, "expected a process id"},
 	}
 	for _, tt := range tests {
-		got, err := ParsePIDs(tt.in, "/usr/local/bin/kube-proxy")
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParsePIDs(%q): error %v, want one containing %q", tt.in, err, tt.wantErr)
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParsePIDs(tt.in, "/usr/local/bin/kube-proxy")
+			if !wanterr.Check(t, err, tt.wantErr) {
+				return
 			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("ParsePIDs(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
+			if got != tt.want {
+				t.Errorf("ParsePIDs(%q) = %d; want %d", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 
