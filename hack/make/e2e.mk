@@ -23,8 +23,6 @@ E2E_KEEP        ?= $(or $(IPVS_E2E_KEEP_ON_FAILURE),false)
 E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy/... ./framework/fixtures ./manifests ./framework/e2e
 E2E_FUZZ        := ./framework/kubeproxy/internal/klog:FuzzParse ./framework/kubeproxy:FuzzParseProxyMode \
 	./framework/kubeproxy/internal/configtext:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
-FUZZTIME        ?= 10s
-FUZZMINIMIZE    ?= 100x
 
 .PHONY: e2e e2e-preflight e2e-seedlab e2e-services suites-dry-run test-e2e-framework fuzz-e2e
 
@@ -77,9 +75,6 @@ test-e2e-framework:
 	$(GO) test $(E2E_PKGS)
 
 fuzz-e2e:
-	@set -e; for pf in $(E2E_FUZZ); do \
-		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
-	done
+	$(call fuzz_each,$(E2E_FUZZ))
 
 fuzz: fuzz-e2e

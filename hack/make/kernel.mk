@@ -4,8 +4,6 @@
 # namespaces (this host's kernel has no IPVS); `make lab-test` runs every contract
 # against the lab kernel.
 KERNEL_PKGS := ./proxy/kernel/ipvs ./proxy/kernel/netif ./proxy/kernel/ipset ./proxy/kernel/iptables ./proxy/kernel/sysctl
-FUZZTIME ?= 10s
-FUZZMINIMIZE ?= 100x
 KERNEL_FUZZ := ./proxy/kernel/ipset:FuzzDecodeList ./proxy/kernel/iptables:FuzzRestore
 
 .PHONY: test-kernel test-kernel-netns fuzz-kernel
@@ -18,9 +16,6 @@ test-kernel-netns:
 	$(GO) test -count=1 -v -run 'InNetns|AgreesWith|OnVeth' $(KERNEL_PKGS)
 
 fuzz-kernel:
-	@set -e; for pf in $(KERNEL_FUZZ); do \
-		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
-	done
+	$(call fuzz_each,$(KERNEL_FUZZ))
 
 fuzz: fuzz-kernel

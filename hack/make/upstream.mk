@@ -10,8 +10,6 @@ UPSTREAM_VERSION ?= $(or $(VERSION),v1.37.2)
 UPSTREAM_COMPONENTS ?= kube-apiserver,kube-controller-manager,kubectl,kube-proxy,etcd
 UPSTREAM_FUZZ := ./hack/lab/upstream:FuzzParseVersionList ./hack/lab/upstream:FuzzParseKubernetesModFile \
 	./hack/lab/controlplane:FuzzParseProcNetTCP
-FUZZTIME ?= 10s
-FUZZMINIMIZE ?= 100x
 
 .PHONY: upstream-build upstream-versions upstream-test upstream-status test-upstream fuzz-upstream
 
@@ -45,9 +43,6 @@ upstream-status:
 unit: upstream-status
 
 fuzz-upstream:
-	@set -e; for pf in $(UPSTREAM_FUZZ); do \
-		pkg=$${pf%%:*}; f=$${pf##*:}; echo "== $$pkg $$f ($(FUZZTIME))"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
-	done
+	$(call fuzz_each,$(UPSTREAM_FUZZ))
 
 fuzz: fuzz-upstream

@@ -1,12 +1,23 @@
 package controlplane
 
 import (
+	_ "embed"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+)
+
+// Captured with a Python process listening on 127.0.0.1:33571 and connected to it;
+// 0.0.0.0:2024 is another listener of the machine. The same process listened on [::1]:39367
+// and [::]:57687.
+var (
+	//go:embed testdata/proc-net-tcp.txt
+	procNetTCP []byte
+	//go:embed testdata/proc-net-tcp6.txt
+	procNetTCP6 []byte
 )
 
 func TestParseProcNetTCP(t *testing.T) {
@@ -17,11 +28,10 @@ func TestParseProcNetTCP(t *testing.T) {
 	}
 	tests := []struct {
 		file string
+		data []byte
 		want []row
 	}{
-		// Captured with a Python process listening on 127.0.0.1:33571 and connected to it;
-		// 0.0.0.0:2024 is another listener of the machine.
-		{"testdata/proc-net-tcp.txt", []row{
+		{"proc-net-tcp.txt", procNetTCP, []row{
 			{"127.0.0.1:33571", tcpListen, 151388},
 			{"0.0.0.0:2024", tcpListen, 640},
 			{"127.0.0.1:48824", 0x06, 0},
@@ -30,19 +40,14 @@ func TestParseProcNetTCP(t *testing.T) {
 			{"127.0.0.1:43601", 0x06, 0},
 			{"127.0.0.1:33571", 0x01, 0},
 		}},
-		// The same process listening on [::1]:39367 and [::]:57687.
-		{"testdata/proc-net-tcp6.txt", []row{
+		{"proc-net-tcp6.txt", procNetTCP6, []row{
 			{"[::1]:39367", tcpListen, 151386},
 			{"[::]:57687", tcpListen, 151387},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			data, err := os.ReadFile(tt.file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			socks, err := parseProcNetTCP(data)
+			socks, err := parseProcNetTCP(tt.data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,13 +87,8 @@ func TestParseProcNetTCPErrors(t *testing.T) {
 }
 
 func FuzzParseProcNetTCP(f *testing.F) {
-	for _, name := range []string{"testdata/proc-net-tcp.txt", "testdata/proc-net-tcp6.txt"} {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	f.Add(procNetTCP)
+	f.Add(procNetTCP6)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		socks, err := parseProcNetTCP(data)
 		if err != nil {

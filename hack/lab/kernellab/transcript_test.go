@@ -2,9 +2,8 @@ package kernellab
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,9 +153,7 @@ func FuzzTranscript(f *testing.F) {
 	f.Add([]byte(m+" BOOT\n"+m+" READY\n"+m+" BEGIN 0\nhello\n\n"+m+" END 0 rc=0\n"+m+" DONE\n"), uint8(5))
 	f.Add([]byte(m+" BOOT\n"+m+" SETUP-FAILED no ipvs\n"), uint8(1))
 	f.Add([]byte(m+" BEGIN 0\r\n"+m+" END 0 rc=\r\n"+m+" BEGIN -1\n"), uint8(3))
-	if b, err := os.ReadFile(filepath.Join("testdata", "results-sample.log")); err == nil {
-		f.Add(b, uint8(64))
-	}
+	f.Add([]byte(resultsSample), uint8(64))
 	f.Fuzz(func(t *testing.T, text []byte, chunk uint8) {
 		whole := newTranscript(m)
 		whole.Write(text)
@@ -186,12 +183,12 @@ func FuzzTranscript(f *testing.F) {
 
 // testdata/results-sample.log is a real results port of an `ipvs-e2e lab test` run, its marker
 // token replaced by testMark.
+//
+//go:embed testdata/results-sample.log
+var resultsSample string
+
 func TestTranscriptRealLog(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "results-sample.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := parseTranscript(string(b))
+	tr := parseTranscript(resultsSample)
 	if err := tr.err(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func labNode(name string, ready bool) *corev1.Node {
@@ -55,14 +56,11 @@ func TestPickNode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := pickNode(tc.pod, tc.nodes, tc.running)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("pickNode = %q, %v; want error %q", got, err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Errorf("pickNode = %q, %v; want %q", got, err, tc.want)
+			if got != tc.want {
+				t.Errorf("pickNode = %q; want %q", got, tc.want)
 			}
 		})
 	}

@@ -90,25 +90,24 @@ func TestAskName(t *testing.T) {
 
 	c := HTTPClient(&net.Dialer{}, 5*time.Second)
 	tests := []struct {
-		url, want, wantErr string
+		name, url, want, wantErr string
 	}{
-		{url: named.URL, want: "backend-a"},
-		{url: named.URL + "/hostname", want: "backend-a"},
-		{url: broken.URL, wantErr: "404 Not Found, expected 200"},
-		{url: empty.URL, wantErr: "answered 0 bytes"},
-		{url: huge.URL, wantErr: "answered 1025 bytes"},
+		{name: "named", url: named.URL, want: "backend-a"},
+		{name: "named, a path", url: named.URL + "/hostname", want: "backend-a"},
+		{name: "not found", url: broken.URL, wantErr: "404 Not Found, expected 200"},
+		{name: "empty", url: empty.URL, wantErr: "answered 0 bytes"},
+		{name: "too long", url: huge.URL, wantErr: "answered 1025 bytes"},
 	}
 	for _, tt := range tests {
-		got, err := AskName(context.Background(), c, tt.url)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("AskName(%s) = %q, %v; expected an error containing %q", tt.url, got, err, tt.wantErr)
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AskName(context.Background(), c, tt.url)
+			if !wanterr.Check(t, err, tt.wantErr) {
+				return
 			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("AskName(%s) = %q, %v; expected %q", tt.url, got, err, tt.want)
-		}
+			if got != tt.want {
+				t.Errorf("AskName(%s) = %q; expected %q", tt.url, got, tt.want)
+			}
+		})
 	}
 }
 

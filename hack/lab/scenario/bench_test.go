@@ -1,19 +1,19 @@
 package scenario
 
 import (
-	"os"
+	_ "embed"
 	"strings"
 	"testing"
 	"time"
 )
 
+// The output of `seedguest bench -n 1000` in a real lab run (klog lines and all).
+//
+//go:embed testdata/bench-1000.txt
+var realBench string
+
 func TestParseBenchOutput(t *testing.T) {
-	// The output of `seedguest bench -n 1000` in a real lab run (klog lines and all).
-	real, err := os.ReadFile("testdata/bench-1000.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ParseBenchOutput(string(real))
+	r, err := ParseBenchOutput(realBench)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +32,7 @@ func TestParseBenchOutput(t *testing.T) {
 }
 
 func FuzzParseBenchOutput(f *testing.F) {
-	real, err := os.ReadFile("testdata/bench-1000.txt")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(string(real))
+	f.Add(realBench)
 	f.Add("BENCH {}\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		r, err := ParseBenchOutput(text)

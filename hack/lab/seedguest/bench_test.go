@@ -1,25 +1,25 @@
 package main
 
 import (
-	"os"
+	_ "embed"
 	"strings"
 	"testing"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
 )
 
+//go:embed testdata/proc-self-status.txt
+var realStatus string
+
 func TestStatusField(t *testing.T) {
-	real, err := os.ReadFile("testdata/proc-self-status.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name, text, field string
 		want              float64
 		wantErr           string
 	}{
-		{name: "VmRSS of a real status", text: string(real), field: "VmRSS", want: fieldKB(t, string(real), "VmRSS") / 1024},
-		{name: "VmHWM of a real status", text: string(real), field: "VmHWM", want: fieldKB(t, string(real), "VmHWM") / 1024},
+		{name: "VmRSS of a real status", text: realStatus, field: "VmRSS", want: fieldKB(t, realStatus, "VmRSS") / 1024},
+		{name: "VmHWM of a real status", text: realStatus, field: "VmHWM", want: fieldKB(t, realStatus, "VmHWM") / 1024},
 		{name: "missing", text: "Name:\tx\n", field: "VmRSS", wantErr: "no VmRSS line"},
 		{name: "not a number", text: "VmRSS:\t lots kB\n", field: "VmRSS", wantErr: "not a number of kB"},
 		{name: "a longer name is another field", text: "VmRSSX:\t1 kB\nVmRSS:\t2048 kB\n", field: "VmRSS", want: 2},
@@ -27,14 +27,11 @@ func TestStatusField(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := statusField(strings.NewReader(tt.text), tt.field)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
 			}
-			if err != nil || got != tt.want || got <= 0 {
-				t.Errorf("got %v, %v; want %v", got, err, tt.want)
+			if got != tt.want || got <= 0 {
+				t.Errorf("got %v; want %v", got, tt.want)
 			}
 		})
 	}
@@ -57,11 +54,7 @@ func fieldKB(t *testing.T, text, field string) float64 {
 }
 
 func FuzzStatusField(f *testing.F) {
-	real, err := os.ReadFile("testdata/proc-self-status.txt")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(string(real), "VmRSS")
+	f.Add(realStatus, "VmRSS")
 	f.Add("VmHWM:\t   61544 kB\n", "VmHWM")
 	f.Fuzz(func(t *testing.T, text, field string) {
 		v, err := statusField(strings.NewReader(text), field)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	_ "embed"
 	"flag"
 	"os"
 	"slices"
@@ -29,13 +30,12 @@ var stagingV1372 = []string{
 	"k8s.io/sample-apiserver", "k8s.io/streaming",
 }
 
+//go:embed testdata/kubernetes-v1.37.2.go.mod
+var kubernetesModV1372 []byte
+
 func readKubernetesModFile(t testing.TB) *KubernetesModFile {
 	t.Helper()
-	data, err := os.ReadFile("testdata/kubernetes-v1.37.2.go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ParseKubernetesModFile(data)
+	k, err := ParseKubernetesModFile(kubernetesModV1372)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +221,7 @@ func TestGoModRefusesBadValues(t *testing.T) {
 }
 
 func FuzzParseKubernetesModFile(f *testing.F) {
-	data, err := os.ReadFile("testdata/kubernetes-v1.37.2.go.mod")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(data)
+	f.Add(kubernetesModV1372)
 	f.Add([]byte("module k8s.io/kubernetes\ngo 1.25.0\nrequire (\n\tgo.etcd.io/etcd/client/v3 v3.6.5\n\tk8s.io/api v0.0.0\n)\nreplace k8s.io/api => ./staging/src/k8s.io/api\n"))
 	rel, _ := ParseRelease("v1.37.2")
 	f.Fuzz(func(t *testing.T, data []byte) {

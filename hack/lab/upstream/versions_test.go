@@ -1,17 +1,18 @@
 package upstream
 
 import (
-	"os"
+	_ "embed"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
+// The proxy's answer for k8s.io/kubernetes.
+//
+//go:embed testdata/versions.json
+var realVersions []byte
+
 func TestParseVersionList(t *testing.T) {
-	real, err := os.ReadFile("testdata/versions.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name    string
 		in      string
@@ -20,7 +21,7 @@ func TestParseVersionList(t *testing.T) {
 	}{
 		{
 			name: "proxy answer (testdata/versions.json)",
-			in:   string(real),
+			in:   string(realVersions),
 			want: "v1.13.0 v1.29.6 v1.30.4 v1.30.14 v1.31.0 v1.31.14 v1.32.2 v1.32.13 v1.33.6 v1.33.13 v1.34.0 v1.34.2 v1.34.3 v1.34.4 v1.35.4 v1.36.1 v1.36.3 v1.37.2",
 		},
 		{
@@ -48,11 +49,7 @@ func TestParseVersionList(t *testing.T) {
 }
 
 func FuzzParseVersionList(f *testing.F) {
-	real, err := os.ReadFile("testdata/versions.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(real)
+	f.Add(realVersions)
 	f.Add([]byte(`{"Path":"k8s.io/kubernetes","Versions":["v1.37.2","v1.37.2","v1.36.0-rc.1"]}`))
 	f.Add([]byte(`{"Path":"k8s.io/kubernetes","Error":{"Err":"x"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -63,22 +63,6 @@ func TestParseSyncMetrics(t *testing.T) {
 		{name: "family with no series yet", text: readTestdata(t, "metrics-kube-proxy-v1.37.2.txt"), family: "IPv6"},
 		{name: "no sync metrics at all", text: []byte("# TYPE go_goroutines gauge\ngo_goroutines 7\n"), family: FamilyIPv4},
 		{
-			name: "dual stack picks the family",
-			text: []byte(`# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
-kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="+Inf"} 3
-kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family="IPv4"} 1.5
-kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} 3
-kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv6",le="+Inf"} 9
-kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family="IPv6"} 9.5
-kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv6"} 9
-# TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge
-kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1700000000.25
-kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 1700000009
-`),
-			family: FamilyIPv4,
-			want:   SyncMetrics{Syncs: 3, Seconds: 1.5, Last: time.Unix(1700000000, 250000000)},
-		},
-		{
 			name:   "unlabelled single series (older proxies)",
 			text:   []byte("# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\nkubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"+Inf\"} 2\nkubeproxy_sync_proxy_rules_duration_seconds_sum 0.5\nkubeproxy_sync_proxy_rules_duration_seconds_count 2\n"),
 			family: FamilyIPv4, want: SyncMetrics{Syncs: 2, Seconds: 0.5},
@@ -345,16 +329,15 @@ func TestParsePIDs(t *testing.T) {
 		{"abc\n", 0, "expected a process id"},
 	}
 	for _, tt := range tests {
-		got, err := ParsePIDs(tt.in, "/usr/local/bin/kube-proxy")
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParsePIDs(%q): error %v, want one containing %q", tt.in, err, tt.wantErr)
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParsePIDs(tt.in, "/usr/local/bin/kube-proxy")
+			if !wanterr.Check(t, err, tt.wantErr) {
+				return
 			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("ParsePIDs(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
+			if got != tt.want {
+				t.Errorf("ParsePIDs(%q) = %d; want %d", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,6 @@
 package seedwalk
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -55,11 +54,7 @@ func TestLastSyncIPv4RealMetrics(t *testing.T) {
 
 func FuzzLastSyncIPv4(f *testing.F) {
 	for _, run := range realRuns {
-		rec, err := Load(filepath.Join("testdata", run))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add([]byte(rec.Results[StepMetrics].Output))
+		f.Add([]byte(loadRun(f, run).Results[StepMetrics].Output))
 	}
 	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} +Inf\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {

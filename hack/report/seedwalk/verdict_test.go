@@ -11,7 +11,7 @@ import (
 // upstream v1.37.2 by method 1 (LAB_METHOD=creation).
 var realRuns = []string{"v1.37.2-configmap", "reference-creation", "v1.37.2-creation"}
 
-func loadRun(t *testing.T, name string) Record {
+func loadRun(t testing.TB, name string) Record {
 	t.Helper()
 	rec, err := Load(filepath.Join("testdata", name))
 	if err != nil {
@@ -283,11 +283,7 @@ func TestLoadedModules(t *testing.T) {
 
 func FuzzLoadedModules(f *testing.F) {
 	for _, run := range realRuns {
-		rec, err := Load(filepath.Join("testdata", run))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(rec.Results[StepLsmod].Output)
+		f.Add(loadRun(f, run).Results[StepLsmod].Output)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for m := range LoadedModules(s) {

@@ -51,7 +51,10 @@ it too (stale).
 Exit status: 0 every difference known and no stale entry; 1 a NEW difference or a stale
 entry; 2 a step could not be compared (a delete step that left the node off its baseline is
 one), or the run could not start.`,
-	}, newRunCommand(), newReportCommand())
+	},
+		cli.Command(&cobra.Command{Use: "run", Short: "Run the scenarios in one lab cluster per proxy, then report"}, &runFlags{}),
+		cli.Command(&cobra.Command{Use: "report", Short: "Report from the captures already in --out (no lab)"}, &reportFlags{}),
+	)
 }
 
 // reportFlags are what both commands read.
@@ -62,7 +65,7 @@ type reportFlags struct {
 	scenarios []string
 }
 
-func (f *reportFlags) bind(fs *pflag.FlagSet) {
+func (f *reportFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeProxy, "kube-proxy", lab.DefaultVersion, "upstream kube-proxy release compared with the reference proxier")
 	fs.StringVar(&f.out, "out", "", "directory for captures and reports (default artifacts/diff-<kube-proxy> in the checkout)")
 	fs.StringVar(&f.known, "known", cluster.CheckoutPath("hack", "report", "differential", "known-differences.yaml"), "known-differences file")
@@ -84,45 +87,27 @@ type runFlags struct {
 	timeout  time.Duration
 }
 
-func (f *runFlags) bind(fs *pflag.FlagSet) {
-	f.reportFlags.bind(fs)
+func (f *runFlags) Bind(fs *pflag.FlagSet) {
+	f.reportFlags.Bind(fs)
 	fs.StringSliceVar(&f.sides, "sides", []string{sideUpstream, sideReference}, "which sides to run; the other side's captures are read from --out")
 	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static linux ipvsdump binary copied into the node (make lab-cluster-binaries)")
 	fs.DurationVar(&f.quiet, "quiet", 0, "how long the proxy's sync metrics and the node's state must hold still to settle a step no fresh sync shows settled (default 6s)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "bound of each wait in a step (default 3m)")
 }
 
-func newRunCommand() *cobra.Command {
-	var f runFlags
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run the scenarios in one lab cluster per proxy, then report",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, s := range f.sides {
-				if s != sideUpstream && s != sideReference {
-					return cli.Usagef("--sides %q: expected %s and/or %s", strings.Join(f.sides, ","), sideUpstream, sideReference)
-				}
-			}
-			return run(cmd, f)
-		},
+// Run is `diff run`: capture the sides, then report.
+func (f *runFlags) Run(cmd *cobra.Command, _ []string) error {
+	for _, s := range f.sides {
+		if s != sideUpstream && s != sideReference {
+			return cli.Usagef("--sides %q: expected %s and/or %s", strings.Join(f.sides, ","), sideUpstream, sideReference)
+		}
 	}
-	f.bind(cmd.Flags())
-	return cmd
+	return run(cmd, *f)
 }
 
-func newReportCommand() *cobra.Command {
-	var f reportFlags
-	cmd := &cobra.Command{
-		Use:   "report",
-		Short: "Report from the captures already in --out (no lab)",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd, runFlags{reportFlags: f})
-		},
-	}
-	f.bind(cmd.Flags())
-	return cmd
+// Run is `diff report`: a run with no side to capture.
+func (f *reportFlags) Run(cmd *cobra.Command, _ []string) error {
+	return run(cmd, runFlags{reportFlags: *f})
 }
 
 // check refuses flags that name no upstream release or no scenario, and fills in --out.

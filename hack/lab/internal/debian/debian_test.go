@@ -2,6 +2,7 @@ package debian
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,18 +14,20 @@ import (
 	"testing"
 )
 
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // testdata/depends-*.txt are real `apt-cache depends` outputs from Debian bookworm.
+var (
+	//go:embed testdata/depends-tools.txt
+	dependsTools []byte
+	//go:embed testdata/depends-all-relations.txt
+	dependsAllRelations []byte
+	//go:embed testdata/depends-kernel-meta.txt
+	dependsKernelMeta []byte
+	//go:embed testdata/depends-recurse-tools.txt
+	dependsRecurseTools []byte
+)
+
 func TestParseDepends(t *testing.T) {
-	deps, err := ParseDepends(readTestdata(t, "depends-tools.txt"))
+	deps, err := ParseDepends(dependsTools)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +50,7 @@ func TestParseDepends(t *testing.T) {
 		t.Errorf("ipvsadm first dep = %+v; expected lsb-base provided by sysvinit-utils", d)
 	}
 
-	all, err := ParseDepends(readTestdata(t, "depends-all-relations.txt"))
+	all, err := ParseDepends(dependsAllRelations)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +81,7 @@ func TestParseDependsErrors(t *testing.T) {
 }
 
 func TestPickDepends(t *testing.T) {
-	deps, err := ParseDepends(readTestdata(t, "depends-kernel-meta.txt"))
+	deps, err := ParseDepends(dependsKernelMeta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,7 @@ func TestPickDepends(t *testing.T) {
 }
 
 func TestLibraryDepends(t *testing.T) {
-	deps, err := ParseDepends(readTestdata(t, "depends-tools.txt"))
+	deps, err := ParseDepends(dependsTools)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +216,7 @@ func TestLibraryClosure(t *testing.T) {
 
 // testdata/depends-recurse-tools.txt is apt's recursive answer for the default tool list.
 func TestLibraryClosureRealGraph(t *testing.T) {
-	deps, err := ParseDepends(readTestdata(t, "depends-recurse-tools.txt"))
+	deps, err := ParseDepends(dependsRecurseTools)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,9 +286,9 @@ func TestDownload(t *testing.T) {
 }
 
 func FuzzParseDepends(f *testing.F) {
-	for _, name := range []string{"depends-tools.txt", "depends-kernel-meta.txt", "depends-all-relations.txt"} {
-		f.Add(readTestdata(f, name))
-	}
+	f.Add(dependsTools)
+	f.Add(dependsKernelMeta)
+	f.Add(dependsAllRelations)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		deps, err := ParseDepends(b)
 		if err != nil {
@@ -310,7 +313,7 @@ func TestParseDependsRepeatedPackage(t *testing.T) {
 	if err != nil || len(deps["netbase"]) != 0 || len(deps["libc6"]) != 1 {
 		t.Fatalf("ParseDepends = %+v, %v", deps, err)
 	}
-	deps, err = ParseDepends(readTestdata(t, "depends-recurse-tools.txt"))
+	deps, err = ParseDepends(dependsRecurseTools)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,29 @@
 package kmod
 
 import (
-	"os"
+	_ "embed"
 	"slices"
 	"strings"
 	"testing"
 )
 
 // testdata/modules.* are lines of Debian 6.1.0-56-cloud-amd64's index (busybox depmod).
+var (
+	//go:embed testdata/modules.dep
+	modulesDep string
+	//go:embed testdata/modules.builtin
+	modulesBuiltin string
+	//go:embed testdata/modules.alias
+	modulesAlias string
+)
+
 func loadIndex(t *testing.T) *Index {
 	t.Helper()
-	f, err := os.Open("testdata/modules.dep")
+	idx, err := ParseDep(strings.NewReader(modulesDep))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	idx, err := ParseDep(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.Open("testdata/modules.builtin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := idx.ParseBuiltin(b); err != nil {
+	if err := idx.ParseBuiltin(strings.NewReader(modulesBuiltin)); err != nil {
 		t.Fatal(err)
 	}
 	return idx
@@ -116,12 +115,7 @@ func TestDepFor(t *testing.T) {
 }
 
 func TestFilterByModule(t *testing.T) {
-	f, err := os.Open("testdata/modules.alias")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := FilterByModule(f, []string{"kernel/net/netfilter/ipvs/ip_vs.ko", "kernel/drivers/net/dummy.ko", "kernel/net/netfilter/xt_set.ko"})
+	got, err := FilterByModule(strings.NewReader(modulesAlias), []string{"kernel/net/netfilter/ipvs/ip_vs.ko", "kernel/drivers/net/dummy.ko", "kernel/net/netfilter/xt_set.ko"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +161,7 @@ func TestUnder(t *testing.T) {
 // FuzzParseDep: modules.dep comes from a tool, not from us; parsing must never panic and
 // anything parsed must render back through Closure/DepFor.
 func FuzzParseDep(f *testing.F) {
-	seed, err := os.ReadFile("testdata/modules.dep")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(string(seed), "ip_vs_mh")
+	f.Add(modulesDep, "ip_vs_mh")
 	f.Add("a.ko: b.ko\nb.ko:\n", "a")
 	f.Fuzz(func(t *testing.T, dep, name string) {
 		idx, err := ParseDep(strings.NewReader(dep))

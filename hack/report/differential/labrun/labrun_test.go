@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/e2e-framework/klient/decoder"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
@@ -97,5 +100,26 @@ func TestPodIPsMatching(t *testing.T) {
 	}
 	if got := podIPsMatching(pods, map[string]string{"app": "nothing-matches"}); len(got) != 0 {
 		t.Errorf("app=nothing-matches: %v", got)
+	}
+}
+
+// waitRolledOut returns at once for a rolled-out Deployment; for one that is not, the error
+// after the timeout says what was still missing.
+func TestWaitRolledOut(t *testing.T) {
+	deployment := func(name string, available int32) *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+			Status:     appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: available},
+		}
+	}
+	ready := &env{o: Options{Timeout: time.Minute}, client: fake.NewClientset(deployment("web", 1))}
+	if err := ready.waitRolledOut(context.Background(), "ns"); err != nil {
+		t.Errorf("rolled out: %v", err)
+	}
+	stuck := &env{o: Options{Timeout: 10 * time.Millisecond}, client: fake.NewClientset(deployment("web", 0))}
+	err := stuck.waitRolledOut(context.Background(), "ns")
+	want := "deployments of namespace ns not rolled out within 10ms (last: deployment web: 1 replicas, 1 updated, 0 available (generation 0 observed 0), expected 1)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("not rolled out: error %v, want one starting %q", err, want)
 	}
 }

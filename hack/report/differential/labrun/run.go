@@ -366,12 +366,10 @@ func (e *env) create(ctx context.Context, s Scenario, ns string) error {
 // waitRolledOut waits until every Deployment of the namespace runs its replicas, all
 // current and available: after a scale, before the pods are counted.
 func (e *env) waitRolledOut(ctx context.Context, ns string) error {
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+	return e.waitUntil(ctx, "deployments of namespace "+ns+" not rolled out", func(ctx context.Context) (string, error) {
 		list, err := e.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			last = err.Error()
-			return false, nil
+			return "", err
 		}
 		for _, d := range list.Items {
 			want := int32(1)
@@ -380,15 +378,29 @@ func (e *env) waitRolledOut(ctx context.Context, ns string) error {
 			}
 			st := d.Status
 			if st.ObservedGeneration < d.Generation || st.Replicas != want || st.UpdatedReplicas != want || st.AvailableReplicas != want {
-				last = fmt.Sprintf("deployment %s: %d replicas, %d updated, %d available (generation %d observed %d), expected %d", d.Name,
-					st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, d.Generation, st.ObservedGeneration, want)
-				return false, nil
+				return fmt.Sprintf("deployment %s: %d replicas, %d updated, %d available (generation %d observed %d), expected %d", d.Name,
+					st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, d.Generation, st.ObservedGeneration, want), nil
 			}
 		}
-		return true, nil
+		return "", nil
+	})
+}
+
+// waitUntil runs check every second, up to the timeout, until it finds nothing missing. check
+// returns what is missing, "" when nothing is; a failed read counts as missing. The error
+// starts with what and ends with the last thing missing.
+func (e *env) waitUntil(ctx context.Context, what string, check func(context.Context) (string, error)) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+		missing, err := check(ctx)
+		if err != nil {
+			missing = err.Error()
+		}
+		last = missing
+		return missing == "", nil
 	})
 	if err != nil {
-		return fmt.Errorf("deployments of namespace %s not rolled out within %s (last: %s): %w", ns, e.o.timeout(), last, err)
+		return fmt.Errorf("%s within %s (last: %s): %w", what, e.o.timeout(), last, err)
 	}
 	return nil
 }
@@ -418,24 +430,20 @@ func (e *env) publishIngress(ctx context.Context, ns string) error {
 // told everything before the sync wait starts. It returns the pods.
 func (e *env) waitReady(ctx context.Context, ns string) ([]corev1.Pod, error) {
 	var pods []corev1.Pod
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+	err := e.waitUntil(ctx, "namespace "+ns+" not ready", func(ctx context.Context) (string, error) {
 		pl, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			last = err.Error()
-			return false, nil
+			return "", err
 		}
 		pods = pl.Items
 		for _, p := range pods {
 			if p.Status.PodIP == "" || !podReady(p) {
-				last = "pod " + p.Name + " not Ready with an IP"
-				return false, nil
+				return "pod " + p.Name + " not Ready with an IP", nil
 			}
 		}
 		sl, err := e.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			last = err.Error()
-			return false, nil
+			return "", err
 		}
 		for _, s := range sl.Items {
 			if len(s.Spec.Selector) == 0 {
@@ -444,18 +452,16 @@ func (e *env) waitReady(ctx context.Context, ns string) ([]corev1.Pod, error) {
 			want := podIPsMatching(pods, s.Spec.Selector)
 			got, err := e.readyEndpoints(ctx, ns, s.Name)
 			if err != nil {
-				last = err.Error()
-				return false, nil
+				return "", err
 			}
 			if !slices.Equal(want, got) {
-				last = fmt.Sprintf("service %s: ready endpoints %v, expected the ready pods %v", s.Name, got, want)
-				return false, nil
+				return fmt.Sprintf("service %s: ready endpoints %v, expected the ready pods %v", s.Name, got, want), nil
 			}
 		}
-		return true, nil
+		return "", nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("namespace %s not ready within %s (last: %s): %w", ns, e.o.timeout(), last, err)
+		return nil, err
 	}
 	return pods, nil
 }
