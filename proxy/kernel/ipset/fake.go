@@ -109,15 +109,9 @@ func (f *Fake) Destroy(name string) error {
 func (f *Fake) Add(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("Add", call(name, members)); err != nil {
-		return err
-	}
-	s, err := f.set("add to", name)
+	s, err := f.memberCall("Add", "add to", name, members)
 	if err != nil {
 		return err
-	}
-	if err := checkMembers(s.header, members); err != nil {
-		return fmt.Errorf("add to %w", err)
 	}
 	for _, m := range members {
 		if s.members[m] {
@@ -136,20 +130,31 @@ func (f *Fake) Add(name string, members ...dataplane.Member) error {
 func (f *Fake) Del(name string, members ...dataplane.Member) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("Del", call(name, members)); err != nil {
-		return err
-	}
-	s, err := f.set("delete from", name)
+	s, err := f.memberCall("Del", "delete from", name, members)
 	if err != nil {
 		return err
-	}
-	if err := checkMembers(s.header, members); err != nil {
-		return fmt.Errorf("delete from %w", err)
 	}
 	for _, m := range members {
 		delete(s.members, m)
 	}
 	return nil
+}
+
+// memberCall logs a call of op (Add or Del) and returns the set it changes, or the
+// failure that leaves the set as it was: a queued one, a missing set (verb says what the
+// call did to it, "add to"), or a member that does not fit the set. f.mu must be held.
+func (f *Fake) memberCall(op, verb, name string, members []dataplane.Member) (*fakeSet, error) {
+	if err := f.Call(op, call(name, members)); err != nil {
+		return nil, err
+	}
+	s, err := f.set(verb, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMembers(s.header, members); err != nil {
+		return nil, fmt.Errorf("%s %w", verb, err)
+	}
+	return s, nil
 }
 
 // call writes a call's set and members as a log line: "KUBE-CLUSTER-IP 10.96.0.1,tcp:443".
