@@ -134,8 +134,7 @@ func TestCleanup(t *testing.T) {
 
 // Cleanup goes on after a failure and names each failed object.
 func TestCleanupReportsFailures(t *testing.T) {
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	mustSync(t, r, desiredFor(kubernetesService, seedService), false)
 	f.ipvs.FailNext("DeleteService", errInjected)
 	err := Cleanup(f.k, CleanupOptions{})
@@ -150,8 +149,7 @@ func TestCleanupReportsFailures(t *testing.T) {
 
 // excludeCIDRs protect virtual servers from cleanup too.
 func TestCleanupHonoursExcludeCIDRs(t *testing.T) {
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	mustSync(t, r, desiredFor(kubernetesService, seedService), false)
 	if err := Cleanup(f.k, CleanupOptions{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")}}); err != nil {
 		t.Fatal(err)

@@ -29,14 +29,23 @@ func newTestReconciler(t testing.TB, f *fakes, opts ReconcilerOptions) *Reconcil
 	return r
 }
 
-// failures are the failures of a sync that failed in part.
-func failures(t *testing.T, err error) []Failure {
+// newFakeReconciler returns new fakes and a reconciler with the default options over them.
+func newFakeReconciler(t testing.TB) (*fakes, *Reconciler) {
 	t.Helper()
+	f := newFakes(t)
+	return f, newTestReconciler(t, f, ReconcilerOptions{})
+}
+
+// syncFailures syncs want, which must fail in part, and returns the failures and the
+// sync's error.
+func syncFailures(t *testing.T, r *Reconciler, want dataplane.State) ([]Failure, error) {
+	t.Helper()
+	_, err := r.Sync(&want, false)
 	var se *SyncError
 	if !errors.As(err, &se) {
 		t.Fatalf("Sync error = %v, want a *SyncError", err)
 	}
-	return se.Failures
+	return se.Failures, err
 }
 
 // expectRetry resyncs want after a sync that failed in part and checks that the retry
@@ -94,8 +103,7 @@ func onlyOurs(got, want dataplane.State) dataplane.State {
 }
 
 func TestReconcileSeedFromScratch(t *testing.T) {
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	want := desiredFor(kubernetesService, seedService)
 	stats := mustSync(t, r, want, false)
 	if !stats.Full {
@@ -221,8 +229,7 @@ func TestReconcileIncrementalTouchesOnlyTheChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakes(t)
-			r := newTestReconciler(t, f, ReconcilerOptions{})
+			f, r := newFakeReconciler(t)
 			mustSync(t, r, desiredFor(tt.before...), false)
 			f.resetCalls()
 			after := desiredFor(tt.after...)
@@ -397,8 +404,7 @@ func TestReconcileGracefulTermination(t *testing.T) {
 	key := dataplane.ServiceKey{Protocol: dataplane.TCP, Address: netip.MustParseAddr("10.96.100.10"), Port: 80}
 	leaving := netip.MustParseAddrPort("10.244.1.7:80")
 
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	mustSync(t, r, desiredFor(web), false)
 	if err := f.ipvs.SetConnections(key, leaving, 2, 1); err != nil {
 		t.Fatal(err)
@@ -464,8 +470,7 @@ func realServer(t *testing.T, f *fakes, key dataplane.ServiceKey, rs netip.AddrP
 }
 
 func TestReconcileFaultInjection(t *testing.T) {
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	want := desiredFor(kubernetesService, seedService)
 	injected := errors.New("injected: no buffer space")
 	// The batch fails, and so does the first member when retried alone.
@@ -473,8 +478,7 @@ func TestReconcileFaultInjection(t *testing.T) {
 	f.ipsets.FailNext("Add", injected)
 	f.ipvs.FailNext("AddRealServer", syscall.ENOMEM)
 
-	_, err := r.Sync(&want, false)
-	fs := failures(t, err)
+	fs, err := syncFailures(t, r, want)
 	if len(fs) != 2 {
 		t.Fatalf("failures = %v, want 2 (one member, one real server)", fs)
 	}
@@ -515,12 +519,10 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 	}
 
 	t.Run("one address refused", func(t *testing.T) {
-		f := newFakes(t)
-		r := newTestReconciler(t, f, ReconcilerOptions{})
+		f, r := newFakeReconciler(t)
 		want := desiredFor(kubernetesService, seedService, web)
 		f.links.FailAddress(seed, syscall.ENOSPC)
-		_, err := r.Sync(&want, false)
-		fs := failures(t, err)
+		fs, _ := syncFailures(t, r, want)
 		if len(fs) != 1 || fs[0].Op != "bind address" || fs[0].Object != "10.106.71.137/32 to kube-ipvs0" || !errors.Is(fs[0].Err, syscall.ENOSPC) {
 			t.Fatalf("failures = %v, want the refused address alone", fs)
 		}
@@ -534,12 +536,10 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 	})
 
 	t.Run("whole batch fails", func(t *testing.T) {
-		f := newFakes(t)
-		r := newTestReconciler(t, f, ReconcilerOptions{})
+		f, r := newFakeReconciler(t)
 		want := desiredFor(kubernetesService, web)
 		f.links.FailNext("AddAddresses", syscall.ENOBUFS)
-		_, err := r.Sync(&want, false)
-		fs := failures(t, err)
+		fs, err := syncFailures(t, r, want)
 		if len(fs) != 2 || fs[0].Object != "10.96.0.1/32 to kube-ipvs0" || fs[1].Object != "10.96.100.10/32 to kube-ipvs0" || !errors.Is(err, syscall.ENOBUFS) {
 			t.Fatalf("failures = %v, want each address of the failed batch", fs)
 		}
@@ -550,14 +550,12 @@ func TestReconcileAddressBatchFaults(t *testing.T) {
 	})
 
 	t.Run("unbind refused", func(t *testing.T) {
-		f := newFakes(t)
-		r := newTestReconciler(t, f, ReconcilerOptions{})
+		f, r := newFakeReconciler(t)
 		mustSync(t, r, desiredFor(kubernetesService, seedService, web), false)
 		f.resetCalls()
 		want := desiredFor(kubernetesService)
 		f.links.FailAddress(webIP, syscall.EBUSY)
-		_, err := r.Sync(&want, false)
-		fs := failures(t, err)
+		fs, err := syncFailures(t, r, want)
 		if len(fs) != 1 || fs[0].Op != "unbind address" || fs[0].Object != "10.96.100.10/32 from kube-ipvs0" || !errors.Is(err, syscall.EBUSY) {
 			t.Fatalf("failures = %v, want the refused unbind alone", fs)
 		}
@@ -580,13 +578,11 @@ func TestReconcileServiceBatchFaults(t *testing.T) {
 	ipvsCalls := func(f *fakes) []string { return sortedStrings(f.ipvs.Calls()) }
 
 	t.Run("one virtual server refused", func(t *testing.T) {
-		f := newFakes(t)
-		r := newTestReconciler(t, f, ReconcilerOptions{})
+		f, r := newFakeReconciler(t)
 		want := desiredFor(web, kubernetesService)
 		// The kernel refuses the first virtual server of the batch.
 		f.ipvs.FailNext("AddService", syscall.ENOMEM)
-		_, err := r.Sync(&want, false)
-		fs := failures(t, err)
+		fs, err := syncFailures(t, r, want)
 		if len(fs) != 1 || fs[0].Op != "add virtual server" || !errors.Is(err, syscall.ENOMEM) {
 			t.Fatalf("Sync error = %v, want the refused virtual server alone", err)
 		}
@@ -614,12 +610,10 @@ func TestReconcileServiceBatchFaults(t *testing.T) {
 	})
 
 	t.Run("whole batch fails", func(t *testing.T) {
-		f := newFakes(t)
-		r := newTestReconciler(t, f, ReconcilerOptions{})
+		f, r := newFakeReconciler(t)
 		want := desiredFor(kubernetesService, web)
 		f.ipvs.FailNext("AddServices", syscall.ENOBUFS)
-		_, err := r.Sync(&want, false)
-		if fs := failures(t, err); len(fs) != len(want.IPVS.Services) || !errors.Is(err, syscall.ENOBUFS) {
+		if fs, err := syncFailures(t, r, want); len(fs) != len(want.IPVS.Services) || !errors.Is(err, syscall.ENOBUFS) {
 			t.Fatalf("Sync error = %v, want each virtual server of the failed batch", err)
 		}
 		if got := f.state(t).IPVS.Services; len(got) != 0 {
@@ -637,8 +631,7 @@ func TestReconcileServiceBatchFaults(t *testing.T) {
 }
 
 func TestReconcileReadFailureChangesNothing(t *testing.T) {
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	f.ipvs.FailNext("Services", syscall.EPERM)
 	want := desiredFor(kubernetesService)
 	if _, err := r.Sync(&want, false); err == nil || !strings.Contains(err.Error(), "read IPVS virtual servers") {
@@ -656,8 +649,7 @@ func TestReconcileReadFailureChangesNothing(t *testing.T) {
 // reconciler's full sync into fresh fakes produces.
 func TestReconcileIncrementalEqualsFromScratch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	f := newFakes(t)
-	r := newTestReconciler(t, f, ReconcilerOptions{})
+	f, r := newFakeReconciler(t)
 	services := map[int]testService{}
 	for step := range 300 {
 		mutateServices(rng, services)

@@ -85,7 +85,7 @@ func labNode() dataplane.State {
 }
 
 // labRules is kube-proxy's ipvs-mode ruleset in the shape iptables-restore takes it, for
-// IPv4 and IPv6; labRulesCleanup takes it out again.
+// IPv4 and IPv6; cleanupRules(labRules) takes it out again.
 const labRules = `*nat
 :KUBE-SERVICES - [0:0]
 :KUBE-POSTROUTING - [0:0]
@@ -114,28 +114,32 @@ COMMIT
 COMMIT
 `
 
-const labRulesCleanup = `*nat
-:KUBE-SERVICES - [0:0]
-:KUBE-POSTROUTING - [0:0]
-:KUBE-NODE-PORT - [0:0]
-:KUBE-MARK-MASQ - [0:0]
--D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--D OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--D POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
--X KUBE-SERVICES
--X KUBE-POSTROUTING
--X KUBE-NODE-PORT
--X KUBE-MARK-MASQ
-COMMIT
-*filter
-:KUBE-FORWARD - [0:0]
-:KUBE-IPVS-FILTER - [0:0]
--D INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER
--D FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
--X KUBE-FORWARD
--X KUBE-IPVS-FILTER
-COMMIT
-`
+// cleanupRules is the restore input that takes rules out again: the rules it adds to
+// built-in chains are deleted one by one, the chains it declares (which flushes them) are
+// deleted whole. Derived, so that a rule added to labRules is also taken out.
+func cleanupRules(rules string) string {
+	var out, chains []string
+	for _, line := range strings.Split(strings.TrimSuffix(rules, "\n"), "\n") {
+		switch f := strings.Fields(line); {
+		case strings.HasPrefix(line, ":"):
+			chains = append(chains, line[1:strings.IndexByte(line, ' ')])
+			out = append(out, line)
+		case f[0] == "-A" && slices.Contains(chains, f[1]):
+			// Flushed with its chain.
+		case f[0] == "-A":
+			out = append(out, "-D"+line[2:])
+		case line == "COMMIT":
+			for _, c := range chains {
+				out = append(out, "-X "+c)
+			}
+			chains = nil
+			out = append(out, line)
+		default:
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}
 
 // rulesFor names the sets of one family in labRules.
 func rulesFor(fam iptables.Family, text string) []byte {
@@ -237,7 +241,7 @@ func programLab(t *testing.T, k *kernel.Kernel, s dataplane.State) {
 			t.Fatalf("Restore(%v): %v", fam, err)
 		}
 		t.Cleanup(func() { // runs before the sets are destroyed: the rules use them
-			if err := k.IPTables.Restore(fam, rulesFor(fam, labRulesCleanup)); err != nil {
+			if err := k.IPTables.Restore(fam, rulesFor(fam, cleanupRules(labRules))); err != nil {
 				t.Errorf("cleanup: Restore(%v): %v", fam, err)
 			}
 		})

@@ -45,15 +45,7 @@ func TestRestartAdoptsInLab(t *testing.T) {
 	// Traffic through the first proxier's virtual servers: an open connection, and a
 	// persistence template for the node's client address.
 	ctx := context.Background()
-	session, err := pods.OpenSession(ctx, client, "10.96.20.10:80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close()
-	sessionPod, err := session.AskName(askTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	session, sessionPod := openSession(t, client, "10.96.20.10:80")
 	sticky, err := askMany(ctx, rootClient(), "http://10.96.20.11/", 3)
 	if err != nil || len(tally(sticky)) != 1 {
 		t.Fatalf("the sticky Service answered %v, %v; expected one pod", sticky, err)

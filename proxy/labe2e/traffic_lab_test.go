@@ -67,34 +67,35 @@ func TestServiceTrafficInLab(t *testing.T) {
 		}
 	})
 
-	t.Run("rr alternates over two pods", func(t *testing.T) {
+	// tenFromEach makes 10 fresh connections from each client to a Service's ClusterIP
+	// and NodePort and hands the answers of each client and URL to check.
+	tenFromEach := func(t *testing.T, clusterIP string, nodePort uint16, check func(from, url string, answers []string)) {
 		for _, c := range clients {
-			for _, url := range []string{"http://10.96.20.10/", "http://" + hostPort(nodeIP, 30090) + "/"} {
+			for _, url := range []string{"http://" + clusterIP + "/", "http://" + hostPort(nodeIP, nodePort) + "/"} {
 				answers, err := askMany(ctx, c.c, url, 10)
 				if err != nil {
 					t.Errorf("from %s: %v", c.from, err)
 					continue
 				}
-				if tl := tally(answers); tl["backend-a"] != 5 || tl["backend-b"] != 5 || !alternates(answers) {
-					t.Errorf("10 fresh connections from %s to %s reached %s in the order %v; expected rr to alternate, 5 each", c.from, url, tl, answers)
-				}
+				check(c.from, url, answers)
 			}
 		}
+	}
+
+	t.Run("rr alternates over two pods", func(t *testing.T) {
+		tenFromEach(t, "10.96.20.10", 30090, func(from, url string, answers []string) {
+			if tl := tally(answers); tl["backend-a"] != 5 || tl["backend-b"] != 5 || !alternates(answers) {
+				t.Errorf("10 fresh connections from %s to %s reached %s in the order %v; expected rr to alternate, 5 each", from, url, tl, answers)
+			}
+		})
 	})
 
 	t.Run("ClientIP affinity keeps a client on one pod", func(t *testing.T) {
-		for _, c := range clients {
-			for _, url := range []string{"http://10.96.20.11/", "http://" + hostPort(nodeIP, 30091) + "/"} {
-				answers, err := askMany(ctx, c.c, url, 10)
-				if err != nil {
-					t.Errorf("from %s: %v", c.from, err)
-					continue
-				}
-				if tl := tally(answers); len(tl) != 1 {
-					t.Errorf("10 connections from %s to %s (persistent 10800) reached %s; expected one pod for all", c.from, url, tl)
-				}
+		tenFromEach(t, "10.96.20.11", 30091, func(from, url string, answers []string) {
+			if tl := tally(answers); len(tl) != 1 {
+				t.Errorf("10 connections from %s to %s (persistent 10800) reached %s; expected one pod for all", from, url, tl)
 			}
-		}
+		})
 	})
 
 	t.Run("hairpin: a pod reaches itself through its Service", func(t *testing.T) {
@@ -133,16 +134,7 @@ func TestTerminatingEndpointInLab(t *testing.T) {
 			WithRealServer("10.244.3.10:8080", dataplane.Masq, 1), WithRealServer("10.244.3.11:8080", dataplane.Masq, 1)))
 	})
 
-	ctx := context.Background()
-	session, err := pods.OpenSession(ctx, client, "10.96.30.10:80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close()
-	first, err := session.AskName(askTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	session, first := openSession(t, client, "10.96.30.10:80")
 	leaving := byName[first]
 	staying := a
 	if leaving == a {
@@ -173,7 +165,7 @@ func TestTerminatingEndpointInLab(t *testing.T) {
 		from string
 		c    *http.Client
 	}{{"the node", rootClient()}, {"pod client", pods.HTTPClient(client, askTimeout)}} {
-		answers, err := askMany(ctx, c.c, "http://10.96.30.10/", 6)
+		answers, err := askMany(context.Background(), c.c, "http://10.96.30.10/", 6)
 		if err != nil {
 			t.Fatalf("from %s: %v", c.from, err)
 		}
@@ -181,6 +173,22 @@ func TestTerminatingEndpointInLab(t *testing.T) {
 			t.Errorf("6 new connections from %s reached %s; expected all on %s while %s terminates", c.from, tl, staying.Name(), leaving.Name())
 		}
 	}
+}
+
+// openSession opens a connection from client to address, closed when the test ends, and
+// returns it with the name of the pod that answered its first request.
+func openSession(t *testing.T, client pods.Dialer, address string) (*pods.Session, string) {
+	t.Helper()
+	session, err := pods.OpenSession(context.Background(), client, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { session.Close() })
+	name, err := session.AskName(askTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return session, name
 }
 
 // rootClient sends requests from the node itself, a fresh connection each.

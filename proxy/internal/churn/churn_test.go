@@ -59,32 +59,19 @@ func TestChangesAreValid(t *testing.T) {
 				switch c.Op {
 				case SetService:
 					svc := c.Service
-					if _, existed := services[svc.Name]; existed == c.Created {
-						fail("Created = %t, but the Service existed: %t", c.Created, existed)
-					}
+					applyChange(services, "Service", svc.Name, svc, c.Created, fail)
 					if ip, ok := clusterIPs[svc.Name]; ok && ip != svc.Spec.ClusterIP {
 						fail("clusterIP changed from %s to %s; it is immutable", ip, svc.Spec.ClusterIP)
 					}
 					clusterIPs[svc.Name] = svc.Spec.ClusterIP
 					checkService(t, svc, fail)
-					services[svc.Name] = svc
 				case DeleteService:
-					if services[c.Service.Name] == nil {
-						fail("deletes a Service that does not exist")
-					}
-					delete(services, c.Service.Name)
+					applyChange(services, "Service", c.Service.Name, nil, false, fail)
 				case SetSlice:
-					s := c.Slice
-					if _, existed := slicesByName[s.Name]; existed == c.Created {
-						fail("Created = %t, but the slice existed: %t", c.Created, existed)
-					}
-					checkSlice(t, s, fail)
-					slicesByName[s.Name] = s
+					applyChange(slicesByName, "slice", c.Slice.Name, c.Slice, c.Created, fail)
+					checkSlice(t, c.Slice, fail)
 				case DeleteSlice:
-					if slicesByName[c.Slice.Name] == nil {
-						fail("deletes a slice that does not exist")
-					}
-					delete(slicesByName, c.Slice.Name)
+					applyChange(slicesByName, "slice", c.Slice.Name, nil, false, fail)
 				}
 				nodePorts := map[int32]string{}
 				for _, svc := range services {
@@ -103,6 +90,24 @@ func TestChangesAreValid(t *testing.T) {
 				t.Errorf("Objects() lists %d objects; the changes leave %d", got, want)
 			}
 		})
+	}
+}
+
+// applyChange applies a set (obj) or, when obj is nil, a delete of the object of kind
+// called name to objs, and fails unless it fits what exists: Created says whether a set
+// makes a new object, and only an existing object is deleted.
+func applyChange[T any](objs map[string]*T, kind, name string, obj *T, created bool, fail func(string, ...any)) {
+	_, existed := objs[name]
+	switch {
+	case obj == nil && !existed:
+		fail("deletes a %s that does not exist", kind)
+	case obj != nil && existed == created:
+		fail("Created = %t, but the %s existed: %t", created, kind, existed)
+	}
+	if obj == nil {
+		delete(objs, name)
+	} else {
+		objs[name] = obj
 	}
 }
 

@@ -72,3 +72,13 @@ type Interface interface {
 	// many.
 	DeleteStale(family int, f *StaleFilter) (int, error)
 }
+
+// Linux reads and deletes entries of the kernel's conntrack table over netfilter netlink
+// (nf_conntrack_netlink, which the kernel loads on first use): netlink_linux.go. Elsewhere
+// than on Linux every call fails: other.go.
+type Linux struct{}
+
+var _ Interface = (*Linux)(nil)
+
+// NewLinux returns the kernel's conntrack table. Nothing is opened until a call.
+func NewLinux() *Linux { return &Linux{} }

@@ -33,7 +33,5 @@ func TestFakeRecordsDeletionsAndFailures(t *testing.T) {
 	if got := f.Deleted(); !slices.Equal(got, []Flow{stale}) {
 		t.Errorf("Deleted() = %v, expected %v", got, []Flow{stale})
 	}
-	if got, want := f.Calls(), []string{"DeleteStale 4", "DeleteStale 4"}; !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q", got, want)
-	}
+	f.CheckCalls(t, "DeleteStale 4", "DeleteStale 4")
 }

@@ -10,15 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Linux reads and deletes entries of the kernel's conntrack table over netfilter netlink
-// (nf_conntrack_netlink, which the kernel loads on first use).
-type Linux struct{}
-
-var _ Interface = (*Linux)(nil)
-
-// NewLinux returns the kernel's conntrack table. Nothing is opened until a call.
-func NewLinux() *Linux { return &Linux{} }
-
 // List returns the family's entries. A dump the kernel interrupted (the table changed
 // while it was read) is retried once; if it is interrupted again, the partial list is
 // returned with the error.

@@ -7,14 +7,6 @@ import (
 	"runtime"
 )
 
-// Linux is only available on Linux; elsewhere every call fails.
-type Linux struct{}
-
-var _ Interface = (*Linux)(nil)
-
-// NewLinux returns a table whose calls fail: conntrack is Linux's.
-func NewLinux() *Linux { return &Linux{} }
-
 func (*Linux) List(family int) ([]Flow, error) {
 	return nil, fmt.Errorf("conntrack is read through netfilter netlink, which %s does not have", runtime.GOOS)
 }

@@ -107,47 +107,48 @@ func (f *Fake) Destroy(name string) error {
 // Add adds members; present members are not an error. Every member is checked before
 // any is added; a full set stops the batch where it filled up, as the kernel does.
 func (f *Fake) Add(name string, members ...dataplane.Member) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.Call("Add", call(name, members)); err != nil {
-		return err
-	}
-	s, err := f.set("add to", name)
-	if err != nil {
-		return err
-	}
-	if err := checkMembers(s.header, members); err != nil {
-		return fmt.Errorf("add to %w", err)
-	}
-	for _, m := range members {
+	return f.changeMembers("Add", "add to", name, members, func(s *fakeSet, m dataplane.Member) error {
 		if s.members[m] {
-			continue
+			return nil
 		}
 		if s.header.MaxElem != 0 && uint32(len(s.members)) >= s.header.MaxElem {
 			return fmt.Errorf("add %s to set %s: the set is full (maxelem %d): recreate it with a larger maxelem: %w",
 				m, name, s.header.MaxElem, syscall.ENOSPC)
 		}
 		s.members[m] = true
-	}
-	return nil
+		return nil
+	})
 }
 
 // Del removes members; absent members are not an error.
 func (f *Fake) Del(name string, members ...dataplane.Member) error {
+	return f.changeMembers("Del", "delete from", name, members, func(s *fakeSet, m dataplane.Member) error {
+		delete(s.members, m)
+		return nil
+	})
+}
+
+// changeMembers logs a call of op (Add or Del) and applies it to each member in turn,
+// stopping at the first that fails. Nothing is applied when the call fails as a whole: a
+// queued failure, a missing set (verb says what the call did to it, "add to"), or a
+// member that does not fit the set.
+func (f *Fake) changeMembers(op, verb, name string, members []dataplane.Member, apply func(*fakeSet, dataplane.Member) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("Del", call(name, members)); err != nil {
+	if err := f.Call(op, call(name, members)); err != nil {
 		return err
 	}
-	s, err := f.set("delete from", name)
+	s, err := f.set(verb, name)
 	if err != nil {
 		return err
 	}
 	if err := checkMembers(s.header, members); err != nil {
-		return fmt.Errorf("delete from %w", err)
+		return fmt.Errorf("%s %w", verb, err)
 	}
 	for _, m := range members {
-		delete(s.members, m)
+		if err := apply(s, m); err != nil {
+			return err
+		}
 	}
 	return nil
 }

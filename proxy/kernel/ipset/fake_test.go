@@ -36,16 +36,13 @@ func TestFakeCallsFaultsAndHas(t *testing.T) {
 	if err := f.Destroy(set.Name); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
+	f.CheckCalls(t,
 		"Create KUBE-CLUSTER-IP hash:ip,port",
 		"Create KUBE-CLUSTER-IP hash:ip,port",
 		"Add KUBE-CLUSTER-IP 10.96.0.1,tcp:443 10.96.0.10,udp:53",
 		"Del KUBE-CLUSTER-IP 10.96.0.10,udp:53",
 		"Destroy KUBE-CLUSTER-IP",
-	}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() =\n%q\nexpected\n%q", got, want)
-	}
+	)
 }
 
 func TestFakeHeaderDefaults(t *testing.T) {

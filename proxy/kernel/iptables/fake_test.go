@@ -223,10 +223,7 @@ func TestFakeCallsAndFaults(t *testing.T) {
 	if err := f.Restore(IPv6, in); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"Restore IPv4 nat,filter", "Restore IPv6 nat,filter"}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q", got, want)
-	}
+	f.CheckCalls(t, "Restore IPv4 nat,filter", "Restore IPv6 nat,filter")
 	r := f.Restores()
 	if len(r) != 2 || r[1].Family != IPv6 || r[1].Input != string(in) || r[1].Err != nil || !errors.Is(r[0].Err, boom) {
 		t.Errorf("Restores() = %+v", r)

@@ -378,13 +378,24 @@ func (r *restorer) command(line string, words []word) error {
 	return nil
 }
 
-func (r *restorer) deleteChain(name string) error {
+// userChain returns the user chain name that -X or -E (verb "delete" or "rename") is to
+// change, or why it cannot: it is missing or built in.
+func (r *restorer) userChain(verb, name string) (*dataplane.Chain, error) {
 	c := r.chain(name)
 	switch {
 	case c == nil:
-		return fmt.Errorf("no chain %s in table %s", name, r.table.Name)
+		return nil, fmt.Errorf("no chain %s in table %s", name, r.table.Name)
 	case r.builtin(name):
-		return fmt.Errorf("cannot delete built-in chain %s", name)
+		return nil, fmt.Errorf("cannot %s built-in chain %s", verb, name)
+	}
+	return c, nil
+}
+
+func (r *restorer) deleteChain(name string) error {
+	c, err := r.userChain("delete", name)
+	switch {
+	case err != nil:
+		return err
 	case len(c.Rules) > 0:
 		return fmt.Errorf("cannot delete chain %s: it still has %d rules (directory not empty)", name, len(c.Rules))
 	}
@@ -396,12 +407,10 @@ func (r *restorer) deleteChain(name string) error {
 }
 
 func (r *restorer) renameChain(old, name string) error {
-	c := r.chain(old)
+	c, err := r.userChain("rename", old)
 	switch {
-	case c == nil:
-		return fmt.Errorf("no chain %s in table %s", old, r.table.Name)
-	case r.builtin(old):
-		return fmt.Errorf("cannot rename built-in chain %s", old)
+	case err != nil:
+		return err
 	case r.chain(name) != nil:
 		return fmt.Errorf("chain %s already exists", name)
 	}

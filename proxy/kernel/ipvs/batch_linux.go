@@ -23,11 +23,16 @@ import (
 // a receive per object. The messages carry the attributes moby/ipvs sends for the same
 // objects.
 
-// IPVS generic netlink, from the kernel's uapi linux/ip_vs.h (moby/ipvs keeps these
-// unexported; genlVersion is in info_linux.go).
+// IPVS generic netlink, from the kernel's uapi linux/ip_vs.h, for every command this
+// package sends itself (moby/ipvs keeps these unexported, and does not send
+// IPVS_CMD_GET_INFO).
 const (
-	cmdNewService = 1 // IPVS_CMD_NEW_SERVICE
-	cmdNewDest    = 5 // IPVS_CMD_NEW_DEST
+	genlVersion = 1 // IPVS_GENL_VERSION
+
+	cmdNewService = 1  // IPVS_CMD_NEW_SERVICE
+	cmdGetService = 4  // IPVS_CMD_GET_SERVICE
+	cmdNewDest    = 5  // IPVS_CMD_NEW_DEST
+	cmdGetInfo    = 15 // IPVS_CMD_GET_INFO
 
 	cmdAttrService = 1 // IPVS_CMD_ATTR_SERVICE
 	cmdAttrDest    = 2 // IPVS_CMD_ATTR_DEST
@@ -49,6 +54,9 @@ const (
 	destAttrWeight    = 4 // IPVS_DEST_ATTR_WEIGHT
 	destAttrUThresh   = 5 // IPVS_DEST_ATTR_U_THRESH
 	destAttrLThresh   = 6 // IPVS_DEST_ATTR_L_THRESH
+
+	infoAttrVersion       = 1 // IPVS_INFO_ATTR_VERSION
+	infoAttrConnTableSize = 2 // IPVS_INFO_ATTR_CONN_TAB_SIZE
 )
 
 // openGenlSocket looks up the IPVS family and opens a generic netlink socket in the

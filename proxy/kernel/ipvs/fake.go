@@ -147,13 +147,24 @@ func (f *Fake) AddServices(vss []dataplane.VirtualServer) error {
 	return batchResult(len(vss), failed)
 }
 
-func (f *Fake) addService(vs dataplane.VirtualServer) error {
-	if err := f.Call("AddService", vs.Key()); err != nil {
-		return err
+// serviceCall logs a call of op (AddService or UpdateService) and returns vs as the
+// kernel would keep it, or the failure that leaves the table as it was: a queued one or a
+// virtual server the kernel refuses. f.mu must be held.
+func (f *Fake) serviceCall(op string, vs dataplane.VirtualServer) (dataplane.VirtualServer, error) {
+	if err := f.Call(op, vs.Key()); err != nil {
+		return dataplane.VirtualServer{}, err
 	}
 	n, err := normalizeService(vs)
 	if err != nil {
-		return opError("AddService", vs.Key(), noRealServer, err, vs)
+		return dataplane.VirtualServer{}, opError(op, vs.Key(), noRealServer, err, vs)
+	}
+	return n, nil
+}
+
+func (f *Fake) addService(vs dataplane.VirtualServer) error {
+	n, err := f.serviceCall("AddService", vs)
+	if err != nil {
+		return err
 	}
 	k := n.Key()
 	if _, ok := f.services[k]; ok {
@@ -170,12 +181,9 @@ func (f *Fake) addService(vs dataplane.VirtualServer) error {
 func (f *Fake) UpdateService(vs dataplane.VirtualServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("UpdateService", vs.Key()); err != nil {
-		return err
-	}
-	n, err := normalizeService(vs)
+	n, err := f.serviceCall("UpdateService", vs)
 	if err != nil {
-		return opError("UpdateService", vs.Key(), noRealServer, err, vs)
+		return err
 	}
 	k := n.Key()
 	cur, ok := f.services[k]
@@ -229,16 +237,9 @@ func (f *Fake) AddRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 }
 
 func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
-	if err := f.Call("AddRealServer", key, rs.Key()); err != nil {
-		return err
-	}
-	vs, err := f.service("AddRealServer", key, rs.Key())
+	vs, n, err := f.realServerCall("AddRealServer", key, rs)
 	if err != nil {
 		return err
-	}
-	n, err := checkRealServer(vs.Family, rs)
-	if err != nil {
-		return opError("AddRealServer", vs.Key(), rs.Key(), err, *vs)
 	}
 	if _, ok := vs.RealServer(n.Key()); ok {
 		return opError("AddRealServer", vs.Key(), n.Key(), syscall.EEXIST, *vs)
@@ -247,21 +248,33 @@ func (f *Fake) addRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) 
 	return nil
 }
 
+// realServerCall logs a call of op (AddRealServer or UpdateRealServer) and returns the
+// virtual server it changes and rs as the kernel would keep it, or the failure that leaves
+// the table as it was: a queued one, a missing virtual server or a real server the kernel
+// refuses. f.mu must be held.
+func (f *Fake) realServerCall(op string, key dataplane.ServiceKey, rs dataplane.RealServer) (*dataplane.VirtualServer, dataplane.RealServer, error) {
+	if err := f.Call(op, key, rs.Key()); err != nil {
+		return nil, dataplane.RealServer{}, err
+	}
+	vs, err := f.service(op, key, rs.Key())
+	if err != nil {
+		return nil, dataplane.RealServer{}, err
+	}
+	n, err := checkRealServer(vs.Family, rs)
+	if err != nil {
+		return nil, dataplane.RealServer{}, opError(op, vs.Key(), rs.Key(), err, *vs)
+	}
+	return vs, n, nil
+}
+
 // UpdateRealServer changes forwarding and weight of an existing real server; its
 // connection counters stay.
 func (f *Fake) UpdateRealServer(key dataplane.ServiceKey, rs dataplane.RealServer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("UpdateRealServer", key, rs.Key()); err != nil {
-		return err
-	}
-	vs, err := f.service("UpdateRealServer", key, rs.Key())
+	vs, n, err := f.realServerCall("UpdateRealServer", key, rs)
 	if err != nil {
 		return err
-	}
-	n, err := checkRealServer(vs.Family, rs)
-	if err != nil {
-		return opError("UpdateRealServer", vs.Key(), rs.Key(), err, *vs)
 	}
 	i := slices.IndexFunc(vs.RealServers, func(r dataplane.RealServer) bool { return r.Key() == n.Key() })
 	if i < 0 {

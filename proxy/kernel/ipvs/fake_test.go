@@ -3,7 +3,6 @@ package ipvs
 import (
 	"errors"
 	"net/netip"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,7 +40,7 @@ func TestFakeCallLog(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	want := []string{
+	f.CheckCalls(t,
 		"AddService TCP 10.96.0.1:443",
 		"AddRealServer TCP 10.96.0.1:443 10.0.2.2:6443",
 		"UpdateRealServer TCP 10.96.0.1:443 10.0.2.2:6443",
@@ -49,10 +48,7 @@ func TestFakeCallLog(t *testing.T) {
 		"UpdateService TCP 10.96.0.1:443",
 		"SetTimeouts 10 0 0",
 		"DeleteService TCP 10.96.0.1:443",
-	}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() =\n%q\nexpected\n%q", got, want)
-	}
+	)
 	f.ResetCalls()
 	if _, err := f.Services(); err != nil || len(f.Calls()) != 0 {
 		t.Errorf("reads are logged or fail: %v %q", err, f.Calls())
@@ -200,15 +196,12 @@ func TestFakeAddServicesCallsAndFaults(t *testing.T) {
 	if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Service != withRS.Key() || be.Failed[0].RealServer != apiserverRS.Key() || !errors.Is(err, syscall.ENOMEM) {
 		t.Fatalf("AddServices with one real server refused: %v, expected a BatchError naming it", err)
 	}
-	want := []string{
+	f.CheckCalls(t,
 		"AddService TCP 10.96.0.1:443",
 		"AddRealServer TCP 10.96.0.1:443 10.0.2.2:6443",
 		"AddService UDP 10.96.0.10:53",
 		"AddRealServer UDP 10.96.0.10:53 10.244.1.2:53",
-	}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q", got, want)
-	}
+	)
 	svcs, _ := f.Services()
 	ipvs := dataplane.IPVS{Services: svcs}
 	if vs, _ := ipvs.Service(withRS.Key()); len(vs.RealServers) != 0 {

@@ -9,14 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// From the kernel's uapi linux/ip_vs.h; moby/ipvs does not send IPVS_CMD_GET_INFO.
-const (
-	cmdGetInfo            = 15 // IPVS_CMD_GET_INFO
-	genlVersion           = 1  // IPVS_GENL_VERSION
-	infoAttrVersion       = 1  // IPVS_INFO_ATTR_VERSION
-	infoAttrConnTableSize = 2  // IPVS_INFO_ATTR_CONN_TAB_SIZE
-)
-
 var _ InfoReader = (*Linux)(nil)
 
 // Info asks the kernel for its IPVS version and connection table size, with the

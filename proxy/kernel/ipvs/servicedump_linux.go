@@ -19,8 +19,6 @@ import (
 // translates them for both, so the two agree (TestServiceDumpAgreesWithMoby).
 
 const (
-	cmdGetService = 4 // IPVS_CMD_GET_SERVICE
-
 	// nlaTypeMask is NLA_TYPE_MASK: an attribute's type without NLA_F_NESTED and
 	// NLA_F_NET_BYTEORDER.
 	nlaTypeMask = ^uint16(unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)

@@ -278,18 +278,13 @@ func TestFakeCallsAndFaults(t *testing.T) {
 	if err := f.AddAddress(dataplane.KubeIPVSInterface, p); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
+	f.CheckCalls(t,
 		"EnsureDummy kube-ipvs0",
 		"AddAddress kube-ipvs0 10.96.0.1/32",
 		"AddAddress kube-ipvs0 10.96.0.1/32",
-	}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q", got, want)
-	}
+	)
 	f.ResetCalls()
-	if got := f.Calls(); len(got) != 0 {
-		t.Errorf("after ResetCalls, Calls() = %q", got)
-	}
+	f.CheckCalls(t)
 }
 
 func TestFakeLinksAreCopies(t *testing.T) {
@@ -354,15 +349,13 @@ func TestFakeBatchCallsAndFaults(t *testing.T) {
 	if l := mustLink(t, f, dataplane.KubeIPVSInterface); !slices.Equal(l.Addrs, []netip.Prefix{b}) {
 		t.Errorf("kube-ipvs0 holds %v, expected only %s", l.Addrs, b)
 	}
-	want := []string{
+	// The empty DeleteAddresses is no call.
+	f.CheckCalls(t,
 		"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.2/32 10.96.0.3/32",
 		"AddAddresses kube-ipvs0 10.96.0.1/32 10.96.0.2/32 10.96.0.3/32",
 		"AddAddress kube-ipvs0 10.96.0.2/32",
 		"DeleteAddress kube-ipvs0 10.96.0.1/32",
 		"DeleteAddresses kube-ipvs0 10.96.0.1/32",
 		"DeleteAddresses kube-ipvs0 10.96.0.1/32 10.96.0.3/32",
-	}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q (an empty batch is no call)", got, want)
-	}
+	)
 }

@@ -133,51 +133,40 @@ func (f *Fake) DeleteLink(name string) error {
 // AddAddress binds p to the link; an address already bound with the same prefix length
 // is left as it is.
 func (f *Fake) AddAddress(link string, p netip.Prefix) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.Call("AddAddress", link, p); err != nil {
-		return err
-	}
-	return singleResult(f.addAddrs(link, []netip.Prefix{p}))
+	return singleResult(f.batch("AddAddress", link, []netip.Prefix{p}, f.addAddrs))
 }
 
 // DeleteAddress unbinds p (address and prefix length must match, as for the kernel); an
 // address or link that is not there is not an error.
 func (f *Fake) DeleteAddress(link string, p netip.Prefix) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.Call("DeleteAddress", link, p); err != nil {
-		return err
-	}
-	return singleResult(f.deleteAddrs(link, []netip.Prefix{p}))
+	return singleResult(f.batch("DeleteAddress", link, []netip.Prefix{p}, f.deleteAddrs))
 }
 
 // AddAddresses binds each prefix as AddAddress does; the failed ones are named in a
 // *BatchError and the others bound.
 func (f *Fake) AddAddresses(link string, ps []netip.Prefix) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.Call("AddAddresses", link, joinPrefixes(ps)); err != nil {
-		return err
-	}
-	return f.addAddrs(link, ps)
+	return f.batch("AddAddresses", link, ps, f.addAddrs)
 }
 
 // DeleteAddresses unbinds each prefix as DeleteAddress does; the failed ones are named in
 // a *BatchError and the others unbound.
 func (f *Fake) DeleteAddresses(link string, ps []netip.Prefix) error {
+	return f.batch("DeleteAddresses", link, ps, f.deleteAddrs)
+}
+
+// batch logs a call of op (AddAddress, AddAddresses, DeleteAddress or DeleteAddresses)
+// and applies it with f.mu held. An empty batch is no call: nothing is logged and no
+// queued failure is used.
+func (f *Fake) batch(op, link string, ps []netip.Prefix, apply func(link string, ps []netip.Prefix) error) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.Call("DeleteAddresses", link, joinPrefixes(ps)); err != nil {
+	if err := f.Call(op, link, joinPrefixes(ps)); err != nil {
 		return err
 	}
-	return f.deleteAddrs(link, ps)
+	return apply(link, ps)
 }
 
 // addAddrs binds ps to the link, each on its own as the kernel takes them. It indexes

@@ -180,38 +180,36 @@ func (l *Linux) DeleteAddress(link string, p netip.Prefix) error {
 // NLM_F_CREATE|NLM_F_REPLACE, as `ip address replace`), looking the link up once and
 // sending the messages in batches.
 func (l *Linux) AddAddresses(link string, ps []netip.Prefix) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	nl, found, err := l.lookup(link)
-	if err != nil {
-		return fmt.Errorf("add %d address(es) to %s: look up link: %w", len(ps), link, err)
-	}
-	if !found {
-		return linkMissing(link, ps)
-	}
-	return l.changeAddresses(opAdd, link, nl.Attrs().Index, ps)
+	return l.changeAddresses(opAdd, link, ps)
 }
 
 // DeleteAddresses unbinds each prefix (address and prefix length must match); an address
 // or link that is not there is not an error.
 func (l *Linux) DeleteAddresses(link string, ps []netip.Prefix) error {
+	return l.changeAddresses(opDelete, link, ps)
+}
+
+// changeAddresses looks the link up once, sends the valid prefixes to the kernel and
+// collects the failures of each, the invalid ones included. A missing link fails every
+// prefix to add and leaves none to delete.
+func (l *Linux) changeAddresses(op, link string, ps []netip.Prefix) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	nl, found, err := l.lookup(link)
-	if err != nil {
-		return fmt.Errorf("delete %d address(es) from %s: look up link: %w", len(ps), link, err)
-	}
-	if !found {
+	switch {
+	case err != nil:
+		prep := "to"
+		if op == opDelete {
+			prep = "from"
+		}
+		return fmt.Errorf("%s %d address(es) %s %s: look up link: %w", op, len(ps), prep, link, err)
+	case !found && op == opDelete:
 		return nil
+	case !found:
+		return linkMissing(link, ps)
 	}
-	return l.changeAddresses(opDelete, link, nl.Attrs().Index, ps)
-}
-
-// changeAddresses sends the valid prefixes to the kernel and collects the failures of
-// each, the invalid ones included.
-func (l *Linux) changeAddresses(op, link string, index int, ps []netip.Prefix) error {
+	index := nl.Attrs().Index
 	var failed []*AddressError
 	valid := make([]netip.Prefix, 0, len(ps))
 	for _, p := range ps {
@@ -225,7 +223,7 @@ func (l *Linux) changeAddresses(op, link string, index int, ps []netip.Prefix) e
 	if op == opDelete {
 		msgType, flags = unix.RTM_DELADDR, 0
 	}
-	err := l.addrs.Exchange(len(valid), func(buf []byte, i int, seq uint32, ack uint16) []byte {
+	err = l.addrs.Exchange(len(valid), func(buf []byte, i int, seq uint32, ack uint16) []byte {
 		return appendAddrMsg(buf, msgType, flags|ack, seq, index, valid[i])
 	}, func(i int, err error) {
 		// Deleting what is not there: EADDRNOTAVAIL (IPv4), ENOENT or EADDRNOTAVAIL (IPv6).

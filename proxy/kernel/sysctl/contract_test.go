@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 )
@@ -127,10 +126,7 @@ func TestFakeDefaultsCallsAndFaults(t *testing.T) {
 	if err := f.Set("net/ipv4/ip_forward", "1"); err != nil {
 		t.Fatalf("the fault was used once, the next Set failed: %v", err)
 	}
-	want := []string{"Set net/ipv4/ip_forward 1", "Set net/ipv4/ip_forward 1"}
-	if got := f.Calls(); !slices.Equal(got, want) {
-		t.Errorf("Calls() = %q, expected %q", got, want)
-	}
+	f.CheckCalls(t, "Set net/ipv4/ip_forward 1", "Set net/ipv4/ip_forward 1")
 	f.Remove("net/bridge/bridge-nf-call-iptables")
 	if _, err := f.Get("net/bridge/bridge-nf-call-iptables"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a removed sysctl still reads: %v", err)

@@ -51,6 +51,22 @@ func (r *Recorder) Calls() []string {
 	return slices.Clone(r.calls)
 }
 
+// TB is the part of testing.TB that CheckCalls uses. The fakes are linked into binaries
+// (kernel.Fake), which should not import package testing.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// CheckCalls fails the test t unless the log is exactly want: the calls since the last
+// ResetCalls, in order.
+func (r *Recorder) CheckCalls(t TB, want ...string) {
+	t.Helper()
+	if got := r.Calls(); !slices.Equal(got, want) {
+		t.Errorf("Calls() =\n%q\nexpected\n%q", got, want)
+	}
+}
+
 // ResetCalls empties the log; queued failures stay.
 func (r *Recorder) ResetCalls() {
 	r.mu.Lock()

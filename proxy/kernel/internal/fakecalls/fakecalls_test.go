@@ -2,6 +2,7 @@ package fakecalls
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -100,5 +101,40 @@ func TestRecorderConcurrentUse(t *testing.T) {
 	}
 	if err := r.Fault("Add"); err != nil {
 		t.Errorf("a fault is left after as many Fault calls as FailNext calls: %v", err)
+	}
+}
+
+// fakeTB keeps what CheckCalls reports.
+type fakeTB struct{ errors []string }
+
+func (*fakeTB) Helper() {}
+func (tb *fakeTB) Errorf(format string, args ...any) {
+	tb.errors = append(tb.errors, fmt.Sprintf(format, args...))
+}
+
+func TestCheckCalls(t *testing.T) {
+	r := New("x.Fake", "Add")
+	r.Recordf("Add a")
+	r.Recordf("Add b")
+	for _, c := range []struct {
+		want []string
+		fail bool
+	}{
+		{[]string{"Add a", "Add b"}, false},
+		{[]string{"Add b", "Add a"}, true},
+		{[]string{"Add a"}, true},
+		{nil, true},
+	} {
+		var tb fakeTB
+		r.CheckCalls(&tb, c.want...)
+		if failed := len(tb.errors) > 0; failed != c.fail {
+			t.Errorf("CheckCalls(%q) reported %q, expected a failure: %v", c.want, tb.errors, c.fail)
+		}
+	}
+	r.ResetCalls()
+	var tb fakeTB
+	r.CheckCalls(&tb)
+	if len(tb.errors) > 0 {
+		t.Errorf("CheckCalls() after ResetCalls reported %q", tb.errors)
 	}
 }
