@@ -1,6 +1,6 @@
 # The kernel lab: Debian's cloud kernel (IPVS as modules) under QEMU/TCG. Everything it fetches
 # is cached in $(CACHE_DIR)/lab; see hack/lab/kernellab and `ipvs-e2e lab`.
-.PHONY: lab-prepare lab-test lab-harness lab-capture
+.PHONY: lab-prepare lab-test lab-harness lab-capture lab-exits
 
 # Install QEMU/busybox-static when missing, fetch the kernel and tools, build the base initramfs.
 lab-prepare:
@@ -14,6 +14,12 @@ lab-test:
 
 lab-harness:
 	IPVS_E2E_LAB_HARNESS=1 $(GO) test -count=1 -run '^TestHarness' ./hack/lab/kernellab
+
+# Ends lab runs every way they can end (normal, Ctrl-C once and three times, SIGTERM, kill -9
+# of the driver, a test binary's -timeout) and prints what each left; fails if anything but a
+# failed run's kept directory outlives the next start (~7 min warm).
+lab-exits: lab-cluster-binaries
+	BIN_DIR=$(BIN_DIR) hack/lab/exit-paths.sh
 
 # Regenerate the real tool outputs the dataplane parsers are tested against.
 lab-capture:

@@ -47,7 +47,7 @@ func New(kind string) (*Dir, error) {
 	if kind == "" || strings.ContainsAny(kind, `/\*?[`) {
 		return nil, fmt.Errorf("run directory: kind %q: expected a plain name such as \"labcluster\"", kind)
 	}
-	sweepOnce.Do(func() { Sweep(os.TempDir(), slog.Default()) })
+	sweepOnce.Do(func() { Sweep(os.TempDir(), false, slog.Default()) })
 	path, err := os.MkdirTemp("", prefix+kind+"-")
 	if err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -109,10 +109,11 @@ func (d *Dir) Remove() error {
 	return nil
 }
 
-// Sweep removes the run directories under tmp whose owner is gone and that were not kept,
-// killing the recorded children that still run. It returns the directories it removed.
-// Directories without an owner record are left alone: nothing says whose they are.
-func Sweep(tmp string, log *slog.Logger) []string {
+// Sweep removes the run directories under tmp whose owner is gone, killing the recorded
+// children that still run, and returns the directories it removed. Directories kept for
+// inspection are left unless kept is true; directories without an owner record are always
+// left: nothing says whose they are.
+func Sweep(tmp string, kept bool, log *slog.Logger) []string {
 	matches, _ := filepath.Glob(filepath.Join(tmp, prefix+"*"))
 	var removed []string
 	for _, dir := range matches {
@@ -120,7 +121,7 @@ func Sweep(tmp string, log *slog.Logger) []string {
 		if err != nil || owner.running() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, keptFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, keptFile)); err == nil && !kept {
 			continue
 		}
 		killed := killRecorded(dir, log)

@@ -77,7 +77,7 @@ func TestNewRecordsItsOwner(t *testing.T) {
 	if err != nil || owner.pid != os.Getpid() || !owner.running() {
 		t.Fatalf("owner record %+v, %v: expected this process (pid %d), running", owner, err, os.Getpid())
 	}
-	if got := Sweep(os.TempDir(), quiet); len(got) != 0 {
+	if got := Sweep(os.TempDir(), false, quiet); len(got) != 0 {
 		t.Errorf("Sweep removed %v: the owner of the run directory still runs", got)
 	}
 	if err := d.Remove(); err != nil {
@@ -133,7 +133,7 @@ func TestSweep(t *testing.T) {
 		}
 	}
 
-	got := Sweep(tmp, quiet)
+	got := Sweep(tmp, false, quiet)
 	if len(got) != 1 || got[0] != stale {
 		t.Fatalf("Sweep removed %v; expected only %s", got, stale)
 	}
@@ -146,6 +146,9 @@ func TestSweep(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("%s: %v; expected it left alone", d, err)
 		}
+	}
+	if got := Sweep(tmp, true, quiet); len(got) != 1 || got[0] != kept {
+		t.Fatalf("Sweep with kept removed %v; expected only %s", got, kept)
 	}
 }
 
@@ -166,7 +169,7 @@ func TestSweepSparesReusedPID(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stale, "qemu.pid"), []byte(rec), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	Sweep(tmp, quiet)
+	Sweep(tmp, false, quiet)
 	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("the process now holding the recorded PID was signalled: %v", err)
 	}
@@ -211,7 +214,7 @@ func TestChildDiesWithItsDriver(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if got := Sweep(tmp, quiet); len(got) != 1 {
+			if got := Sweep(tmp, false, quiet); len(got) != 1 {
 				t.Fatalf("driver ended by %s: Sweep removed %v; expected its run directory", how, got)
 			}
 		})

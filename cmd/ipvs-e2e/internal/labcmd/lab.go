@@ -5,6 +5,7 @@
 //	ipvs-e2e lab prepare                 fetch and cache the kernel, tools and base initramfs
 //	ipvs-e2e lab run [--] BIN [ARGS...]  run one static binary in a guest; exit with its status
 //	ipvs-e2e lab test [flags] [PKG...]   build the packages' tests, run them all in one guest
+//	ipvs-e2e lab clean [--kept]          remove what runs that were killed left behind
 //
 // Exit status: 0 when everything passed, the binary's status for `run`, 1 for failed tests or
 // a guest that did not finish, 97 when the guest could not be set up (above all: its kernel
@@ -30,5 +31,6 @@ Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB
 		cli.Command(&cobra.Command{Use: "prepare", Short: "Fetch and cache the kernel, tools and base initramfs"}, &prepareFlags{}),
 		newRunCommand(),
 		newTestCommand(),
+		cli.Command(&cobra.Command{Use: "clean", Short: "Remove the run directories and stop the processes of lab runs whose process is gone (each run does this when it starts)"}, &cleanFlags{}),
 	)
 }
