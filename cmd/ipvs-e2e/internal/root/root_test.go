@@ -100,7 +100,7 @@ func TestUsage(t *testing.T) {
 		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, lab, preflight, upstream, walk`},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate" for "ipvs-e2e"`},
 
-		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: prepare, run, test`},
+		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: clean, prepare, run, test`},
 		{[]string{"lab", "frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"lab", "run"}, 2, "expected a static binary"},
 		{[]string{"lab", "run", "/nonexistent/bin"}, 2, "stat /nonexistent/bin: no such file or directory"},
