@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,8 @@ type ControlPlane struct {
 
 	opts  Options
 	procs []*process // in start order
+	// specs are how each component was started, for Restart.
+	specs map[string]componentSpec
 
 	mu       sync.Mutex
 	stopping bool
@@ -131,16 +134,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 
 	start := time.Now()
-	steps := []struct {
-		name, binary string
-		args         []string
-		ready        func(context.Context) error
-	}{
+	steps := []componentSpec{
 		{Etcd, o.Binaries.Etcd, etcdArgs(o, dataDir), cp.etcdHealthy},
 		{KubeAPIServer, o.Binaries.KubeAPIServer, apiServerArgs(o, pki), cp.apiServerReady},
 		{KubeControllerManager, o.Binaries.KubeControllerManager, controllerManagerArgs(o, pki, cp.ControllerManagerKubeconfig), cp.controllerManagerReady},
 	}
+	cp.specs = map[string]componentSpec{}
 	for _, s := range steps {
+		cp.specs[s.name] = s
 		t := time.Now()
 		p, err := startProcess(s.name, s.binary, s.args, filepath.Join(logDir, s.name+".log"), o.RunDir, o.Detached)
 		if err != nil {
@@ -165,10 +166,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	o.Logger.Info(fmt.Sprintf("controlplane: up in %s; KUBECONFIG=%s", time.Since(start).Round(10*time.Millisecond), cp.AdminKubeconfig))
 
 	for _, p := range cp.procs {
-		go func() {
-			<-p.exited
-			cp.finish(p.failure("exited"))
-		}()
+		cp.watch(p)
 	}
 	if !o.Detached {
 		go func() {
@@ -180,6 +178,72 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		}()
 	}
 	return cp, nil
+}
+
+// componentSpec is how a component starts and how its readiness is told.
+type componentSpec struct {
+	name, binary string
+	args         []string
+	ready        func(context.Context) error
+}
+
+// watch ends the control plane when p exits on its own; a process Restart replaces does not.
+func (cp *ControlPlane) watch(p *process) {
+	go func() {
+		<-p.exited
+		if !p.replaced.Load() {
+			cp.finish(p.failure("exited"))
+		}
+	}()
+}
+
+// Restart stops one component (by its PID, as Stop does), leaves it down for down, then
+// starts it again with the same arguments and data and waits until it is ready: a fault a
+// test injects. The control plane does not count the stop as a failure.
+func (cp *ControlPlane) Restart(ctx context.Context, name string, down time.Duration) error {
+	spec, ok := cp.specs[name]
+	if !ok {
+		return fmt.Errorf("restart %q: expected one of %s, %s, %s", name, Etcd, KubeAPIServer, KubeControllerManager)
+	}
+	cp.mu.Lock()
+	i := slices.IndexFunc(cp.procs, func(p *process) bool { return p.name == name })
+	old := cp.procs[i]
+	stopping := cp.stopping
+	cp.mu.Unlock()
+	if stopping {
+		return fmt.Errorf("restart %s: the control plane is stopping", name)
+	}
+	old.replaced.Store(true)
+	if _, err := old.stop(cp.opts.StopGrace); err != nil {
+		return err
+	}
+	cp.opts.Logger.Info(fmt.Sprintf("controlplane: %s (pid %d) stopped; down for %s", name, old.pid, down))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	// Under mu, so that a Stop meanwhile either sees the new process or prevents it.
+	cp.mu.Lock()
+	if cp.stopping {
+		cp.mu.Unlock()
+		return fmt.Errorf("restart %s: the control plane was stopped while %s was down", name, name)
+	}
+	p, err := startProcess(name, spec.binary, spec.args, old.logFile, cp.RunDir, cp.opts.Detached)
+	if err == nil {
+		cp.procs[i] = p
+	}
+	cp.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	cp.watch(p)
+	t := time.Now()
+	if err := cp.waitReady(ctx, p, spec.ready); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	cp.opts.Logger.Info(fmt.Sprintf("controlplane: %s ready again in %s (pid %d)", name, time.Since(t).Round(10*time.Millisecond), p.pid))
+	return cp.writeState()
 }
 
 // abort stops what Start started and returns err.
@@ -299,6 +363,8 @@ func (cp *ControlPlane) checkLoopbackOnly() error {
 
 // Processes lists the running components in start order.
 func (cp *ControlPlane) Processes() []Process {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
 	out := make([]Process, len(cp.procs))
 	for i, p := range cp.procs {
 		out[i] = Process{Name: p.name, PID: p.pid, Binary: p.binary, LogFile: p.logFile}
@@ -353,10 +419,11 @@ func (cp *ControlPlane) Stop() error {
 	cp.stopOnce.Do(func() {
 		cp.mu.Lock()
 		cp.stopping = true
+		procs := slices.Clone(cp.procs)
 		cp.mu.Unlock()
 		var errs []error
-		for i := len(cp.procs) - 1; i >= 0; i-- {
-			p := cp.procs[i]
+		for i := len(procs) - 1; i >= 0; i-- {
+			p := procs[i]
 			if !p.alive() {
 				cp.opts.Logger.Info(fmt.Sprintf("controlplane: %s (pid %d) had already exited", p.name, p.pid))
 				continue

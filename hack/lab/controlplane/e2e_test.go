@@ -226,6 +226,35 @@ func TestControlPlane(t *testing.T) {
 		})
 	})
 
+	t.Run("a restarted component comes back with its data", func(t *testing.T) {
+		for _, name := range []string{controlplane.KubeAPIServer, controlplane.Etcd} {
+			if err := cp.Restart(ctx, name, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-cp.Done():
+				t.Fatalf("the control plane ended after restarting %s: %v", name, cp.Err())
+			default:
+			}
+			// The API server may need a moment to reconnect to a restarted etcd.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				_, err := cs.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("Service web after restarting %s: %v", name, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if err := cp.Restart(ctx, "kubelet", 0); err == nil || !strings.Contains(err.Error(), "expected one of") {
+			t.Errorf("Restart(kubelet) = %v; expected an error naming the components", err)
+		}
+		procs = cp.Processes()
+	})
+
 	t.Run("context cancel stops everything", func(t *testing.T) {
 		stopStart := time.Now()
 		cancel()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,8 @@ type process struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed once the child has been reaped
 	waitErr error         // set before exited is closed
+	// replaced is set when Restart stops the process: its exit is not a failure.
+	replaced atomic.Bool
 }
 
 // startProcess starts binary with args, stdout and stderr appended to logFile. The child
