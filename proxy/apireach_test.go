@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,5 +137,77 @@ func TestAPIReachBacksOff(t *testing.T) {
 	}
 	if int(probes.Load()) <= reports {
 		t.Fatalf("%d probes, %d reports: expected fewer reports than probes", probes.Load(), reports)
+	}
+}
+
+func TestAPIGate(t *testing.T) {
+	var calls atomic.Int32
+	g := &APIGate{}
+	next := roundTripperFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	})
+	wrapped := g.Wrap(next)
+	do := func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://10.0.2.2:6443/api/v1/services", nil)
+		_, err := wrapped.RoundTrip(req)
+		return err
+	}
+	if err := do(context.Background()); err != nil || calls.Load() != 1 {
+		t.Fatalf("open gate: %v, %d calls; expected the request through", err, calls.Load())
+	}
+
+	g.close()
+	held := make(chan error, 1)
+	go func() { held <- do(context.Background()) }()
+	if err := do(context.WithValue(context.Background(), probeKey{}, true)); err != nil || calls.Load() != 2 {
+		t.Fatalf("closed gate, probe: %v, %d calls; expected the probe through", err, calls.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := do(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("closed gate, request whose context ends: %v; expected its context's error", err)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("closed gate let a request through: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.open()
+	select {
+	case err := <-held:
+		if err != nil || calls.Load() != 3 {
+			t.Fatalf("opened gate: %v, %d calls; expected the held request through", err, calls.Load())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held request still waits 5 s after the gate opened")
+	}
+}
+
+// During an outage the gate holds the client; the probe that finds the server back opens it.
+func TestAPIReachGatesTheClient(t *testing.T) {
+	var log logLines
+	var probes atomic.Int32
+	a := newAPIReach(funcr.New(log.add, funcr.Options{}), func(context.Context) error {
+		if probes.Add(1) <= 3 {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	a.gate = &APIGate{}
+	a.probeInterval = 20 * time.Millisecond
+	closed := make(chan bool, 1)
+	go func() {
+		time.Sleep(30 * time.Millisecond) // inside the outage: after the first failed probe
+		a.gate.mu.Lock()
+		closed <- a.gate.up != nil
+		a.gate.mu.Unlock()
+	}()
+	a.outage(context.Background(), errors.New("watch dropped"))
+	if !<-closed {
+		t.Error("the gate was open while probes failed")
+	}
+	if a.gate.up != nil {
+		t.Error("the gate is still closed after a probe found the server back")
 	}
 }

@@ -49,7 +49,10 @@ type Options struct {
 	ServiceHealthAddresses []netip.Addr
 	// RetryInterval is the first backoff after a failed sync (default 1 s).
 	RetryInterval time.Duration
-	Logger        klog.Logger
+	// APIGate, when Client's transport is wrapped with it, holds the informers' requests
+	// while the API server is away, so that they list again as soon as it is back.
+	APIGate *APIGate
+	Logger  klog.Logger
 }
 
 // Proxier watches Services, EndpointSlices and its Node and keeps the kernel programmed.
@@ -64,6 +67,7 @@ type Proxier struct {
 	reconcilers map[int]*Reconciler
 	families    []int
 	runner      *runner
+	apiGate     *APIGate
 	// serviceHealth answers the health check node ports.
 	serviceHealth      *ServiceHealthServers
 	serviceHealthAddrs []netip.Addr
@@ -115,6 +119,7 @@ func New(opts Options) (*Proxier, error) {
 		cfg:         opts.Config,
 		nodeName:    opts.NodeName,
 		client:      opts.Client,
+		apiGate:     opts.APIGate,
 		k:           opts.Kernel,
 		log:         log,
 		metrics:     opts.Metrics,
@@ -159,6 +164,16 @@ func New(opts Options) (*Proxier, error) {
 		period = 30 * time.Second
 	}
 	p.runner = newRunner(p.syncAndRecord, opts.Config.IPVS.MinSyncPeriod, opts.RetryInterval, period)
+	// What is changed by hand on the node is repaired by the next full sync: at most one
+	// period after the last one, however many partial syncs came between.
+	p.runner.due = func() time.Duration {
+		p.syncMu.Lock()
+		defer p.syncMu.Unlock()
+		if p.lastFull.IsZero() {
+			return period // no full sync yet: the first comes when asked for
+		}
+		return period - time.Since(p.lastFull)
+	}
 	return p, nil
 }
 
@@ -282,6 +297,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 	synced := make(chan struct{})
 	if probe := readyzProbe(p.client); probe != nil {
 		reach := newAPIReach(p.log, probe)
+		reach.gate = p.apiGate
+		p.apiGate.notify(reach.note)
 		for _, inf := range []cache.SharedIndexInformer{svcInformer, sliceInformer, nodeInformer} {
 			if err := inf.SetWatchErrorHandlerWithContext(reach.watchError); err != nil {
 				return err

@@ -15,6 +15,10 @@ type runner struct {
 	retryInterval time.Duration
 	maxInterval   time.Duration
 	kick          chan struct{}
+	// due, when set, says how soon after a successful call the next unasked one must come
+	// (at most maxInterval): the proxier's full syncs keep their period from the last full
+	// sync, so that the partial syncs changes ask for do not push the next one further away.
+	due func() time.Duration
 }
 
 func newRunner(fn func() error, minInterval, retryInterval, maxInterval time.Duration) *runner {
@@ -63,6 +67,9 @@ func (r *runner) Loop(ctx context.Context) {
 		err := r.fn()
 		lastEnd = time.Now()
 		next := r.maxInterval
+		if r.due != nil {
+			next = min(next, max(r.due(), 0))
+		}
 		if err != nil {
 			backoff = min(max(2*backoff, r.retryInterval), r.maxInterval)
 			next = backoff

@@ -93,3 +93,19 @@ func TestRunnerRunsPeriodicallyAndBacksOff(t *testing.T) {
 		}
 	}
 }
+
+// With due, unasked calls keep their own period: calls asked for in between do not push the
+// next one back by maxInterval.
+func TestRunnerDue(t *testing.T) {
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	r := newRunner(rec.fn, 0, time.Second, time.Hour)
+	r.due = func() time.Duration { return 100 * time.Millisecond }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Loop(ctx)
+	r.Run()
+	rec.wait(t, 1, 5*time.Second)
+	r.Run()
+	// Without due the third call would come an hour after the second.
+	rec.wait(t, 3, 5*time.Second)
+}

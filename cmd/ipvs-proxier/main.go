@@ -41,7 +41,7 @@ func main() {
 // client and the hostname.
 type env struct {
 	openKernel func() (*kernel.Kernel, error)
-	newClient  func(config.ClientConnection) (kubernetes.Interface, error)
+	newClient  func(config.ClientConnection, *proxy.APIGate) (kubernetes.Interface, error)
 	hostname   func() (string, error)
 	// families overrides the detected address families (tests).
 	families []int
@@ -114,7 +114,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
 	}
-	client, err := e.newClient(cfg.ClientConnection)
+	gate := &proxy.APIGate{}
+	client, err := e.newClient(cfg.ClientConnection, gate)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
 	}
-	p, err := proxy.New(proxy.Options{Config: cfg, NodeName: nodeName, Client: client, Kernel: k, Families: e.families, Logger: logger})
+	p, err := proxy.New(proxy.Options{Config: cfg, NodeName: nodeName, Client: client, Kernel: k, Families: e.families, Logger: logger, APIGate: gate})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
@@ -195,8 +196,8 @@ func nodeName(cfg config.Config, hostname func() (string, error)) (string, error
 }
 
 // newClient builds an API client from a kubeconfig file or, without one, the in-cluster
-// configuration.
-func newClient(cc config.ClientConnection) (kubernetes.Interface, error) {
+// configuration; its requests pass through gate.
+func newClient(cc config.ClientConnection, gate *proxy.APIGate) (kubernetes.Interface, error) {
 	var rc *rest.Config
 	var err error
 	if cc.Kubeconfig == "" {
@@ -215,6 +216,7 @@ func newClient(cc config.ClientConnection) (kubernetes.Interface, error) {
 		rc.ContentType = cc.ContentType
 	}
 	rc.UserAgent = "ipvs-proxier"
+	rc.Wrap(gate.Wrap)
 	return kubernetes.NewForConfig(rc)
 }
 

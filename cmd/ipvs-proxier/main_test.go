@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
@@ -59,7 +60,7 @@ func fakeKernel() *kernel.Kernel {
 func testEnv(k *kernel.Kernel, client kubernetes.Interface) env {
 	return env{
 		openKernel: func() (*kernel.Kernel, error) { return k, nil },
-		newClient:  func(config.ClientConnection) (kubernetes.Interface, error) { return client, nil },
+		newClient:  func(config.ClientConnection, *proxy.APIGate) (kubernetes.Interface, error) { return client, nil },
 		hostname:   func() (string, error) { return "Node1", nil },
 		families:   []int{4},
 	}
