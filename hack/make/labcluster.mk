@@ -75,6 +75,42 @@ lab-e2e-ci:
 	then res="$$res contract=ok"; else rc=1; res="$$res contract=FAILED"; fi; \
 	echo "lab-e2e-ci:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
+# Faults while requests run from the host through the seed's NodePort (TestFaults): the API
+# server stopped for 60 s, etcd restarted, kube-proxy's pod deleted mid-sync, iptables flushed
+# and virtual servers deleted by hand, the conntrack table full; a table of failed requests
+# and recovery times. Then the reference proxier on a fake kernel against a real control
+# plane through a 45 s API server outage (it must catch up within seconds). FAULTS_PROXY is
+# the proxy under test: reference (default) or an upstream release. ~5 min warm.
+FAULTS_PROXY ?= reference
+.PHONY: lab-faults
+lab-faults: lab-cluster-binaries
+	IPVS_E2E_K8S_VERSION=$(FAULTS_PROXY) $(GO) test -tags e2e -count=1 -timeout 20m -run '^TestFaults$$' -v ./framework/cluster/lab/
+	$(GO) test -tags e2e -count=1 -timeout 5m -run '^TestCatchesUpAfterAnAPIServerOutage$$' -v ./cmd/ipvs-proxier/
+
+# Soak: the tutorial walk SOAK_WALKS times back to back (each a fresh lab cluster), then the
+# reference proxier under random Service/EndpointSlice churn (TestSoak: SOAK_SERVICES
+# Services, SOAK_RATE changes/s for SOAK_DURATION) with its memory, goroutines, syncs and
+# failed syncs over time. Fails on any failed walk, failed sync, restart or growth. Each
+# failed walk's output is kept in _out/soak. ~1 h with the defaults.
+SOAK_WALKS    ?= 20
+SOAK_DURATION ?= 30m
+SOAK_SERVICES ?= 1000
+SOAK_RATE     ?= 10
+.PHONY: lab-soak
+lab-soak: lab-cluster-binaries
+	@mkdir -p $(CURDIR)/_out/soak; start=$$(date +%s); passed=0; \
+	for i in $$(seq 1 $(SOAK_WALKS)); do \
+	  t=$$(date +%s); \
+	  if $(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) > $(CURDIR)/_out/soak/walk-$$i.log 2>&1; \
+	  then passed=$$((passed + 1)); rm -f $(CURDIR)/_out/soak/walk-$$i.log; echo "lab-soak: walk $$i passed in $$(( $$(date +%s) - t )) s"; \
+	  else echo "lab-soak: walk $$i FAILED in $$(( $$(date +%s) - t )) s (_out/soak/walk-$$i.log)"; fi; \
+	done; \
+	echo "lab-soak: the walk passed $$passed of $(SOAK_WALKS) ($$(( $(SOAK_WALKS) - passed )) flaky) in $$(( $$(date +%s) - start )) s"; \
+	rc=0; [ $$passed -eq $(SOAK_WALKS) ] || rc=1; \
+	IPVS_E2E_SOAK_DURATION=$(SOAK_DURATION) IPVS_E2E_SOAK_SERVICES=$(SOAK_SERVICES) IPVS_E2E_SOAK_RATE=$(SOAK_RATE) \
+	  $(GO) test -tags e2e -count=1 -timeout 3h -run '^TestSoak$$' -v ./hack/report/clusterbench/ || rc=1; \
+	exit $$rc
+
 # The seedlab suite against every minor release the lab serves: 1.34 (ipvs not deprecated),
 # 1.35 and 1.36 (deprecation logged; the IPVSDeprecation event is recorded before kube-proxy's
 # event sink starts, so none reaches the API server - the suite reports which it saw) and
