@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
@@ -44,14 +44,8 @@ func TestFaults(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	p, err := New(cluster.Options{KubernetesVersion: version, HostNodePorts: []int32{fixtures.SeedNodePort}})
+	p, rc, err := Up(ctx, cluster.Options{KubernetesVersion: version, HostNodePorts: []int32{fixtures.SeedNodePort}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Preflight(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Create(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -62,7 +56,7 @@ func TestFaults(t *testing.T) {
 			t.Errorf("delete: %v", err)
 		}
 	}()
-	f := newFaultLab(ctx, t, p)
+	f := newFaultLab(ctx, t, p, rc)
 	f.reference = version == Reference
 
 	url := "http://" + f.hostEndpoint + "/"
@@ -141,16 +135,8 @@ type faultLab struct {
 
 const faultNamespace = "faults"
 
-func newFaultLab(ctx context.Context, t *testing.T, p *Provider) *faultLab {
+func newFaultLab(ctx context.Context, t *testing.T, p *Provider, rc *rest.Config) *faultLab {
 	t.Helper()
-	kc, err := p.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs := kubernetes.NewForConfigOrDie(rc)
 	r, err := resources.New(rc)
 	if err != nil {

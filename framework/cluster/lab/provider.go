@@ -36,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
@@ -645,4 +646,22 @@ func copyDir(src, dst string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Up brings a lab cluster up (New, Preflight, Create) and returns it with the admin's REST
+// configuration. On error nothing is left running; otherwise the caller Deletes it (after
+// KeepRunDir when what it ran failed).
+func Up(ctx context.Context, o cluster.Options) (*Provider, *rest.Config, error) {
+	p, err := New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.Preflight(ctx); err != nil {
+		return nil, nil, err
+	}
+	if _, err := p.Create(ctx); err != nil {
+		return nil, nil, err
+	}
+	rc := p.cp.RESTConfig()
+	return p, rc, nil
 }

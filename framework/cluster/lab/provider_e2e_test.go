@@ -13,7 +13,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestLabCluster brings a lab cluster up, checks that the node agent answers commands,
@@ -23,14 +22,8 @@ import (
 func TestLabCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p, err := New(cluster.Options{KubernetesVersion: os.Getenv("IPVS_E2E_K8S_VERSION"), HostNodePorts: []int32{30089}})
+	p, rc, err := Up(ctx, cluster.Options{KubernetesVersion: os.Getenv("IPVS_E2E_K8S_VERSION"), HostNodePorts: []int32{30089}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Preflight(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Create(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -38,14 +31,6 @@ func TestLabCluster(t *testing.T) {
 			t.Errorf("delete: %v", err)
 		}
 	}()
-	kc, err := p.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs := kubernetes.NewForConfigOrDie(rc)
 	nodes, err := p.Nodes(ctx)
 	if err != nil {

@@ -121,7 +121,9 @@ func Sweep(tmp string, kept bool, log *slog.Logger) []string {
 		if err != nil || owner.running() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, keptFile)); err == nil && !kept {
+		_, err = os.Stat(filepath.Join(dir, keptFile))
+		wasKept := err == nil
+		if wasKept && !kept {
 			continue
 		}
 		killed := killRecorded(dir, log)
@@ -129,7 +131,11 @@ func Sweep(tmp string, kept bool, log *slog.Logger) []string {
 			log.Warn("run directory of a run that ended without cleaning up: could not remove it", "dir", dir, "err", err)
 			continue
 		}
-		log.Info("removed the run directory of a run that ended without cleaning up", "dir", dir, "ownerPid", owner.pid, "childrenKilled", killed)
+		if wasKept {
+			log.Info("removed the run directory a failed run kept for inspection", "dir", dir)
+		} else {
+			log.Info("removed the run directory of a run that ended without cleaning up", "dir", dir, "ownerPid", owner.pid, "childrenKilled", killed)
+		}
 		removed = append(removed, dir)
 	}
 	return removed

@@ -21,10 +21,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
@@ -105,14 +105,8 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d Services, %d changes/s for %s, seed %d (%s=%d repeats it)", set.services, set.rate, set.duration, set.seed, soakSeedEnv, set.seed)
 	ctx, cancel := context.WithTimeout(context.Background(), set.duration+20*time.Minute)
 	defer cancel()
-	p, err := lab.New(cluster.Options{KubernetesVersion: lab.Reference})
+	p, rc, err := lab.Up(ctx, cluster.Options{KubernetesVersion: lab.Reference})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Preflight(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Create(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -123,14 +117,6 @@ func TestSoak(t *testing.T) {
 			t.Errorf("delete: %v", err)
 		}
 	}()
-	kc, err := p.Kubeconfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rc.QPS, rc.Burst = 500, 1000
 	cs := kubernetes.NewForConfigOrDie(rc)
 	nodes, err := p.Nodes(ctx)
@@ -146,10 +132,6 @@ func TestSoak(t *testing.T) {
 	ch := &churner{cs: cs, node: lab.NodeName, rng: rand.New(rand.NewPCG(set.seed, 0x50a4)), present: map[int]bool{}}
 	start := time.Now()
 	if err := ch.fill(ctx, set.services); err != nil {
-		t.Fatal(err)
-	}
-	base, err := target.virtualServers(ctx)
-	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("soak: %d Services created in %s", set.services, time.Since(start).Round(time.Second))
@@ -184,20 +166,19 @@ func TestSoak(t *testing.T) {
 			next = next.Add(interval)
 		}
 	}
-	// Every Service again, then the node must hold them all.
-	if err := ch.fill(ctx, set.services); err != nil {
-		t.Fatal(err)
-	}
-	var last soakSample
+	// The node must then hold what the API server holds: every Service's virtual server,
+	// none of a deleted one.
+	var missing, stale []string
 	d, err := waitFor(ctx, 2*time.Minute, func() bool {
-		last, err = target.soakSample(ctx, pid)
-		return err == nil && last.virtual >= base
+		missing, stale, err = target.compareWithAPI(ctx)
+		return err == nil && len(missing) == 0 && len(stale) == 0
 	})
 	take()
 	if err != nil {
-		t.Errorf("after the churn the node holds %d virtual servers, expected %d (every Service): %v", last.virtual, base, err)
+		t.Errorf("after the churn the node's virtual servers differ from the API server's Services: %d missing %.5v, %d stale %.5v: %v",
+			len(missing), missing, len(stale), stale, err)
 	} else {
-		t.Logf("soak: every Service programmed %s after the churn stopped", d.Round(100*time.Millisecond))
+		t.Logf("soak: the node's virtual servers matched the API server's Services %s after the churn stopped", d.Round(100*time.Millisecond))
 	}
 	if now, err := proxyPID(ctx, target); err != nil || now != pid {
 		t.Errorf("the proxier's process is %d (%v), was %d: it restarted during the soak", now, err, pid)
@@ -333,8 +314,9 @@ func (c *churner) step(ctx context.Context, n int) {
 	default:
 		svc, gerr := c.cs.CoreV1().Services(Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err = gerr; err == nil {
-			svc.Spec.Ports[0].Port = map[int32]int32{ServicePort: ServicePort + 1}[svc.Spec.Ports[0].Port]
-			if svc.Spec.Ports[0].Port == 0 {
+			if svc.Spec.Ports[0].Port == ServicePort {
+				svc.Spec.Ports[0].Port = ServicePort + 1
+			} else {
 				svc.Spec.Ports[0].Port = ServicePort
 			}
 			_, err = c.cs.CoreV1().Services(Namespace).Update(ctx, svc, metav1.UpdateOptions{})
@@ -345,13 +327,52 @@ func (c *churner) step(ctx context.Context, n int) {
 	}
 }
 
-func (t Target) virtualServers(ctx context.Context) (int, error) {
+// virtualServers gives the node's TCP virtual servers on the ports the churn uses.
+func (t Target) virtualServers(ctx context.Context) (map[string]bool, error) {
 	out, err := node.Output(ctx, t.Node, "ipvsadm", "-Ln")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	p, err := CountProgrammed(string(out))
-	return p.VirtualServers, err
+	table, err := dataplane.ParseIPVSAdm(string(out))
+	if err != nil {
+		return nil, err
+	}
+	vs := map[string]bool{}
+	for _, s := range table.Services {
+		if s.Protocol == dataplane.TCP && (s.Port == ServicePort || s.Port == ServicePort+1) {
+			vs[netip.AddrPortFrom(s.Address, s.Port).String()] = true
+		}
+	}
+	return vs, nil
+}
+
+// compareWithAPI lists the virtual servers the churned Services should have and the node
+// lacks, and those it has on their ports that no Service has any more.
+func (t Target) compareWithAPI(ctx context.Context) (missing, stale []string, err error) {
+	svcs, err := t.Client.CoreV1().Services(Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	have, err := t.virtualServers(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := map[string]bool{}
+	for _, s := range svcs.Items {
+		for _, p := range s.Spec.Ports {
+			a := netip.AddrPortFrom(netip.MustParseAddr(s.Spec.ClusterIP), uint16(p.Port)).String()
+			want[a] = true
+			if !have[a] {
+				missing = append(missing, a)
+			}
+		}
+	}
+	for a := range have {
+		if !want[a] {
+			stale = append(stale, a)
+		}
+	}
+	return missing, stale, nil
 }
 
 func (t Target) soakSample(ctx context.Context, pid int) (soakSample, error) {
@@ -381,7 +402,8 @@ func (t Target) soakSample(ctx context.Context, pid int) (soakSample, error) {
 		return s, err
 	}
 	s.syncs = m.Syncs
-	s.virtual, err = t.virtualServers(ctx)
+	vs, err := t.virtualServers(ctx)
+	s.virtual = len(vs)
 	return s, err
 }
 
