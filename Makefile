@@ -25,9 +25,10 @@ unit:
 
 # Unit tests on the host, every lab-only test in the kernel lab (QEMU, real IPVS), then the
 # seedlab suite against upstream kube-proxy v1.37.2 and the reference proxier in the lab
-# cluster, and the differential report of the two on four scenarios (the first run builds
-# the upstream binaries into CACHE_DIR: 7-15 minutes).
-test: lint unit suites-dry-run lab-test lab-e2e-ci lab-diff-ci
+# cluster, the differential report of the two on four scenarios, and the reference proxier
+# through injected faults (the first run builds the upstream binaries into CACHE_DIR: 7-15
+# minutes).
+test: lint unit suites-dry-run lab-test lab-e2e-ci lab-diff-ci lab-faults
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
