@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/preflight"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 )
 
 // Pods lists the kube-proxy pods, sorted by node.
@@ -104,7 +105,7 @@ func WaitForPods(ctx context.Context, c Cluster, replaced map[types.UID]bool) ([
 				continue
 			}
 			fresh++
-			if why := crashing(p); why != "" {
+			if why := fixtures.PodFailing(p); why != "" {
 				crashed = diagnose(ctx, c, p, why)
 				return false, crashed
 			}
@@ -128,32 +129,7 @@ func WaitForPods(ctx context.Context, c Cluster, replaced map[types.UID]bool) ([
 }
 
 func podReady(p corev1.Pod) bool {
-	if p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// crashing says why a pod's kube-proxy container keeps failing, or "".
-func crashing(p corev1.Pod) string {
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && (w.Reason == "CrashLoopBackOff" || w.Reason == "CreateContainerConfigError") {
-			return w.Reason
-		}
-		// One restart can be a hiccup (the API server not reachable yet); two are a pattern.
-		if t := cs.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && cs.RestartCount > 1 {
-			return fmt.Sprintf("exited %d (%s)", t.ExitCode, t.Reason)
-		}
-		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
-			return fmt.Sprintf("exited %d (%s)", t.ExitCode, t.Reason)
-		}
-	}
-	return ""
+	return p.Status.Phase == corev1.PodRunning && fixtures.PodReady(p)
 }
 
 // Failing tells whether the kube-proxy pod on a node cannot start: its container crash-loops,
@@ -170,7 +146,7 @@ func Failing(ctx context.Context, c Cluster, nodeName string) error {
 		if p.Spec.NodeName != nodeName || p.DeletionTimestamp != nil {
 			continue
 		}
-		if why := crashing(p); why != "" {
+		if why := fixtures.PodFailing(p); why != "" {
 			return diagnose(ctx, c, p, why)
 		}
 		// One restart with a fatal line in the log before it is no hiccup either.

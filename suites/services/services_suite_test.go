@@ -19,11 +19,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/e2e-framework/klient/wait"
-	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 )
 
 var suite = e2e.NewSuite("services")
@@ -41,45 +39,15 @@ func namespace(ctx context.Context, feature string) string {
 	return ns
 }
 
-// deploy creates a backend Deployment and waits until it is available; it returns its
-// ready pods.
+// deploy creates a backend Deployment and waits until as many of its pods as it asks for
+// are ready (failing at once on a pod that cannot start); it returns them.
 func deploy(ctx context.Context, d *appsv1.Deployment) []corev1.Pod {
 	GinkgoHelper()
 	env := suite.Env
 	Expect(env.Resources.Create(ctx, d)).To(Succeed())
-	Expect(wait.For(conditions.New(env.Resources).DeploymentAvailable(d.Name, d.Namespace),
-		wait.WithTimeout(env.Wait()), wait.WithContext(ctx))).To(Succeed(), "deployment %s/%s available", d.Namespace, d.Name)
-	return readyPods(ctx, d.Namespace, d.Name)
-}
-
-// readyPods lists the ready pods of backend app=<name>, waiting for the count the
-// Deployment asks for.
-func readyPods(ctx context.Context, ns, name string) []corev1.Pod {
-	GinkgoHelper()
-	var ready []corev1.Pod
-	Eventually(ctx, func(g Gomega) {
-		d, err := suite.Env.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
-		list, err := suite.Env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": name}.String()})
-		g.Expect(err).NotTo(HaveOccurred())
-		ready = ready[:0]
-		for _, p := range list.Items {
-			if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p) {
-				ready = append(ready, p)
-			}
-		}
-		g.Expect(ready).To(HaveLen(int(*d.Spec.Replicas)))
-	}).WithTimeout(suite.Env.Wait()).WithPolling(e2e.Poll).Should(Succeed())
-	return ready
-}
-
-func podReady(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	pods, err := fixtures.WaitPodsReady(ctx, env.Resources, d.Namespace, d.Spec.Selector.MatchLabels, int(*d.Spec.Replicas), env.Wait())
+	Expect(err).NotTo(HaveOccurred(), "deployment %s/%s", d.Namespace, d.Name)
+	return pods
 }
 
 // createService creates a Service and returns it as stored (ClusterIP, NodePorts).

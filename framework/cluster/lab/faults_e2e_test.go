@@ -206,7 +206,7 @@ func (f *faultLab) restarts(ctx context.Context) int {
 // newService creates a ClusterIP Service in front of the seed's Pod and returns how long the
 // node took to program its virtual server.
 func (f *faultLab) newService(ctx context.Context, name string, within time.Duration) (time.Duration, error) {
-	svc := fixtures.Service(name, faultNamespace, "my-nginx", corev1.ServiceTypeClusterIP, []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}})
+	svc := fixtures.Service(name, faultNamespace, fixtures.SeedAppLabel, corev1.ServiceTypeClusterIP, []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}})
 	created, err := f.cs.CoreV1().Services(faultNamespace).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("create Service %s: %w", name, err)
@@ -277,7 +277,7 @@ func (f *faultLab) podDeleted(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	svc := fixtures.Service("mid-sync", faultNamespace, "my-nginx", corev1.ServiceTypeClusterIP, []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}})
+	svc := fixtures.Service("mid-sync", faultNamespace, fixtures.SeedAppLabel, corev1.ServiceTypeClusterIP, []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}})
 	created, err := f.cs.CoreV1().Services(faultNamespace).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		return "", err
