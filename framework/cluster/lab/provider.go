@@ -280,6 +280,14 @@ func newRunDir() (string, error) {
 	return d.Path, nil
 }
 
+// RunDir is the run directory, where a caller may put what belongs to the run ("" before
+// Create): it is removed or kept with the cluster's own files.
+func (p *Provider) RunDir() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.runDir
+}
+
 // KeepRunDir tells Delete to keep the run directory (a failed run's logs, kubeconfigs and
 // keys, for inspection) and returns its path, "" when there is none.
 func (p *Provider) KeepRunDir() string {

@@ -27,7 +27,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
@@ -173,11 +172,12 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 		rep.Timings.Total = time.Since(start)
 	}()
 
-	w, err := newWalker(ctx, o.Out, p, paths.Binary(upstream.Kubectl), &rep.Record)
+	// The walk's files live in the cluster's run directory: removed with it, or kept with
+	// it when the run failed.
+	w, err := newWalker(ctx, o.Out, p, filepath.Join(p.RunDir(), "walk"), paths.Binary(upstream.Kubectl), &rep.Record)
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(w.dir)
 	t = time.Now()
 	err = w.walk(ctx, o)
 	rep.Timings.Steps = time.Since(t)
@@ -249,7 +249,7 @@ type walker struct {
 	guestNow time.Time
 }
 
-func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, kubectl string, rec *Record) (*walker, error) {
+func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kubectl string, rec *Record) (*walker, error) {
 	kubeconfig, err := p.Kubeconfig(ctx)
 	if err != nil {
 		return nil, err
@@ -269,11 +269,9 @@ func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, kubectl s
 	if len(nodes) == 0 {
 		return nil, errors.New("the lab cluster has no node")
 	}
-	run, err := rundir.New("seedwalk")
-	if err != nil {
-		return nil, err
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("the walk's folder: %w", err)
 	}
-	dir := run.Path
 	svc, err := manifests.FS.ReadFile(manifests.ServiceIPVS)
 	if err != nil {
 		return nil, err
