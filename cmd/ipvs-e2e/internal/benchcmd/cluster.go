@@ -59,6 +59,12 @@ func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
 		return nil
 	}
 	c := f.config
+	switch {
+	case c.parallel < 1 || c.parallel > 1000:
+		return cli.Usagef("--parallel %d: expected 1 to 1000 concurrent creates", c.parallel)
+	case c.profileSeconds < 0:
+		return cli.Usagef("--profile-seconds %d: expected 0 (no profile) or more", c.profileSeconds)
+	}
 	var err error
 	if c.ns, err = parseNs(f.ns); err != nil {
 		return &cli.UsageError{Err: fmt.Errorf("-n: %w", err)}

@@ -123,6 +123,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"bench", "lab", "-n", "0"}, 2, "expected positive Service counts"},
 		{[]string{"bench", "lab", "--n", "100,-1"}, 2, "expected positive Service counts"},
 		{[]string{"bench", "cluster", "-n", "1e3"}, 2, "expected a whole number from 1 to"},
+		{[]string{"bench", "cluster", "--parallel", "0"}, 2, "--parallel 0: expected 1 to 1000"},
+		{[]string{"bench", "cluster", "--profile-seconds", "-3"}, 2, "--profile-seconds -3: expected 0"},
+		{[]string{"upstream", "build", "-p", "0"}, 2, "-p 0: expected 1 to 64"},
 		{[]string{"bench", "cluster", "--upstream-n", "0"}, 2, "--upstream-n"},
 
 		{[]string{"diff"}, 2, `"ipvs-e2e diff" needs a command: report, run`},

@@ -30,6 +30,9 @@ func (f *buildFlags) Bind(fs *pflag.FlagSet) {
 }
 
 func (f *buildFlags) Run(cmd *cobra.Command, _ []string) error {
+	if f.parallel < 1 || f.parallel > 64 {
+		return cli.Usagef("-p %d: expected 1 to 64 parallel builds (each peaks at ~2 GB)", f.parallel)
+	}
 	for _, c := range f.components {
 		if !slices.Contains(upstream.KnownComponents(), c) {
 			return cli.Usagef("--components: unknown component %q: want some of %s", c, strings.Join(upstream.KnownComponents(), ", "))
