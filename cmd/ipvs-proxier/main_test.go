@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -329,5 +330,32 @@ func TestRunStopsWhileTheAPIServerHangs(t *testing.T) {
 		t.Logf("stopped in %v", time.Since(stopped).Round(time.Millisecond))
 	case <-time.After(2 * time.Second):
 		t.Fatalf("run did not return within 2 s of its stop while the API server hangs; stderr:\n%s", stderr.String())
+	}
+}
+
+// A proxier that does not return when asked to stop (client-go blocked on a dead
+// connection) holds the stop for the grace period only.
+func TestRunUntilStoppedGivesUpAfterTheGrace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	blocked := make(chan struct{})
+	defer close(blocked)
+	done := make(chan error, 1)
+	go func() {
+		done <- runUntilStopped(ctx, func(context.Context) error { <-blocked; return errors.New("late") }, 50*time.Millisecond, klog.Background())
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runUntilStopped = %v; expected nil after giving up on the proxier", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("runUntilStopped still waits for a proxier that ignores its stop")
+	}
+	// One that returns in time has its error returned.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := runUntilStopped(ctx2, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, time.Second, klog.Background()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("runUntilStopped = %v; expected the proxier's own error", err)
 	}
 }
