@@ -123,3 +123,22 @@ func TestWaitRolledOut(t *testing.T) {
 		t.Errorf("not rolled out: error %v, want one starting %q", err, want)
 	}
 }
+
+// A pod that cannot start ends the wait for the namespace at once, quoting why.
+func TestWaitReadyFailsOnAPodThatCannotStart(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-0"},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}},
+	}
+	e := &env{o: Options{Timeout: time.Hour}, client: fake.NewClientset(pod)}
+	start := time.Now()
+	_, err := e.waitReady(context.Background(), "ns")
+	want := "namespace ns not ready: pod ns/web-0 cannot become Ready: CrashLoopBackOff"
+	if err == nil || err.Error() != want {
+		t.Fatalf("waitReady = %v; expected %q", err, want)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("waitReady took %s; expected it to stop at the first poll", d)
+	}
+}

@@ -3,6 +3,7 @@ package labrun
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -386,19 +387,29 @@ func (e *env) waitRolledOut(ctx context.Context, ns string) error {
 	})
 }
 
+// waitFailed is a check's verdict that waiting longer cannot help (a pod that cannot start).
+type waitFailed struct{ error }
+
 // waitUntil runs check every second, up to the timeout, until it finds nothing missing. check
-// returns what is missing, "" when nothing is; a failed read counts as missing. The error
-// starts with what and ends with the last thing missing.
+// returns what is missing, "" when nothing is; a failed read counts as missing, a waitFailed
+// ends the wait at once. The error starts with what and ends with the last thing missing.
 func (e *env) waitUntil(ctx context.Context, what string, check func(context.Context) (string, error)) error {
 	var last string
+	var failed waitFailed
 	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
 		missing, err := check(ctx)
+		if errors.As(err, &failed) {
+			return false, failed.error
+		}
 		if err != nil {
 			missing = err.Error()
 		}
 		last = missing
 		return missing == "", nil
 	})
+	if failed.error != nil {
+		return fmt.Errorf("%s: %w", what, failed.error)
+	}
 	if err != nil {
 		return fmt.Errorf("%s within %s (last: %s): %w", what, e.o.timeout(), last, err)
 	}
@@ -437,7 +448,10 @@ func (e *env) waitReady(ctx context.Context, ns string) ([]corev1.Pod, error) {
 		}
 		pods = pl.Items
 		for _, p := range pods {
-			if p.Status.PodIP == "" || !podReady(p) {
+			if why := fixtures.PodFailing(p); why != "" {
+				return "", waitFailed{fmt.Errorf("pod %s/%s cannot become Ready: %s", ns, p.Name, why)}
+			}
+			if p.Status.PodIP == "" || !fixtures.PodReady(p) {
 				return "pod " + p.Name + " not Ready with an IP", nil
 			}
 		}
@@ -464,15 +478,6 @@ func (e *env) waitReady(ctx context.Context, ns string) ([]corev1.Pod, error) {
 		return nil, err
 	}
 	return pods, nil
-}
-
-func podReady(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func podIPsMatching(pods []corev1.Pod, selector map[string]string) []string {
