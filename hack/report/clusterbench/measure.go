@@ -184,8 +184,10 @@ func Measure(ctx context.Context, t Target, o Options) (Measurement, Artifacts, 
 		if time.Since(lastLog) > 30*time.Second {
 			log.Info("clusterbench: waiting for the kernel", "virtualServers", p.VirtualServers, "realServers", p.RealServers, "elapsed", round(time.Since(burstStart).Seconds()))
 			lastLog = time.Now()
-			// A proxy that died (OOM at a large N) never completes: say so now, not at the timeout.
-			if now, err := proxyPID(ctx, t); err != nil || now != pid {
+			// A proxy that died (OOM at a large N) never completes: say so now, not at the
+			// timeout. A node command that failed says nothing about the proxy.
+			var cmdErr *node.CommandError
+			if now, err := proxyPID(ctx, t); !errors.As(err, &cmdErr) && (err != nil || now != pid) {
 				return m, art, fmt.Errorf("the proxy's process (pid %d) is gone %s into the wait, with %d of %d virtual servers in the kernel (now: pid %d, %v)",
 					pid, time.Since(burstStart).Round(time.Second), p.VirtualServers, o.Services, now, err)
 			}
