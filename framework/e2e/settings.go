@@ -108,16 +108,12 @@ func settings() []setting {
 			}},
 	}
 	for _, s := range lab.Settings() {
-		check := s.Check
-		if s.File {
-			check = regularFile
-		}
 		rows = append(rows, setting{env: s.Env, usage: "lab provider", accepts: s.Accepts, def: constant(""),
 			apply: func(_ *Config, v string) error {
 				if v == "" {
 					return nil
 				}
-				return check(v)
+				return s.Validate(v)
 			}})
 	}
 	return rows

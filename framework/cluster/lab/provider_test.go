@@ -130,3 +130,25 @@ func TestRunDir(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env, value, want string
+	}{
+		{"IPVS_E2E_LAB_ACCEL", "kvm", ""},
+		{"IPVS_E2E_LAB_ACCEL", "tcg,thread=multi", ""},
+		{"IPVS_E2E_LAB_ACCEL", ",thread=multi", `IPVS_E2E_LAB_ACCEL=",thread=multi": not an accelerator name with options`},
+		{"IPVS_E2E_LAB_KEEP", "1", ""},
+		{"IPVS_E2E_LAB_KEEP", "true", `IPVS_E2E_LAB_KEEP="true": not 1; expected 1`},
+		{"IPVS_E2E_LAB_NODES", "5", `IPVS_E2E_LAB_NODES="5": 5 nodes are out of range`},
+		{"IPVS_E2E_LAB_PROXIER", "/", `IPVS_E2E_LAB_PROXIER="/": / is not a regular file`},
+	} {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			err := CheckSettings()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("CheckSettings() = %v; expected %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 )
 
 // Setting is one environment variable the provider reads. The suites check every one up
@@ -24,9 +27,18 @@ type Setting struct {
 // nodesAccepts is what NodesEnv accepts.
 var nodesAccepts = fmt.Sprintf("a node count from 1 to %d (empty: 1)", MaxNodes)
 
-// Settings are the environment variables New and Preflight read.
+// Settings are the environment variables the lab cluster and the kernel lab under it read.
 func Settings() []Setting {
 	return []Setting{
+		{Env: kernellab.AccelEnv, Accepts: "a QEMU accelerator such as tcg, tcg,thread=multi or kvm (empty: tcg,thread=multi)",
+			Check: checkAccel},
+		{Env: kernellab.KeepEnv, Accepts: "1, to keep every lab run's folder (empty: keep only failed runs')",
+			Check: func(v string) error {
+				if v != "1" {
+					return errors.New("not 1")
+				}
+				return nil
+			}},
 		{Env: NodesEnv, Accepts: nodesAccepts,
 			Check: func(v string) error { _, err := ParseNodes(v); return err }},
 		{Env: NodeAgentEnv, Accepts: "an existing file, a static linux/amd64 build of hack/lab/nodeagent (empty: bin/ipvs-nodeagent of the checkout)",
@@ -60,4 +72,45 @@ func parseNodesEnv() (int, error) {
 		return 0, fmt.Errorf("lab cluster: %s=%q: %v; expected %s", NodesEnv, v, err, nodesAccepts)
 	}
 	return n, nil
+}
+
+// checkAccel accepts what QEMU's -accel takes: a name, then comma-separated options.
+func checkAccel(v string) error {
+	name, _, _ := strings.Cut(v, ",")
+	if name == "" || strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(",=_-", r))
+	}) >= 0 {
+		return errors.New("not an accelerator name with options")
+	}
+	return nil
+}
+
+// Validate says why a non-empty value of the setting is not accepted, or nil.
+func (s Setting) Validate(v string) error {
+	if !s.File {
+		return s.Check(v)
+	}
+	fi, err := os.Stat(v)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", v)
+	}
+	return nil
+}
+
+// CheckSettings validates every setting's value in the environment, and names each one
+// that is not accepted with what it accepts. The suites check them with their own settings
+// (framework/e2e); the tool's commands call this before they start anything.
+func CheckSettings() error {
+	var errs []error
+	for _, s := range Settings() {
+		if v := os.Getenv(s.Env); v != "" {
+			if err := s.Validate(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v; expected %s", s.Env, v, err, s.Accepts))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

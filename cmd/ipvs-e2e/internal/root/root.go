@@ -14,10 +14,25 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/preflightcmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/upstreamcmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/walkcmd"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 )
 
-// NewCommand returns the ipvs-e2e command with every subcommand.
+// NewCommand returns the ipvs-e2e command with every subcommand. Before any of them runs,
+// the lab's environment settings are checked with the same table the suites check them with
+// (framework/cluster/lab.Settings), so a malformed one stops the command before it prepares
+// or downloads anything.
 func NewCommand() *cobra.Command {
+	root := newCommand()
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := lab.CheckSettings(); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		return nil
+	}
+	return root
+}
+
+func newCommand() *cobra.Command {
 	return cli.Group(&cobra.Command{
 		Use:   "ipvs-e2e",
 		Short: "The ipvs-e2e project's tools: the kernel lab, the seed walk, reports and benchmarks",

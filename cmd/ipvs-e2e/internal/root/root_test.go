@@ -156,3 +156,23 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// A malformed lab setting in the environment stops every command before it starts, named
+// with what it accepts; --help still works.
+func TestLabSettingsCheckedFirst(t *testing.T) {
+	t.Setenv("IPVS_E2E_LAB_ACCEL", "tcg;rm -rf")
+	t.Setenv("IPVS_E2E_LAB_NODEAGENT", "/nonexistent/ipvs-nodeagent")
+	for _, args := range [][]string{{"walk"}, {"lab", "run", "/bin/sh"}, {"diff", "run"}} {
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(context.Background(), NewCommand(), args, &stdout, &stderr)
+		for _, want := range []string{`IPVS_E2E_LAB_ACCEL="tcg;rm -rf": not an accelerator`, `IPVS_E2E_LAB_NODEAGENT="/nonexistent/ipvs-nodeagent"`} {
+			if code != 2 || !strings.Contains(stderr.String(), want) {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", args, code, stderr.String(), want)
+			}
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := cli.Execute(context.Background(), NewCommand(), []string{"walk", "--help"}, &stdout, &stderr); code != 0 {
+		t.Errorf("walk --help: exit %d, stderr %q", code, stderr.String())
+	}
+}
