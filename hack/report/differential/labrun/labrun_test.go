@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/decoder"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 	diffmanifests "github.com/ipvs-e2e/ipvs-e2e/manifests/diff"
 )
@@ -140,5 +142,23 @@ func TestWaitReadyFailsOnAPodThatCannotStart(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Minute {
 		t.Fatalf("waitReady took %s; expected it to stop at the first poll", d)
+	}
+}
+
+// A proxy that crash-loops gives no metrics; the settle wait says so at once.
+func TestSettleFailsOnAProxyThatCannotRun(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: kubeproxy.Namespace, Name: "kube-proxy-a", Labels: map[string]string{"k8s-app": "kube-proxy"}},
+		Spec:       corev1.PodSpec{NodeName: "lab-node"},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{RestartCount: 5,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}},
+	}
+	// The fake node answers nothing it was not told to: the metrics read fails.
+	e := &env{o: Options{Timeout: time.Hour}, client: fake.NewClientset(pod), node: node.NewFake("lab-node")}
+	applied := make(chan struct{})
+	close(applied)
+	_, _, err := e.settle(context.Background(), nil, applied, nil)
+	if err == nil || !strings.Contains(err.Error(), "the proxy did not settle") || !strings.Contains(err.Error(), "CrashLoopBackOff") {
+		t.Fatalf("settle = %v; expected it to stop at once naming the crash loop", err)
 	}
 }

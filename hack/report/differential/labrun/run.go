@@ -532,6 +532,9 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <
 		m, err := e.syncMetrics(ctx)
 		if err == nil {
 			s.sample(time.Now(), m)
+		} else if ferr := kubeproxy.Failing(ctx, e.kubeProxy(), e.node.Name()); ferr != nil {
+			// No metrics because the proxy cannot run: waiting longer will not help.
+			return last, 0, fmt.Errorf("the proxy did not settle: %w", ferr)
 		}
 		if start.IsZero() {
 			select {
@@ -617,10 +620,13 @@ func (e *env) syncMetrics(ctx context.Context) (kubeproxy.SyncMetrics, error) {
 	return kubeproxy.ParseSyncMetrics(out)
 }
 
+func (e *env) kubeProxy() kubeproxy.Cluster {
+	return kubeproxy.Cluster{Client: e.client, Nodes: []node.Node{e.node}}
+}
+
 // proxyLog is the log of the proxy's pod on the node, or why it could not be read.
 func (e *env) proxyLog(ctx context.Context) string {
-	kp := kubeproxy.Cluster{Client: e.client, Nodes: []node.Node{e.node}}
-	pod, err := kubeproxy.PodOnNode(ctx, kp, e.node.Name())
+	pod, err := kubeproxy.PodOnNode(ctx, e.kubeProxy(), e.node.Name())
 	if err != nil {
 		return "no log: " + err.Error()
 	}
