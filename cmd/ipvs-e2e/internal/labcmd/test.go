@@ -49,7 +49,7 @@ func (f *testFlags) Bind(fs *pflag.FlagSet) {
 
 // Run builds the test binaries of the packages, runs them all in one guest and prints their
 // results the way `go test -v` does.
-func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
+func (f *testFlags) Run(cmd *cobra.Command, patterns []string) (err error) {
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -76,8 +76,8 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
 	for _, p := range skipped {
 		fmt.Fprintf(stdout, "?   \t%s\t[no lab tests]\n", p)
 	}
-	if jobs.dir != "" {
-		defer os.RemoveAll(jobs.dir)
+	if jobs.run != nil {
+		defer func() { jobs.finish(err != nil) }()
 	}
 	if err != nil {
 		return err
@@ -94,6 +94,7 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
 	failed := 0
 	res, runErr := l.Run(ctx, kernellab.Job{
 		Name:      "go tests",
+		Dir:       filepath.Join(jobs.dir, "guest"),
 		Files:     jobs.files,
 		Commands:  jobs.cmds,
 		Timeout:   f.timeout,
@@ -139,8 +140,31 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) error {
 
 type testJobs struct {
 	dir   string
+	run   *rundir.Dir
 	files []kernellab.File
 	cmds  []kernellab.Command
+}
+
+// finish removes the run directory after a passing run. After a failing one it keeps the
+// guest's console and results and says where, without the test binaries and the initrd,
+// which any rerun builds again.
+func (j testJobs) finish(failed bool) {
+	if !failed {
+		if err := j.run.Remove(); err != nil {
+			slog.Warn("lab: run directory not removed", "err", err)
+		}
+		return
+	}
+	for _, f := range j.files {
+		if strings.HasPrefix(f.Source, j.dir+string(filepath.Separator)) {
+			os.Remove(f.Source)
+		}
+	}
+	os.Remove(filepath.Join(j.dir, "guest", "initrd.img"))
+	if err := j.run.Keep(); err != nil {
+		slog.Warn("lab: could not mark the run directory kept", "err", err)
+	}
+	slog.Info("lab: run directory kept for inspection (guest/console.log, guest/results.log)", "dir", j.dir)
 }
 
 // buildTests finds the packages, builds the test binaries of those with tests to run and
@@ -156,7 +180,7 @@ func buildTests(ctx context.Context, patterns []string, explicit bool, runRE str
 		return testJobs{}, nil, err
 	}
 	dir := run.Path
-	jobs := testJobs{dir: dir}
+	jobs := testJobs{dir: dir, run: run}
 	var skipped []string
 	// Leave the test binary time to print its own timeout report before QEMU is stopped.
 	testTimeout := max(timeout-30*time.Second, timeout/2)
