@@ -43,6 +43,8 @@ func harnessLab(t *testing.T) *kernellab.Lab {
 func TestHarnessRunsEveryCommandAndKeepsOutputsApart(t *testing.T) {
 	l := harnessLab(t)
 	res, err := l.Run(context.Background(), kernellab.Job{
+		// The test's own folder: the failures these tests cause are meant, not kept.
+		Dir: t.TempDir(),
 		Name:  "harness",
 		Files: []kernellab.File{{Path: "/lab/data/hello.txt", Data: []byte("hello from the host\n")}},
 		Commands: []kernellab.Command{
@@ -93,6 +95,8 @@ func TestHarnessStopsGuestAtTimeout(t *testing.T) {
 	l := harnessLab(t)
 	start := time.Now()
 	res, err := l.Run(context.Background(), kernellab.Job{
+		// The test's own folder: the failures these tests cause are meant, not kept.
+		Dir: t.TempDir(),
 		Name:     "hang",
 		Commands: []kernellab.Command{{Shell: "sleep 600"}},
 		Timeout:  1500 * time.Millisecond,
@@ -118,7 +122,7 @@ func TestHarnessFailsWithoutIPVS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("preparing a lab without IPVS modules: %v", err)
 	}
-	res, err := l.Run(context.Background(), kernellab.Job{Name: "no-ipvs", Commands: []kernellab.Command{{Shell: "echo must not run"}},
+	res, err := l.Run(context.Background(), kernellab.Job{Dir: t.TempDir(), Name: "no-ipvs", Commands: []kernellab.Command{{Shell: "echo must not run"}},
 		Timeout: 2 * time.Minute})
 	var se *kernellab.SetupError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "/proc/net/ip_vs") {
@@ -138,6 +142,8 @@ func TestHarnessCancelStopsGuest(t *testing.T) {
 	var once sync.Once
 	start := time.Now()
 	res, err := l.Run(ctx, kernellab.Job{
+		// The test's own folder: the failures these tests cause are meant, not kept.
+		Dir: t.TempDir(),
 		Name:     "cancel",
 		Commands: []kernellab.Command{{Shell: "echo started; sleep 600"}, {Shell: "echo never"}},
 		Stream:   writerFunc(func(p []byte) { once.Do(cancel) }),
@@ -184,6 +190,8 @@ func TestHarnessNetwork(t *testing.T) {
 	dialed := make(chan error, 1)
 	var once sync.Once
 	res, err := l.Run(context.Background(), kernellab.Job{
+		// The test's own folder: the failures these tests cause are meant, not kept.
+		Dir: t.TempDir(),
 		Name:    "network",
 		Network: &kernellab.Network{HostForwards: []kernellab.PortForward{{Host: uint16(fwd), Guest: 8080}}},
 		Commands: []kernellab.Command{
@@ -238,6 +246,8 @@ func sendTo(port int, msg string) error {
 func TestHarnessLegacyIptables(t *testing.T) {
 	l := harnessLab(t)
 	res, err := l.Run(context.Background(), kernellab.Job{
+		// The test's own folder: the failures these tests cause are meant, not kept.
+		Dir: t.TempDir(),
 		Name:     "legacy",
 		IPTables: "legacy",
 		Commands: []kernellab.Command{{Shell: "iptables --version && iptables -t nat -N LAB && iptables -t nat -S LAB && ip6tables-save -t filter | grep -c '^:'"}},
