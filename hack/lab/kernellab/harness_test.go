@@ -26,6 +26,8 @@ var prepareDefault = sync.OnceValues(func() (*kernellab.Lab, error) {
 	return kernellab.Prepare(context.Background(), kernellab.Options{})
 })
 
+// Each job of these tests runs in the test's own temp folder (Job.Dir): the failures they
+// cause are meant, so nothing is kept for inspection.
 func harnessLab(t *testing.T) *kernellab.Lab {
 	t.Helper()
 	if os.Getenv(harnessEnv) != "1" {
@@ -43,8 +45,7 @@ func harnessLab(t *testing.T) *kernellab.Lab {
 func TestHarnessRunsEveryCommandAndKeepsOutputsApart(t *testing.T) {
 	l := harnessLab(t)
 	res, err := l.Run(context.Background(), kernellab.Job{
-		// The test's own folder: the failures these tests cause are meant, not kept.
-		Dir: t.TempDir(),
+		Dir:   t.TempDir(),
 		Name:  "harness",
 		Files: []kernellab.File{{Path: "/lab/data/hello.txt", Data: []byte("hello from the host\n")}},
 		Commands: []kernellab.Command{
@@ -95,8 +96,7 @@ func TestHarnessStopsGuestAtTimeout(t *testing.T) {
 	l := harnessLab(t)
 	start := time.Now()
 	res, err := l.Run(context.Background(), kernellab.Job{
-		// The test's own folder: the failures these tests cause are meant, not kept.
-		Dir: t.TempDir(),
+		Dir:      t.TempDir(),
 		Name:     "hang",
 		Commands: []kernellab.Command{{Shell: "sleep 600"}},
 		Timeout:  1500 * time.Millisecond,
@@ -142,8 +142,7 @@ func TestHarnessCancelStopsGuest(t *testing.T) {
 	var once sync.Once
 	start := time.Now()
 	res, err := l.Run(ctx, kernellab.Job{
-		// The test's own folder: the failures these tests cause are meant, not kept.
-		Dir: t.TempDir(),
+		Dir:      t.TempDir(),
 		Name:     "cancel",
 		Commands: []kernellab.Command{{Shell: "echo started; sleep 600"}, {Shell: "echo never"}},
 		Stream:   writerFunc(func(p []byte) { once.Do(cancel) }),
@@ -190,8 +189,7 @@ func TestHarnessNetwork(t *testing.T) {
 	dialed := make(chan error, 1)
 	var once sync.Once
 	res, err := l.Run(context.Background(), kernellab.Job{
-		// The test's own folder: the failures these tests cause are meant, not kept.
-		Dir: t.TempDir(),
+		Dir:     t.TempDir(),
 		Name:    "network",
 		Network: &kernellab.Network{HostForwards: []kernellab.PortForward{{Host: uint16(fwd), Guest: 8080}}},
 		Commands: []kernellab.Command{
@@ -246,8 +244,7 @@ func sendTo(port int, msg string) error {
 func TestHarnessLegacyIptables(t *testing.T) {
 	l := harnessLab(t)
 	res, err := l.Run(context.Background(), kernellab.Job{
-		// The test's own folder: the failures these tests cause are meant, not kept.
-		Dir: t.TempDir(),
+		Dir:      t.TempDir(),
 		Name:     "legacy",
 		IPTables: "legacy",
 		Commands: []kernellab.Command{{Shell: "iptables --version && iptables -t nat -N LAB && iptables -t nat -S LAB && ip6tables-save -t filter | grep -c '^:'"}},
