@@ -26,8 +26,8 @@ var prepareDefault = sync.OnceValues(func() (*kernellab.Lab, error) {
 	return kernellab.Prepare(context.Background(), kernellab.Options{})
 })
 
-// Each job of these tests runs in the test's own temp folder (Job.Dir): the failures they
-// cause are meant, so nothing is kept for inspection.
+// harnessLab is the prepared lab of the harness tests. Their jobs run in the tests' own temp
+// folders (Job.Dir): the failures they cause are meant, so nothing is kept for inspection.
 func harnessLab(t *testing.T) *kernellab.Lab {
 	t.Helper()
 	if os.Getenv(harnessEnv) != "1" {
