@@ -87,7 +87,7 @@ func settings() []setting {
 		textSetting(setting{flag: "ipvsdump", env: "IPVS_E2E_IPVSDUMP", usage: "ipvsdump binary copied into the nodes",
 			accepts: "an existing file, a static linux build of cmd/ipvsdump (make build writes bin/ipvsdump)",
 			def:     func(string) string { return cluster.CheckoutPath("bin", "ipvsdump") }},
-			func(c *Config) *string { return &c.IPVSDump }, regularFile),
+			func(c *Config) *string { return &c.IPVSDump }, lab.CheckFile),
 		textSetting(setting{flag: "artifacts", env: "IPVS_E2E_ARTIFACTS", usage: "directory of JUnit XML, per-node artifacts and provider logs",
 			accepts: "a directory that can be created (0755) and written",
 			def:     func(string) string { return cluster.CheckoutPath("artifacts") }},
@@ -148,17 +148,6 @@ func matches(re *regexp.Regexp, reason string) func(string) error {
 		}
 		return nil
 	}
-}
-
-func regularFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	return nil
 }
 
 func boolSetting(name, env, usage string, def bool, field func(*Config) *bool) setting {

@@ -90,12 +90,17 @@ func (s Setting) Validate(v string) error {
 	if !s.File {
 		return s.Check(v)
 	}
-	fi, err := os.Stat(v)
+	return CheckFile(v)
+}
+
+// CheckFile accepts the path of an existing regular file, as File settings hold.
+func CheckFile(path string) error {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", v)
+		return fmt.Errorf("%s is not a regular file", path)
 	}
 	return nil
 }
