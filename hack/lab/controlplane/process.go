@@ -125,7 +125,7 @@ func stopPID(name string, pid int, binary string, grace time.Duration) (stopped 
 // runs reports whether pid is alive and executes binary.
 func runs(pid int, binary string) bool {
 	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
-	if err != nil || gone(pid) {
+	if err != nil || rundir.Gone(pid) {
 		return false
 	}
 	want, err := filepath.EvalSymlinks(binary)
@@ -135,23 +135,10 @@ func runs(pid int, binary string) bool {
 	return exe == want
 }
 
-// gone reports whether pid no longer runs: it does not exist, or it is a zombie waiting
-// for a parent to reap it.
-func gone(pid int) bool {
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	// pid (comm) S ...: comm may hold spaces and parentheses; the state follows the last ')'.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
-}
-
 func waitGone(pid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if gone(pid) {
+		if rundir.Gone(pid) {
 			return true
 		}
 		if time.Now().After(deadline) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 // childEnv makes the test binary act as a child process for the tests below.
@@ -118,7 +120,7 @@ func TestProcessStop(t *testing.T) {
 			if killed != tt.wantKilled {
 				t.Errorf("killed = %v, want %v", killed, tt.wantKilled)
 			}
-			if p.alive() || !gone(p.pid) {
+			if p.alive() || !rundir.Gone(p.pid) {
 				t.Errorf("pid %d still runs after stop", p.pid)
 			}
 			if tt.wantKilled && time.Since(start) < 300*time.Millisecond {

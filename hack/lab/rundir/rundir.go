@@ -198,12 +198,19 @@ func readRecord(path string) (record, error) {
 // running tells whether the recorded process still runs: its PID exists and started when
 // recorded. A zombie counts as gone.
 func (r record) running() bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.pid))
+	start, err := startTime(r.pid)
+	return err == nil && start == r.start && !Gone(r.pid)
+}
+
+// Gone reports whether pid no longer runs: no such process, or a zombie waiting for its
+// parent to reap it.
+func Gone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return true
 	}
 	st, err := parseStat(string(b))
-	return err == nil && st.start == r.start && st.state != 'Z' && st.state != 'X'
+	return err != nil || st.state == 'Z' || st.state == 'X'
 }
 
 func startTime(pid int) (uint64, error) {

@@ -207,7 +207,7 @@ func TestChildDiesWithItsDriver(t *testing.T) {
 			}
 			driver.Wait()
 			deadline := time.Now().Add(5 * time.Second)
-			for syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+			for !Gone(pid) {
 				if time.Now().After(deadline) {
 					syscall.Kill(pid, syscall.SIGKILL)
 					t.Fatalf("driver ended by %s: its child (pid %d) still runs 5 s later", how, pid)
@@ -219,15 +219,6 @@ func TestChildDiesWithItsDriver(t *testing.T) {
 			}
 		})
 	}
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	st, err := parseStat(string(b))
-	return err == nil && (st.state == 'Z' || st.state == 'X')
 }
 
 // TestMain runs the driver of TestChildDiesWithItsDriver when the test binary is started as
