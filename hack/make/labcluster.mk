@@ -102,7 +102,8 @@ SOAK_SERVICES ?= 1000
 SOAK_RATE     ?= 10
 .PHONY: lab-soak
 lab-soak: lab-cluster-binaries
-	@mkdir -p $(CURDIR)/_out/soak; start=$$(date +%s); passed=0; \
+	@case "$(SOAK_WALKS)" in ''|*[!0-9]*|0) echo "lab-soak: SOAK_WALKS=$(SOAK_WALKS): expected a whole number of walks, 1 or more" >&2; exit 2;; esac; \
+	mkdir -p $(CURDIR)/_out/soak; start=$$(date +%s); passed=0; \
 	for i in $$(seq 1 $(SOAK_WALKS)); do \
 	  t=$$(date +%s); \
 	  if $(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) > $(CURDIR)/_out/soak/walk-$$i.log 2>&1; \
