@@ -121,11 +121,13 @@ nodes:
   image: {{.NodeImage}}
 {{- if .HostNodePorts}}
   # The host reaches these NodePorts on 127.0.0.1; kube-proxy serves them on every node
-  # address, the control plane's included.
+  # address, the control plane's included. hostPort 0 lets kind pick a free port, so a kept
+  # cluster never blocks the next one; "docker port {{.Name}}-control-plane 30089/tcp" says
+  # which.
   extraPortMappings:
 {{- range .HostNodePorts}}
   - containerPort: {{.}}
-    hostPort: {{.}}
+    hostPort: 0
     listenAddress: 127.0.0.1
     protocol: TCP
 {{- end}}

@@ -133,10 +133,10 @@ func TestRenderDecodesStrictly(t *testing.T) {
 			}
 			var ports []int32
 			for _, m := range kc.Nodes[0].ExtraPortMappings {
-				if m.ContainerPort != m.HostPort || m.ListenAddress != "127.0.0.1" {
-					t.Errorf("port mapping %+v, want containerPort = hostPort on 127.0.0.1", m)
+				if m.HostPort != 0 || m.ListenAddress != "127.0.0.1" {
+					t.Errorf("port mapping %+v, want hostPort 0 (kind picks a free one) on 127.0.0.1", m)
 				}
-				ports = append(ports, m.HostPort)
+				ports = append(ports, m.ContainerPort)
 			}
 			if len(ports) != len(tc.wantPorts) || (len(ports) > 0 && ports[len(ports)-1] != tc.wantPorts[len(tc.wantPorts)-1]) {
 				t.Errorf("host ports = %v, want %v", ports, tc.wantPorts)
@@ -205,8 +205,9 @@ func TestResolveImage(t *testing.T) {
 		{version: "", want: nodeImages["1.37"], wantVersion: "1.37"},
 		{version: "1.35", want: nodeImages["1.35"], wantVersion: "1.35"},
 		{version: "v1.35.8", want: nodeImages["1.35"], wantVersion: "1.35"},
-		{version: "v1.35.2", want: "kindest/node:v1.35.2", wantVersion: "1.35"},
-		{version: "1.33", wantErr: "no kind v0.33.0 node image pinned (have [1.34 1.35 1.36 1.37])"},
+		{version: "v1.35.2", wantErr: "kubernetes v1.35.2: kind v0.33.0 publishes no node image of that patch release; known images:\n  1.34  kindest/node:v1.34.11@"},
+		{version: "v1.33.1", wantErr: "kubernetes 1.33: no kind v0.33.0 node image pinned; known images:\n  1.34  kindest/node:v1.34.11@"},
+		{version: "1.33", wantErr: "  1.37  kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5\ngive one of those minors"},
 		{version: "latest", wantErr: "expected MAJOR.MINOR"},
 		{image: "registry.local/node:dev", wantErr: "has no version tag"},
 		{image: "registry.local/node:dev", version: "1.36", want: "registry.local/node:dev", wantVersion: "1.36"},

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // nodeImages are the node images published with kind v0.33.0 (the kind module this project
@@ -47,8 +48,9 @@ func ParseVersion(s string) (Version, error) {
 
 // ResolveImage picks the node image and the Kubernetes version it runs. An explicit image
 // wins; its version comes from its tag or, failing that, from version. A version alone
-// picks the pinned image of that minor; a full version without a pinned image uses the
-// plain tag, which kind may not support.
+// picks the pinned image of that minor; a full version must be the pinned image's own
+// patch release, because any other tag is unknown to this kind release and would only fail
+// minutes later, at the image pull.
 func ResolveImage(image, version string) (string, Version, error) {
 	if image != "" {
 		if m := imageVersionRE.FindStringSubmatch(image); m != nil {
@@ -70,17 +72,25 @@ func ResolveImage(image, version string) (string, Version, error) {
 		return "", Version{}, err
 	}
 	pinned, ok := nodeImages[v.String()]
-	if m := versionRE.FindStringSubmatch(version); m[3] != "" {
+	if m := versionRE.FindStringSubmatch(version); ok && m[3] != "" {
 		want := fmt.Sprintf("kindest/node:v%s.%s.%s@", m[1], m[2], m[3])
-		if ok && len(pinned) > len(want) && pinned[:len(want)] == want {
-			return pinned, v, nil
+		if !strings.HasPrefix(pinned, want) {
+			return "", Version{}, fmt.Errorf("kubernetes %s: kind v0.33.0 publishes no node image of that patch release; known images:\n%s\ngive the minor alone (%s) to use its image, or name an image (IPVS_E2E_NODE_IMAGE, e.g. one built with `kind build node-image %s`)", version, knownImages(), v, version)
 		}
-		return fmt.Sprintf("kindest/node:v%s.%s.%s", m[1], m[2], m[3]), v, nil
 	}
 	if !ok {
-		return "", Version{}, fmt.Errorf("kubernetes %s: no kind v0.33.0 node image pinned (have %v); give a node image, e.g. one built with `kind build node-image v%s.0`", v, SupportedVersions(), v)
+		return "", Version{}, fmt.Errorf("kubernetes %s: no kind v0.33.0 node image pinned; known images:\n%s\ngive one of those minors, or name an image (IPVS_E2E_NODE_IMAGE, e.g. one built with `kind build node-image v%s.0`)", v, knownImages(), v)
 	}
 	return pinned, v, nil
+}
+
+// knownImages lists the pinned images, one a line, oldest first.
+func knownImages() string {
+	var b strings.Builder
+	for _, v := range SupportedVersions() {
+		fmt.Fprintf(&b, "  %s  %s\n", v, nodeImages[v])
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // SupportedVersions lists the minors with a pinned node image, oldest first.

@@ -185,11 +185,21 @@ func (p *Provider) Kubeconfig(ctx context.Context) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// HostEndpoint implements cluster.Provider. Mapped ports are on 127.0.0.1; otherwise a
-// Linux host reaches the control-plane container's address on the Docker network.
+// HostEndpoint implements cluster.Provider. Mapped ports are on 127.0.0.1, at the host
+// port kind picked (the container runtime says which); otherwise a Linux host reaches the
+// control-plane container's address on the Docker network.
 func (p *Provider) HostEndpoint(ctx context.Context, nodePort int32) (netip.AddrPort, error) {
 	if slices.Contains(p.cfg.HostNodePorts, nodePort) {
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(nodePort)), nil
+		container := p.opts.Name + "-control-plane"
+		out, stderr, err := p.probe.Run(ctx, "docker", "port", container, fmt.Sprintf("%d/tcp", nodePort))
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("host port of NodePort %d: `docker port %s %d/tcp` failed: %v: %s", nodePort, container, nodePort, err, strings.TrimSpace(string(stderr)))
+		}
+		ap, err := parseDockerPort(out)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("host port of NodePort %d from `docker port %s %d/tcp`: %w", nodePort, container, nodePort, err)
+		}
+		return ap, nil
 	}
 	if p.goos != "linux" {
 		return netip.AddrPort{}, fmt.Errorf("NodePort %d is not mapped to the host (mapped: %v) and a %s host cannot reach the node containers directly; add it to HostNodePorts", nodePort, p.cfg.HostNodePorts, p.goos)
@@ -232,4 +242,23 @@ func (p *Provider) Delete(ctx context.Context) error {
 		return fmt.Errorf("delete kind cluster %q: %w", p.opts.Name, err)
 	}
 	return nil
+}
+
+// parseDockerPort reads `docker port CONTAINER PORT/tcp`: one HOST:PORT a line, one per
+// address family ("127.0.0.1:41234", "[::1]:41234"). The mapping is made on 127.0.0.1 only,
+// so that is the line wanted.
+func parseDockerPort(out []byte) (netip.AddrPort, error) {
+	var seen []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		seen = append(seen, line)
+		ap, err := netip.ParseAddrPort(line)
+		if err == nil && ap.Addr() == netip.AddrFrom4([4]byte{127, 0, 0, 1}) && ap.Port() != 0 {
+			return ap, nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("expected a line 127.0.0.1:<port>, found %q", seen)
 }

@@ -71,7 +71,13 @@ func (f *fakeKind) Calls() string {
 type hostProbe struct{ docker bool }
 
 func (h hostProbe) LookPath(string) (string, error) { return "/usr/bin/docker", nil }
-func (h hostProbe) Run(context.Context, string, ...string) ([]byte, []byte, error) {
+func (h hostProbe) Run(_ context.Context, name string, args ...string) ([]byte, []byte, error) {
+	if h.docker && len(args) == 3 && args[0] == "port" {
+		if args[1] == "e2e-control-plane" && args[2] == "30089/tcp" {
+			return []byte("127.0.0.1:41234\n"), nil, nil
+		}
+		return nil, []byte("Error: No such container: " + args[1] + "\n"), errors.New("exit status 1")
+	}
 	if h.docker {
 		return []byte("28.2.2\n"), nil, nil
 	}
@@ -188,7 +194,7 @@ func TestNodesAndHostEndpoint(t *testing.T) {
 		t.Errorf("nodes = %v", got)
 	}
 	ap, err := p.HostEndpoint(context.Background(), 30089)
-	if err != nil || ap.String() != "127.0.0.1:30089" {
+	if err != nil || ap.String() != "127.0.0.1:41234" {
 		t.Errorf("mapped NodePort: %v %v", ap, err)
 	}
 	ap, err = p.HostEndpoint(context.Background(), 31000)
@@ -294,4 +300,39 @@ func TestRegistered(t *testing.T) {
 	if _, err := cluster.New("minikube", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "[kind]") {
 		t.Errorf("unknown provider: %v", err)
 	}
+}
+
+func TestParseDockerPort(t *testing.T) {
+	for _, tc := range []struct {
+		out, want, wantErr string
+	}{
+		{out: "127.0.0.1:41234\n", want: "127.0.0.1:41234"},
+		{out: "[::1]:41234\n127.0.0.1:41235\n", want: "127.0.0.1:41235"},
+		{out: "0.0.0.0:30089\n", wantErr: `expected a line 127.0.0.1:<port>, found ["0.0.0.0:30089"]`},
+		{out: "", wantErr: "found []"},
+		{out: "Error: No such container\n", wantErr: "found [\"Error: No such container\"]"},
+	} {
+		ap, err := parseDockerPort([]byte(tc.out))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("parseDockerPort(%q) = %v, %v; want error %q", tc.out, ap, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || ap.String() != tc.want {
+			t.Errorf("parseDockerPort(%q) = %v, %v; want %s", tc.out, ap, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseDockerPort(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:41234\n", "[::1]:41234\n127.0.0.1:41235\n", "0.0.0.0:1\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ap, err := parseDockerPort([]byte(s))
+		if err == nil && (!ap.Addr().IsLoopback() || ap.Port() == 0) {
+			t.Errorf("parseDockerPort(%q) = %v: not a loopback address with a port", s, ap)
+		}
+	})
 }
