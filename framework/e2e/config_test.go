@@ -180,3 +180,14 @@ func TestMalformedSettingStopsBeforeProvider(t *testing.T) {
 		}
 	}
 }
+
+func TestOneProcess(t *testing.T) {
+	for _, total := range []int{0, 1} {
+		if err := oneProcess(total); err != nil {
+			t.Errorf("oneProcess(%d) = %v", total, err)
+		}
+	}
+	if err := oneProcess(4); err == nil || !strings.Contains(err.Error(), "ginkgo runs this suite in 4 parallel processes (-p or --procs)") || !strings.Contains(err.Error(), "drop -p/--procs") {
+		t.Errorf("oneProcess(4) = %v, want a refusal naming -p", err)
+	}
+}

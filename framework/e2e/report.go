@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,8 +73,12 @@ func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 	var notes []string
 	artifactsErr := writableDir(cfg.Artifacts)
 	if artifactsErr == nil {
-		junit := filepath.Join(cfg.Artifacts, "junit_"+suite+".xml")
-		if err := reporters.GenerateJUnitReport(r, junit); err != nil {
+		// Each provider and switch method has its own suite name, so merged results of the
+		// runs of one CI job can be told apart.
+		junit := filepath.Join(cfg.Artifacts, "junit_"+runName(suite, cfg)+".xml")
+		jr := r
+		jr.SuiteDescription = runTitle(r.SuiteDescription, suite, cfg)
+		if err := reporters.GenerateJUnitReport(jr, junit); err != nil {
 			notes = append(notes, "JUnit report: "+err.Error())
 		}
 	}
@@ -106,8 +112,55 @@ func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 		info.Notes = append(append([]string{}, e.Notes...), notes...)
 	}
 	s := summary(r, info)
+	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if err := appendFile(path, markdownSummary(r, info, githubRunURL())); err != nil {
+			s += fmt.Sprintf("step summary: not written to %s (GITHUB_STEP_SUMMARY): %v\n", path, err)
+		}
+	}
 	slog.Info("run finished", "suite", suite, "passed", r.SuiteSucceeded)
 	return s
+}
+
+// runName names one run of a suite by what sets it apart from the suite's other runs in a
+// CI job: the provider, the switch method and, when given, the Kubernetes or kube-proxy
+// release ("seedlab_lab_creation_v1.37.2").
+func runName(suite string, cfg Config) string {
+	parts := []string{suite, cfg.Provider, cfg.Switch, cfg.KubernetesVersion}
+	return slug(strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), "_"))
+}
+
+// runTitle is the suite's description with what runName adds, as JUnit's suite name.
+func runTitle(description, suite string, cfg Config) string {
+	if description == "" {
+		description = suite
+	}
+	what := slices.DeleteFunc([]string{cfg.Provider, cfg.Switch, cfg.KubernetesVersion}, func(s string) bool { return s == "" })
+	if len(what) == 0 {
+		return description
+	}
+	return description + " [" + strings.Join(what, ", ") + "]"
+}
+
+// githubRunURL is the page of the GitHub Actions run, whose artifacts list holds what the
+// job uploads; empty outside Actions.
+func githubRunURL() string {
+	server, repo, id := os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"), os.Getenv("GITHUB_RUN_ID")
+	if server == "" || repo == "" || id == "" {
+		return ""
+	}
+	return server + "/" + repo + "/actions/runs/" + id + "#artifacts"
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // summaryInfo is what the summary says besides the Ginkgo report.
@@ -126,54 +179,19 @@ type summaryInfo struct {
 // of the cluster.
 func summary(r types.Report, info summaryInfo) string {
 	var b strings.Builder
-	var passed, failed, skipped, pending int
-	var failures []types.SpecReport
-	for _, s := range r.SpecReports {
-		if s.LeafNodeType != types.NodeTypeIt {
-			if s.State.Is(types.SpecStateFailureStates) {
-				failures = append(failures, s)
-			}
-			continue
-		}
-		switch {
-		case s.State == types.SpecStatePassed:
-			passed++
-		case s.State == types.SpecStateSkipped:
-			skipped++
-		case s.State == types.SpecStatePending:
-			pending++
-		case s.State.Is(types.SpecStateFailureStates):
-			failed++
-			failures = append(failures, s)
-		}
-	}
-	verdict := "PASSED"
-	if !r.SuiteSucceeded {
-		verdict = "FAILED"
-	}
-	version := info.Config.KubernetesVersion
-	if info.Minor > 0 {
-		version = fmt.Sprintf("1.%d", info.Minor)
-	}
-	if version == "" {
-		version = "provider default"
-	}
-	fmt.Fprintf(&b, "\n=== ipvs-e2e %s: %s ===\n", info.Suite, verdict)
+	c := countSpecs(r)
+	fmt.Fprintf(&b, "\n=== ipvs-e2e %s: %s ===\n", info.Suite, verdict(r))
 	fmt.Fprintf(&b, "provider %s, cluster %s, Kubernetes %s, kube-proxy to ipvs by %s\n",
-		info.Config.Provider, info.Config.ClusterName, version, switchName(info.Config.Switch))
-	fmt.Fprintf(&b, "specs: %d passed, %d failed, %d skipped, %d pending (%s)\n", passed, failed, skipped, pending, r.RunTime.Round(time.Second))
+		info.Config.Provider, info.Config.ClusterName, info.version(), switchName(info.Config.Switch))
+	fmt.Fprintf(&b, "specs: %s (%s)\n", c, r.RunTime.Round(time.Second))
 	if r.SuiteConfig.LabelFilter != "" {
 		fmt.Fprintf(&b, "label filter: %s\n", r.SuiteConfig.LabelFilter)
 	}
 	for _, reason := range r.SpecialSuiteFailureReasons {
 		fmt.Fprintf(&b, "suite: %s\n", reason)
 	}
-	for _, f := range failures {
-		name := f.FullText()
-		if name == "" {
-			name = f.LeafNodeType.String()
-		}
-		fmt.Fprintf(&b, "FAIL %s\n     at %s\n     %s\n", name, f.Failure.Location, firstLine(f.Failure.Message))
+	for _, f := range c.failures {
+		fmt.Fprintf(&b, "FAIL %s\n     at %s\n     %s\n", specName(f), f.Failure.Location, firstLine(f.Failure.Message))
 	}
 	for _, n := range info.Notes {
 		for _, line := range strings.Split(n, "\n") {
@@ -187,6 +205,119 @@ func summary(r types.Report, info summaryInfo) string {
 	}
 	fmt.Fprintf(&b, "cluster: %s\n", info.Fate)
 	return b.String()
+}
+
+// specCounts counts a report's specs (It nodes) by state; failures are the failed specs and
+// the failed suite-level nodes (BeforeSuite), which have no It.
+type specCounts struct {
+	passed, failed, skipped, pending int
+	failures                         []types.SpecReport
+}
+
+func (c specCounts) String() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped, %d pending", c.passed, c.failed, c.skipped, c.pending)
+}
+
+func countSpecs(r types.Report) specCounts {
+	var c specCounts
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			if s.State.Is(types.SpecStateFailureStates) {
+				c.failures = append(c.failures, s)
+			}
+			continue
+		}
+		switch {
+		case s.State == types.SpecStatePassed:
+			c.passed++
+		case s.State == types.SpecStateSkipped:
+			c.skipped++
+		case s.State == types.SpecStatePending:
+			c.pending++
+		case s.State.Is(types.SpecStateFailureStates):
+			c.failed++
+			c.failures = append(c.failures, s)
+		}
+	}
+	return c
+}
+
+func verdict(r types.Report) string {
+	if r.SuiteSucceeded {
+		return "PASSED"
+	}
+	return "FAILED"
+}
+
+func specName(f types.SpecReport) string {
+	if name := f.FullText(); name != "" {
+		return name
+	}
+	return f.LeafNodeType.String()
+}
+
+func (info summaryInfo) version() string {
+	switch {
+	case info.Minor > 0:
+		return fmt.Sprintf("1.%d", info.Minor)
+	case info.Config.KubernetesVersion != "":
+		return info.Config.KubernetesVersion
+	}
+	return "provider default"
+}
+
+// markdownSummary renders a run for GitHub's job summary ($GITHUB_STEP_SUMMARY): the
+// verdict, the counts, each failed spec with its first failure line, the notes (switch
+// report, deprecation, leftovers) and where the artifacts are; runURL, when known, links
+// the run's uploaded artifacts.
+func markdownSummary(r types.Report, info summaryInfo, runURL string) string {
+	var b strings.Builder
+	c := countSpecs(r)
+	mark := ":white_check_mark:"
+	if !r.SuiteSucceeded {
+		mark = ":x:"
+	}
+	fmt.Fprintf(&b, "### %s ipvs-e2e %s: %s\n\n", mark, runTitle("", info.Suite, info.Config), verdict(r))
+	b.WriteString("| provider | cluster | Kubernetes | kube-proxy to ipvs by | specs | time |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n\n", mdCell(info.Config.Provider), mdCell(info.Config.ClusterName),
+		mdCell(info.version()), mdCell(switchName(info.Config.Switch)), c, r.RunTime.Round(time.Second))
+	if r.SuiteConfig.LabelFilter != "" {
+		fmt.Fprintf(&b, "Label filter: `%s`\n\n", r.SuiteConfig.LabelFilter)
+	}
+	for _, reason := range r.SpecialSuiteFailureReasons {
+		fmt.Fprintf(&b, "Suite: %s\n\n", mdCell(reason))
+	}
+	if len(c.failures) > 0 {
+		b.WriteString("| failed spec | where | first failure line |\n|---|---|---|\n")
+		for _, f := range c.failures {
+			fmt.Fprintf(&b, "| %s | `%s` | %s |\n", mdCell(specName(f)), f.Failure.Location, mdCell(firstLine(f.Failure.Message)))
+		}
+		b.WriteString("\n")
+	}
+	if len(info.Notes) > 0 {
+		// A tilde fence: the notes quote commands and may hold backticks.
+		b.WriteString("<details><summary>Notes: the switch report, deprecation, leftovers</summary>\n\n~~~~\n")
+		for _, n := range info.Notes {
+			b.WriteString(n + "\n")
+		}
+		b.WriteString("~~~~\n\n</details>\n\n")
+	}
+	switch {
+	case info.ArtifactsErr != nil:
+		fmt.Fprintf(&b, "Artifacts: none written (%s)\n", mdCell(info.ArtifactsErr.Error()))
+	case runURL != "":
+		fmt.Fprintf(&b, "Artifacts: [JUnit XML and per-node artifacts](%s), written to `%s`\n", runURL, info.Config.Artifacts)
+	default:
+		fmt.Fprintf(&b, "Artifacts: `%s`\n", info.Config.Artifacts)
+	}
+	fmt.Fprintf(&b, "\nCluster: %s\n\n", mdCell(info.Fate))
+	return b.String()
+}
+
+// mdCell keeps text inside one Markdown table cell: no line breaks, no column bars.
+func mdCell(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	return strings.ReplaceAll(s, "|", "\\|")
 }
 
 func switchName(s string) string {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func spec(text string, state types.SpecState, msg string) types.SpecReport {
 	r := types.SpecReport{LeafNodeType: types.NodeTypeIt, LeafNodeText: text, ContainerHierarchyTexts: []string{"the seed's section 4"}, State: state}
@@ -127,8 +130,9 @@ func TestFinish(t *testing.T) {
 				if got := strings.Contains(s, "cluster run directory kept: /tmp/ipvs-e2e-labcluster-1"); got != kept {
 					t.Errorf("summary names the kept run directory: %v, want %v:\n%s", got, kept, s)
 				}
-				if _, err := os.Stat(filepath.Join(tc.cfg.Artifacts, "junit_seedlab.xml")); err != nil {
-					t.Errorf("no JUnit XML: %v", err)
+				xml, err := os.ReadFile(filepath.Join(tc.cfg.Artifacts, "junit_seedlab_creation.xml"))
+				if err != nil || !strings.Contains(string(xml), `<testsuite name="seedlab [creation]"`) {
+					t.Errorf("JUnit XML without the run's suite name: %v\n%s", err, xml)
 				}
 			})
 		}
@@ -171,5 +175,87 @@ func TestSlug(t *testing.T) {
 		if got := slug(in); got != want {
 			t.Errorf("Slug(%q) = %q", in, got)
 		}
+	}
+}
+
+func TestRunName(t *testing.T) {
+	for _, tc := range []struct {
+		cfg         Config
+		name, title string
+	}{
+		{Config{Provider: "kind", Switch: SwitchByConfigMap}, "seedlab_kind_configmap", "Seed lab [kind, configmap]"},
+		{Config{Provider: "kind", Switch: SwitchAtCreation}, "seedlab_kind_creation", "Seed lab [kind, creation]"},
+		{Config{Provider: "lab", Switch: SwitchAtCreation, KubernetesVersion: "v1.37.2"}, "seedlab_lab_creation_v1.37.2", "Seed lab [lab, creation, v1.37.2]"},
+		{Config{}, "seedlab", "Seed lab"},
+	} {
+		if got := runName("seedlab", tc.cfg); got != tc.name {
+			t.Errorf("runName(%+v) = %q, want %q", tc.cfg, got, tc.name)
+		}
+		if got := runTitle("Seed lab", "seedlab", tc.cfg); got != tc.title {
+			t.Errorf("runTitle(%+v) = %q, want %q", tc.cfg, got, tc.title)
+		}
+	}
+}
+
+// The step summary of a failed lab run, against a golden file that shows how GitHub renders
+// it (go test ./framework/e2e -run TestMarkdownSummary -update rewrites it).
+func TestMarkdownSummary(t *testing.T) {
+	cfg := Config{Provider: "lab", ClusterName: "ipvs-e2e-seedlab", Switch: SwitchByConfigMap, KubernetesVersion: "v1.37.2", Artifacts: "/w/artifacts/seedlab-configmap"}
+	r := report(false,
+		spec("the ClusterIP virtual server uses rr", types.SpecStatePassed, ""),
+		spec("the nat table stays within 20 kube-proxy rules", types.SpecStateFailed, "Expected at most 20 rules in table nat | filter\nfound 31"),
+		spec("deprecation", types.SpecStateSkipped, ""),
+	)
+	info := summaryInfo{Suite: "seedlab", Config: cfg, Minor: 37, Fate: "run failed; cluster deleted (set keep-on-failure to keep it)",
+		Notes: []string{"kube-proxy switched to ipvs by the ConfigMap edit:\n  lab-node: `ipvs` from /proxyMode", "deprecation: kube-proxy v1.37.2 logged the ipvs deprecation warning"}}
+	got := markdownSummary(r, info, "https://github.com/o/r/actions/runs/7#artifacts")
+	golden := filepath.Join("testdata", "step-summary-failed.md")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("step summary differs from %s:\n%s", golden, got)
+	}
+	ok := markdownSummary(report(true, spec("x", types.SpecStatePassed, "")), summaryInfo{Suite: "services", Config: Config{Provider: "kind", Switch: SwitchAtCreation, Artifacts: "a"}}, "")
+	for _, want := range []string{"### :white_check_mark: ipvs-e2e services [kind, creation]: PASSED", "| 1 passed, 0 failed, 0 skipped, 0 pending |", "Artifacts: `a`"} {
+		if !strings.Contains(ok, want) {
+			t.Errorf("passing step summary lacks %q:\n%s", want, ok)
+		}
+	}
+	if strings.Contains(ok, "failed spec") || strings.Contains(ok, "<details>") {
+		t.Errorf("passing step summary lists failures or notes:\n%s", ok)
+	}
+}
+
+func TestFinishWritesTheStepSummary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", path)
+	t.Setenv("GITHUB_SERVER_URL", "https://github.com")
+	t.Setenv("GITHUB_REPOSITORY", "o/r")
+	t.Setenv("GITHUB_RUN_ID", "7")
+	cfg := Config{Provider: "kind", Switch: SwitchAtCreation, Artifacts: t.TempDir()}
+	// Two runs in one job step append, as the seedlab runs of `make e2e` do.
+	finish(context.Background(), nil, cfg, "seedlab", report(false))
+	finish(context.Background(), nil, cfg, "services", report(true))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### :x: ipvs-e2e seedlab [kind, creation]: FAILED", "### :white_check_mark: ipvs-e2e services [kind, creation]: PASSED",
+		"[JUnit XML and per-node artifacts](https://github.com/o/r/actions/runs/7#artifacts)", "Cluster: no cluster was created"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("step summary lacks %q:\n%s", want, data)
+		}
+	}
+	// A summary file that cannot be written is said in the terminal summary, not lost.
+	t.Setenv("GITHUB_STEP_SUMMARY", filepath.Join(path, "x"))
+	if s := finish(context.Background(), nil, cfg, "seedlab", report(true)); !strings.Contains(s, "step summary: not written to "+filepath.Join(path, "x")) {
+		t.Errorf("terminal summary does not say the step summary failed:\n%s", s)
 	}
 }

@@ -73,6 +73,20 @@ func (s *Suite) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	suiteConfig, _ := ginkgo.GinkgoConfiguration()
+	if err := oneProcess(suiteConfig.ParallelTotal); err != nil {
+		return err
+	}
 	s.Env, err = setup(ctx, cfg)
 	return err
+}
+
+// oneProcess refuses `ginkgo -p`: every process would run BeforeSuite and create the same
+// cluster, and the specs change shared state (kube-proxy's mode, the seed's NodePort), so
+// they run in order on one cluster. Nothing has been created when it refuses.
+func oneProcess(total int) error {
+	if total > 1 {
+		return fmt.Errorf("ginkgo runs this suite in %d parallel processes (-p or --procs): each would create the same cluster, and the specs share kube-proxy's state, so they run in one process; drop -p/--procs (make e2e runs the suites one after another)", total)
+	}
+	return nil
 }

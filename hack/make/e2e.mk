@@ -6,6 +6,8 @@
 #   make e2e                                  seedlab (both switch methods) + services
 #   make e2e E2E_K8S_VERSION=1.35             another kind node image (1.34 .. 1.37)
 #   make e2e E2E_LABELS='!slow'               a Ginkgo label filter (see framework/e2e/labels.go)
+#   make e2e E2E_FOCUS='NodePort' E2E_SKIP='scale'   Ginkgo focus / skip regular expressions
+#   make e2e E2E_TIMEOUT=2h                   the whole run's bound (Ginkgo's suite timeout)
 #   make e2e-seedlab E2E_SWITCH=configmap     one suite, one method
 #   make suites-dry-run                       compile the suites and list their specs
 #
@@ -18,6 +20,8 @@ E2E_K8S_VERSION ?= $(IPVS_E2E_K8S_VERSION)
 E2E_NODE_IMAGE  ?= $(IPVS_E2E_NODE_IMAGE)
 E2E_LABELS      ?=
 E2E_SWITCH      ?= $(or $(IPVS_E2E_SWITCH),creation)
+E2E_FOCUS       ?=
+E2E_SKIP        ?=
 E2E_TIMEOUT     ?= 90m
 E2E_KEEP        ?= $(or $(IPVS_E2E_KEEP_ON_FAILURE),false)
 E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy/... ./framework/fixtures ./manifests ./framework/e2e
@@ -25,6 +29,18 @@ E2E_FUZZ        := ./framework/kubeproxy/internal/klog:FuzzParse ./framework/kub
 	./framework/kubeproxy/internal/configtext:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
 
 .PHONY: e2e e2e-preflight e2e-seedlab e2e-services suites-dry-run test-e2e-framework fuzz-e2e
+
+# Ginkgo's flags from the make variables. E2E_TIMEOUT is Ginkgo's suite timeout, which
+# interrupts the run and still writes the summary and JUnit and decides the cluster's fate;
+# go test's own timeout is off so that it cannot kill the run first. An empty focus or skip
+# is left out: an empty skip expression would skip every spec.
+ginkgo_args = -ginkgo.timeout=$(1) -ginkgo.label-filter='$(2)' $(if $(3),-ginkgo.focus='$(3)') $(if $(4),-ginkgo.skip='$(4)') -ginkgo.v
+
+# A make variable holding a duration is checked before anything runs: Go's flag errors would
+# name the flag, not the variable.
+define check_duration
+	@[[ "$($(1))" =~ ^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$$ ]] || { echo "$(1)=$($(1)): expected a duration such as 90m or 1h30m" >&2; exit 2; }
+endef
 
 # One suite run: $(1) suite, $(2) switch method. Each run has its own cluster and artifacts
 # directory, so a kept cluster (E2E_KEEP=true) never blocks the next run.
@@ -36,12 +52,13 @@ define e2e_run
 	IPVS_E2E_K8S_VERSION=$(E2E_K8S_VERSION) \
 	IPVS_E2E_NODE_IMAGE=$(E2E_NODE_IMAGE) \
 	IPVS_E2E_KEEP_ON_FAILURE=$(E2E_KEEP) \
-	$(GO) test -tags e2e ./suites/$(1) -count=1 -timeout $(E2E_TIMEOUT) -v -args \
-		-ginkgo.label-filter='$(E2E_LABELS)' -ginkgo.v
+	$(GO) test -tags e2e ./suites/$(1) -count=1 -timeout 0 -v -args \
+		$(call ginkgo_args,$(E2E_TIMEOUT),$(E2E_LABELS),$(E2E_FOCUS),$(E2E_SKIP))
 endef
 
 # Preflight first: a second, no suite built, nothing created.
 e2e-preflight:
+	$(call check_duration,E2E_TIMEOUT)
 	@mkdir -p $(BIN_DIR)
 	@$(GO) build -o $(BIN_DIR)/ipvs-e2e ./cmd/ipvs-e2e
 	@$(BIN_DIR)/ipvs-e2e preflight --schedulers rr,wrr,sh,mh

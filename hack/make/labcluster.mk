@@ -6,6 +6,7 @@
 #   make lab-e2e LAB_SUITES='seedlab services' LAB_SWITCH=configmap
 #   make lab-e2e-ci                          for `make test`: seedlab, upstream and reference
 #   make lab-e2e LAB_SUITES=services LAB_NODES=2
+#   make lab-e2e LAB_FOCUS='NodePort' LAB_SKIP='scale'   Ginkgo focus / skip
 #
 # LAB_NODES is the lab cluster's node count (nodes beyond the first are network namespaces
 # of the one guest; default $IPVS_E2E_LAB_NODES); empty: 2 for the services suite (its
@@ -19,6 +20,8 @@ LAB_SUITES  ?= seedlab
 LAB_SWITCH  ?= $(or $(IPVS_E2E_SWITCH),creation)
 LAB_NODES   ?= $(IPVS_E2E_LAB_NODES)
 LAB_LABELS  ?=
+LAB_FOCUS   ?=
+LAB_SKIP    ?=
 LAB_TIMEOUT ?= 60m
 LAB_ARTIFACTS ?= $(CURDIR)/artifacts/lab-$(KUBE_PROXY)
 
@@ -35,6 +38,7 @@ lab-cluster-binaries:
 
 # Prints the wall time from `make` to the first spec verdict (the first "•" or "[FAIL]").
 lab-e2e: lab-cluster-binaries
+	$(call check_duration,LAB_TIMEOUT)
 	@start=$$(date +%s.%N); rc=0; \
 	for s in $(LAB_SUITES); do \
 	  nodes="$(LAB_NODES)"; [ -n "$$nodes" ] || { [ "$$s" = services ] && nodes=2 || nodes=1; }; \
@@ -43,8 +47,8 @@ lab-e2e: lab-cluster-binaries
 	  IPVS_E2E_CLUSTER=ipvs-e2e-lab-$$s IPVS_E2E_ARTIFACTS=$(LAB_ARTIFACTS)/$$s \
 	  IPVS_E2E_IPVSDUMP=$(BIN_DIR)/ipvsdump IPVS_E2E_LAB_NODEAGENT=$(BIN_DIR)/ipvs-nodeagent \
 	  IPVS_E2E_LAB_PROXIER=$(BIN_DIR)/ipvs-proxier \
-	  $(GO) test -tags e2e ./suites/$$s -count=1 -timeout $(LAB_TIMEOUT) -v -args \
-	    -ginkgo.label-filter='$(LAB_LABELS)' -ginkgo.v 2>&1 | \
+	  $(GO) test -tags e2e ./suites/$$s -count=1 -timeout 0 -v -args \
+	    $(call ginkgo_args,$(LAB_TIMEOUT),$(LAB_LABELS),$(LAB_FOCUS),$(LAB_SKIP)) 2>&1 | \
 	  awk -v start=$$start 'BEGIN{seen=0} {print; fflush()} \
 	    !seen && (/•/ || /\[FAIL/ || /\[PASSED\]/ || /\[SKIPPED\]/) { seen=1; \
 	      cmd="date +%s.%N"; cmd | getline now; close(cmd); \
