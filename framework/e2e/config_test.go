@@ -21,8 +21,13 @@ func isolate(t *testing.T) (ipvsdump, artifacts string) {
 		t.Setenv(s.env, "")
 	}
 	dir := t.TempDir()
+	// The setting takes a Linux executable: this test binary is one.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ipvsdump = filepath.Join(dir, "ipvsdump")
-	if err := os.WriteFile(ipvsdump, []byte("#!/bin/true\n"), 0o755); err != nil {
+	if err := os.Symlink(self, ipvsdump); err != nil {
 		t.Fatal(err)
 	}
 	artifacts = filepath.Join(dir, "artifacts")
@@ -82,6 +87,11 @@ func TestSettingsRejected(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A script, as a binary built for another system would be: not ELF.
+	script := filepath.Join(t.TempDir(), "ipvsdump")
+	if err := os.WriteFile(script, []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		env, value string
 		args       []string
@@ -101,6 +111,7 @@ func TestSettingsRejected(t *testing.T) {
 		{"IPVS_E2E_LAB_NODES", "two", nil, `IPVS_E2E_LAB_NODES="two": not a whole number; expected a node count from 1 to 4`},
 		{"IPVS_E2E_LAB_NODEAGENT", "/nonexistent/ipvs-nodeagent", nil, `IPVS_E2E_LAB_NODEAGENT="/nonexistent/ipvs-nodeagent": stat /nonexistent/ipvs-nodeagent: no such file or directory; expected an existing file`},
 		{"IPVS_E2E_LAB_PROXIER", "/", nil, `IPVS_E2E_LAB_PROXIER="/": / is not a regular file; expected an existing file`},
+		{"IPVS_E2E_IPVSDUMP", script, nil, `IPVS_E2E_IPVSDUMP="` + script + `": ` + script + ` is not a Linux (ELF) binary (it starts with "#!/b", not "\x7fELF"); build it with CGO_ENABLED=0 GOOS=linux go build`},
 		{"IPVS_E2E_ARTIFACTS", file + "/sub", nil, `IPVS_E2E_ARTIFACTS="` + file + `/sub": mkdir ` + file + `: not a directory; expected a directory that can be created (0755) and written`},
 		{"IPVS_E2E_ARTIFACTS", "", []string{"-e2e.artifacts="}, `-e2e.artifacts="": empty; expected a directory`},
 		{"IPVS_E2E_IPVSDUMP", "/nonexistent/ipvsdump", nil, `IPVS_E2E_IPVSDUMP="/nonexistent/ipvsdump": stat /nonexistent/ipvsdump: no such file or directory; expected an existing file, a static linux build of cmd/ipvsdump`},

@@ -87,7 +87,7 @@ func settings() []setting {
 		textSetting(setting{flag: "ipvsdump", env: "IPVS_E2E_IPVSDUMP", usage: "ipvsdump binary copied into the nodes",
 			accepts: "an existing file, a static linux build of cmd/ipvsdump (make build writes bin/ipvsdump)",
 			def:     func(string) string { return cluster.CheckoutPath("bin", "ipvsdump") }},
-			func(c *Config) *string { return &c.IPVSDump }, lab.CheckFile),
+			func(c *Config) *string { return &c.IPVSDump }, lab.CheckLinuxBinary),
 		textSetting(setting{flag: "artifacts", env: "IPVS_E2E_ARTIFACTS", usage: "directory of JUnit XML, per-node artifacts and provider logs",
 			accepts: "a directory that can be created (0755) and written",
 			def:     func(string) string { return cluster.CheckoutPath("artifacts") }},

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +22,7 @@ type Setting struct {
 	// Check returns nil for an accepted (non-empty) value, else why it is not. Nil for
 	// File settings.
 	Check func(value string) error
-	// File says the value is the path of an existing regular file.
+	// File says the value is the path of an existing Linux executable.
 	File bool
 }
 
@@ -90,17 +92,33 @@ func (s Setting) Validate(v string) error {
 	if !s.File {
 		return s.Check(v)
 	}
-	return CheckFile(v)
+	return CheckLinuxBinary(v)
 }
 
-// CheckFile accepts the path of an existing regular file, as File settings hold.
-func CheckFile(path string) error {
+// CheckLinuxBinary accepts the path of an existing Linux (ELF) executable, as File settings
+// hold: the binaries run in the lab guest or a node, so a build for the host's own system
+// (macOS, say) is refused here rather than failing in the node with "exec format error".
+func CheckLinuxBinary(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		head := make([]byte, 4)
+		if r, oerr := os.Open(path); oerr == nil {
+			n, _ := io.ReadFull(r, head)
+			head = head[:n]
+			r.Close()
+		}
+		return fmt.Errorf("%s is not a Linux (ELF) binary (it starts with %q, not \"\\x7fELF\"); build it with CGO_ENABLED=0 GOOS=linux go build (make ipvsdump and make lab-cluster-binaries do)", path, head)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return fmt.Errorf("%s is an ELF file of type %v, not an executable", path, f.Type)
 	}
 	return nil
 }
