@@ -192,6 +192,26 @@ func (tc *testCluster) config(t *testing.T) string {
 	return cm.Data[ConfigKey]
 }
 
+// checkErrorSays checks the error of what: without want it must be nil, with want it must
+// hold each piece (all the missing ones are reported).
+func checkErrorSays(t *testing.T, what string, err error, want ...string) {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil {
+			t.Errorf("%s = %v, want nil", what, err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("%s = nil, want an error with %q", what, want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s: error lacks %q:\n%v", what, w, err)
+		}
+	}
+}
+
 func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
 	tc := newTestCluster(t)
 	before := tc.config(t)
@@ -289,14 +309,8 @@ func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
-	if err == nil {
-		t.Fatal("switch succeeded with crashing pods")
-	}
-	for _, want := range []string{"is failing (CrashLoopBackOff, ", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	checkErrorSays(t, "SwitchToIPVS with crashing pods", err,
+		"is failing (CrashLoopBackOff, ", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}")
 	if time.Since(start) > time.Second {
 		t.Errorf("a crashing pod should stop the wait at once; took %s", time.Since(start))
 	}
@@ -312,9 +326,7 @@ func TestSwitchDiagnosesAKernelWithoutIPVS(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 	}
 	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
-	if err == nil || !strings.Contains(err.Error(), "ipvs not supported by the kernel") || !strings.Contains(err.Error(), "modprobe -a ip_vs") {
-		t.Errorf("err = %v", err)
-	}
+	checkErrorSays(t, "SwitchToIPVS", err, "ipvs not supported by the kernel", "modprobe -a ip_vs")
 }
 
 func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
@@ -323,9 +335,7 @@ func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
 	c := tc.cluster()
 	c.Timeout = time.Second // a budget a loaded machine meets; the pods never become ready
 	_, err := RestartPods(context.Background(), c)
-	if err == nil || !strings.Contains(err.Error(), "0 of 2 new kube-proxy pods ready") || !strings.Contains(err.Error(), "Pending") {
-		t.Errorf("err = %v", err)
-	}
+	checkErrorSays(t, "RestartPods", err, "0 of 2 new kube-proxy pods ready", "Pending")
 }
 
 func TestVerifyModeReportsEveryNode(t *testing.T) {
@@ -337,17 +347,9 @@ func TestVerifyModeReportsEveryNode(t *testing.T) {
 	// (a 50 ms budget let the deadline cut the fakes' reads and hide the messages).
 	c.Timeout = time.Second
 	_, err := VerifyMode(context.Background(), c, "ipvs")
-	if err == nil {
-		t.Fatal("VerifyMode passed on an iptables cluster")
-	}
-	for _, want := range []string{
-		"node " + cpNode + `: pod kube-proxy-aaaaa's log says proxier "iptables", want "Using ipvs Proxier"`,
-		"node " + workerNode + `: /proxyMode says "iptables", want "ipvs"`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	checkErrorSays(t, "VerifyMode on an iptables cluster", err,
+		"node "+cpNode+`: pod kube-proxy-aaaaa's log says proxier "iptables", want "Using ipvs Proxier"`,
+		"node "+workerNode+`: /proxyMode says "iptables", want "ipvs"`)
 }
 
 func TestReconfigureScheduler(t *testing.T) {
