@@ -2,6 +2,7 @@ package kubeproxy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,14 +21,9 @@ func TestParseProxyMode(t *testing.T) {
 		{body: "IPVS", err: "expected one of"},
 	} {
 		got, err := ParseProxyMode([]byte(tc.body))
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseProxyMode(%q) = %q, %v; want error %q", tc.body, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseProxyMode(%q) = %q, %v; want %q", tc.body, got, err, tc.want)
+		checkErrorSays(t, fmt.Sprintf("ParseProxyMode(%q)", tc.body), err, tc.err)
+		if got != tc.want {
+			t.Errorf("ParseProxyMode(%q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
 }
