@@ -2,7 +2,6 @@ package kubeproxy
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,20 +60,7 @@ F1205 10:00:00.200000       1 run.go:72] "command failed" err="ipvs.scheduler \"
 				}
 			}
 			err := Failing(context.Background(), Cluster{Client: client, Logs: &fakeLogs{always: tc.log}}, "lab-node")
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Errorf("Failing = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Failing = nil, want an error with %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
+			checkErrorSays(t, "Failing", err, tc.want...)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package kubeproxy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,14 +21,9 @@ func TestParseProxyMode(t *testing.T) {
 		{body: "IPVS", err: "expected one of"},
 	} {
 		got, err := ParseProxyMode([]byte(tc.body))
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseProxyMode(%q) = %q, %v; want error %q", tc.body, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseProxyMode(%q) = %q, %v; want %q", tc.body, got, err, tc.want)
+		checkErrorSays(t, fmt.Sprintf("ParseProxyMode(%q)", tc.body), err, tc.err)
+		if got != tc.want {
+			t.Errorf("ParseProxyMode(%q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
 }
@@ -50,9 +46,7 @@ func TestReadProxyMode(t *testing.T) {
 	down := node.NewFake("ipvs-e2e-worker").
 		Script(curl, node.Response{Stderr: "curl: (7) Failed to connect to 127.0.0.1 port 10249 after 0 ms: Couldn't connect to server\n", ExitCode: 7})
 	_, err := ReadProxyMode(ctx, down)
-	if err == nil || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "Couldn't connect") {
-		t.Errorf("kube-proxy down: %v", err)
-	}
+	checkErrorSays(t, "ReadProxyMode with kube-proxy down", err, "does not answer", "Couldn't connect")
 
 	wrong := node.NewFake("n").Stdout(curl, "<html>")
 	if _, err := ReadProxyMode(ctx, wrong); err == nil || !strings.Contains(err.Error(), "node n") {

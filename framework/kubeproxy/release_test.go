@@ -102,13 +102,8 @@ func TestCheckReleaseDeprecation(t *testing.T) {
 // that is set, else no error and a note holding wantNote.
 func checkVerdict(t *testing.T, what, note string, err error, wantNote, wantErr string) {
 	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("%s: err = %v, want %q", what, err, wantErr)
-		}
-		return
-	}
-	if err != nil || !strings.Contains(note, wantNote) {
-		t.Errorf("%s: note %q err %v, want %q", what, note, err, wantNote)
+	checkErrorSays(t, what, err, wantErr)
+	if wantErr == "" && !strings.Contains(note, wantNote) {
+		t.Errorf("%s: note %q, want %q", what, note, wantNote)
 	}
 }

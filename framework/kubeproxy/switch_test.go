@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +193,29 @@ func (tc *testCluster) config(t *testing.T) string {
 	return cm.Data[ConfigKey]
 }
 
+// checkErrorSays checks the error of what: it must hold each piece of want (all the
+// missing ones are reported), and be nil when there is none. Empty pieces ask for nothing,
+// so a table's blank wantErr means no error.
+func checkErrorSays(t *testing.T, what string, err error, want ...string) {
+	t.Helper()
+	want = slices.DeleteFunc(slices.Clone(want), func(w string) bool { return w == "" })
+	if len(want) == 0 {
+		if err != nil {
+			t.Errorf("%s = %v, want nil", what, err)
+		}
+		return
+	}
+	if err == nil {
+		t.Errorf("%s = nil, want an error with %q", what, want)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s: error lacks %q:\n%v", what, w, err)
+		}
+	}
+}
+
 func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
 	tc := newTestCluster(t)
 	before := tc.config(t)
@@ -289,14 +313,8 @@ func TestSwitchStopsOnTheGateValidationFailure(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
-	if err == nil {
-		t.Fatal("switch succeeded with crashing pods")
-	}
-	for _, want := range []string{"is failing (CrashLoopBackOff, ", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	checkErrorSays(t, "SwitchToIPVS with crashing pods", err,
+		"is failing (CrashLoopBackOff, ", "must be iptables, nftables or blank", "KubeProxyIPVS feature gate", "featureGates: {KubeProxyIPVS: true}")
 	if time.Since(start) > time.Second {
 		t.Errorf("a crashing pod should stop the wait at once; took %s", time.Since(start))
 	}
@@ -312,9 +330,7 @@ func TestSwitchDiagnosesAKernelWithoutIPVS(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 	}
 	_, err := SwitchToIPVS(context.Background(), tc.cluster(), SwitchOptions{})
-	if err == nil || !strings.Contains(err.Error(), "ipvs not supported by the kernel") || !strings.Contains(err.Error(), "modprobe -a ip_vs") {
-		t.Errorf("err = %v", err)
-	}
+	checkErrorSays(t, "SwitchToIPVS", err, "ipvs not supported by the kernel", "modprobe -a ip_vs")
 }
 
 func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
@@ -323,9 +339,7 @@ func TestWaitForPodsTimesOutWithStatus(t *testing.T) {
 	c := tc.cluster()
 	c.Timeout = time.Second // a budget a loaded machine meets; the pods never become ready
 	_, err := RestartPods(context.Background(), c)
-	if err == nil || !strings.Contains(err.Error(), "0 of 2 new kube-proxy pods ready") || !strings.Contains(err.Error(), "Pending") {
-		t.Errorf("err = %v", err)
-	}
+	checkErrorSays(t, "RestartPods", err, "0 of 2 new kube-proxy pods ready", "Pending")
 }
 
 func TestVerifyModeReportsEveryNode(t *testing.T) {
@@ -337,17 +351,9 @@ func TestVerifyModeReportsEveryNode(t *testing.T) {
 	// (a 50 ms budget let the deadline cut the fakes' reads and hide the messages).
 	c.Timeout = time.Second
 	_, err := VerifyMode(context.Background(), c, "ipvs")
-	if err == nil {
-		t.Fatal("VerifyMode passed on an iptables cluster")
-	}
-	for _, want := range []string{
-		"node " + cpNode + `: pod kube-proxy-aaaaa's log says proxier "iptables", want "Using ipvs Proxier"`,
-		"node " + workerNode + `: /proxyMode says "iptables", want "ipvs"`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	checkErrorSays(t, "VerifyMode on an iptables cluster", err,
+		"node "+cpNode+`: pod kube-proxy-aaaaa's log says proxier "iptables", want "Using ipvs Proxier"`,
+		"node "+workerNode+`: /proxyMode says "iptables", want "ipvs"`)
 }
 
 func TestReconfigureScheduler(t *testing.T) {
@@ -486,9 +492,7 @@ func TestCleanupRunsOnceMoreWhenAChainIsBusy(t *testing.T) {
 		c := tcl.cluster()
 		c.Logs = &fakeLogs{byPod: map[string]string{"kube-proxy-cleanup-0": tc.log}}
 		err := cleanupLeftovers(context.Background(), c, []string{cpNode})
-		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
-		}
+		checkErrorSays(t, tc.name, err, tc.wantErr)
 		if len(tcl.created) != tc.wantRuns {
 			t.Errorf("%s: %d cleanup pods, want %d", tc.name, len(tcl.created), tc.wantRuns)
 		}

@@ -44,18 +44,7 @@ func TestFaults(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	p, rc, err := Up(ctx, cluster.Options{KubernetesVersion: version, HostNodePorts: []int32{fixtures.SeedNodePort}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			p.KeepRunDir()
-		}
-		if err := p.Delete(context.Background()); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	}()
+	p, rc := upForTest(ctx, t, cluster.Options{KubernetesVersion: version, HostNodePorts: []int32{fixtures.SeedNodePort}})
 	f := newFaultLab(ctx, t, p, rc)
 	f.reference = version == Reference
 

@@ -13,7 +13,27 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
+
+// upForTest brings a lab cluster up for t and deletes it when t ends, keeping the run
+// directory of a failed test for inspection.
+func upForTest(ctx context.Context, t *testing.T, o cluster.Options) (*Provider, *rest.Config) {
+	t.Helper()
+	p, rc, err := Up(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.KeepRunDir()
+		}
+		if err := p.Delete(context.Background()); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	return p, rc
+}
 
 // TestLabCluster brings a lab cluster up, checks that the node agent answers commands,
 // that kube-proxy's log is readable through the apiserver and that /proxyMode says ipvs,
@@ -22,15 +42,7 @@ import (
 func TestLabCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p, rc, err := Up(ctx, cluster.Options{KubernetesVersion: os.Getenv("IPVS_E2E_K8S_VERSION"), HostNodePorts: []int32{30089}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.Delete(context.Background()); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-	}()
+	p, rc := upForTest(ctx, t, cluster.Options{KubernetesVersion: os.Getenv("IPVS_E2E_K8S_VERSION"), HostNodePorts: []int32{30089}})
 	cs := kubernetes.NewForConfigOrDie(rc)
 	nodes, err := p.Nodes(ctx)
 	if err != nil {

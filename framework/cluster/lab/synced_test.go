@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,27 +41,6 @@ func TestLastSync(t *testing.T) {
 			t.Errorf("%s: LastSync = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
-}
-
-func FuzzLastSync(f *testing.F) {
-	for _, name := range []string{"metrics-kube-proxy-v1.37.2.txt", "metrics-ipvs-proxier.txt"} {
-		b, err := os.ReadFile("testdata/" + name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds NaN\n"))
-	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds 1e300\n"))
-	f.Fuzz(func(t *testing.T, text []byte) {
-		got, err := LastSync(text)
-		if err != nil && !got.IsZero() {
-			t.Fatalf("LastSync returned %v with error %v", got, err)
-		}
-		if !got.IsZero() && !got.After(time.Unix(0, 0)) {
-			t.Fatalf("LastSync = %v, not after the epoch", got)
-		}
-	})
 }
 
 // replaceSeries swaps the sync gauge's series in a real output for others.

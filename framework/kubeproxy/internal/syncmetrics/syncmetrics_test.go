@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-func TestParseSyncMetrics(t *testing.T) {
-	const dual = `# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
+// dual is a dual-stack proxy's sync metrics.
+const dual = `# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
 kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="+Inf"} 3
 kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family="IPv4"} 1.5
 kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} 3
@@ -21,6 +21,8 @@ kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv6"} 900
 kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"} 990
 kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 950
 `
+
+func TestParseSyncMetrics(t *testing.T) {
 	at := func(sec float64) time.Time { return time.Unix(0, int64(sec*1e9)) }
 	tests := []struct {
 		name             string
@@ -79,4 +81,33 @@ kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv6"} 950
 			}
 		})
 	}
+}
+
+// FuzzParse: whatever the text, Parse returns metrics or an error, and every time it reads
+// is after the epoch (a gauge's 0, NaN or out-of-range value is no time), so what
+// LastSync-style readers take from it (Family, Earliest) is a real time or none.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(dual))
+	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds NaN\n"))
+	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds 1e300\n"))
+	f.Add([]byte("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family=\"IPv4\"} -Inf\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		m, err := Parse(text)
+		if err != nil {
+			if m != nil {
+				t.Fatalf("Parse returned %v with error %v", m, err)
+			}
+			return
+		}
+		for family, syncs := range m {
+			for _, at := range []time.Time{syncs.Last, syncs.Queued} {
+				if !at.IsZero() && !at.After(time.Unix(0, 0)) {
+					t.Fatalf("family %q: a time not after the epoch: %+v", family, syncs)
+				}
+			}
+		}
+		if e := m.Earliest(); !e.IsZero() && !e.After(time.Unix(0, 0)) {
+			t.Fatalf("Earliest = %v, not after the epoch", e)
+		}
+	})
 }
