@@ -56,6 +56,16 @@ func seedInput(t testing.TB) Input {
 	}
 }
 
+// seedCapture is the seed's output in testdata/seed/name, read with parse.
+func seedCapture[T any](t *testing.T, parse func(string) (T, error), name string) T {
+	t.Helper()
+	v, err := parse(readTestdata(t, "seed", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestSeedFixture(t *testing.T) {
 	in := seedInput(t)
 	// The pod network's gateway (cni0's 10.244.3.1) is a node address too; only 172.18.0.3
@@ -67,22 +77,10 @@ func TestSeedFixture(t *testing.T) {
 		t.Errorf("skipped %v", res.Skipped)
 	}
 
-	ipvs, err := dataplane.ParseIPVSAdm(readTestdata(t, "seed", "ipvsadm-Ln.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	links, err := dataplane.ParseIPAddr(readTestdata(t, "seed", "ip-addr-kube-ipvs0.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets, err := dataplane.ParseIPSetSave(readTestdata(t, "seed", "ipset-save.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := dataplane.ParseIPTablesSave(readTestdata(t, "seed", "iptables-save.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ipvs := seedCapture(t, dataplane.ParseIPVSAdm, "ipvsadm-Ln.txt")
+	links := seedCapture(t, dataplane.ParseIPAddr, "ip-addr-kube-ipvs0.txt")
+	sets := seedCapture(t, dataplane.ParseIPSetSave, "ipset-save.txt")
+	rules := seedCapture(t, dataplane.ParseIPTablesSave, "iptables-save.txt")
 	links[0].Index = 0 // the kernel's choice
 	want := dataplane.State{Node: "node1", IPVS: ipvs, Links: links, IPSets: sets, IPTables: rules}
 	if d := dataplane.Diff(want, res.State); len(d) > 0 {
@@ -126,17 +124,42 @@ func TestSeedFixture(t *testing.T) {
 	}
 }
 
+// computeCase is Services and EndpointSlices on node1 (172.18.0.3) and the state expected
+// of them.
+type computeCase struct {
+	name   string
+	cfg    []string // lines after mode: ipvs; nil means clusterCIDR 10.244.0.0/16
+	svcs   []*corev1.Service
+	slices []*discoveryv1.EndpointSlice
+	// node tweaks the default node (node1, 172.18.0.3) when set.
+	node func(*Input)
+	want expect
+}
+
+func (tt computeCase) run(t *testing.T) {
+	t.Run(tt.name, func(t *testing.T) {
+		cfg := defaultConfig(t)
+		if tt.cfg != nil {
+			cfg = loadConfig(t, tt.cfg...)
+		}
+		in := Input{
+			Services: tt.svcs, Slices: tt.slices, NodeName: "node1", NodeIP: addr("172.18.0.3"),
+			NodeAddresses: addrs("172.18.0.3", "127.0.0.1"), Family: 4, Config: cfg,
+		}
+		if tt.node != nil {
+			tt.node(&in)
+		}
+		res := Compute(in)
+		if len(res.Skipped) != 0 {
+			t.Errorf("skipped: %v", res.Skipped)
+		}
+		checkState(t, tt.want.state("node1"), res.State)
+	})
+}
+
 func TestCompute(t *testing.T) {
 	const cip = "10.96.0.10"
-	tests := []struct {
-		name   string
-		cfg    []string // lines after mode: ipvs; nil means clusterCIDR 10.244.0.0/16
-		svcs   []*corev1.Service
-		slices []*discoveryv1.EndpointSlice
-		// node tweaks the default node (node1, 172.18.0.3) when set.
-		node func(*Input)
-		want expect
-	}{{
+	tests := []computeCase{{
 		name: "cluster IP: ready endpoints only; a local not-ready one still hairpins",
 		svcs: []*corev1.Service{service("web", cip)},
 		slices: []*discoveryv1.EndpointSlice{endpointSlice("web", "web-1", 8080,
@@ -272,48 +295,6 @@ func TestCompute(t *testing.T) {
 			},
 		},
 	}, {
-		name: "loadBalancerSourceRanges that admit the node: SOURCE-IP entry, no drop",
-		svcs: []*corev1.Service{service("a", cip, loadBalancer("203.0.113.10"), func(s *corev1.Service) {
-			s.Spec.LoadBalancerSourceRanges = []string{" 172.18.0.0/16", "198.51.100.0/24", "2001:db8::/32"}
-		})},
-		want: expect{
-			vs:   []dataplane.VirtualServer{tcp(cip + ":80"), tcp("203.0.113.10:80")},
-			bind: []string{cip, "203.0.113.10"},
-			members: map[SetID][]string{
-				SetClusterIP:              {cip + ",tcp:80"},
-				SetLoadBalancer:           {"203.0.113.10,tcp:80"},
-				SetLoadBalancerFW:         {"203.0.113.10,tcp:80"},
-				SetLoadBalancerSourceCIDR: {"203.0.113.10,tcp:80,172.18.0.0/16", "203.0.113.10,tcp:80,198.51.100.0/24"},
-				SetLoadBalancerSourceIP:   {"203.0.113.10,tcp:80,203.0.113.10"},
-			},
-		},
-	}, {
-		name: "loadBalancerSourceRanges that exclude the node: KUBE-IPVS-OUT-FILTER drop (kubernetes#119656)",
-		svcs: []*corev1.Service{service("a", cip, loadBalancer("203.0.113.10"), func(s *corev1.Service) {
-			s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24", "192.0.2.7/32"}
-		})},
-		want: expect{
-			vs:   []dataplane.VirtualServer{tcp(cip + ":80"), tcp("203.0.113.10:80")},
-			bind: []string{cip, "203.0.113.10"},
-			members: map[SetID][]string{
-				SetClusterIP:              {cip + ",tcp:80"},
-				SetLoadBalancer:           {"203.0.113.10,tcp:80"},
-				SetLoadBalancerFW:         {"203.0.113.10,tcp:80"},
-				SetLoadBalancerSourceCIDR: {"203.0.113.10,tcp:80,192.0.2.7", "203.0.113.10,tcp:80,198.51.100.0/24"},
-			},
-			drops: []string{"-s 203.0.113.10/32 -m ipvs --vaddr 203.0.113.10/32 --vproto 6 --vport 80 -j DROP"},
-		},
-	}, {
-		name: "a source range of 0.0.0.0/0 means no restriction",
-		svcs: []*corev1.Service{service("a", cip, loadBalancer("203.0.113.10"), func(s *corev1.Service) {
-			s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24", "0.0.0.0/0"}
-		})},
-		want: expect{
-			vs:      []dataplane.VirtualServer{tcp(cip + ":80"), tcp("203.0.113.10:80")},
-			bind:    []string{cip, "203.0.113.10"},
-			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}, SetLoadBalancer: {"203.0.113.10,tcp:80"}},
-		},
-	}, {
 		name: "UDP and SCTP node ports; SCTP's set holds one entry per node address",
 		svcs: []*corev1.Service{service("dns", cip, ports(
 			corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53, NodePort: 30053},
@@ -365,33 +346,6 @@ func TestCompute(t *testing.T) {
 			mark:        "0x8",
 			timeouts:    dataplane.Timeouts{TCP: 900, TCPFin: 120, UDP: 1},
 		},
-	}, {
-		name: "no cluster CIDR: masquerade VIP-sourced traffic",
-		cfg:  []string{},
-		svcs: []*corev1.Service{service("a", cip)},
-		want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80")}, bind: []string{cip},
-			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}}, clusterMasq: "src,dst"},
-	}, {
-		name: "detectLocalMode BridgeInterface",
-		cfg:  []string{"detectLocalMode: BridgeInterface", "detectLocal: {bridgeInterface: cni0}"},
-		svcs: []*corev1.Service{service("a", cip)},
-		want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80")}, bind: []string{cip},
-			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}}, clusterMasq: "! -i cni0"},
-	}, {
-		name: "detectLocalMode InterfaceNamePrefix",
-		cfg:  []string{"detectLocalMode: InterfaceNamePrefix", "detectLocal: {interfaceNamePrefix: veth}"},
-		svcs: []*corev1.Service{service("a", cip)},
-		want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80")}, bind: []string{cip},
-			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}}, clusterMasq: "! -i veth+"},
-	}, {
-		name: "detectLocalMode NodeCIDR uses the Node's pod CIDR",
-		cfg:  []string{"detectLocalMode: NodeCIDR", "clusterCIDR: 10.244.0.0/16"},
-		svcs: []*corev1.Service{service("a", cip)},
-		node: func(in *Input) {
-			in.NodePodCIDRs = []netip.Prefix{netip.MustParsePrefix("fd00:10:244:3::/64"), netip.MustParsePrefix("10.244.3.0/24")}
-		},
-		want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80")}, bind: []string{cip},
-			members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}}, clusterMasq: "! -s 10.244.3.0/24"},
 	}, {
 		name: "nodePortAddresses pick the node addresses node ports listen on",
 		cfg:  []string{"clusterCIDR: 10.244.0.0/16", "nodePortAddresses: [192.168.1.0/24]"},
@@ -458,24 +412,74 @@ func TestCompute(t *testing.T) {
 		},
 	}}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := defaultConfig(t)
-			if tt.cfg != nil {
-				cfg = loadConfig(t, tt.cfg...)
-			}
-			in := Input{
-				Services: tt.svcs, Slices: tt.slices, NodeName: "node1", NodeIP: addr("172.18.0.3"),
-				NodeAddresses: addrs("172.18.0.3", "127.0.0.1"), Family: 4, Config: cfg,
-			}
-			if tt.node != nil {
-				tt.node(&in)
-			}
-			res := Compute(in)
-			if len(res.Skipped) != 0 {
-				t.Errorf("skipped: %v", res.Skipped)
-			}
-			checkState(t, tt.want.state("node1"), res.State)
-		})
+		tt.run(t)
+	}
+}
+
+// TestComputeSourceRanges: a LoadBalancer's loadBalancerSourceRanges fill the firewall sets,
+// and a node the ranges leave out gets a drop.
+func TestComputeSourceRanges(t *testing.T) {
+	const cip, lb = "10.96.0.10", "203.0.113.10"
+	for _, tt := range []struct {
+		name   string
+		ranges []string
+		// cidrs and ips are the members of SOURCE-CIDR and SOURCE-IP; with cidrs the load
+		// balancer is in KUBE-LOAD-BALANCER-FW too.
+		cidrs, ips []string
+		drops      []string
+	}{{
+		name:   "loadBalancerSourceRanges that admit the node: SOURCE-IP entry, no drop",
+		ranges: []string{" 172.18.0.0/16", "198.51.100.0/24", "2001:db8::/32"},
+		cidrs:  []string{lb + ",tcp:80,172.18.0.0/16", lb + ",tcp:80,198.51.100.0/24"},
+		ips:    []string{lb + ",tcp:80," + lb},
+	}, {
+		name:   "loadBalancerSourceRanges that exclude the node: KUBE-IPVS-OUT-FILTER drop (kubernetes#119656)",
+		ranges: []string{"198.51.100.0/24", "192.0.2.7/32"},
+		cidrs:  []string{lb + ",tcp:80,192.0.2.7", lb + ",tcp:80,198.51.100.0/24"},
+		drops:  []string{"-s 203.0.113.10/32 -m ipvs --vaddr 203.0.113.10/32 --vproto 6 --vport 80 -j DROP"},
+	}, {
+		name:   "a source range of 0.0.0.0/0 means no restriction",
+		ranges: []string{"198.51.100.0/24", "0.0.0.0/0"},
+	}} {
+		members := map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}, SetLoadBalancer: {lb + ",tcp:80"}, SetLoadBalancerSourceIP: tt.ips}
+		if tt.cidrs != nil {
+			members[SetLoadBalancerFW] = []string{lb + ",tcp:80"}
+			members[SetLoadBalancerSourceCIDR] = tt.cidrs
+		}
+		computeCase{
+			name: tt.name,
+			svcs: []*corev1.Service{service("a", cip, loadBalancer(lb), func(s *corev1.Service) {
+				s.Spec.LoadBalancerSourceRanges = tt.ranges
+			})},
+			want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80"), tcp(lb + ":80")}, bind: []string{cip, lb}, members: members, drops: tt.drops},
+		}.run(t)
+	}
+}
+
+// TestComputeClusterMasquerade: the traffic to cluster IPs that is masqueraded is the traffic
+// the configured local-traffic detection calls not local.
+func TestComputeClusterMasquerade(t *testing.T) {
+	const cip = "10.96.0.10"
+	for _, tt := range []struct {
+		name     string
+		cfg      []string
+		podCIDRs []netip.Prefix // the Node's
+		masq     string         // as expect.clusterMasq
+	}{
+		{"no cluster CIDR: masquerade VIP-sourced traffic", []string{}, nil, "src,dst"},
+		{"detectLocalMode BridgeInterface", []string{"detectLocalMode: BridgeInterface", "detectLocal: {bridgeInterface: cni0}"}, nil, "! -i cni0"},
+		{"detectLocalMode InterfaceNamePrefix", []string{"detectLocalMode: InterfaceNamePrefix", "detectLocal: {interfaceNamePrefix: veth}"}, nil, "! -i veth+"},
+		{"detectLocalMode NodeCIDR uses the Node's pod CIDR", []string{"detectLocalMode: NodeCIDR", "clusterCIDR: 10.244.0.0/16"},
+			[]netip.Prefix{netip.MustParsePrefix("fd00:10:244:3::/64"), netip.MustParsePrefix("10.244.3.0/24")}, "! -s 10.244.3.0/24"},
+	} {
+		computeCase{
+			name: tt.name,
+			cfg:  tt.cfg,
+			svcs: []*corev1.Service{service("a", cip)},
+			node: func(in *Input) { in.NodePodCIDRs = tt.podCIDRs },
+			want: expect{vs: []dataplane.VirtualServer{tcp(cip + ":80")}, bind: []string{cip},
+				members: map[SetID][]string{SetClusterIP: {cip + ",tcp:80"}}, clusterMasq: tt.masq},
+		}.run(t)
 	}
 }
 

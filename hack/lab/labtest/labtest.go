@@ -6,6 +6,7 @@
 package labtest
 
 import (
+	"io"
 	"os"
 	"testing"
 )
@@ -27,4 +28,16 @@ func Require(t testing.TB) {
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
 		t.Fatalf("kernel lab guest has no IPVS (/proc/net/ip_vs: %v): the lab's module list is broken", err)
 	}
+}
+
+// Open returns the kernel handle open returns (a netlink socket, say), closed when t ends.
+// A handle the lab cannot open fails t: the lab has what every handle needs.
+func Open[H io.Closer](t testing.TB, open func() (H, error)) H {
+	t.Helper()
+	h, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }

@@ -1,6 +1,7 @@
 package labtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -57,5 +58,39 @@ func TestRequire(t *testing.T) {
 				t.Fatalf("Require failed with %q; expected %q", r.fatal, tt.want)
 			}
 		})
+	}
+}
+
+func (r *recorder) Fatal(args ...any) {
+	r.fatal = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+type closer struct{ closed bool }
+
+func (c *closer) Close() error { c.closed = true; return nil }
+
+func TestOpen(t *testing.T) {
+	var c *closer
+	t.Run("opened", func(t *testing.T) {
+		c = Open(t, func() (*closer, error) { return &closer{}, nil })
+		if c.closed {
+			t.Error("Open closed the handle before the test ended")
+		}
+	})
+	if !c.closed {
+		t.Error("the handle is still open after its test ended")
+	}
+
+	var r recorder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Open(&r, func() (*closer, error) { return nil, errors.New("no IPVS") })
+		t.Error("Open returned after open failed")
+	}()
+	<-done
+	if r.fatal != "no IPVS" {
+		t.Errorf("Open failed with %q; expected open's error", r.fatal)
 	}
 }

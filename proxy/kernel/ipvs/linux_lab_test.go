@@ -12,14 +12,7 @@ import (
 
 func TestLinuxContract(t *testing.T) {
 	labtest.Require(t)
-	testContract(t, func(t *testing.T) Interface {
-		l, err := NewLinux()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	})
+	testContract(t, func(t *testing.T) Interface { return labtest.Open(t, NewLinux) })
 }
 
 // TestServiceDumpAgreesWithMoby programs services of every kind in a new network namespace

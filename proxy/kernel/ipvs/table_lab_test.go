@@ -119,11 +119,7 @@ func TestLinuxTableInNetns(t *testing.T) {
 	if l.proc == nil {
 		t.Fatal("NewLinux did not open /proc/net/ip_vs of the namespace: expected it to, so the table is read in one pass")
 	}
-	root, err := NewLinux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := labtest.Open(t, NewLinux)
 
 	var vss []dataplane.VirtualServer
 	for i := range 2500 {

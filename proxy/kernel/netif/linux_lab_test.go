@@ -11,12 +11,5 @@ import (
 // TestLinuxContract runs the contract against the lab guest's own namespace.
 func TestLinuxContract(t *testing.T) {
 	labtest.Require(t)
-	testContract(t, func(t *testing.T) Interface {
-		l, err := NewLinux()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	})
+	testContract(t, func(t *testing.T) Interface { return labtest.Open(t, NewLinux) })
 }
