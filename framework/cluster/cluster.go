@@ -79,8 +79,8 @@ type Options struct {
 	Reuse bool
 	// KeepOnFailure leaves the cluster up after a failed run, for a person to inspect.
 	KeepOnFailure bool
-	// DeleteOnInterrupt deletes the cluster when the run is interrupted (Ctrl-C), even a
-	// reused one that the run would otherwise keep.
+	// DeleteOnInterrupt deletes the cluster this run created when the run is interrupted
+	// (Ctrl-C); a reused cluster is never deleted.
 	DeleteOnInterrupt bool
 	// KubeconfigPath is where the provider writes the kubeconfig; empty: provider default.
 	KubeconfigPath string
@@ -180,21 +180,22 @@ type Fate struct {
 }
 
 // Decide applies the options to a run's outcome:
+//   - a cluster this run did not create (reused, or one the project never created) is never
+//     deleted, whatever the options say: it is not ours;
 //   - interrupted: delete when DeleteOnInterrupt, else keep;
 //   - failed: keep when KeepOnFailure, so a person can look;
-//   - a reused cluster is never deleted by a normal run (it was not ours);
 //   - otherwise delete what this run created.
 func Decide(o Options, out Outcome) Fate {
 	name := o.WithDefaults().Name
 	switch {
+	case !out.Created:
+		return Fate{Reason: fmt.Sprintf("cluster %q was not created by this run; kept (a cluster the run did not create is never deleted)", name)}
 	case out.Interrupted && o.DeleteOnInterrupt:
 		return Fate{Delete: true, Reason: "run interrupted and delete-on-interrupt is set"}
 	case out.Interrupted:
 		return Fate{Reason: fmt.Sprintf("run interrupted; cluster %q kept (set delete-on-interrupt to remove it)", name)}
 	case out.Failed && o.KeepOnFailure:
 		return Fate{Reason: fmt.Sprintf("run failed and keep-on-failure is set; cluster %q kept for inspection", name)}
-	case !out.Created:
-		return Fate{Reason: fmt.Sprintf("cluster %q was reused, not created by this run; kept", name)}
 	case out.Failed:
 		return Fate{Delete: true, Reason: "run failed; cluster deleted (set keep-on-failure to keep it)"}
 	}

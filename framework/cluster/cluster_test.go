@@ -15,12 +15,15 @@ func TestDecide(t *testing.T) {
 		reason string
 	}{
 		{"passed, created", Options{}, Outcome{Created: true}, true, "run passed"},
-		{"passed, reused", Options{Reuse: true}, Outcome{}, false, "was reused"},
+		{"passed, reused", Options{Reuse: true}, Outcome{}, false, "not created by this run"},
 		{"failed, created", Options{}, Outcome{Created: true, Failed: true}, true, "set keep-on-failure"},
 		{"failed, keep", Options{KeepOnFailure: true}, Outcome{Created: true, Failed: true}, false, "kept for inspection"},
-		{"failed, reused", Options{Reuse: true}, Outcome{Failed: true}, false, "was reused"},
+		{"failed, reused", Options{Reuse: true}, Outcome{Failed: true}, false, "never deleted"},
 		{"interrupted", Options{}, Outcome{Created: true, Interrupted: true, Failed: true}, false, "set delete-on-interrupt"},
-		{"interrupted, delete", Options{DeleteOnInterrupt: true, KeepOnFailure: true}, Outcome{Interrupted: true, Failed: true}, true, "delete-on-interrupt is set"},
+		{"interrupted, delete", Options{DeleteOnInterrupt: true, KeepOnFailure: true}, Outcome{Created: true, Interrupted: true, Failed: true}, true, "delete-on-interrupt is set"},
+		// Whatever the options say, a cluster the run did not create stays.
+		{"interrupted, reused, delete", Options{Reuse: true, DeleteOnInterrupt: true}, Outcome{Interrupted: true, Failed: true}, false, "never deleted"},
+		{"failed, reused, delete", Options{Reuse: true, DeleteOnInterrupt: true}, Outcome{Failed: true}, false, "never deleted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := Decide(tc.opts, tc.out)

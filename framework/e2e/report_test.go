@@ -106,7 +106,9 @@ func TestFinish(t *testing.T) {
 		{"failed, keep", Config{KeepOnFailure: true}, true, report(false), "logs", "logs keep", "kept for inspection"},
 		{"interrupted", Config{DeleteOnInterrupt: true, KeepOnFailure: true}, true,
 			types.Report{SpecialSuiteFailureReasons: []string{"Interrupted by User"}}, "logs delete", "logs keep delete", "delete-on-interrupt"},
-		{"reused", Config{Reuse: true}, false, report(true), "", "keep", "was reused"},
+		{"reused", Config{Reuse: true}, false, report(true), "", "keep", "not created by this run"},
+		{"reused, interrupted, delete-on-interrupt", Config{Reuse: true, DeleteOnInterrupt: true}, false,
+			types.Report{SpecialSuiteFailureReasons: []string{"Interrupted by User"}}, "logs", "logs keep", "never deleted"},
 	} {
 		for _, runDir := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, run directory %v", tc.name, runDir), func(t *testing.T) {
