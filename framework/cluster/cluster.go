@@ -84,6 +84,27 @@ type Options struct {
 	DeleteOnInterrupt bool
 	// KubeconfigPath is where the provider writes the kubeconfig; empty: provider default.
 	KubeconfigPath string
+
+	// Kubeconfig is the kubeconfig file of a cluster the project did not create (provider
+	// existing); empty: KUBECONFIG, then ~/.kube/config, as kubectl reads them.
+	Kubeconfig string
+	// Context is the kubeconfig context to use; empty: its current-context.
+	Context string
+	// AllowDisruptive lets a run edit the kube-proxy ConfigMap and restart kube-proxy on a
+	// cluster it did not create; what it changes is restored at the end.
+	AllowDisruptive bool
+	// InspectorImage is the node inspector's image, pushed where the cluster pulls from.
+	InspectorImage string
+	// NodePortAddress is where the test process reaches NodePorts; empty: the provider's
+	// choice (the first node's InternalIP for an existing cluster).
+	NodePortAddress string
+}
+
+// Releaser is a provider that puts objects of its own into a cluster it keeps (the existing
+// provider's node inspector): Release removes them at the end of every run, Ctrl-C
+// included, whatever becomes of the cluster.
+type Releaser interface {
+	Release(ctx context.Context) error
 }
 
 // DefaultName is the cluster name when Options.Name is empty.

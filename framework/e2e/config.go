@@ -38,6 +38,13 @@ type Config struct {
 	// Artifacts is the directory for JUnit XML, per-node artifacts and provider logs.
 	Artifacts string
 	Timeout   time.Duration
+
+	// A cluster the project did not create (provider existing).
+	Kubeconfig, Context string
+	// AllowDisruptive lets specs labelled disruptive edit kube-proxy there.
+	AllowDisruptive bool
+	InspectorImage  string
+	NodePortAddress string
 }
 
 // ExpectedScheduler is the scheduler the virtual servers must show.
@@ -64,5 +71,10 @@ func (c Config) clusterOptions() cluster.Options {
 		Reuse:             c.Reuse,
 		KeepOnFailure:     c.KeepOnFailure,
 		DeleteOnInterrupt: c.DeleteOnInterrupt,
+		Kubeconfig:        c.Kubeconfig,
+		Context:           c.Context,
+		AllowDisruptive:   c.AllowDisruptive,
+		InspectorImage:    c.InspectorImage,
+		NodePortAddress:   c.NodePortAddress,
 	}
 }

@@ -115,7 +115,7 @@ func TestSettingsRejected(t *testing.T) {
 		{"IPVS_E2E_ARTIFACTS", file + "/sub", nil, `IPVS_E2E_ARTIFACTS="` + file + `/sub": mkdir ` + file + `: not a directory; expected a directory that can be created (0755) and written`},
 		{"IPVS_E2E_ARTIFACTS", "", []string{"-e2e.artifacts="}, `-e2e.artifacts="": empty; expected a directory`},
 		{"IPVS_E2E_IPVSDUMP", "/nonexistent/ipvsdump", nil, `IPVS_E2E_IPVSDUMP="/nonexistent/ipvsdump": stat /nonexistent/ipvsdump: no such file or directory; expected an existing file, a static linux build of cmd/ipvsdump`},
-		{"IPVS_E2E_PROVIDER", "docker", nil, `IPVS_E2E_PROVIDER="docker": no such provider; expected one of kind, lab`},
+		{"IPVS_E2E_PROVIDER", "docker", nil, `IPVS_E2E_PROVIDER="docker": no such provider; expected one of existing, kind, lab`},
 		{"IPVS_E2E_SWITCH", "edit", nil, `IPVS_E2E_SWITCH="edit": no such method; expected creation (method 1: created in ipvs mode) or configmap (method 2: ConfigMap edit)`},
 		{"IPVS_E2E_SCHEDULER", "bogus", nil, `IPVS_E2E_SCHEDULER="bogus": not a scheduler kube-proxy accepts; expected empty (rr, as in the seed) or one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh`},
 		{"IPVS_E2E_CLUSTER", "My_Cluster", nil, `IPVS_E2E_CLUSTER="My_Cluster": not a cluster name; expected lowercase letters`},

@@ -50,6 +50,9 @@ type Env struct {
 	Notes []string
 	// Fate is what happened to the cluster after the run.
 	Fate string
+	// snapshot is kube-proxy as the run found it on a cluster it did not create, when the
+	// run may change it (-allow-disruptive); finish restores it.
+	snapshot *kubeproxy.Snapshot
 }
 
 // setup runs preflight on a checked configuration (Settings.Config), brings the cluster up through the configured provider, installs
@@ -71,7 +74,15 @@ func setup(ctx context.Context, cfg Config) (*Env, error) {
 		return e, err
 	}
 	for _, n := range e.Nodes {
+		if _, ok := n.(node.StateReader); ok {
+			continue // the node inspector reads the node itself; nothing is copied into it
+		}
 		if err := node.InstallIPVSDump(ctx, n, cfg.IPVSDump); err != nil {
+			return e, err
+		}
+	}
+	if !e.Created && cfg.AllowDisruptive {
+		if e.snapshot, err = kubeproxy.TakeSnapshot(ctx, e.KubeProxy); err != nil {
 			return e, err
 		}
 	}

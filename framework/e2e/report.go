@@ -83,6 +83,18 @@ func finish(ctx context.Context, e *Env, cfg Config, suite string, r types.Repor
 		}
 	}
 	fate := "no cluster was created"
+	if e != nil && e.snapshot != nil {
+		did, err := e.snapshot.Restore(ctx, e.KubeProxy)
+		if err != nil {
+			did = strings.TrimPrefix(did+"; ", "; ") + "restoring kube-proxy FAILED: " + err.Error()
+		}
+		notes = append(notes, "kube-proxy restore: "+did)
+	}
+	if rel, ok := providerReleaser(e); ok {
+		if err := rel.Release(ctx); err != nil {
+			notes = append(notes, "removing the run's own objects: "+err.Error())
+		}
+	}
 	if e != nil && e.Provider != nil && (e.Created || e.Nodes != nil) {
 		out := cluster.Outcome{Created: e.Created, Failed: !r.SuiteSucceeded, Interrupted: interrupted(r)}
 		if out.Failed {
@@ -163,6 +175,14 @@ func appendFile(path, text string) error {
 	return f.Close()
 }
 
+func providerReleaser(e *Env) (cluster.Releaser, bool) {
+	if e == nil || e.Provider == nil {
+		return nil, false
+	}
+	r, ok := e.Provider.(cluster.Releaser)
+	return r, ok
+}
+
 // summaryInfo is what the summary says besides the Ginkgo report.
 type summaryInfo struct {
 	Suite  string
@@ -211,11 +231,18 @@ func summary(r types.Report, info summaryInfo) string {
 // the failed suite-level nodes (BeforeSuite), which have no It.
 type specCounts struct {
 	passed, failed, skipped, pending int
-	failures                         []types.SpecReport
+	// notAllowed are the skipped specs that were disruptive on a cluster the run did not
+	// create, without the opt-in: counted apart, so a skip is never read as a pass.
+	notAllowed int
+	failures   []types.SpecReport
 }
 
 func (c specCounts) String() string {
-	return fmt.Sprintf("%d passed, %d failed, %d skipped, %d pending", c.passed, c.failed, c.skipped, c.pending)
+	skipped := fmt.Sprint(c.skipped)
+	if c.notAllowed > 0 {
+		skipped = fmt.Sprintf("%d (%d of them disruptive, not allowed without -allow-disruptive)", c.skipped, c.notAllowed)
+	}
+	return fmt.Sprintf("%d passed, %d failed, %s skipped, %d pending", c.passed, c.failed, skipped, c.pending)
 }
 
 func countSpecs(r types.Report) specCounts {
@@ -232,6 +259,9 @@ func countSpecs(r types.Report) specCounts {
 			c.passed++
 		case s.State == types.SpecStateSkipped:
 			c.skipped++
+			if strings.HasPrefix(s.Failure.Message, disruptiveRefused) {
+				c.notAllowed++
+			}
 		case s.State == types.SpecStatePending:
 			c.pending++
 		case s.State.Is(types.SpecStateFailureStates):

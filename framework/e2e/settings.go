@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -30,6 +31,17 @@ type setting struct {
 	apply func(c *Config, value string) error
 	// bool flags may be given without a value (-e2e.reuse).
 	bool bool
+	// plain registers the flag without the "e2e." prefix, as kubectl users type it
+	// (-kubeconfig, -context).
+	plain bool
+}
+
+// flagName is the flag as typed on the command line, without its dash.
+func (s setting) flagName() string {
+	if s.plain {
+		return s.flag
+	}
+	return "e2e." + s.flag
 }
 
 // boolAccepts is what strconv.ParseBool accepts.
@@ -92,6 +104,35 @@ func settings() []setting {
 			accepts: "a directory that can be created (0755) and written",
 			def:     func(string) string { return cluster.CheckoutPath("artifacts") }},
 			func(c *Config) *string { return &c.Artifacts }, writableDir),
+		// A cluster the project did not create (provider existing). KUBECONFIG itself is
+		// read by the provider as kubectl reads it, never by another provider.
+		plainText(textSetting(setting{flag: "kubeconfig", env: "IPVS_E2E_KUBECONFIG", usage: "kubeconfig of the cluster (provider existing)",
+			accepts: "empty (KUBECONFIG, then ~/.kube/config) or an existing file", def: constant("")},
+			func(c *Config) *string { return &c.Kubeconfig }, func(v string) error {
+				if v == "" {
+					return nil
+				}
+				_, err := os.Stat(v)
+				return err
+			})),
+		plainText(textSetting(setting{flag: "context", env: "IPVS_E2E_CONTEXT", usage: "kubeconfig context (provider existing)",
+			accepts: "empty (the current-context) or a context name", def: constant("")},
+			func(c *Config) *string { return &c.Context }, noSpaces)),
+		plainText(boolSetting("allow-disruptive", "IPVS_E2E_ALLOW_DISRUPTIVE", "on a cluster the project did not create, allow editing the kube-proxy ConfigMap and restarting kube-proxy (restored at the end)", false, func(c *Config) *bool { return &c.AllowDisruptive })),
+		textSetting(setting{flag: "inspector-image", env: "IPVS_E2E_INSPECTOR_IMAGE", usage: "node inspector image (provider existing; make inspector-image builds it)",
+			accepts: "empty or an image reference without spaces", def: constant("")},
+			func(c *Config) *string { return &c.InspectorImage }, noSpaces),
+		textSetting(setting{flag: "nodeport-address", env: "IPVS_E2E_NODEPORT_ADDRESS", usage: "address the tests reach NodePorts at (provider existing)",
+			accepts: "empty (the first node's InternalIP) or an IP address", def: constant("")},
+			func(c *Config) *string { return &c.NodePortAddress }, func(v string) error {
+				if v == "" {
+					return nil
+				}
+				if _, err := netip.ParseAddr(v); err != nil {
+					return errors.New("not an IP address")
+				}
+				return nil
+			}),
 		{flag: "timeout", env: "IPVS_E2E_TIMEOUT", usage: "bound of each wait",
 			accepts: "a duration greater than 0 as time.ParseDuration reads it, such as 90s, 5m or 1h30m",
 			def:     constant("3m"),
@@ -120,6 +161,15 @@ func settings() []setting {
 }
 
 func constant(v string) func(string) string { return func(string) string { return v } }
+
+func plainText(s setting) setting { s.plain = true; return s }
+
+func noSpaces(v string) error {
+	if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' }) {
+		return errors.New("contains spaces or control characters")
+	}
+	return nil
+}
 
 // textSetting completes s: its value is stored as text in field, and check says whether
 // it is accepted. A rejected value is stored too, so the summary of a run stopped by it
@@ -200,7 +250,7 @@ func (v *settingValue) String() string {
 }
 
 func (v *settingValue) Set(s string) error {
-	v.text, v.source = s, "-e2e."+v.flag
+	v.text, v.source = s, "-"+v.flagName()
 	return nil
 }
 
@@ -221,7 +271,7 @@ func (st *Settings) Bind(fs *flag.FlagSet, suite string) {
 			if def == "" {
 				def = "empty"
 			}
-			fs.Var(v, "e2e."+s.flag, fmt.Sprintf("%s (%s, default %s): %s", s.usage, s.env, def, s.accepts))
+			fs.Var(v, s.flagName(), fmt.Sprintf("%s (%s, default %s): %s", s.usage, s.env, def, s.accepts))
 		}
 	}
 }
@@ -243,6 +293,11 @@ func (st *Settings) Config() (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: %v; expected %s", source, v.text, err, v.accepts))
 		}
 	}
+	if len(errs) == 0 {
+		if err := c.providerOnly(st.sources()); err != nil {
+			return c, err
+		}
+	}
 	switch len(errs) {
 	case 0:
 		return c, nil
@@ -251,4 +306,38 @@ func (st *Settings) Config() (Config, error) {
 	}
 	// The first line names them all: summaries show only a failure's first line.
 	return c, fmt.Errorf("malformed settings %s:\n%w", strings.Join(names, ", "), errors.Join(errs...))
+}
+
+// sources names where each setting given came from (flag or variable), by its variable.
+func (st *Settings) sources() map[string]string {
+	out := map[string]string{}
+	for _, v := range st.values {
+		if v.source != "" {
+			out[v.env] = v.source
+		}
+	}
+	return out
+}
+
+// providerOnly refuses the existing provider's settings on another provider, where they
+// would be silently ignored, and a ConfigMap switch on a cluster the run did not create
+// without the opt-in.
+func (c Config) providerOnly(given map[string]string) error {
+	if c.Provider != "existing" {
+		var stray []string
+		for _, env := range []string{"IPVS_E2E_KUBECONFIG", "IPVS_E2E_CONTEXT", "IPVS_E2E_ALLOW_DISRUPTIVE", "IPVS_E2E_INSPECTOR_IMAGE", "IPVS_E2E_NODEPORT_ADDRESS"} {
+			if src, ok := given[env]; ok {
+				stray = append(stray, src)
+			}
+		}
+		if len(stray) > 0 {
+			slices.Sort(stray)
+			return fmt.Errorf("settings %s apply to provider existing only (a cluster the project did not create), not to provider %s: set IPVS_E2E_PROVIDER=existing or drop them", strings.Join(stray, ", "), c.Provider)
+		}
+		return nil
+	}
+	if c.Switch == SwitchByConfigMap && !c.AllowDisruptive {
+		return fmt.Errorf("IPVS_E2E_SWITCH=%s on provider existing edits the kube-proxy ConfigMap and deletes kube-proxy's pods on a cluster the project did not create: allow it with -allow-disruptive (IPVS_E2E_ALLOW_DISRUPTIVE=1; the ConfigMap is restored at the end), or use %s to check a kube-proxy already in ipvs mode", SwitchByConfigMap, SwitchAtCreation)
+	}
+	return nil
 }

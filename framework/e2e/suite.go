@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,6 +38,13 @@ func NewSuite(name string) *Suite {
 			ginkgo.Fail(fmt.Sprintf("%s: cannot run: %v", name, err))
 		}
 	}, ginkgo.NodeTimeout(30*time.Minute))
+
+	// On a cluster the run did not create, what restarts kube-proxy runs only when allowed.
+	ginkgo.BeforeEach(func() {
+		if reason := s.Config.refuseDisruptive(ginkgo.CurrentSpecReport().Labels()); reason != "" {
+			ginkgo.Skip(reason)
+		}
+	})
 
 	ginkgo.ReportAfterEach(func(ctx ginkgo.SpecContext, r ginkgo.SpecReport) {
 		if s.Env == nil || s.Env.Client == nil || !r.Failed() {
@@ -89,4 +97,16 @@ func oneProcess(total int) error {
 		return fmt.Errorf("ginkgo runs this suite in %d parallel processes (-p or --procs): each would create the same cluster, and the specs share kube-proxy's state, so they run in one process; drop -p/--procs (make e2e runs the suites one after another)", total)
 	}
 	return nil
+}
+
+// disruptiveRefused begins the reason a disruptive spec is skipped with; the summary counts
+// those skips apart.
+const disruptiveRefused = "disruptive, not run on a cluster the project did not create"
+
+// refuseDisruptive says why a spec with these labels must not run, or "".
+func (c Config) refuseDisruptive(labels []string) string {
+	if c.Provider != "existing" || c.AllowDisruptive || !slices.Contains(labels, LabelDisruptive) {
+		return ""
+	}
+	return disruptiveRefused + ": it edits the kube-proxy ConfigMap and restarts kube-proxy on every node; allow it with -allow-disruptive (IPVS_E2E_ALLOW_DISRUPTIVE=1), and what it changes is restored at the end"
 }

@@ -208,11 +208,20 @@ func (o ReadOptions) ipsets() IPSetSource {
 	return FirstIPSet{NodeIPSet{}, IPVSDumpIPSets{}}
 }
 
+// StateReader is a node that answers its whole dataplane at once (the node inspector of a
+// cluster the project did not create); ReadState asks it instead of running the tools.
+type StateReader interface {
+	ReadState(ctx context.Context, opts ReadOptions) (dataplane.State, error)
+}
+
 // ReadState reads a node's whole dataplane through the text its tools print: the IPVS table,
 // the links and their addresses (`ip -j addr`, or `ip addr` where -j is unknown), the ipsets
 // and the iptables rules. Every part must read: a suite asserting on a half-read state
 // would report the wrong failure.
 func ReadState(ctx context.Context, n Node, opts ReadOptions) (dataplane.State, error) {
+	if r, ok := n.(StateReader); ok {
+		return r.ReadState(ctx, opts)
+	}
 	st := dataplane.State{Node: n.Name()}
 	var errs []error
 	part := func(what string, err error) {
