@@ -450,11 +450,11 @@ type buildInputs struct {
 	Version   string
 	Package   string `json:",omitempty"`
 	Program   string `json:",omitempty"` // sha256 of the etcd program
-	Go        string
+	Go        string `json:",omitempty"` // empty, as Ldflags and Generator, for a download
 	GOOS      string
 	GOARCH    string
-	Ldflags   string
-	Generator int
+	Ldflags   string `json:",omitempty"`
+	Generator int    `json:",omitempty"`
 }
 
 // stamp is written beside each binary as <binary>.stamp.
