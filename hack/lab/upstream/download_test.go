@@ -484,7 +484,7 @@ func TestSettings(t *testing.T) {
 		{name: "source misspelt", env: map[string]string{SourceEnv: "downlaod"}, wantErr: `UPSTREAM_SOURCE="downlaod": expected one of auto, download or build`},
 		{name: "source in capitals", env: map[string]string{SourceEnv: "AUTO"}, wantErr: `UPSTREAM_SOURCE="AUTO": expected one of auto, download or build`},
 		{name: "source option", opts: Options{Source: "never"}, wantErr: `Options.Source="never": expected one of auto, download or build`},
-		{name: "ftp", env: map[string]string{ReleaseURLEnv: "ftp://mirror/k8s"}, wantErr: `UPSTREAM_RELEASE_URL="ftp://mirror/k8s": expected an http(s) base URL such as https://dl.k8s.io/release, found scheme "ftp"`},
+		{name: "ftp", env: map[string]string{ReleaseURLEnv: "ftp://mirror/k8s"}, wantErr: `UPSTREAM_RELEASE_URL="ftp://mirror/k8s": expected an http(s) base URL such as https://dl.k8s.io/release, found scheme "ftp", want http or https`},
 		{name: "no scheme", env: map[string]string{EtcdURLEnv: "mirror.example/etcd"}, wantErr: `UPSTREAM_ETCD_URL="mirror.example/etcd": expected an http(s) base URL`},
 		{name: "no host", env: map[string]string{ReleaseURLEnv: "https:///k8s"}, wantErr: "found no host"},
 		{name: "credentials", env: map[string]string{ReleaseURLEnv: "https://u:p@mirror/k8s"}, wantErr: "found credentials in the URL"},

@@ -51,27 +51,23 @@ func ParseSource(name, value string) (Source, error) {
 		"building from the Go module proxy when the release host does not answer)", name, value)
 }
 
-// CheckBaseURL checks a release base URL (name is its setting, for the error) and returns it
-// without a trailing slash. Only http and https are fetched; credentials, a query or a
+// CheckBaseURL checks a release base URL and returns it without a trailing slash; its error
+// says what was found instead. Only http and https are fetched; credentials, a query or a
 // fragment are refused because the URL is logged and written into stamps.
-func CheckBaseURL(name, value string) (string, error) {
+func CheckBaseURL(value string) (string, error) {
 	u, err := url.Parse(value)
 	if err != nil {
-		return "", fmt.Errorf("%s=%q: expected an http(s) base URL such as %s: %v", name, value, DefaultReleaseURL, err)
+		return "", fmt.Errorf("found no URL: %v", err)
 	}
-	var problem string
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		problem = fmt.Sprintf("scheme %q, want http or https", u.Scheme)
+		return "", fmt.Errorf("found scheme %q, want http or https", u.Scheme)
 	case u.Host == "":
-		problem = "no host"
+		return "", errors.New("found no host")
 	case u.User != nil:
-		problem = "credentials in the URL (it is logged and recorded in stamps)"
+		return "", errors.New("found credentials in the URL (it is logged and recorded in stamps)")
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		problem = "a query or fragment (file names are appended to the URL)"
-	}
-	if problem != "" {
-		return "", fmt.Errorf("%s=%q: expected an http(s) base URL such as %s, found %s", name, value, DefaultReleaseURL, problem)
+		return "", errors.New("found a query or fragment (file names are appended to the URL)")
 	}
 	return strings.TrimRight(value, "/"), nil
 }
@@ -114,9 +110,9 @@ func (o Options) settings() (Options, error) {
 				*u.field = u.defaultURL
 			}
 		}
-		v, err := CheckBaseURL(name, *u.field)
+		v, err := CheckBaseURL(*u.field)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s=%q: expected an http(s) base URL such as %s, %v", name, *u.field, u.defaultURL, err))
 		}
 		*u.field = v
 	}
