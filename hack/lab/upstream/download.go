@@ -160,20 +160,35 @@ func (f *fetcher) getFile(ctx context.Context, rawURL, tmp string) (map[string]s
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: HTTP %s, expected 200 OK", rawURL, resp.Status)
 	}
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	sums := map[string]hash.Hash{"sha256": sha256.New(), "sha512": sha512.New()}
-	n, err := io.Copy(io.MultiWriter(out, sums["sha256"], sums["sha512"]), io.LimitReader(resp.Body, maxDownload+1))
+	s256, s512 := sha256.New(), sha512.New()
+	n, err := writeTemp(tmp, io.LimitReader(resp.Body, maxDownload+1), s256, s512)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("GET %s: transfer cut after %d bytes: %w", rawURL, n, err)
+		return nil, fmt.Errorf("GET %s: transfer cut after %d bytes: %w", rawURL, n, err)
 	case n > maxDownload:
 		err = fmt.Errorf("GET %s: more than %d bytes, expected a release binary", rawURL, maxDownload)
 	case resp.ContentLength >= 0 && n != resp.ContentLength:
 		err = fmt.Errorf("GET %s: got %d bytes, Content-Length says %d: truncated", rawURL, n, resp.ContentLength)
 	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return map[string]string{"sha256": hex.EncodeToString(s256.Sum(nil)), "sha512": hex.EncodeToString(s512.Sum(nil))}, nil
+}
+
+// writeTemp writes r to the temporary file tmp, through the hashes, and syncs it. On an
+// error tmp is removed; n says how far it got.
+func writeTemp(tmp string, r io.Reader, hashes ...hash.Hash) (n int64, err error) {
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	w := []io.Writer{out}
+	for _, h := range hashes {
+		w = append(w, h)
+	}
+	n, err = io.Copy(io.MultiWriter(w...), r)
 	if err == nil {
 		err = out.Sync()
 	}
@@ -182,9 +197,8 @@ func (f *fetcher) getFile(ctx context.Context, rawURL, tmp string) (map[string]s
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return nil, err
 	}
-	return map[string]string{"sha256": hex.EncodeToString(sums["sha256"].Sum(nil)), "sha512": hex.EncodeToString(sums["sha512"].Sum(nil))}, nil
+	return n, err
 }
 
 // publishedChecksum reads <binURL>.sha512, else <binURL>.sha256: "sha512", hex. Neither
@@ -335,20 +349,8 @@ func extractFile(tarball, name, dst string) (string, error) {
 		if path.Clean(h.Name) != name || h.Typeflag != tar.TypeReg {
 			continue
 		}
-		out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return "", err
-		}
 		s := sha256.New()
-		_, err = io.Copy(io.MultiWriter(out, s), io.LimitReader(tr, maxDownload))
-		if err == nil {
-			err = out.Sync()
-		}
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(dst)
+		if _, err := writeTemp(dst, io.LimitReader(tr, maxDownload), s); err != nil {
 			return "", fmt.Errorf("extracting %s: %w", name, err)
 		}
 		return hex.EncodeToString(s.Sum(nil)), nil
