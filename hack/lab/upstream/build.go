@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -187,7 +188,7 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		st, problem := checkEntry(bin, in, opts.Source)
 		if problem != nil {
 			if problem.corrupt {
-				opts.Logger.Warn(fmt.Sprintf("upstream: cached %s (%s) is not usable: %s; it is made again", label(in, ""), bin, problem.why))
+				opts.Logger.Warn(fmt.Sprintf("upstream: cached %s (%s) is not usable: %s; Build fetches it again", label(in, ""), bin, problem.why))
 			}
 			todo = append(todo, c)
 			continue
@@ -224,13 +225,23 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		}
 		toBuild = nil
 		f := newFetcher(opts)
+		var hosts []string
+		if slices.ContainsFunc(todo, func(c string) bool { return c != Etcd }) {
+			hosts = append(hosts, opts.ReleaseURL)
+		}
+		if slices.Contains(todo, Etcd) {
+			hosts = append(hosts, opts.EtcdURL)
+		}
+		f.probe(ctx, hosts...)
 		for _, c := range todo {
 			in := downloadInputs(inputs(c))
 			bin := filepath.Join(p.BinDir, c)
+			what := label(in, "")
 			var st stamp
 			if c == Etcd {
 				var mf *KubernetesModFile
 				if mf, err = modFile(); err == nil {
+					what = label(in, mf.EtcdVersion)
 					st, err = f.downloadEtcd(ctx, mf.EtcdVersion, in, bin, opts.Logger)
 				}
 			} else {
@@ -245,12 +256,12 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 				done(c, st)
 				continue
 			case errors.As(err, &ue) && opts.Source == SourceAuto:
-				opts.Logger.Info(fmt.Sprintf("upstream: %s: %v: building from the Go module proxy instead (%s=auto)", label(in, ""), ue, SourceEnv))
+				opts.Logger.Info(fmt.Sprintf("upstream: %s: %v: building from the Go module proxy instead (%s=auto)", what, ue, SourceEnv))
 				toBuild = append(toBuild, c)
 				continue
 			case errors.As(err, &ue):
 				return Paths{}, fmt.Errorf("%s: %w; %s=download does not build from source: use auto or build, or a reachable mirror in %s / %s",
-					label(in, ""), err, SourceEnv, ReleaseURLEnv, EtcdURLEnv)
+					what, err, SourceEnv, ReleaseURLEnv, EtcdURLEnv)
 			case opts.Source == SourceAuto:
 				return Paths{}, fmt.Errorf("%w\n(%s=auto builds from source only when the release host does not answer; this is another failure, so it stops here: "+
 					"%s=build builds from source on purpose)", err, SourceEnv, SourceEnv)

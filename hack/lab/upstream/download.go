@@ -85,6 +85,53 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// probe asks each host of the base URLs, all at once, for any answer within the probe
+// timeout, so that auto's fallback starts within one timeout however many hosts are dead.
+// Any HTTP status counts as an answer; redirects are not followed.
+func (f *fetcher) probe(ctx context.Context, baseURLs ...string) {
+	type result struct {
+		host string
+		err  error
+	}
+	results := make(chan result)
+	probing := map[string]bool{}
+	for _, base := range baseURLs {
+		u, err := url.Parse(base)
+		if err != nil || probing[u.Host] || f.answered[u.Host] || f.unreachable[u.Host] != nil {
+			continue
+		}
+		probing[u.Host] = true
+		go func() {
+			reqCtx, cancel := context.WithTimeout(ctx, f.probeTimeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(reqCtx, http.MethodHead, base+"/", nil)
+			if err == nil {
+				c := *f.client
+				c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+				var resp *http.Response
+				if resp, err = c.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("no answer within %s: %w", f.probeTimeout, err)
+			}
+			results <- result{u.Host, err}
+		}()
+	}
+	for range probing {
+		r := <-results
+		switch {
+		case r.err == nil:
+			f.answered[r.host] = true
+		case ctx.Err() == nil && reachability(r.err):
+			f.unreachable[r.host] = &UnreachableError{Host: r.host, Err: r.err}
+		}
+		// Anything else (a refused certificate, a cancelled run) is met again, and
+		// reported, by the first real request.
+	}
+}
+
 // getSmall fetches a checksum file. found is false on HTTP 404; other statuses are errors.
 func (f *fetcher) getSmall(ctx context.Context, rawURL string) (body []byte, found bool, err error) {
 	u, err := url.Parse(rawURL)
@@ -218,8 +265,8 @@ func (f *fetcher) publishedChecksum(ctx context.Context, binURL string) (algo, s
 		}
 		return algo, sum, nil
 	}
-	return "", "", fmt.Errorf("no checksum published beside %s (.sha512 and .sha256 both HTTP 404): refusing a binary that cannot be verified; "+
-		"check %s or use UPSTREAM_SOURCE=build", binURL, ReleaseURLEnv)
+	return "", "", fmt.Errorf("no checksum published beside %s (.sha512 and .sha256 both HTTP 404: no such release, or a mirror without "+
+		"checksums): refusing a binary that cannot be verified; check the version and %s, or use %s=build", binURL, ReleaseURLEnv, SourceEnv)
 }
 
 // parseChecksum finds the digest in a checksum file: the first field of the only line (a
