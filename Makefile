@@ -26,8 +26,8 @@ unit:
 # Unit tests on the host, every lab-only test in the kernel lab (QEMU, real IPVS), then the
 # seedlab suite against upstream kube-proxy v1.37.2 and the reference proxier in the lab
 # cluster, the differential report of the two on four scenarios, and the reference proxier
-# through an API server outage (the first run builds the upstream binaries into CACHE_DIR:
-# 7-15 minutes). The lab cluster's fault table (make lab-faults, ~4 min) stays out: make test
+# through an API server outage (the first run downloads the upstream binaries into CACHE_DIR,
+# or builds them without a release host: 7-15 minutes). The lab cluster's fault table (make lab-faults, ~4 min) stays out: make test
 # keeps within 15 minutes warm.
 test: lint unit suites-dry-run lab-test lab-e2e-ci lab-diff-ci proxy-outage
 

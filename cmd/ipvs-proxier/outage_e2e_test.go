@@ -28,9 +28,7 @@ func TestCatchesUpAfterAnAPIServerOutage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{Binaries: controlplane.Binaries{
-		Etcd: bins.Binary(upstream.Etcd), KubeAPIServer: bins.Binary(upstream.KubeAPIServer),
-		KubeControllerManager: bins.Binary(upstream.KubeControllerManager)}, RunDir: t.TempDir()})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Binaries: controlplane.UpstreamBinaries(bins), RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

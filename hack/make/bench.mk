@@ -8,7 +8,7 @@
 #   make bench-cluster                              N = 100, 1,000 (~15 min; upstream 1,000 ~4 min)
 #   make bench-cluster BENCH_LARGE=1                also the reference proxier at 10,000
 #   make bench-cluster BENCH_LARGE=1 BENCH_UPSTREAM_LARGE=1   upstream at 10,000 too (~40 min more)
-#   make bench-cluster BENCH_KUBE_PROXY=v1.35.4     another upstream release (built when missing)
+#   make bench-cluster BENCH_KUBE_PROXY=v1.35.4     another upstream release (fetched when missing)
 BENCH_KUBE_PROXY     ?= v1.37.2
 BENCH_LARGE          ?=
 BENCH_UPSTREAM_LARGE ?=

@@ -31,7 +31,7 @@ lab-capture:
 # PASS/FAIL verdict per assertion; exits non-zero when one fails. Upstream kube-proxy goes to
 # ipvs by the seed's method 2 (ConfigMap edit, pod delete), the reference proxier (ipvs only)
 # by method 1; LAB_METHOD=creation picks method 1 for upstream too. LAB_SAVE=DIR keeps every
-# output (testdata). The first run builds the upstream binaries (7-15 min).
+# output (testdata). The first run downloads the upstream binaries (or builds them: 7-15 min; UPSTREAM_SOURCE, hack/make/upstream.mk).
 LAB_METHOD ?=
 LAB_SAVE   ?=
 lab: lab-cluster-binaries

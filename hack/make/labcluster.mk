@@ -14,7 +14,8 @@
 # as given: the suite checks it with its other settings (framework/e2e/settings.go) and
 # stops before anything starts when it is not a count from 1 to 4.
 #
-# The upstream release is built into $CACHE_DIR/upstream/<version> when missing (minutes).
+# The upstream release is fetched into $CACHE_DIR/upstream/<version> when missing (downloaded, or built:
+# minutes; UPSTREAM_SOURCE, hack/make/upstream.mk).
 KUBE_PROXY  ?= v1.37.2
 LAB_SUITES  ?= seedlab
 LAB_SWITCH  ?= $(or $(IPVS_E2E_SWITCH),creation)
@@ -67,7 +68,7 @@ test-labcluster:
 # failure fails the target. Cached: 66 s measured for the two suites (2 cores, idle).
 lab-e2e-ci:
 	@start=$$(date +%s); \
-	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (built when missing)"; \
+	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (fetched when missing)"; \
 	$(IPVS_E2E) upstream build --version $(LAB_CI_VERSION) \
 	  --components kube-apiserver,kube-controller-manager,kube-proxy,etcd || exit 1; \
 	rc=0; res=""; \
@@ -123,7 +124,7 @@ lab-soak: lab-cluster-binaries
 # The seedlab suite against every minor release the lab serves: 1.34 (ipvs not deprecated),
 # 1.35 and 1.36 (deprecation logged; the IPVSDeprecation event is recorded before kube-proxy's
 # event sink starts, so none reaches the API server - the suite reports which it saw) and
-# 1.37 (KubeProxyIPVS gate on). Each release is built when missing (5-15 min on 2 cores).
+# 1.37 (KubeProxyIPVS gate on). Each release is fetched when missing (a download, or a 5-15 min build on 2 cores).
 LAB_VERSIONS ?= v1.34.4 v1.35.4 v1.36.3 v1.37.2
 .PHONY: lab-e2e-versions
 lab-e2e-versions:

@@ -155,8 +155,9 @@ func (p *Provider) components() []string {
 }
 
 // Preflight implements cluster.Provider: QEMU, the node agent (and reference proxier)
-// binaries and the upstream release's binaries must be there (the release is built by
-// Create when missing, which takes minutes, so Preflight only warns about it).
+// binaries and the upstream release's binaries must be there (the release is fetched by
+// Create when missing, so Preflight only warns about it), and the upstream download
+// settings must be well-formed.
 func (p *Provider) Preflight(ctx context.Context) error {
 	var errs []error
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -167,8 +168,10 @@ func (p *Provider) Preflight(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s binary %s: %w (build it with `make lab-cluster-binaries`, or set %s)", b.what, b.path, err, b.env))
 		}
 	}
-	if _, err := upstream.Lookup(ctx, upstream.Options{Version: p.version, Components: p.components()}); err != nil {
-		slog.Warn("preflight: " + err.Error() + "; Create builds it (minutes)")
+	if err := upstream.CheckEnv(); err != nil {
+		errs = append(errs, err)
+	} else if _, err := upstream.Lookup(ctx, upstream.Options{Version: p.version, Components: p.components()}); err != nil {
+		slog.Warn("preflight: " + err.Error() + "; Create downloads or builds it (seconds to minutes)")
 	}
 	if len(errs) == 0 {
 		slog.Info("preflight ok: lab cluster", "release", p.version, "reference", p.reference)
@@ -196,7 +199,7 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	paths, err := upstream.Lookup(ctx, upstream.Options{Version: p.version, Components: p.components()})
 	var nb *upstream.NotBuiltError
 	if errors.As(err, &nb) {
-		slog.Info("lab cluster: building upstream binaries", "release", p.version, "components", nb.Components)
+		slog.Info("lab cluster: fetching upstream binaries", "release", p.version, "components", nb.Components)
 		paths, err = upstream.Build(ctx, upstream.Options{Version: p.version, Components: p.components()})
 	}
 	if err != nil {
@@ -224,10 +227,9 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	// The cluster outlives Create's context (Ginkgo's BeforeSuite); Delete stops it.
 	life := context.WithoutCancel(ctx)
 	cp, err := controlplane.Start(life, controlplane.Options{
-		Binaries: controlplane.Binaries{Etcd: paths.Binary(upstream.Etcd), KubeAPIServer: paths.Binary(upstream.KubeAPIServer),
-			KubeControllerManager: paths.Binary(upstream.KubeControllerManager)},
-		RunDir: filepath.Join(runDir, "controlplane"),
-		Ports:  controlplane.Ports{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3]},
+		Binaries: controlplane.UpstreamBinaries(paths),
+		RunDir:   filepath.Join(runDir, "controlplane"),
+		Ports:    controlplane.Ports{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3]},
 	})
 	if err != nil {
 		return false, err

@@ -142,6 +142,10 @@ func TestCheckSettings(t *testing.T) {
 		{"IPVS_E2E_LAB_KEEP", "true", `IPVS_E2E_LAB_KEEP="true": not 1; expected 1`},
 		{"IPVS_E2E_LAB_NODES", "5", `IPVS_E2E_LAB_NODES="5": 5 nodes are out of range`},
 		{"IPVS_E2E_LAB_PROXIER", "/", `IPVS_E2E_LAB_PROXIER="/": / is not a regular file`},
+		{"UPSTREAM_SOURCE", "download", ""},
+		{"UPSTREAM_SOURCE", "offline", `UPSTREAM_SOURCE="offline": not a source; expected auto, download or build`},
+		{"UPSTREAM_RELEASE_URL", "https://mirror.example/k8s", ""},
+		{"UPSTREAM_ETCD_URL", "file:///srv/etcd", `UPSTREAM_ETCD_URL="file:///srv/etcd": found scheme "file", want http or https; expected an http(s) base URL`},
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
 // Setting is one environment variable the provider reads. The suites check every one up
@@ -47,7 +48,25 @@ func Settings() []Setting {
 			File: true},
 		{Env: ProxierEnv, Accepts: "an existing file, a static linux/amd64 build of cmd/ipvs-proxier (empty: bin/ipvs-proxier of the checkout)",
 			File: true},
+		// The control plane's binaries (hack/lab/upstream): how a missing one is made, and where from.
+		{Env: upstream.SourceEnv, Accepts: "auto, download or build (empty: auto, the release download with a build from the Go module proxy when the release host does not answer)",
+			Check: func(v string) error {
+				_, err := upstream.ParseSource(upstream.SourceEnv, v)
+				return errOnly(err, "not a source")
+			}},
+		{Env: upstream.ReleaseURLEnv, Accepts: "an http(s) base URL (empty: " + upstream.DefaultReleaseURL + ")",
+			Check: func(v string) error { _, err := upstream.CheckBaseURL(v); return err }},
+		{Env: upstream.EtcdURLEnv, Accepts: "an http(s) base URL (empty: " + upstream.DefaultEtcdURL + ")",
+			Check: func(v string) error { _, err := upstream.CheckBaseURL(v); return err }},
 	}
+}
+
+// errOnly replaces err, whose text already names the setting, by the bare reason.
+func errOnly(err error, reason string) error {
+	if err != nil {
+		return errors.New(reason)
+	}
+	return nil
 }
 
 // ParseNodes reads a node count as NodesEnv holds it; empty is 1. Its error says why the

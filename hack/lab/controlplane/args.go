@@ -37,6 +37,20 @@ func pkiOptions(o Options) PKIOptions {
 }
 
 func etcdArgs(o Options, dataDir string) []string {
+	if o.Binaries.EtcdRelease {
+		// What the lab's etcd program sets through the embed package (etcdmain.go.txt).
+		client, peer := etcdClientURL(o), "http://"+hostPort(o.Ports.EtcdPeer)
+		return []string{
+			"--data-dir=" + dataDir,
+			"--name=default",
+			"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+			"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=default=" + peer,
+			"--log-level=warn",
+			// The data dir is thrown away with the cluster.
+			"--unsafe-no-fsync=true",
+		}
+	}
 	return []string{
 		"-data-dir", dataDir,
 		"-listen-client-url", etcdClientURL(o),

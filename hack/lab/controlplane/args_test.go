@@ -55,6 +55,17 @@ func TestComponentArgs(t *testing.T) {
 			},
 		},
 		{
+			name: "etcd's release binary",
+			opts: Options{Binaries: Binaries{EtcdRelease: true}, Ports: Ports{EtcdClient: 12379, EtcdPeer: 12380, APIServer: 16443, ControllerManager: 20257}},
+			etcd: map[string]string{
+				"data-dir": "/d", "listen-client-urls": "http://127.0.0.1:12379", "advertise-client-urls": "http://127.0.0.1:12379",
+				"listen-peer-urls": "http://127.0.0.1:12380", "initial-advertise-peer-urls": "http://127.0.0.1:12380",
+				"initial-cluster": "default=http://127.0.0.1:12380", "name": "default", "unsafe-no-fsync": "true",
+				"listen-client-url": "", "listen-peer-url": "",
+			},
+			apiserver: map[string]string{"etcd-servers": "http://127.0.0.1:12379"},
+		},
+		{
 			name: "custom ports and ranges",
 			opts: Options{
 				Ports:            Ports{EtcdClient: 12379, EtcdPeer: 12380, APIServer: 16443, ControllerManager: 20257},
@@ -77,7 +88,7 @@ func TestComponentArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.opts.Binaries = Binaries{"/bin/true", "/bin/true", "/bin/true"}
+			tt.opts.Binaries = Binaries{Etcd: "/bin/true", KubeAPIServer: "/bin/true", KubeControllerManager: "/bin/true", EtcdRelease: tt.opts.Binaries.EtcdRelease}
 			o, err := tt.opts.withDefaults()
 			if err != nil {
 				t.Fatal(err)
@@ -113,8 +124,8 @@ func TestOptionsNeedBinaries(t *testing.T) {
 		wantErr string
 	}{
 		{"none", Binaries{}, "binary given: build it with hack/lab/upstream"},
-		{"missing file", Binaries{"/nonexistent/etcd", "/bin/true", "/bin/true"}, "etcd binary: stat /nonexistent/etcd"},
-		{"not executable", Binaries{"/bin/true", plain, "/bin/true"}, "kube-apiserver binary " + plain + " is not an executable file"},
+		{"missing file", Binaries{Etcd: "/nonexistent/etcd", KubeAPIServer: "/bin/true", KubeControllerManager: "/bin/true"}, "etcd binary: stat /nonexistent/etcd"},
+		{"not executable", Binaries{Etcd: "/bin/true", KubeAPIServer: plain, KubeControllerManager: "/bin/true"}, "kube-apiserver binary " + plain + " is not an executable file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

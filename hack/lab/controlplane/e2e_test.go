@@ -76,11 +76,7 @@ func TestControlPlane(t *testing.T) {
 
 	start := time.Now()
 	cp, err := controlplane.Start(ctx, controlplane.Options{
-		Binaries: controlplane.Binaries{
-			Etcd:                  bins.Binary(upstream.Etcd),
-			KubeAPIServer:         bins.Binary(upstream.KubeAPIServer),
-			KubeControllerManager: bins.Binary(upstream.KubeControllerManager),
-		},
+		Binaries: controlplane.UpstreamBinaries(bins),
 		// Logs, PKI and kubeconfigs stay after `go test -artifacts`.
 		RunDir: t.ArtifactDir(),
 	})

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 )
 
 // Loopback is the only address any component listens on.
@@ -30,6 +32,18 @@ var DefaultControllers = []string{"*", "-node-lifecycle-controller"}
 // Binaries are the programs the control plane runs (hack/lab/upstream builds them).
 type Binaries struct {
 	Etcd, KubeAPIServer, KubeControllerManager string
+	// EtcdRelease says Etcd is etcd's own release binary (hack/lab/upstream downloads it),
+	// which takes etcd's flags, rather than the lab's etcd program built from source, which
+	// takes a few of its own (upstream.Paths.EtcdIsRelease tells).
+	EtcdRelease bool
+}
+
+// UpstreamBinaries are the control plane's binaries of a release in hack/lab/upstream's cache.
+func UpstreamBinaries(p upstream.Paths) Binaries {
+	return Binaries{
+		Etcd: p.Binary(upstream.Etcd), KubeAPIServer: p.Binary(upstream.KubeAPIServer),
+		KubeControllerManager: p.Binary(upstream.KubeControllerManager), EtcdRelease: p.EtcdIsRelease(),
+	}
 }
 
 // Ports the components listen on, all on 127.0.0.1.

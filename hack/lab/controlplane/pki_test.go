@@ -24,7 +24,7 @@ import (
 
 func newTestPKI(t *testing.T) *PKI {
 	t.Helper()
-	o, err := Options{Binaries: Binaries{"/bin/true", "/bin/true", "/bin/true"}}.withDefaults()
+	o, err := Options{Binaries: Binaries{Etcd: "/bin/true", KubeAPIServer: "/bin/true", KubeControllerManager: "/bin/true"}}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}

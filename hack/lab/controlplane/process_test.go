@@ -205,7 +205,7 @@ func TestStartRefusesBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	_, err = Start(context.Background(), Options{Binaries: Binaries{"/bin/true", "/bin/true", "/bin/true"}, Ports: ports, RunDir: t.TempDir()})
+	_, err = Start(context.Background(), Options{Binaries: Binaries{Etcd: "/bin/true", KubeAPIServer: "/bin/true", KubeControllerManager: "/bin/true"}, Ports: ports, RunDir: t.TempDir()})
 	want := fmt.Sprintf("127.0.0.1:%d is in use", ports.APIServer)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Start = %v, want an error containing %q", err, want)

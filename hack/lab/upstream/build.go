@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +44,17 @@ type Options struct {
 	Parallel int
 	// Logger receives progress lines; default slog.Default().
 	Logger *slog.Logger
+	// Source says how a missing or broken binary is made: downloaded from the release
+	// hosts, built from the Go module proxy, or auto (the default) for the download with a
+	// build when the release host does not answer. Default: $UPSTREAM_SOURCE, else auto.
+	Source Source
+	// ReleaseURL and EtcdURL are the base URLs of the Kubernetes and etcd releases.
+	// Default: $UPSTREAM_RELEASE_URL and $UPSTREAM_ETCD_URL, else DefaultReleaseURL and
+	// DefaultEtcdURL.
+	ReleaseURL, EtcdURL string
+
+	// probeTimeout replaces the reachability probe's timeout in tests.
+	probeTimeout time.Duration
 }
 
 // Paths tell where Build left the binaries of one release.
@@ -55,10 +68,16 @@ type Paths struct {
 	Binaries map[string]string
 	// EtcdVersion is the etcd version the etcd binary was built at, when etcd was asked for.
 	EtcdVersion string
+	// Sources says of each binary whether it was downloaded or built.
+	Sources map[string]Source
 }
 
 // Binary returns the path of a component's binary, or "" when Build was not asked for it.
 func (p Paths) Binary(component string) string { return p.Binaries[component] }
+
+// EtcdIsRelease reports whether the etcd binary is etcd's own release binary, which takes
+// etcd's flags, rather than the lab's etcd program (see controlplane.Binaries).
+func (p Paths) EtcdIsRelease() bool { return p.Sources[Etcd] == SourceDownload }
 
 // DefaultCacheDir is the project's cache root (hack/lab/cachedir).
 func DefaultCacheDir() string { return cachedir.Root() }
@@ -111,6 +130,11 @@ func (e *NotBuiltError) Error() string {
 
 func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 	opts = opts.withDefaults()
+	// Settings first: a malformed one is refused before the cache is touched.
+	opts, err := opts.settings()
+	if err != nil {
+		return Paths{}, err
+	}
 	rel, err := ParseRelease(opts.Version)
 	if err != nil {
 		return Paths{}, err
@@ -120,7 +144,7 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		return Paths{}, err
 	}
 	dir := ReleaseDir(opts.CacheDir, rel)
-	p := Paths{Release: rel, Dir: dir, BinDir: filepath.Join(dir, "bin"), Binaries: map[string]string{}}
+	p := Paths{Release: rel, Dir: dir, BinDir: filepath.Join(dir, "bin"), Binaries: map[string]string{}, Sources: map[string]Source{}}
 	if err := os.MkdirAll(p.BinDir, 0o755); err != nil {
 		return Paths{}, fmt.Errorf("creating the upstream cache: %w", err)
 	}
@@ -149,21 +173,29 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		}
 		return in
 	}
+	done := func(c string, st stamp) {
+		p.Binaries[c] = filepath.Join(p.BinDir, c)
+		p.Sources[c] = st.source()
+		if c == Etcd {
+			p.EtcdVersion = st.EtcdVersion
+		}
+	}
 
 	var todo []string
 	for _, c := range components {
 		bin := filepath.Join(p.BinDir, c)
-		st, ok := readStamp(bin, inputs(c))
-		if !ok {
+		in := inputs(c)
+		st, problem := checkEntry(bin, in, opts.Source)
+		if problem != nil {
+			if problem.corrupt {
+				opts.Logger.Warn(fmt.Sprintf("upstream: cached %s (%s) is not usable: %s; Build fetches it again", label(in, ""), bin, problem.why))
+			}
 			todo = append(todo, c)
 			continue
 		}
-		p.Binaries[c] = bin
-		if c == Etcd {
-			p.EtcdVersion = st.EtcdVersion
-		}
+		done(c, st)
 		if doBuild {
-			opts.Logger.Info(fmt.Sprintf("upstream: %s is up to date (%s)", label(st.Inputs, st.EtcdVersion), bin))
+			opts.Logger.Info(fmt.Sprintf("upstream: %s is up to date (%s, sha256 checked; %s)", label(st.Inputs, st.EtcdVersion), st.origin(), bin))
 		}
 	}
 	if len(todo) == 0 {
@@ -173,20 +205,88 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		return p, &NotBuiltError{Release: rel, Components: todo}
 	}
 
-	k, err := resolve(ctx, g, dir, rel, opts.Logger)
+	// The release's go.mod names the etcd version; it is read at most once, and only when
+	// etcd or a source build needs it.
+	var (
+		k    *KubernetesModFile
+		kErr error
+	)
+	modFile := func() (*KubernetesModFile, error) {
+		if k == nil && kErr == nil {
+			k, kErr = resolve(ctx, g, dir, rel, opts.Logger)
+		}
+		return k, kErr
+	}
+
+	toBuild := todo
+	if opts.Source != SourceBuild {
+		if !rel.Supported() {
+			return Paths{}, fmt.Errorf("%s is older than v1.%d, the oldest release the lab supports", rel, OldestMinor)
+		}
+		toBuild = nil
+		f := newFetcher(opts)
+		var hosts []string
+		if slices.ContainsFunc(todo, func(c string) bool { return c != Etcd }) {
+			hosts = append(hosts, opts.ReleaseURL)
+		}
+		if slices.Contains(todo, Etcd) {
+			hosts = append(hosts, opts.EtcdURL)
+		}
+		f.probe(ctx, hosts...)
+		for _, c := range todo {
+			in := downloadInputs(inputs(c))
+			bin := filepath.Join(p.BinDir, c)
+			what := label(in, "")
+			var st stamp
+			if c == Etcd {
+				var mf *KubernetesModFile
+				if mf, err = modFile(); err == nil {
+					what = label(in, mf.EtcdVersion)
+					st, err = f.downloadEtcd(ctx, mf.EtcdVersion, in, bin, opts.Logger)
+				}
+			} else {
+				st, err = f.downloadKubernetes(ctx, rel, in, bin, opts.Logger)
+			}
+			var ue *UnreachableError
+			switch {
+			case err == nil:
+				if err := writeStamp(bin, st); err != nil {
+					return Paths{}, err
+				}
+				done(c, st)
+				continue
+			case errors.As(err, &ue) && opts.Source == SourceAuto:
+				opts.Logger.Info(fmt.Sprintf("upstream: %s: %v: building from the Go module proxy instead (%s=auto)", what, ue, SourceEnv))
+				toBuild = append(toBuild, c)
+				continue
+			case errors.As(err, &ue):
+				return Paths{}, fmt.Errorf("%s: %w; %s=download does not build from source: use auto or build, or a reachable mirror in %s / %s",
+					what, err, SourceEnv, ReleaseURLEnv, EtcdURLEnv)
+			case opts.Source == SourceAuto:
+				return Paths{}, fmt.Errorf("%w\n(%s=auto builds from source only when the release host does not answer; this is another failure, so it stops here: "+
+					"%s=build builds from source on purpose)", err, SourceEnv, SourceEnv)
+			default:
+				return Paths{}, err
+			}
+		}
+		if len(toBuild) == 0 {
+			return p, nil
+		}
+	}
+
+	mf, err := modFile()
 	if err != nil {
 		return Paths{}, err
 	}
 	total := time.Now()
-	for _, c := range todo {
+	for _, c := range toBuild {
 		in := inputs(c)
 		bin := filepath.Join(p.BinDir, c)
 		var st stamp
 		if c == Etcd {
-			st, err = buildEtcd(ctx, g, dir, bin, k, rel, in, opts)
-			p.EtcdVersion = st.EtcdVersion
+			st, err = buildEtcd(ctx, g, dir, bin, mf, rel, in, opts)
 		} else {
-			st, err = buildKubernetes(ctx, g, dir, bin, k, rel, in, opts)
+			st, err = buildKubernetes(ctx, g, dir, bin, mf, rel, in, opts)
 		}
 		if err != nil {
 			return Paths{}, err
@@ -194,9 +294,9 @@ func build(ctx context.Context, opts Options, doBuild bool) (Paths, error) {
 		if err := writeStamp(bin, st); err != nil {
 			return Paths{}, err
 		}
-		p.Binaries[c] = bin
+		done(c, st)
 	}
-	opts.Logger.Info(fmt.Sprintf("upstream: built %s for %s in %s", strings.Join(todo, ", "), rel, time.Since(total).Round(time.Second)))
+	opts.Logger.Info(fmt.Sprintf("upstream: built %s for %s in %s", strings.Join(toBuild, ", "), rel, time.Since(total).Round(time.Second)))
 	return p, nil
 }
 
@@ -310,7 +410,7 @@ func goBuild(ctx context.Context, g goTool, modDir, bin string, in buildInputs, 
 		os.Remove(tmp)
 		return res, fmt.Errorf("building %s: %w", what, err)
 	}
-	if err := os.Rename(tmp, bin); err != nil {
+	if err := install(tmp, bin); err != nil {
 		return res, err
 	}
 	size := int64(0)
@@ -361,55 +461,132 @@ type buildInputs struct {
 	Version   string
 	Package   string `json:",omitempty"`
 	Program   string `json:",omitempty"` // sha256 of the etcd program
-	Go        string
+	Go        string `json:",omitempty"` // empty, as Ldflags and Generator, for a download
 	GOOS      string
 	GOARCH    string
-	Ldflags   string
-	Generator int
+	Ldflags   string `json:",omitempty"`
+	Generator int    `json:",omitempty"`
 }
 
 // stamp is written beside each binary as <binary>.stamp.
 type stamp struct {
+	// Source is "build" or "download". Stamps written before downloads existed have none:
+	// they are builds.
+	Source string `json:",omitempty"`
+	// Inputs are a build's inputs; a download's holds only Component, Version, GOOS and
+	// GOARCH (see downloadInputs).
 	Inputs      buildInputs
 	EtcdVersion string `json:",omitempty"`
-	SHA256      string
-	BuildTime   string
-	CPUTime     string
-	MaxRSSKB    int64
+	// URL and Checksum say where a download came from and the published digest it matched
+	// ("sha512:<hex>"; for etcd, the tarball's sha256 from SHA256SUMS).
+	URL      string `json:",omitempty"`
+	Checksum string `json:",omitempty"`
+	// SHA256 is the binary's, checked on every use.
+	SHA256    string
+	BuildTime string `json:",omitempty"`
+	CPUTime   string `json:",omitempty"`
+	MaxRSSKB  int64  `json:",omitempty"`
+}
+
+func (st stamp) source() Source {
+	if st.Source == string(SourceDownload) {
+		return SourceDownload
+	}
+	return SourceBuild
+}
+
+// origin says where a cached binary came from, for progress lines.
+func (st stamp) origin() string {
+	if st.source() == SourceDownload {
+		return "downloaded from " + st.URL
+	}
+	return "built from the Go module proxy"
+}
+
+// downloadInputs keeps of a build's inputs those a release binary depends on: the toolchain
+// and flags it was built with are the release's, not this machine's.
+func downloadInputs(in buildInputs) buildInputs {
+	return buildInputs{Component: in.Component, Version: in.Version, GOOS: in.GOOS, GOARCH: in.GOARCH}
 }
 
 func newStamp(in buildInputs, res runResult, bin string) stamp {
-	st := stamp{Inputs: in, BuildTime: res.elapsed.Round(time.Millisecond).String(),
+	st := stamp{Source: string(SourceBuild), Inputs: in, BuildTime: res.elapsed.Round(time.Millisecond).String(),
 		CPUTime: res.cpu.Round(time.Millisecond).String(), MaxRSSKB: res.maxRSSKB}
-	if data, err := os.ReadFile(bin); err == nil {
-		st.SHA256 = sha256Hex(data)
-	}
+	st.SHA256, _ = fileSHA256(bin)
 	return st
 }
 
-// readStamp reports whether bin exists and its stamp records exactly the inputs in.
-func readStamp(bin string, in buildInputs) (stamp, bool) {
+// entryProblem says why a cache entry is not used. corrupt marks an entry that was
+// complete once and is not now (or never was): logged, since nobody expects it.
+type entryProblem struct {
+	why     string
+	corrupt bool
+}
+
+// checkEntry reports whether bin is a usable cache entry for the build inputs in under the
+// source setting, nil when it is. A download matches on component, version and platform;
+// a build on all its inputs. auto takes either; download and build only their own. Every
+// use hashes the binary: a truncated or changed file never runs.
+func checkEntry(bin string, in buildInputs, src Source) (stamp, *entryProblem) {
 	fi, err := os.Stat(bin)
+	if os.IsNotExist(err) {
+		return stamp{}, &entryProblem{why: "not cached"}
+	}
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-		return stamp{}, false
+		return stamp{}, &entryProblem{why: "not an executable file", corrupt: true}
 	}
 	data, err := os.ReadFile(bin + ".stamp")
 	if err != nil {
-		return stamp{}, false
+		return stamp{}, &entryProblem{why: "its stamp is missing (an interrupted build or download)", corrupt: true}
 	}
 	var st stamp
-	if json.Unmarshal(data, &st) != nil || st.Inputs != in {
-		return stamp{}, false
+	if err := json.Unmarshal(data, &st); err != nil {
+		return stamp{}, &entryProblem{why: "its stamp does not parse: " + err.Error(), corrupt: true}
 	}
-	return st, true
+	switch {
+	case src != SourceAuto && st.source() != src:
+		return stamp{}, &entryProblem{why: fmt.Sprintf("it was %s, and %s=%s", st.origin(), SourceEnv, src)}
+	case st.source() == SourceDownload && st.Inputs != downloadInputs(in):
+		return stamp{}, &entryProblem{why: "downloaded for another release or platform"}
+	case st.source() == SourceBuild && st.Inputs != in:
+		return stamp{}, &entryProblem{why: "built with other inputs"}
+	case st.SHA256 == "":
+		return stamp{}, &entryProblem{why: "its stamp records no sha256", corrupt: true}
+	}
+	got, err := fileSHA256(bin)
+	if err != nil {
+		return stamp{}, &entryProblem{why: err.Error(), corrupt: true}
+	}
+	if got != st.SHA256 {
+		return stamp{}, &entryProblem{why: fmt.Sprintf("its sha256 is %s, its stamp records %s (%d bytes: truncated or changed)", got, st.SHA256, fi.Size()), corrupt: true}
+	}
+	return st, nil
 }
 
+// writeStamp writes through a temporary file, so a stamp is whole or absent.
 func writeStamp(bin string, st stamp) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(bin+".stamp", append(data, '\n'), 0o644)
+	tmp := bin + ".stamp.tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, bin+".stamp")
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func sha256Hex(b []byte) string {

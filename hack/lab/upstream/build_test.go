@@ -83,7 +83,7 @@ func (f fakeGoEnv) calls(t *testing.T) []string {
 func (f fakeGoEnv) options(components ...string) Options {
 	return Options{
 		Version: "v1.37.2", Components: components, CacheDir: f.cache, Go: f.goBin,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Source: SourceBuild,
 	}
 }
 
@@ -264,40 +264,83 @@ func TestWriteModuleKeepsResolvedState(t *testing.T) {
 	}
 }
 
-func TestReadStamp(t *testing.T) {
-	in := buildInputs{Component: "kube-proxy", Version: "v1.37.2", Go: "go1.26.8", Ldflags: "-s -w", Generator: generatorRevision}
+func TestCheckEntry(t *testing.T) {
+	in := buildInputs{Component: "kube-proxy", Version: "v1.37.2", Go: "go1.26.8", GOOS: "linux", GOARCH: "amd64", Ldflags: "-s -w", Generator: generatorRevision}
+	x := sha256Hex([]byte("x"))
+	// oldStamp is a stamp as written before downloads existed: no Source, build times.
+	oldStamp := func(in buildInputs, sum string) string {
+		return `{"Inputs": {"Component": "` + in.Component + `", "Version": "` + in.Version + `", "Go": "` + in.Go + `", "GOOS": "linux", "GOARCH": "amd64", ` +
+			`"Ldflags": "-s -w", "Generator": 1}, "SHA256": "` + sum + `", "BuildTime": "40.6s", "CPUTime": "17s", "MaxRSSKB": 1588976}`
+	}
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, bin string)
-		want  bool
+		name    string
+		src     Source
+		setup   func(t *testing.T, bin string)
+		ok      bool
+		corrupt bool
 	}{
-		{"no binary", func(t *testing.T, bin string) {}, false},
-		{"binary without stamp", func(t *testing.T, bin string) { os.WriteFile(bin, []byte("x"), 0o755) }, false},
-		{"not executable", func(t *testing.T, bin string) {
+		{"no binary", SourceAuto, func(t *testing.T, bin string) {}, false, false},
+		{"binary without stamp", SourceAuto, func(t *testing.T, bin string) { os.WriteFile(bin, []byte("x"), 0o755) }, false, true},
+		{"not executable", SourceAuto, func(t *testing.T, bin string) {
 			os.WriteFile(bin, []byte("x"), 0o644)
-			writeStamp(bin, stamp{Inputs: in})
-		}, false},
-		{"other inputs", func(t *testing.T, bin string) {
+			writeStamp(bin, stamp{Inputs: in, SHA256: x})
+		}, false, true},
+		{"other inputs", SourceAuto, func(t *testing.T, bin string) {
 			os.WriteFile(bin, []byte("x"), 0o755)
 			other := in
 			other.Go = "go1.25.0"
-			writeStamp(bin, stamp{Inputs: other})
-		}, false},
-		{"corrupt stamp", func(t *testing.T, bin string) {
+			writeStamp(bin, stamp{Inputs: other, SHA256: x})
+		}, false, false},
+		{"corrupt stamp", SourceAuto, func(t *testing.T, bin string) {
 			os.WriteFile(bin, []byte("x"), 0o755)
 			os.WriteFile(bin+".stamp", []byte("{"), 0o644)
-		}, false},
-		{"matching", func(t *testing.T, bin string) {
+		}, false, true},
+		{"stamp without sha256", SourceAuto, func(t *testing.T, bin string) {
 			os.WriteFile(bin, []byte("x"), 0o755)
 			writeStamp(bin, stamp{Inputs: in})
-		}, true},
+		}, false, true},
+		{"truncated binary", SourceAuto, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			writeStamp(bin, stamp{Inputs: in, SHA256: sha256Hex([]byte("xyz"))})
+		}, false, true},
+		{"matching build", SourceAuto, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			writeStamp(bin, stamp{Source: "build", Inputs: in, SHA256: x})
+		}, true, false},
+		{"stamp of the code before downloads", SourceAuto, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
+		}, true, false},
+		{"stamp of the code before downloads, build mode", SourceBuild, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
+		}, true, false},
+		{"build wanted as a download", SourceDownload, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
+		}, false, false},
+		{"matching download, any go", SourceAuto, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			writeStamp(bin, stamp{Source: "download", Inputs: downloadInputs(in), URL: "http://h/k", Checksum: "sha512:00", SHA256: x})
+		}, true, false},
+		{"download wanted as a build", SourceBuild, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			writeStamp(bin, stamp{Source: "download", Inputs: downloadInputs(in), SHA256: x})
+		}, false, false},
+		{"download of another release", SourceDownload, func(t *testing.T, bin string) {
+			os.WriteFile(bin, []byte("x"), 0o755)
+			other := downloadInputs(in)
+			other.Version = "v1.36.3"
+			writeStamp(bin, stamp{Source: "download", Inputs: other, SHA256: x})
+		}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bin := filepath.Join(t.TempDir(), "kube-proxy")
 			tt.setup(t, bin)
-			if _, got := readStamp(bin, in); got != tt.want {
-				t.Errorf("readStamp = %v, want %v", got, tt.want)
+			_, problem := checkEntry(bin, in, tt.src)
+			if ok := problem == nil; ok != tt.ok || (problem != nil && problem.corrupt != tt.corrupt) {
+				t.Errorf("checkEntry = %+v, want usable %v, corrupt %v", problem, tt.ok, tt.corrupt)
 			}
 		})
 	}

@@ -78,6 +78,10 @@ func (o Options) Validate() error {
 			return fmt.Errorf("kube-proxy %q: expected a release such as %s, or %q: %w", o.KubeProxy, clusterlab.DefaultVersion, clusterlab.Reference, err)
 		}
 	}
+	// The control plane is upstream's whatever the proxy, so its download settings count.
+	if err := upstream.CheckEnv(); err != nil {
+		return err
+	}
 	switch {
 	case o.Method != MethodConfigMap && o.Method != MethodCreation:
 		return fmt.Errorf("method %q: expected %q (the seed's method 2: edit the ConfigMap, delete the pods) or %q (method 1: mode ipvs at creation)",
@@ -205,8 +209,9 @@ func printIntro(out io.Writer, o Options, version string, reference bool) {
 `, version, clusterlab.NodeName, proxy, method, version, strings.TrimSpace(NodePrompt))
 }
 
-// binaries finds the upstream binaries the walk needs, building the missing ones. A first
-// run builds them from the Go module proxy, which takes minutes: say so before it starts.
+// binaries finds the upstream binaries the walk needs, fetching the missing ones. A first
+// run without a release host builds them from the Go module proxy, which takes minutes: say
+// so before it starts.
 func binaries(ctx context.Context, out io.Writer, version string, reference bool) (upstream.Paths, error) {
 	cs := []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl}
 	if !reference {
@@ -217,20 +222,21 @@ func binaries(ctx context.Context, out io.Writer, version string, reference bool
 	var nb *upstream.NotBuiltError
 	switch {
 	case errors.As(err, &nb):
-		fmt.Fprintf(out, "lab: upstream %s binaries not built yet (%s): building them now from the Go module proxy into %s.\n"+
-			"     A first run takes 7-15 minutes on 2 cores; progress lines follow on stderr. Later runs reuse them.\n",
-			version, strings.Join(nb.Components, ", "), upstream.ReleaseDir(upstream.DefaultCacheDir(), nb.Release))
+		fmt.Fprintf(out, "lab: upstream %s binaries not cached yet (%s): fetching them now into %s.\n"+
+			"     The release binaries download in seconds; without a release host (or with %s=build) they are built\n"+
+			"     from the Go module proxy, 7-15 minutes on 2 cores. Progress lines follow on stderr. Later runs reuse them.\n",
+			version, strings.Join(nb.Components, ", "), upstream.ReleaseDir(upstream.DefaultCacheDir(), nb.Release), upstream.SourceEnv)
 		t := time.Now()
 		paths, err = upstream.Build(ctx, uo)
 		if err != nil {
 			return paths, err
 		}
-		fmt.Fprintf(out, "lab: upstream %s binaries built in %s\n", version, FormatElapsed(time.Since(t)))
+		fmt.Fprintf(out, "lab: upstream %s binaries ready in %s\n", version, FormatElapsed(time.Since(t)))
 		return paths, nil
 	case err != nil:
 		return paths, err
 	}
-	fmt.Fprintf(out, "lab: upstream %s binaries cached in %s (a first run builds them: 7-15 minutes)\n", version, paths.BinDir)
+	fmt.Fprintf(out, "lab: upstream %s binaries cached in %s\n", version, paths.BinDir)
 	return paths, nil
 }
 

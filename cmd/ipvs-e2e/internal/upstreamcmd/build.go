@@ -18,12 +18,14 @@ import (
 // buildFlags is `upstream build`: it builds a release's binaries into the cache.
 type buildFlags struct {
 	version    release
+	source     source
 	components []string
 	parallel   int
 }
 
 func (f *buildFlags) Bind(fs *pflag.FlagSet) {
-	f.version.bind(fs, "Kubernetes release to build")
+	f.version.bind(fs, "Kubernetes release to download or build")
+	f.source.bind(fs)
 	fs.StringSliceVar(&f.components, "components", upstream.DefaultComponents,
 		"comma-separated components: "+strings.Join(upstream.KnownComponents(), ", "))
 	fs.IntVarP(&f.parallel, "p", "p", 2, "go build -p (each build peaks at ~2 GB)")
@@ -42,6 +44,7 @@ func (f *buildFlags) Run(cmd *cobra.Command, _ []string) error {
 		Version:    string(f.version),
 		Components: f.components,
 		Parallel:   f.parallel,
+		Source:     upstream.Source(f.source),
 	})
 	if err != nil {
 		return err
@@ -75,6 +78,26 @@ func (r *release) Set(v string) error {
 		return err
 	}
 	*r = release(v)
+	return nil
+}
+
+// source is a --source flag, refused while the command line is read when it is none of
+// auto, download or build. Unset, Build reads $UPSTREAM_SOURCE (default auto).
+type source string
+
+func (s *source) bind(fs *pflag.FlagSet) {
+	fs.Var(s, "source", "how a missing binary is made: auto (download the release binaries; build from the Go module proxy "+
+		"when the release host does not answer), download or build (default $"+upstream.SourceEnv+", else auto)")
+}
+
+func (s *source) String() string { return string(*s) }
+func (s *source) Type() string   { return "source" }
+
+func (s *source) Set(v string) error {
+	if _, err := upstream.ParseSource("--source", v); err != nil {
+		return err
+	}
+	*s = source(v)
 	return nil
 }
 

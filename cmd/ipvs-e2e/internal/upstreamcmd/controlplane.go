@@ -18,12 +18,14 @@ func defaultRunDir() string { return filepath.Join(upstream.DefaultCacheDir(), "
 // upFlags is `upstream controlplane up`: it runs a control plane until Ctrl-C, or detached.
 type upFlags struct {
 	version release
+	source  source
 	runDir  string
 	detach  bool
 }
 
 func (f *upFlags) Bind(fs *pflag.FlagSet) {
-	f.version.bind(fs, "Kubernetes release (built first when not cached)")
+	f.version.bind(fs, "Kubernetes release (downloaded or built first when not cached)")
+	f.source.bind(fs)
 	fs.StringVar(&f.runDir, "run-dir", defaultRunDir(), "folder for PKI, kubeconfigs, logs and etcd data")
 	fs.BoolVar(&f.detach, "detach", false, "leave the control plane running and return; stop it with controlplane down")
 }
@@ -33,16 +35,13 @@ func (f *upFlags) Run(cmd *cobra.Command, _ []string) error {
 	p, err := upstream.Build(ctx, upstream.Options{
 		Version:    string(f.version),
 		Components: []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl},
+		Source:     upstream.Source(f.source),
 	})
 	if err != nil {
 		return err
 	}
 	cp, err := controlplane.Start(ctx, controlplane.Options{
-		Binaries: controlplane.Binaries{
-			Etcd:                  p.Binary(upstream.Etcd),
-			KubeAPIServer:         p.Binary(upstream.KubeAPIServer),
-			KubeControllerManager: p.Binary(upstream.KubeControllerManager),
-		},
+		Binaries: controlplane.UpstreamBinaries(p),
 		RunDir:   f.runDir,
 		Detached: f.detach,
 	})
