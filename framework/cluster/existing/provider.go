@@ -140,6 +140,15 @@ func (p *Provider) load() error {
 		return fmt.Errorf("kubeconfig %s: %w", where, err)
 	}
 	if len(raw.Contexts) == 0 {
+		var missing []string
+		for _, f := range p.files {
+			if _, err := os.Stat(f); err != nil {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) == len(p.files) {
+			return fmt.Errorf("kubeconfig %s: no such file; point -kubeconfig or KUBECONFIG at your cluster's kubeconfig", where)
+		}
 		return fmt.Errorf("kubeconfig %s: no context in it (is KUBECONFIG or -kubeconfig pointing at your cluster's kubeconfig?)", where)
 	}
 	p.context = p.opts.Context

@@ -66,6 +66,7 @@ func TestKubeconfigAndContext(t *testing.T) {
 	two := map[string]string{"staging": "https://10.0.0.1:6443", "classroom": "https://10.0.0.2:6443"}
 	file := writeKubeconfig(t, "staging", two)
 	noCurrent := writeKubeconfig(t, "", two)
+	empty := writeKubeconfig(t, "", nil)
 	for _, tc := range []struct {
 		name       string
 		env        string // KUBECONFIG
@@ -79,7 +80,8 @@ func TestKubeconfigAndContext(t *testing.T) {
 		{name: "KUBECONFIG, -context", env: file, opts: cluster.Options{Context: "classroom"}, wantServer: "https://10.0.0.2:6443"},
 		{name: "explicit file missing", opts: cluster.Options{Kubeconfig: "/nonexistent/kubeconfig"},
 			wantErr: "kubeconfig /nonexistent/kubeconfig: stat /nonexistent/kubeconfig: no such file or directory; give the file of your cluster's kubeconfig"},
-		{name: "no context anywhere", env: filepath.Join(t.TempDir(), "gone"), wantErr: "no context in it (is KUBECONFIG or -kubeconfig pointing at your cluster's kubeconfig?)"},
+		{name: "KUBECONFIG names no file", env: "/nonexistent/a" + string(os.PathListSeparator) + "/nonexistent/b", wantErr: "kubeconfig /nonexistent/a:/nonexistent/b: no such file; point -kubeconfig or KUBECONFIG at your cluster's kubeconfig"},
+		{name: "no context in the file", env: empty, wantErr: "kubeconfig " + empty + ": no context in it (is KUBECONFIG or -kubeconfig pointing at your cluster's kubeconfig?)"},
 		{name: "context not found", opts: cluster.Options{Kubeconfig: file, Context: "production"},
 			wantErr: `context "production" is not in kubeconfig ` + file + ` (contexts: classroom, staging)`},
 		{name: "no current-context", opts: cluster.Options{Kubeconfig: noCurrent},
