@@ -1,53 +1,78 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
 
-// Args splits the rule into the words iptables-restore would see: words are separated by
-// spaces and tabs, double quotes group words (`--comment "a b"` is two words, the second
-// "a b"), and a backslash takes the next character literally, inside or outside quotes
-// (iptables-save escapes `"` and `\` in a quoted string that way).
+// Args splits the rule into the words iptables-restore would see (SplitWords).
 func (r Rule) Args() ([]string, error) {
+	words, err := SplitWords(r.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", r.Spec, err)
+	}
+	var args []string
+	for _, w := range words {
+		args = append(args, w.Text)
+	}
+	return args, nil
+}
+
+// Word is one word of a rule line and the offset where it starts, so that a caller can
+// keep the rest of the line verbatim.
+type Word struct {
+	Text  string
+	Start int
+}
+
+// SplitWords splits a line into the words iptables-restore would see: words are separated
+// by spaces and tabs, double quotes group words (`--comment "a b"` is two words, the
+// second "a b"), and a backslash takes the next character literally, inside or outside
+// quotes (iptables-save escapes `"` and `\` in a quoted string that way).
+func SplitWords(line string) ([]Word, error) {
 	var (
-		args    []string
+		out     []Word
 		cur     strings.Builder
-		inWord  bool
+		start   = -1
 		inQuote bool
 	)
-	s := r.Spec
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	begin := func(i int) {
+		if start < 0 {
+			start = i
+		}
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
 		switch {
 		case c == '\\':
-			if i+1 == len(s) {
-				return nil, fmt.Errorf("rule %q: a backslash at the end: expected a character after it", s)
+			if i+1 == len(line) {
+				return nil, errors.New("a backslash at the end: expected a character after it")
 			}
+			begin(i)
 			i++
-			cur.WriteByte(s[i])
-			inWord = true
+			cur.WriteByte(line[i])
 		case c == '"':
+			begin(i)
 			inQuote = !inQuote
-			inWord = true
 		case (c == ' ' || c == '\t') && !inQuote:
-			if inWord {
-				args = append(args, cur.String())
+			if start >= 0 {
+				out = append(out, Word{Text: cur.String(), Start: start})
 				cur.Reset()
-				inWord = false
+				start = -1
 			}
 		default:
+			begin(i)
 			cur.WriteByte(c)
-			inWord = true
 		}
 	}
 	if inQuote {
-		return nil, fmt.Errorf("rule %q: unterminated double quote: expected a closing \"", s)
+		return nil, errors.New("unterminated double quote: expected a closing \"")
 	}
-	if inWord {
-		args = append(args, cur.String())
+	if start >= 0 {
+		out = append(out, Word{Text: cur.String(), Start: start})
 	}
-	return args, nil
+	return out, nil
 }
 
 // RuleFromArgs joins words into a rule the way iptables-save prints them: a word that is

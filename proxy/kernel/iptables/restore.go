@@ -134,9 +134,9 @@ func (r *restorer) applyLine(line string) error {
 		}
 		line = strings.TrimSpace(line[end+1:])
 	}
-	words, err := splitWords(line)
+	words, err := dataplane.SplitWords(line)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w", line, err)
 	}
 	if len(words) == 0 {
 		return fmt.Errorf("counters without a command")
@@ -225,20 +225,20 @@ var commands = map[string]string{
 }
 
 // command applies one rule line: words[0] is the command, words[1] its chain.
-func (r *restorer) command(line string, words []word) error {
+func (r *restorer) command(line string, words []dataplane.Word) error {
 	for _, w := range words {
-		if w.text == "-t" || w.text == "--table" {
+		if w.Text == "-t" || w.Text == "--table" {
 			return fmt.Errorf("the -t option cannot be used in iptables-restore input")
 		}
 	}
-	cmd, ok := commands[words[0].text]
+	cmd, ok := commands[words[0].Text]
 	if !ok {
-		return fmt.Errorf("unknown command %q: expected -A, -I, -D, -R, -N, -X, -F, -P, -Z or -E", words[0].text)
+		return fmt.Errorf("unknown command %q: expected -A, -I, -D, -R, -N, -X, -F, -P, -Z or -E", words[0].Text)
 	}
 	args := words[1:]
 	chainName := ""
 	if len(args) > 0 {
-		chainName = args[0].text
+		chainName = args[0].Text
 	}
 	needChain := func() (*dataplane.Chain, error) {
 		if chainName == "" {
@@ -255,13 +255,13 @@ func (r *restorer) command(line string, words []word) error {
 		if len(args) <= 1+skip {
 			return ""
 		}
-		return strings.TrimSpace(line[args[1+skip].start:])
+		return strings.TrimSpace(line[args[1+skip].Start:])
 	}
 	number := func() (int, bool) {
 		if len(args) < 2 {
 			return 0, false
 		}
-		n, err := strconv.Atoi(args[1].text)
+		n, err := strconv.Atoi(args[1].Text)
 		return n, err == nil
 	}
 
@@ -366,14 +366,14 @@ func (r *restorer) command(line string, words []word) error {
 		if len(args) != 2 {
 			return fmt.Errorf("expected -P CHAIN POLICY")
 		}
-		return r.setPolicy(chainName, args[1].text)
+		return r.setPolicy(chainName, args[1].Text)
 	case "-Z":
 		// Counters are not modelled.
 	case "-E":
 		if len(args) != 2 {
 			return fmt.Errorf("expected -E OLD-CHAIN NEW-CHAIN")
 		}
-		return r.renameChain(chainName, args[1].text)
+		return r.renameChain(chainName, args[1].Text)
 	}
 	return nil
 }
@@ -499,16 +499,16 @@ func jumpTarget(rule dataplane.Rule) (string, bool) {
 }
 
 func renameTarget(rule dataplane.Rule, old, name string) dataplane.Rule {
-	words, err := splitWords(rule.Spec)
+	words, err := dataplane.SplitWords(rule.Spec)
 	if err != nil {
 		return rule
 	}
 	for i := 0; i+1 < len(words); i++ {
-		switch words[i].text {
+		switch words[i].Text {
 		case "-j", "--jump", "-g", "--goto":
 			w := words[i+1]
-			if w.text == old {
-				return dataplane.Rule{Spec: rule.Spec[:w.start] + name + rule.Spec[w.start+len(old):]}
+			if w.Text == old {
+				return dataplane.Rule{Spec: rule.Spec[:w.Start] + name + rule.Spec[w.Start+len(old):]}
 			}
 		}
 	}
@@ -529,58 +529,4 @@ func findRule(rules []dataplane.Rule, spec string) (int, error) {
 		}
 	}
 	return -1, nil
-}
-
-// word is one word of a line and the offset where it starts, so that the rest of the line
-// can be kept verbatim.
-type word struct {
-	text  string
-	start int
-}
-
-// splitWords splits a line the way dataplane.Rule.Args does, keeping offsets.
-func splitWords(line string) ([]word, error) {
-	var (
-		out     []word
-		cur     strings.Builder
-		start   = -1
-		inQuote bool
-	)
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\':
-			if i+1 == len(line) {
-				return nil, fmt.Errorf("a backslash at the end of %q: expected a character after it", line)
-			}
-			if start < 0 {
-				start = i
-			}
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			if start < 0 {
-				start = i
-			}
-			inQuote = !inQuote
-		case (c == ' ' || c == '\t') && !inQuote:
-			if start >= 0 {
-				out = append(out, word{text: cur.String(), start: start})
-				cur.Reset()
-				start = -1
-			}
-		default:
-			if start < 0 {
-				start = i
-			}
-			cur.WriteByte(c)
-		}
-	}
-	if inQuote {
-		return nil, fmt.Errorf("unterminated double quote in %q", line)
-	}
-	if start >= 0 {
-		out = append(out, word{text: cur.String(), start: start})
-	}
-	return out, nil
 }
