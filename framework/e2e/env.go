@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
@@ -93,14 +92,8 @@ func setup(ctx context.Context, cfg Config) (*Env, error) {
 }
 
 func (e *Env) connect(ctx context.Context) error {
-	kubeconfig, err := e.Provider.Kubeconfig(ctx)
-	if err != nil {
-		return err
-	}
-	if e.REST, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err != nil {
-		return fmt.Errorf("kubeconfig from provider %s: %w", e.Provider.Name(), err)
-	}
-	if e.Client, err = kubernetes.NewForConfig(e.REST); err != nil {
+	var err error
+	if e.REST, e.Client, err = cluster.Connect(ctx, e.Provider); err != nil {
 		return err
 	}
 	if e.Resources, err = resources.New(e.REST); err != nil {

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
@@ -260,11 +259,7 @@ func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kube
 	if err != nil {
 		return nil, err
 	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("the lab cluster's kubeconfig: %w", err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
+	_, cs, err := cluster.Connect(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
@@ -179,17 +179,8 @@ func runOne(ctx context.Context, c config, proxy string, n, profileSeconds int) 
 	if err != nil {
 		return m, "", err
 	}
-	kc, err := p.Kubeconfig(ctx)
-	if err != nil {
-		return m, "", err
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		return m, "", err
-	}
 	// The burst is the API server's load, not client-go's default 5 QPS.
-	rc.QPS, rc.Burst = 2000, 4000
-	cs, err := kubernetes.NewForConfig(rc)
+	_, cs, err := cluster.Connect(ctx, p, func(rc *rest.Config) { rc.QPS, rc.Burst = 2000, 4000 })
 	if err != nil {
 		return m, "", err
 	}

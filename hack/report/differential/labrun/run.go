@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
@@ -149,18 +148,11 @@ func failAll(o Options, err error) []differential.Capture {
 }
 
 func connect(ctx context.Context, p *lab.Provider, o Options) (*env, error) {
-	kc, err := p.Kubeconfig(ctx)
+	rc, client, err := cluster.Connect(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		return nil, err
-	}
-	e := &env{o: o}
-	if e.client, err = kubernetes.NewForConfig(rc); err != nil {
-		return nil, err
-	}
+	e := &env{o: o, client: client}
 	if e.r, err = resources.New(rc); err != nil {
 		return nil, err
 	}
