@@ -67,4 +67,3 @@ func equalMounts(a, b corev1.VolumeMount) bool {
 	return a.Name == b.Name && a.MountPath == b.MountPath && a.ReadOnly == b.ReadOnly &&
 		a.MountPropagation != nil && b.MountPropagation != nil && *a.MountPropagation == *b.MountPropagation
 }
-
