@@ -139,21 +139,15 @@ func parseCurl(args []string) (fetch, error) {
 		case a == "--fail" || a == "-f":
 			f.fail = true
 		case a == "--max-time" || a == "-m":
-			if i+1 == len(args) {
-				return f, fmt.Errorf("curl %s needs a number of seconds", a)
+			if err := f.maxTimeArg("curl", args, &i); err != nil {
+				return f, err
 			}
-			i++
-			d, err := seconds(args[i])
-			if err != nil {
-				return f, fmt.Errorf("curl %s: %w", a, err)
-			}
-			f.maxTime = d
 		case strings.HasPrefix(a, "-"):
 			return f, fmt.Errorf("curl flag %q is not allowed: only -sS, --fail and --max-time N (a GET, nothing sent)", a)
-		case f.url != "":
-			return f, fmt.Errorf("curl takes one URL, found %q and %q", f.url, a)
 		default:
-			f.url = a
+			if err := f.urlArg("curl", a); err != nil {
+				return f, err
+			}
 		}
 	}
 	return f, checkURL("curl", f.url)
@@ -166,15 +160,9 @@ func parseWget(args []string) (fetch, error) {
 		switch a := args[i]; {
 		case a == "-q":
 		case a == "-T":
-			if i+1 == len(args) {
-				return f, fmt.Errorf("wget -T needs a number of seconds")
+			if err := f.maxTimeArg("wget", args, &i); err != nil {
+				return f, err
 			}
-			i++
-			d, err := seconds(args[i])
-			if err != nil {
-				return f, fmt.Errorf("wget -T: %w", err)
-			}
-			f.maxTime = d
 		case a == "-O" || a == "-qO":
 			if i+1 == len(args) || args[i+1] != "-" {
 				return f, fmt.Errorf("wget writes to standard output only: -O -")
@@ -183,16 +171,40 @@ func parseWget(args []string) (fetch, error) {
 			toStdout = true
 		case strings.HasPrefix(a, "-"):
 			return f, fmt.Errorf("wget flag %q is not allowed: only -q, -T N and -O - (a GET to standard output)", a)
-		case f.url != "":
-			return f, fmt.Errorf("wget takes one URL, found %q and %q", f.url, a)
 		default:
-			f.url = a
+			if err := f.urlArg("wget", a); err != nil {
+				return f, err
+			}
 		}
 	}
 	if !toStdout {
 		return f, fmt.Errorf("wget needs -O - (the inspector writes no file)")
 	}
 	return f, checkURL("wget", f.url)
+}
+
+// maxTimeArg takes the seconds after the flag at args[*i], moving *i past them.
+func (f *fetch) maxTimeArg(tool string, args []string, i *int) error {
+	flag := args[*i]
+	if *i+1 == len(args) {
+		return fmt.Errorf("%s %s needs a number of seconds", tool, flag)
+	}
+	*i++
+	d, err := seconds(args[*i])
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", tool, flag, err)
+	}
+	f.maxTime = d
+	return nil
+}
+
+// urlArg takes a as the one URL a fetch has.
+func (f *fetch) urlArg(tool, a string) error {
+	if f.url != "" {
+		return fmt.Errorf("%s takes one URL, found %q and %q", tool, f.url, a)
+	}
+	f.url = a
+	return nil
 }
 
 func seconds(s string) (time.Duration, error) {
