@@ -18,7 +18,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvsdump/internal/serve"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
 )
 
 const serveUsage = `Usage: ipvsdump serve [--listen ADDR] [--host-root DIR] [--node NAME]
@@ -79,15 +78,8 @@ func newServer(opts serveOptions, log *slog.Logger) *serve.Server {
 	host := serve.Host{Root: opts.hostRoot}
 	note := func(s string) { log.Info(s) }
 	return &serve.Server{
-		Node: opts.node,
-		Open: func() (*kernel.Kernel, error) {
-			k, err := kernel.Linux()
-			if err != nil {
-				return nil, err
-			}
-			k.IPTables = iptables.NewLinuxWithRunner(host.Runner(note))
-			return k, nil
-		},
+		Node:     opts.node,
+		Open:     host.Kernel(kernel.Linux, note),
 		Ipvsdump: run,
 		Host:     host,
 		ProcSys:  "/proc/sys",

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
 )
 
 // binDirs are where a node keeps the binaries the inspector runs, searched in this order
@@ -171,5 +174,19 @@ func (h Host) Runner(note func(string)) func(name string, args []string, stdin [
 			err = fmt.Errorf("%s exited %d", bin, code)
 		}
 		return stdout, stderr, err
+	}
+}
+
+// Kernel wraps open so that the kernel it opens reads iptables and ip6tables through the
+// node's own *-save binaries (Runner) rather than the inspector's PATH: the image has none,
+// and the node's pick between legacy and nft is the one that holds kube-proxy's rules.
+func (h Host) Kernel(open func() (*kernel.Kernel, error), note func(string)) func() (*kernel.Kernel, error) {
+	return func() (*kernel.Kernel, error) {
+		k, err := open()
+		if err != nil {
+			return nil, err
+		}
+		k.IPTables = iptables.NewLinuxWithRunner(h.Runner(note))
+		return k, nil
 	}
 }

@@ -140,7 +140,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, refusal(req.Args, err), http.StatusForbidden)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	timeout := commandTimeout
+	if cmd.kind == runFetch {
+		timeout = cmd.fetch.maxTime // up to maxFetchTime, which the write timeout allows for
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	resp, err := s.execute(ctx, cmd)
 	var missing *MissingError

@@ -370,3 +370,50 @@ func fakeHostRoot(t *testing.T, scripts map[string]string) Host {
 	}
 	return host
 }
+
+// /state reads the rulesets through the node's own *-save binaries: the one of
+// legacy/nft holding kube-proxy's chains, and none for a family the node lacks.
+func TestStateReadsIPTablesFromTheHost(t *testing.T) {
+	host := fakeHostRoot(t, map[string]string{
+		"usr/sbin/iptables-legacy-save": "echo '*filter'; echo ':INPUT ACCEPT [0:0]'; echo COMMIT",
+		"usr/sbin/iptables-nft-save":    "echo '*nat'; echo ':KUBE-SERVICES - [0:0]'; echo COMMIT",
+	})
+	var notes []string
+	s := &Server{Node: "n", Open: host.Kernel(fakeKernel(t, node()), func(n string) { notes = append(notes, n) }),
+		Host: host, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	status, body := get(t, srv.URL+inspector.PathState)
+	var got dataplane.State
+	if err := json.Unmarshal([]byte(body), &got); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /state: %d %v %s", status, err, body)
+	}
+	if len(got.IPTables.ChainsWithPrefix("nat", "KUBE-SERVICES")) != 1 || len(got.IP6Tables.Tables) != 0 {
+		t.Errorf("iptables %+v, ip6tables %+v; want nft's nat table and no IPv6 ruleset", got.IPTables, got.IP6Tables)
+	}
+	if len(notes) == 0 || !strings.Contains(notes[0], "iptables-save is iptables-nft-save") {
+		t.Errorf("notes %q, want one naming iptables-nft-save", notes)
+	}
+}
+
+// Every net/ipv4/vs sysctl the node has is read, not only those kube-proxy sets.
+func TestStateListsIPVSSysctls(t *testing.T) {
+	procSys := t.TempDir()
+	dir := filepath.Join(procSys, "net/ipv4/vs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"conntrack", "sloppy_tcp", "run_estimation"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := node()
+	st.Sysctls["net.ipv4.vs.sloppy_tcp"] = "0"
+	st.Sysctls["net.ipv4.vs.run_estimation"] = "1"
+	k, _ := fakeKernel(t, st)()
+	got, err := readSysctls(k.Sysctl, procSys)
+	if err != nil || !maps.Equal(got, st.Sysctls) {
+		t.Errorf("readSysctls: %v, %v; want %v", got, err, st.Sysctls)
+	}
+}
