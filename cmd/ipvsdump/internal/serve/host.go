@@ -146,6 +146,10 @@ func (h Host) iptablesSave(ctx context.Context, family string) (name, note strin
 	if nl > nn {
 		name, other, n, m = legacy, nft, nl, nn
 	}
+	if n == 0 {
+		return name, fmt.Sprintf("ipvsdump serve: %s-save is %s on this node: neither variant holds kube-proxy's chains (no KUBE- mentions), and nft is iptables-wrapper's default\n",
+			family, name), nil
+	}
 	return name, fmt.Sprintf("ipvsdump serve: %s-save is %s on this node: it holds kube-proxy's chains (%d KUBE- mentions; %s has %d)\n",
 		family, name, n, other, m), nil
 }

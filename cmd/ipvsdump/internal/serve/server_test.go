@@ -417,3 +417,29 @@ func TestStateListsIPVSSysctls(t *testing.T) {
 		t.Errorf("readSysctls: %v, %v; want %v", got, err, st.Sysctls)
 	}
 }
+
+// iptables-save is picked as kube-proxy's iptables-wrapper picks its mode.
+func TestIPTablesSavePick(t *testing.T) {
+	kube := "echo ':KUBE-SERVICES - [0:0]'"
+	for _, tc := range []struct {
+		name          string
+		scripts       map[string]string
+		want, noteHas string
+	}{
+		{"only the plain binary", map[string]string{"usr/sbin/iptables-save": "true"}, "iptables-save", ""},
+		{"only one variant", map[string]string{"usr/sbin/iptables-legacy-save": kube}, "iptables-save", ""},
+		{"legacy holds kube-proxy's chains", map[string]string{"usr/sbin/iptables-legacy-save": kube, "usr/sbin/iptables-nft-save": "true"},
+			"iptables-legacy-save", "(1 KUBE- mentions; iptables-nft-save has 0)"},
+		{"nft holds them", map[string]string{"usr/sbin/iptables-legacy-save": "true", "usr/sbin/iptables-nft-save": kube},
+			"iptables-nft-save", "(1 KUBE- mentions; iptables-legacy-save has 0)"},
+		{"neither", map[string]string{"usr/sbin/iptables-legacy-save": "true", "usr/sbin/iptables-nft-save": "true"},
+			"iptables-nft-save", "nft is iptables-wrapper's default"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, note, err := fakeHostRoot(t, tc.scripts).iptablesSave(context.Background(), "iptables")
+			if err != nil || name != tc.want || !strings.Contains(note, tc.noteHas) {
+				t.Errorf("iptablesSave: %q, note %q, %v; want %q with a note with %q", name, note, err, tc.want, tc.noteHas)
+			}
+		})
+	}
+}
