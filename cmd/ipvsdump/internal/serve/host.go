@@ -105,6 +105,10 @@ func chrootExec(ctx context.Context, root, path string, args []string) ([]byte, 
 		// the chroot.
 	}
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		// Killed for its time: a signal's exit code would read as the command's verdict.
+		return stdout.Bytes(), stderr.Bytes(), 0, fmt.Errorf("running %s on the node: %w", path, ctx.Err())
+	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		return stdout.Bytes(), stderr.Bytes(), exitErr.ExitCode(), nil

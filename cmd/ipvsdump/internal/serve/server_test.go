@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
@@ -441,5 +442,16 @@ func TestIPTablesSavePick(t *testing.T) {
 				t.Errorf("iptablesSave: %q, note %q, %v; want %q with a note with %q", name, note, err, tc.want, tc.noteHas)
 			}
 		})
+	}
+}
+
+// A host command that outlives its time is an error, not an exit code.
+func TestHostCommandTimeout(t *testing.T) {
+	host := fakeHostRoot(t, map[string]string{"usr/sbin/sysctl": "while :; do :; done"})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, code, err := host.run(ctx, "sysctl", "net.ipv4.ip_forward")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a command past its time: exit %d, %v; want context.DeadlineExceeded", code, err)
 	}
 }
