@@ -51,8 +51,7 @@ func TestServeRunsIpvsdumpInProcess(t *testing.T) {
 		code   int
 	}{
 		{[]string{"ipvsdump", "--timeout"}, "Timeout (tcp tcpfin udp): 900 120 300\n", exitOK},
-		{[]string{"ipvsdump", "--flush"}, "", exitUsage},
-		{[]string{"ipvsdump", "serve"}, "", exitUsage},
+		{[]string{"ipvsdump", "-o", "yaml"}, "", exitUsage},
 	} {
 		req, _ := json.Marshal(inspector.RunRequest{Args: tc.args})
 		resp, err := http.Post(srv.URL+inspector.PathRun, "application/json", bytes.NewReader(req))

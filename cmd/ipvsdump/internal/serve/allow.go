@@ -80,7 +80,9 @@ func parse(args []string) (command, error) {
 	name, rest := args[0], args[1:]
 	switch name {
 	case "ipvsdump":
-		// run parses its own flags and refuses unknown ones; none of them writes.
+		if err := checkIpvsdumpFlags(rest); err != nil {
+			return command{}, err
+		}
 		return command{kind: runIpvsdump, name: name, args: rest}, nil
 	case "iptables-save", "ip6tables-save":
 		if len(rest) == 0 || len(rest) == 2 && rest[0] == "-t" && tableName.MatchString(rest[1]) {
@@ -120,6 +122,33 @@ func parse(args []string) (command, error) {
 		return command{kind: runFetch, name: name, fetch: f}, err
 	}
 	return command{}, fmt.Errorf("%q is not on the inspector's read-only list", name)
+}
+
+// ipvsdumpFlags are the CLI's flags (cmd/ipvsdump), true for those that take a value. None
+// of them writes; the CLI parses them again, this check only refuses the rest with 403.
+var ipvsdumpFlags = map[string]bool{"o": true, "node": true, "timeout": false, "links": false, "ipsets": false,
+	"iptables": false, "L": false, "n": false, "Ln": false, "h": false, "help": false}
+
+// checkIpvsdumpFlags accepts the forms Go's flag package reads (-f, --f, -f=v, -f v) for
+// ipvsdump's own flags, and no positional argument (such as serve).
+func checkIpvsdumpFlags(args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		takesValue, known := ipvsdumpFlags[name]
+		switch {
+		case !strings.HasPrefix(a, "-"):
+			return fmt.Errorf("ipvsdump takes its flags only, found the argument %q", a)
+		case !known:
+			return fmt.Errorf("ipvsdump has no flag %q", a)
+		case takesValue && !hasValue:
+			if i+1 == len(args) {
+				return fmt.Errorf("ipvsdump %s needs a value", a)
+			}
+			i++
+		}
+	}
+	return nil
 }
 
 // readableProcFile keeps cat to the network's kernel parameters and IPVS's /proc files.

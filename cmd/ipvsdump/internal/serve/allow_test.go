@@ -14,6 +14,8 @@ func TestAllowlist(t *testing.T) {
 	}{
 		{[]string{"ipvsdump"}, true},
 		{[]string{"ipvsdump", "-o", "state", "--iptables"}, true},
+		{[]string{"ipvsdump", "-Ln"}, true},
+		{[]string{"ipvsdump", "--o=json", "--links=false", "--node", "kind-worker"}, true},
 		{[]string{"iptables-save"}, true},
 		{[]string{"iptables-save", "-t", "nat"}, true},
 		{[]string{"ip6tables-save", "-t", "filter"}, true},
@@ -33,6 +35,10 @@ func TestAllowlist(t *testing.T) {
 		{[]string{"wget", "-O", "-", "http://[fd00::10]:80/"}, true},
 
 		{nil, false},
+		{[]string{"ipvsdump", "serve"}, false},
+		{[]string{"ipvsdump", "--flush"}, false},
+		{[]string{"ipvsdump", "-C"}, false},
+		{[]string{"ipvsdump", "-o"}, false},
 		{[]string{"iptables", "-F"}, false},
 		{[]string{"iptables", "-S"}, false},
 		{[]string{"iptables-restore"}, false},
