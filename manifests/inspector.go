@@ -1,29 +1,38 @@
 package manifests
 
 import (
-	_ "embed"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 )
 
-//go:embed inspector/daemonset.yaml
-var inspectorDaemonSet []byte
+// InspectorContainer is the name of the inspector's container in its DaemonSet.
+const InspectorContainer = "inspector"
 
-// InspectorSelector selects the node inspector's pods.
-const InspectorSelector = "app.kubernetes.io/name=ipvs-e2e-inspector"
-
-// InspectorDaemonSet is inspector/daemonset.yaml in namespace with image.
+// InspectorDaemonSet is the node inspector's DaemonSet (inspector/daemonset.yaml) in
+// namespace, running image: the template with the two things a suite chooses filled in.
 func InspectorDaemonSet(namespace, image string) (*appsv1.DaemonSet, error) {
-	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(inspectorDaemonSet, &ds); err != nil {
-		return nil, fmt.Errorf("manifests/inspector/daemonset.yaml: %w", err)
+	if namespace == "" || image == "" {
+		return nil, fmt.Errorf("the inspector's DaemonSet needs a namespace and an image (IPVS_E2E_INSPECTOR_IMAGE), found namespace %q and image %q", namespace, image)
 	}
-	if len(ds.Spec.Template.Spec.Containers) != 1 {
-		return nil, fmt.Errorf("manifests/inspector/daemonset.yaml: expected one container, found %d", len(ds.Spec.Template.Spec.Containers))
+	raw, err := FS.ReadFile(InspectorDaemonSetFile)
+	if err != nil {
+		return nil, err
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.UnmarshalStrict(raw, &ds); err != nil {
+		return nil, fmt.Errorf("%s: %w", InspectorDaemonSetFile, err)
+	}
+	if ds.Kind != "DaemonSet" || ds.APIVersion != "apps/v1" {
+		return nil, fmt.Errorf("%s: expected an apps/v1 DaemonSet, found %s %s", InspectorDaemonSetFile, ds.APIVersion, ds.Kind)
 	}
 	ds.Namespace = namespace
-	ds.Spec.Template.Spec.Containers[0].Image = image
-	return &ds, nil
+	for i := range ds.Spec.Template.Spec.Containers {
+		if c := &ds.Spec.Template.Spec.Containers[i]; c.Name == InspectorContainer {
+			c.Image = image
+			return &ds, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: expected a container named %q", InspectorDaemonSetFile, InspectorContainer)
 }

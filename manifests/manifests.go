@@ -1,13 +1,14 @@
 // Package manifests holds the YAML a person reads and applies by hand: the seed's Service,
-// the kind cluster configs and kube-proxy's ipvs configuration. The framework embeds the
-// same files, so the suites apply exactly what is documented here.
+// the kind cluster configs, kube-proxy's ipvs configuration and the node inspector's
+// DaemonSet. The framework embeds the same files, so the suites apply exactly what is
+// documented here.
 package manifests
 
 import "embed"
 
 // FS holds every manifest in this directory.
 //
-//go:embed *.yaml *.yml
+//go:embed *.yaml *.yml inspector/*.yaml
 var FS embed.FS
 
 // File names, for the code that loads them.
@@ -16,4 +17,7 @@ const (
 	KindIPVS      = "kind-ipvs.yaml"
 	KindIPTables  = "kind-iptables.yaml"
 	KubeProxyIPVS = "kube-proxy-ipvs.yaml"
+	// InspectorDaemonSetFile is the node inspector's DaemonSet template; InspectorDaemonSet
+	// loads it.
+	InspectorDaemonSetFile = "inspector/daemonset.yaml"
 )

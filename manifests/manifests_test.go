@@ -29,7 +29,7 @@ func TestKubeProxyIPVSDecodesStrictly(t *testing.T) {
 }
 
 func TestEveryManifestIsEmbedded(t *testing.T) {
-	for _, name := range []string{ServiceIPVS, KindIPVS, KindIPTables, KubeProxyIPVS} {
+	for _, name := range []string{ServiceIPVS, KindIPVS, KindIPTables, KubeProxyIPVS, InspectorDaemonSetFile} {
 		if _, err := FS.ReadFile(name); err != nil {
 			t.Error(err)
 		}

@@ -1,6 +1,7 @@
 // Command ipvs-e2e is the project's tool binary: the kernel lab, the seed walk, the
-// differential report, benchmarks, upstream builds, lab captures and the e2e preflight, each
-// a subcommand (cmd/ipvs-e2e/internal/root). `ipvs-e2e --help` lists them.
+// differential report, benchmarks, upstream builds, lab captures, the e2e preflight and the
+// node inspector's image, each a subcommand (cmd/ipvs-e2e/internal/root). `ipvs-e2e --help`
+// lists them.
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Command ipvsdump prints a node's IPVS table exactly as `ipvsadm -Ln` does, and on request
 // the rest of its kube-proxy dataplane, on nodes that carry no ipvsadm (kind node images,
 // the kube-proxy image). It reads the kernel over netlink and is built static
-// (CGO_ENABLED=0) so that it can be copied into any node.
+// (CGO_ENABLED=0) so that it can be copied into any node. `ipvsdump serve` is the node
+// inspector: the same reading over HTTP, from a DaemonSet pod (internal/serve).
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -28,10 +28,14 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serveMain(os.Args[2:], os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, kernel.Linux))
 }
 
 const usageText = `Usage: ipvsdump [-o ipvsadm|save|json|state] [--timeout] [--links] [--ipsets] [--iptables]
+       ipvsdump serve [--listen ADDR] [--host-root DIR] [--node NAME]   (the node inspector; serve --help)
 
 Prints the IPVS table as ` + "`ipvsadm -Ln`" + ` prints it, byte for byte.
 
@@ -119,7 +123,8 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 		return exitRead
 	}
 	if *output == "state" && !set["iptables"] {
-		if err := readRulesetsIfInstalled(k, &s, stderr); err != nil {
+		skipped := func(err error) { fmt.Fprintf(stderr, "ipvsdump: leaving a ruleset out of the state: %v\n", err) }
+		if err := kernel.ReadRulesetsIfInstalled(k, &s, skipped); err != nil {
 			fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
 			return exitRead
 		}
@@ -155,25 +160,6 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 		return exitRead
 	}
 	return exitOK
-}
-
-// readRulesetsIfInstalled adds the iptables and ip6tables rulesets to the state, leaving
-// out (with a note) a family whose *-save binary is not installed, as on kind nodes.
-func readRulesetsIfInstalled(k *kernel.Kernel, s *dataplane.State, stderr io.Writer) error {
-	for _, ipv6 := range []bool{false, true} {
-		r, err := kernel.Read(k, kernel.ReadOptions{IPTables: !ipv6, IP6Tables: ipv6})
-		switch {
-		case errors.Is(err, exec.ErrNotFound):
-			fmt.Fprintf(stderr, "ipvsdump: leaving a ruleset out of the state: %v\n", err)
-		case err != nil:
-			return err
-		case ipv6:
-			s.IP6Tables = r.IP6Tables
-		default:
-			s.IPTables = r.IPTables
-		}
-	}
-	return nil
 }
 
 // ipvsadmTitle is ipvsadm's title with the kernel's IPVS version and connection table

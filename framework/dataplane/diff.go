@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,10 +20,12 @@ const (
 	SectionIPSets    Section = "ipsets"
 	SectionIPTables  Section = "iptables"
 	SectionIP6Tables Section = "ip6tables"
+	SectionSysctls   Section = "sysctls"
+	SectionConntrack Section = "conntrack"
 )
 
 // Sections lists every section in report order.
-var Sections = []Section{SectionIPVS, SectionLinks, SectionIPSets, SectionIPTables, SectionIP6Tables}
+var Sections = []Section{SectionIPVS, SectionLinks, SectionIPSets, SectionIPTables, SectionIP6Tables, SectionSysctls, SectionConntrack}
 
 // title is the section's heading: the name and the command whose output the lines are.
 func (s Section) title() string {
@@ -33,6 +36,8 @@ func (s Section) title() string {
 		return "links (ip addr)"
 	case SectionIPSets:
 		return "ipsets (ipset save)"
+	case SectionSysctls:
+		return "sysctls (sysctl)"
 	}
 	return string(s)
 }
@@ -142,7 +147,9 @@ func (ds Differences) String() string {
 // order of iptables rules within a chain matters and is compared, except within a run of
 // rules whose order cannot change what a packet meets (see orderFreeRuns); a rule that is
 // on both sides at another place is reported Moved. A zero IPVS timeout means "not known"
-// and is not compared. Diff returns no lines exactly when Equal(want, got).
+// and is not compared; so are sysctls and the conntrack table's limit unless both sides
+// read them (only the node inspector does), and the conntrack count never is. Diff returns
+// no lines exactly when Equal(want, got).
 func Diff(want, got State) Differences {
 	var out Differences
 	out = append(out, DiffIPVS(want.IPVS, got.IPVS)...)
@@ -150,7 +157,59 @@ func Diff(want, got State) Differences {
 	out = append(out, diffIPSets(want.IPSets, got.IPSets)...)
 	out = append(out, diffRuleset(SectionIPTables, want.IPTables, got.IPTables)...)
 	out = append(out, diffRuleset(SectionIP6Tables, want.IP6Tables, got.IP6Tables)...)
+	out = append(out, diffSysctls(want.Sysctls, got.Sysctls)...)
+	out = append(out, diffConntrack(want.Conntrack, got.Conntrack)...)
 	return out
+}
+
+// diffSysctls compares sysctls by name as `sysctl NAME` prints them, when both sides read
+// them: a nil map is a state that did not.
+func diffSysctls(want, got map[string]string) Differences {
+	if want == nil || got == nil {
+		return nil
+	}
+	var out Differences
+	names := slices.Sorted(maps.Keys(want))
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		w, inWant := want[name]
+		g, inGot := got[name]
+		d := Difference{Section: SectionSysctls, Scope: name, Key: name}
+		switch {
+		case !inGot:
+			d.Kind, d.Want = Missing, sysctlLine(name, w)
+		case !inWant:
+			d.Kind, d.Got = Extra, sysctlLine(name, g)
+		case w != g:
+			d.Kind, d.Want, d.Got, d.Note = Changed, sysctlLine(name, w), sysctlLine(name, g), w
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// sysctlLine is the sysctl as `sysctl NAME` prints it.
+func sysctlLine(name, value string) string { return name + " = " + value }
+
+// conntrackScope is the scope and key of the conntrack table's limit.
+const conntrackScope = "nf_conntrack_max"
+
+// diffConntrack compares the conntrack table's limit when both sides read it; the count is
+// the kernel's and is not compared.
+func diffConntrack(want, got *Conntrack) Differences {
+	if want == nil || got == nil || want.Max == got.Max {
+		return nil
+	}
+	line := func(c *Conntrack) string { return fmt.Sprintf("%s = %d", conntrackScope, c.Max) }
+	return Differences{{Section: SectionConntrack, Scope: conntrackScope, Key: conntrackScope, Kind: Changed,
+		Want: line(want), Got: line(got), Note: fmt.Sprintf("max %d", want.Max)}}
 }
 
 // DiffIPVS is the IPVS part of Diff: virtual servers and their real servers matched by

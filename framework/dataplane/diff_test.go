@@ -313,6 +313,76 @@ func TestDiffTyped(t *testing.T) {
 	}
 }
 
+// inspectedState is the seed's state as the node inspector reads it: with sysctls and the
+// conntrack table's size.
+func inspectedState() State {
+	s := seedState()
+	s.Sysctls = map[string]string{"net.ipv4.vs.conntrack": "1", "net.ipv4.ip_forward": "1"}
+	s.Conntrack = &Conntrack{Count: 12, Max: 131072}
+	return s
+}
+
+// Sysctls and the conntrack limit are compared only when both sides read them, the
+// conntrack count never, and their lines print as sysctl prints them.
+func TestDiffSysctlsAndConntrack(t *testing.T) {
+	cases := []struct {
+		name        string
+		want, got   func(*State)
+		differences Differences
+	}{
+		{name: "neither side read them", want: func(s *State) { s.Sysctls, s.Conntrack = nil, nil }, got: func(s *State) { s.Sysctls, s.Conntrack = nil, nil }},
+		{name: "only got read them (node.ReadState against the inspector)", want: func(s *State) { s.Sysctls, s.Conntrack = nil, nil }, got: func(*State) {}},
+		{name: "only want read them", want: func(*State) {}, got: func(s *State) { s.Sysctls, s.Conntrack = nil, nil }},
+		{name: "the count is the kernel's", want: func(*State) {}, got: func(s *State) { s.Conntrack.Count = 5000 }},
+		{
+			name: "a sysctl changed, one missing, one extra",
+			want: func(*State) {},
+			got: func(s *State) {
+				s.Sysctls = map[string]string{"net.ipv4.ip_forward": "0", "net.ipv4.vs.expire_nodest_conn": "1"}
+			},
+			differences: Differences{
+				{Section: SectionSysctls, Scope: "net.ipv4.ip_forward", Key: "net.ipv4.ip_forward", Kind: Changed,
+					Want: "net.ipv4.ip_forward = 1", Got: "net.ipv4.ip_forward = 0", Note: "1"},
+				{Section: SectionSysctls, Scope: "net.ipv4.vs.conntrack", Key: "net.ipv4.vs.conntrack", Kind: Missing,
+					Want: "net.ipv4.vs.conntrack = 1"},
+				{Section: SectionSysctls, Scope: "net.ipv4.vs.expire_nodest_conn", Key: "net.ipv4.vs.expire_nodest_conn", Kind: Extra,
+					Got: "net.ipv4.vs.expire_nodest_conn = 1"},
+			},
+		},
+		{
+			name: "the conntrack limit",
+			want: func(*State) {},
+			got:  func(s *State) { s.Conntrack = &Conntrack{Count: 1, Max: 65536} },
+			differences: Differences{{Section: SectionConntrack, Scope: "nf_conntrack_max", Key: "nf_conntrack_max", Kind: Changed,
+				Want: "nf_conntrack_max = 131072", Got: "nf_conntrack_max = 65536", Note: "max 131072"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, got := inspectedState(), inspectedState()
+			tc.want(&want)
+			tc.got(&got)
+			d := Diff(want, got)
+			if !slices.Equal(d, tc.differences) {
+				t.Errorf("Diff:\n%+v\nwant:\n%+v", d, tc.differences)
+			}
+			if eq := Equal(want, got); eq != (len(tc.differences) == 0) {
+				t.Errorf("Equal = %t, Diff:\n%s", eq, d)
+			}
+		})
+	}
+	d := Diff(inspectedState(), State{IPVS: inspectedState().IPVS, Links: inspectedState().Links, IPSets: inspectedState().IPSets,
+		IPTables: inspectedState().IPTables, Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}, Conntrack: &Conntrack{}})
+	want := `--- sysctls (sysctl): - missing, + unexpected, ~ changed
+- net.ipv4.vs.conntrack = 1
+--- conntrack: - missing, + unexpected, ~ changed
+~ nf_conntrack_max = 0   (want max 131072)
+`
+	if d.String() != want {
+		t.Errorf("String:\n%s\nwant:\n%s", d, want)
+	}
+}
+
 // outFilter is KUBE-IPVS-OUT-FILTER of a load balancer with two ports whose source ranges
 // leave the node out, as upstream writes it: the two DROP rules in Go map order.
 func outFilter(specs ...string) State {
@@ -455,9 +525,16 @@ func TestEqualAgreesWithDiff(t *testing.T) {
 		},
 		func(s *State) { s.IPTables.Tables = append(s.IPTables.Tables, Table{Name: "mangle"}) },
 		func(s *State) { s.IP6Tables = s.IPTables },
+		func(s *State) { s.Sysctls = map[string]string{"net.ipv4.ip_forward": "0"} },
+		func(s *State) { s.Sysctls["net.ipv4.ip_forward"] = "0" },
+		func(s *State) { delete(s.Sysctls, "net.ipv4.vs.conntrack") },
+		func(s *State) { s.Sysctls = nil },
+		func(s *State) { s.Conntrack.Count = 99 },
+		func(s *State) { s.Conntrack.Max = 1 },
+		func(s *State) { s.Conntrack = nil },
 	}
 	for i, change := range changes {
-		want, got := seedState(), seedState()
+		want, got := inspectedState(), inspectedState()
 		change(&got)
 		d := Diff(want, got)
 		for _, pair := range [][2]State{{want, got}, {got, want}} {

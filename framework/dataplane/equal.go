@@ -1,13 +1,28 @@
 package dataplane
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Equal tells whether two states agree in everything Diff compares, comparing the values
 // themselves: it is what Diff reports no line for, without printing anything.
 func Equal(want, got State) bool {
 	return equalIPVS(want.IPVS, got.IPVS) && equalLinks(want.Links, got.Links) &&
 		equalIPSets(want.IPSets, got.IPSets) &&
-		equalRuleset(want.IPTables, got.IPTables) && equalRuleset(want.IP6Tables, got.IP6Tables)
+		equalRuleset(want.IPTables, got.IPTables) && equalRuleset(want.IP6Tables, got.IP6Tables) &&
+		equalSysctls(want.Sysctls, got.Sysctls) && equalConntrack(want.Conntrack, got.Conntrack)
+}
+
+// equalSysctls compares sysctls only when both sides read them (a nil map did not).
+func equalSysctls(want, got map[string]string) bool {
+	return want == nil || got == nil || maps.Equal(want, got)
+}
+
+// equalConntrack compares the table's limit only when both sides read it; the count is
+// the kernel's.
+func equalConntrack(want, got *Conntrack) bool {
+	return want == nil || got == nil || want.Max == got.Max
 }
 
 func equalIPVS(want, got IPVS) bool {

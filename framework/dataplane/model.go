@@ -26,6 +26,20 @@ type State struct {
 	// IPTables is the IPv4 ruleset, IP6Tables the IPv6 one.
 	IPTables  Ruleset `json:"iptables,omitzero"`
 	IP6Tables Ruleset `json:"ip6tables,omitzero"`
+	// Sysctls are the kernel parameters kube-proxy sets or reads, by their dotted names
+	// ("net.ipv4.vs.conntrack") with sysctl's values. Only the node inspector reads them;
+	// nil means "not read" and is not compared.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Conntrack is the size of the connection tracking table; nil means "not read".
+	Conntrack *Conntrack `json:"conntrack,omitempty"`
+}
+
+// Conntrack is the connection tracking table's size: its entries now and its limit
+// (nf_conntrack_count, nf_conntrack_max).
+type Conntrack struct {
+	// Count is what the kernel counts: informational, ignored by Equal and Diff.
+	Count uint64 `json:"count"`
+	Max   uint64 `json:"max"`
 }
 
 // IPVS is the IPVS table of a node.

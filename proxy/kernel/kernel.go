@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/conntrack"
@@ -196,4 +197,24 @@ func Read(k *Kernel, opts ReadOptions) (dataplane.State, error) {
 		return err
 	})
 	return s, errors.Join(errs...)
+}
+
+// ReadRulesetsIfInstalled adds the iptables and ip6tables rulesets to s, leaving out a
+// family whose *-save binary is not installed (kind nodes carry none): skipped is told
+// why. Any other failure is returned.
+func ReadRulesetsIfInstalled(k *Kernel, s *dataplane.State, skipped func(error)) error {
+	for _, ipv6 := range []bool{false, true} {
+		r, err := Read(k, ReadOptions{IPTables: !ipv6, IP6Tables: ipv6})
+		switch {
+		case errors.Is(err, exec.ErrNotFound):
+			skipped(err)
+		case err != nil:
+			return err
+		case ipv6:
+			s.IP6Tables = r.IP6Tables
+		default:
+			s.IPTables = r.IPTables
+		}
+	}
+	return nil
 }

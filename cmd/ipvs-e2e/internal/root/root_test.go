@@ -38,6 +38,7 @@ func TestEveryCommandShape(t *testing.T) {
 		"ipvs-e2e bench", "ipvs-e2e bench cluster", "ipvs-e2e bench lab",
 		"ipvs-e2e capture",
 		"ipvs-e2e diff", "ipvs-e2e diff report", "ipvs-e2e diff run",
+		"ipvs-e2e image", "ipvs-e2e image inspector",
 		"ipvs-e2e lab", "ipvs-e2e lab clean", "ipvs-e2e lab prepare", "ipvs-e2e lab run", "ipvs-e2e lab test",
 		"ipvs-e2e preflight",
 		"ipvs-e2e upstream", "ipvs-e2e upstream build", "ipvs-e2e upstream controlplane",
@@ -97,7 +98,7 @@ func TestUsage(t *testing.T) {
 		code int
 		out  string
 	}{
-		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, lab, preflight, upstream, walk`},
+		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, image, lab, preflight, upstream, walk`},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate" for "ipvs-e2e"`},
 
 		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: clean, prepare, run, test`},

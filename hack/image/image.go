@@ -1,0 +1,165 @@
+// Package image builds container images from files, offline and without Docker: a list of
+// files with their modes, a config and a platform make one v1.Image of one layer, written
+// as an OCI image layout (for skopeo or crane) and as a tarball that `docker load` and
+// `kind load image-archive` read. Every timestamp is fixed, so the same files give the
+// same digest.
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Epoch is the time stamped on every file, the layer's history and the image: fixed, so
+// that the digest depends on the files and config only.
+var Epoch = time.Unix(0, 0).UTC()
+
+// File is one regular file of the image.
+type File struct {
+	// Path is absolute in the image ("/ipvsdump").
+	Path string
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Config is what the image runs and how.
+type Config struct {
+	Entrypoint []string
+	Cmd        []string
+	// User is a user name or id ("0": root, which netlink writes need; "65532").
+	User   string
+	Env    []string
+	Labels map[string]string
+}
+
+// Spec is an image: its files (one layer), config and platform.
+type Spec struct {
+	Files    []File
+	Config   Config
+	Platform v1.Platform
+}
+
+// Build makes the image of spec, with OCI media types.
+func Build(spec Spec) (v1.Image, error) {
+	if spec.Platform.OS == "" || spec.Platform.Architecture == "" {
+		return nil, fmt.Errorf("image platform %q: expected an OS and an architecture such as linux/amd64", spec.Platform.String())
+	}
+	data, err := layerTar(spec.Files)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("image layer: %w", err)
+	}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	img, err := mutate.ConfigFile(base, &v1.ConfigFile{
+		Created:      v1.Time{Time: Epoch},
+		OS:           spec.Platform.OS,
+		Architecture: spec.Platform.Architecture,
+		Variant:      spec.Platform.Variant,
+		Config: v1.Config{
+			Entrypoint: spec.Config.Entrypoint,
+			Cmd:        spec.Config.Cmd,
+			User:       spec.Config.User,
+			Env:        spec.Config.Env,
+			Labels:     spec.Config.Labels,
+		},
+		RootFS: v1.RootFS{Type: "layers"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer,
+		History: v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: "ipvs-e2e hack/image"}})
+}
+
+// layerTar is the layer's uncompressed tar: the files in path order, owned by root,
+// stamped with Epoch. Their directories are not listed: the runtime creates them.
+func layerTar(files []File) ([]byte, error) {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i, f := range sorted {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
+			return nil, fmt.Errorf("image file %q: expected a clean absolute path such as /ipvsdump", f.Path)
+		}
+		if i > 0 && sorted[i-1].Path == f.Path {
+			return nil, fmt.Errorf("image file %s is listed twice", f.Path)
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.Path, "/"), Mode: int64(f.Mode.Perm()),
+			Size: int64(len(f.Data)), ModTime: Epoch, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Written is where Write put an image.
+type Written struct {
+	// Ref is the image's name in the tarball and in the layout's ref.name annotation.
+	Ref string
+	// Layout is the OCI image layout directory, Tarball the docker-loadable tarball.
+	Layout, Tarball string
+	Digest          v1.Hash
+}
+
+// Write writes img under dir as base.oci/ (an OCI image layout, replaced whole) and
+// base.tar (a docker-loadable tarball naming ref).
+func Write(img v1.Image, dir, base, ref string) (Written, error) {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return Written{}, fmt.Errorf("image name %q: expected REPOSITORY:TAG: %w", ref, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return Written{}, err
+	}
+	w := Written{Ref: ref, Layout: filepath.Join(dir, base+".oci"), Tarball: filepath.Join(dir, base+".tar"), Digest: digest}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Written{}, err
+	}
+	// A layout appends to its index: start afresh so it holds this image only.
+	if err := os.RemoveAll(w.Layout); err != nil {
+		return Written{}, err
+	}
+	p, err := layout.Write(w.Layout, empty.Index)
+	if err != nil {
+		return Written{}, fmt.Errorf("writing the OCI layout %s: %w", w.Layout, err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag.TagStr()})); err != nil {
+		return Written{}, fmt.Errorf("writing the OCI layout %s: %w", w.Layout, err)
+	}
+	if err := tarball.WriteToFile(w.Tarball, tag, img); err != nil {
+		return Written{}, fmt.Errorf("writing the tarball %s: %w", w.Tarball, err)
+	}
+	return w, nil
+}

@@ -1,0 +1,165 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// binary stands for the static ipvsdump: any bytes do.
+var binary = []byte("\x7fELF not really ipvsdump")
+
+func build(t *testing.T, spec Spec) v1.Image {
+	t.Helper()
+	img, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// layerFiles lists the image's layers and, for each, its tar entries with modes and bytes.
+func layerFiles(t *testing.T, img v1.Image) [][]File {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]File
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []File
+		tr := tar.NewReader(rc)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(tr)
+			if hdr.Typeflag != tar.TypeReg || hdr.Uid != 0 || hdr.Gid != 0 || !hdr.ModTime.Equal(Epoch) {
+				t.Errorf("%s: type %c, owner %d:%d, time %v; want a regular file of root's at %v", hdr.Name, hdr.Typeflag, hdr.Uid, hdr.Gid, hdr.ModTime, Epoch)
+			}
+			files = append(files, File{Path: "/" + hdr.Name, Mode: os.FileMode(hdr.Mode), Data: data})
+		}
+		rc.Close()
+		out = append(out, files)
+	}
+	return out
+}
+
+func TestInspectorImage(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			img := build(t, Inspector(binary, arch, "3b4bbf2"))
+			layers := layerFiles(t, img)
+			want := [][]File{{{Path: "/ipvsdump", Mode: 0o755, Data: binary}}}
+			if !slices.EqualFunc(layers, want, func(a, b []File) bool {
+				return slices.EqualFunc(a, b, func(x, y File) bool { return x.Path == y.Path && x.Mode == y.Mode && bytes.Equal(x.Data, y.Data) })
+			}) {
+				t.Errorf("layers %+v, want one layer with /ipvsdump 0755 holding the binary", layers)
+			}
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(cfg.Config.Entrypoint, []string{"/ipvsdump", "serve"}) || cfg.Config.User != "0" ||
+				cfg.OS != "linux" || cfg.Architecture != arch || !cfg.Created.Time.Equal(Epoch) ||
+				cfg.Config.Labels["org.opencontainers.image.revision"] != "3b4bbf2" {
+				t.Errorf("config: entrypoint %q, user %q, platform %s/%s, created %v, labels %v", cfg.Config.Entrypoint, cfg.Config.User,
+					cfg.OS, cfg.Architecture, cfg.Created, cfg.Config.Labels)
+			}
+		})
+	}
+}
+
+// The same binary gives the same digest; another binary or platform another one.
+func TestDeterministic(t *testing.T) {
+	digest := func(spec Spec) v1.Hash {
+		d, err := build(t, spec).Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := digest(Inspector(binary, "amd64", "")), digest(Inspector(binary, "amd64", ""))
+	if a != b {
+		t.Errorf("two builds of the same binary: %s and %s", a, b)
+	}
+	if c := digest(Inspector(append(slices.Clone(binary), 0), "amd64", "")); c == a {
+		t.Error("another binary gave the same digest")
+	}
+	if c := digest(Inspector(binary, "arm64", "")); c == a {
+		t.Error("another architecture gave the same digest")
+	}
+}
+
+// The layout loads back as the same image, and the tarball names it.
+func TestWrite(t *testing.T) {
+	img := build(t, Inspector(binary, "amd64", ""))
+	dir := t.TempDir()
+	for range 2 { // a second write replaces the first
+		w, err := Write(img, dir, "ipvs-e2e-inspector-amd64", "ipvs-e2e-inspector:dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := img.Digest()
+		if w.Digest != want || w.Layout != filepath.Join(dir, "ipvs-e2e-inspector-amd64.oci") || w.Tarball != filepath.Join(dir, "ipvs-e2e-inspector-amd64.tar") {
+			t.Errorf("Write: %+v", w)
+		}
+		idx, err := layout.ImageIndexFromPath(w.Layout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Manifests) != 1 || m.Manifests[0].Digest != want || m.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "dev" {
+			t.Fatalf("layout index %+v, want one manifest %s named dev", m.Manifests, want)
+		}
+		back, err := idx.Image(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := back.Digest(); d != want {
+			t.Errorf("the layout's image has digest %s, want %s", d, want)
+		}
+		fromTar, err := tarball.ImageFromPath(w.Tarball, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files := layerFiles(t, fromTar); len(files) != 1 || !bytes.Equal(files[0][0].Data, binary) {
+			t.Errorf("the tarball's layers: %+v", files)
+		}
+	}
+}
+
+func TestBuildRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		err  string
+	}{
+		{Spec{Files: []File{{Path: "ipvsdump"}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "expected a clean absolute path"},
+		{Spec{Files: []File{{Path: "/a"}, {Path: "/a"}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "listed twice"},
+		{Spec{Files: []File{{Path: "/a"}}}, "expected an OS and an architecture"},
+	} {
+		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("Build(%+v): %v, want an error with %q", tc.spec, err, tc.err)
+		}
+	}
+}
