@@ -69,7 +69,9 @@ type Provider struct {
 	newClient func(*rest.Config) (kubernetes.Interface, error)
 
 	inspectorNS string
-	nodes       []node.Node
+	// inspectorSelector selects the inspector's pods.
+	inspectorSelector string
+	nodes             []node.Node
 }
 
 var (
@@ -257,6 +259,7 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	p.inspectorSelector = metav1.FormatLabelSelector(ds.Spec.Selector)
 	if _, err := p.client.AppsV1().DaemonSets(ns.Name).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return false, fmt.Errorf("create the node inspector DaemonSet in %s: %w", ns.Name, err)
 	}
@@ -278,9 +281,8 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 func (p *Provider) waitInspectors(ctx context.Context, ds *appsv1.DaemonSet, nodes []corev1.Node) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.wait)
 	defer cancel()
-	selector := metav1.FormatLabelSelector(ds.Spec.Selector)
 	for {
-		list, err := p.client.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		list, err := p.client.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{LabelSelector: p.inspectorSelector})
 		ready, missing := map[string]string{}, []string{}
 		if err == nil {
 			for _, pod := range list.Items {
@@ -413,7 +415,7 @@ func (p *Provider) ExportLogs(ctx context.Context, dir string) error {
 	}
 	export(kubeproxy.Namespace, kubeproxy.PodSelector, "kube-proxy.log")
 	if p.inspectorNS != "" {
-		export(p.inspectorNS, manifests.InspectorSelector, "inspector.log")
+		export(p.inspectorNS, p.inspectorSelector, "inspector.log")
 	}
 	return errors.Join(errs...)
 }

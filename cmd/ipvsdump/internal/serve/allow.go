@@ -16,12 +16,14 @@ var Allowed = []string{
 	"ipvsdump [its own flags: -o ipvsadm|save|json|state, --timeout, --links, --ipsets, --iptables, --node NAME, -Ln]",
 	"iptables-save [-t TABLE]",
 	"ip6tables-save [-t TABLE]",
-	"ip addr show",
+	"iptables [-t TABLE] -S [CHAIN]",
+	"ip6tables [-t TABLE] -S [CHAIN]",
+	"ip addr show [DEVICE]",
 	"ip -j addr show",
 	"ipset save",
 	"ipset list [NAME]",
 	"sysctl NAME...   (names only: no -w, no NAME=VALUE)",
-	"cat PATH   (PATH under /proc/sys/net/ or /proc/net/ip_vs*)",
+	"cat PATH   (PATH under /proc/sys/net/, /proc/net/ip_vs* or /proc/modules)",
 	"curl [-sS] [--fail] [--max-time SECONDS] http://...",
 	"wget [-q] [-T SECONDS] -O - http://...",
 }
@@ -68,6 +70,9 @@ var (
 	tableName  = regexp.MustCompile(`^(raw|mangle|nat|filter|security)$`)
 	ipsetName  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,31}$`)
 	sysctlName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]*$`)
+	// deviceName is what the kernel accepts as an interface name (IFNAMSIZ 16).
+	deviceName = regexp.MustCompile(`^[A-Za-z0-9_.-][A-Za-z0-9_.@-]{0,14}$`)
+	chainName  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,28}$`)
 )
 
 // parse checks args against Allowed. The error says why a command is refused; every shape
@@ -78,6 +83,11 @@ func parse(args []string) (command, error) {
 		return command{}, fmt.Errorf("no command: args is empty")
 	}
 	name, rest := args[0], args[1:]
+	// The suites name ipvsdump by the path they install it at on nodes they own; here it
+	// is this program, run in-process whatever the path says.
+	if path.IsAbs(name) && path.Clean(name) == name && path.Base(name) == "ipvsdump" {
+		name = "ipvsdump"
+	}
 	switch name {
 	case "ipvsdump":
 		if err := checkIpvsdumpFlags(rest); err != nil {
@@ -89,11 +99,17 @@ func parse(args []string) (command, error) {
 			return command{kind: runHost, name: name, args: rest}, nil
 		}
 		return command{}, fmt.Errorf("%s takes only -t TABLE (raw, mangle, nat, filter or security), found %q", name, rest)
-	case "ip":
-		if slices.Equal(rest, []string{"addr", "show"}) || slices.Equal(rest, []string{"-j", "addr", "show"}) {
+	case "iptables", "ip6tables":
+		if listRules(rest) {
 			return command{kind: runHost, name: name, args: rest}, nil
 		}
-		return command{}, fmt.Errorf("ip runs only as `ip addr show` or `ip -j addr show`, found %q", rest)
+		return command{}, fmt.Errorf("%s runs only as `%s [-t TABLE] -S [CHAIN]`, which lists rules, found %q", name, name, rest)
+	case "ip":
+		if slices.Equal(rest, []string{"addr", "show"}) || slices.Equal(rest, []string{"-j", "addr", "show"}) ||
+			len(rest) == 3 && rest[0] == "addr" && rest[1] == "show" && deviceName.MatchString(rest[2]) {
+			return command{kind: runHost, name: name, args: rest}, nil
+		}
+		return command{}, fmt.Errorf("ip runs only as `ip addr show [DEVICE]` or `ip -j addr show`, found %q", rest)
 	case "ipset":
 		if slices.Equal(rest, []string{"save"}) || slices.Equal(rest, []string{"list"}) || len(rest) == 2 && rest[0] == "list" && ipsetName.MatchString(rest[1]) {
 			return command{kind: runIPSet, name: name, args: rest}, nil
@@ -156,7 +172,19 @@ func readableProcFile(p string) bool {
 	if path.Clean(p) != p || strings.Contains(p, "..") {
 		return false
 	}
-	return strings.HasPrefix(p, "/proc/sys/net/") || strings.HasPrefix(p, "/proc/net/ip_vs")
+	return strings.HasPrefix(p, "/proc/sys/net/") || strings.HasPrefix(p, "/proc/net/ip_vs") || p == "/proc/modules"
+}
+
+// listRules accepts iptables' listing form, [-t TABLE] -S [CHAIN], and nothing else: -S
+// only prints.
+func listRules(args []string) bool {
+	if len(args) >= 2 && args[0] == "-t" {
+		if !tableName.MatchString(args[1]) {
+			return false
+		}
+		args = args[2:]
+	}
+	return len(args) == 1 && args[0] == "-S" || len(args) == 2 && args[0] == "-S" && chainName.MatchString(args[1])
 }
 
 func parseCurl(args []string) (fetch, error) {

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"path"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,20 @@ func TestAllowlist(t *testing.T) {
 		{[]string{"ip6tables-save", "-t", "filter"}, true},
 		{[]string{"ip", "addr", "show"}, true},
 		{[]string{"ip", "-j", "addr", "show"}, true},
+		{[]string{"ip", "addr", "show", "kube-ipvs0"}, true},
+		{[]string{"/usr/local/bin/ipvsdump", "-Ln"}, true},
+		{[]string{"iptables", "-t", "nat", "-S"}, true},
+		{[]string{"iptables", "-t", "nat", "-S", "KUBE-NODE-PORT"}, true},
+		{[]string{"ip6tables", "-S"}, true},
+		{[]string{"cat", "/proc/modules"}, true},
+		{[]string{"/tmp/../usr/local/bin/ipvsdump", "-Ln"}, false},
+		{[]string{"/usr/local/bin/ipvsdump", "serve"}, false},
+		{[]string{"iptables", "-t", "nat", "-S", "KUBE-NODE-PORT", "-v"}, false},
+		{[]string{"iptables", "-t", "nat", "-F", "KUBE-NODE-PORT"}, false},
+		{[]string{"iptables", "-t", "nat;x", "-S"}, false},
+		{[]string{"iptables", "-S", "-A"}, false},
+		{[]string{"ip", "addr", "show", "dev", "eth0"}, false},
+		{[]string{"ip", "addr", "show", "kube-ipvs0;reboot"}, false},
 		{[]string{"ipset", "save"}, true},
 		{[]string{"ipset", "list"}, true},
 		{[]string{"ipset", "list", "KUBE-CLUSTER-IP"}, true},
@@ -40,7 +55,7 @@ func TestAllowlist(t *testing.T) {
 		{[]string{"ipvsdump", "-C"}, false},
 		{[]string{"ipvsdump", "-o"}, false},
 		{[]string{"iptables", "-F"}, false},
-		{[]string{"iptables", "-S"}, false},
+
 		{[]string{"iptables-restore"}, false},
 		{[]string{"iptables-save", "-t"}, false},
 		{[]string{"iptables-save", "-t", "nat", "-c"}, false},
@@ -99,8 +114,12 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		switch args[0] {
-		case "ipvsdump", "iptables-save", "ip6tables-save", "ip", "ipset", "sysctl", "cat", "curl", "wget":
+		name := args[0]
+		if path.Base(name) == "ipvsdump" {
+			name = "ipvsdump" // any path of it runs this program, in-process
+		}
+		switch name {
+		case "ipvsdump", "iptables-save", "ip6tables-save", "iptables", "ip6tables", "ip", "ipset", "sysctl", "cat", "curl", "wget":
 		default:
 			t.Fatalf("%q accepted", args)
 		}
