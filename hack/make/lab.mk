@@ -37,6 +37,18 @@ LAB_SAVE   ?=
 lab: lab-cluster-binaries
 	$(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE))
 
+# The tutorial on your own cluster (never created or deleted), read through the node
+# inspector: make walk KUBECONFIG=~/.kube/config E2E_INSPECTOR_IMAGE=registry/inspector:tag
+# [E2E_CONTEXT=ctx] [E2E_NODEPORT_ADDRESS=ip] [WALK_KUBECTL=path]; the ConfigMap switch
+# only with E2E_ALLOW_DISRUPTIVE=1 WALK_METHOD=configmap (restored at the end).
+WALK_METHOD ?= creation
+.PHONY: walk
+walk:
+	$(IPVS_E2E) walk --cluster existing --method $(WALK_METHOD) \
+	  $(if $(E2E_CONTEXT),--context $(E2E_CONTEXT)) $(if $(E2E_INSPECTOR_IMAGE),--inspector-image $(E2E_INSPECTOR_IMAGE)) \
+	  $(if $(E2E_NODEPORT_ADDRESS),--nodeport-address $(E2E_NODEPORT_ADDRESS)) $(if $(WALK_KUBECTL),--kubectl $(WALK_KUBECTL)) \
+	  $(if $(filter 1 true,$(E2E_ALLOW_DISRUPTIVE)),--allow-disruptive) $(if $(LAB_SAVE),--save $(LAB_SAVE))
+
 # The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
 # also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.
 .PHONY: bench-lab

@@ -43,7 +43,23 @@ type Facts struct {
 	PodIP      string   `json:"podIP"`
 	// HostNodePort is where the host reaches NodePort 30089 (a QEMU forward on 127.0.0.1).
 	HostNodePort string `json:"hostNodePort"`
+	// Existing is a walk of a cluster the project did not create: its Pod is the seed's
+	// nginx (any page answers), in a namespace of the walk's own, and every node is walked.
+	Existing  bool   `json:"existing,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// Nodes are the nodes after the first (NodeName), whose steps' results are keyed
+	// "<step>@<node>".
+	Nodes []NodeFacts `json:"nodes,omitempty"`
 }
+
+// NodeFacts name a node and its InternalIP.
+type NodeFacts struct {
+	Name string `json:"name"`
+	IP   string `json:"ip"`
+}
+
+// OnNode is the key of a step's result on a node after the first.
+func OnNode(step, node string) string { return step + "@" + node }
 
 // Record is a walk's outcome: its facts and each step's result by step name.
 type Record struct {

@@ -42,6 +42,8 @@ type Step struct {
 	Typed   string
 	Note    string
 	Hidden  bool
+	// NodeName is the node a Node step runs on, for its prompt; empty: the lab node.
+	NodeName string
 }
 
 // Result is how a step's command ended.
@@ -61,6 +63,9 @@ func (r Result) OK() bool { return r.ExitCode == 0 && r.Err == "" }
 
 // Prompt is what precedes the step's typed lines.
 func (s Step) Prompt() string {
+	if s.Where == Node && s.NodeName != "" {
+		return s.NodeName + "# "
+	}
 	if s.Where == Node {
 		return NodePrompt
 	}

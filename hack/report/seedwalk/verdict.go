@@ -52,7 +52,23 @@ func Judge(rec Record) []Verdict {
 	v = append(v, logVerdicts(f, res(StepFullLog), res(StepKubeProxyLog))...)
 	v = append(v, proxyModeVerdict(res(StepProxyMode)))
 	v = append(v, getVerdict(f, res(StepGet)))
-	return append(v, tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec))...)
+	v = append(v, tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec, f.NodeName, f.NodeIP, ""))...)
+	// Every other node of a cluster the walk did not create: its modules, kube-proxy's
+	// answer and the tutorial's table on its outputs.
+	for _, n := range f.Nodes {
+		key := func(step string) string { return OnNode(step, n.Name) }
+		nv := []Verdict{modulesVerdict(res(key(StepLsmod))), proxyModeVerdict(res(key(StepProxyMode)))}
+		for _, x := range tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec, n.Name, n.IP, "@"+n.Name)) {
+			if x.Check != tutorial.TrafficHost { // one host, judged with the first node
+				nv = append(nv, x)
+			}
+		}
+		for _, x := range nv {
+			x.Name = n.Name + ": " + x.Name
+			v = append(v, x)
+		}
+	}
+	return v
 }
 
 // tutorialFacts are the record's facts as the tutorial's checks read them: the scheduler
@@ -60,16 +76,21 @@ func Judge(rec Record) []Verdict {
 // with the Pod's name.
 func tutorialFacts(f Facts) tutorial.Facts {
 	sched, _ := kubeproxy.Config(f.ConfigAfter).Get("ipvs.scheduler")
-	return tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
+	tf := tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
 		Answer: seedPodName, HostEndpoint: f.HostNodePort}
+	if f.Existing {
+		// The seed's own nginx answers with its page.
+		tf.Namespace, tf.Answer = f.Namespace, ""
+	}
+	return tf
 }
 
-// tutorialNode is the node as the walk's outputs show it; a step that failed, or that the
-// walk did not get to, carries why.
-func tutorialNode(rec Record) tutorial.Node {
+// tutorialNode is a node as the walk's outputs show it (the results keyed step+suffix); a
+// step that failed, or that the walk did not get to, carries why.
+func tutorialNode(rec Record, name, address, suffix string) tutorial.Node {
 	t := map[string]tutorial.Output{}
 	for step, cmd := range shown {
-		r, ok := rec.Results[step]
+		r, ok := rec.Results[step+suffix]
 		if !ok {
 			t[cmd] = tutorial.Output{Failure: notReached}
 			continue
@@ -80,7 +101,7 @@ func tutorialNode(rec Record) tutorial.Node {
 		}
 		t[cmd] = o
 	}
-	return tutorial.FromTranscript(rec.Facts.NodeName, rec.Facts.NodeIP, t)
+	return tutorial.FromTranscript(name, address, t)
 }
 
 func status(r Result) string {

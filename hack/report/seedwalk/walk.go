@@ -26,6 +26,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
@@ -252,6 +253,9 @@ type walker struct {
 	rec      *Record
 	// guestNow is the node's clock when inIPVS last found the Service.
 	guestNow time.Time
+	// nodes are every node, by name, for the steps that name theirs (a cluster the walk
+	// did not create); node is the first.
+	nodes map[string]node.Node
 }
 
 func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kubectl string, rec *Record) (*walker, error) {
@@ -310,9 +314,13 @@ func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kube
 		"KUBECONFIG="+filepath.Join(dir, "kubeconfig"),
 		"KUBE_EDITOR="+filepath.Join(dir, "edit-mode.sh"),
 		"LC_ALL=C")
+	byName := map[string]node.Node{}
+	for _, n := range nodes {
+		byName[n.Name()] = n
+	}
 	return &walker{
 		out: out, dir: dir, env: env, node: nodes[0], client: cs, provider: p, rec: rec,
-		kp: kubeproxy.Cluster{Client: cs, Nodes: nodes},
+		kp: kubeproxy.Cluster{Client: cs, Nodes: nodes}, nodes: byName,
 	}, nil
 }
 
@@ -334,6 +342,13 @@ func (w *walker) run(ctx context.Context, s Step) {
 	}
 	w.do(s, func() Result {
 		if s.Where == Node {
+			n := w.node
+			if s.NodeName != "" {
+				n = w.nodes[s.NodeName]
+			}
+			if in, ok := n.(*inspector.Node); ok {
+				return onInspector(ctx, in, s.Typed, w.dir)
+			}
 			return w.onNode(ctx, s.Typed)
 		}
 		return w.onHost(ctx, s.Typed)

@@ -11,12 +11,15 @@ package walkcmd
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
 )
@@ -25,6 +28,15 @@ type flags struct {
 	kubeProxy string
 	method    string
 	save      string
+
+	// A cluster the project did not create (--cluster existing).
+	cluster         string
+	kubeconfig      string
+	kubeContext     string
+	inspectorImage  string
+	nodePortAddress string
+	allowDisruptive bool
+	kubectl         string
 }
 
 // NewCommand returns the walk command.
@@ -38,7 +50,15 @@ printed as typed with its real output and time, then a PASS/FAIL verdict per ass
 
 Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB_ACCEL,
 IPVS_E2E_LAB_NODEAGENT and IPVS_E2E_LAB_PROXIER (the guest binaries, default bin/),
-IPVS_E2E_LAB_KEEP=1 (see hack/lab/kernellab).`,
+IPVS_E2E_LAB_KEEP=1 (see hack/lab/kernellab).
+
+With --cluster existing it walks your own cluster instead (kubeadm, staging, classroom),
+found as kubectl finds it (--kubeconfig, KUBECONFIG, --context) and never created or deleted:
+read-only (the modules on every node, kube-proxy's ConfigMap, mode and log, then the seed's
+Pod and Service in a namespace of the walk's own, every node's IPVS table, kube-ipvs0 and
+KUBE-NODE-PORT through the node inspector, traffic), the ConfigMap switch only with
+--allow-disruptive --method configmap (restored at the end). The inspector's image must be
+pushed where the cluster pulls from (make inspector-image; --inspector-image).`,
 	}, &flags{})
 }
 
@@ -46,9 +66,54 @@ func (f *flags) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeProxy, "kube-proxy", clusterlab.DefaultVersion, "upstream release run as kube-proxy and control plane, or \"reference\" (the reference proxier)")
 	fs.StringVar(&f.method, "method", "", "how kube-proxy gets to ipvs: configmap (the seed's method 2; default for upstream) or creation (method 1; default and only choice for reference)")
 	fs.StringVar(&f.save, "save", "", "write the walk's record (facts and each step's output) to this folder")
+	fs.StringVar(&f.cluster, "cluster", "lab", "lab (a lab cluster the walk creates) or existing (your cluster, through the node inspector)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "--cluster existing: the kubeconfig file (default: KUBECONFIG, then ~/.kube/config)")
+	fs.StringVar(&f.kubeContext, "context", "", "--cluster existing: the kubeconfig context (default: its current-context)")
+	fs.StringVar(&f.inspectorImage, "inspector-image", os.Getenv(inspector.ImageEnv), "--cluster existing: the node inspector's image (default $"+inspector.ImageEnv+")")
+	fs.StringVar(&f.nodePortAddress, "nodeport-address", os.Getenv("IPVS_E2E_NODEPORT_ADDRESS"), "--cluster existing: where this machine reaches NodePorts (default: the first node's InternalIP)")
+	fs.BoolVar(&f.allowDisruptive, "allow-disruptive", false, "--cluster existing: allow --method configmap to edit the kube-proxy ConfigMap (restored at the end)")
+	fs.StringVar(&f.kubectl, "kubectl", "", "--cluster existing: the kubectl to type the host's commands with (default: kubectl on PATH)")
+}
+
+// existingFlags are the flags of --cluster existing, refused with --cluster lab.
+var existingFlags = []string{"kubeconfig", "context", "inspector-image", "nodeport-address", "allow-disruptive", "kubectl"}
+
+// runExisting walks a cluster the project did not create.
+func (f *flags) runExisting(cmd *cobra.Command) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	if cmd.Flags().Changed("kube-proxy") {
+		return &cli.UsageError{Err: errors.New("--kube-proxy is the lab's: an existing cluster's kube-proxy is what its DaemonSet runs")}
+	}
+	opts := seedwalk.ExistingOptions{Method: f.method, Kubectl: f.kubectl, Out: stdout, Cluster: cluster.Options{
+		Kubeconfig: f.kubeconfig, Context: f.kubeContext, InspectorImage: f.inspectorImage,
+		NodePortAddress: f.nodePortAddress, AllowDisruptive: f.allowDisruptive}}
+	if err := opts.Validate(); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	rep, err := seedwalk.WalkExisting(ctx, opts)
+	if rep == nil {
+		return err
+	}
+	return f.finish(cmd, rep, err, func(t seedwalk.Timings) string {
+		return fmt.Sprintf("times: inspector up %s, the seed's steps %s, clean-up %s; %s in all (kube-proxy %s, method %s)",
+			seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps), seedwalk.FormatElapsed(t.Delete),
+			seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+	})
 }
 
 func (f *flags) Run(cmd *cobra.Command, _ []string) error {
+	switch f.cluster {
+	case "existing":
+		return f.runExisting(cmd)
+	case "lab":
+		for _, name := range existingFlags {
+			if cmd.Flags().Changed(name) {
+				return &cli.UsageError{Err: fmt.Errorf("--%s goes with --cluster existing", name)}
+			}
+		}
+	default:
+		return &cli.UsageError{Err: fmt.Errorf("--cluster %q: expected lab (a lab cluster the walk creates) or existing (your cluster)", f.cluster)}
+	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	opts := seedwalk.Options{KubeProxy: f.kubeProxy, Method: f.method, Out: stdout}
 	if err := opts.Validate(); err != nil {
@@ -58,9 +123,20 @@ func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 	if rep == nil {
 		return err
 	}
+	return f.finish(cmd, rep, err, func(t seedwalk.Timings) string {
+		return fmt.Sprintf("times: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)",
+			seedwalk.FormatElapsed(t.Binaries), seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps),
+			seedwalk.FormatElapsed(t.Delete), seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+	})
+}
+
+// finish judges a walk that ran (in full or part way), saves its record when asked and
+// prints its times; the exit status says whether every check passed.
+func (f *flags) finish(cmd *cobra.Command, rep *seedwalk.Report, err error, times func(seedwalk.Timings) string) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	if err != nil {
 		// The walk stopped part way (Ctrl-C, a lost node): judge what it showed, then fail.
-		fmt.Fprintf(stdout, "\nlab: the walk stopped: %v\n", err)
+		fmt.Fprintf(stdout, "\nthe walk stopped: %v\n", err)
 	}
 	if f.save != "" {
 		if serr := rep.Record.Save(f.save); serr != nil {
@@ -71,10 +147,7 @@ func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 	if ctx.Err() == nil {
 		ok = tutorial.Print(stdout, seedwalk.Judge(rep.Record))
 	}
-	t := rep.Timings
-	fmt.Fprintf(stdout, "\ntimes: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)\n",
-		seedwalk.FormatElapsed(t.Binaries), seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps),
-		seedwalk.FormatElapsed(t.Delete), seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+	fmt.Fprintf(stdout, "\n%s\n", times(rep.Timings))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,377 @@
+package seedwalk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/existing"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
+)
+
+// ExistingOptions configure a walk of a cluster the project did not create (a kubeadm
+// cluster, a classroom's): the provider existing finds it and reads every node through the
+// node inspector. The walk is read-only unless Cluster.AllowDisruptive: it loads no module,
+// and only with the opt-in does it switch kube-proxy through the ConfigMap (method 2),
+// restoring the ConfigMap at the end.
+type ExistingOptions struct {
+	// Cluster names the cluster (Kubeconfig, Context), the inspector's image, where NodePorts
+	// answer and whether the walk may change kube-proxy.
+	Cluster cluster.Options
+	// Method is MethodCreation (default: kube-proxy as the cluster runs it, which must be
+	// ipvs mode) or MethodConfigMap (needs Cluster.AllowDisruptive).
+	Method string
+	// Kubectl is the kubectl the host steps run; default: kubectl on PATH.
+	Kubectl string
+	Out     io.Writer
+	// ServiceTimeout bounds the wait for the seed's Service on every node; default 3 minutes.
+	ServiceTimeout time.Duration
+}
+
+func (o ExistingOptions) withDefaults() ExistingOptions {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Method == "" {
+		o.Method = MethodCreation
+	}
+	if o.ServiceTimeout <= 0 {
+		o.ServiceTimeout = 3 * time.Minute
+	}
+	return o
+}
+
+// Validate rejects options the walk cannot honour, before it dials the cluster.
+func (o ExistingOptions) Validate() error {
+	o = o.withDefaults()
+	switch {
+	case o.Method != MethodCreation && o.Method != MethodConfigMap:
+		return fmt.Errorf("method %q: expected %q (kube-proxy as the cluster runs it) or %q (the seed's ConfigMap switch, with the opt-in)", o.Method, MethodCreation, MethodConfigMap)
+	case o.Method == MethodConfigMap && !o.Cluster.AllowDisruptive:
+		return fmt.Errorf("method %q edits the kube-proxy ConfigMap and deletes kube-proxy's pods on a cluster the project did not create: allow it with --allow-disruptive (IPVS_E2E_ALLOW_DISRUPTIVE=1; the ConfigMap is restored at the end)", MethodConfigMap)
+	}
+	if o.Kubectl != "" {
+		if _, err := exec.LookPath(o.Kubectl); err != nil {
+			return fmt.Errorf("kubectl %q: %w", o.Kubectl, err)
+		}
+	} else if _, err := exec.LookPath("kubectl"); err != nil {
+		return errors.New("no kubectl on PATH: the walk types its kubectl commands as a person does; install kubectl or give its path (--kubectl)")
+	}
+	return nil
+}
+
+// WalkExisting walks the seed's steps on a cluster the project did not create, printing
+// each with its real output: kubectl on the host, the node's commands on every node through
+// its inspector (a pipeline's filter runs on the host, on what the node printed). The seed's
+// Service and Pod go into a namespace of the walk's own; that namespace, the inspector and,
+// with the opt-in, kube-proxy's changes are undone at the end, Ctrl-C included.
+func WalkExisting(ctx context.Context, o ExistingOptions) (*Report, error) {
+	start := time.Now()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	kubectl := o.Kubectl
+	if kubectl == "" {
+		kubectl, _ = exec.LookPath("kubectl")
+	}
+	rep := &Report{Record: Record{Facts: Facts{Method: o.Method, Existing: true}, Results: map[string]Result{}}}
+	fmt.Fprintf(o.Out, "== the seed tutorial on your cluster, read-only%s\n", map[bool]string{true: " but for the ConfigMap switch you allowed"}[o.Method == MethodConfigMap])
+	fmt.Fprintln(o.Out, "   every node is read through the node inspector (a DaemonSet the walk deploys and removes); nothing is loaded or written on a node")
+
+	p, err := existing.New(o.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	if err := p.Preflight(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := p.Create(ctx); err != nil {
+		_ = p.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	rep.Timings.Create = time.Since(t)
+	defer func() {
+		t := time.Now()
+		if err := p.Release(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(o.Out, "walk: %v\n", err)
+		}
+		rep.Timings.Delete = time.Since(t)
+		rep.Timings.Total = time.Since(start)
+	}()
+
+	dir, err := os.MkdirTemp("", "ipvs-e2e-walk-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	w, err := newWalker(ctx, o.Out, p, dir, kubectl, &rep.Record)
+	if err != nil {
+		return rep, err
+	}
+	ns, err := w.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ipvs-e2e-walk-",
+		Labels: map[string]string{"app.kubernetes.io/managed-by": "ipvs-e2e"}}}, metav1.CreateOptions{})
+	if err != nil {
+		return rep, fmt.Errorf("a namespace for the seed's objects: %w", err)
+	}
+	rep.Record.Facts.Namespace = ns.Name
+	defer func() {
+		err := w.client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns.Name, metav1.DeleteOptions{})
+		if err != nil {
+			fmt.Fprintf(o.Out, "walk: deleting namespace %s: %v (kubectl delete namespace %s)\n", ns.Name, err, ns.Name)
+			return
+		}
+		fmt.Fprintf(o.Out, "walk: namespace %s deleted\n", ns.Name)
+	}()
+	if o.Method == MethodConfigMap {
+		snap, err := kubeproxy.TakeSnapshot(ctx, w.kp)
+		if err != nil {
+			return rep, err
+		}
+		defer func() {
+			did, err := snap.Restore(context.WithoutCancel(ctx), w.kp)
+			if err != nil {
+				did += "; restoring FAILED: " + err.Error()
+			}
+			fmt.Fprintf(o.Out, "walk: kube-proxy restore: %s\n", did)
+		}()
+	}
+	t = time.Now()
+	err = w.walkExisting(ctx, o)
+	rep.Timings.Steps = time.Since(t)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return rep, err
+}
+
+// walkExisting is walk for a cluster the walk did not create: no module loading, every
+// node's dataplane steps in turn, the seed's objects in the walk's namespace.
+func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
+	f := &w.rec.Facts
+	nodes, err := w.provider.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	ips := map[string]string{}
+	for _, n := range nodes {
+		k8s, err := w.client.CoreV1().Nodes().Get(ctx, n.Name(), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, a := range k8s.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && !strings.Contains(a.Address, ":") {
+				ips[n.Name()] = a.Address
+			}
+		}
+		if ips[n.Name()] == "" {
+			return fmt.Errorf("node %s has no IPv4 InternalIP (addresses %v)", n.Name(), k8s.Status.Addresses)
+		}
+	}
+	f.NodeName, f.NodeIP = nodes[0].Name(), ips[nodes[0].Name()]
+	for _, n := range nodes[1:] {
+		f.Nodes = append(f.Nodes, NodeFacts{Name: n.Name(), IP: ips[n.Name()]})
+	}
+	hp, err := w.provider.HostEndpoint(ctx, seedNodePort)
+	if err != nil {
+		return err
+	}
+	f.HostNodePort = hp.String()
+	rel, err := kubeproxy.DaemonSetRelease(ctx, w.kp)
+	if err != nil {
+		return err
+	}
+	f.KubeProxy, f.Reference, f.Minor = rel.String(), !rel.Upstream(), rel.Minor
+
+	// everyNode runs a node step on each node, the first under the step's own name.
+	everyNode := func(s Step, typed func(n node.Node) string) {
+		for i, n := range nodes {
+			ns := s
+			ns.NodeName = n.Name()
+			if typed != nil {
+				ns.Typed = typed(n)
+			}
+			if i > 0 {
+				ns.Name, ns.Heading = OnNode(s.Name, n.Name()), ""
+			}
+			w.run(ctx, ns)
+		}
+	}
+	lsmod := lsmodStep()
+	lsmod.Heading = "2. the IPVS modules on every node (the walk loads none: it only reads)"
+	lsmod.Typed = "cat /proc/modules | grep -e ip_vs -e nf_conntrack"
+	everyNode(lsmod, nil)
+	w.run(ctx, configMapsStep(o.Method))
+	w.run(ctx, describeStep())
+	if o.Method == MethodConfigMap {
+		conf, err := kubeproxy.ReadConfig(ctx, w.kp)
+		if err != nil {
+			return err
+		}
+		f.ModeBefore, _ = conf.Get("mode")
+		before, err := kubeproxy.Pods(ctx, w.kp)
+		if err != nil {
+			return err
+		}
+		replaced := map[types.UID]bool{}
+		for _, p := range before {
+			f.PodsBefore = append(f.PodsBefore, p.Name)
+			replaced[p.UID] = true
+		}
+		w.run(ctx, editStep(f.ModeBefore))
+		w.run(ctx, deletePodsStep())
+		w.waitKubeProxy(ctx, o.Method, replaced)
+	} else {
+		w.waitKubeProxy(ctx, o.Method, nil)
+	}
+	if conf, err := kubeproxy.ReadConfig(ctx, w.kp); err == nil {
+		f.ConfigAfter = string(conf)
+	}
+	pod := "kube-proxy-?"
+	if p, err := kubeproxy.PodOnNode(ctx, w.kp, f.NodeName); err == nil {
+		pod = p.Name
+	}
+	for _, s := range []Step{kubeProxyPodsStep(), kubeProxyLogStep(pod), fullLogStep(pod)} {
+		w.run(ctx, s)
+	}
+	mode := proxyModeStep()
+	mode.Note = "kube-proxy's own answer, fetched on the node by the inspector"
+	everyNode(mode, nil)
+	if o.Method == MethodConfigMap {
+		everyNode(leftoversStep(), nil)
+	}
+
+	manifest := manifestStep()
+	manifest.Note = "the seed's nginx Pod and NodePort Service, applied in the walk's own namespace"
+	w.run(ctx, manifest)
+	apply := applyStep()
+	apply.Typed = fmt.Sprintf("kubectl -n %s apply -f %s", f.Namespace, ManifestPath)
+	w.run(ctx, apply)
+	w.wait(ctx, waitServiceStep(), func() (string, error) { return w.waitServiceEverywhere(ctx, nodes, ips, o.ServiceTimeout) })
+	get := getStep()
+	get.Typed = fmt.Sprintf("kubectl -n %s get svc,pods -o wide", f.Namespace)
+	w.run(ctx, get)
+	ipvs := ipvsStep()
+	ipvs.Typed = "ipvsdump -Ln"
+	ipvs.Note = "ipvsadm -Ln's output byte for byte, read over netlink by the inspector (the node need not have ipvsadm)"
+	everyNode(ipvs, nil)
+	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), curlClusterStep(f.ClusterIP)} {
+		everyNode(s, nil)
+	}
+	everyNode(curlNodePortStep(""), func(n node.Node) string { return fmt.Sprintf("curl -sS http://%s:%d/", ips[n.Name()], seedNodePort) })
+	host := curlHostStep(f.HostNodePort)
+	host.Note = fmt.Sprintf("from this machine, at %s", f.HostNodePort)
+	w.run(ctx, host)
+	return ctx.Err()
+}
+
+// waitServiceEverywhere waits until the seed's Pod runs and every node forwards its
+// ClusterIP and its own NodePort to it in IPVS, holds the ClusterIP on kube-ipvs0 and the
+// NodePort in KUBE-NODE-PORT-TCP: kube-proxy fills those at the end of the sync that made
+// the virtual servers.
+func (w *walker) waitServiceEverywhere(ctx context.Context, nodes []node.Node, ips map[string]string, timeout time.Duration) (string, error) {
+	f := &w.rec.Facts
+	missing := "nothing checked yet"
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		svc, err := w.client.CoreV1().Services(f.Namespace).Get(ctx, seedServiceName, metav1.GetOptions{})
+		if err != nil {
+			missing = "Service " + seedServiceName + ": " + err.Error()
+			return false, nil
+		}
+		f.ClusterIP = svc.Spec.ClusterIP
+		pod, err := w.client.CoreV1().Pods(f.Namespace).Get(ctx, seedPodName, metav1.GetOptions{})
+		if err != nil {
+			missing = "Pod " + seedPodName + ": " + err.Error()
+			return false, nil
+		}
+		f.PodIP = pod.Status.PodIP
+		if pod.Status.Phase != corev1.PodRunning || f.PodIP == "" {
+			missing = fmt.Sprintf("Pod %s is %s with address %q", seedPodName, pod.Status.Phase, f.PodIP)
+			return false, nil
+		}
+		rip := fmt.Sprintf("%s:%d", f.PodIP, seedServicePort)
+		for _, n := range nodes {
+			st, err := node.ReadState(ctx, n, node.ReadOptions{})
+			if err != nil {
+				missing = err.Error()
+				return false, nil
+			}
+			for _, vip := range []string{fmt.Sprintf("%s:%d", f.ClusterIP, seedServicePort), fmt.Sprintf("%s:%d", ips[n.Name()], seedNodePort)} {
+				if ok, _ := match.HaveVirtualServer(dataplane.TCP, vip, match.WithRealServer(rip, dataplane.Masq, 1)).Match(st.IPVS); !ok {
+					missing = fmt.Sprintf("node %s: IPVS has no TCP %s -> %s yet", n.Name(), vip, rip)
+					return false, nil
+				}
+			}
+			if ok, _ := match.HaveAddressOn("kube-ipvs0", f.ClusterIP).Match(st.Links); !ok {
+				missing = fmt.Sprintf("node %s: kube-ipvs0 does not hold %s yet", n.Name(), f.ClusterIP)
+				return false, nil
+			}
+			if ok, _ := match.HaveIPSetMember("KUBE-NODE-PORT-TCP", fmt.Sprint(seedNodePort)).Match(st.IPSets); !ok {
+				missing = fmt.Sprintf("node %s: KUBE-NODE-PORT-TCP does not hold %d yet", n.Name(), seedNodePort)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("the seed's Service did not reach every node within %s: %s", timeout, missing)
+	}
+	return fmt.Sprintf("Pod %s Running at %s; every node (%d) forwards %s:%d and its own address's port %d to it, with the ClusterIP on kube-ipvs0 and %d in KUBE-NODE-PORT-TCP",
+		seedPodName, f.PodIP, len(nodes), f.ClusterIP, seedServicePort, seedNodePort, seedNodePort), nil
+}
+
+// onInspector runs a typed node line through the node's inspector: the pipeline's first
+// command on the node (it must be on the inspector's read-only list), the rest of the
+// pipeline on the host, fed what the node printed, as if typed on the node.
+func onInspector(ctx context.Context, n *inspector.Node, line, dir string) Result {
+	head, filter, piped := strings.Cut(line, " | ")
+	words := strings.Fields(head)
+	var stdout, stderr bytes.Buffer
+	err := n.Command(ctx, words[0], words[1:]...).SetStdout(&stdout).SetStderr(&stderr).Run()
+	var exit *inspector.ExitError
+	r := Result{}
+	switch {
+	case errors.As(err, &exit):
+		r.ExitCode = exit.Code
+	case err != nil:
+		return Result{Output: stderr.String(), ExitCode: -1, Err: err.Error()}
+	}
+	if !piped {
+		r.Output = stdout.String() + stderr.String()
+		return r
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", filter)
+	cmd.Dir, cmd.Stdin = dir, &stdout
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, ferr := cmd.CombinedOutput()
+	r.Output = stderr.String() + string(out)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(ferr, &ee):
+		r.ExitCode = ee.ExitCode() // a pipeline's status is its last command's
+	case ferr != nil:
+		r.ExitCode, r.Err = -1, ferr.Error()
+	default:
+		r.ExitCode = 0
+	}
+	slog.Debug("walk: through the inspector", "node", n.Name(), "line", line, "exit", r.ExitCode)
+	return r
+}
