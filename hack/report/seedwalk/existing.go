@@ -14,7 +14,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
@@ -221,29 +220,8 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 	everyNode(lsmod, nil)
 	w.run(ctx, configMapsStep(o.Method))
 	w.run(ctx, describeStep())
-	if o.Method == MethodConfigMap {
-		conf, err := kubeproxy.ReadConfig(ctx, w.kp)
-		if err != nil {
-			return err
-		}
-		f.ModeBefore, _ = conf.Get("mode")
-		before, err := kubeproxy.Pods(ctx, w.kp)
-		if err != nil {
-			return err
-		}
-		replaced := map[types.UID]bool{}
-		for _, p := range before {
-			f.PodsBefore = append(f.PodsBefore, p.Name)
-			replaced[p.UID] = true
-		}
-		w.run(ctx, editStep(f.ModeBefore))
-		w.run(ctx, deletePodsStep())
-		w.waitKubeProxy(ctx, o.Method, replaced)
-	} else {
-		w.waitKubeProxy(ctx, o.Method, nil)
-	}
-	if conf, err := kubeproxy.ReadConfig(ctx, w.kp); err == nil {
-		f.ConfigAfter = string(conf)
+	if err := w.reachIPVS(ctx, o.Method); err != nil {
+		return err
 	}
 	pod := "kube-proxy-?"
 	if p, err := kubeproxy.PodOnNode(ctx, w.kp, f.NodeName); err == nil {

@@ -425,29 +425,8 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 	for _, s := range []Step{toolsStep(), modprobeStep(), lsmodStep(), configMapsStep(o.Method), describeStep()} {
 		w.run(ctx, s)
 	}
-	if o.Method == MethodConfigMap {
-		conf, err := kubeproxy.ReadConfig(ctx, w.kp)
-		if err != nil {
-			return err
-		}
-		f.ModeBefore, _ = conf.Get("mode")
-		before, err := kubeproxy.Pods(ctx, w.kp)
-		if err != nil {
-			return err
-		}
-		replaced := map[types.UID]bool{}
-		for _, p := range before {
-			f.PodsBefore = append(f.PodsBefore, p.Name)
-			replaced[p.UID] = true
-		}
-		w.run(ctx, editStep(f.ModeBefore))
-		w.run(ctx, deletePodsStep())
-		w.waitKubeProxy(ctx, o.Method, replaced)
-	} else {
-		w.waitKubeProxy(ctx, o.Method, nil)
-	}
-	if conf, err := kubeproxy.ReadConfig(ctx, w.kp); err == nil {
-		f.ConfigAfter = string(conf)
+	if err := w.reachIPVS(ctx, o.Method); err != nil {
+		return err
 	}
 	pod := "kube-proxy-?"
 	if len(f.PodsAfter) > 0 {
@@ -468,6 +447,38 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 		w.run(ctx, s)
 	}
 	return ctx.Err()
+}
+
+// reachIPVS gets kube-proxy to ipvs mode the method's way: the seed's ConfigMap edit and
+// pod deletion (method 2), or nothing but waiting for it (method 1); it records the
+// configuration kube-proxy then runs with.
+func (w *walker) reachIPVS(ctx context.Context, method string) error {
+	f := &w.rec.Facts
+	if method == MethodConfigMap {
+		conf, err := kubeproxy.ReadConfig(ctx, w.kp)
+		if err != nil {
+			return err
+		}
+		f.ModeBefore, _ = conf.Get("mode")
+		before, err := kubeproxy.Pods(ctx, w.kp)
+		if err != nil {
+			return err
+		}
+		replaced := map[types.UID]bool{}
+		for _, p := range before {
+			f.PodsBefore = append(f.PodsBefore, p.Name)
+			replaced[p.UID] = true
+		}
+		w.run(ctx, editStep(f.ModeBefore))
+		w.run(ctx, deletePodsStep())
+		w.waitKubeProxy(ctx, method, replaced)
+	} else {
+		w.waitKubeProxy(ctx, method, nil)
+	}
+	if conf, err := kubeproxy.ReadConfig(ctx, w.kp); err == nil {
+		f.ConfigAfter = string(conf)
+	}
+	return nil
 }
 
 func (w *walker) waitKubeProxy(ctx context.Context, method string, replaced map[types.UID]bool) {
