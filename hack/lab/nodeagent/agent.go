@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -48,6 +49,12 @@ type agentConfig struct {
 	uplink        string
 	nodeGateway   string
 	nodePrefixLen int
+	// proxyListen serves the host's forward proxy (fwdproxy.go) for peer proxyPeer; empty: none.
+	proxyListen string
+	proxyPeer   string
+	// ipvsdump is the binary host-network pods whose command is ipvsdump run (the node
+	// inspector's DaemonSet).
+	ipvsdump string
 }
 
 func (c *agentConfig) bind(fs *flag.FlagSet) {
@@ -67,6 +74,9 @@ func (c *agentConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.uplink, "uplink", "eth0", "interface holding --node-ip, bridged to the further nodes (with --workers)")
 	fs.StringVar(&c.nodeGateway, "node-gateway", "10.0.2.2", "default gateway of the node network (with --workers)")
 	fs.IntVar(&c.nodePrefixLen, "node-prefix-len", 24, "prefix length of the node network (with --workers)")
+	fs.StringVar(&c.proxyListen, "proxy-listen", "", "address of an HTTP forward proxy for the host's kube-apiserver (pods/proxy into the guest); empty: none")
+	fs.StringVar(&c.proxyPeer, "proxy-peer", "10.0.2.2", "the only client address the forward proxy serves: QEMU's gateway, where host forwards come from")
+	fs.StringVar(&c.ipvsdump, "ipvsdump", "/usr/local/bin/ipvsdump", "binary run for host-network pods whose command is ipvsdump")
 }
 
 // agent is the running node agent.
@@ -129,8 +139,21 @@ func run(ctx context.Context, cfg agentConfig) error {
 	}
 	defer a.stopWorkers()
 
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- a.serve(ctx) }()
+	if cfg.proxyListen != "" {
+		peer, err := netip.ParseAddr(cfg.proxyPeer)
+		if err != nil {
+			return fmt.Errorf("--proxy-peer %q: expected an IP address: %w", cfg.proxyPeer, err)
+		}
+		// Listening before the node registers: a port the guest cannot bind fails the agent
+		// at once, not the first pods/proxy request.
+		l, err := net.Listen("tcp", cfg.proxyListen)
+		if err != nil {
+			return fmt.Errorf("forward proxy: %w", err)
+		}
+		go func() { srvErr <- serveForwardProxy(ctx, l, peer) }()
+	}
 
 	if err := a.registerNode(ctx); err != nil {
 		return err
