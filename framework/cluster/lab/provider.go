@@ -722,13 +722,42 @@ func copyDir(src, dst string) error {
 	return errors.Join(errs...)
 }
 
+// UpOption adjusts the provider Up makes before it starts anything.
+type UpOption func(*Provider) error
+
+// WithNodes sets the node count (instead of NodesEnv).
+func WithNodes(n int) UpOption {
+	return func(p *Provider) error {
+		q, err := NewNodes(p.opts, n)
+		if err != nil {
+			return err
+		}
+		p.nodes = q.nodes
+		return nil
+	}
+}
+
+// WithNodePortAt forwards host port 127.0.0.1:hostPort to the first node's nodePort
+// (ForwardNodePortAt).
+func WithNodePortAt(nodePort int32, hostPort uint16) UpOption {
+	return func(p *Provider) error {
+		p.ForwardNodePortAt(nodePort, hostPort)
+		return nil
+	}
+}
+
 // Up brings a lab cluster up (New, Preflight, Create) and returns it with the admin's REST
 // configuration. On error nothing is left running; otherwise the caller Deletes it (after
 // KeepRunDir when what it ran failed).
-func Up(ctx context.Context, o cluster.Options) (*Provider, *rest.Config, error) {
+func Up(ctx context.Context, o cluster.Options, opts ...UpOption) (*Provider, *rest.Config, error) {
 	p, err := New(o)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, opt := range opts {
+		if err := opt(p); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := p.Preflight(ctx); err != nil {
 		return nil, nil, err

@@ -163,6 +163,25 @@ func killRecorded(dir string, log *slog.Logger) int {
 	return killed
 }
 
+// Process identifies a process across PID reuse, for a record kept elsewhere (the
+// state file of `ipvs-e2e lab up`): its PID and its start time in clock ticks after boot.
+type Process struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Self is this process.
+func Self() (Process, error) {
+	start, err := startTime(os.Getpid())
+	if err != nil {
+		return Process{}, err
+	}
+	return Process{PID: os.Getpid(), Start: start}, nil
+}
+
+// Running tells whether p still runs: its PID exists, started when recorded and is no zombie.
+func (p Process) Running() bool { return record{pid: p.PID, start: p.Start}.running() }
+
 // record identifies a process across PID reuse: its PID and its start time in clock ticks
 // after boot (field 22 of /proc/<pid>/stat).
 type record struct {
