@@ -10,8 +10,8 @@
 // The host reaches the guest only through forwards on 127.0.0.1: one to the node agent
 // (commands, files and the kubelet's /containerLogs, so `kubectl logs` works) and one per
 // NodePort in Options.HostNodePorts; and one to the first node's forward proxy (hack/lab/nodeagent,
-// fwdproxy.go), which kube-apiserver is started with as HTTP_PROXY and HTTPS_PROXY, so its
-// pods/proxy and services/proxy reach the guest's pod and node addresses (the kubelet
+// fwdproxy.go), which kube-apiserver is started with as HTTP_PROXY and HTTPS_PROXY (SOCKS5),
+// so its pods/proxy and services/proxy reach the guest's pod and node addresses (the kubelet
 // endpoint, etcd and the apiserver itself are on the loopback, which is never proxied). Everything started is stopped on Delete, and when the
 // context given to New's caller is cancelled. What the run writes on the host (the control
 // plane's keys, tokens, kubeconfigs and logs; the agent's log) is in one run directory,
@@ -302,10 +302,13 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// proxyEnv is kube-apiserver's environment for the forward proxy on 127.0.0.1:port. Go's
-// http.ProxyFromEnvironment never proxies loopback targets; NO_PROXY says so for readers.
+// proxyEnv is kube-apiserver's environment for the forward proxy on 127.0.0.1:port, as
+// SOCKS5: the apiserver's proxy handler keeps the client's Host header, which Go's
+// transport would put in an HTTP proxy's request line instead of the pod's address (see
+// fwdproxy.go). Go's http.ProxyFromEnvironment never proxies loopback targets; NO_PROXY
+// says so for readers.
 func proxyEnv(port int) []string {
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
+	u := fmt.Sprintf("socks5://127.0.0.1:%d", port)
 	return []string{"HTTP_PROXY=" + u, "HTTPS_PROXY=" + u, "NO_PROXY=127.0.0.1,localhost"}
 }
 

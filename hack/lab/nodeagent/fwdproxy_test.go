@@ -127,3 +127,42 @@ func TestForwardProxyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardProxySOCKS is the apiserver's case: a Go transport with HTTP_PROXY=socks5://
+// and a request whose Host header is the apiserver's own address (pods/proxy keeps it).
+func TestForwardProxySOCKS(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s host=%s", r.Method, r.URL.Path, r.Host)
+	}))
+	defer target.Close()
+	allowed := startProxy(t, "127.0.0.1")
+	other := startProxy(t, "10.0.2.2")
+	for _, tc := range []struct {
+		name, proxy, want, wantErr string
+	}{
+		{"from the forward", allowed, "GET /hostname host=127.0.0.1:6443", ""},
+		{"from another peer", other, "", "connection not allowed by ruleset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pu, _ := url.Parse("socks5://" + tc.proxy)
+			client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 10 * time.Second}
+			req, _ := http.NewRequest(http.MethodGet, target.URL+"/hostname", nil)
+			req.Host = "127.0.0.1:6443"
+			resp, err := client.Do(req)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("through SOCKS5: %v; expected an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != tc.want {
+				t.Fatalf("through SOCKS5: %q; expected %q", b, tc.want)
+			}
+		})
+	}
+}
