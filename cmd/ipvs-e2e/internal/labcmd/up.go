@@ -219,12 +219,15 @@ func (f *upFlags) hold(ctx context.Context) (err error) {
 		return err
 	}
 	defer logf.Close()
-	// A panic's trace goes to stderr: into the log too, as the detached process's stderr is
-	// /dev/null.
+	// The detached process's stderr is /dev/null: make it the log, so a panic's trace lands
+	// there too. Run by a person, it logs to the terminal and the file.
+	var logw io.Writer = io.MultiWriter(os.Stderr, logf)
 	if stderrIsNull() {
-		syscall.Dup3(int(logf.Fd()), 2, 0)
+		if err := syscall.Dup3(int(logf.Fd()), 2, 0); err == nil {
+			logw = os.Stderr
+		}
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logf), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	slog.SetDefault(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})))
 
 	self, err := rundir.Self()
 	if err != nil {
