@@ -61,16 +61,21 @@ func readState(path string) (*upState, error) {
 	return &s, nil
 }
 
-func marshalState(s *upState) ([]byte, error) { return json.MarshalIndent(s, "", "  ") }
-
-// writeState replaces the state file (write and rename: a reader never sees half of it).
-func writeState(path string, s *upState) error {
-	b, err := marshalState(s)
+// writeTemp writes s beside path, to be renamed or linked into place: a reader of path
+// never sees half of it.
+func writeTemp(path string, s *upState) (string, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	return tmp, os.WriteFile(tmp, b, 0o600)
+}
+
+// writeState replaces the state file.
+func writeState(path string, s *upState) error {
+	tmp, err := writeTemp(path, s)
+	if err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -94,15 +99,11 @@ func claimState(path string, s *upState) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	b, err := marshalState(s)
+	tmp, err := writeTemp(path, s)
+	defer os.Remove(tmp)
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
 	for range 2 {
 		err := os.Link(tmp, path)
 		if err == nil {
