@@ -73,13 +73,13 @@ func stopOwner(ctx context.Context, st *upState, timeout time.Duration) error {
 	pid := st.Owner.PID
 	slog.Info("lab down: stopping the lab cluster", "pid", pid, "runDir", st.RunDir)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("lab down: SIGTERM to pid %d: %w", pid, err)
+		return fmt.Errorf("SIGTERM to pid %d: %w", pid, err)
 	}
 	deadline := time.Now().Add(timeout)
 	next := time.Now().Add(10 * time.Second)
 	for st.Owner.Running() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("lab down: pid %d still running %s after SIGTERM; its log %s tells why. `kill -9 %d` then `ipvs-e2e lab clean` removes what it leaves", pid, timeout, st.Log, pid)
+			return fmt.Errorf("pid %d still running %s after SIGTERM; its log %s tells why. `kill -9 %d` then `ipvs-e2e lab clean` removes what it leaves", pid, timeout, st.Log, pid)
 		}
 		if time.Now().After(next) {
 			slog.Info("lab down: still tearing down", "pid", pid, "waited", time.Since(deadline.Add(-timeout)).Round(time.Second))
@@ -87,7 +87,7 @@ func stopOwner(ctx context.Context, st *upState, timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("lab down: interrupted while pid %d tears the cluster down (it goes on; run lab down again to wait): %w", pid, ctx.Err())
+			return fmt.Errorf("interrupted while pid %d tears the cluster down (it goes on; run lab down again to wait): %w", pid, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

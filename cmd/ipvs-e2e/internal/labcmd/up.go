@@ -145,15 +145,18 @@ func (f *upFlags) detach(ctx context.Context, stdout, stderr io.Writer) error {
 		case mine && st.Phase == phaseFailed:
 			<-exited
 			os.Remove(f.stateFile)
-			return fmt.Errorf("lab up: the cluster did not come up: %s (its log: %s)", st.Error, st.Log)
+			return fmt.Errorf("the cluster did not come up: %s (its log: %s; `ipvs-e2e lab clean --kept` removes its run directories)", st.Error, st.Log)
 		}
 		select {
 		case err := <-exited:
 			follow.copyTo(stderr)
 			if st, _ := readState(f.stateFile); st != nil && st.Owner.PID == pid {
 				os.Remove(f.stateFile)
+				if st.Phase == phaseFailed {
+					return fmt.Errorf("the cluster did not come up: %s (its log: %s; `ipvs-e2e lab clean --kept` removes its run directories)", st.Error, st.Log)
+				}
 			}
-			return fmt.Errorf("lab up: the cluster process (pid %d) exited before the cluster was ready (%v); its log is above", pid, err)
+			return fmt.Errorf("the cluster process (pid %d) exited before the cluster was ready (%v); its log is above", pid, err)
 		case <-ctx.Done():
 			// Interrupted while waiting: the cluster is not wanted any more.
 			slog.Info("lab up: interrupted; stopping the cluster process", "pid", pid)
@@ -274,7 +277,7 @@ func (f *upFlags) hold(ctx context.Context) (err error) {
 	if err := p.Delete(context.Background()); err != nil {
 		d.Keep()
 		os.Remove(f.stateFile)
-		return fmt.Errorf("lab up: deleting the cluster: %w (run directory kept: %s)", err, d.Path)
+		return fmt.Errorf("deleting the cluster: %w (run directory kept: %s)", err, d.Path)
 	}
 	slog.Info("lab up: cluster deleted", "took", time.Since(t).Round(100*time.Millisecond))
 	os.Remove(f.stateFile)
