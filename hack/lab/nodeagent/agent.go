@@ -100,6 +100,11 @@ type agent struct {
 	// created together spread (the scheduler's assume cache).
 	assumed map[types.UID]string
 
+	// firstKubeProxyReady is set once this node's kube-proxy has been Ready; until then, or
+	// until holdWorkersUntil, bind holds the further nodes' kube-proxy pods (conntrackGate).
+	firstKubeProxyReady bool
+	holdWorkersUntil    time.Time
+
 	proxyOnce      sync.Once
 	proxyTransport http.RoundTripper
 	proxyErr       error
@@ -403,6 +408,10 @@ func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("schedule pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	if a.conntrackGate(pod, target) {
+		a.queue.AddAfter(podKey(pod), time.Second)
+		return nil
+	}
 	err = a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: target},
@@ -413,6 +422,29 @@ func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
 	a.assumed[pod.UID] = target
 	slog.Info("pod bound", "pod", pod.Namespace+"/"+pod.Name, "node", target)
 	return nil
+}
+
+// conntrackGate tells bind to hold a kube-proxy pod for a further node until the first
+// node's kube-proxy has been Ready (at most 30 s). The nodes share the guest's kernel, and
+// nf_conntrack_max is the kernel's one value, writable from the first node's (the initial)
+// network namespace only: kube-proxy writes it at start unless it holds the value already,
+// so a further node's kube-proxy that starts first fails with "permission denied", where
+// on a machine of its own it would have set it. Started after the first node's, it finds
+// the value set and goes on. Later restarts find it set too.
+func (a *agent) conntrackGate(pod *corev1.Pod, target string) bool {
+	if target == a.cfg.nodeName || hostProcess(pod) != "kube-proxy" {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.firstKubeProxyReady {
+		return false
+	}
+	if a.holdWorkersUntil.IsZero() {
+		a.holdWorkersUntil = time.Now().Add(30 * time.Second)
+		slog.Info("holding a further node's kube-proxy pod until the first node's is Ready (nf_conntrack_max is the guest's one value)", "pod", podKey(pod), "node", target)
+	}
+	return time.Now().Before(a.holdWorkersUntil)
 }
 
 func (a *agent) runtimeFor(uid types.UID) *podRuntime {

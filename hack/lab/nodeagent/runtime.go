@@ -605,6 +605,11 @@ func (a *agent) reportStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	if err == nil {
 		slog.Info("pod status", "pod", rt.key, "phase", phase, "ready", ready && phase == corev1.PodRunning, "ip", rt.ip)
 	}
+	if ready && phase == corev1.PodRunning && hostProcess(pod) == "kube-proxy" {
+		a.mu.Lock()
+		a.firstKubeProxyReady = true
+		a.mu.Unlock()
+	}
 	return err
 }
 
