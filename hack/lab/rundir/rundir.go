@@ -182,6 +182,22 @@ func Self() (Process, error) {
 // Running tells whether p still runs: its PID exists, started when recorded and is no zombie.
 func (p Process) Running() bool { return record{pid: p.PID, start: p.Start}.running() }
 
+// Recorded returns the children recorded under dir (Record, Start) that still run, by
+// record name: what a run directory's owner has yet to stop.
+func Recorded(dir string) map[string]Process {
+	out := map[string]Process{}
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(e.Name(), pidSuffix) || e.Name() == ownerFile {
+			return nil
+		}
+		if r, err := readRecord(path); err == nil && r.running() {
+			out[strings.TrimSuffix(e.Name(), pidSuffix)] = Process{PID: r.pid, Start: r.start}
+		}
+		return nil
+	})
+	return out
+}
+
 // record identifies a process across PID reuse: its PID and its start time in clock ticks
 // after boot (field 22 of /proc/<pid>/stat).
 type record struct {

@@ -252,3 +252,32 @@ func driverMain(how string) {
 	}
 	time.Sleep(time.Minute)
 }
+
+func TestRecorded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "controlplane"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// This process stands for a running child; a finished one must not be listed, nor the owner.
+	if err := Record(filepath.Join(dir, "controlplane"), "etcd", os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	done := exec.Command("true")
+	if err := done.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "qemu.pid"), []byte(fmt.Sprintf("%d 1\n", done.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Record(dir, "owner", os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	got := Recorded(dir)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["etcd"] != self {
+		t.Fatalf("Recorded = %v; expected only etcd as %v", got, self)
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 )
 
 // downFlags is `lab down`: it stops the cluster `lab up` left running.
@@ -55,15 +59,36 @@ func (f *downFlags) Run(cmd *cobra.Command, _ []string) error {
 	}
 	st := running.state
 	start := time.Now()
+	// What the holder runs, to tell afterwards that each is stopped.
+	children := map[string]rundir.Process{}
+	if st.ClusterDir != "" {
+		children = rundir.Recorded(st.ClusterDir)
+	}
 	if err := stopOwner(cmd.Context(), st, f.timeout); err != nil {
 		return err
+	}
+	var stopped, still []string
+	for _, name := range slices.Sorted(maps.Keys(children)) {
+		c := children[name]
+		if c.Running() {
+			still = append(still, fmt.Sprintf("%s (pid %d)", name, c.PID))
+		} else {
+			stopped = append(stopped, fmt.Sprintf("%s (pid %d)", name, c.PID))
+		}
+	}
+	if len(still) > 0 {
+		return fmt.Errorf("pid %d exited, but %s still run; `ipvs-e2e lab clean` stops them (its log: %s)", st.Owner.PID, strings.Join(still, ", "), st.Log)
 	}
 	left := ""
 	if _, err := os.Stat(st.RunDir); !errors.Is(err, fs.ErrNotExist) {
 		left = fmt.Sprintf("; its run directory %s is still there (kept after a failed teardown: see lab-up.log in it, then `ipvs-e2e lab clean --kept`)", st.RunDir)
 	}
-	fmt.Fprintf(out, "lab cluster stopped in %s: pid %d tore it down (QEMU, etcd, kube-apiserver, kube-controller-manager stopped by their PIDs)%s\n",
-		time.Since(start).Round(100*time.Millisecond), st.Owner.PID, left)
+	what := "no recorded processes"
+	if len(stopped) > 0 {
+		what = "stopped " + strings.Join(stopped, ", ")
+	}
+	fmt.Fprintf(out, "lab cluster stopped in %s: pid %d tore it down (%s)%s\n",
+		time.Since(start).Round(100*time.Millisecond), st.Owner.PID, what, left)
 	return nil
 }
 

@@ -29,16 +29,19 @@ const (
 // start time, so a reused PID is not taken for it), where its run directory, log and
 // kubeconfig are, and how far it got.
 type upState struct {
-	Owner      rundir.Process `json:"owner"`
-	Phase      string         `json:"phase"`
-	Error      string         `json:"error,omitempty"`
-	RunDir     string         `json:"runDir"`
-	Log        string         `json:"log"`
-	Kubeconfig string         `json:"kubeconfig,omitempty"`
-	NodePort   string         `json:"nodePort,omitempty"`
-	KubeProxy  string         `json:"kubeProxy"`
-	Nodes      int            `json:"nodes"`
-	Mode       string         `json:"mode"`
+	Owner  rundir.Process `json:"owner"`
+	Phase  string         `json:"phase"`
+	Error  string         `json:"error,omitempty"`
+	RunDir string         `json:"runDir"`
+	// ClusterDir is the lab cluster's own run directory (the provider's), where its
+	// processes are recorded.
+	ClusterDir string `json:"clusterDir,omitempty"`
+	Log        string `json:"log"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	NodePort   string `json:"nodePort,omitempty"`
+	KubeProxy  string `json:"kubeProxy"`
+	Nodes      int    `json:"nodes"`
+	Mode       string `json:"mode"`
 }
 
 func (s *upState) describe() string {

@@ -307,7 +307,7 @@ func (f *upFlags) ready(ctx context.Context, p *lab.Provider, rc *rest.Config, d
 	if _, err := kubeproxy.WaitForPods(ctx, kubeproxy.Cluster{Client: cs, Nodes: nodes}, nil); err != nil {
 		return err
 	}
-	st.Phase, st.Kubeconfig = phaseReady, path
+	st.Phase, st.Kubeconfig, st.ClusterDir = phaseReady, path, p.RunDir()
 	return writeState(f.stateFile, st)
 }
 
