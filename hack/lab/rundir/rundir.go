@@ -182,6 +182,31 @@ func Self() (Process, error) {
 // Running tells whether p still runs: its PID exists, started when recorded and is no zombie.
 func (p Process) Running() bool { return record{pid: p.PID, start: p.Start}.running() }
 
+// RemoveOwned removes the run directories under tmp that this process made, kept ones
+// too, and returns them: for a run stopped on purpose, which leaves nothing to inspect.
+// Its children must be stopped already.
+func RemoveOwned(tmp string) ([]string, error) {
+	self, err := Self()
+	if err != nil {
+		return nil, err
+	}
+	matches, _ := filepath.Glob(filepath.Join(tmp, prefix+"*"))
+	var removed []string
+	var errs []error
+	for _, dir := range matches {
+		r, err := readRecord(filepath.Join(dir, ownerFile))
+		if err != nil || r.pid != self.PID || r.start != self.Start {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, dir)
+	}
+	return removed, errors.Join(errs...)
+}
+
 // Recorded returns the children recorded under dir (Record, Start) that still run, by
 // record name: what a run directory's owner has yet to stop.
 func Recorded(dir string) map[string]Process {

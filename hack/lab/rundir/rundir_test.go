@@ -281,3 +281,29 @@ func TestRecorded(t *testing.T) {
 		t.Fatalf("Recorded = %v; expected only etcd as %v", got, self)
 	}
 }
+
+func TestRemoveOwned(t *testing.T) {
+	tmp := t.TempDir()
+	mine := filepath.Join(tmp, prefix+"labup-1")
+	kept := filepath.Join(tmp, prefix+"labcluster-2")
+	other := filepath.Join(tmp, prefix+"labcluster-3")
+	for _, d := range []string{mine, kept, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{mine, kept} {
+		if err := writeRecord(filepath.Join(d, ownerFile), os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&Dir{Path: kept}).Keep()
+	os.WriteFile(filepath.Join(other, ownerFile), []byte("1 1\n"), 0o600)
+	removed, err := RemoveOwned(tmp)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("RemoveOwned = %v, %v; expected this process's two directories", removed, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another owner's directory: %v; expected it left", err)
+	}
+}

@@ -125,6 +125,9 @@ func (f *upFlags) detach(ctx context.Context, stdout, stderr io.Writer) error {
 	slog.Info("lab up: cluster process started; following its log", "pid", pid, "stateFile", f.stateFile)
 
 	start := time.Now()
+	// The holder bounds its own start by --timeout; this bounds a holder that hangs.
+	deadline := time.NewTimer(f.timeout + 2*time.Minute)
+	defer deadline.Stop()
 	var follow logFollower
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -163,7 +166,15 @@ func (f *upFlags) detach(ctx context.Context, stdout, stderr io.Writer) error {
 			syscall.Kill(pid, syscall.SIGTERM)
 			<-exited
 			follow.copyTo(stderr)
+			if st, _ := readState(f.stateFile); st != nil && st.Owner.PID == pid {
+				os.Remove(f.stateFile)
+			}
 			return ctx.Err()
+		case <-deadline.C:
+			syscall.Kill(pid, syscall.SIGTERM)
+			<-exited
+			follow.copyTo(stderr)
+			return fmt.Errorf("the cluster process (pid %d) neither came up nor failed within --timeout %s and 2 minutes more; stopped it (its log is above)", pid, f.timeout)
 		case <-tick.C:
 		}
 	}
@@ -244,6 +255,17 @@ func (f *upFlags) hold(ctx context.Context) (err error) {
 		return err
 	}
 	fail := func(err error) error {
+		if ctx.Err() != nil {
+			// Stopped on purpose (lab down, Ctrl-C): nothing to inspect here.
+			slog.Info("lab up: stopped before the cluster was ready", "err", err)
+			os.Remove(f.stateFile)
+			// The provider keeps its run directory on a failed start; stopped on
+			// purpose, this one's and the provider's go.
+			if _, rerr := rundir.RemoveOwned(os.TempDir()); rerr != nil {
+				slog.Warn("lab up: removing the run directories", "err", rerr)
+			}
+			return err
+		}
 		slog.Error("lab up: the cluster did not come up", "err", err)
 		st.Phase, st.Error = phaseFailed, err.Error()
 		d.Keep()
