@@ -7,6 +7,14 @@
 #   make lab-e2e-ci                          for `make test`: seedlab, upstream and reference
 #   make lab-e2e LAB_SUITES=services LAB_NODES=2
 #   make lab-e2e LAB_FOCUS='NodePort' LAB_SKIP='scale'   Ginkgo focus / skip
+#   make lab-up [KUBE_PROXY=reference] [LAB_NODES=2]   a lab cluster left running: prints the
+#                                            KUBECONFIG to export; NodePort 30089 on 127.0.0.1:30089
+#   make lab-down                            stops it (QEMU and the control plane by their PIDs)
+#
+# lab-up runs `ipvs-e2e lab up` (a detached process holds the cluster; its state file is
+# $CACHE_DIR/lab-up.json, its log and kubeconfig in its run directory under $TMPDIR); one
+# runs at a time. A lab-up process killed with kill -9 leaves its run directories:
+# `ipvs-e2e lab clean` removes them.
 #
 # LAB_NODES is the lab cluster's node count (nodes beyond the first are network namespaces
 # of the one guest; default $IPVS_E2E_LAB_NODES); empty: 2 for the services suite (its
@@ -28,7 +36,7 @@ LAB_ARTIFACTS ?= $(CURDIR)/artifacts/lab-$(KUBE_PROXY)
 
 LAB_CI_VERSION ?= v1.37.2
 
-.PHONY: lab-cluster-binaries lab-e2e lab-e2e-ci test-labcluster
+.PHONY: lab-cluster-binaries lab-e2e lab-e2e-ci test-labcluster lab-up lab-down
 
 # Static linux binaries the guest runs (and ipvsdump, copied into it by the suites).
 lab-cluster-binaries:
@@ -57,6 +65,14 @@ lab-e2e: lab-cluster-binaries
 	  st=$${PIPESTATUS[0]}; [ $$st -eq 0 ] || rc=$$st; \
 	done; \
 	echo "lab-e2e: $(LAB_SUITES) with kube-proxy $(KUBE_PROXY) took $$(echo "$$(date +%s.%N) - $$start" | bc) s (exit $$rc)"; exit $$rc
+
+lab-up: lab-cluster-binaries
+	IPVS_E2E_IPVSDUMP=$(BIN_DIR)/ipvsdump IPVS_E2E_LAB_NODEAGENT=$(BIN_DIR)/ipvs-nodeagent \
+	IPVS_E2E_LAB_PROXIER=$(BIN_DIR)/ipvs-proxier \
+	  $(IPVS_E2E) lab up --kube-proxy '$(KUBE_PROXY)' $(if $(LAB_NODES),--nodes '$(LAB_NODES)')
+
+lab-down:
+	$(IPVS_E2E) lab down
 
 test-labcluster:
 	$(GO) test ./framework/cluster/lab/... ./hack/lab/nodeagent/...

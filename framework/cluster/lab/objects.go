@@ -21,8 +21,11 @@ const (
 	guestAgentKubeconfig     = "/etc/kubernetes/agent.kubeconfig"
 	guestAgentDir            = "/etc/ipvs-nodeagent"
 	guestAgentStateDir       = "/var/lib/ipvs-nodeagent"
+	guestIPVSDump            = "/usr/local/bin/ipvsdump"
 	agentGuestPort           = 10250
-	agentServerName          = "ipvs-nodeagent"
+	// proxyGuestPort is the first node's forward proxy for the host's kube-apiserver.
+	proxyGuestPort  = 3128
+	agentServerName = "ipvs-nodeagent"
 )
 
 // KubeProxyConfig renders config.conf as kubeadm writes it for kube-proxy, with the mode

@@ -9,7 +9,10 @@
 //
 // The host reaches the guest only through forwards on 127.0.0.1: one to the node agent
 // (commands, files and the kubelet's /containerLogs, so `kubectl logs` works) and one per
-// NodePort in Options.HostNodePorts. Everything started is stopped on Delete, and when the
+// NodePort in Options.HostNodePorts; and one to the first node's forward proxy (hack/lab/nodeagent,
+// fwdproxy.go), which kube-apiserver is started with as HTTP_PROXY and HTTPS_PROXY (SOCKS5),
+// so its pods/proxy and services/proxy reach the guest's pod and node addresses (the kubelet
+// endpoint, etcd and the apiserver itself are on the loopback, which is never proxied). Everything started is stopped on Delete, and when the
 // context given to New's caller is cancelled. What the run writes on the host (the control
 // plane's keys, tokens, kubeconfigs and logs; the agent's log) is in one run directory,
 // 0700, that Delete removes unless the run failed (KeepRunDir).
@@ -73,6 +76,9 @@ const Reference = "reference"
 const (
 	NodeAgentEnv = "IPVS_E2E_LAB_NODEAGENT" // default <module>/bin/ipvs-nodeagent
 	ProxierEnv   = "IPVS_E2E_LAB_PROXIER"   // default <module>/bin/ipvs-proxier
+	// IPVSDumpEnv is the suites' setting (framework/e2e): the same binary they copy into
+	// nodes, shipped at boot for the node inspector's pods.
+	IPVSDumpEnv = "IPVS_E2E_IPVSDUMP" // default <module>/bin/ipvsdump
 )
 
 func init() {
@@ -97,7 +103,11 @@ type Provider struct {
 	agentPort  int
 	// nodePorts maps each NodePort in HostNodePorts to its host port on 127.0.0.1.
 	nodePorts map[int32]uint16
-	agentLog  string
+	// fixedNodePorts are NodePorts forwarded from a host port chosen by the caller
+	// (ForwardNodePortAt) rather than a free one.
+	fixedNodePorts map[int32]uint16
+	proxyPort      int
+	agentLog       string
 }
 
 var _ cluster.Provider = (*Provider)(nil)
@@ -132,6 +142,16 @@ func NewNodes(o cluster.Options, nodes int) (*Provider, error) {
 		return nil, fmt.Errorf("lab cluster: Kubernetes version %q: expected a full release such as %s (the lab builds that release's binaries), or %q", o.KubernetesVersion, DefaultVersion, Reference)
 	}
 	return p, nil
+}
+
+// ForwardNodePortAt forwards host port 127.0.0.1:hostPort to the first node's nodePort
+// (before Create): `ipvs-e2e lab up` offers the tutorial's NodePort at its own number.
+// Create fails when the port is taken.
+func (p *Provider) ForwardNodePortAt(nodePort int32, hostPort uint16) {
+	if p.fixedNodePorts == nil {
+		p.fixedNodePorts = map[int32]uint16{}
+	}
+	p.fixedNodePorts[nodePort] = hostPort
 }
 
 // Name implements cluster.Provider.
@@ -182,7 +202,11 @@ func (p *Provider) Preflight(ctx context.Context) error {
 type guestBinary struct{ what, env, path string }
 
 func (p *Provider) guestBinaries() []guestBinary {
-	bs := []guestBinary{{"node agent", NodeAgentEnv, envOr(NodeAgentEnv, cluster.CheckoutPath("bin", "ipvs-nodeagent"))}}
+	bs := []guestBinary{
+		{"node agent", NodeAgentEnv, envOr(NodeAgentEnv, cluster.CheckoutPath("bin", "ipvs-nodeagent"))},
+		// The agent runs it for the node inspector's pods (`ipvsdump serve`).
+		{"ipvsdump", IPVSDumpEnv, envOr(IPVSDumpEnv, cluster.CheckoutPath("bin", "ipvsdump"))},
+	}
 	if p.reference {
 		bs = append(bs, guestBinary{"reference proxier", ProxierEnv, envOr(ProxierEnv, cluster.CheckoutPath("bin", "ipvs-proxier"))})
 	}
@@ -209,14 +233,18 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	image := "registry.k8s.io/kube-proxy:" + p.version
 	agentBin := p.guestBinaries()[0].path
 	if p.reference {
-		kubeProxyBin = p.guestBinaries()[1].path
+		kubeProxyBin = p.guestBinaries()[2].path
 		image = "ipvs-e2e/ipvs-proxier:reference"
 	}
 
-	ports, err := freePorts(5 + len(p.opts.HostNodePorts))
+	ports, err := freePorts(6 + len(p.opts.HostNodePorts))
 	if err != nil {
 		return false, err
 	}
+	if err := p.checkFixedNodePorts(); err != nil {
+		return false, err
+	}
+	p.proxyPort = ports[5]
 	runDir, err := newRunDir()
 	if err != nil {
 		return false, err
@@ -230,6 +258,8 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 		Binaries: controlplane.UpstreamBinaries(paths),
 		RunDir:   filepath.Join(runDir, "controlplane"),
 		Ports:    controlplane.Ports{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3]},
+		// The proxy answers once the guest is up; nothing proxied is asked for before that.
+		APIServerEnv: proxyEnv(p.proxyPort),
 	})
 	if err != nil {
 		return false, err
@@ -243,9 +273,19 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 
 	p.agentPort = ports[4]
 	p.nodePorts = map[int32]uint16{}
-	forwards := []kernellab.PortForward{{Host: uint16(p.agentPort), Guest: agentGuestPort}}
+	forwards := []kernellab.PortForward{
+		{Host: uint16(p.agentPort), Guest: agentGuestPort},
+		{Host: uint16(p.proxyPort), Guest: proxyGuestPort},
+	}
 	for i, np := range p.opts.HostNodePorts {
-		hp := uint16(ports[5+i])
+		hp := uint16(ports[6+i])
+		p.nodePorts[np] = hp
+		forwards = append(forwards, kernellab.PortForward{Host: hp, Guest: uint16(np)})
+	}
+	for np, hp := range p.fixedNodePorts {
+		if _, ok := p.nodePorts[np]; ok {
+			continue
+		}
 		p.nodePorts[np] = hp
 		forwards = append(forwards, kernellab.PortForward{Host: hp, Guest: uint16(np)})
 	}
@@ -260,8 +300,31 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 		return true, p.failCreate(err)
 	}
 	slog.Info("lab cluster ready", "release", p.version, "reference", p.reference, "took", time.Since(start).Round(100*time.Millisecond),
-		"kubeconfig", cp.AdminKubeconfig, "agent", fmt.Sprintf("127.0.0.1:%d", p.agentPort), "nodePorts", p.nodePorts)
+		"kubeconfig", cp.AdminKubeconfig, "agent", fmt.Sprintf("127.0.0.1:%d", p.agentPort), "proxy", fmt.Sprintf("127.0.0.1:%d", p.proxyPort), "nodePorts", p.nodePorts)
 	return true, nil
+}
+
+// proxyEnv is kube-apiserver's environment for the forward proxy on 127.0.0.1:port, as
+// SOCKS5: the apiserver's proxy handler keeps the client's Host header, which Go's
+// transport would put in an HTTP proxy's request line instead of the pod's address (see
+// fwdproxy.go). Go's http.ProxyFromEnvironment never proxies loopback targets; NO_PROXY
+// says so for readers.
+func proxyEnv(port int) []string {
+	u := fmt.Sprintf("socks5://127.0.0.1:%d", port)
+	return []string{"HTTP_PROXY=" + u, "HTTPS_PROXY=" + u, "NO_PROXY=127.0.0.1,localhost"}
+}
+
+// checkFixedNodePorts fails when a host port asked for with ForwardNodePortAt is taken:
+// QEMU would fail to start with a message far from the cause.
+func (p *Provider) checkFixedNodePorts() error {
+	for np, hp := range p.fixedNodePorts {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", hp))
+		if err != nil {
+			return fmt.Errorf("lab cluster: NodePort %d is to be forwarded from host port 127.0.0.1:%d, but that port is in use (%v); free it (`ss -ltnp 'sport = :%d'` shows who holds it) and try again", np, hp, err, hp)
+		}
+		l.Close()
+	}
+	return nil
 }
 
 func (p *Provider) failCreate(err error) error {
@@ -348,6 +411,7 @@ func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxy
 	return []kernellab.File{
 		{Path: guestAgent, Source: agentBin, Mode: 0o755},
 		{Path: guestKubeProxy, Source: kubeProxyBin, Mode: 0o755},
+		{Path: guestIPVSDump, Source: p.guestBinaries()[1].path, Mode: 0o755},
 		{Path: guestAgentKubeconfig, Source: agentKubeconfig, Mode: 0o600},
 		{Path: guestKubeProxyKubeconfig, Source: cp.KubeProxyKubeconfig, Mode: 0o600},
 		{Path: guestAgentDir + "/tls.crt", Data: certPEM, Mode: 0o644},
@@ -374,6 +438,8 @@ func (p *Provider) boot(ctx context.Context, files []kernellab.File, forwards []
 		"--kubelet-address=127.0.0.1", fmt.Sprintf("--kubelet-port=%d", p.agentPort),
 		"--kube-proxy-version=" + p.version,
 		fmt.Sprintf("--workers=%d", p.nodes-1),
+		fmt.Sprintf("--proxy-listen=0.0.0.0:%d", proxyGuestPort), "--proxy-peer=10.0.2.2",
+		"--ipvsdump=" + guestIPVSDump,
 	}
 	vmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancelVM, p.vmDone = cancel, make(chan error, 1)
@@ -552,6 +618,9 @@ func (p *Provider) Delete(ctx context.Context) error {
 	if p.agentPort != 0 {
 		errs = append(errs, waitFree(p.agentPort, 10*time.Second))
 	}
+	for _, hp := range p.fixedNodePorts {
+		errs = append(errs, waitFree(int(hp), 10*time.Second))
+	}
 	errs = append(errs, p.removeRunDir(errors.Join(errs...) != nil))
 	return errors.Join(errs...)
 }
@@ -658,13 +727,42 @@ func copyDir(src, dst string) error {
 	return errors.Join(errs...)
 }
 
+// UpOption adjusts the provider Up makes before it starts anything.
+type UpOption func(*Provider) error
+
+// WithNodes sets the node count (instead of NodesEnv).
+func WithNodes(n int) UpOption {
+	return func(p *Provider) error {
+		q, err := NewNodes(p.opts, n)
+		if err != nil {
+			return err
+		}
+		p.nodes = q.nodes
+		return nil
+	}
+}
+
+// WithNodePortAt forwards host port 127.0.0.1:hostPort to the first node's nodePort
+// (ForwardNodePortAt).
+func WithNodePortAt(nodePort int32, hostPort uint16) UpOption {
+	return func(p *Provider) error {
+		p.ForwardNodePortAt(nodePort, hostPort)
+		return nil
+	}
+}
+
 // Up brings a lab cluster up (New, Preflight, Create) and returns it with the admin's REST
 // configuration. On error nothing is left running; otherwise the caller Deletes it (after
 // KeepRunDir when what it ran failed).
-func Up(ctx context.Context, o cluster.Options) (*Provider, *rest.Config, error) {
+func Up(ctx context.Context, o cluster.Options, opts ...UpOption) (*Provider, *rest.Config, error) {
 	p, err := New(o)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, opt := range opts {
+		if err := opt(p); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := p.Preflight(ctx); err != nil {
 		return nil, nil, err

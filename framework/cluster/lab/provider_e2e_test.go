@@ -12,6 +12,8 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -83,5 +85,38 @@ func TestLabCluster(t *testing.T) {
 	}
 	if err != nil || mode != "ipvs" {
 		t.Errorf("/proxyMode = %q, %v", mode, err)
+	}
+	checkPodsProxy(ctx, t, cs, pod.Name)
+}
+
+// checkPodsProxy reads a pod's answer and kube-proxy's /healthz through the apiserver's
+// pods/proxy, which reaches the guest through the first node's forward proxy.
+func checkPodsProxy(ctx context.Context, t *testing.T, cs kubernetes.Interface, kubeProxyPod string) {
+	t.Helper()
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "proxied", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.k8s.io/e2e-test-images/agnhost:2.53",
+			Args: []string{"netexec", "--http-port=8080"}}}}}
+	if _, err := cs.CoreV1().Pods(web.Namespace).Create(ctx, web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, ns, pod, port, path, want string
+	}{
+		{"a netns pod", web.Namespace, web.Name, "8080", "hostname", web.Name},
+		// kube-proxy's healthz listens on 0.0.0.0:10256 (its metrics on 127.0.0.1 only).
+		{"a host-network pod (the node's address)", kubeproxy.Namespace, kubeProxyPod, "10256", "healthz", `"lastUpdated"`},
+	} {
+		var got []byte
+		var err error
+		for i := 0; i < 60; i++ {
+			got, err = cs.CoreV1().Pods(tc.ns).ProxyGet("http", tc.pod, tc.port, tc.path, nil).DoRaw(ctx)
+			if err == nil && strings.Contains(string(got), tc.want) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil || !strings.Contains(string(got), tc.want) {
+			t.Errorf("%s: pods/%s:%s/proxy/%s = %q, %v; expected %q", tc.name, tc.pod, tc.port, tc.path, got, err, tc.want)
+		}
 	}
 }

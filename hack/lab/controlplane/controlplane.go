@@ -135,15 +135,15 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 
 	start := time.Now()
 	steps := []componentSpec{
-		{Etcd, o.Binaries.Etcd, etcdArgs(o, dataDir), cp.etcdHealthy},
-		{KubeAPIServer, o.Binaries.KubeAPIServer, apiServerArgs(o, pki), cp.apiServerReady},
-		{KubeControllerManager, o.Binaries.KubeControllerManager, controllerManagerArgs(o, pki, cp.ControllerManagerKubeconfig), cp.controllerManagerReady},
+		{Etcd, o.Binaries.Etcd, etcdArgs(o, dataDir), nil, cp.etcdHealthy},
+		{KubeAPIServer, o.Binaries.KubeAPIServer, apiServerArgs(o, pki), o.APIServerEnv, cp.apiServerReady},
+		{KubeControllerManager, o.Binaries.KubeControllerManager, controllerManagerArgs(o, pki, cp.ControllerManagerKubeconfig), nil, cp.controllerManagerReady},
 	}
 	cp.specs = map[string]componentSpec{}
 	for _, s := range steps {
 		cp.specs[s.name] = s
 		t := time.Now()
-		p, err := startProcess(s.name, s.binary, s.args, filepath.Join(logDir, s.name+".log"), o.RunDir, o.Detached)
+		p, err := startProcess(s.name, s.binary, s.args, s.env, filepath.Join(logDir, s.name+".log"), o.RunDir, o.Detached)
 		if err != nil {
 			return nil, cp.abort(err)
 		}
@@ -184,7 +184,9 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 type componentSpec struct {
 	name, binary string
 	args         []string
-	ready        func(context.Context) error
+	// env is added to the environment the component inherits.
+	env   []string
+	ready func(context.Context) error
 }
 
 // watch ends the control plane when p exits on its own; a process Restart replaces does not.
@@ -229,7 +231,7 @@ func (cp *ControlPlane) Restart(ctx context.Context, name string, down time.Dura
 		cp.mu.Unlock()
 		return fmt.Errorf("restart %s: the control plane was stopped while %s was down", name, name)
 	}
-	p, err := startProcess(name, spec.binary, spec.args, old.logFile, cp.RunDir, cp.opts.Detached)
+	p, err := startProcess(name, spec.binary, spec.args, spec.env, old.logFile, cp.RunDir, cp.opts.Detached)
 	if err == nil {
 		cp.procs[i] = p
 	}

@@ -80,6 +80,10 @@ type Options struct {
 	// ReadyTimeout bounds each component's wait for readiness. Default 2m: on a loaded
 	// 2-core host the apiserver has needed 20 s.
 	ReadyTimeout time.Duration
+	// APIServerEnv is added to kube-apiserver's environment ("KEY=value"): the lab cluster
+	// sets HTTP_PROXY, HTTPS_PROXY and NO_PROXY there, which the apiserver's pods/proxy and
+	// services/proxy transport honours, to reach the guest's pod and node addresses.
+	APIServerEnv []string
 	// Verbosity is the --v of the apiserver and the controller manager. Default 1.
 	Verbosity int
 	// Logger receives progress lines; default slog.Default().

@@ -28,12 +28,12 @@ type process struct {
 	replaced atomic.Bool
 }
 
-// startProcess starts binary with args, stdout and stderr appended to logFile. The child
+// startProcess starts binary with args and this process's environment plus env, stdout and stderr appended to logFile. The child
 // gets its own process group, so a Ctrl-C in the terminal reaches only this process, which
 // then stops the components in order. Unless detached, the kernel also kills the child
 // should this process die without stopping it, and the child is recorded in runDir for the
 // next run's sweep (hack/lab/rundir).
-func startProcess(name, binary string, args []string, logFile, runDir string, detached bool) (*process, error) {
+func startProcess(name, binary string, args, env []string, logFile, runDir string, detached bool) (*process, error) {
 	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -42,6 +42,10 @@ func startProcess(name, binary string, args []string, logFile, runDir string, de
 	fmt.Fprintf(log, "# %s %s\n", binary, strings.Join(args, " "))
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if len(env) > 0 {
+		fmt.Fprintf(log, "# with %s\n", strings.Join(env, " "))
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if detached {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {

@@ -76,7 +76,7 @@ func startChild(t *testing.T, mode string) *process {
 	t.Setenv(childEnv, mode)
 	dir := t.TempDir()
 	log := filepath.Join(dir, mode+".log")
-	p, err := startProcess(mode, self(t), nil, log, dir, false)
+	p, err := startProcess(mode, self(t), nil, nil, log, dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -48,6 +49,12 @@ type agentConfig struct {
 	uplink        string
 	nodeGateway   string
 	nodePrefixLen int
+	// proxyListen serves the host's forward proxy (fwdproxy.go) for peer proxyPeer; empty: none.
+	proxyListen string
+	proxyPeer   string
+	// ipvsdump is the binary host-network pods whose command is ipvsdump run (the node
+	// inspector's DaemonSet).
+	ipvsdump string
 }
 
 func (c *agentConfig) bind(fs *flag.FlagSet) {
@@ -67,6 +74,9 @@ func (c *agentConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.uplink, "uplink", "eth0", "interface holding --node-ip, bridged to the further nodes (with --workers)")
 	fs.StringVar(&c.nodeGateway, "node-gateway", "10.0.2.2", "default gateway of the node network (with --workers)")
 	fs.IntVar(&c.nodePrefixLen, "node-prefix-len", 24, "prefix length of the node network (with --workers)")
+	fs.StringVar(&c.proxyListen, "proxy-listen", "", "address of an HTTP forward proxy for the host's kube-apiserver (pods/proxy into the guest); empty: none")
+	fs.StringVar(&c.proxyPeer, "proxy-peer", "10.0.2.2", "the only client address the forward proxy serves: QEMU's gateway, where host forwards come from")
+	fs.StringVar(&c.ipvsdump, "ipvsdump", "/usr/local/bin/ipvsdump", "binary run for host-network pods whose command is ipvsdump")
 }
 
 // agent is the running node agent.
@@ -89,6 +99,11 @@ type agent struct {
 	// assumed remembers where bind placed pods until the informer shows it, so pods
 	// created together spread (the scheduler's assume cache).
 	assumed map[types.UID]string
+
+	// firstKubeProxyReady is set once this node's kube-proxy has been Ready; until then, or
+	// until holdWorkersUntil, bind holds the further nodes' kube-proxy pods (conntrackGate).
+	firstKubeProxyReady bool
+	holdWorkersUntil    time.Time
 
 	proxyOnce      sync.Once
 	proxyTransport http.RoundTripper
@@ -129,8 +144,21 @@ func run(ctx context.Context, cfg agentConfig) error {
 	}
 	defer a.stopWorkers()
 
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- a.serve(ctx) }()
+	if cfg.proxyListen != "" {
+		peer, err := netip.ParseAddr(cfg.proxyPeer)
+		if err != nil {
+			return fmt.Errorf("--proxy-peer %q: expected an IP address: %w", cfg.proxyPeer, err)
+		}
+		// Listening before the node registers: a port the guest cannot bind fails the agent
+		// at once, not the first pods/proxy request.
+		l, err := net.Listen("tcp", cfg.proxyListen)
+		if err != nil {
+			return fmt.Errorf("forward proxy: %w", err)
+		}
+		go func() { srvErr <- serveForwardProxy(ctx, l, peer) }()
+	}
 
 	if err := a.registerNode(ctx); err != nil {
 		return err
@@ -380,6 +408,10 @@ func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("schedule pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	if a.conntrackGate(pod, target) {
+		a.queue.AddAfter(podKey(pod), time.Second)
+		return nil
+	}
 	err = a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: target},
@@ -390,6 +422,29 @@ func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
 	a.assumed[pod.UID] = target
 	slog.Info("pod bound", "pod", pod.Namespace+"/"+pod.Name, "node", target)
 	return nil
+}
+
+// conntrackGate tells bind to hold a kube-proxy pod for a further node until the first
+// node's kube-proxy has been Ready (at most 30 s). The nodes share the guest's kernel, and
+// nf_conntrack_max is the kernel's one value, writable from the first node's (the initial)
+// network namespace only: kube-proxy writes it at start unless it holds the value already,
+// so a further node's kube-proxy that starts first fails with "permission denied", where
+// on a machine of its own it would have set it. Started after the first node's, it finds
+// the value set and goes on. Later restarts find it set too.
+func (a *agent) conntrackGate(pod *corev1.Pod, target string) bool {
+	if target == a.cfg.nodeName || hostProcess(pod) != "kube-proxy" {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.firstKubeProxyReady {
+		return false
+	}
+	if a.holdWorkersUntil.IsZero() {
+		a.holdWorkersUntil = time.Now().Add(30 * time.Second)
+		slog.Info("holding a further node's kube-proxy pod until the first node's is Ready (nf_conntrack_max is the guest's one value)", "pod", podKey(pod), "node", target)
+	}
+	return time.Now().Before(a.holdWorkersUntil)
 }
 
 func (a *agent) runtimeFor(uid types.UID) *podRuntime {

@@ -18,6 +18,11 @@
 //     one-off `kube-proxy --cleanup` pods) run that command as a child process, with the
 //     Pod's ConfigMap volumes written where they are mounted, so the kube-proxy ConfigMap
 //     works exactly as on a kubeadm node: edit it and delete the pod to restart kube-proxy;
+//   - host-network Pods whose command is ipvsdump (the node inspector's DaemonSet, `ipvsdump
+//     serve`) run --ipvsdump as a child process, hostPath mount paths in their arguments
+//     turned into the node's paths, Ready while their httpGet readiness probe answers;
+//   - with --proxy-listen it serves a proxy (SOCKS5 and HTTP, fwdproxy.go) for the host's
+//     kube-apiserver only, so pods/proxy and services/proxy reach the guest's addresses;
 //   - with --workers=N it makes N more nodes in the same guest, each a network namespace
 //     (own IPVS, iptables, ipsets, kube-ipvs0, sysctls) on a bridged node network with its
 //     own agent process and kube-proxy (nodes.go);

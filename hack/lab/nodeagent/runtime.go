@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +24,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 )
@@ -57,24 +63,33 @@ func (rt *podRuntime) stop() {
 	}
 }
 
-// runsKubeProxy tells a host-network Pod whose command is kube-proxy: the agent runs
-// those as processes on the node, as a container runtime would with host networking.
-func runsKubeProxy(p *corev1.Pod) bool {
+// hostProcess names the program of a host-network Pod the agent runs as a process on the
+// node, as a container runtime would with host networking: kube-proxy (the DaemonSet's pods
+// and `kube-proxy --cleanup` pods) and ipvsdump (the node inspector's DaemonSet, `ipvsdump
+// serve`). "" for any other pod.
+func hostProcess(p *corev1.Pod) string {
 	if !p.Spec.HostNetwork || len(p.Spec.Containers) == 0 {
-		return false
+		return ""
 	}
 	c := p.Spec.Containers[0]
-	return len(c.Command) > 0 && filepath.Base(c.Command[0]) == "kube-proxy"
+	if len(c.Command) == 0 {
+		return ""
+	}
+	switch name := filepath.Base(c.Command[0]); name {
+	case "kube-proxy", "ipvsdump":
+		return name
+	}
+	return ""
 }
 
 func (a *agent) start(ctx context.Context, pod *corev1.Pod) (*podRuntime, error) {
 	rt := &podRuntime{uid: pod.UID, key: podKey(pod), startedAt: metav1.Now().Rfc3339Copy()}
 	var err error
 	switch {
-	case runsKubeProxy(pod):
+	case hostProcess(pod) != "":
 		err = a.startProcess(ctx, pod, rt)
 	case pod.Spec.HostNetwork:
-		err = fmt.Errorf("host-network pod %s runs %v: the lab's node agent runs only kube-proxy commands on the host network", rt.key, pod.Spec.Containers[0].Command)
+		err = fmt.Errorf("host-network pod %s runs %v: the lab's node agent runs only kube-proxy and ipvsdump commands on the host network", rt.key, pod.Spec.Containers[0].Command)
 	default:
 		err = a.startNetns(pod, rt)
 	}
@@ -253,19 +268,24 @@ type process struct {
 	env          []string
 	restart      bool
 	onChange     func()
+	// probe is the container's httpGet readiness probe URL, "" without one: with one the
+	// container is ready while the probe answers 200-399, as the kubelet judges it.
+	probe string
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	running   bool
 	startedAt metav1.Time
 	// since is when the current run started, for readyAfter.
-	since    time.Time
-	restarts int32
-	backoff  bool
-	last     *corev1.ContainerStateTerminated
-	finished *corev1.ContainerStateTerminated
-	stopping bool
-	done     chan struct{}
+	since time.Time
+	// probedReady is the last verdict of probe for the current run.
+	probedReady bool
+	restarts    int32
+	backoff     bool
+	last        *corev1.ContainerStateTerminated
+	finished    *corev1.ContainerStateTerminated
+	stopping    bool
+	done        chan struct{}
 }
 
 func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
@@ -284,7 +304,11 @@ func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	}
 	var argv []string
 	for _, s := range append(append([]string{}, c.Command...), c.Args...) {
-		argv = append(argv, expand(s, vars))
+		argv = append(argv, hostPathArg(expand(s, vars), hostPathMounts(pod, c)))
+	}
+	if hostProcess(pod) == "ipvsdump" {
+		// The image's /ipvsdump is not on the node: the agent runs the guest's own build.
+		argv[0] = a.cfg.ipvsdump
 	}
 	p := &process{
 		name:     c.Name,
@@ -294,6 +318,13 @@ func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 		restart:  pod.Spec.RestartPolicy == corev1.RestartPolicyAlways || pod.Spec.RestartPolicy == "",
 		onChange: func() { a.queue.Add(rt.key) },
 		done:     make(chan struct{}),
+	}
+	if get := c.ReadinessProbe; get != nil && get.HTTPGet != nil {
+		u, err := probeURL(c, get.HTTPGet, a.cfg.nodeIP)
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", rt.key, err)
+		}
+		p.probe = u
 	}
 	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
 		return err
@@ -418,8 +449,12 @@ func (p *process) loop() {
 		start := metav1.Now().Rfc3339Copy()
 		err = cmd.Start()
 		if err == nil {
-			p.cmd, p.running, p.backoff, p.startedAt, p.since = cmd, true, false, start, time.Now()
-			time.AfterFunc(readyAfter, p.onChange)
+			p.cmd, p.running, p.backoff, p.startedAt, p.since, p.probedReady = cmd, true, false, start, time.Now(), false
+			if p.probe != "" {
+				go p.probeLoop(cmd)
+			} else {
+				time.AfterFunc(readyAfter, p.onChange)
+			}
 		}
 		p.mu.Unlock()
 		p.onChange()
@@ -502,6 +537,9 @@ func (p *process) containerStatus(c corev1.Container, uid types.UID) (corev1.Con
 		t := true
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: p.startedAt}
 		cs.Ready, cs.Started = time.Since(p.since) >= readyAfter, &t
+		if p.probe != "" {
+			cs.Ready = p.probedReady
+		}
 	case p.backoff:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off restarting the failed container"}
 	default:
@@ -567,6 +605,11 @@ func (a *agent) reportStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	if err == nil {
 		slog.Info("pod status", "pod", rt.key, "phase", phase, "ready", ready && phase == corev1.PodRunning, "ip", rt.ip)
 	}
+	if ready && phase == corev1.PodRunning && hostProcess(pod) == "kube-proxy" {
+		a.mu.Lock()
+		a.firstKubeProxyReady = true
+		a.mu.Unlock()
+	}
 	return err
 }
 
@@ -580,5 +623,111 @@ func (a *agent) reportFailed(ctx context.Context, pod *corev1.Pod, cause error) 
 	next.Status.Message = cause.Error()
 	if _, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
 		slog.Warn("reporting the pod failed", "pod", podKey(pod), "err", err)
+	}
+}
+
+// hostPathMounts maps each of c's mount paths of a hostPath volume to the host path.
+func hostPathMounts(pod *corev1.Pod, c corev1.Container) map[string]string {
+	hostPaths := map[string]string{}
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	out := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		if hp, ok := hostPaths[m.Name]; ok {
+			out[filepath.Clean(m.MountPath)] = filepath.Clean(hp)
+		}
+	}
+	return out
+}
+
+// hostPathArg rewrites a path under a hostPath mount in arg (the whole argument, or the
+// value of --flag=value) to the path on the node. The agent runs the container's command
+// as a plain process with no mount namespace of its own: it sees the node's filesystem,
+// where a hostPath is at its own path, not at the container's mount path. So the inspector's
+// --host-root=/host becomes --host-root=/; a path the program finds on its own (not in its
+// arguments) under a mount path would not be mapped.
+func hostPathArg(arg string, mounts map[string]string) string {
+	prefix, val := "", arg
+	if strings.HasPrefix(arg, "-") {
+		i := strings.IndexByte(arg, '=')
+		if i < 0 {
+			return arg
+		}
+		prefix, val = arg[:i+1], arg[i+1:]
+	}
+	if !strings.HasPrefix(val, "/") {
+		return arg
+	}
+	for mount, host := range mounts {
+		if rest, ok := strings.CutPrefix(filepath.Clean(val), mount); ok && (rest == "" || strings.HasPrefix(rest, "/") || mount == "/") {
+			return prefix + filepath.Join(host, rest)
+		}
+	}
+	return arg
+}
+
+// probeURL is an httpGet probe's URL on a host-network container: the node's address
+// unless the probe names a host, the port by number or by the container port's name.
+func probeURL(c corev1.Container, get *corev1.HTTPGetAction, nodeIP string) (string, error) {
+	port := get.Port.IntValue()
+	if get.Port.Type == intstr.String {
+		port = 0
+		for _, cp := range c.Ports {
+			if cp.Name == get.Port.StrVal {
+				port = int(cp.ContainerPort)
+			}
+		}
+	}
+	if port <= 0 || port > 65535 {
+		return "", fmt.Errorf("container %s: readiness probe port %q: expected a port number or the name of one of its ports", c.Name, get.Port.String())
+	}
+	host := get.Host
+	if host == "" {
+		host = nodeIP
+	}
+	scheme := strings.ToLower(string(get.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	path := get.Path
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(port)), path), nil
+}
+
+// probeInterval is how often a readiness probe runs: the kubelet's default period is 10 s;
+// a lab waiting on the pod gains from a shorter one, and the probe is cheap.
+const probeInterval = time.Second
+
+// probeLoop runs the readiness probe while cmd is the process's current run, and reports a
+// change of verdict.
+func (p *process) probeLoop(cmd *exec.Cmd) {
+	client := &http.Client{Timeout: time.Second,
+		// A probe does not follow the node's proxy settings, nor verify certificates (the kubelet does neither).
+		Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	for {
+		ok := false
+		if resp, err := client.Get(p.probe); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ok = resp.StatusCode >= 200 && resp.StatusCode < 400
+		}
+		p.mu.Lock()
+		if p.cmd != cmd || p.stopping {
+			p.mu.Unlock()
+			return
+		}
+		changed := p.probedReady != ok
+		p.probedReady = ok
+		p.mu.Unlock()
+		if changed {
+			p.onChange()
+		}
+		time.Sleep(probeInterval)
 	}
 }

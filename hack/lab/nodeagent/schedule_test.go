@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,5 +104,32 @@ func TestPrefixWriter(t *testing.T) {
 func TestWorkerName(t *testing.T) {
 	if got := workerName("lab-node", 1); got != "lab-node2" {
 		t.Errorf("workerName = %q, want lab-node2 (kind numbers workers from 2)", got)
+	}
+}
+
+func TestConntrackGate(t *testing.T) {
+	kubeProxy := &corev1.Pod{Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Command: []string{"/usr/local/bin/kube-proxy"}}}}}
+	web := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Image: "nginx"}}}}
+	for _, tc := range []struct {
+		name   string
+		pod    *corev1.Pod
+		target string
+		ready  bool
+		held   time.Duration // how long ago the hold began; 0: not begun
+		want   bool
+	}{
+		{"kube-proxy on the first node", kubeProxy, "lab-node", false, 0, false},
+		{"another pod on a further node", web, "lab-node2", false, 0, false},
+		{"kube-proxy on a further node, first not Ready", kubeProxy, "lab-node2", false, 0, true},
+		{"kube-proxy on a further node, first Ready", kubeProxy, "lab-node2", true, 0, false},
+		{"kube-proxy on a further node, held 31 s", kubeProxy, "lab-node2", false, 31 * time.Second, false},
+	} {
+		a := &agent{cfg: agentConfig{nodeName: "lab-node"}, firstKubeProxyReady: tc.ready}
+		if tc.held > 0 {
+			a.holdWorkersUntil = time.Now().Add(30*time.Second - tc.held)
+		}
+		if got := a.conntrackGate(tc.pod, tc.target); got != tc.want {
+			t.Errorf("%s: conntrackGate = %v; expected %v", tc.name, got, tc.want)
+		}
 	}
 }

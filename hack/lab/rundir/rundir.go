@@ -163,6 +163,66 @@ func killRecorded(dir string, log *slog.Logger) int {
 	return killed
 }
 
+// Process identifies a process across PID reuse, for a record kept elsewhere (the
+// state file of `ipvs-e2e lab up`): its PID and its start time in clock ticks after boot.
+type Process struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Self is this process.
+func Self() (Process, error) {
+	start, err := startTime(os.Getpid())
+	if err != nil {
+		return Process{}, err
+	}
+	return Process{PID: os.Getpid(), Start: start}, nil
+}
+
+// Running tells whether p still runs: its PID exists, started when recorded and is no zombie.
+func (p Process) Running() bool { return record{pid: p.PID, start: p.Start}.running() }
+
+// RemoveOwned removes the run directories under tmp that this process made, kept ones
+// too, and returns them: for a run stopped on purpose, which leaves nothing to inspect.
+// Its children must be stopped already.
+func RemoveOwned(tmp string) ([]string, error) {
+	self, err := Self()
+	if err != nil {
+		return nil, err
+	}
+	matches, _ := filepath.Glob(filepath.Join(tmp, prefix+"*"))
+	var removed []string
+	var errs []error
+	for _, dir := range matches {
+		r, err := readRecord(filepath.Join(dir, ownerFile))
+		if err != nil || r.pid != self.PID || r.start != self.Start {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, dir)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Recorded returns the children recorded under dir (Record, Start) that still run, by
+// record name: what a run directory's owner has yet to stop.
+func Recorded(dir string) map[string]Process {
+	out := map[string]Process{}
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(e.Name(), pidSuffix) || e.Name() == ownerFile {
+			return nil
+		}
+		if r, err := readRecord(path); err == nil && r.running() {
+			out[strings.TrimSuffix(e.Name(), pidSuffix)] = Process{PID: r.pid, Start: r.start}
+		}
+		return nil
+	})
+	return out
+}
+
 // record identifies a process across PID reuse: its PID and its start time in clock ticks
 // after boot (field 22 of /proc/<pid>/stat).
 type record struct {

@@ -252,3 +252,58 @@ func driverMain(how string) {
 	}
 	time.Sleep(time.Minute)
 }
+
+func TestRecorded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "controlplane"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// This process stands for a running child; a finished one must not be listed, nor the owner.
+	if err := Record(filepath.Join(dir, "controlplane"), "etcd", os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	done := exec.Command("true")
+	if err := done.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "qemu.pid"), []byte(fmt.Sprintf("%d 1\n", done.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Record(dir, "owner", os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	got := Recorded(dir)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["etcd"] != self {
+		t.Fatalf("Recorded = %v; expected only etcd as %v", got, self)
+	}
+}
+
+func TestRemoveOwned(t *testing.T) {
+	tmp := t.TempDir()
+	mine := filepath.Join(tmp, prefix+"labup-1")
+	kept := filepath.Join(tmp, prefix+"labcluster-2")
+	other := filepath.Join(tmp, prefix+"labcluster-3")
+	for _, d := range []string{mine, kept, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{mine, kept} {
+		if err := writeRecord(filepath.Join(d, ownerFile), os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&Dir{Path: kept}).Keep()
+	os.WriteFile(filepath.Join(other, ownerFile), []byte("1 1\n"), 0o600)
+	removed, err := RemoveOwned(tmp)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("RemoveOwned = %v, %v; expected this process's two directories", removed, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another owner's directory: %v; expected it left", err)
+	}
+}

@@ -23,5 +23,9 @@ func (f *cleanFlags) Bind(fs *pflag.FlagSet) {
 func (f *cleanFlags) Run(cmd *cobra.Command, _ []string) error {
 	removed := rundir.Sweep(os.TempDir(), f.kept, slog.Default())
 	fmt.Fprintf(cmd.OutOrStdout(), "removed %d run directories of runs whose process is gone\n", len(removed))
+	// A lab-up process killed with SIGKILL leaves its state file too.
+	if gone, err := removeStale(defaultStateFile()); err == nil && gone != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "removed the state file of lab up pid %d, which is gone\n", gone.Owner.PID)
+	}
 	return nil
 }

@@ -6,6 +6,8 @@
 //	ipvs-e2e lab run [--] BIN [ARGS...]  run one static binary in a guest; exit with its status
 //	ipvs-e2e lab test [flags] [PKG...]   build the packages' tests, run them all in one guest
 //	ipvs-e2e lab clean [--kept]          remove what runs that were killed left behind
+//	ipvs-e2e lab up [flags]              bring a lab cluster up and leave it running
+//	ipvs-e2e lab down                    stop the lab cluster lab up left running
 //
 // Exit status: 0 when everything passed, the binary's status for `run`, 1 for failed tests or
 // a guest that did not finish, 97 when the guest could not be set up (above all: its kernel
@@ -32,5 +34,7 @@ Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB
 		newRunCommand(),
 		newTestCommand(),
 		cli.Command(&cobra.Command{Use: "clean", Short: "Remove the run directories and stop the processes of lab runs whose process is gone (each run does this when it starts)"}, &cleanFlags{}),
+		newUpCommand(),
+		newDownCommand(),
 	)
 }

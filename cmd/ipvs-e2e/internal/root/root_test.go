@@ -39,7 +39,7 @@ func TestEveryCommandShape(t *testing.T) {
 		"ipvs-e2e capture",
 		"ipvs-e2e diff", "ipvs-e2e diff report", "ipvs-e2e diff run",
 		"ipvs-e2e image", "ipvs-e2e image inspector",
-		"ipvs-e2e lab", "ipvs-e2e lab clean", "ipvs-e2e lab prepare", "ipvs-e2e lab run", "ipvs-e2e lab test",
+		"ipvs-e2e lab", "ipvs-e2e lab clean", "ipvs-e2e lab down", "ipvs-e2e lab prepare", "ipvs-e2e lab run", "ipvs-e2e lab test", "ipvs-e2e lab up",
 		"ipvs-e2e preflight",
 		"ipvs-e2e upstream", "ipvs-e2e upstream build", "ipvs-e2e upstream controlplane",
 		"ipvs-e2e upstream controlplane down", "ipvs-e2e upstream controlplane up", "ipvs-e2e upstream versions",
@@ -101,7 +101,7 @@ func TestUsage(t *testing.T) {
 		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, image, lab, preflight, upstream, walk`},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate" for "ipvs-e2e"`},
 
-		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: clean, prepare, run, test`},
+		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: clean, down, prepare, run, test, up`},
 		{[]string{"lab", "frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"lab", "run"}, 2, "expected a static binary"},
 		{[]string{"lab", "run", "/nonexistent/bin"}, 2, "stat /nonexistent/bin: no such file or directory"},
