@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
@@ -193,7 +194,7 @@ func (e *Env) Namespace(ctx context.Context, prefix string) (string, func(contex
 		return "", nil, fmt.Errorf("create namespace %s-*: %w", prefix, err)
 	}
 	del := func(ctx context.Context) error {
-		return e.Client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
+		return fixtures.DeleteNamespace(ctx, e.Client, ns.Name, e.Config.Timeout)
 	}
 	return ns.Name, del, nil
 }

@@ -23,7 +23,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -31,6 +30,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
@@ -427,9 +427,8 @@ func (p *Provider) Release(ctx context.Context) error {
 		return nil
 	}
 	ns := p.inspectorNS
-	err := p.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete the node inspector's namespace %s: %w (delete it by hand: kubectl delete namespace %s)", ns, err, ns)
+	if err := fixtures.DeleteNamespace(ctx, p.client, ns, p.wait); err != nil {
+		return fmt.Errorf("the node inspector's namespace: %w", err)
 	}
 	p.inspectorNS = ""
 	slog.Info("node inspector removed", "namespace", ns)

@@ -20,6 +20,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/existing"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
@@ -133,12 +134,11 @@ func WalkExisting(ctx context.Context, o ExistingOptions) (*Report, error) {
 	}
 	rep.Record.Facts.Namespace = ns.Name
 	defer func() {
-		err := w.client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns.Name, metav1.DeleteOptions{})
-		if err != nil {
-			fmt.Fprintf(o.Out, "walk: deleting namespace %s: %v (kubectl delete namespace %s)\n", ns.Name, err, ns.Name)
+		if err := fixtures.DeleteNamespace(context.WithoutCancel(ctx), w.client, ns.Name, o.ServiceTimeout); err != nil {
+			fmt.Fprintf(o.Out, "walk: %v\n", err)
 			return
 		}
-		fmt.Fprintf(o.Out, "walk: namespace %s deleted\n", ns.Name)
+		fmt.Fprintf(o.Out, "walk: namespace %s and the seed's objects in it deleted\n", ns.Name)
 	}()
 	if o.Method == MethodConfigMap {
 		snap, err := kubeproxy.TakeSnapshot(ctx, w.kp)
@@ -243,6 +243,10 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 	apply := applyStep()
 	apply.Typed = fmt.Sprintf("kubectl -n %s apply -f %s", f.Namespace, ManifestPath)
 	w.run(ctx, apply)
+	if r := w.rec.Results[StepApply]; !r.OK() {
+		// Nothing to wait for: say why (a NodePort taken by another Service, say) and stop.
+		return fmt.Errorf("kubectl apply of the seed's manifest %s: %s", status(r), strings.TrimSpace(r.Output))
+	}
 	w.wait(ctx, waitServiceStep(), func() (string, error) { return w.waitServiceEverywhere(ctx, nodes, ips, o.ServiceTimeout) })
 	get := getStep()
 	get.Typed = fmt.Sprintf("kubectl -n %s get svc,pods -o wide", f.Namespace)
