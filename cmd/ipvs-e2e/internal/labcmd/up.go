@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
 )
 
 // upNodePort is the tutorial's NodePort, forwarded from the same host port.
@@ -329,6 +332,14 @@ func (f *upFlags) ready(ctx context.Context, p *lab.Provider, rc *rest.Config, d
 	if _, err := kubeproxy.WaitForPods(ctx, kubeproxy.Cluster{Client: cs, Nodes: nodes}, nil); err != nil {
 		return err
 	}
+	// The nodes as the tutorial's section 2 leaves them, like a cluster its reader prepared:
+	// the IPVS modules of the schedulers it names are loaded, not only kube-proxy's.
+	for _, n := range nodes {
+		if err := node.Run(ctx, n, "modprobe", append([]string{"-a"}, seedwalk.SeedModules...)...); err != nil {
+			return fmt.Errorf("loading the tutorial's modules (section 2): %w", err)
+		}
+	}
+	slog.Info("lab up: the tutorial's section 2 done on every node", "modprobe -a", strings.Join(seedwalk.SeedModules, " "))
 	st.Phase, st.Kubeconfig, st.ClusterDir = phaseReady, path, p.RunDir()
 	return writeState(f.stateFile, st)
 }

@@ -193,18 +193,29 @@ func (s *Server) execute(ctx context.Context, cmd command) (inspector.RunRespons
 			return s.ipsetFromNetlink(cmd.args)
 		}
 	}
-	name, note := cmd.name, ""
-	if name == "iptables-save" || name == "ip6tables-save" {
-		var err error
-		if name, note, err = s.Host.iptablesSave(ctx, strings.TrimSuffix(name, "-save")); err != nil {
+	name := cmd.name
+	switch family := strings.TrimSuffix(name, "-save"); family {
+	case "iptables", "ip6tables":
+		// The variant kube-proxy's rules are in, for iptables -S as for iptables-save. Which
+		// one and why goes to the inspector's log: the command's output stays the node's.
+		save, note, err := s.Host.iptablesSave(ctx, family)
+		if err != nil {
 			return inspector.RunResponse{}, err
+		}
+		if note != "" {
+			s.Log.Info(strings.TrimSpace(note))
+		}
+		if name == family {
+			name = strings.TrimSuffix(save, "-save")
+		} else {
+			name = save
 		}
 	}
 	stdout, stderr, code, err := s.Host.run(ctx, name, cmd.args...)
 	if err != nil {
 		return inspector.RunResponse{}, err
 	}
-	return inspector.RunResponse{Stdout: string(stdout), Stderr: note + string(stderr), ExitCode: code}, nil
+	return inspector.RunResponse{Stdout: string(stdout), Stderr: string(stderr), ExitCode: code}, nil
 }
 
 // ipsetFromNetlink answers ipset save or list on a node without the ipset binary (kind's
