@@ -77,24 +77,48 @@ lab-down:
 test-labcluster:
 	$(GO) test ./framework/cluster/lab/... ./hack/lab/nodeagent/...
 
-# CI: seedlab against upstream kube-proxy $(LAB_CI_VERSION) and against the reference
-# proxier, on one control-plane release, then the cluster.Provider and node.Node contract on a
-# lab cluster (framework/internal/contract). Builds the release first when it is not cached
-# (cold: 7-15 min on 2 cores, with progress lines); every run always happens, and any
-# failure fails the target. Cached: 66 s measured for the two suites (2 cores, idle).
+# CI: seedlab against the reference proxier on a lab cluster the suite creates (provider lab),
+# the cluster.Provider and node.Node contract on a lab cluster (framework/internal/contract),
+# and upstream kube-proxy $(LAB_CI_VERSION) on a lab cluster started on its own and treated as
+# your own cluster (lab-e2e-existing: provider existing, the node inspector, seedlab and the
+# walk). Builds the release first when it is not cached (cold: 7-15 min on 2 cores, with
+# progress lines); every run always happens, and any failure fails the target.
 lab-e2e-ci:
 	@start=$$(date +%s); \
-	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (fetched when missing)"; \
+	echo "lab-e2e-ci: upstream $(LAB_CI_VERSION) binaries (built when missing)"; \
 	$(IPVS_E2E) upstream build --version $(LAB_CI_VERSION) \
-	  --components kube-apiserver,kube-controller-manager,kube-proxy,etcd || exit 1; \
+	  --components kube-apiserver,kube-controller-manager,kube-proxy,etcd,kubectl || exit 1; \
 	rc=0; res=""; \
-	for kp in $(LAB_CI_VERSION) reference; do \
-	  if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$$kp LAB_SUITES=seedlab LAB_SWITCH=creation LAB_LABELS=; \
-	  then res="$$res seedlab/$$kp=ok"; else rc=1; res="$$res seedlab/$$kp=FAILED"; fi; \
-	done; \
+	if $(MAKE) --no-print-directory lab-e2e KUBE_PROXY=reference LAB_SUITES=seedlab LAB_SWITCH=creation LAB_LABELS=; \
+	then res="$$res seedlab/reference=ok"; else rc=1; res="$$res seedlab/reference=FAILED"; fi; \
 	if IPVS_E2E_K8S_VERSION=$(LAB_CI_VERSION) $(GO) test -tags e2e -count=1 -run '^TestProviderContract$$' ./framework/cluster/lab/; \
 	then res="$$res contract=ok"; else rc=1; res="$$res contract=FAILED"; fi; \
+	if $(MAKE) --no-print-directory lab-e2e-existing KUBE_PROXY=$(LAB_CI_VERSION); \
+	then res="$$res existing/$(LAB_CI_VERSION)=ok"; else rc=1; res="$$res existing/$(LAB_CI_VERSION)=FAILED"; fi; \
 	echo "lab-e2e-ci:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+# A lab cluster started on its own (lab up) as your own cluster: the seedlab suite and the
+# tutorial's walk run against it through provider existing and the node inspector (the lab
+# agent runs the inspector's pod with the guest's ipvsdump, whatever the image's name), as
+# a user runs them against a kubeadm cluster; then lab down, whatever happened. KUBE_PROXY:
+# an upstream release or reference. The walk types kubectl from the release's build.
+EXISTING_IMAGE ?= ipvs-e2e-inspector:lab
+.PHONY: lab-e2e-existing
+lab-e2e-existing: lab-cluster-binaries
+	@start=$$(date +%s); up=$$(mktemp); \
+	$(IPVS_E2E) upstream build --version $(LAB_CI_VERSION) --components kubectl >/dev/null || exit 1; \
+	trap '$(IPVS_E2E) lab down; rm -f $$up' EXIT; \
+	$(MAKE) --no-print-directory lab-up KUBE_PROXY=$(KUBE_PROXY) LAB_NODES= | tee $$up; \
+	kc=$$(sed -n 's/^ *export KUBECONFIG=//p' $$up); \
+	[ -n "$$kc" ] || { echo "lab-e2e-existing: lab up printed no KUBECONFIG" >&2; exit 1; }; \
+	rc=0; res=""; \
+	if $(MAKE) --no-print-directory e2e-seedlab E2E_PROVIDER=existing KUBECONFIG=$$kc E2E_INSPECTOR_IMAGE=$(EXISTING_IMAGE) \
+	     E2E_NODEPORT_ADDRESS=127.0.0.1 E2E_ARTIFACTS=$(CURDIR)/artifacts/existing-$(KUBE_PROXY); \
+	then res="$$res seedlab=ok"; else rc=1; res="$$res seedlab=FAILED"; fi; \
+	if $(MAKE) --no-print-directory walk KUBECONFIG=$$kc E2E_INSPECTOR_IMAGE=$(EXISTING_IMAGE) E2E_NODEPORT_ADDRESS=127.0.0.1 \
+	     WALK_KUBECTL=$(CACHE_DIR)/upstream/$(LAB_CI_VERSION)/bin/kubectl; \
+	then res="$$res walk=ok"; else rc=1; res="$$res walk=FAILED"; fi; \
+	echo "lab-e2e-existing: kube-proxy $(KUBE_PROXY):$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 # Faults while requests run from the host through the seed's NodePort (TestFaults): the API
 # server stopped for 60 s, etcd restarted, kube-proxy's pod deleted mid-sync, iptables flushed
