@@ -200,7 +200,7 @@ func (p *Provider) reachable(ctx context.Context) error {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("no answer within %s", p.reach)
 		}
-		return fmt.Errorf("API server %s (context %q) is not reachable: %v (after %s); is the cluster up, and is this machine on its network?", p.server, p.context, err, time.Since(start).Round(time.Millisecond))
+		return fmt.Errorf("API server %s (context %q) did not answer GET /version: %v (after %s); is the cluster up, is this machine on its network, and is the kubeconfig its own?", p.server, p.context, err, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

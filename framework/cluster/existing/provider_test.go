@@ -148,7 +148,7 @@ func TestUnreachableServer(t *testing.T) {
 		p.reach = 300 * time.Millisecond
 		start := time.Now()
 		err = p.Preflight(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "API server https://"+tc.addr+` (context "c") is not reachable`) || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || !strings.Contains(err.Error(), "API server https://"+tc.addr+` (context "c") did not answer GET /version`) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Preflight against %s = %v, want it to name the server and say %q", tc.addr, err, tc.want)
 		}
 		// Generous against a noisy machine; what matters is that client-go's retries and
