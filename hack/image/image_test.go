@@ -163,3 +163,25 @@ func TestBuildRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestArchiveRef(t *testing.T) {
+	dir := t.TempDir()
+	img, err := Build(Inspector([]byte("\x7fELF"), "amd64", "abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Write(img, dir, "ipvs-e2e-inspector-amd64", "ipvs-e2e-inspector:abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Tarball != InspectorArchive(dir, "amd64") {
+		t.Errorf("tarball %s, InspectorArchive says %s", w.Tarball, InspectorArchive(dir, "amd64"))
+	}
+	ref, err := ArchiveRef(w.Tarball)
+	if err != nil || ref != "ipvs-e2e-inspector:abc" {
+		t.Errorf("ArchiveRef = %q, %v; want ipvs-e2e-inspector:abc", ref, err)
+	}
+	if _, err := ArchiveRef(filepath.Join(dir, "none.tar")); err == nil {
+		t.Error("ArchiveRef of a missing file: no error")
+	}
+}

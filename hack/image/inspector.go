@@ -1,6 +1,8 @@
 package image
 
 import (
+	"path/filepath"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -25,4 +27,10 @@ func Inspector(ipvsdump []byte, arch, commit string) Spec {
 		},
 		Platform: v1.Platform{OS: "linux", Architecture: arch},
 	}
+}
+
+// InspectorArchive is where the inspector's docker-loadable tarball for arch lies under dir
+// (make inspector-image: $CACHE_DIR/images).
+func InspectorArchive(dir, arch string) string {
+	return filepath.Join(dir, InspectorName+"-"+arch+".tar")
 }

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/image"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
@@ -68,6 +71,12 @@ type Provider struct {
 	// newClient builds the clientset from the REST config; tests give a fake one.
 	newClient func(*rest.Config) (kubernetes.Interface, error)
 
+	// archive is the inspector's tarball (make inspector-image), side-loaded into a kind
+	// cluster's nodes by kindLoad when no image is named; sideLoad is that cluster.
+	archive  string
+	sideLoad string
+	kindLoad func(cluster, archive string) error
+
 	inspectorNS string
 	// inspectorSelector selects the inspector's pods.
 	inspectorSelector string
@@ -90,11 +99,13 @@ func New(o cluster.Options) (*Provider, error) {
 		files = []string{rules.ExplicitPath}
 	}
 	return &Provider{
-		opts:   o,
-		config: clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}),
-		files:  files,
-		reach:  ReachTimeout,
-		wait:   5 * time.Minute,
+		opts:     o,
+		config:   clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}),
+		files:    files,
+		reach:    ReachTimeout,
+		wait:     5 * time.Minute,
+		archive:  image.InspectorArchive(filepath.Join(cachedir.Root(), "images"), runtime.GOARCH),
+		kindLoad: kindLoadArchive,
 		newClient: func(c *rest.Config) (kubernetes.Interface, error) {
 			return kubernetes.NewForConfig(c)
 		},
@@ -119,13 +130,38 @@ func (p *Provider) Preflight(ctx context.Context) error {
 	}
 	slog.Info("preflight ok: the user may do what the suites do", "checks", len(Needs(p.opts.AllowDisruptive)), "disruptive", p.opts.AllowDisruptive)
 	if p.opts.InspectorImage == "" {
-		return fmt.Errorf("no node inspector image: the nodes of a cluster the project did not create are read through the node inspector, a DaemonSet of its own; build it (make inspector-image), push it to a registry the cluster pulls from, and name it with %s", inspector.ImageEnv)
+		if err := p.kindSideLoad(ctx); err != nil {
+			return err
+		}
+	}
+	if p.opts.InspectorImage == "" {
+		return fmt.Errorf("no node inspector image: the nodes of a cluster the project did not create are read through the node inspector, a DaemonSet of its own; build it (make inspector-image), push it to a registry the cluster pulls from, and name it with %s (a kind cluster needs no registry: with no image named, the tarball %s is loaded into its nodes)", inspector.ImageEnv, p.archive)
 	}
 	found, err := FindKubeProxy(ctx, p.client)
 	if err != nil {
 		return fmt.Errorf("context %q (%s): %w", p.context, p.server, err)
 	}
 	slog.Info("preflight ok: " + found.String())
+	return nil
+}
+
+// kindSideLoad names the inspector's image after the tarball make inspector-image wrote
+// when every node is a kind node, for Create to load it into them.
+func (p *Provider) kindSideLoad(ctx context.Context) error {
+	nodes, err := p.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	cluster := kindClusterOf(nodes.Items)
+	if cluster == "" {
+		return nil
+	}
+	ref, err := image.ArchiveRef(p.archive)
+	if err != nil {
+		return fmt.Errorf("kind cluster %s without a node inspector image named: %w", cluster, err)
+	}
+	p.opts.InspectorImage, p.sideLoad = ref, cluster
+	slog.Info("preflight ok: kind cluster: the node inspector's image is side-loaded", "cluster", cluster, "image", ref, "archive", p.archive)
 	return nil
 }
 
@@ -242,6 +278,12 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	}
 	if len(nodes.Items) == 0 {
 		return false, errors.New("the cluster has no nodes")
+	}
+	if p.sideLoad != "" {
+		slog.Info("loading the node inspector's image into the kind cluster's nodes", "cluster", p.sideLoad, "archive", p.archive)
+		if err := p.kindLoad(p.sideLoad, p.archive); err != nil {
+			return false, err
+		}
 	}
 	ns, err := p.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		GenerateName: "ipvs-e2e-inspector-",

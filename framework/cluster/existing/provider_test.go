@@ -24,6 +24,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/image"
 )
 
 // writeKubeconfig writes a kubeconfig with a context per server, named after its key, and
@@ -354,5 +355,76 @@ func TestCreateDeploysTheInspectorAndReleaseRemovesIt(t *testing.T) {
 				t.Errorf("Delete = %v after %d calls, want ErrNeverDeleted and no call", err, len(cs.Actions())-before)
 			}
 		})
+	}
+}
+
+func TestKindClusterOf(t *testing.T) {
+	node := func(id string) corev1.Node { return corev1.Node{Spec: corev1.NodeSpec{ProviderID: id}} }
+	for _, tc := range []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"kind://docker/ipvs/ipvs-control-plane", "kind://docker/ipvs/ipvs-worker"}, "ipvs"},
+		{[]string{"kind://podman/kind/kind-control-plane"}, "kind"},
+		{[]string{"kind://docker/ipvs/ipvs-control-plane", "aws:///eu-west-1a/i-0abc"}, ""},
+		{[]string{"kind://docker/a/a-control-plane", "kind://docker/b/b-worker"}, ""},
+		{[]string{""}, ""},
+		{[]string{"kind://docker//x"}, ""},
+		{nil, ""},
+	} {
+		var nodes []corev1.Node
+		for _, id := range tc.ids {
+			nodes = append(nodes, node(id))
+		}
+		if got := kindClusterOf(nodes); got != tc.want {
+			t.Errorf("kindClusterOf(%q) = %q, want %q", tc.ids, got, tc.want)
+		}
+	}
+}
+
+// A kind cluster needs no registry: with no image named, the tarball make inspector-image
+// wrote is loaded into its nodes through kind's API and the DaemonSet runs its tag.
+func TestKindSideLoad(t *testing.T) {
+	dir := t.TempDir()
+	img, err := image.Build(image.Inspector([]byte("\x7fELF"), "amd64", "abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := image.Write(img, dir, "ipvs-e2e-inspector-amd64", "ipvs-e2e-inspector:abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeKubeconfig(t, "c", map[string]string{"c": serveVersion(t)})
+	kindNode := func(name string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{ProviderID: "kind://docker/ipvs/" + name}}
+	}
+	p, cs := newTest(t, cluster.Options{Kubeconfig: file}, append(kubeProxyObjects("ipvs"), kindNode("ipvs-control-plane"), readyPod("i-a", "ipvs-control-plane"))...)
+	allowAllBut(cs)
+	var loaded []string
+	p.archive = w.Tarball
+	p.kindLoad = func(cluster, archive string) error { loaded = append(loaded, cluster+" "+archive); return nil }
+	cs.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		a.(k8stesting.CreateAction).GetObject().(*corev1.Namespace).Name = "ipvs-e2e-inspector-x"
+		return false, nil, nil
+	})
+	if err := p.Preflight(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Create(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || loaded[0] != "ipvs "+w.Tarball {
+		t.Errorf("kind loads %q, want the tarball into cluster ipvs once", loaded)
+	}
+	ds, err := cs.AppsV1().DaemonSets("ipvs-e2e-inspector-x").Get(context.Background(), "ipvs-e2e-inspector", metav1.GetOptions{})
+	if err != nil || ds.Spec.Template.Spec.Containers[0].Image != "ipvs-e2e-inspector:abc" {
+		t.Errorf("inspector DaemonSet: %v %v", ds, err)
+	}
+	// Without the tarball, Preflight says how to get one.
+	p2, cs2 := newTest(t, cluster.Options{Kubeconfig: file}, append(kubeProxyObjects("ipvs"), kindNode("ipvs-control-plane"))...)
+	allowAllBut(cs2)
+	p2.archive = filepath.Join(dir, "none.tar")
+	if err := p2.Preflight(context.Background()); err == nil || !strings.Contains(err.Error(), "kind cluster ipvs without a node inspector image named: image tarball "+p2.archive) {
+		t.Errorf("Preflight without the tarball: %v", err)
 	}
 }

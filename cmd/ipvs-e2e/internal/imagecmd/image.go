@@ -92,7 +92,7 @@ func (f *inspectorFlags) Run(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	ref := image.InspectorName + ":" + tag
-	w, err := image.Write(img, f.out, image.InspectorName+"-"+f.arch, ref)
+	w, err := image.Write(img, f.out, strings.TrimSuffix(filepath.Base(image.InspectorArchive(f.out, f.arch)), ".tar"), ref)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func printWritten(w io.Writer, img image.Written, tag string) {
 	fmt.Fprintf(w, "layout:  %s\ntarball: %s\ndigest:  %s\nimage:   %s\n\n", img.Layout, img.Tarball, img.Digest, img.Ref)
 	fmt.Fprintf(w, "push: crane push %s %s   (or skopeo copy oci:%s:%s docker://%s)\n", img.Tarball, repo, img.Layout, tag, repo)
 	fmt.Fprintf(w, "name: %s=%s@%s\n", inspector.ImageEnv, repo, img.Digest)
-	fmt.Fprintf(w, "kind: kind clusters need no registry: the image is side-loaded into their nodes from %s (kind load image-archive)\n", img.Tarball)
+	fmt.Fprintf(w, "kind: a kind cluster needs no registry: with %s empty, provider existing loads %s into its nodes through kind's API\n", inspector.ImageEnv, img.Tarball)
 }
 
 // buildIpvsdump builds the static ipvsdump for linux/arch, as make ipvsdump does.
