@@ -40,7 +40,7 @@ func TestInspector(t *testing.T) {
 		regexp.MustCompile(`(?m)^digest:  sha256:[0-9a-f]{64}$`),
 		regexp.MustCompile(`(?m)^push: crane push .*ipvs-e2e-inspector:\S+ +\(or skopeo copy oci:`),
 		regexp.MustCompile(`(?m)^name: IPVS_E2E_INSPECTOR_IMAGE=REGISTRY/ipvs-e2e-inspector:\S+@sha256:[0-9a-f]{64}$`),
-		regexp.MustCompile(`(?m)^kind: .*side-loaded`),
+		regexp.MustCompile(`(?m)^kind: .*loads .* into its nodes through kind.s API`),
 	} {
 		if !want.MatchString(stdout) {
 			t.Errorf("output has no line matching %s:\n%s", want, stdout)
