@@ -202,3 +202,58 @@ func TestOneProcess(t *testing.T) {
 		t.Errorf("oneProcess(4) = %v, want a refusal naming -p", err)
 	}
 }
+
+// On a cluster the run did not create, disruptive specs run only with the opt-in; elsewhere
+// the label changes nothing.
+func TestRefuseDisruptive(t *testing.T) {
+	disruptive := []string{LabelServices, "scheduler", LabelDisruptive}
+	for _, tc := range []struct {
+		cfg    Config
+		labels []string
+		refuse bool
+	}{
+		{Config{Provider: "existing"}, disruptive, true},
+		{Config{Provider: "existing", AllowDisruptive: true}, disruptive, false},
+		{Config{Provider: "existing"}, []string{LabelSeedLab}, false},
+		{Config{Provider: "kind"}, disruptive, false},
+		{Config{Provider: "lab"}, disruptive, false},
+	} {
+		got := tc.cfg.refuseDisruptive(tc.labels)
+		if (got != "") != tc.refuse || tc.refuse && (!strings.HasPrefix(got, disruptiveRefused) || !strings.Contains(got, "-allow-disruptive (IPVS_E2E_ALLOW_DISRUPTIVE=1)")) {
+			t.Errorf("%+v %v: refuse %q, want refused=%v with the opt-in named", tc.cfg, tc.labels, got, tc.refuse)
+		}
+	}
+}
+
+// The existing provider's settings are refused elsewhere, where they would be ignored, and
+// the ConfigMap switch on a cluster the run did not create wants the opt-in.
+func TestProviderOnlySettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{name: "kubeconfig on kind", args: []string{"-kubeconfig=/etc/hosts"}, want: "settings -kubeconfig apply to provider existing only (a cluster the project did not create), not to provider kind"},
+		{name: "context and image on lab", env: map[string]string{"IPVS_E2E_PROVIDER": "lab", "IPVS_E2E_CONTEXT": "prod", "IPVS_E2E_INSPECTOR_IMAGE": "r/i"},
+			want: "settings IPVS_E2E_CONTEXT, IPVS_E2E_INSPECTOR_IMAGE apply to provider existing only"},
+		{name: "ConfigMap switch on existing", env: map[string]string{"IPVS_E2E_PROVIDER": "existing", "IPVS_E2E_SWITCH": "configmap"},
+			want: "IPVS_E2E_SWITCH=configmap on provider existing edits the kube-proxy ConfigMap and deletes kube-proxy's pods on a cluster the project did not create: allow it with -allow-disruptive"},
+		{name: "ConfigMap switch on existing, allowed", env: map[string]string{"IPVS_E2E_PROVIDER": "existing", "IPVS_E2E_SWITCH": "configmap"}, args: []string{"-allow-disruptive"}},
+		{name: "everything of existing", env: map[string]string{"IPVS_E2E_PROVIDER": "existing", "IPVS_E2E_NODEPORT_ADDRESS": "127.0.0.1"},
+			args: []string{"-kubeconfig=/etc/hosts", "-context=c", "-allow-disruptive"}},
+		{name: "a NodePort address that is none", env: map[string]string{"IPVS_E2E_PROVIDER": "existing", "IPVS_E2E_NODEPORT_ADDRESS": "node1"},
+			want: `IPVS_E2E_NODEPORT_ADDRESS="node1": not an IP address`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := bind(t, "seedlab", tc.args...)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Config() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/preflight"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 )
 
 // ProviderName is the name suites select this provider by.
@@ -58,6 +60,11 @@ var _ cluster.Provider = (*Provider)(nil)
 // New prepares a kind provider; nothing touches Docker until Preflight or Create.
 func New(o cluster.Options) (*Provider, error) {
 	o = o.WithDefaults()
+	if o.KubeconfigPath == "" {
+		// A file of the cluster's own: kind would otherwise merge its context into
+		// ~/.kube/config (or $KUBECONFIG), where a person's other clusters live.
+		o.KubeconfigPath = DefaultKubeconfigPath(o.Name)
+	}
 	cfg, err := ConfigFor(o)
 	if err != nil {
 		return nil, err
@@ -76,6 +83,12 @@ func New(o cluster.Options) (*Provider, error) {
 		goos:      runtime.GOOS,
 		waitReady: 5 * time.Minute,
 	}, nil
+}
+
+// DefaultKubeconfigPath is where a cluster the kind provider creates has its kubeconfig:
+// $CACHE_DIR/kind/<name>.kubeconfig, never merged into the user's kubeconfig.
+func DefaultKubeconfigPath(name string) string {
+	return filepath.Join(cachedir.Root(), "kind", name+".kubeconfig")
 }
 
 // Name implements cluster.Provider.
@@ -144,7 +157,7 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("create kind cluster %q (config below):\n%s\n%w", name, p.raw, err)
 		}
-		slog.Info("kind cluster ready", "name", name, "took", time.Since(start).Round(time.Second))
+		slog.Info("kind cluster ready", "name", name, "took", time.Since(start).Round(time.Second), "kubeconfig", p.opts.KubeconfigPath)
 		return true, nil
 	case <-ctx.Done():
 		slog.Warn("interrupted while kind creates the cluster; waiting for it to finish", "name", name)

@@ -336,3 +336,17 @@ func FuzzParseDockerPort(f *testing.F) {
 		}
 	})
 }
+
+// A cluster the provider creates has a kubeconfig of its own: kind would otherwise merge
+// it into ~/.kube/config, among the person's other clusters.
+func TestOwnKubeconfig(t *testing.T) {
+	t.Setenv("CACHE_DIR", "/cache")
+	p, _ := newTestProvider(t, cluster.Options{Name: "e2e"}, true)
+	if got, want := p.opts.KubeconfigPath, "/cache/kind/e2e.kubeconfig"; got != want || DefaultKubeconfigPath("e2e") != want {
+		t.Errorf("kubeconfig path %q, want %q", got, want)
+	}
+	p, _ = newTestProvider(t, cluster.Options{Name: "e2e", KubeconfigPath: "/tmp/kc"}, true)
+	if p.opts.KubeconfigPath != "/tmp/kc" {
+		t.Errorf("an explicit path was replaced: %q", p.opts.KubeconfigPath)
+	}
+}
