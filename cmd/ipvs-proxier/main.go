@@ -72,6 +72,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v (see --help)\n", err)
 		return 2
 	}
+	if fs.NArg() > 0 {
+		// kube-proxy takes no arguments either. The usual cause is a boolean flag given its
+		// value apart (--ipvs-strict-arp false), which pflag reads as the flag set to true
+		// and a stray "false": refused, or the configuration would be the opposite.
+		fmt.Fprintf(stderr, "ipvs-proxier: unexpected argument(s) %q: it takes flags only, as kube-proxy does; give a boolean flag its value with = (--ipvs-strict-arp=false)\n", fs.Args())
+		return 2
+	}
 	if flags.Cleanup && !fs.Changed("proxy-mode") {
 		// --cleanup removes what IPVS mode programmed whatever mode the file names, as
 		// kube-proxy --cleanup does; the mode check is for running, not for cleaning.

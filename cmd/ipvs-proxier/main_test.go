@@ -104,6 +104,21 @@ func TestRunRefuses(t *testing.T) {
 			stderr: "unknown flag: --no-such-flag",
 		},
 		{
+			// pflag reads this as --ipvs-strict-arp=true and a stray "false".
+			name:   "a boolean flag's value given apart",
+			args:   func(t *testing.T) []string { return []string{"--ipvs-strict-arp", "false"} },
+			env:    func() env { return testEnv(fakeKernel(), fake.NewClientset()) },
+			code:   2,
+			stderr: `unexpected argument(s) ["false"]: it takes flags only, as kube-proxy does; give a boolean flag its value with = (--ipvs-strict-arp=false)`,
+		},
+		{
+			name:   "a positional argument",
+			args:   func(t *testing.T) []string { return []string{"--cleanup", "now"} },
+			env:    func() env { return testEnv(fakeKernel(), fake.NewClientset()) },
+			code:   2,
+			stderr: `unexpected argument(s) ["now"]`,
+		},
+		{
 			name: "bad config names the field",
 			args: func(t *testing.T) []string {
 				return []string{"--config", writeConfig(t, "mode: ipvs\niptables:\n  masqueradeBit: 40\n")}
