@@ -53,6 +53,14 @@ define check_duration
 	@[[ "$($(1))" =~ ^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$$ ]] || { echo "$(1)=$($(1)): expected a duration such as 90m or 1h30m" >&2; exit 2; }
 endef
 
+# A make variable holding a boolean is checked the same way, with the values Go's
+# strconv.ParseBool takes (the suites read IPVS_E2E_* so); bool_true tells a true one.
+bool_true = $(filter 1 t T TRUE true True,$(1))
+define check_bool
+	@case "$($(1))" in 1|t|T|TRUE|true|True|0|f|F|FALSE|false|False) ;; \
+	  *) echo "$(1)=$($(1)): expected a boolean: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false or False" >&2; exit 2;; esac
+endef
+
 # One suite run: $(1) suite, $(2) switch method. Each run has its own cluster and artifacts
 # directory, so a kept cluster (E2E_KEEP=true) never blocks the next run.
 define e2e_run
@@ -74,6 +82,7 @@ endef
 # preflight is kind's; a cluster the project did not create is checked by its provider.
 e2e-preflight:
 	$(call check_duration,E2E_TIMEOUT)
+	$(call check_bool,E2E_ALLOW_DISRUPTIVE)
 	@mkdir -p $(BIN_DIR)
 	@$(GO) build -o $(BIN_DIR)/ipvs-e2e ./cmd/ipvs-e2e
 	@if [ "$(E2E_PROVIDER)" = kind ]; then $(BIN_DIR)/ipvs-e2e preflight --schedulers rr,wrr,sh,mh; fi
@@ -83,7 +92,7 @@ e2e: e2e-preflight
 	@$(MAKE) --no-print-directory ipvsdump
 	@rc=0; \
 	$(call e2e_run,seedlab,creation) || rc=1; \
-	if [ "$(E2E_PROVIDER)" = existing ] && [ "$(E2E_ALLOW_DISRUPTIVE)" != 1 ] && [ "$(E2E_ALLOW_DISRUPTIVE)" != true ]; then \
+	if [ "$(E2E_PROVIDER)" = existing ] && [ -z "$(call bool_true,$(E2E_ALLOW_DISRUPTIVE))" ]; then \
 	  echo "e2e: seedlab by ConfigMap switch NOT RUN: it edits kube-proxy on a cluster the project did not create (E2E_ALLOW_DISRUPTIVE=1 allows it; restored at the end)"; \
 	else $(call e2e_run,seedlab,configmap) || rc=1; fi; \
 	$(call e2e_run,services,creation) || rc=1; \

@@ -44,10 +44,11 @@ lab: lab-cluster-binaries
 WALK_METHOD ?= creation
 .PHONY: walk
 walk:
+	$(call check_bool,E2E_ALLOW_DISRUPTIVE)
 	$(IPVS_E2E) walk --cluster existing --method $(WALK_METHOD) \
 	  $(if $(E2E_CONTEXT),--context $(E2E_CONTEXT)) $(if $(E2E_INSPECTOR_IMAGE),--inspector-image $(E2E_INSPECTOR_IMAGE)) \
 	  $(if $(E2E_NODEPORT_ADDRESS),--nodeport-address $(E2E_NODEPORT_ADDRESS)) $(if $(WALK_KUBECTL),--kubectl $(WALK_KUBECTL)) \
-	  $(if $(filter 1 true,$(E2E_ALLOW_DISRUPTIVE)),--allow-disruptive) $(if $(LAB_SAVE),--save $(LAB_SAVE))
+	  $(if $(call bool_true,$(E2E_ALLOW_DISRUPTIVE)),--allow-disruptive) $(if $(LAB_SAVE),--save $(LAB_SAVE))
 
 # The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
 # also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.
