@@ -27,6 +27,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/seedwalk"
 )
 
@@ -71,8 +72,10 @@ func (f *upFlags) check() error {
 	if f.mode != cluster.ModeIPVS && f.mode != cluster.ModeIPTables {
 		return cli.Usagef("--mode %q: expected %q or %q", f.mode, cluster.ModeIPVS, cluster.ModeIPTables)
 	}
-	if f.kubeProxy == "" {
-		return cli.Usagef("--kube-proxy: expected a release such as %s, or %q", lab.DefaultVersion, lab.Reference)
+	if f.kubeProxy != lab.Reference {
+		if _, err := upstream.ParseRelease(f.kubeProxy); err != nil {
+			return cli.Usagef("--kube-proxy %q: expected a release such as %s, or %q: %v", f.kubeProxy, lab.DefaultVersion, lab.Reference, err)
+		}
 	}
 	if f.timeout <= 0 {
 		return cli.Usagef("--timeout %s: expected a positive duration such as 25m", f.timeout)

@@ -106,6 +106,7 @@ func TestUpAndDownRefusals(t *testing.T) {
 			wantOut: "which is gone (killed?); removed the file. `ipvs-e2e lab clean` removes what it left (run directory /tmp/ipvs-e2e-labup-g)"},
 		{name: "up with too many nodes", args: []string{"up", "--nodes", "5"}, wantCode: cli.ExitUsage, wantOut: "--nodes 5: expected 1 to 4"},
 		{name: "up with an unknown mode", args: []string{"up", "--mode", "nftables"}, wantCode: cli.ExitUsage, wantOut: `--mode "nftables": expected "ipvs" or "iptables"`},
+		{name: "up with a release that is none", args: []string{"up", "--kube-proxy", "latest"}, wantCode: cli.ExitUsage, wantOut: `--kube-proxy "latest": expected a release such as v1.37.2, or "reference"`},
 		{name: "up --help", args: []string{"up", "--help"}, wantCode: 0, wantOut: "--kube-proxy string"},
 		{name: "down --help", args: []string{"down", "--help"}, wantCode: 0, wantOut: "--state-file string"},
 	} {
