@@ -35,7 +35,7 @@ func newTestCommand() *cobra.Command {
 		Short: "Build the packages' lab tests and run them all in one guest, reported like go test -v",
 		Long: `Build the test binaries of the packages (default ./...), run them all in one guest and print
 their results the way ` + "`go test -v`" + ` does, so tools that read go test output count them.
-Without --run or --all only the lab tests run (tests calling labtest.Require).`,
+Without --run or --all only the lab tests run: the tests of files built with the lab tag.`,
 		Args: cobra.ArbitraryArgs,
 	}, &testFlags{})
 }
