@@ -195,22 +195,23 @@ func WriteWorksheet(w io.Writer, l lang.Lang, rec Record) error {
 		if !ok || s.Hidden {
 			continue
 		}
+		// A step's parts, one blank line apart.
+		var parts []string
 		if !s.Heading.IsZero() {
-			fmt.Fprintf(&b, "\n## %s\n", l.Render(s.Heading))
+			parts = append(parts, "## "+l.Render(s.Heading))
 		}
-		b.WriteByte('\n')
 		if s.Typed != "" {
 			where := l.Sprintf(lang.SheetOnHost)
 			if s.Where == Node {
 				where = l.Sprintf(lang.SheetOnNode, f.NodeName)
 			}
-			fmt.Fprintf(&b, "*%s*\n\n```sh\n%s\n```\n\n", where, s.Typed)
+			parts = append(parts, "*"+where+"*", "```sh\n"+s.Typed+"\n```")
 		}
 		if !s.Note.IsZero() {
-			fmt.Fprintf(&b, "> %s\n\n", l.Render(s.Note))
+			parts = append(parts, "> "+l.Render(s.Note))
 		}
 		if out := strings.TrimRight(r.Output, "\n"); out != "" {
-			fmt.Fprintf(&b, "```text\n%s\n```\n", out)
+			parts = append(parts, "```text\n"+out+"\n```")
 		}
 		if q, ok := questions[s.Name]; ok {
 			a := q.answer(f, r.Output)
@@ -218,9 +219,10 @@ func WriteWorksheet(w io.Writer, l lang.Lang, rec Record) error {
 			if a.IsZero() {
 				answer = l.Sprintf(lang.ANotInThisOutput)
 			}
-			fmt.Fprintf(&b, "\n%s\n\n<details><summary>%s</summary>\n\n%s\n\n</details>\n",
-				l.Render(lang.T(lang.SheetQuestion, q.ask(f))), l.Sprintf(lang.SheetAnswer), answer)
+			parts = append(parts, l.Render(lang.T(lang.SheetQuestion, q.ask(f))),
+				"<details><summary>"+l.Sprintf(lang.SheetAnswer)+"</summary>", answer, "</details>")
 		}
+		fmt.Fprintf(&b, "\n%s\n", strings.Join(parts, "\n\n"))
 	}
 
 	fmt.Fprintf(&b, "\n## %s\n\n```text\n", l.Sprintf(lang.SheetVerdict))
