@@ -16,6 +16,8 @@ const (
 	SwitchCreation     ID = "walk.switch.creation"
 	LabCreating        ID = "walk.lab.creating"
 	LabUp              ID = "walk.lab.up"
+	LabBinariesCached  ID = "walk.lab.binaries-cached"
+	WalkStopped        ID = "walk.stopped"
 	ExistingTitle      ID = "walk.existing.title"
 	ExistingTitleEdits ID = "walk.existing.title-edits"
 	ExistingInspector  ID = "walk.existing.inspector"
@@ -162,6 +164,8 @@ var catalogue = []entry{
 		"3.3.1 方法1:集群创建时 kube-proxy 的配置即为 mode ipvs"},
 	{LabCreating, "lab: creating the cluster: control plane on 127.0.0.1, node %s booting under QEMU, kube-proxy in %s mode (progress on stderr) ...",
 		"lab: 正在创建集群:控制平面在 127.0.0.1,节点 %s 在 QEMU 中启动,kube-proxy 为 %s 模式(进度见 stderr)……"},
+	{LabBinariesCached, "lab: upstream %s binaries cached in %s", "lab: 上游 %s 二进制文件已缓存于 %s"},
+	{WalkStopped, "the walk stopped: %s", "演练中止:%s"},
 	{LabUp, "lab: cluster up in %s", "lab: 集群已就绪,用时 %s"},
 	{ExistingTitle, "== the seed tutorial on your cluster, read-only", "== 在你的集群上演练种子教程,只读"},
 	{ExistingTitleEdits, "== the seed tutorial on your cluster, read-only but for the ConfigMap switch you allowed",

@@ -150,7 +150,7 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 
 	printIntro(o.Out, o.Lang, rep.Record.Facts)
 	t := time.Now()
-	paths, err := binaries(ctx, o.Out, version, reference)
+	paths, err := binaries(ctx, o.Out, o.Lang, version, reference)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func printIntro(out io.Writer, l lang.Lang, f Facts) {
 // binaries finds the upstream binaries the walk needs, fetching the missing ones. A first
 // run without a release host builds them from the Go module proxy, which takes minutes: say
 // so before it starts.
-func binaries(ctx context.Context, out io.Writer, version string, reference bool) (upstream.Paths, error) {
+func binaries(ctx context.Context, out io.Writer, l lang.Lang, version string, reference bool) (upstream.Paths, error) {
 	cs := []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl}
 	if !reference {
 		cs = append(cs, upstream.KubeProxy)
@@ -242,7 +242,7 @@ func binaries(ctx context.Context, out io.Writer, version string, reference bool
 	case err != nil:
 		return paths, err
 	}
-	fmt.Fprintf(out, "lab: upstream %s binaries cached in %s\n", version, paths.BinDir)
+	fmt.Fprintln(out, l.Sprintf(lang.LabBinariesCached, version, paths.BinDir))
 	return paths, nil
 }
 

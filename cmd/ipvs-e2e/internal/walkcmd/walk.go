@@ -167,7 +167,7 @@ func (f *flags) finish(cmd *cobra.Command, l lang.Lang, rep *seedwalk.Report, er
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	if err != nil {
 		// The walk stopped part way (Ctrl-C, a lost node): judge what it showed, then fail.
-		fmt.Fprintf(stdout, "\nthe walk stopped: %v\n", err)
+		fmt.Fprintf(stdout, "\n%s\n", l.Sprintf(lang.WalkStopped, err))
 	}
 	if f.save != "" {
 		if serr := rep.Record.Save(f.save); serr != nil {
