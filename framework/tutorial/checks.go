@@ -13,6 +13,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // IDs of the checks.
@@ -35,27 +36,27 @@ var Checks = []Check{{
 	ID:      ClusterIPServer,
 	Asserts: "the ClusterIP virtual server: TCP <ClusterIP>:80 rr (or the configured scheduler) -> <Pod IP>:80 Masq 1, its only real server (4.1.3)",
 	Needs:   []Part{IPVS},
-	name: func(f Facts, n Node) string {
+	name: func(f Facts, n Node) lang.Text {
 		if _, shown := n.Transcript[ShownIPVS]; shown {
-			return fmt.Sprintf("ipvsadm -Ln shows the seed's block: TCP %s %s / -> %s Masq 1 0 0", f.vip(), f.scheduler(), f.rip())
+			return lang.T(lang.CheckClusterIPBlock, f.vip(), f.scheduler(), f.rip())
 		}
-		return fmt.Sprintf("the ClusterIP virtual server TCP %s %s -> %s Masq 1, its only real server", f.vip(), f.scheduler(), f.rip())
+		return lang.T(lang.CheckClusterIPServer, f.vip(), f.scheduler(), f.rip())
 	},
 	judge: clusterIPServer,
 }, {
 	ID:      NodePortServer,
 	Asserts: "a NodePort virtual server TCP <address>:30089 rr -> <Pod IP>:80 Masq 1 on the node's InternalIP and each address kube-proxy opens NodePorts on",
 	Needs:   []Part{IPVS},
-	name: func(f Facts, n Node) string {
-		return fmt.Sprintf("a NodePort virtual server on the node's address: TCP %s %s -> %s Masq 1", nodePortAt(n.Address), f.scheduler(), f.rip())
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckNodePortServer, nodePortAt(n.Address), f.scheduler(), f.rip())
 	},
 	judge: nodePortServers,
 }, {
 	ID:      KubeIPVS0Address,
 	Asserts: "the ClusterIP is an address of kube-ipvs0 (section 1.2)",
 	Needs:   []Part{Links},
-	name: func(f Facts, n Node) string {
-		return fmt.Sprintf("the ClusterIP %s is on kube-ipvs0 (ip addr show kube-ipvs0)", f.ClusterIP)
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckKubeIPVS0, f.ClusterIP)
 	},
 	judge: func(f Facts, n Node) finding {
 		return matched(n.State, match.HaveAddressOn(dataplane.KubeIPVSInterface, f.ClusterIP))
@@ -64,15 +65,13 @@ var Checks = []Check{{
 	ID:      NodePortRuleText,
 	Asserts: "the nat chain KUBE-NODE-PORT holds the seed's rule, spelled as the seed prints it (4.1.4)",
 	Needs:   []Part{IPTables},
-	name:    func(Facts, Node) string { return "iptables -t nat -S KUBE-NODE-PORT has the seed's rule verbatim" },
+	name:    func(Facts, Node) lang.Text { return lang.T(lang.CheckNodePortRule) },
 	judge:   nodePortRule,
 }, {
 	ID:      NodePortSet,
 	Asserts: "the set the KUBE-NODE-PORT rule matches, KUBE-NODE-PORT-TCP, holds 30089",
 	Needs:   []Part{IPSets},
-	name: func(Facts, Node) string {
-		return fmt.Sprintf("the set that rule matches, KUBE-NODE-PORT-TCP, holds %d", fixtures.SeedNodePort)
-	},
+	name:    func(Facts, Node) lang.Text { return lang.T(lang.CheckNodePortSet, fixtures.SeedNodePort) },
 	judge: func(f Facts, n Node) finding {
 		return matched(n.State, match.HaveIPSetMember("KUBE-NODE-PORT-TCP", strconv.Itoa(fixtures.SeedNodePort)))
 	},
@@ -80,39 +79,38 @@ var Checks = []Check{{
 	ID:      NATRuleBudget,
 	Asserts: fmt.Sprintf("ipvs mode's rules in the nat table number at most %d (section 1.3)", NATBudget),
 	Needs:   []Part{IPTables},
-	name:    func(Facts, Node) string { return fmt.Sprintf("ipvs mode's nat rules number at most %d", NATBudget) },
+	name:    func(Facts, Node) lang.Text { return lang.T(lang.CheckNATBudget, NATBudget) },
 	judge:   natBudget,
 }, {
 	ID:      NoServiceChains,
 	Asserts: "no iptables rule names the seed's Service and, the iptables proxier's leftovers aside, no KUBE-SVC- or KUBE-SEP- chain exists",
 	Needs:   []Part{IPTables},
-	name: func(f Facts, n Node) string {
+	name: func(f Facts, n Node) lang.Text {
 		if leftover := kubeproxy.LeftoverRules(n.State.IPTables, "nat"); leftover > 0 {
-			return fmt.Sprintf("no iptables rule names %s: its forwarding is IPVS's; the KUBE-SVC- and KUBE-SEP- chains are the iptables proxier's leftovers of the switch (%d rules)",
-				f.service(), leftover)
+			return lang.T(lang.CheckNoChainsLeft, f.service(), leftover)
 		}
-		return fmt.Sprintf("no iptables rule names %s: its forwarding is IPVS's, and there is no KUBE-SVC- or KUBE-SEP- chain", f.service())
+		return lang.T(lang.CheckNoChains, f.service())
 	},
 	judge: noServiceChains,
 }, {
 	ID:      TrafficClusterIP,
 	Asserts: "from the node, an HTTP GET to the ClusterIP reaches the Pod",
-	name: func(f Facts, n Node) string {
-		return fmt.Sprintf("from the node, the ClusterIP %s reaches the Pod", f.vip())
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckTrafficCluster, f.vip())
 	},
 	judge: func(f Facts, n Node) finding { return answered(f, n, ShownCurlClusterIP) },
 }, {
 	ID:      TrafficNodePort,
 	Asserts: "from the node, an HTTP GET to its own address on port 30089 reaches the Pod",
-	name: func(f Facts, n Node) string {
-		return fmt.Sprintf("from the node, the NodePort %s reaches the Pod", nodePortAt(n.Address))
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckTrafficNodePort, nodePortAt(n.Address))
 	},
 	judge: func(f Facts, n Node) finding { return answered(f, n, ShownCurlNodePort) },
 }, {
 	ID:      TrafficHost,
 	Asserts: "from the host, an HTTP GET to NodePort 30089 (as the provider forwards it) reaches the Pod",
-	name: func(f Facts, n Node) string {
-		return fmt.Sprintf("from the host, the NodePort (forwarded from %s) reaches the Pod", f.HostEndpoint)
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckTrafficHost, f.HostEndpoint)
 	},
 	judge: func(f Facts, n Node) finding { return answered(f, n, ShownCurlHost) },
 }}
@@ -181,7 +179,7 @@ func nodePortServers(f Facts, n Node) finding {
 		}
 	}
 	if len(addrs) > 1 {
-		return finding{note: fmt.Sprintf("and on its %d other addresses", len(addrs)-1)}
+		return finding{note: lang.T(lang.NoteOtherAddresses, len(addrs)-1)}
 	}
 	return finding{}
 }
@@ -223,9 +221,9 @@ func natBudget(f Facts, n Node) finding {
 	own := kubeproxy.OwnRules(nat)
 	leftover := kubeproxy.LeftoverRules(nat, "nat")
 	ipvsRules := own.RuleCount("nat") - leftover
-	note := strconv.Itoa(ipvsRules)
+	note := lang.T(lang.NoteRuleCount, ipvsRules)
 	if leftover > 0 {
-		note += fmt.Sprintf("; %d more are the iptables proxier's leftovers", leftover)
+		note = lang.T(lang.NoteLeftoverRules, ipvsRules, leftover)
 	}
 	if ipvsRules > NATBudget {
 		return finding{note: note, failure: fmt.Sprintf("kube-proxy's nat rules, %d of them the iptables proxier's leftovers:\n%s",

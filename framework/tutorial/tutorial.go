@@ -6,7 +6,8 @@
 // command transcript - and returns a Verdict with the evidence.
 //
 // The seedlab suite (suites/seedlab) and `make lab`'s walk (hack/report/seedwalk) both
-// judge with this table, so the tutorial has one oracle.
+// judge with this table, so the tutorial has one oracle. A verdict's title is a message of
+// the catalogue (framework/tutorial/lang), so the same verdict prints in English or Chinese.
 package tutorial
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // NodePortRule is section 4.1.4's `iptables -t nat -S KUBE-NODE-PORT` line, verbatim.
@@ -140,7 +142,10 @@ func parsed[T any](t map[string]Output, cmd string, parse func(string) (T, error
 type Verdict struct {
 	// Check is the check's ID.
 	Check string
-	// Name says what was asserted, with this cluster's addresses.
+	// Title says what was asserted, with this cluster's addresses, as a message of the
+	// catalogue (framework/tutorial/lang): Print renders it in the walk's language.
+	Title lang.Text
+	// Name is Title in English, for logs and test failures (Retitled keeps them together).
 	Name string
 	Pass bool
 	// Detail is the evidence of a failure: what the node showed, the closest line marked.
@@ -151,7 +156,7 @@ type Verdict struct {
 // counted that belongs in the verdict's name either way.
 type finding struct {
 	failure string
-	note    string
+	note    lang.Text
 }
 
 // Check is one named assertion of the tutorial.
@@ -162,13 +167,13 @@ type Check struct {
 	Asserts string
 	// Needs are the parts of the state the check reads.
 	Needs []Part
-	name  func(Facts, Node) string
+	name  func(Facts, Node) lang.Text
 	judge func(Facts, Node) finding
 }
 
 // Judge runs the check on a node.
 func (c Check) Judge(f Facts, n Node) Verdict {
-	v := Verdict{Check: c.ID, Name: c.name(f, n)}
+	v := Verdict{Check: c.ID}.Retitled(c.name(f, n))
 	for _, p := range c.Needs {
 		if err := n.Unread[p]; err != nil {
 			v.Detail = fmt.Sprintf("%s of node %s could not be read: %v", p, n.Name, err)
@@ -182,8 +187,8 @@ func (c Check) Judge(f Facts, n Node) Verdict {
 		}
 	}
 	r := c.judge(f, n)
-	if r.note != "" {
-		v.Name += " (" + r.note + ")"
+	if !r.note.IsZero() {
+		v = v.Retitled(lang.T(lang.VerdictWithNote, v.Title, r.note))
 	}
 	v.Detail, v.Pass = r.failure, r.failure == ""
 	return v
@@ -219,22 +224,41 @@ func JudgeNode(f Facts, n Node) []Verdict {
 	return vs
 }
 
-// Print writes one PASS or FAIL line per verdict (a failure's detail indented under it)
-// and a summary, and tells whether all passed.
-func Print(w io.Writer, vs []Verdict) bool {
-	fmt.Fprintln(w, "\n== verdict")
+// Print writes, in the language, one PASS or FAIL line per verdict (a failure's detail
+// indented under it, as the commands printed it) and a summary, and tells whether all
+// passed.
+func Print(w io.Writer, l lang.Lang, vs []Verdict) bool {
+	fmt.Fprintf(w, "\n%s\n", l.Sprintf(lang.VerdictHeading))
 	passed := 0
 	for _, v := range vs {
+		fmt.Fprintln(w, v.Line(l))
 		if v.Pass {
 			passed++
-			fmt.Fprintf(w, "PASS  %s\n", v.Name)
 			continue
 		}
-		fmt.Fprintf(w, "FAIL  %s\n", v.Name)
-		for l := range strings.Lines(strings.TrimRight(v.Detail, "\n") + "\n") {
-			fmt.Fprintf(w, "        %s", l)
+		for d := range strings.Lines(strings.TrimRight(v.Detail, "\n") + "\n") {
+			fmt.Fprintf(w, "        %s", d)
 		}
 	}
-	fmt.Fprintf(w, "%d of %d checks passed\n", passed, len(vs))
+	fmt.Fprintln(w, l.Sprintf(lang.VerdictSummary, passed, len(vs)))
 	return passed == len(vs)
+}
+
+// Line is the verdict's PASS or FAIL line in the language. A verdict made without a Title
+// shows its Name.
+func (v Verdict) Line(l lang.Lang) string {
+	title := v.Name
+	if !v.Title.IsZero() {
+		title = l.Render(v.Title)
+	}
+	if v.Pass {
+		return l.Sprintf(lang.VerdictPass, title)
+	}
+	return l.Sprintf(lang.VerdictFail, title)
+}
+
+// Retitled is the verdict with the title, its Name the title in English.
+func (v Verdict) Retitled(t lang.Text) Verdict {
+	v.Title, v.Name = t, lang.English.Render(t)
+	return v
 }

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // A real node is the outputs of one real run, one file per command.
@@ -389,12 +391,59 @@ func TestChecksFail(t *testing.T) {
 }
 
 func TestPrint(t *testing.T) {
-	var b bytes.Buffer
-	ok := Print(&b, []Verdict{{Name: "one", Pass: true}, {Name: "two", Detail: "line 1\nline 2\n"}})
-	want := "\n== verdict\nPASS  one\nFAIL  two\n        line 1\n        line 2\n1 of 2 checks passed\n"
-	if ok || b.String() != want {
-		t.Errorf("Print = %v,\n%s\nwant false,\n%s", ok, b.String(), want)
+	vs := []Verdict{{Name: "one", Pass: true}, Verdict{Detail: "line 1\nline 2\n"}.Retitled(lang.T(lang.CheckNodePortRule))}
+	for l, want := range map[lang.Lang]string{
+		lang.English: "\n== verdict\nPASS  one\nFAIL  iptables -t nat -S KUBE-NODE-PORT has the seed's rule verbatim\n        line 1\n        line 2\n1 of 2 checks passed\n",
+		lang.Chinese: "\n== 判定\nPASS  one\nFAIL  iptables -t nat -S KUBE-NODE-PORT 中有与教程一字不差的规则\n        line 1\n        line 2\n2 项检查中 1 项通过\n",
+	} {
+		var b bytes.Buffer
+		if ok := Print(&b, l, vs); ok || b.String() != want {
+			t.Errorf("Print in %s = %v,\n%s\nwant false,\n%s", l, ok, b.String(), want)
+		}
 	}
+}
+
+// Every check's verdict line, passing (on a real run) and failing (on a node that showed
+// nothing), renders in both languages: from the catalogue, the Chinese one in Chinese.
+func TestVerdictLinesInBothLanguages(t *testing.T) {
+	r := realNodes(t)["v1.37.2-configmap"]
+	passing := JudgeNode(r.facts, FromTranscript("lab-node", nodeAddress, r.transcript(t)))
+	failing := JudgeNode(r.facts, FromTranscript("lab-node", nodeAddress, map[string]Output{}))
+	if len(passing) != len(Checks) || len(failing) != len(Checks) {
+		t.Fatalf("%d and %d verdicts for %d checks", len(passing), len(failing), len(Checks))
+	}
+	for i, c := range Checks {
+		for _, v := range []Verdict{passing[i], failing[i]} {
+			if v.Check != c.ID || v.Title.IsZero() {
+				t.Errorf("%s: verdict %+v has no title", c.ID, v)
+				continue
+			}
+			en, zh := v.Line(lang.English), v.Line(lang.Chinese)
+			for _, l := range []string{en, zh} {
+				if strings.Contains(l, "!check.") || strings.Contains(l, "%!") {
+					t.Errorf("%s: %q renders a missing message or a bad format", c.ID, l)
+				}
+			}
+			if en != "PASS  "+v.Name && en != "FAIL  "+v.Name {
+				t.Errorf("%s: English line %q is not the verdict's name %q", c.ID, en, v.Name)
+			}
+			if !hasHan(zh) {
+				t.Errorf("%s: Chinese line %q has no Chinese", c.ID, zh)
+			}
+		}
+		if !passing[i].Pass || failing[i].Pass {
+			t.Errorf("%s: pass %v on the real run, %v on nothing", c.ID, passing[i].Pass, failing[i].Pass)
+		}
+	}
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestFromTranscriptSaysWhatIsUnread(t *testing.T) {

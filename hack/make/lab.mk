@@ -34,8 +34,30 @@ lab-capture:
 # output (testdata). The first run downloads the upstream binaries (or builds them: 7-15 min; UPSTREAM_SOURCE, hack/make/upstream.mk).
 LAB_METHOD ?=
 LAB_SAVE   ?=
-lab: lab-cluster-binaries
-	$(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE))
+lab: lab-lang lab-cluster-binaries
+	$(IPVS_E2E) walk --kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE)) $(lab_lang_flag)
+
+# The walk's language (make lab, walk, lab-worksheet): LAB_LANG=zh prints the headings (the
+# seed's section numbers and headings), explanations and verdicts in Chinese, LAB_LANG=en in
+# English; empty: Chinese when LC_ALL or LANG starts with zh. Commands and outputs stay as printed.
+LAB_LANG ?=
+lab_lang_flag = $(if $(LAB_LANG),--lang $(LAB_LANG))
+# lab-lang checks LAB_LANG before the binaries are built: it comes first among the prerequisites.
+.PHONY: lab-lang
+lab-lang:
+	@case "$(LAB_LANG)" in ""|en|zh) ;; \
+	  *) echo "LAB_LANG=$(LAB_LANG): expected en or zh (empty: zh when LC_ALL or LANG starts with zh, else en)" >&2; exit 2;; esac
+
+# A worksheet a teacher can hand out: the walk as Markdown, each step's command, this run's
+# real output and a question answered from it, in both languages (LAB_LANG: that one), in
+# LAB_WORKSHEET. A fresh lab walk (KUBE_PROXY, LAB_METHOD, LAB_SAVE as for make lab), or
+# LAB_RECORD=DIR: a walk recorded with LAB_SAVE=DIR, no lab needed.
+LAB_WORKSHEET ?= $(CURDIR)/_out/worksheet
+LAB_RECORD    ?=
+.PHONY: lab-worksheet
+lab-worksheet: lab-lang $(if $(LAB_RECORD),,lab-cluster-binaries)
+	$(IPVS_E2E) walk $(if $(LAB_RECORD),--replay $(LAB_RECORD),--kube-proxy $(KUBE_PROXY) $(if $(LAB_METHOD),--method $(LAB_METHOD)) $(if $(LAB_SAVE),--save $(LAB_SAVE))) \
+	  $(lab_lang_flag) --worksheet $(LAB_WORKSHEET)
 
 # The tutorial on your own cluster (never created or deleted), read through the node
 # inspector: make walk KUBECONFIG=~/.kube/config E2E_INSPECTOR_IMAGE=registry/inspector:tag
@@ -43,12 +65,12 @@ lab: lab-cluster-binaries
 # only with E2E_ALLOW_DISRUPTIVE=1 WALK_METHOD=configmap (restored at the end).
 WALK_METHOD ?= creation
 .PHONY: walk
-walk:
+walk: lab-lang
 	$(call check_bool,E2E_ALLOW_DISRUPTIVE)
 	$(IPVS_E2E) walk --cluster existing --method $(WALK_METHOD) \
 	  $(if $(E2E_CONTEXT),--context $(E2E_CONTEXT)) $(if $(E2E_INSPECTOR_IMAGE),--inspector-image $(E2E_INSPECTOR_IMAGE)) \
 	  $(if $(E2E_NODEPORT_ADDRESS),--nodeport-address $(E2E_NODEPORT_ADDRESS)) $(if $(WALK_KUBECTL),--kubectl $(WALK_KUBECTL)) \
-	  $(if $(call bool_true,$(E2E_ALLOW_DISRUPTIVE)),--allow-disruptive) $(if $(LAB_SAVE),--save $(LAB_SAVE))
+	  $(if $(call bool_true,$(E2E_ALLOW_DISRUPTIVE)),--allow-disruptive) $(if $(LAB_SAVE),--save $(LAB_SAVE)) $(lab_lang_flag)
 
 # The reference proxier's full sync of 100 and 1,000 Services x 2 endpoints (BENCH_LARGE=1:
 # also 10,000) and a one-endpoint change in the lab guest; table and CPU profile in _out/bench.

@@ -24,6 +24,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // ExistingOptions configure a walk of a cluster the project did not create (a kubeadm
@@ -41,6 +42,8 @@ type ExistingOptions struct {
 	// Kubectl is the kubectl the host steps run; default: kubectl on PATH.
 	Kubectl string
 	Out     io.Writer
+	// Lang is the language of the headings and explanations; default English.
+	Lang lang.Lang
 	// ServiceTimeout bounds the wait for the seed's Service on every node; default 3 minutes.
 	ServiceTimeout time.Duration
 }
@@ -52,6 +55,9 @@ func (o ExistingOptions) withDefaults() ExistingOptions {
 	if o.Method == "" {
 		o.Method = MethodCreation
 	}
+	if o.Lang == "" {
+		o.Lang = lang.English
+	}
 	if o.ServiceTimeout <= 0 {
 		o.ServiceTimeout = 3 * time.Minute
 	}
@@ -61,6 +67,9 @@ func (o ExistingOptions) withDefaults() ExistingOptions {
 // Validate rejects options the walk cannot honour, before it dials the cluster.
 func (o ExistingOptions) Validate() error {
 	o = o.withDefaults()
+	if _, err := lang.Parse(string(o.Lang)); err != nil {
+		return err
+	}
 	switch {
 	case o.Method != MethodCreation && o.Method != MethodConfigMap:
 		return fmt.Errorf("method %q: expected %q (kube-proxy as the cluster runs it) or %q (the seed's ConfigMap switch, with the opt-in)", o.Method, MethodCreation, MethodConfigMap)
@@ -93,8 +102,12 @@ func WalkExisting(ctx context.Context, o ExistingOptions) (*Report, error) {
 		kubectl, _ = exec.LookPath("kubectl")
 	}
 	rep := &Report{Record: Record{Facts: Facts{Method: o.Method, Existing: true}, Results: map[string]Result{}}}
-	fmt.Fprintf(o.Out, "== the seed tutorial on your cluster, read-only%s\n", map[bool]string{true: " but for the ConfigMap switch you allowed"}[o.Method == MethodConfigMap])
-	fmt.Fprintln(o.Out, "   every node is read through the node inspector (a DaemonSet the walk deploys and removes); nothing is loaded or written on a node")
+	title := lang.ExistingTitle
+	if o.Method == MethodConfigMap {
+		title = lang.ExistingTitleEdits
+	}
+	fmt.Fprintln(o.Out, o.Lang.Sprintf(title))
+	fmt.Fprintln(o.Out, o.Lang.Sprintf(lang.ExistingInspector))
 
 	p, err := existing.New(o.Cluster)
 	if err != nil {
@@ -123,7 +136,7 @@ func WalkExisting(ctx context.Context, o ExistingOptions) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	w, err := newWalker(ctx, o.Out, p, dir, kubectl, &rep.Record)
+	w, err := newWalker(ctx, o.Out, o.Lang, p, dir, kubectl, &rep.Record)
 	if err != nil {
 		return rep, err
 	}
@@ -209,13 +222,14 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 				ns.Typed = typed(n)
 			}
 			if i > 0 {
-				ns.Name, ns.Heading = OnNode(s.Name, n.Name()), ""
+				ns.Name, ns.Heading = OnNode(s.Name, n.Name()), lang.Text{}
 			}
 			w.run(ctx, ns)
 		}
 	}
+	printClaims(w.out, w.lang)
 	lsmod := lsmodStep()
-	lsmod.Heading = "2. the IPVS modules on every node (the walk loads none: it only reads)"
+	lsmod.Heading = lang.T(lang.HeadModulesExisting)
 	lsmod.Typed = "cat /proc/modules | grep -e ip_vs -e nf_conntrack"
 	everyNode(lsmod, nil)
 	w.run(ctx, configMapsStep(o.Method))
@@ -231,14 +245,14 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 		w.run(ctx, s)
 	}
 	mode := proxyModeStep()
-	mode.Note = "kube-proxy's own answer, fetched on the node by the inspector"
+	mode.Note = lang.T(lang.NoteProxyModeInspect)
 	everyNode(mode, nil)
 	if o.Method == MethodConfigMap {
 		everyNode(leftoversStep(), nil)
 	}
 
 	manifest := manifestStep()
-	manifest.Note = "the seed's nginx Pod and NodePort Service, applied in the walk's own namespace"
+	manifest.Note = lang.T(lang.NoteManifestExisting)
 	w.run(ctx, manifest)
 	apply := applyStep()
 	apply.Typed = fmt.Sprintf("kubectl -n %s apply -f %s", f.Namespace, ManifestPath)
@@ -253,14 +267,14 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 	w.run(ctx, get)
 	ipvs := ipvsStep()
 	ipvs.Typed = "ipvsdump -Ln"
-	ipvs.Note = "ipvsadm -Ln's output byte for byte, read over netlink by the inspector (the node need not have ipvsadm)"
+	ipvs.Note = lang.T(lang.NoteIPVSDump)
 	everyNode(ipvs, nil)
 	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), curlClusterStep(f.ClusterIP)} {
 		everyNode(s, nil)
 	}
 	everyNode(curlNodePortStep(""), func(n node.Node) string { return fmt.Sprintf("curl -sS http://%s:%d/", ips[n.Name()], seedNodePort) })
 	host := curlHostStep(f.HostNodePort)
-	host.Note = fmt.Sprintf("from this machine, at %s", f.HostNodePort)
+	host.Note = lang.T(lang.NoteCurlHostExisting, f.HostNodePort)
 	w.run(ctx, host)
 	return ctx.Err()
 }

@@ -3,6 +3,7 @@ package seedwalk
 import (
 	"fmt"
 
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
@@ -82,14 +83,14 @@ func Script(f Facts) []Step {
 }
 
 func toolsStep() Step {
-	return Step{Name: StepTools, Heading: "2. prepare the node: ipset, ipvsadm and the IPVS modules", Where: Node,
+	return Step{Name: StepTools, Heading: lang.T(lang.HeadPrepare), Where: Node,
 		Typed: "ipvsadm --version && ipset --version",
-		Note:  "the seed's `yum install ipset ipvsadm -y`: the lab node has no package manager; it carries Debian bookworm's ipvsadm and ipset"}
+		Note:  lang.T(lang.NoteTools)}
 }
 
 func modprobeStep() Step {
 	return Step{Name: StepModprobe, Where: Node, Typed: "modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack",
-		Note: "the seed's five modprobe lines in one; /etc/modules-load.d is for systemd, which the lab node does not run"}
+		Note: lang.T(lang.NoteModprobe)}
 }
 
 func lsmodStep() Step {
@@ -97,12 +98,11 @@ func lsmodStep() Step {
 }
 
 func configMapsStep(method string) Step {
-	h := "3.2 kube-proxy's configuration: the kube-proxy ConfigMap"
+	h := lang.T(lang.HeadConfigMap)
 	if method == MethodCreation {
-		h += " (method 1: mode ipvs from the cluster's creation, as kubeadm writes a KubeProxyConfiguration)"
+		h = lang.T(lang.HeadConfigMapCreated)
 	}
-	return Step{Name: StepConfigMaps, Heading: h, Typed: "kubectl -n kube-system get configmaps",
-		Note: "the lab's control plane runs no CoreDNS, flannel or kubeadm: the ConfigMaps are the API server's own and kube-proxy's"}
+	return Step{Name: StepConfigMaps, Heading: h, Typed: "kubectl -n kube-system get configmaps", Note: lang.T(lang.NoteConfigMaps)}
 }
 
 func describeStep() Step {
@@ -112,17 +112,12 @@ func describeStep() Step {
 // EditStep is method 2's edit. kubectl edit opens an editor; the walk's editor is a sed
 // script (KUBE_EDITOR) making the one change a person makes in vi.
 func editStep(modeBefore string) Step {
-	return Step{Name: StepEdit, Heading: "3.3.2 method 2: edit the ConfigMap, then delete the kube-proxy pods",
-		Typed: "kubectl -n kube-system edit configmap kube-proxy",
-		Note: fmt.Sprintf("the edit, made by KUBE_EDITOR=a sed script instead of vi: in config.conf, mode: %q -> mode: \"ipvs\"%s",
-			modeBefore, modeBeforeNote(modeBefore))}
-}
-
-func modeBeforeNote(mode string) string {
-	if mode == "iptables" {
-		return "; the seed's ConfigMap says mode: \"\" (kubeadm's default, which is iptables on Linux); the lab cluster writes iptables explicitly"
+	note := lang.T(lang.NoteEdit, modeBefore)
+	if modeBefore == "iptables" {
+		// The seed's ConfigMap says mode: "", which is iptables on Linux: say why ours differs.
+		note = lang.T(lang.NoteEditFromIPTables, modeBefore)
 	}
-	return ""
+	return Step{Name: StepEdit, Heading: lang.T(lang.HeadMethod2), Typed: "kubectl -n kube-system edit configmap kube-proxy", Note: note}
 }
 
 func deletePodsStep() Step {
@@ -130,9 +125,9 @@ func deletePodsStep() Step {
 }
 
 func waitKubeProxyStep(method string) Step {
-	n := "lab: waiting until the DaemonSet's new kube-proxy pod is Ready (a person would run the next command a little later)"
+	n := lang.T(lang.NoteWaitNewKubeProxy)
 	if method == MethodCreation {
-		n = "lab: waiting until the kube-proxy pod is Ready"
+		n = lang.T(lang.NoteWaitKubeProxy)
 	}
 	return Step{Name: StepWaitKubeProxy, Note: n}
 }
@@ -143,7 +138,7 @@ func kubeProxyPodsStep() Step {
 
 func kubeProxyLogStep(pod string) Step {
 	return Step{Name: StepKubeProxyLog, Typed: fmt.Sprintf("kubectl -n kube-system logs %s | grep -E '%s'", pod, LogPattern),
-		Note: "the seed's `kubectl -n kube-system logs -f kube-proxy-bwvs4`, without -f and with the lines that matter picked out"}
+		Note: lang.T(lang.NoteKubeProxyLog)}
 }
 
 // FullLogStep keeps the whole log for the verdict.
@@ -153,31 +148,29 @@ func fullLogStep(pod string) Step {
 
 func proxyModeStep() Step {
 	return Step{Name: StepProxyMode, Where: Node, Typed: "curl -sS http://127.0.0.1:10249/proxyMode",
-		Note: "kube-proxy's own answer; the lab node's curl is the node agent's minimal one (a GET)"}
+		Note: lang.T(lang.NoteProxyMode)}
 }
 
 func ipvsBeforeStep() Step {
 	return Step{Name: StepIPVSBefore, Where: Node, Typed: "ipvsadm -Ln",
-		Note: "only the API server's own Service, `kubernetes`, so far"}
+		Note: lang.T(lang.NoteIPVSBefore)}
 }
 
 func leftoversStep() Step {
 	return Step{Name: StepLeftovers, Where: Node, Typed: fmt.Sprintf("iptables -t nat -S | grep -E '%s'", LeftoverChainsPattern),
-		Note: "the chains the iptables proxier wrote before the switch; ipvs mode does not remove them (`kube-proxy --cleanup` would); exit status 1 is grep finding none"}
+		Note: lang.T(lang.NoteLeftovers)}
 }
 
 func manifestStep() Step {
-	return Step{Name: StepManifest, Heading: "4.1.1 the manifest", Typed: "cat " + ManifestPath,
-		Note: "the lab node runs no container images: its agent serves HTTP from the Pod's network namespace on port 80 instead of nginx"}
+	return Step{Name: StepManifest, Heading: lang.T(lang.HeadManifest), Typed: "cat " + ManifestPath, Note: lang.T(lang.NoteManifest)}
 }
 
 func applyStep() Step {
-	return Step{Name: StepApply, Heading: "4.1.2 apply it", Typed: "kubectl apply -f " + ManifestPath}
+	return Step{Name: StepApply, Heading: lang.T(lang.HeadApply), Typed: "kubectl apply -f " + ManifestPath}
 }
 
 func waitServiceStep() Step {
-	return Step{Name: StepWaitService,
-		Note: "lab: waiting until the Pod is Running and kube-proxy has put the Service into IPVS (a person would look a second later)"}
+	return Step{Name: StepWaitService, Note: lang.T(lang.NoteWaitService)}
 }
 
 func getStep() Step {
@@ -185,26 +178,26 @@ func getStep() Step {
 }
 
 func ipvsStep() Step {
-	return Step{Name: StepIPVS, Heading: "4.1.3 the IPVS rules", Where: Node, Typed: "ipvsadm -Ln"}
+	return Step{Name: StepIPVS, Heading: lang.T(lang.HeadIPVS), Where: Node, Typed: "ipvsadm -Ln"}
 }
 
 func kubeIPVS0Step() Step {
 	return Step{Name: StepKubeIPVS0, Where: Node, Typed: "ip addr show kube-ipvs0",
-		Note: "section 1.2: every ClusterIP is an address of kube-ipvs0"}
+		Note: lang.T(lang.NoteKubeIPVS0)}
 }
 
 func nodePortChainStep() Step {
-	return Step{Name: StepNodePortChain, Heading: "4.1.4 the iptables rules", Where: Node, Typed: "iptables -t nat -S KUBE-NODE-PORT"}
+	return Step{Name: StepNodePortChain, Heading: lang.T(lang.HeadIPTables), Where: Node, Typed: "iptables -t nat -S KUBE-NODE-PORT"}
 }
 
 func nodePortSetStep() Step {
 	return Step{Name: StepNodePortSet, Where: Node, Typed: "ipset list KUBE-NODE-PORT-TCP",
-		Note: "the set that rule matches: the node's NodePorts"}
+		Note: lang.T(lang.NoteNodePortSet)}
 }
 
 func natCountStep() Step {
 	return Step{Name: StepNATCount, Where: Node, Typed: "iptables -t nat -S | grep -c '^-A'",
-		Note: "section 1.3: ipvs mode needs few iptables rules, no more than 20, however many Services there are"}
+		Note: lang.T(lang.NoteNATCount)}
 }
 
 func natPerChainStep() Step {
@@ -217,17 +210,16 @@ func natSaveStep() Step {
 }
 
 func curlClusterStep(clusterIP string) Step {
-	return Step{Name: StepCurlCluster, Heading: "traffic through IPVS (the seed stops at the rules; this is what they are for)",
-		Where: Node, Typed: fmt.Sprintf("curl -sS http://%s/", clusterIP),
-		Note: "the Pod answers with its name"}
+	return Step{Name: StepCurlCluster, Heading: lang.T(lang.HeadTraffic),
+		Where: Node, Typed: fmt.Sprintf("curl -sS http://%s/", clusterIP), Note: lang.T(lang.NoteCurlClusterIP)}
 }
 
 func curlNodePortStep(nodeIP string) Step {
 	return Step{Name: StepCurlNodePort, Where: Node, Typed: fmt.Sprintf("curl -sS http://%s:%d/", nodeIP, seedNodePort),
-		Note: nodeIP + " is the node's address"}
+		Note: lang.T(lang.NoteCurlNodePort, nodeIP)}
 }
 
 func curlHostStep(hostNodePort string) Step {
 	return Step{Name: StepCurlHost, Typed: fmt.Sprintf("curl -sS http://%s/", hostNodePort),
-		Note: fmt.Sprintf("from the host: QEMU forwards %s to the node's port %d", hostNodePort, seedNodePort)}
+		Note: lang.T(lang.NoteCurlHost, hostNodePort, seedNodePort)}
 }

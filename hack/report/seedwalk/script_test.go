@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // Every step the walk can take has a unique name and file; a visible step shows a typed
@@ -23,11 +24,11 @@ func TestScriptMatchesRealRuns(t *testing.T) {
 					t.Errorf("step name %q is empty or not unique (file %s)", s.Name, OutputFile(s.Name))
 				}
 				names[s.Name], files[OutputFile(s.Name)] = true, true
-				if !s.Hidden && s.Typed == "" && s.Note == "" {
+				if !s.Hidden && s.Typed == "" && s.Note.IsZero() {
 					t.Errorf("visible step %q shows neither a typed line nor a note", s.Name)
 				}
-				if s.Typed == "" && !strings.HasPrefix(s.Note, "lab: ") {
-					t.Errorf("step %q runs no command, so it is one of the lab's waits, whose note must start with \"lab: \": %q", s.Name, s.Note)
+				if note := lang.English.Render(s.Note); s.Typed == "" && !strings.HasPrefix(note, "lab: ") {
+					t.Errorf("step %q runs no command, so it is one of the lab's waits, whose note must start with \"lab: \": %q", s.Name, note)
 				}
 			}
 			names[StepMetrics] = true

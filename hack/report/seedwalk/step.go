@@ -6,8 +6,12 @@
 // run against the lab's API server; node commands run on the lab node through its agent.
 // Judge then turns the recorded outputs into PASS/FAIL verdicts.
 //
-// The walk is the story (walk.go); rendering (this file) and judging (verdict.go) are pure
-// and tested on the outputs of real runs kept in testdata.
+// The walk is the story (walk.go); rendering (this file), section 1's claims (claims.go),
+// judging (verdict.go), the replay of a record (replay.go) and the worksheet (worksheet.go)
+// are pure and tested on the outputs of real runs kept in testdata, the whole walk and the
+// worksheet in both languages as golden files (testdata/golden; go test -update rewrites
+// them). Headings, explanations and verdicts are framework/tutorial/lang's messages, in
+// English or Chinese; commands and outputs are printed as they are.
 package seedwalk
 
 import (
@@ -15,6 +19,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // Where a step's command runs.
@@ -33,14 +39,16 @@ const NodePrompt = "lab-node# "
 // Step is one thing the reader of the seed does: an optional section heading, the command
 // line as typed (several lines for a here-document), and a note on what the lab does
 // around it. A step without a typed line is a note or a wait. A hidden step records an
-// output for the verdict without printing it.
+// output for the verdict without printing it. The heading and the note are messages of the
+// catalogue (framework/tutorial/lang), printed in the walk's language; the typed line and
+// the output are never translated.
 type Step struct {
 	// Name is the key of the step's result in a Record.
 	Name    string
-	Heading string
+	Heading lang.Text
 	Where   Where
 	Typed   string
-	Note    string
+	Note    lang.Text
 	Hidden  bool
 	// NodeName is the node a Node step runs on, for its prompt; empty: the lab node.
 	NodeName string
@@ -72,17 +80,17 @@ func (s Step) Prompt() string {
 	return "$ "
 }
 
-// Render writes a step as the walk prints it: heading, typed lines (continuation lines of
-// a here-document after "> "), the note in parentheses, the output, then the exit status
-// when it is not 0 and the step's elapsed time. A nil result renders the step alone (a
-// note). Hidden steps render nothing.
-func Render(w io.Writer, s Step, r *Result) {
+// Render writes a step as the walk prints it, in the language: heading, typed lines
+// (continuation lines of a here-document after "> "), the note in parentheses, the output,
+// then the exit status when it is not 0 and the step's elapsed time. A nil result renders
+// the step alone (a note). Hidden steps render nothing.
+func Render(w io.Writer, l lang.Lang, s Step, r *Result) {
 	if s.Hidden {
 		return
 	}
 	var b strings.Builder
-	if s.Heading != "" {
-		fmt.Fprintf(&b, "\n== %s\n", s.Heading)
+	if !s.Heading.IsZero() {
+		fmt.Fprintf(&b, "\n== %s\n", l.Render(s.Heading))
 	}
 	if s.Typed != "" {
 		for i, l := range strings.Split(s.Typed, "\n") {
@@ -95,8 +103,8 @@ func Render(w io.Writer, s Step, r *Result) {
 			b.WriteByte('\n')
 		}
 	}
-	if s.Note != "" {
-		fmt.Fprintf(&b, "  (%s)\n", s.Note)
+	if !s.Note.IsZero() {
+		fmt.Fprintf(&b, "  (%s)\n", l.Render(s.Note))
 	}
 	if r != nil {
 		out := r.Output
@@ -106,10 +114,10 @@ func Render(w io.Writer, s Step, r *Result) {
 		b.WriteString(out)
 		var status []string
 		if r.ExitCode != 0 && r.ExitCode != -1 {
-			status = append(status, fmt.Sprintf("exit status %d", r.ExitCode))
+			status = append(status, l.Sprintf(lang.StepExitStatus, r.ExitCode))
 		}
 		if r.Err != "" {
-			status = append(status, "lab: "+r.Err)
+			status = append(status, l.Sprintf(lang.StepLabError, r.Err))
 		}
 		status = append(status, FormatElapsed(r.Elapsed))
 		fmt.Fprintf(&b, "  [%s]\n", strings.Join(status, "; "))

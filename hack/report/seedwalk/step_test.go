@@ -4,19 +4,28 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 func TestRender(t *testing.T) {
 	tests := []struct {
 		name string
+		lang lang.Lang
 		step Step
 		res  *Result
 		want string
 	}{{
 		name: "host command with heading, note and output",
-		step: Step{Heading: "4.1.2 apply it", Typed: "kubectl apply -f manifests/service-ipvs.yml", Note: "a note"},
+		step: Step{Heading: lang.T(lang.HeadApply), Typed: "kubectl apply -f manifests/service-ipvs.yml", Note: lang.T(lang.NoteCurlClusterIP)},
 		res:  &Result{Output: "pod/nginx-test created\nservice/service-test1 created\n", Elapsed: 1234 * time.Millisecond},
-		want: "\n== 4.1.2 apply it\n$ kubectl apply -f manifests/service-ipvs.yml\n  (a note)\npod/nginx-test created\nservice/service-test1 created\n  [1.2 s]\n",
+		want: "\n== 4.1.2 apply it\n$ kubectl apply -f manifests/service-ipvs.yml\n  (the Pod answers with its name)\npod/nginx-test created\nservice/service-test1 created\n  [1.2 s]\n",
+	}, {
+		name: "in Chinese: the seed's heading, the command and its output untouched",
+		lang: lang.Chinese,
+		step: Step{Heading: lang.T(lang.HeadApply), Typed: "kubectl apply -f manifests/service-ipvs.yml", Note: lang.T(lang.NoteCurlClusterIP)},
+		res:  &Result{Output: "pod/nginx-test created\n", ExitCode: 1, Elapsed: 1234 * time.Millisecond},
+		want: "\n== 4.1.2 应用资清配置清单\n$ kubectl apply -f manifests/service-ipvs.yml\n  (Pod 以自己的名字作答)\npod/nginx-test created\n  [退出码 1; 1.2 s]\n",
 	}, {
 		name: "node command whose output lacks a final newline",
 		step: Step{Where: Node, Typed: "curl -sS http://127.0.0.1:10249/proxyMode"},
@@ -34,13 +43,13 @@ func TestRender(t *testing.T) {
 		want: "lab-node# iptables -t nat -S | grep -E '^-N KUBE-SVC-'\n  [exit status 1; 2.0 s]\n",
 	}, {
 		name: "a wait that failed",
-		step: Step{Note: "lab: waiting"},
+		step: Step{Note: lang.T(lang.NoteWaitKubeProxy)},
 		res:  &Result{ExitCode: -1, Err: "timed out", Elapsed: 3 * time.Minute},
-		want: "  (lab: waiting)\n  [lab: timed out; 3m00s]\n",
+		want: "  (lab: waiting until the kube-proxy pod is Ready)\n  [lab: timed out; 3m00s]\n",
 	}, {
 		name: "a note alone",
-		step: Step{Heading: "3.3.1", Note: "method 1"},
-		want: "\n== 3.3.1\n  (method 1)\n",
+		step: Step{Heading: lang.T(lang.HeadMethod2), Note: lang.T(lang.NoteIPVSBefore)},
+		want: "\n== 3.3.2 method 2: edit the ConfigMap, then delete the kube-proxy pods\n  (only the API server's own Service, `kubernetes`, so far)\n",
 	}, {
 		name: "hidden",
 		step: Step{Typed: "iptables-save -t nat", Hidden: true},
@@ -50,7 +59,11 @@ func TestRender(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			Render(&b, tt.step, tt.res)
+			l := tt.lang
+			if l == "" {
+				l = lang.English
+			}
+			Render(&b, l, tt.step, tt.res)
 			if got := b.String(); got != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
 			}

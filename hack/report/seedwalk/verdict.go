@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // Verdict is one assertion on a walk's outputs.
@@ -52,6 +53,9 @@ func Judge(rec Record) []Verdict {
 	v = append(v, logVerdicts(f, res(StepFullLog), res(StepKubeProxyLog))...)
 	v = append(v, proxyModeVerdict(res(StepProxyMode)))
 	v = append(v, getVerdict(f, res(StepGet)))
+	for i := range v {
+		v[i] = v[i].Retitled(v[i].Title)
+	}
 	v = append(v, tutorial.JudgeNode(tutorialFacts(f), tutorialNode(rec, f.NodeName, f.NodeIP, ""))...)
 	// Every other node of a cluster the walk did not create: its modules, kube-proxy's
 	// answer and the tutorial's table on its outputs.
@@ -64,8 +68,7 @@ func Judge(rec Record) []Verdict {
 			}
 		}
 		for _, x := range nv {
-			x.Name = n.Name + ": " + x.Name
-			v = append(v, x)
+			v = append(v, x.Retitled(lang.T(lang.VerdictOnNode, n.Name, x.Title)))
 		}
 	}
 	return v
@@ -129,9 +132,9 @@ func LoadedModules(lsmod string) map[string]bool {
 }
 
 func modulesVerdict(r Result) Verdict {
-	name := "lsmod lists the seed's modules: " + strings.Join(SeedModules, " ")
+	name := lang.T(lang.CheckModules, strings.Join(SeedModules, " "))
 	if !r.OK() {
-		return Verdict{Name: name, Detail: fmt.Sprintf("lsmod | grep %s:\n%s", status(r), r.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("lsmod | grep %s:\n%s", status(r), r.Output)}
 	}
 	loaded := LoadedModules(r.Output)
 	var missing []string
@@ -141,9 +144,9 @@ func modulesVerdict(r Result) Verdict {
 		}
 	}
 	if len(missing) > 0 {
-		return Verdict{Name: name, Detail: fmt.Sprintf("missing %s; lsmod shows:\n%s", strings.Join(missing, ", "), r.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("missing %s; lsmod shows:\n%s", strings.Join(missing, ", "), r.Output)}
 	}
-	return Verdict{Name: name, Pass: true}
+	return Verdict{Title: name, Pass: true}
 }
 
 // configVerdict: method 2 must have changed config.conf's mode to ipvs with kubectl edit;
@@ -151,56 +154,56 @@ func modulesVerdict(r Result) Verdict {
 func configVerdict(f Facts, edit Result) Verdict {
 	after, _ := kubeproxy.Config(f.ConfigAfter).Get("mode")
 	if f.Method == MethodCreation {
-		name := `config.conf says mode: "ipvs" from the cluster's creation (method 1)`
+		name := lang.T(lang.CheckConfigCreation)
 		if after != "ipvs" {
-			return Verdict{Name: name, Detail: fmt.Sprintf("config.conf's mode is %q:\n%s", after, f.ConfigAfter)}
+			return Verdict{Title: name, Detail: fmt.Sprintf("config.conf's mode is %q:\n%s", after, f.ConfigAfter)}
 		}
-		return Verdict{Name: name, Pass: true}
+		return Verdict{Title: name, Pass: true}
 	}
-	name := fmt.Sprintf(`kubectl edit changed config.conf's mode from %q to "ipvs" (method 2)`, f.ModeBefore)
+	name := lang.T(lang.CheckConfigEdited, f.ModeBefore)
 	switch {
 	case f.ModeBefore == "ipvs":
-		return Verdict{Name: name, Detail: "kube-proxy was in ipvs mode before the edit: method 2 switched nothing"}
+		return Verdict{Title: name, Detail: "kube-proxy was in ipvs mode before the edit: method 2 switched nothing"}
 	case !edit.OK() || !strings.Contains(edit.Output, "configmap/kube-proxy edited"):
-		return Verdict{Name: name, Detail: fmt.Sprintf("kubectl edit %s:\n%s", status(edit), edit.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("kubectl edit %s:\n%s", status(edit), edit.Output)}
 	case after != "ipvs":
-		return Verdict{Name: name, Detail: fmt.Sprintf("after the edit, config.conf's mode is %q:\n%s", after, f.ConfigAfter)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("after the edit, config.conf's mode is %q:\n%s", after, f.ConfigAfter)}
 	}
-	return Verdict{Name: name, Pass: true}
+	return Verdict{Title: name, Pass: true}
 }
 
 // podsVerdict: `kubectl get pods | grep proxy` shows each kube-proxy pod 1/1 Running; after
 // method 2's delete, they are new pods, and the delete named every old one.
 func podsVerdict(f Facts, del, get Result) Verdict {
-	name := "kubectl -n kube-system get pods shows kube-proxy 1/1 Running"
+	name := lang.T(lang.CheckPodsRunning)
 	if f.Method == MethodConfigMap {
-		name = "kubectl delete pod -l k8s-app=kube-proxy replaced the pod; the new one is 1/1 Running"
+		name = lang.T(lang.CheckPodsReplaced)
 	}
 	if len(f.PodsAfter) == 0 {
-		return Verdict{Name: name, Detail: "no kube-proxy pod became Ready"}
+		return Verdict{Title: name, Detail: "no kube-proxy pod became Ready"}
 	}
 	if f.Method == MethodConfigMap {
 		if !del.OK() {
-			return Verdict{Name: name, Detail: fmt.Sprintf("kubectl delete %s:\n%s", status(del), del.Output)}
+			return Verdict{Title: name, Detail: fmt.Sprintf("kubectl delete %s:\n%s", status(del), del.Output)}
 		}
 		for _, p := range f.PodsBefore {
 			if !strings.Contains(del.Output, fmt.Sprintf("pod %q deleted", p)) {
-				return Verdict{Name: name, Detail: fmt.Sprintf("kubectl delete did not say it deleted %s:\n%s", p, del.Output)}
+				return Verdict{Title: name, Detail: fmt.Sprintf("kubectl delete did not say it deleted %s:\n%s", p, del.Output)}
 			}
 			if slices.Contains(f.PodsAfter, p) {
-				return Verdict{Name: name, Detail: fmt.Sprintf("pod %s is still there after the delete", p)}
+				return Verdict{Title: name, Detail: fmt.Sprintf("pod %s is still there after the delete", p)}
 			}
 		}
 	}
 	if !get.OK() {
-		return Verdict{Name: name, Detail: fmt.Sprintf("kubectl get pods | grep proxy %s:\n%s", status(get), get.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("kubectl get pods | grep proxy %s:\n%s", status(get), get.Output)}
 	}
 	for _, p := range f.PodsAfter {
 		if !hasLine(get.Output, p, "1/1", "Running") {
-			return Verdict{Name: name, Detail: fmt.Sprintf("no line shows %s 1/1 Running:\n%s", p, get.Output)}
+			return Verdict{Title: name, Detail: fmt.Sprintf("no line shows %s 1/1 Running:\n%s", p, get.Output)}
 		}
 	}
-	return Verdict{Name: name, Pass: true}
+	return Verdict{Title: name, Pass: true}
 }
 
 // hasLine tells whether one line of text has all the words as fields.
@@ -225,7 +228,7 @@ func hasLine(text string, words ...string) bool {
 // scheduler line when config.conf leaves the scheduler empty, and the ipvs deprecation
 // exactly when it is an upstream release that deprecates ipvs mode (1.35+).
 func logVerdicts(f Facts, full, shown Result) []Verdict {
-	mode := Verdict{Name: fmt.Sprintf("kube-proxy logs %q (kubectl logs)", kubeproxy.MsgUsingIPVS)}
+	mode := Verdict{Title: lang.T(lang.CheckLogIPVS, kubeproxy.MsgUsingIPVS)}
 	if !full.OK() {
 		mode.Detail = fmt.Sprintf("kubectl logs %s:\n%s", status(full), full.Output)
 		return []Verdict{mode}
@@ -242,7 +245,7 @@ func logVerdicts(f Facts, full, shown Result) []Verdict {
 	v := []Verdict{mode}
 
 	if sched, _ := kubeproxy.Config(f.ConfigAfter).Get("ipvs.scheduler"); sched == "" {
-		s := Verdict{Name: fmt.Sprintf("ipvs.scheduler is empty and kube-proxy logs %q", kubeproxy.MsgSchedulerDefaulted), Pass: fd.SchedulerDefaulted}
+		s := Verdict{Title: lang.T(lang.CheckLogScheduler, kubeproxy.MsgSchedulerDefaulted), Pass: fd.SchedulerDefaulted}
 		if !s.Pass {
 			s.Detail = "the log lacks the line:\n" + full.Output
 		}
@@ -252,13 +255,13 @@ func logVerdicts(f Facts, full, shown Result) []Verdict {
 	d := Verdict{}
 	switch {
 	case f.Reference:
-		d.Name = "the reference proxier does not log the ipvs deprecation (it is not upstream kube-proxy)"
+		d.Title = lang.T(lang.CheckNoDeprecationRef)
 		d.Pass = fd.Deprecation == ""
 	case kubeproxy.DeprecationExpected(f.Minor):
-		d.Name = fmt.Sprintf("kube-proxy 1.%d logs the ipvs deprecation (1.35 and later)", f.Minor)
+		d.Title = lang.T(lang.CheckDeprecation, f.Minor)
 		d.Pass = fd.Deprecation != ""
 	default:
-		d.Name = fmt.Sprintf("kube-proxy 1.%d does not log an ipvs deprecation (before 1.35)", f.Minor)
+		d.Title = lang.T(lang.CheckNoDeprecation, f.Minor)
 		d.Pass = fd.Deprecation == ""
 	}
 	if d.Pass {
@@ -272,36 +275,35 @@ func logVerdicts(f Facts, full, shown Result) []Verdict {
 }
 
 func proxyModeVerdict(r Result) Verdict {
-	name := "kube-proxy's /proxyMode answers ipvs"
+	name := lang.T(lang.CheckProxyMode)
 	if !r.OK() {
-		return Verdict{Name: name, Detail: fmt.Sprintf("curl %s:\n%s", status(r), r.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("curl %s:\n%s", status(r), r.Output)}
 	}
 	mode, err := kubeproxy.ParseProxyMode([]byte(r.Output))
 	if err != nil {
-		return Verdict{Name: name, Detail: err.Error()}
+		return Verdict{Title: name, Detail: err.Error()}
 	}
 	if mode != "ipvs" {
-		return Verdict{Name: name, Detail: "it answers " + mode}
+		return Verdict{Title: name, Detail: "it answers " + mode}
 	}
-	return Verdict{Name: name, Pass: true}
+	return Verdict{Title: name, Pass: true}
 }
 
 // getVerdict: `kubectl get svc,pods -o wide` shows the seed's Service as a NodePort
 // 80:30089/TCP with its ClusterIP, and the Pod Running on the node with its address.
 func getVerdict(f Facts, r Result) Verdict {
-	name := fmt.Sprintf("kubectl get svc,pods -o wide: service/%s NodePort %s 80:%d/TCP, pod/%s 1/1 Running %s on %s",
-		seedServiceName, f.ClusterIP, seedNodePort, seedPodName, f.PodIP, f.NodeName)
+	name := lang.T(lang.CheckGet, seedServiceName, f.ClusterIP, seedNodePort, seedPodName, f.PodIP, f.NodeName)
 	if !r.OK() {
-		return Verdict{Name: name, Detail: fmt.Sprintf("kubectl get %s:\n%s", status(r), r.Output)}
+		return Verdict{Title: name, Detail: fmt.Sprintf("kubectl get %s:\n%s", status(r), r.Output)}
 	}
 	if f.ClusterIP == "" || f.PodIP == "" {
-		return Verdict{Name: name, Detail: "the API server gave the Service no ClusterIP or the Pod no address"}
+		return Verdict{Title: name, Detail: "the API server gave the Service no ClusterIP or the Pod no address"}
 	}
 	if !hasLine(r.Output, "service/"+seedServiceName, "NodePort", f.ClusterIP, fmt.Sprintf("80:%d/TCP", seedNodePort)) {
-		return Verdict{Name: name, Detail: "no line shows the Service so:\n" + r.Output}
+		return Verdict{Title: name, Detail: "no line shows the Service so:\n" + r.Output}
 	}
 	if !hasLine(r.Output, "pod/"+seedPodName, "1/1", "Running", f.PodIP, f.NodeName) {
-		return Verdict{Name: name, Detail: "no line shows the Pod so:\n" + r.Output}
+		return Verdict{Title: name, Detail: "no line shows the Pod so:\n" + r.Output}
 	}
-	return Verdict{Name: name, Pass: true}
+	return Verdict{Title: name, Pass: true}
 }

@@ -1,9 +1,14 @@
 package seedwalk
 
 import (
+	"maps"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
 // The records of real `make lab` runs (LAB_SAVE=DIR): upstream kube-proxy v1.37.2 switched
@@ -292,4 +297,50 @@ func FuzzLoadedModules(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every verdict line of the walk - its own checks and the tutorial's table, for each kind of
+// run and on a second node - renders in both languages from the catalogue, passing (the
+// recorded runs) and failing (no results, or empty outputs and config): the English line is the
+// verdict's Name, the Chinese one is Chinese.
+func TestVerdictLinesInBothLanguages(t *testing.T) {
+	seen := map[string]bool{}
+	for _, run := range realRuns {
+		rec := loadRun(t, run)
+		rec.Facts.Nodes = []NodeFacts{{Name: "node2", IP: rec.Facts.NodeIP}}
+		for step, r := range maps.Clone(rec.Results) {
+			rec.Results[OnNode(step, "node2")] = r
+		}
+		none, blank := rec, rec
+		none.Results, blank.Results = map[string]Result{}, map[string]Result{}
+		blank.Facts.ConfigAfter = ""
+		for step := range rec.Results {
+			blank.Results[step] = Result{}
+		}
+		for _, r := range []Record{rec, none, blank} {
+			for _, v := range Judge(r) {
+				en, zh := v.Line(lang.English), v.Line(lang.Chinese)
+				if en != "PASS  "+v.Name && en != "FAIL  "+v.Name {
+					t.Errorf("%s: English line %q is not the verdict's name %q", run, en, v.Name)
+				}
+				if strings.Contains(en+zh, "%!") || strings.Contains(en+zh, "!check.") || strings.Contains(en+zh, "!verdict.") {
+					t.Errorf("%s: %q / %q render a missing message or a bad format", run, en, zh)
+				}
+				if !strings.ContainsFunc(zh, func(r rune) bool { return unicode.Is(unicode.Han, r) }) {
+					t.Errorf("%s: Chinese line %q has no Chinese", run, zh)
+				}
+				seen[string(v.Title.ID)+"/"+strconv.FormatBool(v.Pass)] = true
+			}
+		}
+	}
+	// The reference proxier logging a deprecation, and a release before 1.35, are not among
+	// the recorded runs: TestJudgeFailures and the catalogue's test cover those.
+	for _, id := range []lang.ID{lang.CheckModules, lang.CheckConfigEdited, lang.CheckConfigCreation, lang.CheckPodsReplaced, lang.CheckPodsRunning,
+		lang.CheckLogIPVS, lang.CheckLogScheduler, lang.CheckDeprecation, lang.CheckProxyMode, lang.CheckGet, lang.VerdictOnNode} {
+		for _, pass := range []string{"true", "false"} {
+			if !seen[string(id)+"/"+pass] {
+				t.Errorf("no verdict %s with pass=%s was rendered", id, pass)
+			}
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
@@ -40,6 +41,8 @@ type Options struct {
 	Method string
 	// Out receives the walk as a person would see it.
 	Out io.Writer
+	// Lang is the language of the headings, explanations and verdicts; default English.
+	Lang lang.Lang
 	// ServiceTimeout bounds the wait for the seed's Service to reach IPVS; default 3 minutes.
 	ServiceTimeout time.Duration
 }
@@ -64,6 +67,9 @@ func (o Options) withDefaults() Options {
 	if o.Method == "" {
 		o.Method = DefaultMethod(o.KubeProxy)
 	}
+	if o.Lang == "" {
+		o.Lang = lang.English
+	}
 	if o.ServiceTimeout <= 0 {
 		o.ServiceTimeout = 3 * time.Minute
 	}
@@ -77,6 +83,9 @@ func (o Options) Validate() error {
 		if _, err := upstream.ParseRelease(o.KubeProxy); err != nil {
 			return fmt.Errorf("kube-proxy %q: expected a release such as %s, or %q: %w", o.KubeProxy, clusterlab.DefaultVersion, clusterlab.Reference, err)
 		}
+	}
+	if _, err := lang.Parse(string(o.Lang)); err != nil {
+		return err
 	}
 	// The control plane is upstream's whatever the proxy, so its download settings count.
 	if err := upstream.CheckEnv(); err != nil {
@@ -139,9 +148,9 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 		rep.Record.Facts.Minor = rel.Minor
 	}
 
-	printIntro(o.Out, o, version, reference)
+	printIntro(o.Out, o.Lang, rep.Record.Facts)
 	t := time.Now()
-	paths, err := binaries(ctx, o.Out, version, reference)
+	paths, err := binaries(ctx, o.Out, o.Lang, version, reference)
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +167,14 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 	if err := p.Preflight(ctx); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Out, "\nlab: creating the cluster: control plane on 127.0.0.1, node %s booting under QEMU, kube-proxy in %s mode (progress on stderr) ...\n",
-		clusterlab.NodeName, mode)
+	fmt.Fprintf(o.Out, "\n%s\n", o.Lang.Sprintf(lang.LabCreating, clusterlab.NodeName, mode))
 	t = time.Now()
 	_, err = p.Create(ctx)
 	rep.Timings.Create = time.Since(t)
 	if err != nil {
 		return nil, fmt.Errorf("creating the lab cluster: %w", err)
 	}
-	fmt.Fprintf(o.Out, "lab: cluster up in %s\n", FormatElapsed(rep.Timings.Create))
+	fmt.Fprintln(o.Out, o.Lang.Sprintf(lang.LabUp, FormatElapsed(rep.Timings.Create)))
 	defer func() {
 		t := time.Now()
 		if err := p.Delete(context.Background()); err != nil {
@@ -178,7 +186,7 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 
 	// The walk's files live in the cluster's run directory: removed with it, or kept with
 	// it when the run failed.
-	w, err := newWalker(ctx, o.Out, p, filepath.Join(p.RunDir(), "walk"), paths.Binary(upstream.Kubectl), &rep.Record)
+	w, err := newWalker(ctx, o.Out, o.Lang, p, filepath.Join(p.RunDir(), "walk"), paths.Binary(upstream.Kubectl), &rep.Record)
 	if err != nil {
 		return rep, err
 	}
@@ -191,28 +199,26 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 	return rep, err
 }
 
-func printIntro(out io.Writer, o Options, version string, reference bool) {
-	proxy := "upstream kube-proxy " + version
-	if reference {
-		proxy = "the project's reference IPVS proxier (cmd/ipvs-proxier) as kube-proxy"
+// printIntro says what the lab walk runs: the release, the node, kube-proxy and the method.
+func printIntro(out io.Writer, l lang.Lang, f Facts) {
+	version, proxy := f.KubeProxy, lang.T(lang.ProxyUpstream, f.KubeProxy)
+	if f.Reference {
+		version, proxy = clusterlab.DefaultVersion, lang.T(lang.ProxyReference)
 	}
-	method := "method 2 (the seed's main path): kube-proxy starts in iptables mode; the walk edits the kube-proxy ConfigMap and deletes its pod"
-	if o.Method == MethodCreation {
-		method = "method 1: mode ipvs in kube-proxy's configuration from the cluster's creation"
+	method := lang.T(lang.SwitchConfigMap)
+	if f.Method == MethodCreation {
+		method = lang.T(lang.SwitchCreation)
 	}
-	fmt.Fprintf(out, `The seed tutorial, sections 2 to 4.1, on the lab cluster:
-  control plane  etcd, kube-apiserver, kube-controller-manager %s on 127.0.0.1 (nothing listens beyond loopback)
-  node           %s: Debian's kernel with IPVS under QEMU; its agent plays the kubelet (Pods are network namespaces serving HTTP)
-  kube-proxy     %s (KUBE_PROXY=reference or another release, e.g. KUBE_PROXY=v1.35.4)
-  switch         %s
-"$ " lines run on the host (kubectl %s against the lab's API server), %q lines on the node; each step's real output follows, then its time.
-`, version, clusterlab.NodeName, proxy, method, version, strings.TrimSpace(NodePrompt))
+	for _, t := range []lang.Text{lang.T(lang.IntroTitle), lang.T(lang.IntroControlPlane, version), lang.T(lang.IntroNode, clusterlab.NodeName),
+		lang.T(lang.IntroProxy, proxy), lang.T(lang.IntroSwitch, method), lang.T(lang.IntroPrompts, version, strings.TrimSpace(NodePrompt))} {
+		fmt.Fprintln(out, l.Render(t))
+	}
 }
 
 // binaries finds the upstream binaries the walk needs, fetching the missing ones. A first
 // run without a release host builds them from the Go module proxy, which takes minutes: say
 // so before it starts.
-func binaries(ctx context.Context, out io.Writer, version string, reference bool) (upstream.Paths, error) {
+func binaries(ctx context.Context, out io.Writer, l lang.Lang, version string, reference bool) (upstream.Paths, error) {
 	cs := []string{upstream.Etcd, upstream.KubeAPIServer, upstream.KubeControllerManager, upstream.Kubectl}
 	if !reference {
 		cs = append(cs, upstream.KubeProxy)
@@ -236,7 +242,7 @@ func binaries(ctx context.Context, out io.Writer, version string, reference bool
 	case err != nil:
 		return paths, err
 	}
-	fmt.Fprintf(out, "lab: upstream %s binaries cached in %s\n", version, paths.BinDir)
+	fmt.Fprintln(out, l.Sprintf(lang.LabBinariesCached, version, paths.BinDir))
 	return paths, nil
 }
 
@@ -244,6 +250,7 @@ func binaries(ctx context.Context, out io.Writer, version string, reference bool
 // the release's kubectl, node lines with sh on the lab node through its agent.
 type walker struct {
 	out      io.Writer
+	lang     lang.Lang
 	dir      string
 	env      []string
 	node     node.Node
@@ -258,7 +265,7 @@ type walker struct {
 	nodes map[string]node.Node
 }
 
-func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kubectl string, rec *Record) (*walker, error) {
+func newWalker(ctx context.Context, out io.Writer, l lang.Lang, p cluster.Provider, dir, kubectl string, rec *Record) (*walker, error) {
 	kubeconfig, err := p.Kubeconfig(ctx)
 	if err != nil {
 		return nil, err
@@ -319,7 +326,7 @@ func newWalker(ctx context.Context, out io.Writer, p cluster.Provider, dir, kube
 		byName[n.Name()] = n
 	}
 	return &walker{
-		out: out, dir: dir, env: env, node: nodes[0], client: cs, provider: p, rec: rec,
+		out: out, lang: l, dir: dir, env: env, node: nodes[0], client: cs, provider: p, rec: rec,
 		kp: kubeproxy.Cluster{Client: cs, Nodes: nodes}, nodes: byName,
 	}, nil
 }
@@ -330,8 +337,16 @@ func (w *walker) do(s Step, run func() Result) Result {
 	r := run()
 	r.Elapsed = time.Since(t)
 	w.rec.Results[s.Name] = r
-	Render(w.out, s, &r)
+	renderStep(w.out, w.lang, w.rec.Facts, s, r)
 	return r
+}
+
+// renderStep prints a step with its result, and the lines of it that prove section 1.
+func renderStep(out io.Writer, l lang.Lang, f Facts, s Step, r Result) {
+	Render(out, l, s, &r)
+	if !s.Hidden {
+		printProofs(out, l, f, s.Name, r)
+	}
 }
 
 // run runs a step's typed line where the step says; once the walk is cancelled (Ctrl-C)
@@ -422,6 +437,7 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 		return err
 	}
 
+	printClaims(w.out, w.lang)
 	for _, s := range []Step{toolsStep(), modprobeStep(), lsmodStep(), configMapsStep(o.Method), describeStep()} {
 		w.run(ctx, s)
 	}
