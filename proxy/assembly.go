@@ -36,6 +36,9 @@ type assembly struct {
 	members  [desired.NumSets]map[dataplane.Member]int
 	drops    map[string]int
 	nonEmpty [desired.NumSets]bool
+	// noLocalInternal and noLocalExternal count the Services whose Local policy found no
+	// local endpoint (desired.ServiceState.NoLocalInternal, NoLocalExternal).
+	noLocalInternal, noLocalExternal int
 	// rules is the family's ruleset as last computed.
 	rules dataplane.Ruleset
 
@@ -78,6 +81,7 @@ func (a *assembly) rebuild(env desired.Input, in serviceInputs) desired.Result {
 		a.members[id] = map[dataplane.Member]int{}
 	}
 	a.drops = map[string]int{}
+	a.noLocalInternal, a.noLocalExternal = 0, 0
 	a.resetTouched()
 	// Only the Services that put something in the kernel go to Assemble (in Compute's
 	// order) and are kept; the others' skip notes are added after.
@@ -145,6 +149,13 @@ func (a *assembly) update(in serviceInputs) (*Delta, []desired.Skip) {
 	return a.delta(), skipped
 }
 
+func boolCount(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (a *assembly) resetTouched() {
 	a.touchedVS = map[dataplane.ServiceKey]bool{}
 	a.touchedAddr = map[netip.Addr]bool{}
@@ -156,6 +167,8 @@ func (a *assembly) resetTouched() {
 
 // ref counts one Service's share in.
 func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
+	a.noLocalInternal += boolCount(st.NoLocalInternal)
+	a.noLocalExternal += boolCount(st.NoLocalExternal)
 	a.eachKey(st, func(k dataplane.ServiceKey) {
 		cl := a.claims[k]
 		i, _ := slices.BinarySearchFunc(cl, nn, compareNames)
@@ -187,6 +200,8 @@ func (a *assembly) ref(nn types.NamespacedName, st *desired.ServiceState) {
 
 // unref counts one Service's old share out.
 func (a *assembly) unref(nn types.NamespacedName, st *desired.ServiceState) {
+	a.noLocalInternal -= boolCount(st.NoLocalInternal)
+	a.noLocalExternal -= boolCount(st.NoLocalExternal)
 	a.eachKey(st, func(k dataplane.ServiceKey) {
 		deleteSorted(a.claims, k, nn, compareNames)
 		a.touchedVS[k] = true

@@ -85,6 +85,9 @@ func (p *Proxier) cleanConntrack() {
 	for _, fam := range p.families {
 		start := time.Now()
 		n, err := p.k.Conntrack.DeleteStale(fam, filters[fam])
+		// Recorded whatever the outcome, as kube-proxy's reconciler records them.
+		p.metrics.ConntrackDuration.WithLabelValues(familyLabel(fam)).Observe(time.Since(start).Seconds())
+		p.metrics.ConntrackDeleted.WithLabelValues(familyLabel(fam)).Add(float64(n))
 		if err != nil {
 			p.log.Error(err, "Failed to delete stale UDP conntrack entries; the next change to a UDP Service retries",
 				"ipFamily", familyLabel(fam), "services", names, "entriesDeleted", n)

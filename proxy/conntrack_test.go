@@ -94,6 +94,15 @@ func TestConntrackCleanup(t *testing.T) {
 			if tc.protocol == corev1.ProtocolTCP && len(f.conntrack.Calls()) != 0 {
 				t.Errorf("a TCP-only change called conntrack: %q", f.conntrack.Calls())
 			}
+			// kube-proxy's conntrack reconciler metrics: one round per cleanup, its deletions.
+			m := feed.p.Metrics()
+			if got := metricValue(t, m, "kubeproxy_conntrack_reconciler_deleted_entries_total"); got != float64(len(tc.want)) {
+				t.Errorf("kubeproxy_conntrack_reconciler_deleted_entries_total = %v, expected %d", got, len(tc.want))
+			}
+			rounds := uint64(len(f.conntrack.Calls()))
+			if got := histogramOf(t, m, "kubeproxy_conntrack_reconciler_sync_duration_seconds", "IPv4").GetSampleCount(); got != rounds {
+				t.Errorf("kubeproxy_conntrack_reconciler_sync_duration_seconds has %d observations, expected one per cleanup (%d)", got, rounds)
+			}
 		})
 	}
 }

@@ -81,9 +81,18 @@ type Proxier struct {
 	initialized bool
 	// dirty names the Services whose object or slices changed since the last sync.
 	dirty map[types.NamespacedName]bool
-	// triggers are the last-change-trigger-time annotations of EndpointSlices changed
-	// since the last successful sync, for the network programming latency metric.
-	triggers map[types.NamespacedName]time.Time
+	// started is when the proxier was made. Trigger times from before it are changes an
+	// earlier proxier programmed (the informers' first list brings every slice): left out
+	// of the latency metric, as kube-proxy's EndpointsChangeTracker leaves them.
+	started time.Time
+	// triggers are, per family and Service, the last-change-trigger-time annotations of
+	// the family's EndpointSlices changed since that family last synced successfully: one
+	// network programming latency observation each, as kube-proxy makes them.
+	triggers map[int]map[types.NamespacedName][]time.Time
+	// servicesPending names the Services changed since a sync last took the changes (the
+	// service_changes_pending gauge counts them; endpoint_changes_pending counts slice
+	// changes, as kube-proxy's trackers do).
+	servicesPending map[types.NamespacedName]bool
 	// udpServices are the Services with a UDP port as of the last sync, so that a change
 	// that removes the port (or the Service) still asks for a conntrack cleanup.
 	udpServices map[types.NamespacedName]bool
@@ -128,10 +137,13 @@ func New(opts Options) (*Proxier, error) {
 		services:    map[types.NamespacedName]*corev1.Service{},
 		slices:      map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 		dirty:       map[types.NamespacedName]bool{},
-		triggers:    map[types.NamespacedName]time.Time{},
+		started:     time.Now(),
+		triggers:    map[int]map[types.NamespacedName][]time.Time{},
 		udpServices: map[types.NamespacedName]bool{},
 		needFull:    true,
 		asm:         map[int]*assembly{},
+
+		servicesPending: map[types.NamespacedName]bool{},
 
 		serviceHealthAddrs: opts.ServiceHealthAddresses,
 		healthChecks:       map[types.NamespacedName]ServiceHealthCheck{},
@@ -158,6 +170,7 @@ func New(opts Options) (*Proxier, error) {
 		}
 		p.reconcilers[fam] = r
 		p.asm[fam] = newAssembly(fam)
+		p.triggers[fam] = map[types.NamespacedName][]time.Time{}
 	}
 	period := opts.Config.IPVS.SyncPeriod
 	if period <= 0 {
@@ -351,6 +364,8 @@ func (p *Proxier) onService(obj any, deleted bool) {
 		p.services[key] = svc
 	}
 	p.dirty[key] = true
+	p.servicesPending[key] = true
+	p.metrics.ServicesPending.Set(float64(len(p.servicesPending)))
 	p.mu.Unlock()
 	p.metrics.ServiceChanges.Inc()
 	p.queue()
@@ -387,6 +402,8 @@ func (p *Proxier) onSlice(old, obj any, deleted bool) {
 		p.log.V(2).Info("Ignoring EndpointSlice without the kubernetes.io/service-name label", "endpointSlice", klog.KObj(s))
 		return
 	}
+	p.metrics.EndpointsPending.Inc()
+	p.noteTrigger(svc, s, deleted)
 	if deleted {
 		p.removeSlice(svc, s.Name)
 		return
@@ -398,9 +415,46 @@ func (p *Proxier) onSlice(old, obj any, deleted bool) {
 		p.slices[svc] = slices.Insert(list, i, s)
 	}
 	p.dirty[svc] = true
-	if t, err := time.Parse(time.RFC3339Nano, s.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
-		p.triggers[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = t
+}
+
+// noteTrigger keeps a changed slice's endpoints.kubernetes.io/last-change-trigger-time for
+// the network programming latency of its family, as kube-proxy's EndpointsChangeTracker
+// does: times from before the proxier started are left out, and a deleted slice drops its
+// Service's pending times (a deletion's annotation dates from the last update, not from
+// the deletion). Called with p.mu held.
+func (p *Proxier) noteTrigger(svc types.NamespacedName, s *discoveryv1.EndpointSlice, deleted bool) {
+	byService, ok := p.triggers[sliceFamily(s)]
+	if !ok {
+		return // FQDN, or a family not proxied
 	}
+	if deleted {
+		delete(byService, svc)
+		return
+	}
+	v, ok := s.Annotations[corev1.EndpointsLastChangeTriggerTime]
+	if !ok {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		p.log.Error(err, "Ignoring an unparsable trigger time in the network programming latency",
+			"endpointSlice", klog.KObj(s), "annotation", corev1.EndpointsLastChangeTriggerTime, "value", v)
+		return
+	}
+	if t.After(p.started) {
+		byService[svc] = append(byService[svc], t)
+	}
+}
+
+// sliceFamily is the address family of a slice's endpoints; 0 for FQDN ones.
+func sliceFamily(s *discoveryv1.EndpointSlice) int {
+	switch s.AddressType {
+	case discoveryv1.AddressTypeIPv4:
+		return 4
+	case discoveryv1.AddressTypeIPv6:
+		return 6
+	}
+	return 0
 }
 
 func (p *Proxier) removeSlice(svc types.NamespacedName, name string) {
@@ -527,14 +581,16 @@ func (p *Proxier) Sync() error {
 	for _, fam := range p.families {
 		if err := p.syncFamily(fam, full, rebuild, envs[fam], in); err != nil {
 			errs = append(errs, err)
+			p.requeueTriggers(fam, triggers[fam])
+			continue
 		}
+		p.observeProgramming(fam, triggers[fam])
 	}
 	// Health checks follow the Services even when the kernel failed them: the answer
 	// carries the proxier's health besides.
 	p.syncServiceHealth(envs, in)
 	if len(errs) > 0 {
 		p.needFull = true
-		p.requeueTriggers(triggers)
 		return errors.Join(errs...)
 	}
 	if full {
@@ -542,11 +598,6 @@ func (p *Proxier) Sync() error {
 	}
 	p.needFull = false
 	p.cleanConntrack()
-	for _, t := range triggers {
-		for _, fam := range p.families {
-			p.metrics.NetworkProgramming.WithLabelValues(familyLabel(fam)).Observe(time.Since(t).Seconds())
-		}
-	}
 	p.log.V(3).Info("syncProxyRules complete", "full", full, "elapsed", time.Since(start))
 	return nil
 }
@@ -589,8 +640,8 @@ func (p *Proxier) envInput(fam int) desired.Input {
 }
 
 // takeChanges collects, under p.mu, the Services to recompute (every one when all is set)
-// and resets the change tracking.
-func (p *Proxier) takeChanges(all bool) (serviceInputs, map[types.NamespacedName]time.Time) {
+// and the trigger times of each family, and resets the change tracking.
+func (p *Proxier) takeChanges(all bool) (serviceInputs, map[int]map[types.NamespacedName][]time.Time) {
 	in := serviceInputs{all: all, services: map[types.NamespacedName]*corev1.Service{}, slices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{}}
 	add := func(nn types.NamespacedName) {
 		svc := p.services[nn]
@@ -611,8 +662,14 @@ func (p *Proxier) takeChanges(all bool) (serviceInputs, map[types.NamespacedName
 		}
 	}
 	p.dirty = map[types.NamespacedName]bool{}
+	clear(p.servicesPending)
+	p.metrics.ServicesPending.Set(0)
+	p.metrics.EndpointsPending.Set(0)
 	triggers := p.triggers
-	p.triggers = map[types.NamespacedName]time.Time{}
+	p.triggers = map[int]map[types.NamespacedName][]time.Time{}
+	for fam := range triggers {
+		p.triggers[fam] = map[types.NamespacedName][]time.Time{}
+	}
 	return in, triggers
 }
 
@@ -643,6 +700,7 @@ func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in 
 		}
 		if delta.Empty() {
 			p.metrics.LastSync.WithLabelValues(label).SetToCurrentTime()
+			p.metrics.setNoLocalEndpoints(fam, asm.noLocalInternal, asm.noLocalExternal)
 			return nil
 		}
 		stats, err = r.Apply(delta)
@@ -671,18 +729,31 @@ func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in 
 		return err
 	}
 	p.metrics.LastSync.WithLabelValues(label).SetToCurrentTime()
+	p.metrics.setNoLocalEndpoints(fam, asm.noLocalInternal, asm.noLocalExternal)
 	p.log.V(2).Info("Synced ipvs rules", "ipFamily", label, "full", full, "changes", stats.Changes,
 		"virtualServers", stats.Programmed.VirtualServers, "realServers", stats.Programmed.RealServers, "elapsed", time.Since(start))
 	return nil
 }
 
-// requeueTriggers keeps the trigger times of a failed sync for the next one.
-func (p *Proxier) requeueTriggers(triggers map[types.NamespacedName]time.Time) {
+// observeProgramming records the network programming latency of each trigger time a
+// family's successful sync applied.
+func (p *Proxier) observeProgramming(fam int, triggers map[types.NamespacedName][]time.Time) {
+	h := p.metrics.NetworkProgramming.WithLabelValues(familyLabel(fam))
+	for svc, times := range triggers {
+		for _, t := range times {
+			latency := time.Since(t)
+			h.Observe(latency.Seconds())
+			p.log.V(4).Info("Network programming", "service", svc, "ipFamily", familyLabel(fam), "elapsed", latency)
+		}
+	}
+}
+
+// requeueTriggers keeps the trigger times of a family whose sync failed for its next
+// sync, ahead of those that came since: the change is programmed only then.
+func (p *Proxier) requeueTriggers(fam int, triggers map[types.NamespacedName][]time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, t := range triggers {
-		if _, newer := p.triggers[k]; !newer {
-			p.triggers[k] = t
-		}
+	for svc, times := range triggers {
+		p.triggers[fam][svc] = append(times, p.triggers[fam][svc]...)
 	}
 }

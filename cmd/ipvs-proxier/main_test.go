@@ -284,6 +284,18 @@ func TestNodeName(t *testing.T) {
 	}
 }
 
+// writeKubeconfig writes a kubeconfig for the API server at server, without credentials.
+func writeKubeconfig(t *testing.T, server string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	body := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server +
+		"\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // hangingServer accepts connections and never answers: an API server stopped with SIGSTOP,
 // or one behind a network that drops packets after the handshake.
 func hangingServer(t *testing.T) string {
@@ -319,12 +331,7 @@ func hangingServer(t *testing.T) string {
 // A stop does not wait for client-go, whatever it is blocked on.
 func TestRunStopsWhileTheAPIServerHangs(t *testing.T) {
 	k := fakeKernel()
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	body := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://" + hangingServer(t) +
-		"\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n"
-	if err := os.WriteFile(kubeconfig, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t, "http://"+hangingServer(t))
 	e := testEnv(k, nil)
 	e.newClient = newClient
 	args := []string{"--config", writeConfig(t, "mode: ipvs\n"), "--kubeconfig", kubeconfig,

@@ -180,6 +180,11 @@ type ServiceState struct {
 	// balancer IPs whose source ranges exclude it.
 	OutFilterDrops []string
 	Skipped        []Skip
+	// NoLocalInternal and NoLocalExternal say that a virtual server of a Local traffic
+	// policy (internal, external) found endpoints but none on this node, so it got every
+	// endpoint (or none) instead: kube-proxy's sync_proxy_rules_no_local_endpoints_total
+	// counts such Services, per policy.
+	NoLocalInternal, NoLocalExternal bool
 }
 
 // SetMembers are the members a Service puts in one set.
@@ -390,6 +395,11 @@ func (e *Env) servicePort(svc *corev1.Service, port *corev1.ServicePort, cluster
 	pick := func(onlyLocal bool) []dataplane.RealServer {
 		if onlyLocal && len(local) > 0 {
 			return realServers(local)
+		}
+		if onlyLocal && anyUsable(eps) {
+			// As kube-proxy marks it, by the Service's policies, not the virtual server's.
+			st.NoLocalInternal = st.NoLocalInternal || s.internalLocal
+			st.NoLocalExternal = st.NoLocalExternal || s.externalLocal
 		}
 		return realServers(cluster)
 	}

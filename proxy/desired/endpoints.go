@@ -193,6 +193,17 @@ func (p portPolicy) usesLocalEndpoints() bool {
 	return p.internalLocal || (p.externalLocal && p.externallyAccessible)
 }
 
+// anyUsable tells whether an endpoint anywhere could serve: ready, or serving and
+// terminating (kube-proxy's hasAnyEndpoints).
+func anyUsable(eps []endpoint) bool {
+	for i := range eps {
+		if eps[i].ready || (eps[i].serving && eps[i].terminating) {
+			return true
+		}
+	}
+	return false
+}
+
 // categorize splits endpoints as kube-proxy's CategorizeEndpoints does: cluster endpoints
 // are the ready ones (narrowed by topology hints), or the serving-terminating ones when none
 // is ready; local endpoints are the local ready ones, or the local serving-terminating ones
