@@ -222,27 +222,23 @@ func setNamed(cmd string) bool {
 }
 
 // merge adds a block's reading to its node's state. A part pasted twice keeps its later
-// reading for services, links and sets of the same name (the later run is the newer); rules
-// are added once each.
+// reading for services and sets of the same name (the later run is the newer); a link's
+// addresses and a chain's rules are added once each.
 func merge(n *Node, b Block) {
 	s := &n.State
 	for _, vs := range b.IPVS.Services {
-		if i := slices.IndexFunc(s.IPVS.Services, func(o dataplane.VirtualServer) bool { return o.Key() == vs.Key() }); i >= 0 {
-			s.IPVS.Services[i] = vs
-			continue
+		if cur, added := upsert(&s.IPVS.Services, vs, func(o dataplane.VirtualServer) bool { return o.Key() == vs.Key() }); !added {
+			*cur = vs
 		}
-		s.IPVS.Services = append(s.IPVS.Services, vs)
 	}
 	if b.IPVS.Timeouts != (dataplane.Timeouts{}) {
 		s.IPVS.Timeouts = b.IPVS.Timeouts
 	}
 	for _, l := range b.Links {
-		i := slices.IndexFunc(s.Links, func(o dataplane.Link) bool { return o.Name == l.Name })
-		if i < 0 {
-			s.Links = append(s.Links, l)
+		cur, added := upsert(&s.Links, l, func(o dataplane.Link) bool { return o.Name == l.Name })
+		if added {
 			continue
 		}
-		cur := &s.Links[i]
 		for _, a := range l.Addrs {
 			if !slices.Contains(cur.Addrs, a) {
 				cur.Addrs = append(cur.Addrs, a)
@@ -256,34 +252,24 @@ func merge(n *Node, b Block) {
 		}
 	}
 	for _, set := range b.IPSets {
-		if i := slices.IndexFunc(s.IPSets, func(o dataplane.IPSet) bool { return o.Name == set.Name }); i >= 0 {
-			s.IPSets[i] = set
-			continue
+		if cur, added := upsert(&s.IPSets, set, func(o dataplane.IPSet) bool { return o.Name == set.Name }); !added {
+			*cur = set
 		}
-		s.IPSets = append(s.IPSets, set)
 	}
 	rs := &s.IPTables
 	if b.IPv6 {
 		rs = &s.IP6Tables
 	}
-	mergeRules(rs, b.Rules)
-}
-
-func mergeRules(dst *dataplane.Ruleset, src dataplane.Ruleset) {
-	for _, t := range src.Tables {
-		ti := slices.IndexFunc(dst.Tables, func(o dataplane.Table) bool { return o.Name == t.Name })
-		if ti < 0 {
-			dst.Tables = append(dst.Tables, t)
+	for _, t := range b.Rules.Tables {
+		dt, added := upsert(&rs.Tables, t, func(o dataplane.Table) bool { return o.Name == t.Name })
+		if added {
 			continue
 		}
-		dt := &dst.Tables[ti]
 		for _, c := range t.Chains {
-			ci := slices.IndexFunc(dt.Chains, func(o dataplane.Chain) bool { return o.Name == c.Name })
-			if ci < 0 {
-				dt.Chains = append(dt.Chains, c)
+			dc, added := upsert(&dt.Chains, c, func(o dataplane.Chain) bool { return o.Name == c.Name })
+			if added {
 				continue
 			}
-			dc := &dt.Chains[ci]
 			if dc.Policy == "-" && c.Policy != "-" {
 				dc.Policy = c.Policy
 			}
@@ -294,4 +280,14 @@ func mergeRules(dst *dataplane.Ruleset, src dataplane.Ruleset) {
 			}
 		}
 	}
+}
+
+// upsert returns the element of *xs that is like x, or appends x and returns it; added
+// tells which.
+func upsert[T any](xs *[]T, x T, like func(T) bool) (elem *T, added bool) {
+	if i := slices.IndexFunc(*xs, like); i >= 0 {
+		return &(*xs)[i], false
+	}
+	*xs = append(*xs, x)
+	return &(*xs)[len(*xs)-1], true
 }

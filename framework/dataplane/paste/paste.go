@@ -118,6 +118,9 @@ type Block struct {
 	// Partial is true when the block shows part of what its tool prints: one chain or one
 	// set named on the command line, or headers that were not pasted.
 	Partial bool
+	// Refused counts the block's lines its parser refused (Skipped lines with the block's
+	// Format): what was read is then a part of what the tool printed.
+	Refused int
 	// IPv6 is true for ip6tables output: its rules go to State.IP6Tables.
 	IPv6 bool
 	// IPVS, Links, IPSets and Rules hold what the block read, by its Format.
@@ -319,7 +322,7 @@ func (r *reader) classify(text, trimmed string) Format {
 	}
 	f := strings.Fields(trimmed)
 	switch {
-	case ipvsadmTitle(f), f[0] == "->", (f[0] == "TCP" || f[0] == "UDP" || f[0] == "SCTP" || f[0] == "FWM") && len(f) >= 3:
+	case IsIPVSAdmTitle(trimmed), f[0] == "->", (f[0] == "TCP" || f[0] == "UDP" || f[0] == "SCTP" || f[0] == "FWM") && len(f) >= 3:
 		return IPVSAdm
 	case f[0] == "Timeout" && len(f) > 1 && f[1] == "(tcp":
 		return IPVSAdmTimeouts
@@ -345,16 +348,16 @@ var ipsetListFields = map[string]bool{
 	"References": true, "Number of entries": true, "Members": true,
 }
 
-func ipvsadmTitle(f []string) bool {
-	switch {
-	case len(f) >= 4 && f[0] == "IP" && f[1] == "Virtual" && f[2] == "Server" && f[3] == "version":
-		return true
-	case len(f) >= 2 && f[0] == "Prot" && f[1] == "LocalAddress:Port":
-		return true
-	case len(f) >= 2 && f[0] == "->" && f[1] == "RemoteAddress:Port":
-		return true
+// IsIPVSAdmTitle tells whether a line is one of the title lines `ipvsadm -Ln` prints before
+// the services ("IP Virtual Server version ...", "Prot LocalAddress:Port ...", "  ->
+// RemoteAddress:Port ..."): the strict parser reads it alone as an empty table.
+func IsIPVSAdmTitle(line string) bool {
+	f := strings.Fields(line)
+	if len(f) < 2 || f[0] != "IP" && f[0] != "Prot" && f[0] != "->" {
+		return false
 	}
-	return false
+	v, err := dataplane.ParseIPVSAdm(line)
+	return err == nil && len(v.Services) == 0
 }
 
 // linkHeader is the first line of a link in `ip addr`, as dataplane.ParseIPAddr reads it.
@@ -470,8 +473,11 @@ func (r *reader) flush() {
 		return
 	}
 	for _, i := range b.lines {
-		if r.p.Lines[i].Kind == Output {
+		switch r.p.Lines[i].Kind {
+		case Output:
 			blk.Lines = append(blk.Lines, i)
+		case Skipped:
+			blk.Refused++
 		}
 	}
 	if len(blk.Lines) == 0 {

@@ -163,6 +163,12 @@ func TestReadOddForms(t *testing.T) {
 		skipped: []int{1, 3},
 		reason:  "not the output of ipvsadm",
 	}, {
+		name:    "a block with more refused lines than maxRefused is set aside whole",
+		in:      "TCP 10.96.0.1:443 rr\n" + strings.Repeat("  -> 10.0.2.2:6443 Masq heavy 0 0\n", maxRefused+1),
+		nodes:   []node{{}},
+		skipped: seq(1, maxRefused+2),
+		reason:  "its block has more than 100 lines the parser refuses",
+	}, {
 		name:  "an ipset save and ipvsadm timeouts",
 		in:    dataplaneTestdata(t, "lab/ipset-save.txt") + "\n" + dataplaneTestdata(t, "lab/ipvsadm-Ln-timeout.txt"),
 		nodes: []node{{sets: []string{"KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-LOAD-BALANCER-SOURCE-CIDR", "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-UDP", "KUBE-IPVS-IPS", "KUBE-6-CLUSTER-IP"}}},
@@ -346,4 +352,13 @@ func lastLines(s string, n int) string {
 func lineRange(s string, from, to int) string {
 	lines := strings.SplitAfter(s, "\n")
 	return strings.Join(lines[from-1:min(to, len(lines))], "")
+}
+
+// seq is from, from+1, ..., to.
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
