@@ -292,7 +292,7 @@ func (v nodeView) role(vs dataplane.VirtualServer) (Role, string) {
 	if onIPVS0 {
 		return ClusterIP, "bound to kube-ipvs0, outside the service CIDR: a ClusterIP of another service CIDR, or an external or load-balancer IP (the KUBE-EXTERNAL-IP and KUBE-LOAD-BALANCER sets would tell)"
 	}
-	return Unknown, "neither in the service CIDR nor on kube-ipvs0 nor a NodePort"
+	return Unknown, fmt.Sprintf("neither in the service CIDR %s (--service-cidr) nor on kube-ipvs0 nor a NodePort", prefixList(v.o.ServiceCIDRs))
 }
 
 // nodePortNumber tells whether the port is a NodePort: in KUBE-NODE-PORT-<PROTO> when the
@@ -571,4 +571,15 @@ func chainLine(p paste.Paste, n paste.Node, chain string) int {
 		}
 	}
 	return 0
+}
+
+func prefixList(ps []netip.Prefix) string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	if len(out) == 0 {
+		return "(none given)"
+	}
+	return strings.Join(out, ",")
 }
