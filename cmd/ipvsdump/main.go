@@ -31,15 +31,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serveMain(os.Args[2:], os.Stderr))
 	}
-	if len(os.Args) > 1 && os.Args[1] == "explain" {
-		os.Exit(explainMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr, connectKubeconfig))
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, kernel.Linux))
 }
 
 const usageText = `Usage: ipvsdump [-o ipvsadm|save|json|state] [--timeout] [--links] [--ipsets] [--iptables]
        ipvsdump serve [--listen ADDR] [--host-root DIR] [--node NAME]   (the node inspector; serve --help)
-       ipvsdump explain [--kubeconfig F] [--context C] [--scheduler S] [FILE|-]   (pasted output explained; explain --help)
 
 Prints the IPVS table as ` + "`ipvsadm -Ln`" + ` prints it, byte for byte.
 

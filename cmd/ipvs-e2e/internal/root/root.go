@@ -10,6 +10,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/capturecmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/diffcmd"
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/explaincmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/imagecmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/labcmd"
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/preflightcmd"
@@ -38,7 +39,8 @@ func newCommand() *cobra.Command {
 		Use:   "ipvs-e2e",
 		Short: "The ipvs-e2e project's tools: the kernel lab, the seed walk, reports and benchmarks",
 		Long: `The ipvs-e2e project's tools: the kernel lab, the seed walk, the differential report,
-benchmarks, upstream builds, lab captures, the e2e preflight and container images. The Makefile's targets run
+benchmarks, upstream builds, lab captures, the e2e preflight, container images and pasted
+node output explained. The Makefile's targets run
 them (README.md lists which); each command's --help lists its flags.
 
 Exit status: 0 on success, 1 when a check or run failed, 2 for a command line that could not
@@ -53,5 +55,6 @@ guest), 130 when interrupted; diff and lab run document their own.`,
 		capturecmd.NewCommand(),
 		preflightcmd.NewCommand(),
 		imagecmd.NewCommand(),
+		explaincmd.NewCommand(),
 	)
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // takeArgs are the commands whose positional arguments are their input, not a mistake.
-var takeArgs = []string{"ipvs-e2e lab run", "ipvs-e2e lab test"}
+var takeArgs = []string{"ipvs-e2e explain", "ipvs-e2e lab run", "ipvs-e2e lab test"}
 
 // Every command path answers --help with its flags and exit 0, and refuses an unknown flag
 // and a stray argument with exit 2, naming them, before it does anything else.
@@ -38,6 +38,7 @@ func TestEveryCommandShape(t *testing.T) {
 		"ipvs-e2e bench", "ipvs-e2e bench cluster", "ipvs-e2e bench lab",
 		"ipvs-e2e capture",
 		"ipvs-e2e diff", "ipvs-e2e diff report", "ipvs-e2e diff run",
+		"ipvs-e2e explain",
 		"ipvs-e2e image", "ipvs-e2e image inspector",
 		"ipvs-e2e lab", "ipvs-e2e lab clean", "ipvs-e2e lab down", "ipvs-e2e lab prepare", "ipvs-e2e lab run", "ipvs-e2e lab test", "ipvs-e2e lab up",
 		"ipvs-e2e preflight",
@@ -98,7 +99,7 @@ func TestUsage(t *testing.T) {
 		code int
 		out  string
 	}{
-		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, image, lab, preflight, upstream, walk`},
+		{nil, 2, `"ipvs-e2e" needs a command: bench, capture, diff, explain, image, lab, preflight, upstream, walk`},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate" for "ipvs-e2e"`},
 
 		{[]string{"lab"}, 2, `"ipvs-e2e lab" needs a command: clean, down, prepare, run, test, up`},

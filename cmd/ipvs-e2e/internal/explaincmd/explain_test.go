@@ -1,4 +1,4 @@
-package main
+package explaincmd
 
 import (
 	"bytes"
@@ -13,10 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 )
 
 // multiNodePaste is explain's own multi-node test paste (real outputs in odd forms).
-var multiNodePaste = filepath.Join("..", "..", "framework", "tutorial", "explain", "testdata", "multinode.paste")
+var multiNodePaste = filepath.Join("..", "..", "..", "..", "framework", "tutorial", "explain", "testdata", "multinode.paste")
 
 func noCluster(context.Context, string, string) (kubernetes.Interface, error) {
 	return nil, errors.New("the test asked no cluster")
@@ -25,7 +27,9 @@ func noCluster(context.Context, string, string) (kubernetes.Interface, error) {
 func runExplain(t *testing.T, stdin string, connect connectFunc, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = explainMain(args, strings.NewReader(stdin), &out, &errOut, connect)
+	cmd := newCommand(connect)
+	cmd.SetIn(strings.NewReader(stdin))
+	code = cli.Execute(context.Background(), cmd, args, &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -36,13 +40,12 @@ func TestExplainFlags(t *testing.T) {
 		code   int
 		stderr string // a piece of stderr
 	}{
-		{"help lists the flags", []string{"--help"}, exitOK, "-kubeconfig"},
-		{"an unknown flag", []string{"--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
-		{"a scheduler the kernel does not have", []string{"--scheduler", "fastest"}, exitUsage, `--scheduler "fastest": expected one of the kernel's schedulers`},
-		{"a malformed service CIDR", []string{"--service-cidr", "10.96.0.0/33"}, exitUsage, `--service-cidr "10.96.0.0/33"`},
-		{"a context without a kubeconfig", []string{"--context", "kind-kind"}, exitUsage, "--context \"kind-kind\" needs --kubeconfig"},
-		{"two files", []string{"a", "b"}, exitUsage, "expected one FILE"},
-		{"a missing file", []string{"/nonexistent/paste.txt"}, exitRead, "no such file"},
+		{"an unknown flag", []string{"--bogus"}, cli.ExitUsage, "unknown flag: --bogus"},
+		{"a scheduler the kernel does not have", []string{"--scheduler", "fastest"}, cli.ExitUsage, `--scheduler "fastest": expected one of the kernel's schedulers`},
+		{"a malformed service CIDR", []string{"--service-cidr", "10.96.0.0/33"}, cli.ExitUsage, `--service-cidr "10.96.0.0/33"`},
+		{"a context without a kubeconfig", []string{"--context", "kind-kind"}, cli.ExitUsage, "--context \"kind-kind\" needs --kubeconfig"},
+		{"two files", []string{"a", "b"}, cli.ExitUsage, "expected one FILE"},
+		{"a missing file", []string{"/nonexistent/paste.txt"}, cli.ExitFailed, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,10 +55,13 @@ func TestExplainFlags(t *testing.T) {
 			}
 		})
 	}
-	_, stderr, _ := runExplain(t, "", noCluster, "--help")
-	for _, flag := range []string{"-kubeconfig", "-context", "-scheduler", "-service-cidr"} {
-		if !strings.Contains(stderr, flag) {
-			t.Errorf("--help does not list %s:\n%s", flag, stderr)
+	help, _, code := runExplain(t, "", noCluster, "--help")
+	if code != 0 {
+		t.Errorf("--help: exit %d", code)
+	}
+	for _, flag := range []string{"--kubeconfig", "--context", "--scheduler", "--service-cidr"} {
+		if !strings.Contains(help, flag) {
+			t.Errorf("--help does not list %s:\n%s", flag, help)
 		}
 	}
 }
@@ -68,7 +74,7 @@ func TestExplainStdinAndFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromStdin, stderr, code := runExplain(t, string(data), noCluster)
-	if code != exitOK {
+	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	dash, _, _ := runExplain(t, string(data), noCluster, "-")
@@ -81,7 +87,7 @@ func TestExplainStdinAndFile(t *testing.T) {
 			t.Errorf("the answer lacks %q:\n%s", want, fromStdin)
 		}
 	}
-	if _, stderr, code := runExplain(t, "nothing to see\n", noCluster); code != exitOK || !strings.Contains(stderr, "holds no output of ipvsadm -Ln") {
+	if _, stderr, code := runExplain(t, "nothing to see\n", noCluster); code != 0 || !strings.Contains(stderr, "holds no output of ipvsadm -Ln") {
 		t.Errorf("a paste without tool output: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -100,7 +106,7 @@ func TestExplainKubeconfig(t *testing.T) {
 	}
 	paste := "[root@node1 ~]# ipvsadm -Ln\nTCP  10.0.2.15:30089 rr\n  -> 10.244.3.214:80 Masq 1 0 0\nTCP  10.106.71.137:80 rr\n  -> 10.244.3.214:80 Masq 1 0 0\n"
 	out, stderr, code := runExplain(t, paste, connect, "--kubeconfig", "/home/student/.kube/config", "--context", "lab")
-	if code != exitOK {
+	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if gotConfig != "/home/student/.kube/config" || gotContext != "lab" {
@@ -118,7 +124,7 @@ func TestExplainKubeconfig(t *testing.T) {
 	failing := func(context.Context, string, string) (kubernetes.Interface, error) {
 		return nil, errors.New(`context "lab" is not in kubeconfig /home/student/.kube/config`)
 	}
-	if _, stderr, code := runExplain(t, paste, failing, "--kubeconfig", "/home/student/.kube/config", "--context", "lab"); code != exitRead || !strings.Contains(stderr, `context "lab" is not in kubeconfig`) {
+	if _, stderr, code := runExplain(t, paste, failing, "--kubeconfig", "/home/student/.kube/config", "--context", "lab"); code != cli.ExitFailed || !strings.Contains(stderr, `context "lab" is not in kubeconfig`) {
 		t.Errorf("a kubeconfig that fails: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -153,8 +159,8 @@ current-context: lab
 	}
 	for _, tt := range tests {
 		_, stderr, code := runExplain(t, "TCP 10.96.0.1:443 rr\n", connectKubeconfig, tt.args...)
-		if code != exitRead || !strings.Contains(stderr, tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args, code, stderr, exitRead, tt.want)
+		if code != cli.ExitFailed || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args, code, stderr, cli.ExitFailed, tt.want)
 		}
 	}
 }
