@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/kube-proxy/config/v1alpha1"
 )
 
 // logRecorder is a slog.Handler keeping level and message of every record.
@@ -65,12 +64,14 @@ func defaults() Config {
 		MasqueradeBit:      14,
 		IPVS:               IPVS{Scheduler: "rr", SyncPeriod: 30 * time.Second},
 		ConfigSyncPeriod:   15 * time.Minute,
+		Conntrack:          Conntrack{MaxPerCore: 32768, Min: 131072, TCPEstablishedTimeout: 24 * time.Hour, TCPCloseWaitTimeout: time.Hour},
+		OOMScoreAdj:        -999,
+		Logging:            Logging{Format: LogFormatText, FlushFrequency: 5 * time.Second},
 	}
 }
 
 // comparable strips what the tests do not spell out.
 func comparable(c Config) Config {
-	c.Raw = v1alpha1.KubeProxyConfiguration{}
 	if len(c.FeatureGates) == 0 {
 		c.FeatureGates = nil
 	}
@@ -171,6 +172,8 @@ func TestLoadFiles(t *testing.T) {
 			c.MetricsBindAddress = "[::1]:10249"
 			c.IPVS.Scheduler = "sh"
 			c.IPVS.StrictARP = true
+			// Flags only: kube-proxy keeps the iptables default minSyncPeriod (1s).
+			c.IPVS.MinSyncPeriod = time.Second
 			return c
 		},
 	}}
@@ -375,17 +378,6 @@ func TestFamilyHelpers(t *testing.T) {
 	}
 	if c.PrimaryFamily() != 6 || defaults().PrimaryFamily() != 4 {
 		t.Errorf("PrimaryFamily: %d for ::, %d for 0.0.0.0", c.PrimaryFamily(), defaults().PrimaryFamily())
-	}
-}
-
-func TestFlagNamesMatchKubeProxy(t *testing.T) {
-	// The flags the proxier's users know from kube-proxy; a rename would break their manifests.
-	want := []string{"bind-address", "cleanup", "cluster-cidr", "config", "feature-gates", "healthz-bind-address",
-		"hostname-override", "iptables-masquerade-bit", "ipvs-exclude-cidrs", "ipvs-min-sync-period", "ipvs-scheduler",
-		"ipvs-strict-arp", "ipvs-sync-period", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout", "ipvs-udp-timeout",
-		"kubeconfig", "masquerade-all", "metrics-bind-address", "nodeport-addresses", "proxy-mode"}
-	if got := FlagNames(); !reflect.DeepEqual(got, want) {
-		t.Errorf("flags:\n got %q\nwant %q", got, want)
 	}
 }
 
