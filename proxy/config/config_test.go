@@ -392,6 +392,9 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\nipvs: {syncPeriod: 1s, minSyncPeriod: 2s}\n"))
+	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n" +
+		"conntrack: {maxPerCore: 0, min: 5, udpTimeout: 500ms}\noomScoreAdj: -1001\nlogging: {format: json, verbosity: 3, vmodule: [{filePattern: a, verbosity: 1}]}\n" +
+		"clientConnection: {acceptContentTypes: 'application/json', contentType: application/json}\nportRange: 1-2\n"))
 	quiet := slog.New(slog.DiscardHandler)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Load(data, quiet)
@@ -400,6 +403,18 @@ func FuzzLoad(f *testing.F) {
 		}
 		if cfg.Mode != ModeIPVS || cfg.IPVS.Scheduler == "" || cfg.IPVS.SyncPeriod <= 0 || cfg.IPVS.MinSyncPeriod > cfg.IPVS.SyncPeriod {
 			t.Errorf("Load accepted an invalid configuration: %s", cfg)
+		}
+		c := cfg.Conntrack
+		for _, d := range []time.Duration{c.TCPEstablishedTimeout, c.TCPCloseWaitTimeout, c.UDPTimeout, c.UDPStreamTimeout} {
+			if d < 0 || (d > 0 && d < time.Second) {
+				t.Errorf("Load accepted a conntrack timeout of %s", d)
+			}
+		}
+		if c.MaxPerCore < 0 || c.Min < 0 || cfg.OOMScoreAdj < -1000 || cfg.OOMScoreAdj > 1000 {
+			t.Errorf("Load accepted conntrack %+v, oomScoreAdj %d", c, cfg.OOMScoreAdj)
+		}
+		if l := cfg.Logging; (l.Format != LogFormatText && l.Format != LogFormatJSON) || l.FlushFrequency <= 0 || (l.VModule != "" && l.Format != LogFormatText) {
+			t.Errorf("Load accepted logging %+v", l)
 		}
 	})
 }

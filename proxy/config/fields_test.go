@@ -328,6 +328,13 @@ func TestFieldHandling(t *testing.T) {
 		{name: "vmodule with json", file: "logging: {format: json, vmodule: [{filePattern: a, verbosity: 1}]}\n", wantErr: `logging.vmodule: only works with logging.format text (found "json")`},
 		{name: "vmodule empty pattern", file: "logging: {vmodule: [{filePattern: '', verbosity: 1}]}\n", wantErr: `logging.vmodule[0].filePattern: "": expected a non-empty file pattern`},
 		{name: "flush frequency", file: "logging: {flushFrequency: -1s}\n", wantErr: `logging.flushFrequency: "-1s" must be greater than 0`},
+		{name: "flush frequency not a duration", file: "logging: {flushFrequency: 5 seconds}\n", wantErr: `logging.flushFrequency: "5 seconds" is not a duration`},
+		{name: "flush frequency in nanoseconds", file: "logging: {flushFrequency: 2000000000}\n", check: func(c Config) string {
+			if c.Logging.FlushFrequency != 2*time.Second {
+				return fmt.Sprint("flushFrequency ", c.Logging.FlushFrequency)
+			}
+			return ""
+		}},
 		{name: "split stream", flags: []string{"--log-json-split-stream"}, wantErr: "logging.options.json.splitStream (--log-json-split-stream): true is not supported"},
 		{name: "info buffer", file: "logging: {options: {text: {infoBufferSize: 1Ki}}}\n", wantErr: `logging.options.text.infoBufferSize: "1Ki" is not supported`},
 		{name: "client connection", file: "clientConnection: {acceptContentTypes: 'application/json, application/vnd.kubernetes.protobuf', contentType: application/json, qps: 50, burst: 100}\n",

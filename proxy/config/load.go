@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/kube-proxy/config/v1alpha1"
 	"k8s.io/utils/ptr"
 	kjson "sigs.k8s.io/json"
@@ -180,7 +181,12 @@ func selectDocument(data []byte) ([]byte, error) {
 	}
 }
 
-var durationType = reflect.TypeFor[metav1.Duration]()
+var (
+	durationType = reflect.TypeFor[metav1.Duration]()
+	// timeOrMetaDurationType (logging.flushFrequency) takes a duration string or a number
+	// of nanoseconds.
+	timeOrMetaDurationType = reflect.TypeFor[logsapi.TimeOrMetaDuration]()
+)
 
 // checkDurations finds every metav1.Duration field of t in the decoded map m and reports
 // values that are not Go durations. The typed decoder would stop at the first one with a
@@ -218,6 +224,16 @@ func checkDurations(t reflect.Type, m map[string]any, path string, problems *[]e
 				}
 			} else {
 				*problems = append(*problems, fmt.Errorf("%s: %v is not a duration: expected a quoted number with a unit, such as \"%vs\"", field, val, val))
+			}
+		case ft == timeOrMetaDurationType:
+			switch v := val.(type) {
+			case string:
+				if _, err := time.ParseDuration(v); err != nil {
+					*problems = append(*problems, fmt.Errorf("%s: %q is not a duration: expected a number with a unit, such as \"5s\", or a number of nanoseconds", field, v))
+				}
+			case int64, float64:
+			default:
+				*problems = append(*problems, fmt.Errorf("%s: %v is not a duration: expected a number with a unit, such as \"5s\"", field, val))
 			}
 		case ft.Kind() == reflect.Struct:
 			if sub, isMap := val.(map[string]any); isMap {
