@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 func TestHelpListsEveryKubeProxyFlag(t *testing.T) {
@@ -171,4 +174,39 @@ func TestServerRetry(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("the server still listens after its context ended")
 	}
+}
+
+func TestRestConfig(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: lab, cluster: {server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true}}]
+users: [{name: proxy, user: {token: abc}}]
+contexts: [{name: lab, context: {cluster: lab, user: proxy}}]
+current-context: lab
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cc := config.ClientConnection{Kubeconfig: kubeconfig, AcceptContentTypes: "application/json", ContentType: "application/json", QPS: 50, Burst: 100}
+	rc, err := restConfig(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Host != "https://10.0.0.1:6443" || rc.AcceptContentTypes != "application/json" || rc.ContentType != "application/json" || rc.QPS != 50 || rc.Burst != 100 || rc.BearerToken != "abc" {
+		t.Errorf("rest config host %q accept %q content %q qps %v burst %d token %q", rc.Host, rc.AcceptContentTypes, rc.ContentType, rc.QPS, rc.Burst, rc.BearerToken)
+	}
+	cc.Master = "https://10.0.0.2:6443"
+	if rc, err := restConfig(cc); err != nil || rc.Host != cc.Master || rc.BearerToken != "abc" {
+		t.Errorf("--master: host %q, token %q, err %v; want the master with the kubeconfig's credentials", rc.Host, rc.BearerToken, err)
+	}
+}
+
+func TestApplyOOMScoreAdj(t *testing.T) {
+	self := sysctl.NewFakeWith(map[string]string{oomScoreAdjFile: "0"})
+	applyOOMScoreAdj(self, -999, klog.Background())
+	if v, _ := self.Get(oomScoreAdjFile); v != "-999" {
+		t.Errorf("oom_score_adj = %s, want -999", v)
+	}
+	// Without the file (or the permission) the start goes on, as kube-proxy's does.
+	applyOOMScoreAdj(sysctl.NewFakeWith(nil), -999, klog.Background())
 }

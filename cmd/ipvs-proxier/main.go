@@ -209,9 +209,19 @@ func nodeName(cfg config.Config, hostname func() (string, error)) (string, error
 	return strings.ToLower(strings.TrimSpace(h)), nil
 }
 
-// newClient builds an API client from a kubeconfig file or, without one, the in-cluster
-// configuration; its requests pass through gate.
+// newClient builds an API client from restConfig; its requests pass through gate.
 func newClient(cc config.ClientConnection, gate *proxy.APIGate) (kubernetes.Interface, error) {
+	rc, err := restConfig(cc)
+	if err != nil {
+		return nil, err
+	}
+	rc.Wrap(gate.Wrap)
+	return kubernetes.NewForConfig(rc)
+}
+
+// restConfig is the clientConnection section (and --master) as client-go's configuration:
+// a kubeconfig file, or without one and without --master, the in-cluster configuration.
+func restConfig(cc config.ClientConnection) (*rest.Config, error) {
 	var rc *rest.Config
 	var err error
 	if cc.Kubeconfig == "" && cc.Master == "" {
@@ -231,8 +241,7 @@ func newClient(cc config.ClientConnection, gate *proxy.APIGate) (kubernetes.Inte
 		rc.ContentType = cc.ContentType
 	}
 	rc.UserAgent = "ipvs-proxier"
-	rc.Wrap(gate.Wrap)
-	return kubernetes.NewForConfig(rc)
+	return rc, nil
 }
 
 // server is one of the HTTP servers (healthz, metrics); an empty address disables it.
