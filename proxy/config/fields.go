@@ -106,7 +106,7 @@ var Fields = []Field{
 	{"conntrack.udpStreamTimeout", Honoured, "conntrack-udp-timeout-stream", "nf_conntrack_udp_timeout_stream; 0 (default) leaves it"},
 
 	{"configSyncPeriod", Honoured, "config-sync-period", "the informers' resync period (default 15m); must be > 0"},
-	{"portRange", Ignored, "", "unused since the userspace proxier was removed; kube-proxy v1.37 drops it without a word, this proxier warns when it is set"},
+	{"portRange", Ignored, "", "unused since the userspace proxier was removed; kube-proxy v1.37 drops it without a word; this proxier warns when it is set, with the words kube-proxy deprecated `--proxy-port-range` with (\"This flag has no effect and will be removed in a future release.\")"},
 	{"windowsRunAsService", Ignored, "", "Windows only (`--windows-service`); a warning when true"},
 }
 

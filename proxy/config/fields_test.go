@@ -367,7 +367,7 @@ func TestFieldHandling(t *testing.T) {
 			}
 			return ""
 		}},
-		{name: "portRange", file: "portRange: 30000-32767\n", warn: `WARN portRange: "30000-32767" has no effect in ipvs mode (it configured the userspace proxier`},
+		{name: "portRange", file: "portRange: 30000-32767\n", warn: `WARN portRange: "30000-32767": This flag has no effect and will be removed in a future release. (it configured the userspace proxier`},
 		{name: "iptables sync period", file: "iptables: {syncPeriod: 10s}\n", warn: "WARN iptables.syncPeriod: 10s has no effect in ipvs mode (ipvs mode uses ipvs.syncPeriod)"},
 		{name: "iptables defaults are quiet", file: "iptables: {syncPeriod: 30s, minSyncPeriod: 1s}\nnftables: {syncPeriod: 30s, minSyncPeriod: 1s, masqueradeBit: 14}\n"},
 		{name: "localhost nodeports flag", flags: []string{"--iptables-localhost-nodeports=false"}, warn: "WARN iptables.localhostNodePorts (--iptables-localhost-nodeports): false has no effect in ipvs mode"},

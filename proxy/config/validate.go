@@ -418,6 +418,9 @@ func (v *validator) logging(in logsapi.LoggingConfiguration, gates map[string]bo
 	return out
 }
 
+// PortRangeWarning is kube-proxy's deprecation notice for --proxy-port-range (portRange).
+const PortRangeWarning = "This flag has no effect and will be removed in a future release."
+
 // unusedInIPVSMode warns about fields kube-proxy v1.37 in ipvs mode on Linux ignores too,
 // when they hold something other than kube-proxy's default: the user may expect an effect.
 func (v *validator) unusedInIPVSMode(obj *v1alpha1.KubeProxyConfiguration) {
@@ -466,6 +469,8 @@ func (v *validator) unusedInIPVSMode(obj *v1alpha1.KubeProxyConfiguration) {
 		}
 	}
 	if obj.PortRange != "" {
-		warn("portRange", fmt.Sprintf("%q", obj.PortRange), "it configured the userspace proxier, removed in Kubernetes v1.26; kube-proxy v1.37 drops it without a word")
+		// kube-proxy v1.37 drops the field without a word; these are the words its
+		// --proxy-port-range flag, which set the field, was deprecated with.
+		v.warnings = append(v.warnings, fmt.Sprintf("%s: %q: %s (it configured the userspace proxier, removed in Kubernetes v1.26); ignoring it", v.field("portRange"), obj.PortRange, PortRangeWarning))
 	}
 }
