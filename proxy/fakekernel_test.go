@@ -29,6 +29,8 @@ type fakes struct {
 	ipsets   *ipset.Fake
 	iptables *iptables.Fake
 	sysctl   *sysctl.Fake
+	// moduleParams is /sys/module (the conntrack hash size).
+	moduleParams *sysctl.Fake
 	// conntrack's calls are not in calls(): deleting entries changes no programmed object.
 	conntrack *conntrack.Fake
 }
@@ -48,14 +50,15 @@ func newFakesOn(t testing.TB, eth0 ...netip.Prefix) *fakes {
 			dataplane.Link{Name: "lo", Kind: "loopback", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}},
 			dataplane.Link{Name: "eth0", Kind: "ether", Up: true, Addrs: eth0},
 		),
-		ipsets:    ipset.NewFake(),
-		iptables:  iptables.NewFake(),
-		sysctl:    sysctl.NewFake(),
-		conntrack: conntrack.NewFake(),
+		ipsets:       ipset.NewFake(),
+		iptables:     iptables.NewFake(),
+		sysctl:       sysctl.NewFake(),
+		moduleParams: sysctl.NewFakeModuleParams(),
+		conntrack:    conntrack.NewFake(),
 	}
 	f.iptables.CheckSets(f.ipsets.Has)
 	f.sysctl.Define(sysctlOSRelease, "6.1.0-18-cloud-amd64")
-	f.k = &kernel.Kernel{IPVS: f.ipvs, Links: f.links, IPSets: f.ipsets, IPTables: f.iptables, Sysctl: f.sysctl, Conntrack: f.conntrack}
+	f.k = &kernel.Kernel{IPVS: f.ipvs, Links: f.links, IPSets: f.ipsets, IPTables: f.iptables, Sysctl: f.sysctl, ModuleParams: f.moduleParams, Conntrack: f.conntrack}
 	return f
 }
 
@@ -76,6 +79,7 @@ func (f *fakes) resetCalls() {
 	f.ipsets.ResetCalls()
 	f.iptables.ResetCalls()
 	f.sysctl.ResetCalls()
+	f.moduleParams.ResetCalls()
 }
 
 // state reads everything back through kernel.Read, nat and filter only.

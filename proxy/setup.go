@@ -36,6 +36,10 @@ type SetupOptions struct {
 	StrictARP bool
 	// Timeouts are the IPVS tcp/tcpfin/udp timeouts; a zero field keeps the kernel's value.
 	Timeouts dataplane.Timeouts
+	// Conntrack are the netfilter conntrack sysctls to set; the zero value changes none.
+	Conntrack config.Conntrack
+	// CPUs sizes nf_conntrack_max (Conntrack.MaxPerCore per CPU).
+	CPUs int
 	// Logger; the zero value means klog's default logger.
 	Logger klog.Logger
 }
@@ -51,6 +55,8 @@ func SetupOptionsFrom(cfg config.Config) SetupOptions {
 			TCPFin: uint32(cfg.IPVS.TCPFinTimeout / time.Second),
 			UDP:    uint32(cfg.IPVS.UDPTimeout / time.Second),
 		},
+		Conntrack: cfg.Conntrack,
+		CPUs:      onlineCPUs(),
 	}
 }
 
@@ -58,7 +64,8 @@ func SetupOptionsFrom(cfg config.Config) SetupOptions {
 // a scheduler: TEST-NET-2, a port nothing uses.
 var schedulerProbe = dataplane.VirtualServer{Protocol: dataplane.TCP, Address: netip.MustParseAddr("198.51.100.0"), Port: 20000}
 
-// Setup prepares the kernel once at start: the sysctls IPVS mode needs, the IPVS timeouts
+// Setup prepares the kernel once at start: the conntrack sysctls of the configuration, the
+// sysctls IPVS mode needs, the IPVS timeouts
 // and a check that the kernel has the scheduler. Like kube-proxy it refuses to start when a
 // needed sysctl cannot be set or the scheduler is missing; a failure to set the timeouts is
 // only logged. Values already right are not written again.
@@ -76,6 +83,10 @@ func Setup(k *kernel.Kernel, opts SetupOptions) error {
 	}
 	major, minor, err := parseKernelVersion(release)
 	if err != nil {
+		return err
+	}
+	// As kube-proxy: conntrack first (its platformSetup), then what IPVS mode needs.
+	if err := setConntrackSysctls(k, log, opts.Conntrack, opts.CPUs); err != nil {
 		return err
 	}
 	want := []struct{ name, value string }{{sysctlVSConnTrack, "1"}}

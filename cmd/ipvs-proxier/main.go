@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -27,6 +25,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/sysctl"
 )
 
 func main() {
@@ -43,12 +42,14 @@ type env struct {
 	openKernel func() (*kernel.Kernel, error)
 	newClient  func(config.ClientConnection, *proxy.APIGate) (kubernetes.Interface, error)
 	hostname   func() (string, error)
+	// self is /proc/self, for oom_score_adj.
+	self sysctl.Interface
 	// families overrides the detected address families (tests).
 	families []int
 }
 
 func linuxEnv() env {
-	return env{openKernel: kernel.Linux, newClient: newClient, hostname: os.Hostname}
+	return env{openKernel: kernel.Linux, newClient: newClient, hostname: os.Hostname, self: sysctl.NewLinuxAt("/proc/self")}
 }
 
 // run is the whole program; it returns the exit code. It stops cleanly (informers, then
@@ -58,10 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 	fs.SetOutput(stderr)
 	var flags config.Flags
 	flags.AddFlags(fs)
-	profiling := fs.Bool(profilingFlag, false, "If true, serve Go's profiles on /debug/pprof/ of the metrics server (enableProfiling).")
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	fs.AddGoFlagSet(klogFlags)
+	help := fs.BoolP("help", "h", false, "help for ipvs-proxier")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ipvs-proxier [flags]\n\nThe reference IPVS proxier; flags are kube-proxy's.\n\n%s", fs.FlagUsages())
 	}
@@ -71,6 +69,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		}
 		fmt.Fprintf(stderr, "ipvs-proxier: %v (see --help)\n", err)
 		return 2
+	}
+	if *help {
+		fs.Usage()
+		return 0
 	}
 	if fs.NArg() > 0 {
 		// kube-proxy takes no arguments either. The usual cause is a boolean flag given its
@@ -84,20 +86,18 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		// kube-proxy --cleanup does; the mode check is for running, not for cleaning.
 		_ = fs.Set("proxy-mode", config.ModeIPVS)
 	}
-	logger := klog.Background()
-	slogger := slog.New(logr.ToSlogHandler(logger))
-
-	cfg, err := flags.Resolve(slogger)
+	// What reading the configuration logs is written once its logging settings apply.
+	early := &logBuffer{}
+	cfg, err := flags.Resolve(slog.New(early))
 	if err != nil {
+		early.replay(klog.Background())
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
 	}
+	logger, undoLogging := setupLogging(cfg.Logging, stderr)
+	defer undoLogging()
+	early.replay(logger)
 	logger.V(1).Info("Configuration", "config", cfg.String())
-	enableProfiling, err := profilingEnabled(fs, *profiling, flags.ConfigFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
-		return 1
-	}
 
 	// The kernel comes before the API server: on a host without IPVS the answer is the
 	// modules to load, whatever else is missing.
@@ -133,6 +133,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 		return 1
 	}
+	if cfg.InitOnly {
+		return 0
+	}
+	applyOOMScoreAdj(e.self, cfg.OOMScoreAdj, logger)
 	p, err := proxy.New(proxy.Options{Config: cfg, NodeName: nodeName, Client: client, Kernel: k, Families: e.families, Logger: logger, APIGate: gate})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
@@ -143,10 +147,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, e env) int {
 	defer cancel(nil)
 	servers := []*server{
 		{name: "healthz", addr: cfg.HealthzBindAddress, handler: proxy.HealthMux(p.Health(), p.Metrics())},
-		{name: "metrics", addr: cfg.MetricsBindAddress, handler: metricsMux(p.Metrics(), enableProfiling)},
+		{name: "metrics", addr: cfg.MetricsBindAddress, handler: metricsMux(p.Metrics(), cfg.EnableProfiling)},
 	}
 	for _, s := range servers {
-		if err := s.start(logger, cancel); err != nil {
+		if err := s.start(logger, cancel); err != nil && !cfg.BindAddressHardFail {
+			logger.Error(err, "Server failed to start, retrying (bindAddressHardFail is false)", "retryIn", serverRetryInterval)
+			go s.retry(ctx, logger, serverRetryInterval)
+		} else if err != nil {
 			fmt.Fprintf(stderr, "ipvs-proxier: %v\n", err)
 			stopServers(servers)
 			return 1
@@ -202,29 +209,39 @@ func nodeName(cfg config.Config, hostname func() (string, error)) (string, error
 	return strings.ToLower(strings.TrimSpace(h)), nil
 }
 
-// newClient builds an API client from a kubeconfig file or, without one, the in-cluster
-// configuration; its requests pass through gate.
+// newClient builds an API client from restConfig; its requests pass through gate.
 func newClient(cc config.ClientConnection, gate *proxy.APIGate) (kubernetes.Interface, error) {
+	rc, err := restConfig(cc)
+	if err != nil {
+		return nil, err
+	}
+	rc.Wrap(gate.Wrap)
+	return kubernetes.NewForConfig(rc)
+}
+
+// restConfig is the clientConnection section (and --master) as client-go's configuration:
+// a kubeconfig file, or without one and without --master, the in-cluster configuration.
+func restConfig(cc config.ClientConnection) (*rest.Config, error) {
 	var rc *rest.Config
 	var err error
-	if cc.Kubeconfig == "" {
+	if cc.Kubeconfig == "" && cc.Master == "" {
 		rc, err = rest.InClusterConfig()
 		if err != nil {
 			return nil, fmt.Errorf("no --kubeconfig given and not running in a cluster (%w): pass --kubeconfig or clientConnection.kubeconfig", err)
 		}
 	} else {
-		rc, err = clientcmd.BuildConfigFromFlags("", cc.Kubeconfig)
+		rc, err = clientcmd.BuildConfigFromFlags(cc.Master, cc.Kubeconfig)
 		if err != nil {
-			return nil, fmt.Errorf("reading kubeconfig %s: %w", cc.Kubeconfig, err)
+			return nil, fmt.Errorf("reading kubeconfig %q (--master %q): %w", cc.Kubeconfig, cc.Master, err)
 		}
 	}
 	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
+	rc.AcceptContentTypes = cc.AcceptContentTypes
 	if cc.ContentType != "" {
 		rc.ContentType = cc.ContentType
 	}
 	rc.UserAgent = "ipvs-proxier"
-	rc.Wrap(gate.Wrap)
-	return kubernetes.NewForConfig(rc)
+	return rc, nil
 }
 
 // server is one of the HTTP servers (healthz, metrics); an empty address disables it.

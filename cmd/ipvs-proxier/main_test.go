@@ -64,6 +64,7 @@ func testEnv(k *kernel.Kernel, client kubernetes.Interface) env {
 		newClient:  func(config.ClientConnection, *proxy.APIGate) (kubernetes.Interface, error) { return client, nil },
 		hostname:   func() (string, error) { return "Node1", nil },
 		families:   []int{4},
+		self:       sysctl.NewFakeWith(map[string]string{oomScoreAdjFile: "0"}),
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 )
 
 func TestProfilingEnabled(t *testing.T) {
@@ -29,21 +31,22 @@ func TestProfilingEnabled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var flags config.Flags
 			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-			flag := fs.Bool(profilingFlag, false, "")
-			if err := fs.Parse(tt.args); err != nil {
+			flags.AddFlags(fs)
+			args := append([]string{"--proxy-mode=ipvs"}, tt.args...)
+			if tt.config != "" {
+				args = append(args, "--config="+writeConfig(t, tt.config))
+			}
+			if err := fs.Parse(args); err != nil {
 				t.Fatal(err)
 			}
-			file := ""
-			if tt.config != "" {
-				file = writeConfig(t, tt.config)
-			}
-			got, err := profilingEnabled(fs, *flag, file)
+			cfg, err := flags.Resolve(slog.New(slog.DiscardHandler))
 			if (err != nil) != tt.wantErr {
-				t.Fatalf("profilingEnabled: error %v, want error %v", err, tt.wantErr)
+				t.Fatalf("Resolve: error %v, want error %v", err, tt.wantErr)
 			}
-			if got != tt.want {
-				t.Errorf("profilingEnabled = %v, want %v", got, tt.want)
+			if cfg.EnableProfiling != tt.want {
+				t.Errorf("EnableProfiling = %v, want %v", cfg.EnableProfiling, tt.want)
 			}
 		})
 	}

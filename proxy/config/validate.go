@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"mime"
 	"net"
 	"net/netip"
 	"slices"
@@ -10,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	componentbaseconfigv1alpha1 "k8s.io/component-base/config/v1alpha1"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/kube-proxy/config/v1alpha1"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
@@ -23,6 +28,17 @@ const FeatureGateKubeProxyIPVS = "KubeProxyIPVS"
 var removedFeatureGates = map[string]string{
 	"SupportIPVSProxyMode": "IPVS mode needs no feature gate since Kubernetes v1.11",
 }
+
+// usedFeatureGates are the gates besides KubeProxyIPVS that change what this proxier does.
+var usedFeatureGates = []string{FeatureGateAllowServiceExternalIPs, FeatureGateLoggingBetaOptions}
+
+// Feature gates this proxier reads.
+const (
+	// FeatureGateAllowServiceExternalIPs false stops externalIPs from being proxied.
+	FeatureGateAllowServiceExternalIPs = "AllowServiceExternalIPs"
+	// FeatureGateLoggingBetaOptions false refuses logging.format json, as component-base does.
+	FeatureGateLoggingBetaOptions = "LoggingBetaOptions"
+)
 
 // kernelSchedulers are the IPVS schedulers Linux ships (net/netfilter/ipvs/ip_vs_*.c).
 var kernelSchedulers = []string{"dh", "fo", "lblc", "lblcr", "lc", "mh", "nq", "ovf", "rr", "sed", "sh", "twos", "wlc", "wrr"}
@@ -61,12 +77,16 @@ func (v *validator) convert(obj *v1alpha1.KubeProxyConfiguration) Config {
 		ConfigSyncPeriod:    obj.ConfigSyncPeriod.Duration,
 		FeatureGates:        obj.FeatureGates,
 		ClientConnection: ClientConnection{
-			Kubeconfig:  obj.ClientConnection.Kubeconfig,
-			ContentType: obj.ClientConnection.ContentType,
-			QPS:         obj.ClientConnection.QPS,
-			Burst:       obj.ClientConnection.Burst,
+			Kubeconfig:         obj.ClientConnection.Kubeconfig,
+			AcceptContentTypes: obj.ClientConnection.AcceptContentTypes,
+			ContentType:        obj.ClientConnection.ContentType,
+			QPS:                obj.ClientConnection.QPS,
+			Burst:              obj.ClientConnection.Burst,
 		},
-		Raw: *obj,
+		OOMScoreAdj:                 int(*obj.OOMScoreAdj),
+		EnableProfiling:             obj.EnableProfiling,
+		BindAddressHardFail:         obj.BindAddressHardFail,
+		ShowHiddenMetricsForVersion: obj.ShowHiddenMetricsForVersion,
 	}
 	v.mode(obj)
 	v.featureGates(obj.FeatureGates)
@@ -78,9 +98,8 @@ func (v *validator) convert(obj *v1alpha1.KubeProxyConfiguration) Config {
 	}
 	cfg.HealthzBindAddress = v.hostPort("healthzBindAddress", obj.HealthzBindAddress)
 	cfg.MetricsBindAddress = v.hostPort("metricsBindAddress", obj.MetricsBindAddress)
-	if obj.ClientConnection.Burst < 0 {
-		v.errorf("clientConnection.burst", "%d must be >= 0", obj.ClientConnection.Burst)
-	}
+	v.clientConnection(obj.ClientConnection)
+	v.showHiddenMetrics(obj.ShowHiddenMetricsForVersion)
 	if obj.ConfigSyncPeriod.Duration <= 0 {
 		v.errorf("configSyncPeriod", "%q must be greater than 0", obj.ConfigSyncPeriod.Duration)
 	}
@@ -90,9 +109,12 @@ func (v *validator) convert(obj *v1alpha1.KubeProxyConfiguration) Config {
 	} else {
 		cfg.MasqueradeBit = int(bit)
 	}
-	if obj.OOMScoreAdj != nil && (*obj.OOMScoreAdj < -1000 || *obj.OOMScoreAdj > 1000) {
-		v.errorf("oomScoreAdj", "%d is outside [-1000, 1000]", *obj.OOMScoreAdj)
+	if adj := *obj.OOMScoreAdj; adj < -1000 || adj > 1000 {
+		v.errorf("oomScoreAdj", "%d is outside [-1000, 1000]", adj)
 	}
+	cfg.Conntrack = v.conntrack(obj.Conntrack)
+	cfg.Logging = v.logging(obj.Logging, obj.FeatureGates)
+	v.unusedInIPVSMode(obj)
 
 	cfg.ClusterCIDRs = v.clusterCIDRs(obj.ClusterCIDR)
 	v.detectLocal(obj, len(cfg.ClusterCIDRs))
@@ -125,6 +147,7 @@ func (v *validator) featureGates(gates map[string]bool) {
 			if !gates[name] {
 				v.errorf("featureGates."+name, "false disables ipvs mode in kube-proxy v1.37 (mode must then be iptables, nftables or blank); remove the gate or set it to true")
 			}
+		case slices.Contains(usedFeatureGates, name):
 		case removedFeatureGates[name] != "":
 			v.warnings = append(v.warnings, fmt.Sprintf("featureGates.%s: this feature gate no longer exists (%s); ignoring it (kube-proxy v1.37 would refuse it as unrecognized)", name, removedFeatureGates[name]))
 		default:
@@ -276,4 +299,178 @@ func parseCIDR(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return p.Masked(), nil
+}
+
+// The content types client-go can send to the API server.
+var requestContentTypes = []string{"application/vnd.kubernetes.protobuf", "application/json"}
+
+// ShowHiddenMetricsVersion is the one value showHiddenMetricsForVersion may take besides
+// "": the minor version before the kube-proxy release whose behaviour this proxier follows.
+const ShowHiddenMetricsVersion = "1.36"
+
+func (v *validator) clientConnection(c componentbaseconfigv1alpha1.ClientConnectionConfiguration) {
+	if c.Burst < 0 {
+		v.errorf("clientConnection.burst", "%d must be >= 0", c.Burst)
+	}
+	if !slices.Contains(requestContentTypes, c.ContentType) {
+		v.errorf("clientConnection.contentType", "%q: expected %s", c.ContentType, strings.Join(requestContentTypes, " or "))
+	}
+	if c.AcceptContentTypes != "" {
+		for _, t := range strings.Split(c.AcceptContentTypes, ",") {
+			if _, _, err := mime.ParseMediaType(strings.TrimSpace(t)); err != nil {
+				v.errorf("clientConnection.acceptContentTypes", "%q: %q is not a media type (expected a comma-separated list such as \"application/vnd.kubernetes.protobuf,application/json\")", c.AcceptContentTypes, t)
+			}
+		}
+	}
+}
+
+func (v *validator) showHiddenMetrics(s string) {
+	if s != "" && s != ShowHiddenMetricsVersion {
+		v.errorf("showHiddenMetricsForVersion", "%q: expected %q (the previous minor version) or nothing, as kube-proxy v1.37 allows", s, ShowHiddenMetricsVersion)
+	}
+}
+
+// conntrack checks the defaulted conntrack section. Timeouts are written in whole seconds,
+// so a positive value under a second (kube-proxy would write 0) is refused.
+func (v *validator) conntrack(in v1alpha1.KubeProxyConntrackConfiguration) Conntrack {
+	out := Conntrack{
+		MaxPerCore:   *in.MaxPerCore,
+		Min:          *in.Min,
+		TCPBeLiberal: in.TCPBeLiberal,
+	}
+	if out.MaxPerCore < 0 {
+		v.errorf("conntrack.maxPerCore", "%d must be >= 0 (0 leaves nf_conntrack_max as it is)", out.MaxPerCore)
+	}
+	if out.Min < 0 {
+		v.errorf("conntrack.min", "%d must be >= 0", out.Min)
+	}
+	for _, d := range []struct {
+		path string
+		val  metav1.Duration
+		to   *time.Duration
+	}{
+		{"conntrack.tcpEstablishedTimeout", *in.TCPEstablishedTimeout, &out.TCPEstablishedTimeout},
+		{"conntrack.tcpCloseWaitTimeout", *in.TCPCloseWaitTimeout, &out.TCPCloseWaitTimeout},
+		{"conntrack.udpTimeout", in.UDPTimeout, &out.UDPTimeout},
+		{"conntrack.udpStreamTimeout", in.UDPStreamTimeout, &out.UDPStreamTimeout},
+	} {
+		switch val := d.val.Duration; {
+		case val < 0:
+			v.errorf(d.path, "%q must be >= 0 (0 leaves the kernel's value)", val)
+		case val > 0 && val < time.Second:
+			v.errorf(d.path, "%q is under a second: the sysctl takes whole seconds; give 0 to leave it or at least 1s", val)
+		case val/time.Second > math.MaxInt32:
+			v.errorf(d.path, "%q is too long for the sysctl (at most %ds)", val, math.MaxInt32)
+		default:
+			*d.to = val
+		}
+	}
+	return out
+}
+
+// logging checks the defaulted logging section the way component-base's logsapi.Validate
+// does, and refuses what this proxier cannot do.
+func (v *validator) logging(in logsapi.LoggingConfiguration, gates map[string]bool) Logging {
+	out := Logging{Format: in.Format, FlushFrequency: in.FlushFrequency.Duration.Duration}
+	switch in.Format {
+	case LogFormatText:
+	case LogFormatJSON:
+		if on, set := gates[FeatureGateLoggingBetaOptions]; set && !on {
+			v.errorf("logging.format", "%q is disabled by featureGates.%s: false, as in kube-proxy; remove the gate or use text", in.Format, FeatureGateLoggingBetaOptions)
+		}
+	default:
+		v.errorf("logging.format", "%q: expected text or json", in.Format)
+	}
+	if out.FlushFrequency <= 0 {
+		v.errorf("logging.flushFrequency", "%q must be greater than 0", out.FlushFrequency)
+	}
+	if in.Verbosity > math.MaxInt32 {
+		v.errorf("logging.verbosity", "%d must be <= %d", in.Verbosity, math.MaxInt32)
+	} else {
+		out.Verbosity = int(in.Verbosity)
+	}
+	if len(in.VModule) > 0 && in.Format != LogFormatText {
+		v.errorf("logging.vmodule", "only works with logging.format text (found %q), as in kube-proxy", in.Format)
+	}
+	for i, item := range in.VModule {
+		path := fmt.Sprintf("logging.vmodule[%d]", i)
+		if item.FilePattern == "" || strings.ContainsAny(item.FilePattern, "=,") {
+			v.errorf(path+".filePattern", "%q: expected a non-empty file pattern without '=' or ','", item.FilePattern)
+		}
+		if item.Verbosity > math.MaxInt32 {
+			v.errorf(path+".verbosity", "%d must be <= %d", item.Verbosity, math.MaxInt32)
+		}
+	}
+	vmodule := in.VModule
+	out.VModule = logsapi.VModuleConfigurationPflag(&vmodule).String()
+
+	for _, o := range []struct {
+		path string
+		opts logsapi.OutputRoutingOptions
+	}{{"logging.options.text", in.Options.Text.OutputRoutingOptions}, {"logging.options.json", in.Options.JSON.OutputRoutingOptions}} {
+		if o.opts.SplitStream {
+			v.errorf(o.path+".splitStream", "true is not supported: this proxier writes every log line to stderr; remove it")
+		}
+		if o.opts.InfoBufferSize.Value() != 0 {
+			v.errorf(o.path+".infoBufferSize", "%q is not supported: info lines are not buffered apart; remove it or give 0", o.opts.InfoBufferSize.String())
+		}
+	}
+	return out
+}
+
+// PortRangeWarning is kube-proxy's deprecation notice for --proxy-port-range (portRange).
+const PortRangeWarning = "This flag has no effect and will be removed in a future release."
+
+// unusedInIPVSMode warns about fields kube-proxy v1.37 in ipvs mode on Linux ignores too,
+// when they hold something other than kube-proxy's default: the user may expect an effect.
+func (v *validator) unusedInIPVSMode(obj *v1alpha1.KubeProxyConfiguration) {
+	warn := func(path string, val any, why string) {
+		v.warnings = append(v.warnings, fmt.Sprintf("%s: %v has no effect in ipvs mode (%s); ignoring it", v.field(path), val, why))
+	}
+	otherDuration := func(d metav1.Duration, def time.Duration) bool { return d.Duration != 0 && d.Duration != def }
+	if p := obj.IPTables.LocalhostNodePorts; p != nil {
+		warn("iptables.localhostNodePorts", *p, "NodePorts are never served on localhost in ipvs mode")
+	}
+	if otherDuration(obj.IPTables.SyncPeriod, 30*time.Second) {
+		warn("iptables.syncPeriod", obj.IPTables.SyncPeriod.Duration, "ipvs mode uses ipvs.syncPeriod")
+	}
+	if otherDuration(obj.IPTables.MinSyncPeriod, time.Second) {
+		warn("iptables.minSyncPeriod", obj.IPTables.MinSyncPeriod.Duration, "ipvs mode uses ipvs.minSyncPeriod")
+	}
+	nft := obj.NFTables
+	if nft.MasqueradeBit != nil && *nft.MasqueradeBit != 14 {
+		warn("nftables.masqueradeBit", *nft.MasqueradeBit, "ipvs mode uses iptables.masqueradeBit")
+	}
+	if nft.MasqueradeAll {
+		warn("nftables.masqueradeAll", true, "ipvs mode uses iptables.masqueradeAll")
+	}
+	if otherDuration(nft.SyncPeriod, 30*time.Second) {
+		warn("nftables.syncPeriod", nft.SyncPeriod.Duration, "ipvs mode uses ipvs.syncPeriod")
+	}
+	if otherDuration(nft.MinSyncPeriod, time.Second) {
+		warn("nftables.minSyncPeriod", nft.MinSyncPeriod.Duration, "ipvs mode uses ipvs.minSyncPeriod")
+	}
+	const windows = "it is for kube-proxy on Windows"
+	wk := obj.Winkernel
+	for _, f := range []struct {
+		path string
+		set  bool
+		val  any
+	}{
+		{"winkernel.networkName", wk.NetworkName != "", wk.NetworkName},
+		{"winkernel.sourceVip", wk.SourceVip != "", wk.SourceVip},
+		{"winkernel.enableDSR", wk.EnableDSR, wk.EnableDSR},
+		{"winkernel.rootHnsEndpointName", wk.RootHnsEndpointName != "", wk.RootHnsEndpointName},
+		{"winkernel.forwardHealthCheckVip", wk.ForwardHealthCheckVip, wk.ForwardHealthCheckVip},
+		{"windowsRunAsService", obj.WindowsRunAsService, obj.WindowsRunAsService},
+	} {
+		if f.set {
+			warn(f.path, f.val, windows)
+		}
+	}
+	if obj.PortRange != "" {
+		// kube-proxy v1.37 drops the field without a word; these are the words its
+		// --proxy-port-range flag, which set the field, was deprecated with.
+		v.warnings = append(v.warnings, fmt.Sprintf("%s: %q: %s (it configured the userspace proxier, removed in Kubernetes v1.26); ignoring it", v.field("portRange"), obj.PortRange, PortRangeWarning))
+	}
 }

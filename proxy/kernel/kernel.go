@@ -25,6 +25,9 @@ type Kernel struct {
 	IPSets   ipset.Interface
 	IPTables iptables.Interface
 	Sysctl   sysctl.Interface
+	// ModuleParams are the parameters of loaded modules (/sys/module), read and written
+	// like sysctls: the nf_conntrack hash size.
+	ModuleParams sysctl.Interface
 	// Conntrack is the connection tracking table, for deleting stale UDP entries. A
 	// Kernel without it (nil) is still complete for reading and programming IPVS.
 	Conntrack conntrack.Interface
@@ -45,12 +48,13 @@ func Linux() (*Kernel, error) {
 		return nil, err
 	}
 	return &Kernel{
-		IPVS:      v,
-		Links:     links,
-		IPSets:    ipset.NewLinux(),
-		IPTables:  iptables.NewLinux(),
-		Sysctl:    sysctl.NewLinux(),
-		Conntrack: conntrack.NewLinux(),
+		IPVS:         v,
+		Links:        links,
+		IPSets:       ipset.NewLinux(),
+		IPTables:     iptables.NewLinux(),
+		Sysctl:       sysctl.NewLinux(),
+		ModuleParams: sysctl.NewModuleParams(),
+		Conntrack:    conntrack.NewLinux(),
 	}, nil
 }
 
@@ -59,12 +63,13 @@ func Linux() (*Kernel, error) {
 // the fakes' extra methods with a type assertion, e.g. k.IPVS.(*ipvs.Fake).
 func Fake() *Kernel {
 	return &Kernel{
-		IPVS:      ipvs.NewFake(),
-		Links:     netif.NewFake(),
-		IPSets:    ipset.NewFake(),
-		IPTables:  iptables.NewFake(),
-		Sysctl:    sysctl.NewFake(),
-		Conntrack: conntrack.NewFake(),
+		IPVS:         ipvs.NewFake(),
+		Links:        netif.NewFake(),
+		IPSets:       ipset.NewFake(),
+		IPTables:     iptables.NewFake(),
+		Sysctl:       sysctl.NewFake(),
+		ModuleParams: sysctl.NewFakeModuleParams(),
+		Conntrack:    conntrack.NewFake(),
 	}
 }
 

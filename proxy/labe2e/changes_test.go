@@ -70,6 +70,8 @@ func recordChanges(k *kernel.Kernel) (*kernel.Kernel, *changeLog) {
 		IPSets:   &recordingIPSets{Interface: k.IPSets, log: log},
 		IPTables: &recordingIPTables{Interface: k.IPTables, log: log},
 		Sysctl:   &recordingSysctl{Interface: k.Sysctl, log: log},
+		// Module parameters (the conntrack hash size) record as sysctls do.
+		ModuleParams: &recordingSysctl{Interface: k.ModuleParams, log: log},
 	}, log
 }
 

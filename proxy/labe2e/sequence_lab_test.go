@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
+	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
@@ -33,7 +34,11 @@ func TestRandomChangesMatchFullSyncInLab(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := proxy.Setup(s.k, proxy.SetupOptionsFrom(n.cfg)); err != nil {
+				// The conntrack settings are the node's (nf_conntrack_max is read-only in
+				// a namespace); newNode's start-up made them.
+				setup := proxy.SetupOptionsFrom(n.cfg)
+				setup.Conntrack = config.Conntrack{}
+				if err := proxy.Setup(s.k, setup); err != nil {
 					s.Close()
 					t.Fatalf("proxier start-up in the scratch namespace: %v", err)
 				}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -35,9 +36,6 @@ func proxierFlags(name string, args []string, stderr io.Writer, extra func(*pfla
 	fs.SetOutput(stderr)
 	var flags config.Flags
 	flags.AddFlags(fs)
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	fs.AddGoFlagSet(klogFlags)
 	if extra != nil {
 		extra(fs)
 	}
@@ -47,7 +45,24 @@ func proxierFlags(name string, args []string, stderr io.Writer, extra func(*pfla
 	if fs.NArg() > 0 {
 		return config.Config{}, usageError(fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	return flags.Resolve(slog.New(logr.ToSlogHandler(klog.Background())))
+	cfg, err := flags.Resolve(slog.New(logr.ToSlogHandler(klog.Background())))
+	if err != nil {
+		return config.Config{}, err
+	}
+	// The lab's tools log klog's text; -v and --vmodule (logging.verbosity, .vmodule) are
+	// klog's, as in cmd/ipvs-proxier.
+	if cfg.Logging.Format != config.LogFormatText {
+		return config.Config{}, usageError(fmt.Sprintf("logging.format %q: %s logs text only", cfg.Logging.Format, name))
+	}
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	if err := klogFlags.Set("v", strconv.Itoa(cfg.Logging.Verbosity)); err != nil {
+		return config.Config{}, err
+	}
+	if err := klogFlags.Set("vmodule", cfg.Logging.VModule); err != nil {
+		return config.Config{}, err
+	}
+	return cfg, nil
 }
 
 // primaryAddress is the node's InternalIP: its first global IPv4 address outside kube-ipvs0

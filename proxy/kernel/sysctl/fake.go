@@ -25,6 +25,21 @@ var KernelDefaults = map[string]string{
 	"net/ipv4/conf/all/route_localnet":      "0",
 	"net/bridge/bridge-nf-call-iptables":    "1",
 	"net/ipv6/conf/all/disable_ipv6":        "0",
+	// nf_conntrack, which ip_vs loads. nf_conntrack_max is sized from memory at boot;
+	// the timeouts are the kernel's constants.
+	"net/netfilter/nf_conntrack_max":                     "65536",
+	"net/netfilter/nf_conntrack_tcp_timeout_established": "432000",
+	"net/netfilter/nf_conntrack_tcp_timeout_close_wait":  "60",
+	"net/netfilter/nf_conntrack_tcp_be_liberal":          "0",
+	"net/netfilter/nf_conntrack_udp_timeout":             "30",
+	"net/netfilter/nf_conntrack_udp_timeout_stream":      "120",
+}
+
+// ModuleParamDefaults are the module parameters under /sys/module the proxier reads or
+// writes, with a freshly loaded module's values (the conntrack hash table is sized from
+// memory, as nf_conntrack_max).
+var ModuleParamDefaults = map[string]string{
+	"nf_conntrack/parameters/hashsize": "16384",
 }
 
 // Fake is an in-memory /proc/sys holding integer sysctls. Like the kernel it refuses names
@@ -41,7 +56,16 @@ var _ Interface = (*Fake)(nil)
 
 // NewFake returns a fake preloaded with KernelDefaults.
 func NewFake() *Fake {
-	return &Fake{values: maps.Clone(KernelDefaults), Recorder: fakecalls.New("sysctl.Fake", "Get", "Set")}
+	return NewFakeWith(KernelDefaults)
+}
+
+// NewFakeModuleParams returns a fake of /sys/module preloaded with ModuleParamDefaults.
+func NewFakeModuleParams() *Fake { return NewFakeWith(ModuleParamDefaults) }
+
+// NewFakeWith returns a fake holding values, for another tree of files with sysctl
+// semantics (/sys/module, /proc/self).
+func NewFakeWith(values map[string]string) *Fake {
+	return &Fake{values: maps.Clone(values), Recorder: fakecalls.New("sysctl.Fake", "Get", "Set")}
 }
 
 // Define makes a sysctl exist with a value, as loading a module does.

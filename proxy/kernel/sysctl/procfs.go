@@ -20,6 +20,10 @@ var _ Interface = (*Linux)(nil)
 // NewLinux returns sysctls backed by /proc/sys.
 func NewLinux() *Linux { return &Linux{root: defaultRoot} }
 
+// NewModuleParams returns the parameters of loaded kernel modules, files under
+// /sys/module with the same semantics ("nf_conntrack/parameters/hashsize").
+func NewModuleParams() *Linux { return &Linux{root: "/sys/module"} }
+
 // NewLinuxAt returns sysctls backed by files under root (a temporary directory in tests,
 // or another mount of /proc/sys).
 func NewLinuxAt(root string) *Linux { return &Linux{root: root} }
