@@ -338,9 +338,11 @@ func (a *Apt) Unpack(ctx context.Context, deb, dir string) error {
 
 // Tree is a folder of unpacked packages.
 type Tree struct {
-	// Root is the folder; Packages the packages unpacked into it, sorted.
+	// Root is the folder; Packages the packages unpacked into it, sorted, from Debs (file
+	// names such as iptables_1.8.9-2_amd64.deb).
 	Root     string
 	Packages []string
+	Debs     []string
 	// Cached is set when Root already held these packages and nothing was fetched.
 	Cached bool
 }
@@ -359,7 +361,8 @@ func (a *Apt) UnpackTree(ctx context.Context, debs, root string, pkgs []string, 
 	names = slices.Compact(names)
 	stamp := strings.Join(names, " ") + "\n"
 	if b, err := os.ReadFile(filepath.Join(root, treeStamp)); err == nil && strings.HasPrefix(string(b), stamp) {
-		return Tree{Root: root, Packages: treeFiles(string(b), stamp), Cached: true}, nil
+		debs := strings.Fields(strings.TrimPrefix(string(b), stamp))
+		return Tree{Root: root, Packages: debPackages(debs), Debs: debs, Cached: true}, nil
 	}
 	all, err := a.LibraryClosure(ctx, names, skip)
 	if err != nil {
@@ -389,14 +392,14 @@ func (a *Apt) UnpackTree(ctx context.Context, debs, root string, pkgs []string, 
 	if err := os.Rename(tmp, root); err != nil {
 		return Tree{}, err
 	}
-	return Tree{Root: root, Packages: all}, nil
+	return Tree{Root: root, Packages: all, Debs: unpacked}, nil
 }
 
-// treeFiles gives the package names of the .deb files a stamp lists after its first line.
-func treeFiles(content, stamp string) []string {
-	var out []string
-	for _, line := range strings.Fields(strings.TrimPrefix(content, stamp)) {
-		name, _, _ := strings.Cut(line, "_")
+// debPackages gives the package names of .deb file names, sorted.
+func debPackages(debs []string) []string {
+	out := make([]string, 0, len(debs))
+	for _, d := range debs {
+		name, _, _ := strings.Cut(d, "_")
 		out = append(out, name)
 	}
 	slices.Sort(out)

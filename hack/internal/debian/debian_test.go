@@ -350,7 +350,8 @@ func TestUnpackTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tree.Root != root || tree.Cached != cached || !slices.Equal(tree.Packages, want) {
+		debs := []string{"conntrack_1.0-1_amd64.deb", "iptables_1.0-1_amd64.deb", "libc6_1.0-1_amd64.deb", "libmnl0_1.0-1_amd64.deb", "libxtables12_1.0-1_amd64.deb"}
+		if tree.Root != root || tree.Cached != cached || !slices.Equal(tree.Packages, want) || !slices.Equal(tree.Debs, debs) {
 			t.Errorf("call %d: UnpackTree = %+v; expected root %s, cached %v, packages %v", i, tree, root, cached, want)
 		}
 	}
