@@ -372,8 +372,16 @@ func (a *Apt) UnpackTree(ctx context.Context, debs, root string, pkgs []string, 
 	if err != nil {
 		return Tree{}, err
 	}
-	tmp := root + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	// A folder of its own, so that two runs at once (make -j) never unpack into one.
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return Tree{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(root), filepath.Base(root)+".tmp-")
+	if err != nil {
+		return Tree{}, err
+	}
+	defer os.RemoveAll(tmp) // nothing left to remove once renamed
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		return Tree{}, err
 	}
 	var unpacked []string

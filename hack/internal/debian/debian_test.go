@@ -132,7 +132,8 @@ type fakeApt struct {
 	afterStale map[string]string // blocks that appear only after `apt-get update`
 	updated    bool
 	calls      []string
-	dlFail     int // fail this many downloads before succeeding
+	dlFail     int    // fail this many downloads before succeeding
+	badDeb     string // the package whose .deb dpkg-deb cannot unpack
 }
 
 func (f *fakeApt) run(_ context.Context, dir, name string, args ...string) ([]byte, error) {
@@ -190,6 +191,9 @@ func (f *fakeApt) run(_ context.Context, dir, name string, args ...string) ([]by
 	case name == "dpkg-deb" && len(args) == 3 && args[0] == "-x":
 		// Each package "ships" one file named after it.
 		pkg, _, _ := strings.Cut(filepath.Base(args[1]), "_")
+		if pkg == f.badDeb {
+			return nil, errors.New("dpkg-deb: error: archive has premature member")
+		}
 		if err := os.MkdirAll(filepath.Join(args[2], "usr/share/doc"), 0o755); err != nil {
 			return nil, err
 		}
@@ -340,10 +344,6 @@ func TestUnpackTree(t *testing.T) {
 	a := &Apt{Run: f.run}
 	dir := t.TempDir()
 	debs, root := filepath.Join(dir, "debs"), filepath.Join(dir, "root")
-	// A leftover of a run that failed half-way is replaced, not unpacked into.
-	if err := os.MkdirAll(filepath.Join(root+".tmp", "stale"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	want := []string{"conntrack", "iptables", "libc6", "libmnl0", "libxtables12"}
 	for i, cached := range []bool{false, true} {
 		tree, err := a.UnpackTree(context.Background(), debs, root, []string{"iptables", "conntrack", "iptables"}, nil)
@@ -360,8 +360,8 @@ func TestUnpackTree(t *testing.T) {
 			t.Errorf("%s not unpacked: %q, %v", p, b, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root + ".tmp")); !os.IsNotExist(err) {
-		t.Errorf("the temporary tree is left: %v", err)
+	if left, _ := filepath.Glob(root + ".tmp-*"); len(left) > 0 {
+		t.Errorf("temporary trees left: %v", left)
 	}
 	unpacks := 0
 	for _, c := range f.calls {
@@ -382,5 +382,16 @@ func TestUnpackTree(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "usr/share/doc/conntrack")); !os.IsNotExist(err) {
 		t.Errorf("the rebuilt tree still holds conntrack: %v", err)
+	}
+	// A package that does not unpack leaves the tree as it was and nothing beside it.
+	f.badDeb = "libmnl0"
+	if _, err := a.UnpackTree(context.Background(), debs, root, []string{"conntrack"}, nil); err == nil || !strings.Contains(err.Error(), "libmnl0") {
+		t.Errorf("UnpackTree with a broken libmnl0: %v; expected an error naming it", err)
+	}
+	if tree, err := a.UnpackTree(context.Background(), debs, root, []string{"iptables"}, map[string]bool{"libc6": true}); err != nil || !tree.Cached {
+		t.Errorf("the iptables tree after a failed rebuild: %+v, %v; expected it kept", tree, err)
+	}
+	if left, _ := filepath.Glob(root + ".tmp-*"); len(left) > 0 {
+		t.Errorf("a failed run left %v", left)
 	}
 }
