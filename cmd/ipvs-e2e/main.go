@@ -1,7 +1,7 @@
 // Command ipvs-e2e is the project's tool binary: the kernel lab, the seed walk, the
 // differential report, benchmarks, upstream builds, lab captures, the e2e preflight and the
-// node inspector's image, each a subcommand (cmd/ipvs-e2e/internal/root). `ipvs-e2e --help`
-// lists them.
+// node inspector's and the reference proxier's images, each a subcommand
+// (cmd/ipvs-e2e/internal/root). `ipvs-e2e --help` lists them.
 package main
 
 import (

@@ -1,8 +1,8 @@
-// Package image builds container images from files, offline and without Docker: a list of
-// files with their modes, a config and a platform make one v1.Image of one layer, written
-// as an OCI image layout (for skopeo or crane) and as a tarball that `docker load` and
-// `kind load image-archive` read. Every timestamp is fixed, so the same files give the
-// same digest.
+// Package image builds container images from files, offline and without Docker: layers of
+// files, directories and symlinks with their modes, a config and a platform make one
+// v1.Image, written as an OCI image layout (for skopeo or crane) and as a tarball that
+// `docker load` and `kind load image-archive` read. Every timestamp is fixed, so the same
+// files give the same digest.
 package image
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -31,12 +32,24 @@ import (
 // that the digest depends on the files and config only.
 var Epoch = time.Unix(0, 0).UTC()
 
-// File is one regular file of the image.
+// File is one entry of a layer: a regular file, a directory (Mode has fs.ModeDir) or a
+// symbolic link (Mode has fs.ModeSymlink).
 type File struct {
 	// Path is absolute in the image ("/ipvsdump").
 	Path string
+	// Mode is the permission bits and, for a directory or a link, its type bit.
 	Mode fs.FileMode
+	// Data is a regular file's content.
 	Data []byte
+	// Link is a symbolic link's target ("xtables-nft-multi", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2").
+	Link string
+}
+
+// Layer is one layer of the image.
+type Layer struct {
+	// Comment says what the layer holds; it is the layer's history entry.
+	Comment string
+	Files   []File
 }
 
 // Config is what the image runs and how.
@@ -49,9 +62,9 @@ type Config struct {
 	Labels map[string]string
 }
 
-// Spec is an image: its files (one layer), config and platform.
+// Spec is an image: its layers, bottom first, config and platform.
 type Spec struct {
-	Files    []File
+	Layers   []Layer
 	Config   Config
 	Platform v1.Platform
 }
@@ -61,15 +74,8 @@ func Build(spec Spec) (v1.Image, error) {
 	if spec.Platform.OS == "" || spec.Platform.Architecture == "" {
 		return nil, fmt.Errorf("image platform %q: expected an OS and an architecture such as linux/amd64", spec.Platform.String())
 	}
-	data, err := layerTar(spec.Files)
-	if err != nil {
-		return nil, err
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, fmt.Errorf("image layer: %w", err)
+	if len(spec.Layers) == 0 {
+		return nil, fmt.Errorf("image: expected at least one layer, found none")
 	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
@@ -90,26 +96,79 @@ func Build(spec Spec) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer,
-		History: v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: "ipvs-e2e hack/image"}})
+	for i, l := range spec.Layers {
+		data, err := layerTar(l.Files)
+		if err != nil {
+			return nil, fmt.Errorf("image layer %d (%s): %w", i+1, l.Comment, err)
+		}
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}, tarball.WithMediaType(types.OCILayer))
+		if err != nil {
+			return nil, fmt.Errorf("image layer %d (%s): %w", i+1, l.Comment, err)
+		}
+		img, err = mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer,
+			History: v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: "ipvs-e2e hack/image", Comment: l.Comment}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return img, nil
 }
 
-// layerTar is the layer's uncompressed tar: the files in path order, owned by root,
-// stamped with Epoch. Their directories are not listed: the runtime creates them.
+// layerTar is a layer's uncompressed tar: the files in path order, each after the
+// directories above it (listed or, when not, 0755), owned by root, stamped with Epoch.
 func layerTar(files []File) ([]byte, error) {
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for i, f := range sorted {
+	entries := map[string]File{}
+	for _, f := range files {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
 			return nil, fmt.Errorf("image file %q: expected a clean absolute path such as /ipvsdump", f.Path)
 		}
-		if i > 0 && sorted[i-1].Path == f.Path {
+		if _, dup := entries[f.Path]; dup {
 			return nil, fmt.Errorf("image file %s is listed twice", f.Path)
 		}
+		switch f.Mode.Type() {
+		case 0:
+			if f.Link != "" {
+				return nil, fmt.Errorf("image file %s: a regular file with a link target %q; expected fs.ModeSymlink in its mode", f.Path, f.Link)
+			}
+		case fs.ModeDir:
+			if len(f.Data) > 0 || f.Link != "" {
+				return nil, fmt.Errorf("image directory %s: expected no data and no link target", f.Path)
+			}
+		case fs.ModeSymlink:
+			if f.Link == "" || len(f.Data) > 0 {
+				return nil, fmt.Errorf("image symlink %s: expected a link target and no data", f.Path)
+			}
+		default:
+			return nil, fmt.Errorf("image file %s: type %v; expected a regular file, a directory or a symlink", f.Path, f.Mode.Type())
+		}
+		entries[f.Path] = f
+	}
+	for p, f := range entries {
+		for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+			d, ok := entries[dir]
+			if !ok {
+				entries[dir] = File{Path: dir, Mode: fs.ModeDir | 0o755}
+				continue
+			}
+			if !d.Mode.IsDir() {
+				return nil, fmt.Errorf("image file %s: %s above it is not a directory", f.Path, dir)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, p := range slices.Sorted(maps.Keys(entries)) {
+		f := entries[p]
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.Path, "/"), Mode: int64(f.Mode.Perm()),
 			Size: int64(len(f.Data)), ModTime: Epoch, Format: tar.FormatPAX}
+		switch {
+		case f.Mode.IsDir():
+			hdr.Typeflag, hdr.Name = tar.TypeDir, hdr.Name+"/"
+		case f.Mode&fs.ModeSymlink != 0:
+			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, f.Link
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,8 @@ func build(t *testing.T, spec Spec) v1.Image {
 	return img
 }
 
-// layerFiles lists the image's layers and, for each, its tar entries with modes and bytes.
+// layerFiles lists the image's layers and, for each, its tar entries with types, modes,
+// bytes and link targets, in the tar's order.
 func layerFiles(t *testing.T, img v1.Image) [][]File {
 	t.Helper()
 	layers, err := img.Layers()
@@ -51,10 +53,20 @@ func layerFiles(t *testing.T, img v1.Image) [][]File {
 				t.Fatal(err)
 			}
 			data, _ := io.ReadAll(tr)
-			if hdr.Typeflag != tar.TypeReg || hdr.Uid != 0 || hdr.Gid != 0 || !hdr.ModTime.Equal(Epoch) {
-				t.Errorf("%s: type %c, owner %d:%d, time %v; want a regular file of root's at %v", hdr.Name, hdr.Typeflag, hdr.Uid, hdr.Gid, hdr.ModTime, Epoch)
+			if hdr.Uid != 0 || hdr.Gid != 0 || !hdr.ModTime.Equal(Epoch) {
+				t.Errorf("%s: owner %d:%d, time %v; want root's at %v", hdr.Name, hdr.Uid, hdr.Gid, hdr.ModTime, Epoch)
 			}
-			files = append(files, File{Path: "/" + hdr.Name, Mode: os.FileMode(hdr.Mode), Data: data})
+			f := File{Path: "/" + strings.TrimSuffix(hdr.Name, "/"), Mode: os.FileMode(hdr.Mode), Data: data, Link: hdr.Linkname}
+			switch hdr.Typeflag {
+			case tar.TypeReg:
+			case tar.TypeDir:
+				f.Mode |= fs.ModeDir
+			case tar.TypeSymlink:
+				f.Mode |= fs.ModeSymlink
+			default:
+				t.Errorf("%s: type %c; want a file, a directory or a symlink", hdr.Name, hdr.Typeflag)
+			}
+			files = append(files, f)
 		}
 		rc.Close()
 		out = append(out, files)
@@ -150,13 +162,22 @@ func TestWrite(t *testing.T) {
 }
 
 func TestBuildRefuses(t *testing.T) {
+	one := func(files ...File) Spec {
+		return Spec{Layers: []Layer{{Files: files}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}
+	}
 	for _, tc := range []struct {
 		spec Spec
 		err  string
 	}{
-		{Spec{Files: []File{{Path: "ipvsdump"}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "expected a clean absolute path"},
-		{Spec{Files: []File{{Path: "/a"}, {Path: "/a"}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "listed twice"},
-		{Spec{Files: []File{{Path: "/a"}}}, "expected an OS and an architecture"},
+		{one(File{Path: "ipvsdump"}), "expected a clean absolute path"},
+		{one(File{Path: "/a"}, File{Path: "/a"}), "listed twice"},
+		{one(File{Path: "/a", Link: "b"}), "expected fs.ModeSymlink"},
+		{one(File{Path: "/a", Mode: fs.ModeSymlink | 0o777}), "expected a link target"},
+		{one(File{Path: "/a", Mode: fs.ModeDir | 0o755, Data: []byte("x")}), "expected no data"},
+		{one(File{Path: "/a", Mode: fs.ModeNamedPipe | 0o644}), "expected a regular file, a directory or a symlink"},
+		{one(File{Path: "/a"}, File{Path: "/a/b"}), "/a above it is not a directory"},
+		{Spec{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "expected at least one layer"},
+		{Spec{Layers: []Layer{{Files: []File{{Path: "/a"}}}}}, "expected an OS and an architecture"},
 	} {
 		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("Build(%+v): %v, want an error with %q", tc.spec, err, tc.err)

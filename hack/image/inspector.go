@@ -19,7 +19,7 @@ func Inspector(ipvsdump []byte, arch, commit string) Spec {
 		labels["org.opencontainers.image.revision"] = commit
 	}
 	return Spec{
-		Files: []File{{Path: "/ipvsdump", Mode: 0o755, Data: ipvsdump}},
+		Layers: []Layer{{Comment: "ipvsdump", Files: []File{{Path: "/ipvsdump", Mode: 0o755, Data: ipvsdump}}}},
 		Config: Config{
 			Entrypoint: []string{"/ipvsdump", "serve"},
 			User:       "0",

@@ -7,9 +7,10 @@ lab-prepare:
 	$(IPVS_E2E) lab prepare
 
 # Every lab test (test files built with the lab tag), all packages in one guest, reported like `go test -v`;
-# then the harness's own host-side tests, which boot guests to check its failure handling.
-lab-test:
-	$(IPVS_E2E) lab test
+# then the harness's own host-side tests, which boot guests to check its failure handling. The
+# proxier's image goes into the guest, where hack/image's lab test runs what it carries.
+lab-test: proxier-image
+	$(IPVS_E2E) lab test --file $(PROXIER_IMAGE)=/lab/images/ipvs-proxier-amd64.tar
 	$(MAKE) --no-print-directory lab-harness
 
 lab-harness:

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/elflibs"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/internal/cpio"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/internal/kmod"
 )
@@ -40,7 +41,7 @@ type baseFiles struct {
 	modules  []string          // module paths relative to lib/modules/<kver>
 	index    map[string][]byte // index file name -> content
 	tools    []string          // tool files relative to the tools tree (files and symlinks)
-	libs     libSet
+	libs     elflibs.Set
 	binaries int // ELF executables among the tools, busybox included
 	applets  []string
 }
@@ -146,7 +147,7 @@ func planBase(ctx context.Context, in baseInputs) (*baseFiles, error) {
 				if err != nil || !st.Mode().IsRegular() {
 					continue
 				}
-				_, isELF, err := readELF(full)
+				_, isELF, err := elflibs.Read(full)
 				if err != nil {
 					return nil, err
 				}
@@ -160,7 +161,7 @@ func planBase(ctx context.Context, in baseInputs) (*baseFiles, error) {
 		}
 	}
 	dirs := []string{filepath.Join(in.troot, "lib/x86_64-linux-gnu"), filepath.Join(in.troot, "usr/lib/x86_64-linux-gnu")}
-	if p.libs, err = resolveLibs(elfs, readELF, libFinder(append(dirs, hostLibDirs...))); err != nil {
+	if p.libs, err = elflibs.Resolve(elfs, elflibs.Read, elflibs.Finder(append(dirs, hostLibDirs...))); err != nil {
 		return nil, err
 	}
 	out, err := exec.CommandContext(ctx, in.busybox, "--list-full").Output()

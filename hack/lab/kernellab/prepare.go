@@ -16,7 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/internal/debian"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/debian"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/elflibs"
 )
 
 // baseFormat changes whenever the base initramfs's layout changes, so cached ones are rebuilt.
@@ -163,7 +164,7 @@ func ensureHostTools(ctx context.Context, apt *debian.Apt, log *slog.Logger) (st
 
 func staticBusybox() (string, bool) {
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		info, ok, err := readELF(p)
+		info, ok, err := elflibs.Read(p)
 		if err == nil && ok && info.Interp == "" && len(info.Needed) == 0 {
 			return p, true
 		}
@@ -238,40 +239,14 @@ func ensureTools(ctx context.Context, apt *debian.Apt, o Options, troot string) 
 	for _, t := range o.Tools {
 		names = append(names, t.Package)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	stamp := strings.Join(names, " ") + "\n"
-	if b, err := os.ReadFile(filepath.Join(troot, ".ready")); err == nil && strings.HasPrefix(string(b), stamp) {
-		return nil
-	}
-	log := o.Logger
 	t := time.Now()
-	pkgs, err := apt.LibraryClosure(ctx, names, hostProvided)
+	tree, err := apt.UnpackTree(ctx, filepath.Join(o.CacheDir, "debs"), troot, names, hostProvided)
 	if err != nil {
 		return err
 	}
-	log.Info("lab: fetching tools "+strings.Join(names, " "), "packages", len(pkgs))
-	debs, err := apt.Download(ctx, filepath.Join(o.CacheDir, "debs"), pkgs...)
-	if err != nil {
-		return err
+	if !tree.Cached {
+		o.Logger.Info("lab: tools unpacked", "packages", len(tree.Packages), "elapsed", since(t))
 	}
-	tmp := troot + ".tmp"
-	os.RemoveAll(tmp)
-	var files []string
-	for _, p := range pkgs {
-		if err := apt.Unpack(ctx, debs[p], tmp); err != nil {
-			return err
-		}
-		files = append(files, filepath.Base(debs[p]))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".ready"), []byte(stamp+strings.Join(files, "\n")+"\n"), 0o644); err != nil {
-		return err
-	}
-	os.RemoveAll(troot)
-	if err := os.Rename(tmp, troot); err != nil {
-		return err
-	}
-	log.Info("lab: tools unpacked", "packages", len(pkgs), "elapsed", since(t))
 	return nil
 }
 

@@ -75,3 +75,33 @@ func TestInspectorRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The proxier's refusals come before anything is downloaded.
+func TestProxierRefuses(t *testing.T) {
+	notELF := filepath.Join(t.TempDir(), "ipvs-proxier")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"proxier", "--arch", "arm64"}, cli.ExitUsage, `--arch "arm64": expected amd64 (iptables and conntrack come from the host's amd64 Debian packages)`},
+		{[]string{"proxier", "--binary", notELF, "--out", t.TempDir()}, cli.ExitFailed, "is not a Linux (ELF) binary"},
+	} {
+		code, _, stderr := execute(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.err) {
+			t.Errorf("%q: exit %d, %q; want exit %d with %q", tc.args, code, stderr, tc.code, tc.err)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, sub := range []string{"inspector", "proxier"} {
+		code, stdout, stderr := execute(sub, "--help")
+		if code != 0 || !strings.Contains(stdout, "--arch") || !strings.Contains(stdout, "--binary") || !strings.Contains(stdout, "--out") {
+			t.Errorf("%s --help: exit %d, %s%s; want exit 0 listing --arch, --binary and --out", sub, code, stdout, stderr)
+		}
+	}
+}

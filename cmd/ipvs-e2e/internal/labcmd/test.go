@@ -24,9 +24,10 @@ import (
 
 type testFlags struct {
 	guestFlags
-	run string
-	all bool
-	env []string
+	run   string
+	all   bool
+	env   []string
+	files []string
 }
 
 func newTestCommand() *cobra.Command {
@@ -45,6 +46,7 @@ func (f *testFlags) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.all, "all", false, "run every test of the packages, not only the lab tests")
 	f.bind(fs, 15*time.Minute, "the test binaries")
 	fs.StringArrayVar(&f.env, "env", nil, "KEY=VALUE set for the tests in the guest (repeatable), e.g. a seed to replay")
+	fs.StringArrayVar(&f.files, "file", nil, "HOST=GUEST: copy the host file to the absolute guest path (repeatable), e.g. an image a lab test unpacks")
 }
 
 // Run builds the test binaries of the packages, runs them all in one guest and prints their
@@ -57,6 +59,10 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) (err error) {
 		if err := checkEnv(v); err != nil {
 			return &cli.UsageError{Err: err}
 		}
+	}
+	extra, err := guestFiles(f.files)
+	if err != nil {
+		return err
 	}
 	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	explicit := len(patterns) > 0
@@ -85,6 +91,7 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) (err error) {
 	for i := range jobs.cmds {
 		jobs.cmds[i].Env = append(jobs.cmds[i].Env, f.env...)
 	}
+	jobs.files = append(jobs.files, extra...)
 	if len(jobs.cmds) == 0 {
 		return fmt.Errorf("test: no package among %s has lab tests (tests in files built with the lab tag); nothing ran", strings.Join(patterns, " "))
 	}
@@ -267,6 +274,31 @@ func (l *lineWriter) endLine() {
 
 // checkEnv checks one --env value: the guest's job file sets it as a shell variable, so the
 // key must be a shell name.
+// guestFiles reads --file values: a host regular file and an absolute guest path outside
+// /lab/tests and /src, where the test binaries and their testdata go.
+func guestFiles(values []string) ([]kernellab.File, error) {
+	var out []kernellab.File
+	for _, v := range values {
+		i := strings.LastIndex(v, "=")
+		if i <= 0 || i == len(v)-1 {
+			return nil, cli.Usagef("--file %q: expected HOST=GUEST, such as $CACHE_DIR/images/ipvs-proxier-amd64.tar=/lab/images/ipvs-proxier-amd64.tar", v)
+		}
+		host, guest := v[:i], v[i+1:]
+		if !path.IsAbs(guest) || path.Clean(guest) != guest || strings.HasPrefix(guest, "/lab/tests/") || strings.HasPrefix(guest, "/src/") {
+			return nil, cli.Usagef("--file %q: guest path %q: expected a clean absolute path outside /lab/tests and /src", v, guest)
+		}
+		st, err := os.Stat(host)
+		if err != nil {
+			return nil, fmt.Errorf("--file %q: %w", v, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("--file %q: %s is a %v, expected a regular file", v, host, st.Mode().Type())
+		}
+		out = append(out, kernellab.File{Path: guest, Source: host})
+	}
+	return out, nil
+}
+
 func checkEnv(v string) error {
 	key, _, ok := strings.Cut(v, "=")
 	if !ok || key == "" {

@@ -39,7 +39,7 @@ func TestEveryCommandShape(t *testing.T) {
 		"ipvs-e2e capture",
 		"ipvs-e2e diff", "ipvs-e2e diff report", "ipvs-e2e diff run",
 		"ipvs-e2e explain",
-		"ipvs-e2e image", "ipvs-e2e image inspector",
+		"ipvs-e2e image", "ipvs-e2e image inspector", "ipvs-e2e image proxier",
 		"ipvs-e2e lab", "ipvs-e2e lab clean", "ipvs-e2e lab down", "ipvs-e2e lab prepare", "ipvs-e2e lab run", "ipvs-e2e lab test", "ipvs-e2e lab up",
 		"ipvs-e2e preflight",
 		"ipvs-e2e upstream", "ipvs-e2e upstream build", "ipvs-e2e upstream controlplane",

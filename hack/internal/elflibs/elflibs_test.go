@@ -1,4 +1,4 @@
-package kernellab
+package elflibs
 
 import (
 	"os"
@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-func TestResolveLibs(t *testing.T) {
+func TestResolve(t *testing.T) {
 	// A miniature of the tools tree: which ELF file needs which sonames.
-	elfs := map[string]elfInfo{
+	elfs := map[string]Info{
 		"/t/usr/sbin/ipset":          {Needed: []string{"libipset.so.13", "libc.so.6"}, Interp: "/lib64/ld-linux-x86-64.so.2"},
 		"/t/sbin/ipvsadm":            {Needed: []string{"libnl-genl-3.so.200", "libnl-3.so.200", "libpopt.so.0", "libc.so.6"}, Interp: "/lib64/ld-linux-x86-64.so.2"},
 		"/t/lib/libipset.so.13.1.0":  {Needed: []string{"libmnl.so.0", "libc.so.6"}},
@@ -27,14 +27,14 @@ func TestResolveLibs(t *testing.T) {
 		"libc.so.6": "/host/libc.so.6", "ld-linux-x86-64.so.2": "/host/ld-linux-x86-64.so.2",
 	}
 	reads := 0
-	read := func(p string) (elfInfo, bool, error) {
+	read := func(p string) (Info, bool, error) {
 		reads++
 		info, ok := elfs[p]
 		return info, ok, nil
 	}
 	find := func(so string) (string, bool) { p, ok := files[so]; return p, ok }
 
-	set, err := resolveLibs([]string{"/t/usr/sbin/ipset", "/t/sbin/ipvsadm", "/t/usr/sbin/script-not-elf"}, read, find)
+	set, err := Resolve([]string{"/t/usr/sbin/ipset", "/t/sbin/ipvsadm", "/t/usr/sbin/script-not-elf"}, read, find)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,33 +49,33 @@ func TestResolveLibs(t *testing.T) {
 	}
 
 	delete(files, "libpopt.so.0")
-	_, err = resolveLibs([]string{"/t/sbin/ipvsadm"}, read, find)
+	_, err = Resolve([]string{"/t/sbin/ipvsadm"}, read, find)
 	if err == nil || !strings.Contains(err.Error(), "libpopt.so.0 (needed by ipvsadm)") {
 		t.Fatalf("error = %v; expected the missing soname and who needs it", err)
 	}
 }
 
-func TestReadELF(t *testing.T) {
+func TestRead(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := readELF(exe); err != nil || !ok {
-		t.Fatalf("readELF(test binary) = ok %v, %v; expected an ELF file", ok, err)
+	if _, ok, err := Read(exe); err != nil || !ok {
+		t.Fatalf("Read(test binary) = ok %v, %v; expected an ELF file", ok, err)
 	}
 	script := filepath.Join(t.TempDir(), "iptables-apply")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho not elf\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := readELF(script); err != nil || ok {
-		t.Fatalf("readELF(script) = ok %v, %v; expected not ELF, no error", ok, err)
+	if _, ok, err := Read(script); err != nil || ok {
+		t.Fatalf("Read(script) = ok %v, %v; expected not ELF, no error", ok, err)
 	}
-	if _, _, err := readELF(filepath.Join(t.TempDir(), "missing")); err == nil {
-		t.Fatal("readELF(missing file) succeeded")
+	if _, _, err := Read(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("Read(missing file) succeeded")
 	}
 }
 
-func TestLibFinder(t *testing.T) {
+func TestFinder(t *testing.T) {
 	first, second := t.TempDir(), t.TempDir()
 	must := func(err error) {
 		t.Helper()
@@ -88,7 +88,7 @@ func TestLibFinder(t *testing.T) {
 	must(os.WriteFile(filepath.Join(second, "libmnl.so.0"), []byte("y"), 0o644))
 	must(os.WriteFile(filepath.Join(second, "libc.so.6"), []byte("z"), 0o644))
 	must(os.Symlink("nowhere", filepath.Join(first, "libdangling.so.1")))
-	find := libFinder([]string{first, second})
+	find := Finder([]string{first, second})
 	tests := []struct {
 		so, want string
 		ok       bool

@@ -132,7 +132,8 @@ type fakeApt struct {
 	afterStale map[string]string // blocks that appear only after `apt-get update`
 	updated    bool
 	calls      []string
-	dlFail     int // fail this many downloads before succeeding
+	dlFail     int    // fail this many downloads before succeeding
+	badDeb     string // the package whose .deb dpkg-deb cannot unpack
 }
 
 func (f *fakeApt) run(_ context.Context, dir, name string, args ...string) ([]byte, error) {
@@ -187,6 +188,16 @@ func (f *fakeApt) run(_ context.Context, dir, name string, args ...string) ([]by
 			}
 		}
 		return nil, nil
+	case name == "dpkg-deb" && len(args) == 3 && args[0] == "-x":
+		// Each package "ships" one file named after it.
+		pkg, _, _ := strings.Cut(filepath.Base(args[1]), "_")
+		if pkg == f.badDeb {
+			return nil, errors.New("dpkg-deb: error: archive has premature member")
+		}
+		if err := os.MkdirAll(filepath.Join(args[2], "usr/share/doc"), 0o755); err != nil {
+			return nil, err
+		}
+		return nil, os.WriteFile(filepath.Join(args[2], "usr/share/doc", pkg), []byte(pkg), 0o644)
 	}
 	return nil, fmt.Errorf("unexpected command %s %v", name, args)
 }
@@ -319,5 +330,68 @@ func TestParseDependsRepeatedPackage(t *testing.T) {
 	}
 	if n := len(deps["iptables"]); n != 9 {
 		t.Fatalf("iptables has %d dependencies in the recursive output; expected 9 (listed once)", n)
+	}
+}
+
+func TestUnpackTree(t *testing.T) {
+	f := &fakeApt{depends: map[string]string{
+		"conntrack":    "  Depends: libc6\n  Depends: libmnl0\n",
+		"iptables":     "  Depends: libxtables12\n  Depends: libc6\n",
+		"libxtables12": "  Depends: libc6\n",
+		"libmnl0":      "  Depends: libc6\n",
+		"libc6":        "",
+	}}
+	a := &Apt{Run: f.run}
+	dir := t.TempDir()
+	debs, root := filepath.Join(dir, "debs"), filepath.Join(dir, "root")
+	want := []string{"conntrack", "iptables", "libc6", "libmnl0", "libxtables12"}
+	for i, cached := range []bool{false, true} {
+		tree, err := a.UnpackTree(context.Background(), debs, root, []string{"iptables", "conntrack", "iptables"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		debs := []string{"conntrack_1.0-1_amd64.deb", "iptables_1.0-1_amd64.deb", "libc6_1.0-1_amd64.deb", "libmnl0_1.0-1_amd64.deb", "libxtables12_1.0-1_amd64.deb"}
+		if tree.Root != root || tree.Cached != cached || !slices.Equal(tree.Packages, want) || !slices.Equal(tree.Debs, debs) {
+			t.Errorf("call %d: UnpackTree = %+v; expected root %s, cached %v, packages %v", i, tree, root, cached, want)
+		}
+	}
+	for _, p := range want {
+		if b, err := os.ReadFile(filepath.Join(root, "usr/share/doc", p)); err != nil || string(b) != p {
+			t.Errorf("%s not unpacked: %q, %v", p, b, err)
+		}
+	}
+	if left, _ := filepath.Glob(root + ".tmp-*"); len(left) > 0 {
+		t.Errorf("temporary trees left: %v", left)
+	}
+	unpacks := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "dpkg-deb ") {
+			unpacks++
+		}
+	}
+	if unpacks != len(want) {
+		t.Errorf("%d unpacks; expected %d, the second call served from the stamp", unpacks, len(want))
+	}
+	// Another package list rebuilds the tree; glibc skipped stays out.
+	tree, err := a.UnpackTree(context.Background(), debs, root, []string{"iptables"}, map[string]bool{"libc6": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"iptables", "libxtables12"}; tree.Cached || !slices.Equal(tree.Packages, want) {
+		t.Errorf("UnpackTree(iptables) = %+v; expected a fresh tree of %v", tree, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/share/doc/conntrack")); !os.IsNotExist(err) {
+		t.Errorf("the rebuilt tree still holds conntrack: %v", err)
+	}
+	// A package that does not unpack leaves the tree as it was and nothing beside it.
+	f.badDeb = "libmnl0"
+	if _, err := a.UnpackTree(context.Background(), debs, root, []string{"conntrack"}, nil); err == nil || !strings.Contains(err.Error(), "libmnl0") {
+		t.Errorf("UnpackTree with a broken libmnl0: %v; expected an error naming it", err)
+	}
+	if tree, err := a.UnpackTree(context.Background(), debs, root, []string{"iptables"}, map[string]bool{"libc6": true}); err != nil || !tree.Cached {
+		t.Errorf("the iptables tree after a failed rebuild: %+v, %v; expected it kept", tree, err)
+	}
+	if left, _ := filepath.Glob(root + ".tmp-*"); len(left) > 0 {
+		t.Errorf("a failed run left %v", left)
 	}
 }

@@ -1,6 +1,7 @@
-// Package debian fetches Debian packages for the kernel lab without installing them on the
-// host: it resolves names with apt-cache, downloads with `apt-get download` and unpacks with
-// `dpkg-deb -x`. Only host tools (QEMU, busybox-static) are installed, and only when missing.
+// Package debian fetches Debian packages for the kernel lab and the container images without
+// installing them on the host: it resolves names with apt-cache, downloads with `apt-get
+// download` and unpacks with `dpkg-deb -x`. Only host tools (QEMU, busybox-static) are
+// installed, and only when missing.
 package debian
 
 import (
@@ -333,4 +334,82 @@ func (a *Apt) Unpack(ctx context.Context, deb, dir string) error {
 		return fmt.Errorf("unpacking %s: %w", filepath.Base(deb), err)
 	}
 	return nil
+}
+
+// Tree is a folder of unpacked packages.
+type Tree struct {
+	// Root is the folder; Packages the packages unpacked into it, sorted, from Debs (file
+	// names such as iptables_1.8.9-2_amd64.deb).
+	Root     string
+	Packages []string
+	Debs     []string
+	// Cached is set when Root already held these packages and nothing was fetched.
+	Cached bool
+}
+
+// treeStamp is the file in a tree's root that names what it holds: the requested package
+// names on its first line, then the .deb files unpacked.
+const treeStamp = ".ready"
+
+// UnpackTree gives root holding pkgs and every library package they need (LibraryClosure,
+// less skip), downloaded into debs and unpacked with `dpkg-deb -x`. A root whose stamp
+// names the same requested packages is kept as it is; otherwise it is rebuilt beside and
+// swapped in whole, so a failed run leaves no half tree.
+func (a *Apt) UnpackTree(ctx context.Context, debs, root string, pkgs []string, skip map[string]bool) (Tree, error) {
+	names := slices.Clone(pkgs)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	stamp := strings.Join(names, " ") + "\n"
+	if b, err := os.ReadFile(filepath.Join(root, treeStamp)); err == nil && strings.HasPrefix(string(b), stamp) {
+		debs := strings.Fields(strings.TrimPrefix(string(b), stamp))
+		return Tree{Root: root, Packages: debPackages(debs), Debs: debs, Cached: true}, nil
+	}
+	all, err := a.LibraryClosure(ctx, names, skip)
+	if err != nil {
+		return Tree{}, err
+	}
+	files, err := a.Download(ctx, debs, all...)
+	if err != nil {
+		return Tree{}, err
+	}
+	// A folder of its own, so that two runs at once (make -j) never unpack into one.
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return Tree{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(root), filepath.Base(root)+".tmp-")
+	if err != nil {
+		return Tree{}, err
+	}
+	defer os.RemoveAll(tmp) // nothing left to remove once renamed
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return Tree{}, err
+	}
+	var unpacked []string
+	for _, p := range all {
+		if err := a.Unpack(ctx, files[p], tmp); err != nil {
+			return Tree{}, err
+		}
+		unpacked = append(unpacked, filepath.Base(files[p]))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, treeStamp), []byte(stamp+strings.Join(unpacked, "\n")+"\n"), 0o644); err != nil {
+		return Tree{}, err
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return Tree{}, err
+	}
+	if err := os.Rename(tmp, root); err != nil {
+		return Tree{}, err
+	}
+	return Tree{Root: root, Packages: all, Debs: unpacked}, nil
+}
+
+// debPackages gives the package names of .deb file names, sorted.
+func debPackages(debs []string) []string {
+	out := make([]string, 0, len(debs))
+	for _, d := range debs {
+		name, _, _ := strings.Cut(d, "_")
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
