@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/e2e"
@@ -90,8 +91,9 @@ var _ = Describe("kube-proxy swapped for the reference proxier and back", Ordere
 	seedlab.Checks("upstream kube-proxy again: the seed's section 4", env)
 })
 
-// settledStates reads every node's dataplane until two reads settleFor apart agree: a
-// proxy still applying a change (the seed's namespace just deleted) is not a baseline.
+// settledStates reads every node's dataplane until no virtual server is left of a Service
+// that is gone and two reads settleFor apart agree: a proxy still applying a change (the
+// seed's namespace just deleted; upstream's syncs take seconds under load) is no baseline.
 func settledStates(ctx context.Context, e *e2e.Env) map[string]dataplane.State {
 	GinkgoHelper()
 	out := map[string]dataplane.State{}
@@ -101,6 +103,9 @@ func settledStates(ctx context.Context, e *e2e.Env) map[string]dataplane.State {
 			st, err := node.ReadState(ctx, n, e.Read)
 			g.Expect(err).NotTo(HaveOccurred())
 			defer func() { prev = st }()
+			svcs, err := e.Client.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(kubeproxy.OrphanVirtualServers(st, svcs.Items)).To(BeEmpty(), "node %s: virtual servers of no Service", n.Name())
 			g.Expect(dataplane.Diff(prev, st)).To(BeEmpty(), "node %s still changing", n.Name())
 		}).WithTimeout(e.Wait()).WithPolling(settleFor).Should(Succeed(), "node %s: the dataplane did not settle", n.Name())
 		out[n.Name()] = prev
