@@ -1,12 +1,10 @@
 package manifests
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // The reference proxier's image as its manifests name it (`make proxier-image` builds it,
@@ -33,18 +31,7 @@ const (
 
 // ReferenceProxierDaemonSet is reference-proxier/daemonset.yaml.
 func ReferenceProxierDaemonSet() (*appsv1.DaemonSet, error) {
-	raw, err := FS.ReadFile(ReferenceProxierDaemonSetFile)
-	if err != nil {
-		return nil, err
-	}
-	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(raw, &ds); err != nil {
-		return nil, fmt.Errorf("%s: %w", ReferenceProxierDaemonSetFile, err)
-	}
-	if ds.Kind != "DaemonSet" || ds.APIVersion != "apps/v1" {
-		return nil, fmt.Errorf("%s: expected an apps/v1 DaemonSet, found %s %s", ReferenceProxierDaemonSetFile, ds.APIVersion, ds.Kind)
-	}
-	return &ds, nil
+	return loadDaemonSet(ReferenceProxierDaemonSetFile)
 }
 
 // IsProxierImage tells whether image is the reference proxier's: a repository whose last
