@@ -8,7 +8,7 @@ import "embed"
 
 // FS holds every manifest in this directory.
 //
-//go:embed *.yaml *.yml inspector/*.yaml
+//go:embed *.yaml *.yml inspector/*.yaml reference-proxier/*.yaml reference-proxier/swap/*.yaml
 var FS embed.FS
 
 // File names, for the code that loads them.

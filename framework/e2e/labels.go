@@ -11,6 +11,8 @@ import (
 const (
 	LabelSeedLab  = "seedlab"
 	LabelServices = "services"
+	// LabelSwap is suites/swap: kube-proxy swapped for the reference proxier and back.
+	LabelSwap = "swap"
 )
 
 // Trait labels: what a spec costs or touches, so runs can leave it out.

@@ -22,7 +22,7 @@ func TestParseImage(t *testing.T) {
 		{"k8s.gcr.io/kube-proxy-amd64:v1.10.3", 10},            // the old per-arch name
 		{"registry.k8s.io/kube-proxy:v1.37.2@sha256:0123", 37}, // tag and digest
 		{"registry.k8s.io/kube-proxy@sha256:0123", 0},          // digest only: version unknown
-		{"ipvs-e2e/ipvs-proxier:reference", 0},                 // the lab's reference proxier
+		{"ipvs-e2e-proxier:dev", 0},                            // the reference proxier (manifests.ProxierImage)
 		{"registry.k8s.io/kube-proxy", 0},
 		{"registry.k8s.io/kube-proxy:latest", 0},
 		{"registry.k8s.io/kube-proxy:v2.1.0", 0},
@@ -40,7 +40,7 @@ func TestParseImage(t *testing.T) {
 
 func FuzzParseImage(f *testing.F) {
 	for _, s := range []string{"registry.k8s.io/kube-proxy:v1.37.2", "localhost:5000/kube-proxy:v1.36.4+abc",
-		"ipvs-e2e/ipvs-proxier:reference", "k8s.gcr.io/kube-proxy-amd64:v1.10.3@sha256:00", ":", "/:v1."} {
+		"ipvs-e2e-proxier:dev", "k8s.gcr.io/kube-proxy-amd64:v1.10.3@sha256:00", ":", "/:v1."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, image string) {
@@ -77,7 +77,7 @@ func TestDaemonSetRelease(t *testing.T) {
 func TestCheckReleaseDeprecation(t *testing.T) {
 	msg := "The ipvs proxier has been deprecated and will be disabled by default in Kubernetes 1.40 and removed in Kubernetes 1.43. Migrate to the 'nftables' proxier instead."
 	upstream := parseImage("registry.k8s.io/kube-proxy:v1.37.2")
-	reference := parseImage("ipvs-e2e/ipvs-proxier:reference")
+	reference := parseImage("ipvs-e2e-proxier:dev")
 	nodes := []string{cpNode}
 	for _, tc := range []struct {
 		name    string

@@ -110,7 +110,7 @@ e2e-services: e2e-preflight
 # The suites carry the e2e build tag so a plain `go test ./...` never tries to create a
 # cluster. Compiles both suites and lists every spec with its labels; no cluster, no Docker.
 suites-dry-run:
-	$(GO) test -tags e2e ./suites/seedlab ./suites/services ./suites/example -count=1 -run 'TestSeedLab|TestServices|TestExample' -v -args -ginkgo.dry-run -ginkgo.v -ginkgo.no-color
+	$(GO) test -tags e2e ./suites/seedlab ./suites/services ./suites/example ./suites/swap -count=1 -run 'TestSeedLab|TestServices|TestExample|TestSwap' -v -args -ginkgo.dry-run -ginkgo.v -ginkgo.no-color
 
 # The unit tests under the suites: config generation, ConfigMap edits, log and /proxyMode
 # parsing, preflight messages, fakes, artifacts, summary, label filters.

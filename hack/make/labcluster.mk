@@ -4,7 +4,8 @@
 #   make lab-e2e KUBE_PROXY=v1.37.2          seedlab against upstream kube-proxy v1.37.2
 #   make lab-e2e KUBE_PROXY=reference        seedlab against the reference proxier
 #   make lab-e2e LAB_SUITES='seedlab services' LAB_SWITCH=configmap
-#   make lab-e2e-ci                          for `make test`: seedlab, upstream and reference
+#   make lab-e2e-ci                          for `make test`: seedlab, upstream and reference, the swap
+#   make lab-e2e-swap                        kube-proxy swapped for the reference proxier and back
 #   make lab-e2e LAB_SUITES=services LAB_NODES=2
 #   make lab-e2e LAB_FOCUS='NodePort' LAB_SKIP='scale'   Ginkgo focus / skip
 #   make lab-up [KUBE_PROXY=reference] [LAB_NODES=2]   a lab cluster left running: prints the
@@ -81,7 +82,7 @@ test-labcluster:
 # the cluster.Provider and node.Node contract on a lab cluster (framework/internal/contract),
 # and upstream kube-proxy $(LAB_CI_VERSION) on a lab cluster started on its own and treated as
 # your own cluster (lab-e2e-existing: provider existing, the node inspector, seedlab and the
-# walk). Builds the release first when it is not cached (cold: 7-15 min on 2 cores, with
+# walk), and the swap (lab-e2e-swap). Builds the release first when it is not cached (cold: 7-15 min on 2 cores, with
 # progress lines); every run always happens, and any failure fails the target.
 lab-e2e-ci:
 	@start=$$(date +%s); \
@@ -95,6 +96,8 @@ lab-e2e-ci:
 	then res="$$res contract=ok"; else rc=1; res="$$res contract=FAILED"; fi; \
 	if $(MAKE) --no-print-directory lab-e2e-existing KUBE_PROXY=$(LAB_CI_VERSION); \
 	then res="$$res existing/$(LAB_CI_VERSION)=ok"; else rc=1; res="$$res existing/$(LAB_CI_VERSION)=FAILED"; fi; \
+	if $(MAKE) --no-print-directory lab-e2e-swap; \
+	then res="$$res swap=ok"; else rc=1; res="$$res swap=FAILED"; fi; \
 	echo "lab-e2e-ci:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 # A lab cluster started on its own (lab up) as your own cluster: the seedlab suite and the
@@ -176,3 +179,13 @@ lab-e2e-versions:
 	  then res="$$res $$v=ok"; else rc=1; res="$$res $$v=FAILED"; fi; \
 	done; \
 	echo "lab-e2e-versions:$$res in $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+# The reference proxier as a drop-in kube-proxy (suites/swap, manifests/reference-proxier):
+# on one lab cluster with upstream kube-proxy $(LAB_CI_VERSION), the seedlab checks; the
+# DaemonSet's image and command swapped by the swap kustomization (the agent runs the guest's
+# ipvs-proxier for the reference image) and the checks again; the previous template
+# restored and the checks once more. After each swap every node's dataplane must be the
+# one the previous proxy left: nothing stale, nothing missing. ~4 min warm.
+.PHONY: lab-e2e-swap
+lab-e2e-swap:
+	$(MAKE) --no-print-directory lab-e2e KUBE_PROXY=$(LAB_CI_VERSION) LAB_SUITES=swap LAB_LABELS= LAB_SWITCH=creation LAB_NODES=

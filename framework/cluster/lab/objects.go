@@ -15,6 +15,7 @@ import (
 // Guest paths of what the provider puts into the lab guest.
 const (
 	guestKubeProxy           = "/usr/local/bin/kube-proxy"
+	guestProxier             = "/usr/local/bin/ipvs-proxier"
 	guestAgent               = "/usr/local/bin/ipvs-nodeagent"
 	guestKubeProxyConfigDir  = "/var/lib/kube-proxy"
 	guestKubeProxyKubeconfig = "/etc/kubernetes/kube-proxy.kubeconfig"
@@ -68,9 +69,11 @@ func KubeProxyConfigGated(o cluster.Options, clusterCIDR string, ipvsGated bool)
 }
 
 // kubeProxyObjects are the ServiceAccount, ConfigMap and DaemonSet kubeadm installs for
-// kube-proxy, so framework/kubeproxy drives the lab exactly as it drives kind. The image is
-// a label only: the node agent runs the binary shipped with the guest.
-func kubeProxyObjects(o cluster.Options, image, clusterCIDR string, ipvsGated bool) (*corev1.ServiceAccount, *corev1.ConfigMap, *appsv1.DaemonSet) {
+// kube-proxy, so framework/kubeproxy drives the lab exactly as it drives kind. The image
+// names the program only: the node agent runs the guest's build of upstream kube-proxy for
+// kube-proxy's image, of the reference proxier for manifests.ProxierImage (hostProcess).
+// binary is the command's first word, the program's path in its image.
+func kubeProxyObjects(o cluster.Options, image, binary, clusterCIDR string, ipvsGated bool) (*corev1.ServiceAccount, *corev1.ConfigMap, *appsv1.DaemonSet) {
 	ns := kubeproxy.Namespace
 	labels := map[string]string{"k8s-app": "kube-proxy"}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: ns}}
@@ -95,7 +98,7 @@ func kubeProxyObjects(o cluster.Options, image, clusterCIDR string, ipvsGated bo
 					Containers: []corev1.Container{{
 						Name:    kubeproxy.ContainerName,
 						Image:   image,
-						Command: []string{guestKubeProxy, "--config=" + guestKubeProxyConfigDir + "/" + kubeproxy.ConfigKey, "--hostname-override=$(NODE_NAME)"},
+						Command: []string{binary, "--config=" + guestKubeProxyConfigDir + "/" + kubeproxy.ConfigKey, "--hostname-override=$(NODE_NAME)"},
 						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 							FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}}},
 						SecurityContext: &corev1.SecurityContext{Privileged: &privileged},

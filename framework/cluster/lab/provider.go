@@ -48,6 +48,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
 // ProviderName is the name suites select this provider by (IPVS_E2E_PROVIDER=lab).
@@ -202,15 +203,24 @@ func (p *Provider) Preflight(ctx context.Context) error {
 type guestBinary struct{ what, env, path string }
 
 func (p *Provider) guestBinaries() []guestBinary {
-	bs := []guestBinary{
+	return []guestBinary{
 		{"node agent", NodeAgentEnv, envOr(NodeAgentEnv, cluster.CheckoutPath("bin", "ipvs-nodeagent"))},
 		// The agent runs it for the node inspector's pods (`ipvsdump serve`).
 		{"ipvsdump", IPVSDumpEnv, envOr(IPVSDumpEnv, cluster.CheckoutPath("bin", "ipvsdump"))},
+		// Shipped for upstream clusters too: swapping the DaemonSet's image for the
+		// reference proxier's swaps the proxy live (suites/swap).
+		{"reference proxier", ProxierEnv, envOr(ProxierEnv, cluster.CheckoutPath("bin", "ipvs-proxier"))},
 	}
+}
+
+// ProxyBinary is the guest path of the program the kube-proxy DaemonSet's pods run as
+// installed: the reference proxier's build for Reference, upstream kube-proxy's otherwise
+// (swapping the DaemonSet's image changes it: the node agent runs the image's program).
+func (p *Provider) ProxyBinary() string {
 	if p.reference {
-		bs = append(bs, guestBinary{"reference proxier", ProxierEnv, envOr(ProxierEnv, cluster.CheckoutPath("bin", "ipvs-proxier"))})
+		return guestProxier
 	}
-	return bs
+	return guestKubeProxy
 }
 
 // Create implements cluster.Provider. Reuse is not possible (nothing outlives the run):
@@ -229,12 +239,11 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	kubeProxyBin := paths.Binary(upstream.KubeProxy)
-	image := "registry.k8s.io/kube-proxy:" + p.version
-	agentBin := p.guestBinaries()[0].path
+	// kubeadm's DaemonSet; for the reference proxier, with the image and command its
+	// swap patch gives (manifests/reference-proxier/swap).
+	image, binary := "registry.k8s.io/kube-proxy:"+p.version, guestKubeProxy
 	if p.reference {
-		kubeProxyBin = p.guestBinaries()[2].path
-		image = "ipvs-e2e/ipvs-proxier:reference"
+		image, binary = manifests.ProxierImage, manifests.ProxierBinary
 	}
 
 	ports, err := freePorts(6 + len(p.opts.HostNodePorts))
@@ -267,7 +276,7 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 	p.mu.Lock()
 	p.cp = cp
 	p.mu.Unlock()
-	if err := p.installKubeProxy(ctx, image); err != nil {
+	if err := p.installKubeProxy(ctx, image, binary); err != nil {
 		return true, p.failCreate(err)
 	}
 
@@ -289,7 +298,7 @@ func (p *Provider) Create(ctx context.Context) (bool, error) {
 		p.nodePorts[np] = hp
 		forwards = append(forwards, kernellab.PortForward{Host: hp, Guest: uint16(np)})
 	}
-	files, err := p.guestFiles(cp, agentBin, kubeProxyBin)
+	files, err := p.guestFiles(cp, paths)
 	if err != nil {
 		return true, p.failCreate(err)
 	}
@@ -363,12 +372,12 @@ func (p *Provider) KeepRunDir() string {
 }
 
 // installKubeProxy creates what kubeadm creates for kube-proxy.
-func (p *Provider) installKubeProxy(ctx context.Context, image string) error {
+func (p *Provider) installKubeProxy(ctx context.Context, image, binary string) error {
 	cs, err := p.cp.Clientset()
 	if err != nil {
 		return err
 	}
-	sa, cm, ds := kubeProxyObjects(p.opts, image, controlplane.DefaultClusterCIDR.String(), ipvsGated(p.version))
+	sa, cm, ds := kubeProxyObjects(p.opts, image, binary, controlplane.DefaultClusterCIDR.String(), ipvsGated(p.version))
 	ns := kubeproxy.Namespace
 	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create ServiceAccount %s/%s: %w", ns, sa.Name, err)
@@ -386,7 +395,7 @@ func (p *Provider) installKubeProxy(ctx context.Context, image string) error {
 // and the guest's address on QEMU user networking.
 var agentAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.2.15")}
 
-func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxyBin string) ([]kernellab.File, error) {
+func (p *Provider) guestFiles(cp *controlplane.ControlPlane, paths upstream.Paths) ([]kernellab.File, error) {
 	// The agents' serving certificate: signed by the control plane's CA, for the name the
 	// host and the agents dial and the guest addresses they dial it at.
 	certPEM, keyPEM, err := cp.PKI.ServingPair(agentServerName, agentAddrs, []string{agentServerName})
@@ -408,16 +417,21 @@ func (p *Provider) guestFiles(cp *controlplane.ControlPlane, agentBin, kubeProxy
 	}); err != nil {
 		return nil, err
 	}
-	return []kernellab.File{
-		{Path: guestAgent, Source: agentBin, Mode: 0o755},
-		{Path: guestKubeProxy, Source: kubeProxyBin, Mode: 0o755},
-		{Path: guestIPVSDump, Source: p.guestBinaries()[1].path, Mode: 0o755},
+	bins := p.guestBinaries()
+	files := []kernellab.File{
+		{Path: guestAgent, Source: bins[0].path, Mode: 0o755},
+		{Path: guestIPVSDump, Source: bins[1].path, Mode: 0o755},
+		{Path: guestProxier, Source: bins[2].path, Mode: 0o755},
 		{Path: guestAgentKubeconfig, Source: agentKubeconfig, Mode: 0o600},
 		{Path: guestKubeProxyKubeconfig, Source: cp.KubeProxyKubeconfig, Mode: 0o600},
 		{Path: guestAgentDir + "/tls.crt", Data: certPEM, Mode: 0o644},
 		{Path: guestAgentDir + "/tls.key", Data: keyPEM, Mode: 0o600},
 		{Path: guestAgentDir + "/token", Data: []byte(token + "\n"), Mode: 0o600},
-	}, nil
+	}
+	if !p.reference {
+		files = append(files, kernellab.File{Path: guestKubeProxy, Source: paths.Binary(upstream.KubeProxy), Mode: 0o755})
+	}
+	return files, nil
 }
 
 // boot starts the guest with the node agent as its one long command and waits until the
@@ -439,7 +453,7 @@ func (p *Provider) boot(ctx context.Context, files []kernellab.File, forwards []
 		"--kube-proxy-version=" + p.version,
 		fmt.Sprintf("--workers=%d", p.nodes-1),
 		fmt.Sprintf("--proxy-listen=0.0.0.0:%d", proxyGuestPort), "--proxy-peer=10.0.2.2",
-		"--ipvsdump=" + guestIPVSDump,
+		"--ipvsdump=" + guestIPVSDump, "--kube-proxy=" + guestKubeProxy, "--ipvs-proxier=" + guestProxier,
 	}
 	vmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancelVM, p.vmDone = cancel, make(chan error, 1)

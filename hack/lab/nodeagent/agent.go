@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
 // agentConfig is the agent's command line.
@@ -55,6 +57,9 @@ type agentConfig struct {
 	// ipvsdump is the binary host-network pods whose command is ipvsdump run (the node
 	// inspector's DaemonSet).
 	ipvsdump string
+	// kubeProxy and proxier are the node's upstream kube-proxy and reference proxier,
+	// run for the kube-proxy DaemonSet's pods by their image (hostProcess).
+	kubeProxy, proxier string
 }
 
 func (c *agentConfig) bind(fs *flag.FlagSet) {
@@ -77,6 +82,8 @@ func (c *agentConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.proxyListen, "proxy-listen", "", "address of an HTTP forward proxy for the host's kube-apiserver (pods/proxy into the guest); empty: none")
 	fs.StringVar(&c.proxyPeer, "proxy-peer", "10.0.2.2", "the only client address the forward proxy serves: QEMU's gateway, where host forwards come from")
 	fs.StringVar(&c.ipvsdump, "ipvsdump", "/usr/local/bin/ipvsdump", "binary run for host-network pods whose command is ipvsdump")
+	fs.StringVar(&c.kubeProxy, "kube-proxy", "/usr/local/bin/kube-proxy", "upstream kube-proxy, run for host-network pods of a kube-proxy image (or command)")
+	fs.StringVar(&c.proxier, "ipvs-proxier", "/usr/local/bin/ipvs-proxier", "the reference proxier, run for host-network pods of its image "+manifests.ProxierRepository+" (or command ipvs-proxier)")
 }
 
 // agent is the running node agent.
@@ -432,7 +439,7 @@ func (a *agent) bind(ctx context.Context, pod *corev1.Pod) error {
 // on a machine of its own it would have set it. Started after the first node's, it finds
 // the value set and goes on. Later restarts find it set too.
 func (a *agent) conntrackGate(pod *corev1.Pod, target string) bool {
-	if target == a.cfg.nodeName || hostProcess(pod) != "kube-proxy" {
+	if target == a.cfg.nodeName || !isProxy(hostProcess(pod)) {
 		return false
 	}
 	a.mu.Lock()

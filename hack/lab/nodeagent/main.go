@@ -14,10 +14,13 @@
 //     turns 503, so a Pod with a readiness probe turns unready and its endpoint
 //     terminating), keeps serving for netexec's --delay-shutdown within the grace period,
 //     then the agent deletes the Pod object and tears the namespace down;
-//   - host-network Pods whose command is kube-proxy (the kube-proxy DaemonSet's pods and the
-//     one-off `kube-proxy --cleanup` pods) run that command as a child process, with the
-//     Pod's ConfigMap volumes written where they are mounted, so the kube-proxy ConfigMap
-//     works exactly as on a kubeadm node: edit it and delete the pod to restart kube-proxy;
+//   - host-network Pods of kube-proxy (the kube-proxy DaemonSet's pods and the one-off
+//     `kube-proxy --cleanup` pods) run their command as a child process, with the Pod's
+//     ConfigMap volumes written where they are mounted, so the kube-proxy ConfigMap works
+//     exactly as on a kubeadm node: edit it and delete the pod to restart kube-proxy. The
+//     image decides the binary, as on a real node: upstream kube-proxy's image runs
+//     --kube-proxy, the reference proxier's (manifests.ProxierImage) runs --ipvs-proxier,
+//     so swapping the DaemonSet's image swaps the proxy live (runtime.go, hostProcess);
 //   - host-network Pods whose command is ipvsdump (the node inspector's DaemonSet, `ipvsdump
 //     serve`) run --ipvsdump as a child process, hostPath mount paths in their arguments
 //     turned into the node's paths, Ready while their httpGet readiness probe answers;

@@ -177,6 +177,7 @@ func (a *agent) startWorker(ctx context.Context, w *worker, bits int, gw netip.A
 		"--kubelet-address=" + a.cfg.kubeletAddress, fmt.Sprintf("--kubelet-port=%d", a.cfg.kubeletPort),
 		"--state-dir=" + filepath.Join(a.cfg.stateDir, w.name), "--kube-proxy-version=" + a.cfg.kubeProxyVersion,
 		"--schedule=false",
+		"--ipvsdump=" + a.cfg.ipvsdump, "--kube-proxy=" + a.cfg.kubeProxy, "--ipvs-proxier=" + a.cfg.proxier,
 	}
 	cmd := exec.Command(self, args...)
 	out := &prefixWriter{prefix: "[" + w.name + "] ", w: os.Stderr}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
 // podRuntime is what runs for one Pod: a network namespace with HTTP servers, or (host
@@ -63,21 +64,62 @@ func (rt *podRuntime) stop() {
 	}
 }
 
+// Programs the agent runs as processes on the node for host-network Pods.
+const (
+	progKubeProxy = "kube-proxy"
+	progProxier   = "ipvs-proxier"
+	progIPVSDump  = "ipvsdump"
+)
+
 // hostProcess names the program of a host-network Pod the agent runs as a process on the
-// node, as a container runtime would with host networking: kube-proxy (the DaemonSet's pods
-// and `kube-proxy --cleanup` pods) and ipvsdump (the node inspector's DaemonSet, `ipvsdump
-// serve`). "" for any other pod.
+// node, as a container runtime would with host networking: kube-proxy and the reference
+// proxier (the kube-proxy DaemonSet's pods and `--cleanup` pods) and ipvsdump (the node
+// inspector's DaemonSet, `ipvsdump serve`); "" for any other pod. The first container's
+// image decides, as it decides what a runtime runs: upstream kube-proxy's image
+// (registry.k8s.io/kube-proxy:v1.37.2) runs kube-proxy, the reference proxier's
+// (manifests.ProxierImage, any registry and tag) runs ipvs-proxier, so swapping the
+// DaemonSet's image swaps the proxy on a live node. Any other image is known by its
+// command's basename (kube-proxy, ipvs-proxier, ipvsdump: the inspector, whatever its
+// image's name).
 func hostProcess(p *corev1.Pod) string {
 	if !p.Spec.HostNetwork || len(p.Spec.Containers) == 0 {
 		return ""
 	}
 	c := p.Spec.Containers[0]
-	if len(c.Command) == 0 {
+	switch {
+	case manifests.IsProxierImage(c.Image):
+		return progProxier
+	case isKubeProxyImage(c.Image):
+		return progKubeProxy
+	case len(c.Command) == 0:
 		return ""
 	}
 	switch name := filepath.Base(c.Command[0]); name {
-	case "kube-proxy", "ipvsdump":
+	case progKubeProxy, progProxier, progIPVSDump:
 		return name
+	}
+	return ""
+}
+
+// isProxy tells the programs that proxy a node's Services.
+func isProxy(prog string) bool { return prog == progKubeProxy || prog == progProxier }
+
+// isKubeProxyImage tells an upstream kube-proxy image: a repository named kube-proxy (or
+// the old kube-proxy-<arch>), whatever the registry and tag.
+func isKubeProxyImage(image string) bool {
+	repo := manifests.ImageRepository(image)
+	return repo == progKubeProxy || strings.HasPrefix(repo, progKubeProxy+"-")
+}
+
+// binary is the node's build of a program: the image's own path is not on the node.
+func (c agentConfig) binary(prog string) string {
+	switch prog {
+	case progKubeProxy:
+		return c.kubeProxy
+	case progProxier:
+		return c.proxier
+	case progIPVSDump:
+		return c.ipvsdump
 	}
 	return ""
 }
@@ -89,7 +131,7 @@ func (a *agent) start(ctx context.Context, pod *corev1.Pod) (*podRuntime, error)
 	case hostProcess(pod) != "":
 		err = a.startProcess(ctx, pod, rt)
 	case pod.Spec.HostNetwork:
-		err = fmt.Errorf("host-network pod %s runs %v: the lab's node agent runs only kube-proxy and ipvsdump commands on the host network", rt.key, pod.Spec.Containers[0].Command)
+		err = fmt.Errorf("host-network pod %s runs image %s, command %v: the lab's node agent runs only kube-proxy, the reference proxier (image %s) and ipvsdump on the host network", rt.key, pod.Spec.Containers[0].Image, pod.Spec.Containers[0].Command, manifests.ProxierImage)
 	default:
 		err = a.startNetns(pod, rt)
 	}
@@ -306,10 +348,17 @@ func (a *agent) startProcess(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	for _, s := range append(append([]string{}, c.Command...), c.Args...) {
 		argv = append(argv, hostPathArg(expand(s, vars), hostPathMounts(pod, c)))
 	}
-	if hostProcess(pod) == "ipvsdump" {
-		// The image's /ipvsdump is not on the node: the agent runs the guest's own build.
-		argv[0] = a.cfg.ipvsdump
+	if len(argv) == 0 {
+		return fmt.Errorf("pod %s: container %s has no command; the lab's node agent runs the command, not the image's entrypoint", rt.key, c.Name)
 	}
+	// The image's binary (/ipvsdump, /ipvs-proxier, /usr/local/bin/kube-proxy) is not on
+	// the node: the agent runs the guest's own build of the program.
+	prog := hostProcess(pod)
+	bin := a.cfg.binary(prog)
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("pod %s runs %s (image %s): the node has no %s binary: %w", rt.key, prog, c.Image, prog, err)
+	}
+	argv[0] = bin
 	p := &process{
 		name:     c.Name,
 		logDir:   filepath.Join(a.cfg.stateDir, "logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name),
@@ -605,7 +654,7 @@ func (a *agent) reportStatus(ctx context.Context, pod *corev1.Pod, rt *podRuntim
 	if err == nil {
 		slog.Info("pod status", "pod", rt.key, "phase", phase, "ready", ready && phase == corev1.PodRunning, "ip", rt.ip)
 	}
-	if ready && phase == corev1.PodRunning && hostProcess(pod) == "kube-proxy" {
+	if ready && phase == corev1.PodRunning && isProxy(hostProcess(pod)) {
 		a.mu.Lock()
 		a.firstKubeProxyReady = true
 		a.mu.Unlock()

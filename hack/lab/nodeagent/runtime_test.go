@@ -52,3 +52,43 @@ func TestIPAllocator(t *testing.T) {
 		t.Errorf("after release = %v, %v; want %v", again, err, ip)
 	}
 }
+
+func TestHostProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		hostNetwork bool
+		image       string
+		command     []string
+		want        string
+	}{
+		{"kubeadm's kube-proxy", true, "registry.k8s.io/kube-proxy:v1.37.2", []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"}, progKubeProxy},
+		{"the reference proxier's image", true, "ipvs-e2e-proxier:dev", []string{"/ipvs-proxier", "--config=/var/lib/kube-proxy/config.conf"}, progProxier},
+		{"the reference proxier's image from a registry", true, "registry.example:5000/team/ipvs-e2e-proxier:v1@sha256:00", []string{"/ipvs-proxier"}, progProxier},
+		// The image decides: a runtime runs what the image holds, whatever the command says.
+		{"reference image, kube-proxy command", true, "ipvs-e2e-proxier:dev", []string{"/usr/local/bin/kube-proxy"}, progProxier},
+		{"kube-proxy image, the reference's command", true, "registry.k8s.io/kube-proxy:v1.37.2", []string{"/ipvs-proxier"}, progKubeProxy},
+		{"old per-arch kube-proxy image", true, "k8s.gcr.io/kube-proxy-amd64:v1.10.3", []string{"/usr/local/bin/kube-proxy"}, progKubeProxy},
+		{"unknown image, kube-proxy command", true, "example/kp:1", []string{"/usr/local/bin/kube-proxy", "--cleanup"}, progKubeProxy},
+		{"unknown image, ipvs-proxier command", true, "example/p:1", []string{"/bin/ipvs-proxier"}, progProxier},
+		{"the inspector by its command", true, "ipvs-e2e-inspector:lab", []string{"/ipvsdump", "serve"}, progIPVSDump},
+		{"a host-network pod of something else", true, "nginx:1", []string{"nginx"}, ""},
+		{"a host-network pod without a command", true, "nginx:1", nil, ""},
+		{"kube-proxy's image off the host network", false, "registry.k8s.io/kube-proxy:v1.37.2", []string{"/usr/local/bin/kube-proxy"}, ""},
+		{"kube-proxy-like repository", true, "example/kube-proxyish:1", []string{"/bin/x"}, ""},
+	} {
+		pod := &corev1.Pod{Spec: corev1.PodSpec{HostNetwork: tc.hostNetwork,
+			Containers: []corev1.Container{{Name: "c", Image: tc.image, Command: tc.command}}}}
+		if got := hostProcess(pod); got != tc.want {
+			t.Errorf("%s: hostProcess = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestBinaryPerProgram(t *testing.T) {
+	cfg := agentConfig{kubeProxy: "/kp", proxier: "/px", ipvsdump: "/dump"}
+	for prog, want := range map[string]string{progKubeProxy: "/kp", progProxier: "/px", progIPVSDump: "/dump", "": ""} {
+		if got := cfg.binary(prog); got != want {
+			t.Errorf("binary(%q) = %q, want %q", prog, got, want)
+		}
+	}
+}

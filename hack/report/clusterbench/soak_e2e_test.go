@@ -123,7 +123,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := Target{Client: cs, Node: nodes[0], NodeName: lab.NodeName, ProxyBinary: "/usr/local/bin/kube-proxy",
+	target := Target{Client: cs, Node: nodes[0], NodeName: lab.NodeName, ProxyBinary: p.ProxyBinary(),
 		MetricsURL: "http://" + kubeproxy.MetricsAddress}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

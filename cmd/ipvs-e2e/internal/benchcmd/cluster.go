@@ -204,7 +204,7 @@ func runOne(ctx context.Context, c config, proxy string, n, profileSeconds int) 
 	}
 	t := clusterbench.Target{
 		Client: cs, Node: nd, NodeName: lab.NodeName,
-		ProxyBinary: "/usr/local/bin/kube-proxy", MetricsURL: metricsURL, IPVSDump: node.DefaultIPVSDumpPath,
+		ProxyBinary: p.ProxyBinary(), MetricsURL: metricsURL, IPVSDump: node.DefaultIPVSDumpPath,
 	}
 	res, art, err := clusterbench.Measure(ctx, t, clusterbench.Options{
 		Proxy: proxy, Services: n, Parallel: c.parallel, ProfileSeconds: profileSeconds,
