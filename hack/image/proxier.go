@@ -15,11 +15,12 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/debian"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/elflibs"
+	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
-// ProxierName is the reference proxier's image repository, the name the lab cluster's
-// kube-proxy DaemonSet already gives it (ipvs-e2e/ipvs-proxier:reference).
-const ProxierName = "ipvs-e2e/ipvs-proxier"
+// ProxierName is the reference proxier's image repository, the one its manifests name and
+// the lab's node agent recognises.
+const ProxierName = manifests.ProxierRepository
 
 // ProxierBinary is where the proxier is in the image; KubeProxyPath links to it, so a
 // kube-proxy DaemonSet (kubeadm's runs /usr/local/bin/kube-proxy --config=...) needs only

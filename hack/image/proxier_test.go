@@ -103,7 +103,7 @@ func TestProxierImage(t *testing.T) {
 		t.Errorf("config: entrypoint %q, cmd %q, user %q, env %q, platform %s/%s", c.Entrypoint, c.Cmd, c.User, c.Env, cfg.OS, cfg.Architecture)
 	}
 	for k, want := range map[string]string{
-		"org.opencontainers.image.title":    "ipvs-e2e/ipvs-proxier",
+		"org.opencontainers.image.title":    "ipvs-e2e-proxier",
 		"org.opencontainers.image.revision": "3b4bbf2",
 		"io.ipvs-e2e.debian-packages":       "iptables_1.8.9-2_amd64.deb conntrack_1%3a1.4.7-1+b2_amd64.deb",
 	} {

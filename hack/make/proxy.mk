@@ -25,7 +25,7 @@ fuzz-proxy:
 bench: bench-proxy
 fuzz: fuzz-proxy
 
-# The reference proxier's image (ipvs-e2e/ipvs-proxier), built offline without Docker
+# The reference proxier's image (ipvs-e2e-proxier), built offline without Docker
 # (hack/image): the static proxier on iptables (legacy and nft) and conntrack taken from
 # Debian's packages (apt-get download; cached in $(CACHE_DIR)/images/debian), as an OCI
 # layout and a docker-loadable tarball under $(CACHE_DIR)/images. make lab-test runs its
