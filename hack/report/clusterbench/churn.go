@@ -1,15 +1,14 @@
 package clusterbench
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +33,6 @@ const (
 	// ChurnMissedAfter is how long after its write a change not yet in the kernel counts as
 	// missed.
 	ChurnMissedAfter = time.Minute
-	// churnReadMax bounds the virtual servers one read of the kernel looks at: the oldest
-	// pending changes first, so a proxy far behind does not make every read longer.
-	churnReadMax = 32
 )
 
 // ChurnAddress is the endpoint the churn adds to a Service's slice and removes again,
@@ -145,12 +141,13 @@ type ChurnOptions struct {
 // ChurnArtifacts are the raw metrics around the churn.
 type ChurnArtifacts struct {
 	MetricsBefore, MetricsAfter []byte
+	// LastRead is the last read of the kernel that found a change, as the node printed it.
+	LastRead []byte
 }
 
 // pendingChange is a written change not yet seen in the kernel.
 type pendingChange struct {
-	vs      string
-	vip     netip.Addr
+	vs      netip.AddrPort
 	add     bool
 	written time.Time
 }
@@ -207,8 +204,7 @@ func measureChurn(ctx context.Context, t Target, clusterIPs []netip.Addr, o Chur
 			return
 		}
 		written = append(written, at)
-		vip := clusterIPs[ch.Service]
-		pending <- pendingChange{vs: netip.AddrPortFrom(vip, ServicePort).String(), vip: vip, add: ch.Add, written: at}
+		pending <- pendingChange{vs: netip.AddrPortFrom(clusterIPs[ch.Service], ServicePort), add: ch.Add, written: at}
 	}
 	// Open loop: each write starts on its own at its planned time, however long the ones
 	// before take, while observeChurn reads the kernel.
@@ -225,7 +221,7 @@ func measureChurn(ctx context.Context, t Target, clusterIPs []netip.Addr, o Chur
 	}()
 	go func() { writers.Wait(); close(pending) }()
 
-	latencies, missed, reads, readTime, lastSeen, err := observeChurn(ctx, t, pending)
+	latencies, missed, reads, readTime, lastSeen, err := observeChurn(ctx, t, pending, &art.LastRead)
 	writers.Wait()
 	c.WriteLagSeconds = lag.Seconds()
 	c.WriteErrors = len(writeErr)
@@ -292,92 +288,65 @@ func measureChurn(ctx context.Context, t Target, clusterIPs []netip.Addr, o Chur
 // observeChurn reads the kernel for the pending changes until the writes are done and
 // every change was seen or missed. It returns the latencies of those seen, how many were
 // missed, the reads made and their summed time, and when the last change was seen.
-func observeChurn(ctx context.Context, t Target, in <-chan pendingChange) (latencies []float64, missed, reads int, readTime time.Duration, lastSeen time.Time, err error) {
+func observeChurn(ctx context.Context, t Target, in <-chan pendingChange, lastRead *[]byte) (latencies []float64, missed, reads int, readTime time.Duration, lastSeen time.Time, err error) {
 	var waiting []pendingChange
 	open := true
-	torn := 0
 	for open || len(waiting) > 0 {
-		// Take what was written since the last read, without waiting when some is pending.
+		// Take what was written since the last read, waiting only when nothing is pending.
 	drain:
 		for open {
+			var p pendingChange
+			var ok bool
 			if len(waiting) > 0 {
 				select {
-				case p, ok := <-in:
-					if !ok {
-						open = false
-						break drain
-					}
-					waiting = append(waiting, p)
-					continue
+				case p, ok = <-in:
 				default:
 					break drain
 				}
-			}
-			select {
-			case p, ok := <-in:
-				if !ok {
-					open = false
-					break drain
+			} else {
+				select {
+				case p, ok = <-in:
+				case <-ctx.Done():
+					return latencies, missed, reads, readTime, lastSeen, ctx.Err()
 				}
-				waiting = append(waiting, p)
-			case <-ctx.Done():
-				return latencies, missed, reads, readTime, lastSeen, ctx.Err()
 			}
+			if !ok {
+				open = false
+				break
+			}
+			waiting = append(waiting, p)
 		}
 		now := time.Now()
-		kept := waiting[:0]
-		for _, p := range waiting {
+		waiting = slices.DeleteFunc(waiting, func(p pendingChange) bool {
 			if now.Sub(p.written) > ChurnMissedAfter {
 				missed++
-				continue
+				return true
 			}
-			kept = append(kept, p)
-		}
-		waiting = kept
+			return false
+		})
 		if len(waiting) == 0 {
 			continue
 		}
-		var vss []string
-		for _, p := range waiting {
-			if !slices.Contains(vss, p.vs) {
-				vss = append(vss, p.vs)
-			}
-			if len(vss) == churnReadMax {
-				break
-			}
-		}
 		readStart := time.Now()
-		out, rerr := node.Output(ctx, t.Node, "sh", append([]string{"-c", readVirtualServers, "sh"}, vss...)...)
+		out, rerr := node.Output(ctx, t.Node, "awk", "-v", "rs="+procAddrPort(netip.AddrPortFrom(ChurnAddress, TargetPort)), holdersScript, "/proc/net/ip_vs")
 		readEnd := time.Now()
 		reads++
 		readTime += readEnd.Sub(readStart)
 		if rerr != nil {
-			return latencies, missed, reads, readTime, lastSeen, fmt.Errorf("reading virtual servers %s: %w", strings.Join(vss, " "), rerr)
+			return latencies, missed, reads, readTime, lastSeen, fmt.Errorf("reading /proc/net/ip_vs: %w", rerr)
 		}
-		tables, perr := SplitVirtualServerReads(out)
+		holders, perr := ParseHolders(out)
 		if perr != nil {
-			if torn++; torn > maxTornReads {
-				return latencies, missed, reads, readTime, lastSeen, perr
-			}
-			continue
+			return latencies, missed, reads, readTime, lastSeen, perr
 		}
-		torn = 0
-		kept = waiting[:0]
-		for _, p := range waiting {
-			text, ok := tables[p.vs]
-			if !ok {
-				kept = append(kept, p)
-				continue
-			}
-			has, herr := HasRealServer(text, p.vip, ChurnAddress)
-			if herr != nil || has != p.add {
-				kept = append(kept, p)
-				continue
+		waiting = slices.DeleteFunc(waiting, func(p pendingChange) bool {
+			if holders[p.vs] != p.add {
+				return false
 			}
 			latencies = append(latencies, readEnd.Sub(p.written).Seconds())
-			lastSeen = readEnd
-		}
-		waiting = kept
+			lastSeen, *lastRead = readEnd, out
+			return true
+		})
 		if err := sleep(ctx, changePoll); err != nil {
 			return latencies, missed, reads, readTime, lastSeen, err
 		}
@@ -385,37 +354,45 @@ func observeChurn(ctx context.Context, t Target, in <-chan pendingChange) (laten
 	return latencies, missed, reads, readTime, lastSeen, nil
 }
 
-// readVirtualServers lists each virtual server given as an argument with `ipvsadm -Ln -t`,
-// each after a "== <vs>" line; a virtual server ipvsadm cannot list gets its marker only.
-const readVirtualServers = `for vs; do echo "== $vs"; ipvsadm -Ln -t "$vs" 2>/dev/null || true; done`
+// holdersScript prints, from /proc/net/ip_vs, each TCP virtual server that lists the real
+// server rs: one short process per read whatever N, where `ipvsadm -Ln -t` per pending
+// change costs an exec each (4.5 s for 32 of them under TCG) and a whole-table dump
+// seconds at 1,000. The kernel prints addresses as hex: 0A60000A:0050.
+const holdersScript = `$1 == "TCP" { vs = $2 } $1 == "->" && $2 == rs { print vs }`
 
-// SplitVirtualServerReads splits readVirtualServers' output into each virtual server's
-// `ipvsadm -Ln -t` text; a virtual server whose text is empty (ipvsadm did not find it) is
-// left out.
-func SplitVirtualServerReads(out []byte) (map[string]string, error) {
-	tables := map[string]string{}
-	var cur string
-	var b strings.Builder
-	flush := func() {
-		if cur != "" && strings.TrimSpace(b.String()) != "" {
-			tables[cur] = b.String()
-		}
-		b.Reset()
-	}
-	for line := range bytes.Lines(out) {
-		if rest, ok := bytes.CutPrefix(line, []byte("== ")); ok {
-			flush()
-			cur = strings.TrimSpace(string(rest))
-			if _, err := netip.ParseAddrPort(cur); err != nil {
-				return nil, fmt.Errorf("virtual server reads: expected \"== <ip>:<port>\", found %q", strings.TrimSpace(string(line)))
-			}
+// procAddrPort is an IPv4 address and port as /proc/net/ip_vs prints them.
+func procAddrPort(ap netip.AddrPort) string {
+	b := ap.Addr().As4()
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[0], b[1], b[2], b[3], ap.Port())
+}
+
+// ParseHolders reads holdersScript's output: one virtual server a line, as
+// /proc/net/ip_vs prints it (hex IPv4 address and port).
+func ParseHolders(out []byte) (map[netip.AddrPort]bool, error) {
+	holders := map[netip.AddrPort]bool{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.TrimSpace(line)
+		if f == "" {
 			continue
 		}
-		if cur == "" {
-			return nil, errors.New("virtual server reads: expected a \"== <ip>:<port>\" line first")
+		ap, err := parseProcAddrPort(f)
+		if err != nil {
+			return nil, err
 		}
-		b.Write(line)
+		holders[ap] = true
 	}
-	flush()
-	return tables, nil
+	return holders, nil
+}
+
+func parseProcAddrPort(s string) (netip.AddrPort, error) {
+	addr, port, ok := strings.Cut(s, ":")
+	if !ok || len(addr) != 8 || len(port) != 4 {
+		return netip.AddrPort{}, fmt.Errorf("/proc/net/ip_vs: expected a virtual server as 8 hex digits, a colon and 4 (0A60000A:0050), found %q", s)
+	}
+	a, err1 := strconv.ParseUint(addr, 16, 32)
+	p, err2 := strconv.ParseUint(port, 16, 16)
+	if err1 != nil || err2 != nil {
+		return netip.AddrPort{}, fmt.Errorf("/proc/net/ip_vs: expected hex digits in a virtual server, found %q", s)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), uint16(p)), nil
 }

@@ -279,6 +279,7 @@ func writeArtifacts(out string, m clusterbench.Measurement, art clusterbench.Art
 		"metrics-before.txt": art.MetricsBefore, "metrics-after.txt": art.MetricsAfter,
 		"iptables-save.txt": art.IPTablesSave, "proc-status.txt": art.ProcStatus,
 		"churn-metrics-before.txt": art.Churn.MetricsBefore, "churn-metrics-after.txt": art.Churn.MetricsAfter,
+		"churn-last-read.txt": art.Churn.LastRead,
 	} {
 		if len(b) > 0 {
 			errs = append(errs, os.WriteFile(filepath.Join(dir, name), b, 0o644))
