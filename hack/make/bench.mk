@@ -39,7 +39,7 @@ test-clusterbench:
 	$(GO) test ./hack/report/clusterbench ./cmd/ipvs-e2e/internal/benchcmd
 	$(GO) test -run 'Profiling' ./proxy ./cmd/ipvs-proxier
 
-CLUSTERBENCH_FUZZ := FuzzParseSyncMetrics FuzzParseProcStatus FuzzParseAdjtimex
+CLUSTERBENCH_FUZZ := FuzzParseSyncMetrics FuzzParseProcStatus FuzzParseAdjtimex FuzzParseHolders
 FUZZTIME ?= 10s
 FUZZMINIMIZE ?= 100x
 

@@ -168,3 +168,24 @@ func TestWriteChurnTable(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s\ngot %q", got, want, got)
 	}
 }
+
+// FuzzParseHolders: whatever the node prints, ParseHolders returns IPv4 virtual servers or
+// an error, and each it returns prints back as the kernel wrote it.
+func FuzzParseHolders(f *testing.F) {
+	f.Add([]byte("0A600C07:0050\n0A6000FF:0050\n"))
+	f.Add([]byte("0a600c07:50\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		holders, err := ParseHolders(out)
+		if err != nil {
+			return
+		}
+		for vs := range holders {
+			if !vs.Addr().Is4() {
+				t.Fatalf("%s: not IPv4", vs)
+			}
+			if !strings.Contains(strings.ToUpper(string(out)), procAddrPort(vs)) {
+				t.Fatalf("%s (%s) is not in %q", vs, procAddrPort(vs), out)
+			}
+		}
+	})
+}
