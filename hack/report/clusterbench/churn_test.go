@@ -144,6 +144,21 @@ func TestParseHolders(t *testing.T) {
 			}
 		})
 	}
+	// The last read of a churn of 2,400 changes at 1,000 Services in the lab: the
+	// passes added the endpoint to all, removed it from all, added it to 400.
+	lab, err := ParseHolders(readTestdata(t, "churn-holders-lab-reference.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceCIDR := netip.MustParsePrefix("10.96.0.0/12")
+	for vs := range lab {
+		if vs.Port() != ServicePort || !serviceCIDR.Contains(vs.Addr()) {
+			t.Errorf("%s: expected a ClusterIP on port %d", vs, ServicePort)
+		}
+	}
+	if len(lab) != 400 {
+		t.Errorf("%d virtual servers hold the churn endpoint, want 400", len(lab))
+	}
 	if got := procAddrPort(netip.AddrPortFrom(ChurnAddress, TargetPort)); got != "0AF4FA02:1F90" {
 		t.Errorf("ChurnAddress:TargetPort as /proc/net/ip_vs prints it: %s, want 0AF4FA02:1F90", got)
 	}
