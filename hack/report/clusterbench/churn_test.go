@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 )
 
 func TestChurnSchedule(t *testing.T) {
@@ -29,14 +31,8 @@ func TestChurnSchedule(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := ChurnSchedule(tc.n, tc.rate, tc.d, 7)
-			if tc.wantErrSubstr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErrSubstr)
-				}
+			if !wanterr.Check(t, err, tc.wantErrSubstr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(plan) != tc.wantChanges {
 				t.Fatalf("%d changes, want %d", len(plan), tc.wantChanges)
@@ -125,14 +121,8 @@ func TestParseHolders(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseHolders([]byte(tc.out))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)

@@ -79,14 +79,8 @@ func TestProgrammingLatency(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := ProgrammingLatency([]byte(tc.text), tc.family)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !checkErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(h, tc.want) {
 				t.Errorf("got %+v, want %+v", h, tc.want)
@@ -128,14 +122,8 @@ func TestHistogramSub(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := now.Sub(tc.earlier)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !checkErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(d, tc.want) {
 				t.Errorf("got %+v, want %+v", d, tc.want)
@@ -239,4 +227,20 @@ func TestProgrammingLatencyLabRun(t *testing.T) {
 			t.Errorf("Quantile(%g) = %g, want %g", c.q, got, c.want)
 		}
 	}
+}
+
+// checkErr fails the test unless err contains want (or is nil when want is empty); it
+// tells whether the test goes on to check the result.
+func checkErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+	return false
 }
