@@ -18,3 +18,13 @@ const FamilyIPv4 = syncmetrics.FamilyIPv4
 // there give no entries; text that is not the Prometheus format, or a sync metric of the
 // wrong type, is an error.
 func ParseSyncMetrics(text []byte) (SyncMetrics, error) { return syncmetrics.Parse(text) }
+
+// Histogram is one series of a Prometheus histogram; Sub takes an earlier reading from it
+// and Quantile estimates a quantile as Prometheus' histogram_quantile does.
+type Histogram = syncmetrics.Histogram
+
+// ProgrammingLatency reads kubeproxy_network_programming_duration_seconds of one IP
+// family from a proxy's /metrics text: empty when the proxy has observed nothing yet.
+func ProgrammingLatency(text []byte, family string) (Histogram, error) {
+	return syncmetrics.ProgrammingLatency(text, family)
+}

@@ -49,6 +49,10 @@ type Options struct {
 	// enableProfiling) from the burst's start until the one-endpoint change was applied, in
 	// back-to-back profiles of that many seconds (the last one runs past it).
 	ProfileSeconds int
+	// Churn > 0 runs the churn phase for that long after everything else, on the same
+	// cluster (measureChurn), with the Services' order drawn from ChurnSeed.
+	Churn     time.Duration
+	ChurnSeed uint64
 }
 
 // Artifacts are the raw outputs behind a measurement.
@@ -63,6 +67,7 @@ type Artifacts struct {
 	// profiling: what it holds live at that moment (its RSS also holds the heap's growth
 	// room, up to twice the live heap at the last GC, and the binary).
 	HeapProfile []byte
+	Churn       ChurnArtifacts
 }
 
 const (
@@ -243,6 +248,17 @@ func Measure(ctx context.Context, t Target, o Options) (Measurement, Artifacts, 
 			m.Notes = append(m.Notes, "heap profile failed: "+err.Error())
 		}
 		art.HeapProfile = heap
+	}
+	if o.Churn > 0 {
+		keep := map[int][]netip.Addr{o.Services / 2: {ChangeAddress}}
+		c, churnArt, err := measureChurn(ctx, t, clusterIPs, ChurnOptions{Duration: o.Churn, Seed: o.ChurnSeed, Keep: keep}, log)
+		m.Churn, art.Churn = &c, churnArt
+		if err != nil {
+			return m, art, fmt.Errorf("churn: %w", err)
+		}
+		if pid2, err := proxyPID(ctx, t); err != nil || pid2 != pid {
+			m.Notes = append(m.Notes, fmt.Sprintf("the proxy's process changed during the churn (pid %d, now %d, %v)", pid, pid2, err))
+		}
 	}
 	log.Info("clusterbench: done", "rssMB", m.Memory.RSSKiB/1024, "nat", m.Rules.NAT, "filter", m.Rules.Filter)
 	return m, art, nil

@@ -3,7 +3,9 @@
 // Services with one EndpointSlice of two endpoints each through the API server, then times
 // how long the node's kernel takes to hold them (polled through framework/node) and how
 // long the proxy's own syncs took (its /metrics), one endpoint change, the proxy's RSS and
-// its iptables rule counts. `ipvs-e2e bench cluster` runs it on fresh lab clusters and prints the
+// its iptables rule counts; then, optionally, a churn phase (churn.go): endpoint changes at
+// sig-scalability's 20 per second, timed by the proxy's network programming latency
+// histogram and by reads of the node's kernel. `ipvs-e2e bench cluster` runs it on fresh lab clusters and prints the
 // side-by-side table (make bench-cluster).
 //
 // Everything that reads text the proxy or the node prints (Prometheus metrics, ipvsadm,

@@ -50,8 +50,10 @@ type Measurement struct {
 	// ClusterSeconds is the fresh cluster's creation (not part of any other number).
 	ClusterSeconds float64 `json:"clusterSeconds"`
 	// Profile is the CPU profile's file name, when one was taken.
-	Profile string   `json:"profile,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	// Churn is the churn phase's, when it ran.
+	Churn *Churn   `json:"churn,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Ratio is a/b, the upstream/reference factor; NaN when either is missing or b is zero.
@@ -99,11 +101,13 @@ func formatMiB(kib int64) string {
 
 // columns of the table: how a Measurement fills each, and its value for the ratio line
 // (nil: no ratio; the burst and the number of syncs are not the proxy's speed).
-var columns = []struct {
+type column struct {
 	title string
 	text  func(Measurement) string
 	value func(Measurement) float64
-}{
+}
+
+var columns = []column{
 	{"burst s", func(m Measurement) string { return formatSeconds(m.BurstSeconds) }, nil},
 	{"visible s", func(m Measurement) string { return formatSeconds(m.VisibleSeconds) }, func(m Measurement) float64 { return m.VisibleSeconds }},
 	{"after burst s", func(m Measurement) string { return formatSeconds(afterBurst(m)) }, afterBurst},
@@ -144,6 +148,52 @@ func formatCount(n int, m Measurement) string {
 // after each N measured by both the reference and another proxy, a ratio line: that
 // proxy's value over the reference's, column by column.
 func WriteTable(w io.Writer, ms []Measurement, reference string) error {
+	return writeColumns(w, ms, reference, columns)
+}
+
+// WriteChurnTable prints the churn phase's numbers of the measurements that ran it, laid
+// out as WriteTable lays out its own.
+func WriteChurnTable(w io.Writer, ms []Measurement, reference string) error {
+	var churned []Measurement
+	for _, m := range ms {
+		if m.Churn != nil {
+			churned = append(churned, m)
+		}
+	}
+	return writeColumns(w, churned, reference, churnColumns)
+}
+
+// churnColumns are the churn table's; the counts get no ratio.
+var churnColumns = []column{
+	{"prog p50 s", func(m Measurement) string { return formatSeconds(m.Churn.ProgrammingP50Seconds) }, func(m Measurement) float64 { return m.Churn.ProgrammingP50Seconds }},
+	{"prog p99 s", func(m Measurement) string { return formatSeconds(m.Churn.ProgrammingP99Seconds) }, func(m Measurement) float64 { return m.Churn.ProgrammingP99Seconds }},
+	{"kernel p50 s", func(m Measurement) string { return formatKernel(m.Churn.KernelP50Seconds, m.Churn.KernelP50Missed) }, kernelValue(func(c *Churn) (float64, bool) { return c.KernelP50Seconds, c.KernelP50Missed })},
+	{"kernel p99 s", func(m Measurement) string { return formatKernel(m.Churn.KernelP99Seconds, m.Churn.KernelP99Missed) }, kernelValue(func(c *Churn) (float64, bool) { return c.KernelP99Seconds, c.KernelP99Missed })},
+	{"changes", func(m Measurement) string { return strconv.Itoa(m.Churn.Changes) }, nil},
+	{"observed", func(m Measurement) string { return strconv.Itoa(m.Churn.Observed) }, nil},
+}
+
+// formatKernel prints a kernel quantile; one that fell on a missed change is a lower bound.
+func formatKernel(s float64, missed bool) string {
+	if missed {
+		return ">" + formatSeconds(s)
+	}
+	return formatSeconds(s)
+}
+
+// kernelValue gives no ratio for a quantile that is only a lower bound.
+func kernelValue(get func(*Churn) (float64, bool)) func(Measurement) float64 {
+	return func(m Measurement) float64 {
+		v, missed := get(m.Churn)
+		if missed {
+			return math.NaN()
+		}
+		return v
+	}
+}
+
+// writeColumns groups ms by N for WriteTable and WriteChurnTable.
+func writeColumns(w io.Writer, ms []Measurement, reference string, columns []column) error {
 	byN := map[int][]Measurement{}
 	var ns []int
 	for _, m := range ms {
@@ -223,3 +273,19 @@ RSS MB, peak MB: VmRSS and VmHWM of the proxy process alone (/proc/<pid>/status 
 nat, filter: rules in those tables of iptables-save on the node after the change.
 ratio lines (<release>/reference): upstream's value over the reference proxier's, per column (none for the
   burst and the number of syncs, which are not the proxy's speed).`
+
+// ChurnLegend explains the churn table's columns.
+const ChurnLegend = `churn: after the measurements above, on the same cluster, 20 endpoint changes per second for the window
+  (open loop: each EndpointSlice update starts at its planned time, whatever the proxy does), each adding the
+  endpoint 10.244.250.2 to one Service's slice or removing it again, the Services in a seeded random order, each
+  changed again only after all others were. Every update carries endpoints.kubernetes.io/last-change-trigger-time
+  (the write's start, on the node's clock), as the endpointslice controller stamps its slices.
+prog p50/p99 s: kubeproxy_network_programming_duration_seconds{ip_family="IPv4"} (trigger time to the end of the
+  sync that applied it, as sig-scalability measures it): quantiles of the histogram's change over the churn,
+  interpolated inside its buckets as Prometheus' histogram_quantile does (buckets 0.25, 0.5, 1, 2, 3 ... s, so
+  below 1 s the figures are interpolations, not observations).
+kernel p50/p99 s: from each update's start (host clock) until a read of the node's kernel (/proc/net/ip_vs through
+  awk, listing the virtual servers that hold 10.244.250.2:8080, every 0.1 s plus the read's time) found the
+  endpoint present or absent, at the end of that read: late by up to one read (results.json has the mean read).
+  Over all written changes; ">60" when the quantile falls on a change not seen within 60 s (missed).
+changes: updates written; observed: of those, seen in the kernel within 60 s.`

@@ -1,7 +1,8 @@
 // Package benchcmd is `ipvs-e2e bench`. Its cluster command measures the reference proxier
 // and upstream kube-proxy side by side in the lab cluster (framework/cluster/lab): for each N,
 // a fresh cluster per proxy, the same burst of N Services x 2 endpoints, the same one-endpoint
-// change, measured from the outside by hack/report/clusterbench. It writes cluster-table.txt,
+// change and, at the Ns of --churn-n, the same churn of endpoint changes (network programming
+// latency), measured from the outside by hack/report/clusterbench. It writes cluster-table.txt,
 // cluster-results.json, the raw outputs behind them and a CPU profile of the reference
 // proxier at the largest N. Its lab command times the proxier alone in the lab guest
 // (cmd/ipvs-e2e/internal/scenariocmd).

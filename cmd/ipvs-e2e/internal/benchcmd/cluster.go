@@ -39,13 +39,16 @@ type config struct {
 	parallel       int
 	ipvsdump       string
 	skipReference  bool
+	churn          time.Duration
+	churnNs        []int
+	churnSeed      uint64
 }
 
 // clusterFlags is `bench cluster`; its Service counts stay text until parseNs.
 type clusterFlags struct {
 	config
-	ns, upstreamNs string
-	render         string
+	ns, upstreamNs, churnNs string
+	render                  string
 }
 
 func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
@@ -64,6 +67,8 @@ func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
 		return cli.Usagef("--parallel %d: expected 1 to 1000 concurrent creates", c.parallel)
 	case c.profileSeconds < 0:
 		return cli.Usagef("--profile-seconds %d: expected 0 (no profile) or more", c.profileSeconds)
+	case c.churn != 0 && (c.churn < 5*time.Second || c.churn > 30*time.Minute):
+		return cli.Usagef("--churn %s: expected 0 (no churn phase) or from 5s to 30m", c.churn)
 	}
 	var err error
 	if c.ns, err = parseNs(f.ns); err != nil {
@@ -74,6 +79,9 @@ func (f *clusterFlags) Run(cmd *cobra.Command, _ []string) error {
 		if c.upstreamNs, err = parseNs(f.upstreamNs); err != nil {
 			return &cli.UsageError{Err: fmt.Errorf("--upstream-n: %w", err)}
 		}
+	}
+	if c.churnNs, err = parseNs(f.churnNs); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("--churn-n: %w", err)}
 	}
 	return run(cmd.Context(), c, stdout)
 }
@@ -86,6 +94,9 @@ func (f *clusterFlags) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&f.profileSeconds, "profile-seconds", 30, "the reference proxier's CPU is profiled at the largest N from the burst's start until it has synced, in profiles of this many seconds, merged (0: none)")
 	fs.IntVar(&f.parallel, "parallel", 32, "concurrent creates in the burst")
 	fs.StringVar(&f.ipvsdump, "ipvsdump", cluster.CheckoutPath("bin", "ipvsdump"), "static ipvsdump binary copied into the node")
+	fs.DurationVar(&f.churn, "churn", clusterbench.DefaultChurnDuration, "the churn phase's window at the Ns of --churn-n: 20 endpoint changes per second after the other measurements (0: none)")
+	fs.StringVar(&f.churnNs, "churn-n", "1000,10000", "the Ns (of those measured) the churn phase runs at, comma-separated")
+	fs.Uint64Var(&f.churnSeed, "churn-seed", 1, "seed of the order the churn changes the Services in")
 	fs.BoolVar(&f.skipReference, "skip-reference", false, "measure upstream only")
 	fs.StringVar(&f.render, "render", "", "measure nothing: rewrite the table beside this "+resultsFile+" from it (after a change of the table's layout)")
 }
@@ -209,6 +220,7 @@ func runOne(ctx context.Context, c config, proxy string, n, profileSeconds int) 
 	res, art, err := clusterbench.Measure(ctx, t, clusterbench.Options{
 		Proxy: proxy, Services: n, Parallel: c.parallel, ProfileSeconds: profileSeconds,
 		Timeout: 5*time.Minute + time.Duration(n)*300*time.Millisecond,
+		Churn:   churnAt(c, n), ChurnSeed: c.churnSeed,
 	})
 	res.ClusterSeconds = m.ClusterSeconds
 	if len(art.Profiles) > 0 {
@@ -218,6 +230,14 @@ func runOne(ctx context.Context, c config, proxy string, n, profileSeconds int) 
 		err = errors.Join(err, werr)
 	}
 	return res, guestKernel, err
+}
+
+// churnAt is the churn window at n: none unless --churn-n lists it.
+func churnAt(c config, n int) time.Duration {
+	if !slices.Contains(c.churnNs, n) {
+		return 0
+	}
+	return c.churn
 }
 
 // enableProfiling sets enableProfiling in the kube-proxy ConfigMap and restarts the proxy
@@ -258,6 +278,8 @@ func writeArtifacts(out string, m clusterbench.Measurement, art clusterbench.Art
 	for name, b := range map[string][]byte{
 		"metrics-before.txt": art.MetricsBefore, "metrics-after.txt": art.MetricsAfter,
 		"iptables-save.txt": art.IPTablesSave, "proc-status.txt": art.ProcStatus,
+		"churn-metrics-before.txt": art.Churn.MetricsBefore, "churn-metrics-after.txt": art.Churn.MetricsAfter,
+		"churn-last-read.txt": art.Churn.LastRead,
 	} {
 		if len(b) > 0 {
 			errs = append(errs, os.WriteFile(filepath.Join(dir, name), b, 0o644))
@@ -370,6 +392,11 @@ func (r report) text() string {
 	fmt.Fprintf(&b, "versions: %s; control plane and upstream kube-proxy %s; reference proxier at commit %s\n\n", h.Go, h.Upstream, h.Commit)
 	clusterbench.WriteTable(&b, r.Results, lab.Reference)
 	b.WriteString("\n" + clusterbench.Legend + "\n")
+	if slices.ContainsFunc(r.Results, func(m clusterbench.Measurement) bool { return m.Churn != nil }) {
+		b.WriteString("\nNetwork programming latency under churn (same clusters)\n\n")
+		clusterbench.WriteChurnTable(&b, r.Results, lab.Reference)
+		b.WriteString("\n" + clusterbench.ChurnLegend + "\n")
+	}
 	var notes []string
 	for _, m := range r.Results {
 		for _, n := range m.Notes {

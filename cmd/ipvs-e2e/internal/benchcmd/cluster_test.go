@@ -44,6 +44,11 @@ func TestReportText(t *testing.T) {
 			{Proxy: "v1.37.2", Services: 100, VisibleSeconds: 5, Notes: []string{"FAILED: timeout"}},
 		},
 	}
+	if got := r.text(); strings.Contains(got, "under churn") {
+		t.Errorf("report without a churn phase has a churn table:\n%s", got)
+	}
+	r.Results = append(r.Results, clusterbench.Measurement{Proxy: "reference", Services: 1000,
+		Churn: &clusterbench.Churn{ProgrammingP50Seconds: 0.2, ProgrammingP99Seconds: 0.9, KernelP50Seconds: 0.3, KernelP99Seconds: 0.8, Changes: 2400, Observed: 2400}})
 	got := r.text()
 	for _, want := range []string{
 		"2026-11-26 10:00 UTC",
@@ -53,6 +58,9 @@ func TestReportText(t *testing.T) {
 		"visible s:",
 		"v1.37.2 N=100: FAILED: timeout",
 		"reference N=100: CPU profile cluster-reference-N100-cpu.pprof",
+		"Network programming latency under churn",
+		"prog p99 s",
+		"kubeproxy_network_programming_duration_seconds",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report text lacks %q:\n%s", want, got)
@@ -161,4 +169,39 @@ func spin(d time.Duration) {
 		x++
 	}
 	_ = x
+}
+
+func TestClusterFlagsValidation(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--churn", "1s"}, "--churn 1s: expected 0 (no churn phase) or from 5s to 30m"},
+		{[]string{"--churn", "2h"}, "--churn 2h0m0s"},
+		{[]string{"--churn-n", "x"}, "--churn-n"},
+		{[]string{"--churn", "soon"}, "invalid argument"},
+	}
+	for _, tt := range tests {
+		cmd := NewCommand()
+		cmd.SetArgs(append([]string{"cluster", "--out", t.TempDir()}, tt.args...))
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: error %v, want one containing %q", tt.args, err, tt.wantErr)
+		}
+	}
+}
+
+func TestChurnAt(t *testing.T) {
+	c := config{churn: 2 * time.Minute, churnNs: []int{1000, 10000}}
+	for n, want := range map[int]time.Duration{100: 0, 1000: 2 * time.Minute, 10000: 2 * time.Minute} {
+		if got := churnAt(c, n); got != want {
+			t.Errorf("churnAt(%d) = %s, want %s", n, got, want)
+		}
+	}
+	c.churn = 0
+	if got := churnAt(c, 1000); got != 0 {
+		t.Errorf("churnAt with --churn 0 = %s, want 0", got)
+	}
 }
