@@ -99,15 +99,9 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 			continue
 		}
 		if fields[0] == "->" {
-			if len(v.Services) == 0 {
-				return fail(expected("a service line before the first real server", "a real server"))
-			}
-			rs, err := parseRealServerColumns(fields[1:], parseAddrPort)
-			if err != nil {
+			if err := addRealServer(&v, func() (RealServer, error) { return parseRealServerColumns(fields[1:], parseAddrPort) }); err != nil {
 				return fail(err)
 			}
-			last := &v.Services[len(v.Services)-1]
-			last.RealServers = append(last.RealServers, rs)
 			continue
 		}
 		vs, err := parseIPVSAdmService(fields)
@@ -121,6 +115,21 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 		v.Services = append(v.Services, vs)
 	}
 	return v, nil
+}
+
+// addRealServer reads a real server line with parse and appends it to the last service of
+// v: the one it is listed under.
+func addRealServer(v *IPVS, parse func() (RealServer, error)) error {
+	if len(v.Services) == 0 {
+		return expected("a service line before the first real server", "a real server")
+	}
+	rs, err := parse()
+	if err != nil {
+		return err
+	}
+	last := &v.Services[len(v.Services)-1]
+	last.RealServers = append(last.RealServers, rs)
+	return nil
 }
 
 // isIPVSAdmTitle recognises the three title lines, whatever their spacing.

@@ -207,15 +207,9 @@ func parseIPVSAdmCounters(text string, c ipvsadmCounters) (IPVS, error) {
 			}
 			continue
 		case f[0] == "->":
-			if len(v.Services) == 0 {
-				return fail(expected("a service line before the first real server", "a real server"))
-			}
-			rs, err := parseCounterRealServer(f[1:], c)
-			if err != nil {
+			if err := addRealServer(&v, func() (RealServer, error) { return parseCounterRealServer(f[1:], c) }); err != nil {
 				return fail(err)
 			}
-			last := &v.Services[len(v.Services)-1]
-			last.RealServers = append(last.RealServers, rs)
 			continue
 		}
 		vs, rest, err := parseIPVSAdmServiceName(f, "five counters")
