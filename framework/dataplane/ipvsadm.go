@@ -105,16 +105,25 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 			continue
 		}
 		vs, err := parseIPVSAdmService(fields)
+		if err == nil {
+			err = addService(&v, seen, vs)
+		}
 		if err != nil {
 			return fail(err)
 		}
-		if seen[vs.Key()] {
-			return fail(expected("each service once", "a second "+vs.Key().String()))
-		}
-		seen[vs.Key()] = true
-		v.Services = append(v.Services, vs)
 	}
 	return v, nil
+}
+
+// addService appends vs to v unless seen holds its key already: a listing names each
+// service once.
+func addService(v *IPVS, seen map[ServiceKey]bool, vs VirtualServer) error {
+	if seen[vs.Key()] {
+		return expected("each service once", "a second "+vs.Key().String())
+	}
+	seen[vs.Key()] = true
+	v.Services = append(v.Services, vs)
+	return nil
 }
 
 // addRealServer reads a real server line with parse and appends it to the last service of

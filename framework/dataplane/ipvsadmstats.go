@@ -216,14 +216,12 @@ func parseIPVSAdmCounters(text string, c ipvsadmCounters) (IPVS, error) {
 		if err == nil {
 			err = setCounters(&vs.Stats, &vs.Rates, rest, c, 0)
 		}
+		if err == nil {
+			err = addService(&v, seen, vs)
+		}
 		if err != nil {
 			return fail(err)
 		}
-		if seen[vs.Key()] {
-			return fail(expected("each service once", "a second "+vs.Key().String()))
-		}
-		seen[vs.Key()] = true
-		v.Services = append(v.Services, vs)
 	}
 	return v, nil
 }
