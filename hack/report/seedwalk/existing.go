@@ -214,6 +214,17 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 			w.run(ctx, ns)
 		}
 	}
+	// statsAfter lists each node's counters until they show its request to the ClusterIP.
+	statsAfter := func(s Step) {
+		for i, n := range nodes {
+			ns, before := s, StepStatsBefore
+			ns.NodeName = n.Name()
+			if i > 0 {
+				ns.Name, before = OnNode(s.Name, n.Name()), OnNode(StepStatsBefore, n.Name())
+			}
+			w.runUntil(ctx, ns, w.counted(before))
+		}
+	}
 	lsmod := lsmodStep()
 	lsmod.Heading = "2. the IPVS modules on every node (the walk loads none: it only reads)"
 	lsmod.Typed = "cat /proc/modules | grep -e ip_vs -e nf_conntrack"
@@ -255,13 +266,24 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 	ipvs.Typed = "ipvsdump -Ln"
 	ipvs.Note = "ipvsadm -Ln's output byte for byte, read over netlink by the inspector (the node need not have ipvsadm)"
 	everyNode(ipvs, nil)
-	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), curlClusterStep(f.ClusterIP)} {
+	// The inspector reads the counters with ipvsdump, which lists every virtual server.
+	const inspectorStats = "ipvsdump -Ln --stats"
+	statsBefore := statsBeforeStep(f.ClusterIP)
+	statsBefore.Typed = inspectorStats
+	statsBefore.Note = fmt.Sprintf("ipvsadm -Ln --stats's output, read over netlink by the inspector: TCP %s:%d is the ClusterIP's virtual server", f.ClusterIP, seedServicePort)
+	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), statsBefore, curlClusterStep(f.ClusterIP)} {
 		everyNode(s, nil)
 	}
 	everyNode(curlNodePortStep(""), func(n node.Node) string { return fmt.Sprintf("curl -sS http://%s:%d/", ips[n.Name()], seedNodePort) })
 	host := curlHostStep(f.HostNodePort)
 	host.Note = fmt.Sprintf("from this machine, at %s", f.HostNodePort)
 	w.run(ctx, host)
+	after := statsAfterStep(f.ClusterIP)
+	after.Typed = inspectorStats
+	statsAfter(after)
+	conns := connsAfterStep(f.ClusterIP)
+	conns.Typed = "ipvsdump -Ln"
+	everyNode(conns, nil)
 	return ctx.Err()
 }
 
