@@ -1,7 +1,8 @@
 // Package capture regenerates framework/dataplane/testdata/lab: it boots the kernel lab, sets
 // up a kube-proxy-like dataplane with state.sh (IPVS, kube-ipvs0, ipsets, iptables) and saves
-// what the node tools print about it, one file per command, for the dataplane parsers' tests.
-// `ipvs-e2e capture` (make lab-capture) runs it.
+// what the node tools print about it, one file per command, for the dataplane parsers' tests;
+// then it sends requests through a virtual server of traffic.sh's and saves the counter
+// listings (ipvsadm -Ln --stats, --rate). `ipvs-e2e capture` (make lab-capture) runs it.
 package capture
 
 import (
