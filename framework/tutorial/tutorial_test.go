@@ -182,6 +182,18 @@ func TestLeftoversAreNamedNotCharged(t *testing.T) {
 	}
 }
 
+// The counters check names what the listings showed, the connections after included.
+func TestCountersNamedOnARealRun(t *testing.T) {
+	r := realNodes(t)["v1.37.2-configmap"]
+	c, _ := Lookup(TrafficCounters)
+	v := c.Judge(r.facts, FromTranscript("lab-node", nodeAddress, r.transcript(t)))
+	want := "traffic went through IPVS: TCP 10.96.65.29:80 counted the 1 request(s) sent to it (Conns and InPkts) " +
+		"(Conns 0 -> 1, InPkts 0 -> 6, OutPkts 0 -> 4; then ActiveConn 0, InActConn 1)"
+	if !v.Pass || v.Name != want {
+		t.Errorf("%q (pass %v), want %q passing\n%s", v.Name, v.Pass, want, v.Detail)
+	}
+}
+
 // The seed's own section 4.1.3 text, Chinese notes included, is what the ClusterIP check
 // wants with the seed's addresses.
 func TestClusterIPServerOnTheSeedsText(t *testing.T) {
@@ -361,6 +373,11 @@ func TestChecksFail(t *testing.T) {
 		name: "the counters did not grow", run: "v1.37.2-configmap",
 		edit: func(t *testing.T, tr map[string]Output) { tr[ShownStatsAfter] = tr[ShownStatsBefore] },
 		fail: []string{TrafficCounters}, detail: "expected Conns and InPkts to grow by at least 1",
+	}, {
+		// A count in thousands cannot tell one request: the listing must be --exact.
+		name: "the counters in ipvsadm's short form", run: "v1.37.2-configmap",
+		edit: replace(ShownStatsAfter, "TCP  10.96.65.29:80                      1        6        4      412", "TCP  10.96.65.29:80                      1        6        4       1K"),
+		fail: []string{TrafficCounters}, detail: "list them with --exact",
 	}, {
 		name: "the counters after the requests could not be listed", run: "v1.37.2-configmap",
 		edit: failed(ShownStatsAfter, "exit status 2"),
