@@ -76,22 +76,9 @@ func decodeServiceMsg(b []byte) (dataplane.VirtualServer, error) {
 // decodeServiceAttrs reads the attributes of one answer of a service dump, for
 // decodeServiceMsg; the statistics' nests are kept as found in b.
 func decodeServiceAttrs(b []byte) (serviceAttrs, error) {
-	if len(b) < genlHeaderLen {
-		return serviceAttrs{}, fmt.Errorf("IPVS service message of %d bytes: expected at least the %d-byte generic netlink header", len(b), genlHeaderLen)
-	}
-	var nest []byte
-	found := false
-	err := walkAttrs(b[genlHeaderLen:], func(typ uint16, v []byte) error {
-		if typ == cmdAttrService && !found {
-			nest, found = v, true
-		}
-		return nil
-	})
-	if err == nil && !found {
-		err = fmt.Errorf("no IPVS_CMD_ATTR_SERVICE attribute: expected one per message")
-	}
+	nest, err := messageNest(b, cmdAttrService, "service", "IPVS_CMD_ATTR_SERVICE")
 	if err != nil {
-		return serviceAttrs{}, fmt.Errorf("IPVS service message: %w", err)
+		return serviceAttrs{}, err
 	}
 	var s serviceAttrs
 	err = walkAttrs(nest, func(typ uint16, v []byte) error {
@@ -156,6 +143,29 @@ func decodeServiceAttrs(b []byte) (serviceAttrs, error) {
 		}
 	}
 	return s, nil
+}
+
+// messageNest finds the nested attribute typ (named name) that an IPVS message of a dump
+// carries its object in, after the generic netlink header; kind names the object in errors.
+func messageNest(b []byte, typ uint16, kind, name string) ([]byte, error) {
+	if len(b) < genlHeaderLen {
+		return nil, fmt.Errorf("IPVS %s message of %d bytes: expected at least the %d-byte generic netlink header", kind, len(b), genlHeaderLen)
+	}
+	var nest []byte
+	found := false
+	err := walkAttrs(b[genlHeaderLen:], func(t uint16, v []byte) error {
+		if t == typ && !found {
+			nest, found = v, true
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("no %s attribute: expected one per message", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("IPVS %s message: %w", kind, err)
+	}
+	return nest, nil
 }
 
 // walkAttrs calls fn with the type (flags stripped) and value of each netlink attribute

@@ -126,22 +126,9 @@ func decodeDestStats(b []byte, family int) (dataplane.RealServerKey, *dataplane.
 	fail := func(err error) (dataplane.RealServerKey, *dataplane.Stats, *dataplane.Rates, error) {
 		return dataplane.RealServerKey{}, nil, nil, fmt.Errorf("IPVS destination message: %w", err)
 	}
-	if len(b) < genlHeaderLen {
-		return fail(fmt.Errorf("%d bytes: expected at least the %d-byte generic netlink header", len(b), genlHeaderLen))
-	}
-	var nest []byte
-	found := false
-	err := walkAttrs(b[genlHeaderLen:], func(typ uint16, v []byte) error {
-		if typ == cmdAttrDest && !found {
-			nest, found = v, true
-		}
-		return nil
-	})
-	if err == nil && !found {
-		err = errors.New("no IPVS_CMD_ATTR_DEST attribute: expected one per message")
-	}
+	nest, err := messageNest(b, cmdAttrDest, "destination", "IPVS_CMD_ATTR_DEST")
 	if err != nil {
-		return fail(err)
+		return dataplane.RealServerKey{}, nil, nil, err
 	}
 	var addr, stats, stats64 []byte
 	var port uint16
