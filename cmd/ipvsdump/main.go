@@ -34,17 +34,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, kernel.Linux))
 }
 
-const usageText = `Usage: ipvsdump [-o ipvsadm|save|json|state] [--timeout] [--links] [--ipsets] [--iptables]
+const usageText = `Usage: ipvsdump [-o ipvsadm|save|json|state] [--timeout | --stats | --rate [--exact]] [--links] [--ipsets] [--iptables]
        ipvsdump serve [--listen ADDR] [--host-root DIR] [--node NAME]   (the node inspector; serve --help)
 
 Prints the IPVS table as ` + "`ipvsadm -Ln`" + ` prints it, byte for byte.
 
 Output formats (-o):
   ipvsadm  the table as ipvsadm -Ln (default); --timeout prints the timeouts instead,
-           as ipvsadm -L --timeout; --links, --ipsets and --iptables append those parts
-           as ip addr, ipset save and iptables-save would
+           as ipvsadm -L --timeout; --stats and --rate the traffic counters, as
+           ipvsadm -Ln --stats and --rate (--exact: whole numbers, not 123K); --links,
+           --ipsets and --iptables append those parts as ip addr, ipset save and
+           iptables-save would
   save     the table as ipvsadm -Sn
-  json     the table and its timeouts as JSON
+  json     the table and its timeouts as JSON; with --stats or --rate, each virtual
+           and real server's counters too
   state    the node's whole dataplane as JSON: IPVS, links (kube-ipvs0), ipsets,
            iptables and ip6tables; turn a part off with --links=false, --ipsets=false or
            --iptables=false; without --iptables a ruleset whose *-save binary is not
@@ -68,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 	ipsets := fs.Bool("ipsets", false, "also print ip sets")
 	iptables := fs.Bool("iptables", false, "also print the iptables and ip6tables rulesets")
 	node := fs.String("node", "", "node name recorded by -o state (default: the host name)")
+	stats := fs.Bool("stats", false, "print the traffic counters (Conns, InPkts, OutPkts, InBytes, OutBytes) as ipvsadm -Ln --stats")
+	rate := fs.Bool("rate", false, "print the rates (CPS, InPPS, OutPPS, InBPS, OutBPS) as ipvsadm -Ln --rate")
+	exact := fs.Bool("exact", false, "with --stats or --rate, print whole numbers instead of ipvsadm's 123K, 45M")
 	// ipvsadm's listing flags, accepted so that `ipvsdump -Ln` works as the habit types it.
 	for _, name := range []string{"L", "n", "Ln"} {
 		fs.Bool(name, false, "accepted for ipvsadm compatibility; no effect")
@@ -86,7 +92,16 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	opts := kernel.ReadOptions{Node: *node, IPVS: !*timeout, Timeouts: *timeout,
+	counters := *stats || *rate
+	if counters && (*stats == *rate || *timeout) {
+		fmt.Fprintln(stderr, "ipvsdump: --stats, --rate and --timeout each choose what is listed: give one of them")
+		return exitUsage
+	}
+	if counters && *output != "ipvsadm" && *output != "json" {
+		fmt.Fprintf(stderr, "ipvsdump: -o %s does not print counters: --stats and --rate go with -o ipvsadm or -o json\n", *output)
+		return exitUsage
+	}
+	opts := kernel.ReadOptions{Node: *node, IPVS: !*timeout, Timeouts: *timeout, Stats: counters,
 		Links: *links, IPSets: *ipsets, IPTables: *iptables, IP6Tables: *iptables}
 	switch *output {
 	case "ipvsadm":
@@ -134,16 +149,25 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 	var out string
 	switch *output {
 	case "ipvsadm":
-		title := dataplane.IPVSAdmHeader
+		listing := ipvsadmList
+		switch {
+		case *timeout:
+			listing = ipvsadmTimeouts
+		case *stats:
+			listing = ipvsadmStats
+		case *rate:
+			listing = ipvsadmRate
+		}
+		title := listing.header()
 		if r, ok := k.IPVS.(ipvs.InfoReader); ok && !*timeout {
 			info, err := r.Info()
 			if err != nil {
 				fmt.Fprintf(stderr, "ipvsdump: %v\n", err)
 				return exitRead
 			}
-			title = ipvsadmTitle(info)
+			title = ipvsadmTitle(title, info)
 		}
-		out = ipvsadmText(s, *timeout, title)
+		out = ipvsadmText(s, listing, *exact, title)
 	case "save":
 		out = dataplane.FormatIPVSAdmSave(s.IPVS)
 	case "json":
@@ -162,21 +186,47 @@ func run(args []string, stdout, stderr io.Writer, open func() (*kernel.Kernel, e
 	return exitOK
 }
 
-// ipvsadmTitle is ipvsadm's title with the kernel's IPVS version and connection table
+// ipvsadmListing is what -o ipvsadm lists, as ipvsadm's listing options choose it.
+type ipvsadmListing int
+
+const (
+	ipvsadmList     ipvsadmListing = iota // -Ln
+	ipvsadmTimeouts                       // -Ln --timeout
+	ipvsadmStats                          // -Ln --stats
+	ipvsadmRate                           // -Ln --rate
+)
+
+// header is the listing's title with ipvsadm's usual version line.
+func (l ipvsadmListing) header() string {
+	switch l {
+	case ipvsadmStats:
+		return dataplane.IPVSAdmStatsHeader
+	case ipvsadmRate:
+		return dataplane.IPVSAdmRateHeader
+	}
+	return dataplane.IPVSAdmHeader
+}
+
+// ipvsadmTitle is a listing's header with the kernel's IPVS version and connection table
 // size in its first line, as ipvsadm prints them (from the same netlink command).
-func ipvsadmTitle(info ipvs.Info) string {
-	_, columns, _ := strings.Cut(dataplane.IPVSAdmHeader, "\n")
+func ipvsadmTitle(header string, info ipvs.Info) string {
+	_, columns, _ := strings.Cut(header, "\n")
 	return fmt.Sprintf("IP Virtual Server version %s (size=%d)\n", info, info.ConnTableSize) + columns
 }
 
-// ipvsadmText is the default output: the table under title (or the timeouts), then each
+// ipvsadmText is the default output: the listing under title (or the timeouts), then each
 // extra part read, after a blank line and a "# command" title naming the tool whose output
 // it mimics.
-func ipvsadmText(s dataplane.State, timeout bool, title string) string {
+func ipvsadmText(s dataplane.State, listing ipvsadmListing, exact bool, title string) string {
 	var b strings.Builder
-	if timeout {
+	switch listing {
+	case ipvsadmTimeouts:
 		b.WriteString(dataplane.FormatIPVSAdmTimeouts(s.IPVS.Timeouts))
-	} else {
+	case ipvsadmStats:
+		b.WriteString(title + dataplane.FormatIPVSAdmStats(s.IPVS, exact))
+	case ipvsadmRate:
+		b.WriteString(title + dataplane.FormatIPVSAdmRate(s.IPVS, exact))
+	default:
 		b.WriteString(title + dataplane.FormatIPVSAdm(s.IPVS, false))
 	}
 	extra := func(title, text string) {

@@ -89,35 +89,56 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 	var v IPVS
 	seen := map[ServiceKey]bool{}
 	for l, fields := range fieldLines(text) {
-		if isIPVSAdmTitle(fields) {
-			continue
-		}
 		fail := func(err error) (IPVS, error) {
 			return IPVS{}, &ParseError{Format: ipvsadmFormat, Line: l.n, Text: l.text, Err: err}
 		}
+		if c, ok := counterTitle(fields); ok {
+			return fail(expected(`the title "Prot LocalAddress:Port Scheduler Flags"`, "the title of "+c.format()+" (read it with "+c.parser()+")"))
+		}
+		if isIPVSAdmTitle(fields) {
+			continue
+		}
 		if fields[0] == "->" {
-			if len(v.Services) == 0 {
-				return fail(expected("a service line before the first real server", "a real server"))
-			}
-			rs, err := parseRealServerColumns(fields[1:], parseAddrPort)
-			if err != nil {
+			if err := addRealServer(&v, func() (RealServer, error) { return parseRealServerColumns(fields[1:], parseAddrPort) }); err != nil {
 				return fail(err)
 			}
-			last := &v.Services[len(v.Services)-1]
-			last.RealServers = append(last.RealServers, rs)
 			continue
 		}
 		vs, err := parseIPVSAdmService(fields)
+		if err == nil {
+			err = addService(&v, seen, vs)
+		}
 		if err != nil {
 			return fail(err)
 		}
-		if seen[vs.Key()] {
-			return fail(expected("each service once", "a second "+vs.Key().String()))
-		}
-		seen[vs.Key()] = true
-		v.Services = append(v.Services, vs)
 	}
 	return v, nil
+}
+
+// addService appends vs to v unless seen holds its key already: a listing names each
+// service once.
+func addService(v *IPVS, seen map[ServiceKey]bool, vs VirtualServer) error {
+	if seen[vs.Key()] {
+		return expected("each service once", "a second "+vs.Key().String())
+	}
+	seen[vs.Key()] = true
+	v.Services = append(v.Services, vs)
+	return nil
+}
+
+// addRealServer reads a real server line with parse and appends it to the last service of
+// v: the one it is listed under.
+func addRealServer(v *IPVS, parse func() (RealServer, error)) error {
+	if len(v.Services) == 0 {
+		return expected("a service line before the first real server", "a real server")
+	}
+	rs, err := parse()
+	if err != nil {
+		return err
+	}
+	last := &v.Services[len(v.Services)-1]
+	last.RealServers = append(last.RealServers, rs)
+	return nil
 }
 
 // isIPVSAdmTitle recognises the three title lines, whatever their spacing.
@@ -136,26 +157,46 @@ func isIPVSAdmTitle(f []string) bool {
 // parseIPVSAdmService reads "TCP 10.96.0.1:443 rr [(flags)] [persistent N [mask M]] [ops]"
 // or "FWM 1 [IPv6] rr ...".
 func parseIPVSAdmService(f []string) (VirtualServer, error) {
+	vs, rest, err := parseIPVSAdmServiceName(f, "scheduler")
+	if err != nil {
+		return vs, err
+	}
+	if c := rest[0][0]; c >= '0' && c <= '9' {
+		// Every scheduler's name starts with a letter: this is the line of a counter
+		// listing (ipvsadm -Ln --stats or --rate), whose numbers take the scheduler's place.
+		return vs, expected("a scheduler name", quoteFound(rest[0])+", a number: ipvsadm -Ln --stats or --rate output is read by ParseIPVSAdmStats or ParseIPVSAdmRate")
+	}
+	if !validScheduler(rest[0]) {
+		return vs, expected("a scheduler name", quoteFound(rest[0]))
+	}
+	vs.Scheduler = rest[0]
+	return vs, parseServiceOptions(&vs, rest[1:])
+}
+
+// parseIPVSAdmServiceName reads the service column that every ipvsadm listing starts a
+// service line with, "TCP 10.96.0.1:443" or "FWM 1 [IPv6]", and returns the fields after
+// it, at least one: next names what must follow.
+func parseIPVSAdmServiceName(f []string, next string) (VirtualServer, []string, error) {
 	var vs VirtualServer
-	rest := f
+	var rest []string
 	switch f[0] {
 	case "TCP", "UDP", "SCTP":
 		if len(f) < 3 {
-			return vs, expected("protocol, address:port and scheduler", fmt.Sprintf("%d fields", len(f)))
+			return vs, nil, expected("protocol, address:port and "+next, fmt.Sprintf("%d fields", len(f)))
 		}
 		a, p, err := parseAddrPort(f[1])
 		if err != nil {
-			return vs, err
+			return vs, nil, err
 		}
 		vs.Protocol, vs.Address, vs.Port, vs.Family = Protocol(f[0]), a, p, addrFamily(a)
 		rest = f[2:]
 	case "FWM":
 		if len(f) < 3 {
-			return vs, expected("FWM, mark and scheduler", fmt.Sprintf("%d fields", len(f)))
+			return vs, nil, expected("FWM, mark and "+next, fmt.Sprintf("%d fields", len(f)))
 		}
 		m, err := parseFWMark(f[1])
 		if err != nil {
-			return vs, err
+			return vs, nil, err
 		}
 		vs.FWMark, vs.Family = m, 4
 		rest = f[2:]
@@ -163,17 +204,13 @@ func parseIPVSAdmService(f []string) (VirtualServer, error) {
 			vs.Family = 6
 			rest = rest[1:]
 			if len(rest) == 0 {
-				return vs, expected("a scheduler after IPv6", "end of line")
+				return vs, nil, expected(next+" after IPv6", "end of line")
 			}
 		}
 	default:
-		return vs, expected(`a service line ("TCP", "UDP", "SCTP" or "FWM") or a real server line ("->")`, quoteFound(f[0]))
+		return vs, nil, expected(`a service line ("TCP", "UDP", "SCTP" or "FWM") or a real server line ("->")`, quoteFound(f[0]))
 	}
-	if !validScheduler(rest[0]) {
-		return vs, expected("a scheduler name", quoteFound(rest[0]))
-	}
-	vs.Scheduler = rest[0]
-	return vs, parseServiceOptions(&vs, rest[1:])
+	return vs, rest, nil
 }
 
 // addrFamily is the Family of a service read with its address: 6 for any IPv6 address,

@@ -365,6 +365,9 @@ func TestLabCapturesAreAllRead(t *testing.T) {
 		"ip-j-addr-show-kube-ipvs0.json": true, "ip-j-d-addr-show-kube-ipvs0.json": true,
 		"ipset-save.txt": true, "ipset-list.txt": true,
 		"iptables-save.txt": true, "iptables-t-nat-S.txt": true, "iptables-t-filter-S.txt": true, "ip6tables-save.txt": true,
+		// ipvsadmstats_test.go
+		"ipvsadm-Ln-stats.txt": true, "ipvsadm-Ln-stats-exact.txt": true, "ipvsadm-Ln-rate.txt": true,
+		"ipvsadm-Ln-rate-exact.txt": true, "ipvsadm-Ln-stats-t-traffic.txt": true, "ipvsadm-Ln-t-traffic.txt": true,
 	}
 	for _, f := range fixture.Glob(t, "lab/*") {
 		if !read[strings.TrimPrefix(f, "lab/")] {

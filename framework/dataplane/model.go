@@ -112,6 +112,10 @@ type VirtualServer struct {
 	// SchedFlags holds SchedFlag1..3.
 	SchedFlags  uint32       `json:"schedFlags,omitempty"`
 	RealServers []RealServer `json:"realServers,omitempty"`
+	// Stats and Rates are the virtual server's traffic counters and rate estimates: what
+	// the kernel reports, nil when not read, ignored by Equal and Diff.
+	Stats *Stats `json:"stats,omitempty"`
+	Rates *Rates `json:"rates,omitempty"`
 }
 
 // RealServer is one destination of a virtual server.
@@ -123,6 +127,35 @@ type RealServer struct {
 	// Connection counters: what the kernel reports, ignored by Equal and Diff.
 	ActiveConns   int `json:"activeConns"`
 	InactiveConns int `json:"inactiveConns"`
+	// Stats and Rates are the real server's share of its virtual server's, as for
+	// VirtualServer: nil when not read, ignored by Equal and Diff.
+	Stats *Stats `json:"stats,omitempty"`
+	Rates *Rates `json:"rates,omitempty"`
+}
+
+// Stats are the traffic counters IPVS keeps for a virtual or a real server since it was
+// added (or zeroed with ipvsadm -Z): the columns of `ipvsadm -Ln --stats`.
+type Stats struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"inPkts"`
+	OutPkts  uint64 `json:"outPkts"`
+	InBytes  uint64 `json:"inBytes"`
+	OutBytes uint64 `json:"outBytes"`
+	// Rounded is true when a value was read from ipvsadm's short form (without --exact,
+	// 123K, 45M, 6G, 7T): it is then rounded down to that unit.
+	Rounded bool `json:"rounded,omitempty"`
+}
+
+// Rates are the kernel's estimates per second of the same traffic, averaged over a few
+// seconds: the columns of `ipvsadm -Ln --rate`.
+type Rates struct {
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"inPPS"`
+	OutPPS uint64 `json:"outPPS"`
+	InBPS  uint64 `json:"inBPS"`
+	OutBPS uint64 `json:"outBPS"`
+	// Rounded is as for Stats.
+	Rounded bool `json:"rounded,omitempty"`
 }
 
 // IsIPv6 tells whether the virtual server is an IPv6 one.

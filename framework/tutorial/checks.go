@@ -3,6 +3,7 @@ package tutorial
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ const (
 	TrafficClusterIP = "traffic-clusterip"
 	TrafficNodePort  = "traffic-nodeport"
 	TrafficHost      = "traffic-host"
+	TrafficCounters  = "traffic-counters"
 )
 
 // Checks are the tutorial's checks, in the order the seed meets them (sections 4.1.3 and
@@ -113,6 +115,13 @@ var Checks = []Check{{
 		return lang.T(lang.CheckTrafficHost, f.HostEndpoint)
 	},
 	judge: func(f Facts, n Node) finding { return answered(f, n, ShownCurlHost) },
+}, {
+	ID:      TrafficCounters,
+	Asserts: "traffic went through IPVS: between two `ipvsadm -Ln --stats` listings, the ClusterIP virtual server's Conns and InPkts grew by at least the number of requests sent to it",
+	name: func(f Facts, n Node) lang.Text {
+		return lang.T(lang.CheckTrafficCounters, f.vip(), f.Requests)
+	},
+	judge: trafficCounters,
 }}
 
 func (f Facts) service() string { return f.Namespace + "/" + fixtures.SeedServiceName }
@@ -280,4 +289,66 @@ func answered(f Facts, n Node, cmd string) finding {
 		return finding{failure: "the answer was empty"}
 	}
 	return finding{}
+}
+
+// trafficCounters judges by the kernel's own counters what the traffic checks judge by
+// the answer: the ClusterIP virtual server counted a connection and its packets for each
+// request. An answer alone could come another way (a stale iptables rule, a local listener).
+func trafficCounters(f Facts, n Node) finding {
+	if f.Requests <= 0 {
+		return finding{failure: "no request was sent between the two listings (Facts.Requests is 0): there is nothing to count"}
+	}
+	a, err := netip.ParseAddr(f.ClusterIP)
+	if err != nil {
+		return finding{failure: fmt.Sprintf("the ClusterIP %q is not an address", f.ClusterIP)}
+	}
+	key := dataplane.ServiceKey{Protocol: dataplane.TCP, Address: a, Port: fixtures.SeedPort}
+	before, err := shownStats(n, ShownStatsBefore, key)
+	if err != nil {
+		return finding{failure: err.Error()}
+	}
+	after, err := shownStats(n, ShownStatsAfter, key)
+	if err != nil {
+		return finding{failure: err.Error()}
+	}
+	note := lang.T(lang.NoteCounters, before.Conns, after.Conns, before.InPkts, after.InPkts, before.OutPkts, after.OutPkts)
+	if active, inactive, ok := shownConnections(n, key); ok {
+		note = lang.T(lang.NoteCountersConns, note, active, inactive)
+	}
+	want := uint64(f.Requests)
+	switch {
+	case before.Rounded || after.Rounded:
+		return finding{note: note, failure: "the counters are in ipvsadm's short form (123K): list them with --exact to count requests"}
+	case after.Conns < before.Conns+want || after.InPkts < before.InPkts+want:
+		return finding{note: note, failure: fmt.Sprintf("expected Conns and InPkts to grow by at least %d, the requests sent: the requests did not go through %s",
+			want, key)}
+	}
+	return finding{note: note}
+}
+
+// shownStats reads a virtual server's counters from an `ipvsadm -Ln --stats` output.
+func shownStats(n Node, cmd string, key dataplane.ServiceKey) (dataplane.Stats, error) {
+	v, err := parsed(n.Transcript, cmd, dataplane.ParseIPVSAdmStats)
+	if err != nil {
+		return dataplane.Stats{}, err
+	}
+	vs, ok := v.Service(key)
+	if !ok {
+		return dataplane.Stats{}, fmt.Errorf("%q lists no %s:\n%s", cmd, key, n.Transcript[cmd].Text)
+	}
+	return *vs.Stats, nil
+}
+
+// shownConnections sums a virtual server's ActiveConn and InActConn over its real servers,
+// from the `ipvsadm -Ln` listing after the requests, when there is one.
+func shownConnections(n Node, key dataplane.ServiceKey) (active, inactive int, ok bool) {
+	v, err := parsed(n.Transcript, ShownConnsAfter, dataplane.ParseIPVSAdm)
+	if err != nil {
+		return 0, 0, false
+	}
+	vs, ok := v.Service(key)
+	for _, rs := range vs.RealServers {
+		active, inactive = active+rs.ActiveConns, inactive+rs.InactiveConns
+	}
+	return active, inactive, ok
 }

@@ -1,9 +1,10 @@
 // Package tutorial holds the seed tutorial's checks: one table of named assertions about
 // what a node shows once kube-proxy runs in ipvs mode and the seed's Service exists
 // (section 4: the ClusterIP virtual server, the NodePort, kube-ipvs0, the KUBE-NODE-PORT
-// rule, the nat budget, no iptables-mode Service chains, traffic). Each check judges a
-// Node - its dataplane.State and, where the check is about what a person sees, the
-// command transcript - and returns a Verdict with the evidence.
+// rule, the nat budget, no iptables-mode Service chains, traffic, and the ClusterIP virtual
+// server's counters counting it). Each check judges a Node - its dataplane.State and,
+// where the check is about what a person sees, the command transcript - and returns a
+// Verdict with the evidence.
 //
 // The seedlab suite (suites/seedlab) and `make lab`'s walk (hack/report/seedwalk) both
 // judge with this table, so the tutorial has one oracle. A verdict's title is a message of
@@ -45,6 +46,9 @@ type Facts struct {
 	// HostEndpoint is where the host reaches NodePort 30089 (a forward, e.g. 127.0.0.1:33881);
 	// it only names the host traffic check.
 	HostEndpoint string
+	// Requests is how many HTTP requests went to the ClusterIP between the two counter
+	// listings (ShownStatsBefore, ShownStatsAfter): its virtual server must count them.
+	Requests int
 }
 
 func (f Facts) scheduler() string {
@@ -85,6 +89,11 @@ const (
 	ShownCurlClusterIP = "curl http://<ClusterIP>/ on the node"
 	ShownCurlNodePort  = "curl http://<node address>:30089/ on the node"
 	ShownCurlHost      = "curl http://<host endpoint>/ on the host"
+	// The ClusterIP virtual server's counters before and after the requests, and its
+	// connections after them.
+	ShownStatsBefore = "ipvsadm -Ln --stats -t <ClusterIP>:80 before the requests"
+	ShownStatsAfter  = "ipvsadm -Ln --stats -t <ClusterIP>:80 after the requests"
+	ShownConnsAfter  = "ipvsadm -Ln -t <ClusterIP>:80 after the requests"
 )
 
 // Node is what the checks read of one node.

@@ -143,6 +143,9 @@ type ReadOptions struct {
 	// IPVS reads the virtual servers with their real servers, Timeouts the IPVS timeouts.
 	IPVS     bool
 	Timeouts bool
+	// Stats reads, with IPVS, the traffic counters of every virtual and real server
+	// (dataplane.Stats and Rates); the IPVS handle must be an ipvs.StatsReader.
+	Stats bool
 	// Links reads every link with its addresses (kube-ipvs0 among them).
 	Links bool
 	// IPSets reads every ip set with its members.
@@ -178,6 +181,14 @@ func Read(k *Kernel, opts ReadOptions) (dataplane.State, error) {
 		}
 	}
 	read(opts.IPVS, "IPVS services", k.IPVS, func() (err error) {
+		if opts.Stats {
+			r, ok := k.IPVS.(ipvs.StatsReader)
+			if !ok {
+				return fmt.Errorf("this IPVS handle (%T) does not read the kernel's traffic counters: expected the Linux one", k.IPVS)
+			}
+			s.IPVS.Services, err = r.ServicesWithStats()
+			return err
+		}
 		s.IPVS.Services, err = k.IPVS.Services()
 		return err
 	})

@@ -114,6 +114,30 @@ func Checks(text string, suiteEnv func() *e2e.Env) bool {
 			}
 		})
 
+		// The ClusterIP's virtual server counts the request: its counters (ipvsdump -Ln --stats,
+		// which prints ipvsadm's listing) before and after one GET, judged by the tutorial's
+		// check. The kernel adds its per-CPU counters up every 2 seconds, hence the Eventually.
+		It(check(tutorial.TrafficCounters).Asserts, Label("traffic", tutorial.TrafficCounters), func(ctx SpecContext) {
+			stats := func(n node.Node) (string, error) {
+				out, err := node.Output(ctx, n, node.DefaultIPVSDumpPath, "-Ln", "--stats", "--exact")
+				return string(out), err
+			}
+			f := facts
+			f.Requests = 1
+			for _, n := range env.Nodes {
+				before, err := stats(n)
+				Expect(err).NotTo(HaveOccurred(), "node %s", n.Name())
+				_, err = e2e.CurlFromNode(ctx, n, "http://"+net.JoinHostPort(facts.ClusterIP, "80")+"/")
+				Expect(err).NotTo(HaveOccurred(), "node %s", n.Name())
+				Eventually(ctx, func(g Gomega) {
+					after, err := stats(n)
+					g.Expect(err).NotTo(HaveOccurred())
+					expectPass(g, check(tutorial.TrafficCounters).Judge(f, tutorial.Node{Name: n.Name(), Transcript: map[string]tutorial.Output{
+						tutorial.ShownStatsBefore: {Text: before}, tutorial.ShownStatsAfter: {Text: after}}}))
+				}).WithTimeout(env.Wait()).WithPolling(e2e.Poll).Should(Succeed(), "node %s", n.Name())
+			}
+		})
+
 		It(check(tutorial.TrafficNodePort).Asserts, Label("traffic", tutorial.TrafficNodePort), func(ctx SpecContext) {
 			for _, n := range env.Nodes {
 				internal, err := env.InternalIP(ctx, n.Name())

@@ -113,8 +113,8 @@ func TestFindings(t *testing.T) {
 		want:      []string{"4: TCP 10.0.2.15:30089 uses the scheduler rr, not wrr", "6: TCP 10.106.71.137:80 uses the scheduler rr, not wrr"},
 	}, {
 		name: "a ClusterIP missing from kube-ipvs0",
-		in:   walk("ipvsadm.txt") + "# ip addr show kube-ipvs0\n" + strings.ReplaceAll(walk("kube-ipvs0.txt"), "10.96.138.241", "10.96.138.242"),
-		want: []string{"8: the ClusterIP 10.96.138.241 is not on kube-ipvs0"},
+		in:   walk("ipvsadm.txt") + "# ip addr show kube-ipvs0\n" + strings.ReplaceAll(walk("kube-ipvs0.txt"), "10.96.65.29", "10.96.65.30"),
+		want: []string{"8: the ClusterIP 10.96.65.29 is not on kube-ipvs0"},
 	}, {
 		name: "ip addr without kube-ipvs0",
 		// The links of a kind-like node before its kube-ipvs0 (lo and eth0).
@@ -126,7 +126,7 @@ func TestFindings(t *testing.T) {
 		want: []string{
 			"11: nat/KUBE-NODEPORTS (0 rules, 0 jumps to it) is left from iptables mode",
 			"13: nat/KUBE-PROXY-CANARY (0 rules, 0 jumps to it) is left",
-			"14: nat/KUBE-SEP-265WCTMT3LMAVD4C (2 rules, 1 jumps to it) is left",
+			"14: nat/KUBE-SEP-AUYHRVTCKFHNRLUC (2 rules, 1 jumps to it) is left",
 			"16: nat/KUBE-SVC-NPX46M4PTMTKRN6Y (2 rules, 0 jumps to it) is left",
 		},
 	}, {
@@ -226,7 +226,7 @@ func TestServicesFromCluster(t *testing.T) {
 	ext.Spec.ExternalIPs = []string{"198.51.100.4"}
 	client := fake.NewClientset(
 		svc("default", "kubernetes", corev1.ServiceTypeClusterIP, "10.96.0.1", 443, 0, "https"),
-		svc("default", "service-test1", corev1.ServiceTypeNodePort, "10.96.138.241", 80, 30089, "http"),
+		svc("default", "service-test1", corev1.ServiceTypeNodePort, "10.96.65.29", 80, 30089, "http"),
 		lb, ext,
 	)
 	services, err := ListServices(context.Background(), client)
@@ -242,7 +242,7 @@ func TestServicesFromCluster(t *testing.T) {
 	want := map[int]string{
 		5:  "NodePort 30089 on the node address 10.0.2.15, Service default/service-test1 port http (type NodePort)",
 		7:  "ClusterIP 10.96.0.1 port 443, Service default/kubernetes port https (type ClusterIP)",
-		9:  "ClusterIP 10.96.138.241 port 80, Service default/service-test1 port http (type NodePort)",
+		9:  "ClusterIP 10.96.65.29 port 80, Service default/service-test1 port http (type NodePort)",
 		11: "load-balancer IP 192.0.2.10 port 443, Service shop/front port 443 (type LoadBalancer)",
 		13: "external IP 198.51.100.4 port 8080, Service shop/legacy port http-alt (type ClusterIP)",
 		15: "ClusterIP 10.96.99.99 port 80, in the service CIDR",

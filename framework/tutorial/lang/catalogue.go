@@ -58,6 +58,10 @@ const (
 	NoteCurlNodePort     ID = "step.note.curl-nodeport"
 	NoteCurlHost         ID = "step.note.curl-host"
 	NoteCurlHostExisting ID = "step.note.curl-host-existing"
+	NoteStatsBefore      ID = "step.note.stats-before"
+	NoteStatsInspector   ID = "step.note.stats-inspector"
+	NoteStatsAfter       ID = "step.note.stats-after"
+	NoteConnsAfter       ID = "step.note.conns-after"
 	StepExitStatus       ID = "step.exit-status"
 	StepLabError         ID = "step.lab-error"
 
@@ -110,6 +114,9 @@ const (
 	CheckTrafficCluster  ID = "check.traffic-clusterip"
 	CheckTrafficNodePort ID = "check.traffic-nodeport"
 	CheckTrafficHost     ID = "check.traffic-host"
+	CheckTrafficCounters ID = "check.traffic-counters"
+	NoteCounters         ID = "check.note.counters"
+	NoteCountersConns    ID = "check.note.counters-connections"
 	NoteOtherAddresses   ID = "check.note.other-addresses"
 	NoteLeftoverRules    ID = "check.note.leftover-rules"
 	NoteRuleCount        ID = "check.note.rule-count"
@@ -218,6 +225,13 @@ var catalogue = []entry{
 	{NoteNATCount, "section 1.3: ipvs mode needs few iptables rules, no more than 20, however many Services there are",
 		"1.3 基本流程:无论有多少 Service,ipvs 模式只需极少量的 iptables 规则,不超过 20 条"},
 	{NoteCurlClusterIP, "the Pod answers with its name", "Pod 以自己的名字作答"},
+	{NoteStatsBefore, "the ClusterIP virtual server's counters before the requests: connections, packets and bytes it forwarded",
+		"请求之前 ClusterIP 虚拟服务器的计数器:它转发过的连接数、包数和字节数"},
+	{NoteStatsInspector, "ipvsadm -Ln --stats's output, read over netlink by the inspector: TCP %s is the ClusterIP's virtual server",
+		"即 ipvsadm -Ln --stats 的输出,由检查器通过 netlink 读取:TCP %s 是 ClusterIP 的虚拟服务器"},
+	{NoteStatsAfter, "after the %s request(s) to the ClusterIP: the kernel adds its per-CPU counters up every 2 seconds, so the walk lists them until they show it (at most %s)",
+		"向 ClusterIP 发出 %s 个请求之后:内核每 2 秒汇总一次各 CPU 的计数器,所以演练会反复列出,直到计数器体现出请求(最多 %s)"},
+	{NoteConnsAfter, "the request's connection, closed: InActConn until its TIME_WAIT ends", "请求的连接已关闭:在 TIME_WAIT 结束前计入 InActConn"},
 	{NoteCurlNodePort, "%s is the node's address", "%s 是节点的地址"},
 	{NoteCurlHost, "from the host: QEMU forwards %s to the node's port %s", "从主机访问:QEMU 把 %s 转发到节点的 %s 端口"},
 	{NoteCurlHostExisting, "from this machine, at %s", "从本机访问 %s"},
@@ -278,6 +292,10 @@ var catalogue = []entry{
 	{CheckTrafficCluster, "from the node, the ClusterIP %s reaches the Pod", "从节点访问 ClusterIP %s 能到达 Pod"},
 	{CheckTrafficNodePort, "from the node, the NodePort %s reaches the Pod", "从节点访问 NodePort %s 能到达 Pod"},
 	{CheckTrafficHost, "from the host, the NodePort (forwarded from %s) reaches the Pod", "从主机访问 NodePort(经 %s 转发)能到达 Pod"},
+	{CheckTrafficCounters, "traffic went through IPVS: TCP %s counted the %s request(s) sent to it (Conns and InPkts)",
+		"流量经过了 IPVS:TCP %s 计入了发给它的 %s 个请求(Conns 和 InPkts)"},
+	{NoteCounters, "Conns %s -> %s, InPkts %s -> %s, OutPkts %s -> %s", "Conns %s -> %s,InPkts %s -> %s,OutPkts %s -> %s"},
+	{NoteCountersConns, "%s; then ActiveConn %s, InActConn %s", "%s;随后 ActiveConn %s,InActConn %s"},
 	{NoteOtherAddresses, "and on its %s other addresses", "以及它的另外 %s 个地址"},
 	{NoteRuleCount, "%s", "%s 条"},
 	{NoteLeftoverRules, "%s; %s more are the iptables proxier's leftovers", "%s 条;另有 %s 条是 iptables 代理的遗留"},

@@ -1,7 +1,8 @@
 // Package capture regenerates framework/dataplane/testdata/lab: it boots the kernel lab, sets
 // up a kube-proxy-like dataplane with state.sh (IPVS, kube-ipvs0, ipsets, iptables) and saves
-// what the node tools print about it, one file per command, for the dataplane parsers' tests.
-// `ipvs-e2e capture` (make lab-capture) runs it.
+// what the node tools print about it, one file per command, for the dataplane parsers' tests;
+// then it sends requests through a virtual server of traffic.sh's and saves the counter
+// listings (ipvsadm -Ln --stats, --rate). `ipvs-e2e capture` (make lab-capture) runs it.
 package capture
 
 import (
@@ -25,8 +26,16 @@ import (
 //go:embed state.sh
 var stateScript []byte
 
-// stateScriptSum is the hex sha256 of stateScript.
-func stateScriptSum() string { return fmt.Sprintf("%x", sha256.Sum256(stateScript)) }
+// trafficScript sends requests through a virtual server of its own after the captures of
+// state.sh's table, for the counter captures. It is part of what the README's sha256 names.
+//
+//go:embed traffic.sh
+var trafficScript []byte
+
+// stateScriptSum is the hex sha256 of stateScript and trafficScript concatenated.
+func stateScriptSum() string {
+	return fmt.Sprintf("%x", sha256.Sum256(append(append([]byte(nil), stateScript...), trafficScript...)))
+}
 
 // captures are the files written and the guest commands whose output they hold.
 var captures = []struct{ file, cmd string }{
@@ -46,6 +55,17 @@ var captures = []struct{ file, cmd string }{
 	{"ip6tables-save.txt", "ip6tables-save"},
 }
 
+// counterCaptures are taken after traffic.sh, which adds TCP 10.96.0.60:80 and sends it
+// five requests; the captures above hold the table before.
+var counterCaptures = []struct{ file, cmd string }{
+	{"ipvsadm-Ln-stats.txt", "ipvsadm -Ln --stats"},
+	{"ipvsadm-Ln-stats-exact.txt", "ipvsadm -Ln --stats --exact"},
+	{"ipvsadm-Ln-rate.txt", "ipvsadm -Ln --rate"},
+	{"ipvsadm-Ln-rate-exact.txt", "ipvsadm -Ln --rate --exact"},
+	{"ipvsadm-Ln-stats-t-traffic.txt", "ipvsadm -Ln --stats -t 10.96.0.60:80"},
+	{"ipvsadm-Ln-t-traffic.txt", "ipvsadm -Ln -t 10.96.0.60:80"},
+}
+
 // stateScriptSumPrefix starts the README line that names the script's sha256.
 const stateScriptSumPrefix = "    state.sh sha256 "
 
@@ -62,9 +82,16 @@ func readme(versions string) string {
 	for _, c := range captures {
 		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)
 	}
+	b.WriteString("\nThen the guest ran `hack/lab/capture/traffic.sh`: a backend in a network namespace behind\n")
+	b.WriteString("TCP 10.96.0.60:80 and five HTTP requests to it, so that the counters are not zero; then:\n\n")
+	b.WriteString("| file | command |\n|---|---|\n")
+	for _, c := range counterCaptures {
+		fmt.Fprintf(&b, "| %s | `%s` |\n", c.file, c.cmd)
+	}
 	b.WriteString("\nGuest kernel and tools:\n\n```\n" + strings.TrimRight(versions, "\n") + "\n```\n")
-	b.WriteString("\nThe captures were made with the state.sh of this sha256 (a test in hack/lab/capture\n")
-	b.WriteString("fails once the script differs, until they are captured again):\n\n")
+	b.WriteString("\nThe captures were made with the state.sh and traffic.sh of this sha256 (of the two\n")
+	b.WriteString("concatenated; a test in hack/lab/capture fails once a script differs, until they are\n")
+	b.WriteString("captured again):\n\n")
 	fmt.Fprintf(&b, "%s%s\n", stateScriptSumPrefix, stateScriptSum())
 	return b.String()
 }
@@ -78,9 +105,16 @@ func Run(ctx context.Context, dir string) error {
 	for _, c := range captures {
 		cmds = append(cmds, kernellab.Command{Name: c.file, Shell: c.cmd})
 	}
+	cmds = append(cmds, kernellab.Command{Name: "traffic.sh", Args: []string{"/bin/sh", "/lab/traffic.sh"}})
+	for _, c := range counterCaptures {
+		cmds = append(cmds, kernellab.Command{Name: c.file, Shell: c.cmd})
+	}
 	res, err := kernellab.Run(ctx, kernellab.Job{
-		Name:          "capture",
-		Files:         []kernellab.File{{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755}},
+		Name: "capture",
+		Files: []kernellab.File{
+			{Path: "/lab/state.sh", Data: stateScript, Mode: 0o755},
+			{Path: "/lab/traffic.sh", Data: trafficScript, Mode: 0o755},
+		},
 		Commands:      cmds,
 		StopOnFailure: true,
 		Timeout:       3 * time.Minute,
@@ -95,6 +129,9 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 	for _, c := range res.Commands[2:] {
+		if c.Name == "traffic.sh" {
+			continue
+		}
 		if err := os.WriteFile(filepath.Join(dir, c.Name), []byte(c.Output), 0o644); err != nil {
 			return err
 		}

@@ -7,17 +7,19 @@ import (
 	"testing"
 )
 
-func TestStateScriptParses(t *testing.T) {
-	cmd := exec.Command("/bin/sh", "-n")
-	cmd.Stdin = strings.NewReader(string(stateScript))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("state.sh does not parse: %v\n%s", err, out)
+func TestScriptsParse(t *testing.T) {
+	for name, script := range map[string][]byte{"state.sh": stateScript, "traffic.sh": trafficScript} {
+		cmd := exec.Command("/bin/sh", "-n")
+		cmd.Stdin = strings.NewReader(string(script))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s does not parse: %v\n%s", name, err, out)
+		}
 	}
 }
 
 func TestReadmeListsEveryCapture(t *testing.T) {
 	r := readme("6.1.0-56-cloud-amd64\nipvsadm v1.31\n")
-	for _, c := range captures {
+	for _, c := range append(captures, counterCaptures...) {
 		if !strings.Contains(r, "| "+c.file+" | `"+c.cmd+"` |") {
 			t.Errorf("README lacks the row for %s", c.file)
 		}

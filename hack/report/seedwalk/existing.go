@@ -228,6 +228,17 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 		}
 	}
 	printClaims(w.out, w.lang)
+	// statsAfter lists each node's counters until they show its request to the ClusterIP.
+	statsAfter := func(s Step) {
+		for i, n := range nodes {
+			ns, before := s, StepStatsBefore
+			ns.NodeName = n.Name()
+			if i > 0 {
+				ns.Name, before = OnNode(s.Name, n.Name()), OnNode(StepStatsBefore, n.Name())
+			}
+			w.runUntil(ctx, ns, w.counted(before))
+		}
+	}
 	lsmod := lsmodStep()
 	lsmod.Heading = lang.T(lang.HeadModulesExisting)
 	lsmod.Typed = "cat /proc/modules | grep -e ip_vs -e nf_conntrack"
@@ -269,13 +280,24 @@ func (w *walker) walkExisting(ctx context.Context, o ExistingOptions) error {
 	ipvs.Typed = "ipvsdump -Ln"
 	ipvs.Note = lang.T(lang.NoteIPVSDump)
 	everyNode(ipvs, nil)
-	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), curlClusterStep(f.ClusterIP)} {
+	// The inspector reads the counters with ipvsdump, which lists every virtual server.
+	const inspectorStats = "ipvsdump -Ln --stats"
+	statsBefore := statsBeforeStep(f.ClusterIP)
+	statsBefore.Typed = inspectorStats
+	statsBefore.Note = lang.T(lang.NoteStatsInspector, fmt.Sprintf("%s:%d", f.ClusterIP, seedServicePort))
+	for _, s := range []Step{kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(), statsBefore, curlClusterStep(f.ClusterIP)} {
 		everyNode(s, nil)
 	}
 	everyNode(curlNodePortStep(""), func(n node.Node) string { return fmt.Sprintf("curl -sS http://%s:%d/", ips[n.Name()], seedNodePort) })
 	host := curlHostStep(f.HostNodePort)
 	host.Note = lang.T(lang.NoteCurlHostExisting, f.HostNodePort)
 	w.run(ctx, host)
+	after := statsAfterStep(f.ClusterIP)
+	after.Typed = inspectorStats
+	statsAfter(after)
+	conns := connsAfterStep(f.ClusterIP)
+	conns.Typed = "ipvsdump -Ln"
+	everyNode(conns, nil)
 	return ctx.Err()
 }
 

@@ -27,7 +27,8 @@ func TestJudgeEveryNode(t *testing.T) {
 	seen := rec
 	seen.Results = maps.Clone(rec.Results)
 	seen.Facts.Nodes = []NodeFacts{{Name: "node2", IP: rec.Facts.NodeIP}}
-	for _, step := range []string{StepLsmod, StepProxyMode, StepIPVS, StepKubeIPVS0, StepNodePortSet, StepNATSave, StepNodePortChain, StepNATCount, StepCurlCluster, StepCurlNodePort} {
+	for _, step := range []string{StepLsmod, StepProxyMode, StepIPVS, StepKubeIPVS0, StepNodePortSet, StepNATSave, StepNodePortChain, StepNATCount, StepCurlCluster, StepCurlNodePort,
+		StepStatsBefore, StepStatsAfter, StepConnsAfter} {
 		seen.Results[OnNode(step, "node2")] = rec.Results[step]
 	}
 	vs := Judge(seen)

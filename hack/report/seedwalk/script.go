@@ -38,6 +38,9 @@ const (
 	StepCurlCluster    = "curl ClusterIP"
 	StepCurlNodePort   = "curl NodePort"
 	StepCurlHost       = "curl NodePort from the host"
+	StepStatsBefore    = "ipvsadm stats before"
+	StepStatsAfter     = "ipvsadm stats after"
+	StepConnsAfter     = "ipvsadm after"
 	seedNodePort       = 30089
 	seedServicePort    = 80
 	seedServiceName    = "service-test1"
@@ -79,7 +82,8 @@ func Script(f Facts) []Step {
 	}
 	return append(steps, manifestStep(), applyStep(), waitServiceStep(), getStep(), ipvsStep(), kubeIPVS0Step(),
 		nodePortChainStep(), nodePortSetStep(), natCountStep(), natPerChainStep(), natSaveStep(),
-		curlClusterStep(f.ClusterIP), curlNodePortStep(f.NodeIP), curlHostStep(f.HostNodePort))
+		statsBeforeStep(f.ClusterIP), curlClusterStep(f.ClusterIP), curlNodePortStep(f.NodeIP), curlHostStep(f.HostNodePort),
+		statsAfterStep(f.ClusterIP), connsAfterStep(f.ClusterIP))
 }
 
 func toolsStep() Step {
@@ -209,9 +213,33 @@ func natSaveStep() Step {
 	return Step{Name: StepNATSave, Where: Node, Typed: "iptables-save -t nat", Hidden: true}
 }
 
+// StatsBeforeStep shows the ClusterIP virtual server's counters before the requests; its
+// ActiveConn and InActConn are in the ipvsadm -Ln of 4.1.3.
+func statsBeforeStep(clusterIP string) Step {
+	return Step{Name: StepStatsBefore, Heading: lang.T(lang.HeadTraffic),
+		Where: Node, Typed: fmt.Sprintf("ipvsadm -Ln --stats -t %s:%d", clusterIP, seedServicePort),
+		Note: lang.T(lang.NoteStatsBefore)}
+}
+
 func curlClusterStep(clusterIP string) Step {
-	return Step{Name: StepCurlCluster, Heading: lang.T(lang.HeadTraffic),
-		Where: Node, Typed: fmt.Sprintf("curl -sS http://%s/", clusterIP), Note: lang.T(lang.NoteCurlClusterIP)}
+	return Step{Name: StepCurlCluster, Where: Node, Typed: fmt.Sprintf("curl -sS http://%s/", clusterIP),
+		Note: lang.T(lang.NoteCurlClusterIP)}
+}
+
+// ClusterIPRequests is how many requests the walk sends to the ClusterIP between the two
+// counter listings (curlClusterStep's one GET); the NodePort requests go to another
+// virtual server.
+const ClusterIPRequests = 1
+
+// StatsAfterStep shows the counters again once the kernel has counted the requests.
+func statsAfterStep(clusterIP string) Step {
+	return Step{Name: StepStatsAfter, Where: Node, Typed: fmt.Sprintf("ipvsadm -Ln --stats -t %s:%d", clusterIP, seedServicePort),
+		Note: lang.T(lang.NoteStatsAfter, ClusterIPRequests, statsWait)}
+}
+
+func connsAfterStep(clusterIP string) Step {
+	return Step{Name: StepConnsAfter, Where: Node, Typed: fmt.Sprintf("ipvsadm -Ln -t %s:%d", clusterIP, seedServicePort),
+		Note: lang.T(lang.NoteConnsAfter)}
 }
 
 func curlNodePortStep(nodeIP string) Step {

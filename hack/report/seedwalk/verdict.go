@@ -28,6 +28,9 @@ var shown = map[string]string{
 	StepCurlCluster:   tutorial.ShownCurlClusterIP,
 	StepCurlNodePort:  tutorial.ShownCurlNodePort,
 	StepCurlHost:      tutorial.ShownCurlHost,
+	StepStatsBefore:   tutorial.ShownStatsBefore,
+	StepStatsAfter:    tutorial.ShownStatsAfter,
+	StepConnsAfter:    tutorial.ShownConnsAfter,
 }
 
 // notReached is why a step the walk did not get to has no result.
@@ -80,7 +83,7 @@ func Judge(rec Record) []Verdict {
 func tutorialFacts(f Facts) tutorial.Facts {
 	sched, _ := kubeproxy.Config(f.ConfigAfter).Get("ipvs.scheduler")
 	tf := tutorial.Facts{Namespace: seedNamespace, ClusterIP: f.ClusterIP, PodIP: f.PodIP, Scheduler: sched,
-		Answer: seedPodName, HostEndpoint: f.HostNodePort}
+		Answer: seedPodName, HostEndpoint: f.HostNodePort, Requests: ClusterIPRequests}
 	if f.Existing {
 		// The seed's own nginx answers with its page.
 		tf.Namespace, tf.Answer = f.Namespace, ""

@@ -29,8 +29,8 @@ func TestJudgeRealRunsPass(t *testing.T) {
 	for _, run := range realRuns {
 		t.Run(run, func(t *testing.T) {
 			vs := Judge(loadRun(t, run))
-			if len(vs) != 18 {
-				t.Errorf("%d verdicts, want 18", len(vs))
+			if len(vs) != 19 {
+				t.Errorf("%d verdicts, want 19", len(vs))
 			}
 			for _, v := range vs {
 				if !v.Pass {
@@ -154,7 +154,7 @@ func TestJudgeFailures(t *testing.T) {
 		fail:   []string{"kubectl get svc,pods"}, detail: "no line shows the Pod",
 	}, {
 		name: "another scheduler on the ClusterIP", run: realRuns[0],
-		mutate: replace(StepIPVS, "10.96.138.241:80 rr", "10.96.138.241:80 wrr"),
+		mutate: replace(StepIPVS, "10.96.65.29:80 rr", "10.96.65.29:80 wrr"),
 		fail:   []string{"the seed's block"}, detail: "wrr",
 	}, {
 		name: "config.conf asks for another scheduler", run: realRuns[0],
@@ -169,7 +169,7 @@ func TestJudgeFailures(t *testing.T) {
 		name: "connections counted on the ClusterIP", run: realRuns[1],
 		mutate: func(t *testing.T, rec *Record) {
 			r := rec.Results[StepIPVS]
-			i := strings.Index(r.Output, "TCP  10.96.97.73:80 rr")
+			i := strings.Index(r.Output, "TCP  10.96.196.206:80 rr")
 			if i < 0 {
 				t.Fatal("no ClusterIP block in the reference run's ipvsadm -Ln")
 			}
@@ -189,8 +189,8 @@ func TestJudgeFailures(t *testing.T) {
 		fail:   []string{"the seed's block", "a NodePort virtual server"}, detail: "did not get to this step",
 	}, {
 		name: "ClusterIP not on kube-ipvs0", run: realRuns[0],
-		mutate: dropLine(StepKubeIPVS0, "10.96.138.241/32"),
-		fail:   []string{"is on kube-ipvs0"}, detail: "10.96.138.241",
+		mutate: dropLine(StepKubeIPVS0, "10.96.65.29/32"),
+		fail:   []string{"is on kube-ipvs0"}, detail: "10.96.65.29",
 	}, {
 		name: "no KUBE-NODE-PORT rule (the set still empty)", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
@@ -219,7 +219,7 @@ func TestJudgeFailures(t *testing.T) {
 	}, {
 		name: "iptables-mode rules for the seed's Service", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
-			replace(StepNATSave, "COMMIT", `-A KUBE-SERVICES -d 10.96.138.241/32 -p tcp -m comment --comment "default/service-test1:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`+"\nCOMMIT")(t, rec)
+			replace(StepNATSave, "COMMIT", `-A KUBE-SERVICES -d 10.96.65.29/32 -p tcp -m comment --comment "default/service-test1:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`+"\nCOMMIT")(t, rec)
 			replace(StepNATCount, "18", "19")(t, rec)
 		},
 		fail: []string{"no iptables rule names default/service-test1"}, detail: "default/service-test1:http",
@@ -238,9 +238,9 @@ func TestJudgeFailures(t *testing.T) {
 		name: "the ClusterIP does not answer", run: realRuns[0],
 		mutate: func(t *testing.T, rec *Record) {
 			exited(StepCurlCluster, 7)(t, rec)
-			replace(StepCurlCluster, "nginx-test", `curl: (7) Get "http://10.96.138.241/": context deadline exceeded`)(t, rec)
+			replace(StepCurlCluster, "nginx-test", `curl: (7) Get "http://10.96.65.29/": context deadline exceeded`)(t, rec)
 		},
-		fail: []string{"the ClusterIP 10.96.138.241:80 reaches the Pod"}, detail: "context deadline exceeded",
+		fail: []string{"the ClusterIP 10.96.65.29:80 reaches the Pod"}, detail: "context deadline exceeded",
 	}, {
 		name: "someone else answers the NodePort", run: realRuns[1],
 		mutate: replace(StepCurlNodePort, "nginx-test", "<html>welcome to nginx</html>"),
@@ -249,6 +249,11 @@ func TestJudgeFailures(t *testing.T) {
 		name: "the host forward fails", run: realRuns[1],
 		mutate: exited(StepCurlHost, 7),
 		fail:   []string{"from the host"}, detail: "exited 7",
+	}, {
+		// The Pod answered, but not through the ClusterIP's virtual server.
+		name: "the counters did not grow", run: realRuns[0],
+		mutate: func(t *testing.T, rec *Record) { rec.Results[StepStatsAfter] = rec.Results[StepStatsBefore] },
+		fail:   []string{"traffic went through IPVS"}, detail: "expected Conns and InPkts to grow by at least 1",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
@@ -355,19 +356,62 @@ func (w *walker) run(ctx context.Context, s Step) {
 	if ctx.Err() != nil {
 		return
 	}
+	w.do(s, func() Result { return w.exec(ctx, s) })
+}
+
+// statsWait bounds how long the walk lists the counters again until they show the
+// requests: the kernel adds its per-CPU counters into the listed ones every 2 seconds.
+const statsWait = 10 * time.Second
+
+// runUntil runs a step as run does, again every half second while done says its output
+// does not yet show what it is for, at most statsWait; the last run is recorded.
+func (w *walker) runUntil(ctx context.Context, s Step, done func(Result) bool) {
+	if ctx.Err() != nil {
+		return
+	}
 	w.do(s, func() Result {
-		if s.Where == Node {
-			n := w.node
-			if s.NodeName != "" {
-				n = w.nodes[s.NodeName]
+		deadline := time.Now().Add(statsWait)
+		for {
+			r := w.exec(ctx, s)
+			if done(r) || time.Now().After(deadline) || ctx.Err() != nil {
+				return r
 			}
-			if in, ok := n.(*inspector.Node); ok {
-				return onInspector(ctx, in, s.Typed, w.dir)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
 			}
-			return w.onNode(ctx, s.Typed)
 		}
-		return w.onHost(ctx, s.Typed)
 	})
+}
+
+// exec runs a step's typed line on the step's node or on the host.
+func (w *walker) exec(ctx context.Context, s Step) Result {
+	if s.Where == Node {
+		n := w.node
+		if s.NodeName != "" {
+			n = w.nodes[s.NodeName]
+		}
+		if in, ok := n.(*inspector.Node); ok {
+			return onInspector(ctx, in, s.Typed, w.dir)
+		}
+		return w.onNode(ctx, s.Typed)
+	}
+	return w.onHost(ctx, s.Typed)
+}
+
+// counted tells whether a counter listing after the requests shows them against the one
+// before (the step of that name): the tutorial's own check, judged on the two.
+func (w *walker) counted(before string) func(Result) bool {
+	return func(after Result) bool {
+		b, ok := w.rec.Results[before]
+		if !ok || !b.OK() || !after.OK() {
+			return false
+		}
+		tf := tutorialFacts(w.rec.Facts)
+		c, _ := tutorial.Lookup(tutorial.TrafficCounters)
+		return c.Judge(tf, tutorial.Node{Transcript: map[string]tutorial.Output{
+			tutorial.ShownStatsBefore: {Text: b.Output}, tutorial.ShownStatsAfter: {Text: after.Output}}}).Pass
+	}
 }
 
 func (w *walker) onHost(ctx context.Context, line string) Result {
@@ -459,9 +503,12 @@ func (w *walker) walk(ctx context.Context, o Options) error {
 	w.run(ctx, applyStep())
 	w.wait(ctx, waitServiceStep(), func() (string, error) { return w.waitService(ctx, o.ServiceTimeout) })
 	for _, s := range []Step{getStep(), ipvsStep(), kubeIPVS0Step(), nodePortChainStep(), nodePortSetStep(),
-		natCountStep(), natPerChainStep(), natSaveStep(), curlClusterStep(f.ClusterIP), curlNodePortStep(f.NodeIP), curlHostStep(f.HostNodePort)} {
+		natCountStep(), natPerChainStep(), natSaveStep(), statsBeforeStep(f.ClusterIP),
+		curlClusterStep(f.ClusterIP), curlNodePortStep(f.NodeIP), curlHostStep(f.HostNodePort)} {
 		w.run(ctx, s)
 	}
+	w.runUntil(ctx, statsAfterStep(f.ClusterIP), w.counted(StepStatsBefore))
+	w.run(ctx, connsAfterStep(f.ClusterIP))
 	return ctx.Err()
 }
 

@@ -1,6 +1,10 @@
 package ipvs
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+)
 
 // Info is what the kernel tells about its IPVS, and `ipvsadm -Ln` prints first:
 // "IP Virtual Server version 1.2.1 (size=4096)".
@@ -21,4 +25,13 @@ func (i Info) String() string {
 // It is separate from Interface because only printing ipvsadm's title needs it.
 type InfoReader interface {
 	Info() (Info, error)
+}
+
+// StatsReader is implemented by the IPVS handles that read the kernel's traffic counters
+// (Linux). It is separate from Interface because only the listings of counters need it
+// (ipvsdump --stats and --rate), and reading them costs a netlink dump per virtual server.
+type StatsReader interface {
+	// ServicesWithStats lists every virtual server as Services does, with the Stats and
+	// Rates of each virtual and real server.
+	ServicesWithStats() ([]dataplane.VirtualServer, error)
 }

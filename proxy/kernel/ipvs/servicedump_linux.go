@@ -63,25 +63,22 @@ func (l *Linux) dumpServices() ([]dataplane.VirtualServer, error) {
 // IPVS_CMD_ATTR_SERVICE with the service's attributes nested. It reads what moby/ipvs's
 // assembleService reads and translates it as fromService does. Where moby/ipvs would
 // panic or read past a value (an attribute shorter than its type, a scheduler name
-// without its NUL), it fails instead or reads only the value; it skips the statistics,
-// which nothing here uses.
+// without its NUL), it fails instead or reads only the value; it leaves the statistics
+// out (decodeServiceAttrs finds them).
 func decodeServiceMsg(b []byte) (dataplane.VirtualServer, error) {
-	if len(b) < genlHeaderLen {
-		return dataplane.VirtualServer{}, fmt.Errorf("IPVS service message of %d bytes: expected at least the %d-byte generic netlink header", len(b), genlHeaderLen)
-	}
-	var nest []byte
-	found := false
-	err := walkAttrs(b[genlHeaderLen:], func(typ uint16, v []byte) error {
-		if typ == cmdAttrService && !found {
-			nest, found = v, true
-		}
-		return nil
-	})
-	if err == nil && !found {
-		err = fmt.Errorf("no IPVS_CMD_ATTR_SERVICE attribute: expected one per message")
-	}
+	s, err := decodeServiceAttrs(b)
 	if err != nil {
-		return dataplane.VirtualServer{}, fmt.Errorf("IPVS service message: %w", err)
+		return dataplane.VirtualServer{}, err
+	}
+	return s.virtualServer()
+}
+
+// decodeServiceAttrs reads the attributes of one answer of a service dump, for
+// decodeServiceMsg; the statistics' nests are kept as found in b.
+func decodeServiceAttrs(b []byte) (serviceAttrs, error) {
+	nest, err := messageNest(b, cmdAttrService, "service", "IPVS_CMD_ATTR_SERVICE")
+	if err != nil {
+		return serviceAttrs{}, err
 	}
 	var s serviceAttrs
 	err = walkAttrs(nest, func(typ uint16, v []byte) error {
@@ -91,9 +88,9 @@ func decodeServiceMsg(b []byte) (dataplane.VirtualServer, error) {
 			need = 2
 		case svcAttrFWMark, svcAttrFlags, svcAttrTimeout, svcAttrNetmask:
 			need = 4 // the flags are struct ip_vs_flags: flags, then mask
-		case svcAttrAddr, svcAttrSchedName:
+		case svcAttrAddr, svcAttrSchedName, svcAttrStats, svcAttrStats64:
 		default:
-			return nil // the PE name, statistics and what newer kernels add
+			return nil // the PE name and what newer kernels add
 		}
 		if len(v) < need {
 			return fmt.Errorf("IPVS service attribute %d of %d bytes: expected at least %d", typ, len(v), need)
@@ -118,11 +115,15 @@ func decodeServiceMsg(b []byte) (dataplane.VirtualServer, error) {
 			s.timeout = ne.Uint32(v)
 		case svcAttrNetmask:
 			s.netmask = ne.Uint32(v)
+		case svcAttrStats:
+			s.stats = v
+		case svcAttrStats64:
+			s.stats64 = v
 		}
 		return nil
 	})
 	if err != nil {
-		return dataplane.VirtualServer{}, fmt.Errorf("IPVS service message: %w", err)
+		return serviceAttrs{}, fmt.Errorf("IPVS service message: %w", err)
 	}
 	// The kernel sends the address as a union nf_inet_addr (16 bytes) whatever the family:
 	// an IPv4 address is its first 4, as moby/ipvs reads it.
@@ -135,13 +136,36 @@ func decodeServiceMsg(b []byte) (dataplane.VirtualServer, error) {
 			n = 16
 		}
 		if n > 0 && len(s.addr) < n {
-			return dataplane.VirtualServer{}, fmt.Errorf("IPVS service message: address attribute of %d bytes for address family %d: expected at least %d", len(s.addr), s.family, n)
+			return serviceAttrs{}, fmt.Errorf("IPVS service message: address attribute of %d bytes for address family %d: expected at least %d", len(s.addr), s.family, n)
 		}
 		if n > 0 {
 			s.addr = s.addr[:n]
 		}
 	}
-	return s.virtualServer()
+	return s, nil
+}
+
+// messageNest finds the nested attribute typ (named name) that an IPVS message of a dump
+// carries its object in, after the generic netlink header; kind names the object in errors.
+func messageNest(b []byte, typ uint16, kind, name string) ([]byte, error) {
+	if len(b) < genlHeaderLen {
+		return nil, fmt.Errorf("IPVS %s message of %d bytes: expected at least the %d-byte generic netlink header", kind, len(b), genlHeaderLen)
+	}
+	var nest []byte
+	found := false
+	err := walkAttrs(b[genlHeaderLen:], func(t uint16, v []byte) error {
+		if t == typ && !found {
+			nest, found = v, true
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("no %s attribute: expected one per message", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("IPVS %s message: %w", kind, err)
+	}
+	return nest, nil
 }
 
 // walkAttrs calls fn with the type (flags stripped) and value of each netlink attribute

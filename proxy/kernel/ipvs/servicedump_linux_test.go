@@ -15,9 +15,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/nlbatch"
 )
 
-// svcAttrStats is IPVS_SVC_ATTR_STATS, a nest the kernel sends and the decoder skips.
-const svcAttrStats = 10
-
 // rawServiceMsg is a service answer's payload with exactly the given attributes in its
 // service nest, for the malformed ones kernelServiceMsg cannot write.
 func rawServiceMsg(attrs ...[]byte) []byte {

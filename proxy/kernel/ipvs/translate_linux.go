@@ -106,6 +106,9 @@ type serviceAttrs struct {
 	flags            uint32
 	timeout          uint32
 	netmask          uint32 // the raw __be32 (see toService)
+	// stats and stats64 are the IPVS_SVC_ATTR_STATS and _STATS64 nests as the message
+	// holds them (our own dump only; see decodeStats).
+	stats, stats64 []byte
 }
 
 // virtualServer translates the attributes into the form normalizeService gives.

@@ -21,7 +21,8 @@ func NewCommand() *cobra.Command {
 		Short: "Capture the node tools' real outputs in the kernel lab for the dataplane parsers' tests",
 		Long: `Boot the kernel lab, set up a kube-proxy-like dataplane with hack/lab/capture/state.sh (IPVS,
 kube-ipvs0, ipsets, iptables) and save what the node tools print about it, one file per
-command, for the dataplane parsers' tests.`,
+command, for the dataplane parsers' tests; then send requests through a virtual server of
+hack/lab/capture/traffic.sh's and save the counter listings (ipvsadm -Ln --stats, --rate).`,
 	}, &flags{})
 }
 

@@ -13,7 +13,7 @@ import (
 
 // Allowed lists the commands /run runs, in the shapes it accepts them; a refusal prints it.
 var Allowed = []string{
-	"ipvsdump [its own flags: -o ipvsadm|save|json|state, --timeout, --links, --ipsets, --iptables, --node NAME, -Ln]",
+	"ipvsdump [its own flags: -o ipvsadm|save|json|state, --timeout, --stats, --rate, --exact, --links, --ipsets, --iptables, --node NAME, -Ln]",
 	"iptables-save [-t TABLE]",
 	"ip6tables-save [-t TABLE]",
 	"iptables [-t TABLE] -S [CHAIN]",
@@ -143,7 +143,8 @@ func parse(args []string) (command, error) {
 // ipvsdumpFlags are the CLI's flags (cmd/ipvsdump), true for those that take a value. None
 // of them writes; the CLI parses them again, this check only refuses the rest with 403.
 var ipvsdumpFlags = map[string]bool{"o": true, "node": true, "timeout": false, "links": false, "ipsets": false,
-	"iptables": false, "L": false, "n": false, "Ln": false, "h": false, "help": false}
+	"iptables": false, "L": false, "n": false, "Ln": false, "h": false, "help": false,
+	"stats": false, "rate": false, "exact": false}
 
 // checkIpvsdumpFlags accepts the forms Go's flag package reads (-f, --f, -f=v, -f v) for
 // ipvsdump's own flags, and no positional argument (such as serve).

@@ -16,6 +16,8 @@ func TestAllowlist(t *testing.T) {
 		{[]string{"ipvsdump"}, true},
 		{[]string{"ipvsdump", "-o", "state", "--iptables"}, true},
 		{[]string{"ipvsdump", "-Ln"}, true},
+		{[]string{"ipvsdump", "-Ln", "--stats"}, true},
+		{[]string{"ipvsdump", "--rate", "--exact"}, true},
 		{[]string{"ipvsdump", "--o=json", "--links=false", "--node", "kind-worker"}, true},
 		{[]string{"iptables-save"}, true},
 		{[]string{"iptables-save", "-t", "nat"}, true},
