@@ -27,8 +27,8 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/upstream"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )

@@ -25,10 +25,10 @@ func TestWalkLanguageReplayAndWorksheet(t *testing.T) {
 		out       string
 		worksheet []string
 	}{
-		{"English by default", map[string]string{"LC_ALL": "", "LANG": "C.UTF-8"}, []string{"--replay", record}, 0, "18 of 18 checks passed", nil},
+		{"English by default", map[string]string{"LC_ALL": "", "LANG": "C.UTF-8"}, []string{"--replay", record}, 0, "19 of 19 checks passed", nil},
 		{"Chinese from LANG", map[string]string{"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, []string{"--replay", record}, 0, "== 3.3.2 方法2:configmap修改方法", nil},
 		{"--lang over the locale", map[string]string{"LC_ALL": "zh_CN.UTF-8"}, []string{"--replay", record, "--lang", "en"}, 0, "== 4.1.3 the IPVS rules", nil},
-		{"--lang zh", nil, []string{"--replay", record, "--lang", "zh"}, 0, "18 项检查中 18 项通过", nil},
+		{"--lang zh", nil, []string{"--replay", record, "--lang", "zh"}, 0, "19 项检查中 19 项通过", nil},
 		{"both worksheets without --lang", map[string]string{"LC_ALL": "", "LANG": ""}, []string{"--replay", record, "--worksheet", "WS"}, 0, "worksheet.zh.md", []string{"worksheet.en.md", "worksheet.zh.md"}},
 		{"one worksheet with --lang", nil, []string{"--replay", record, "--lang", "zh", "--worksheet", "WS"}, 0, "worksheet.zh.md", []string{"worksheet.zh.md"}},
 		{"unknown language", nil, []string{"--replay", record, "--lang", "cn"}, cli.ExitUsage, "--lang: language \"cn\"", nil},
