@@ -1,6 +1,7 @@
 package kernellab
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,10 +129,12 @@ func TestMemoryFor(t *testing.T) {
 	}{
 		{0, 512},
 		{10 << 20, 512},
-		{100 << 20, 640},
-		{300 << 20, 1024}, // 384+600 rounded up to 128
-		{320 << 20, 1024},
-		{321 << 20, 1024 + 128},
+		{42 << 20, 512},
+		{43 << 20, 640},
+		{100 << 20, 768},
+		{300 << 20, 1408}, // 384+900 rounded up to 128
+		{325 << 20, 1408}, // make lab-test's job, whose initramfs did not fit in 1024
+		{342 << 20, 1536},
 	}
 	for _, tt := range tests {
 		if got := memoryFor(tt.bytes); got != tt.want {
@@ -162,5 +165,26 @@ func TestJobValidate(t *testing.T) {
 				t.Fatalf("validate = %v; expected %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A guest whose initramfs did not fit says so once on its console, then boots on.
+func TestUnpacked(t *testing.T) {
+	tests := []struct {
+		console string
+		want    string
+	}{
+		{"[    0.000000] Linux version 6.1.0\n[    1.2] Freeing initrd memory: 332000K\n", ""},
+		{"[    3.963054] Initramfs unpacking failed: write error\r\n[    4.1] Run /init as init process\n", "Initramfs unpacking failed: write error"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "console.log")
+		if err := os.WriteFile(path, []byte(tt.console), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := unpacked(path)
+		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+			t.Errorf("unpacked(%q) = %v; want %q", tt.console, err, tt.want)
+		}
 	}
 }

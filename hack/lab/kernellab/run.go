@@ -165,6 +165,12 @@ func (l *Lab) run(ctx context.Context, job Job, dir string, timeout time.Duratio
 		}
 	}
 	res.ConsoleTail = tailFile(console, 60)
+	if err := unpacked(console); err != nil && tr.setupFailed == "" {
+		// The kernel boots on with the files it managed to unpack: a test would fail on a
+		// missing or cut file, far from the cause.
+		tr.setupFailed = fmt.Sprintf("%v: %d MiB of job files did not fit in %d MiB of guest memory; give the job more (MemoryMiB, lab test --mem)",
+			err, jobBytes>>20, mem)
+	}
 
 	// DONE is the only proof of a finished run: QEMU's own status says nothing (it exits 0
 	// after poweroff, and non-zero when stopped after DONE was already written).
@@ -256,11 +262,13 @@ func newMark() (string, error) {
 	return markerPrefix + hex.EncodeToString(b), nil
 }
 
-// memoryFor picks guest memory for a job whose files add jobBytes: the initrd and the files
-// unpacked from it both sit in RAM until the kernel frees the initrd, and Go test binaries
-// need room to run. At least 512 MiB, in steps of 128.
+// memoryFor picks guest memory for a job whose files add jobBytes: the initrd sits in RAM
+// until the kernel has unpacked it, and the rootfs it unpacks into is a tmpfs that may
+// hold at most half of the memory the kernel counts while the initrd is still reserved,
+// so the files need about three times their size; Go test binaries need room to run
+// besides. At least 512 MiB, in steps of 128.
 func memoryFor(jobBytes int64) int {
-	mib := 384 + int(2*jobBytes>>20)
+	mib := 384 + int(3*jobBytes>>20)
 	mib = (mib + 127) / 128 * 128
 	return max(mib, 512)
 }
@@ -377,6 +385,21 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return st.Size()
+}
+
+// unpacked reports the kernel's complaint, in the console log, that it could not unpack the
+// whole initramfs (its rootfs was full).
+func unpacked(console string) error {
+	b, err := os.ReadFile(console)
+	if err != nil {
+		return nil // the console's absence is reported with its tail
+	}
+	const failed = "Initramfs unpacking failed"
+	if i := bytes.Index(b, []byte(failed)); i >= 0 {
+		line, _, _ := bytes.Cut(b[i:], []byte("\n"))
+		return errors.New(strings.TrimSpace(string(line)))
+	}
+	return nil
 }
 
 // tailFile gives the last n lines of a file, with the CRs of the serial console removed.
