@@ -69,7 +69,8 @@ func (t *touched) keepAddrsAndMembers(r *Reconciler, addrs map[netip.Prefix]uint
 		return
 	}
 	for p := range t.addrs {
-		if _, ok := addrs[p]; ok {
+		// Without kube-ipvs0 in the read, the sync creates it and binds every address.
+		if _, ok := addrs[p]; ok && r.dummy {
 			r.addrs[p] = 0
 		} else {
 			delete(r.addrs, p)
