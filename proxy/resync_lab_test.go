@@ -9,7 +9,6 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
-	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 )
 
 // TestReconcilerStaleReadLab is the periodic full sync's background read on the lab
@@ -18,23 +17,7 @@ import (
 // repairs the drift the read saw, and leaves the drift made after it to the next full sync.
 func TestReconcilerStaleReadLab(t *testing.T) {
 	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	r, err := NewReconciler(k, ReconcilerOptions{Family: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := r.Sync(&dataplane.State{}, true); err != nil {
-			t.Errorf("cleanup: sync to an empty state: %v", err)
-		}
-		if err := Cleanup(k, CleanupOptions{}); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	k, r := newLabReconciler(t)
 	desired := reconcileLabState(200)
 	mustSync(t, r, *desired, true)
 	vss := desired.IPVS.Services
@@ -79,7 +62,7 @@ func TestReconcilerStaleReadLab(t *testing.T) {
 	}
 
 	r.snapshot = snap
-	_, err = r.Sync(next, true)
+	_, err := r.Sync(next, true)
 	r.snapshot = nil
 	if err != nil {
 		t.Fatalf("full sync against the read that predates the partial sync: %v", err)
