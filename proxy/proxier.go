@@ -100,9 +100,11 @@ type Proxier struct {
 	conntrackPending []types.NamespacedName
 
 	// Owned by the sync goroutine.
-	syncMu    sync.Mutex
-	lastFull  time.Time
-	needFull  bool
+	syncMu   sync.Mutex
+	lastFull time.Time
+	needFull bool
+	// bgRead is the periodic full sync's kernel read while it runs (resync.go).
+	bgRead    *backgroundRead
 	nodeAddrs []netip.Addr
 	asm       map[int]*assembly
 	// healthChecks are the Services that get a health check node port.
@@ -182,8 +184,10 @@ func New(opts Options) (*Proxier, error) {
 	p.runner.due = func() time.Duration {
 		p.syncMu.Lock()
 		defer p.syncMu.Unlock()
-		if p.lastFull.IsZero() {
-			return period // no full sync yet: the first comes when asked for
+		if p.lastFull.IsZero() || p.bgRead != nil {
+			// No full sync yet (the first comes when asked for), or its kernel read is
+			// running: the read's end asks for the sync that finishes it.
+			return period
 		}
 		return period - time.Since(p.lastFull)
 	}
@@ -520,20 +524,43 @@ func (p *Proxier) syncAndRecord() error {
 
 // Sync computes the desired dataplane from the informers' view and reconciles every
 // family. Only the Services whose object or EndpointSlices changed are recomputed (every
-// one at start and when the node or the configuration changed). A full sync - at start,
-// every syncPeriod and after a failed sync - re-reads the kernel and makes it hold the
-// whole desired state; otherwise only the kernel objects the changed Services touch are
-// compared and changed, so the work follows the change, not the cluster.
+// one at start and when the node or the configuration changed). A full sync re-reads the
+// kernel and makes it hold the whole desired state; otherwise only the kernel objects the
+// changed Services touch are compared and changed, so the work follows the change, not
+// the cluster. At start and after a failed sync the full sync reads the kernel itself;
+// the periodic one, every syncPeriod, has it read in the background while partial syncs
+// go on, and the first sync after the read reconciles against it (resync.go).
 func (p *Proxier) Sync() error {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	start := time.Now()
-	full := p.needFull || start.Sub(p.lastFull) >= p.cfg.IPVS.SyncPeriod
+	period := p.cfg.IPVS.SyncPeriod
+	full := p.needFull || period <= 0
+	var bg *backgroundRead
+	switch {
+	case full:
+		// After a failure (or at start) the kernel is read now, under syncMu: what the
+		// failed calls left is unknown until then.
+		p.dropBackgroundRead()
+	case p.bgRead != nil:
+		if p.bgRead.finished() {
+			full, bg, p.bgRead = true, p.bgRead, nil
+		}
+	case start.Sub(p.lastFull) >= period:
+		// The periodic full sync reads the kernel beside the partial syncs; this sync is a
+		// partial one, and the one after the read reconciles everything (resync.go).
+		p.bgRead = startBackgroundRead(p.k, p.reconcilers, p.runner.Run)
+	}
 	var snap *kernelSnapshot
 	if full {
-		defer boundHeapForFullSync()()
 		// One read of the kernel for every family's reconciler (and the node addresses).
-		snap = newKernelSnapshot(p.k)
+		if bg != nil {
+			snap = bg.snap
+			defer bg.restoreHeap()
+		} else {
+			defer boundHeapForFullSync()()
+			snap = newKernelSnapshot(p.k)
+		}
 		for _, r := range p.reconcilers {
 			r.snapshot = snap
 		}
@@ -553,6 +580,7 @@ func (p *Proxier) Sync() error {
 		addrs, err := nodeAddresses(readLinks)
 		if err != nil {
 			p.needFull = true
+			p.dropBackgroundRead()
 			return err
 		}
 		p.nodeAddrs = addrs
@@ -577,9 +605,13 @@ func (p *Proxier) Sync() error {
 	in, triggers := p.takeChanges(rebuild)
 	p.mu.Unlock()
 
+	var read time.Duration // a background read's part of a full sync
+	if bg != nil {
+		read = bg.elapsed
+	}
 	var errs []error
 	for _, fam := range p.families {
-		if err := p.syncFamily(fam, full, rebuild, envs[fam], in); err != nil {
+		if err := p.syncFamily(fam, full, rebuild, envs[fam], in, read); err != nil {
 			errs = append(errs, err)
 			p.requeueTriggers(fam, triggers[fam])
 			continue
@@ -590,11 +622,17 @@ func (p *Proxier) Sync() error {
 	// carries the proxier's health besides.
 	p.syncServiceHealth(envs, in)
 	if len(errs) > 0 {
+		// The next sync reads the kernel itself: a read begun before this one failed
+		// cannot tell what the failed calls left.
 		p.needFull = true
+		p.dropBackgroundRead()
 		return errors.Join(errs...)
 	}
 	if full {
 		p.lastFull = start
+		if bg != nil {
+			p.lastFull = bg.started // drift is seen from when the read began
+		}
 	}
 	p.needFull = false
 	p.cleanConntrack()
@@ -673,8 +711,9 @@ func (p *Proxier) takeChanges(all bool) (serviceInputs, map[int]map[types.Namesp
 	return in, triggers
 }
 
-// syncFamily computes and reconciles one family and records its metrics.
-func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in serviceInputs) error {
+// syncFamily computes and reconciles one family and records its metrics. read is the
+// time a full sync's background kernel read took, part of the full sync's duration.
+func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in serviceInputs, read time.Duration) error {
 	start := time.Now()
 	label := familyLabel(fam)
 	asm, r := p.asm[fam], p.reconcilers[fam]
@@ -705,7 +744,7 @@ func (p *Proxier) syncFamily(fam int, full, rebuild bool, env desired.Input, in 
 		}
 		stats, err = r.Apply(delta)
 	}
-	elapsed := time.Since(start).Seconds()
+	elapsed := (time.Since(start) + read).Seconds()
 	p.metrics.SyncDuration.WithLabelValues(label).Observe(elapsed)
 	if full {
 		p.metrics.FullSyncDuration.WithLabelValues(label).Observe(elapsed)

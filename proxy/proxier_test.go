@@ -544,6 +544,8 @@ func TestProxierFaultInjection(t *testing.T) {
 	}
 }
 
+// metricValue sums a metric's series: counters and gauges by value, histograms by their
+// sample count.
 func metricValue(t *testing.T, m *Metrics, name string) float64 {
 	t.Helper()
 	mfs, err := m.Gatherer().Gather()
@@ -561,6 +563,8 @@ func metricValue(t *testing.T, m *Metrics, name string) float64 {
 				sum += mm.GetCounter().GetValue()
 			case mm.GetGauge() != nil:
 				sum += mm.GetGauge().GetValue()
+			case mm.GetHistogram() != nil:
+				sum += float64(mm.GetHistogram().GetSampleCount())
 			}
 		}
 	}

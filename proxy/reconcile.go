@@ -60,6 +60,9 @@ type Reconciler struct {
 
 	// snapshot, when set, is the kernel read a full sync shares with the other family's.
 	snapshot *kernelSnapshot
+	// touched, when set, records what syncs change while a full sync's kernel read runs
+	// beside them (see Touching).
+	touched *touched
 
 	// Per sync.
 	failures []Failure
@@ -142,6 +145,9 @@ func NewReconciler(k *kernel.Kernel, opts ReconcilerOptions) (*Reconciler, error
 // reading the kernel stops the sync before anything is changed.
 func (r *Reconciler) Sync(desired *dataplane.State, full bool) (SyncStats, error) {
 	full = full || !r.read
+	if !full && r.touched != nil {
+		r.touched.all = true // it may change any object
+	}
 	r.begin()
 	var actualRules *dataplane.Ruleset
 	if full {
@@ -200,6 +206,7 @@ func (r *Reconciler) Apply(d *Delta) (SyncStats, error) {
 	if !r.read {
 		return SyncStats{}, errNotAdopted
 	}
+	r.touched.note(d, r.draining)
 	r.begin()
 	r.ensureDummy()
 	// Sorted so that the kernel sees changes in a stable order (logs, tests).
@@ -294,9 +301,11 @@ func (r *Reconciler) desiredRules(desired *dataplane.State) dataplane.Ruleset {
 // nat and filter when it names none).
 func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, error) {
 	start := r.now()
-	snap := r.snapshot
-	if snap == nil {
-		snap = newKernelSnapshot(r.k)
+	snap, touched := r.snapshot, r.touched
+	r.touched = nil
+	if snap == nil || (touched != nil && touched.all) {
+		// A sync since the read began may have changed anything: read again.
+		snap, touched = newKernelSnapshot(r.k), nil
 	}
 	links, err := snap.Links()
 	if err != nil {
@@ -317,7 +326,7 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 
 	// The virtual servers' records are reused (adoptService), and the map with them:
 	// a second copy of the known state would be the largest thing a resync holds.
-	known := r.services
+	known, knownAddrs, knownSets := r.services, r.addrs, r.sets
 	r.resetKnown()
 	r.services = known
 	r.dummy = false
@@ -348,6 +357,7 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 			r.putSet(s, s.Members, 0)
 		}
 	}
+	touched.keepAddrsAndMembers(r, knownAddrs, knownSets)
 
 	// Virtual servers: those the ownership rules give the proxier, those it wants, and those
 	// it programmed itself before this read. Real servers keep their terminating mark.
@@ -358,6 +368,9 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 			continue
 		}
 		key := vs.Key()
+		if touched.has(key) {
+			continue // changed since the read began: kept as known below
+		}
 		before := known[key]
 		if before == nil && !wanted(key) {
 			if own == nil {
@@ -369,6 +382,7 @@ func (r *Reconciler) readKernel(desired *dataplane.State) (*dataplane.Ruleset, e
 		}
 		r.adoptService(vs, before)
 	}
+	touched.keepServices(r)
 	for key, ks := range r.services {
 		if ks.readGen != r.gen {
 			delete(r.services, key) // gone from the kernel

@@ -65,25 +65,8 @@ func (p perServiceReads) Services() ([]dataplane.VirtualServer, error) {
 func TestReconcilerFullResyncLab(t *testing.T) {
 	labtest.Require(t)
 	n := labServiceCount(t, reconcileLabServicesEnv)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k, r := newLabReconciler(t)
 	desired := reconcileLabState(n)
-	r, err := NewReconciler(k, ReconcilerOptions{Family: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := r.Sync(&dataplane.State{}, true); err != nil {
-			t.Errorf("cleanup: sync to an empty state: %v", err)
-		}
-		// An empty state keeps kube-ipvs0; the next lab test of the guest expects no trace.
-		if err := Cleanup(k, CleanupOptions{}); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
 	const anyChanges = -1
 	sync := func(r *Reconciler, what string, wantChanges int) {
 		t.Helper()
@@ -142,6 +125,31 @@ func TestReconcilerFullResyncLab(t *testing.T) {
 	if diff := dataplane.DiffIPVS(desired.IPVS, dataplane.IPVS{Services: got}); len(diff) > 0 {
 		t.Errorf("after the repairing resync the kernel's IPVS table differs from the desired one:\n%s", diff)
 	}
+}
+
+// newLabReconciler returns the lab kernel and an IPv4 reconciler over it; the test's
+// cleanup removes what it programmed.
+func newLabReconciler(t *testing.T) (*kernel.Kernel, *Reconciler) {
+	t.Helper()
+	k, err := kernel.Linux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	r, err := NewReconciler(k, ReconcilerOptions{Family: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := r.Sync(&dataplane.State{}, true); err != nil {
+			t.Errorf("cleanup: sync to an empty state: %v", err)
+		}
+		// An empty state keeps kube-ipvs0; the next lab test of the guest expects no trace.
+		if err := Cleanup(k, CleanupOptions{}); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return k, r
 }
 
 // labServiceCount is the Service count a lab test measures with: the environment

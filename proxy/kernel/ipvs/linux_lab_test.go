@@ -51,6 +51,8 @@ func TestServiceDumpAgreesWithMoby(t *testing.T) {
 	if err := l.AddServices(vss); err != nil {
 		t.Fatalf("AddServices: %v", err)
 	}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	got, err := l.dumpServices()

@@ -19,8 +19,12 @@ type Linux struct {
 	// would read each other's replies.
 	mu sync.Mutex
 	h  *mobyipvs.Handle
+	// readMu serializes whole-table reads (lastServices, proc). It is not mu: reading
+	// /proc/net/ip_vs at 10,000 Services takes seconds, and a proxier's full resync
+	// reads while its partial syncs keep changing the table.
+	readMu sync.Mutex
 	// genl carries AddServices' batches (batch_linux.go) and the whole table's service
-	// dump (servicedump_linux.go).
+	// dump (servicedump_linux.go); the socket serializes its own exchanges.
 	genl       *nlbatch.Socket
 	ipvsFamily uint16 // the IPVS generic netlink family, the type of genl's messages
 	// lastServices is the number of virtual servers the last service dump read: the next
@@ -58,6 +62,8 @@ func NewLinux() (*Linux, error) {
 
 // Close releases the netlink socket.
 func (l *Linux) Close() error {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.h.Close()
@@ -71,10 +77,10 @@ func (l *Linux) Close() error {
 // order `ipvsadm -Ln` prints comes from sorting exactly this order with a comparator that
 // is not a total order (dataplane.SortIPVSAdm), so a sorted list would print differently.
 // It costs one netlink dump and one read of /proc/net/ip_vs whatever the table's size
-// (table_linux.go).
+// (table_linux.go). Changes made meanwhile go on: the read does not hold them up.
 func (l *Linux) Services() ([]dataplane.VirtualServer, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
 	return l.table()
 }
 

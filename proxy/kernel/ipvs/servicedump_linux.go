@@ -36,7 +36,7 @@ func serviceDumpRequest(family uint16) []byte {
 }
 
 // dumpServices reads every virtual server, without real servers, in the kernel's order.
-// An interrupted dump is reported as nlbatch.ErrDumpInterrupted. The caller holds l.mu.
+// An interrupted dump is reported as nlbatch.ErrDumpInterrupted. The caller holds l.readMu.
 func (l *Linux) dumpServices() ([]dataplane.VirtualServer, error) {
 	// Room for the last dump's count and a few more: at 10,000 Services, growing the slice
 	// step by step would allocate it about twice over.

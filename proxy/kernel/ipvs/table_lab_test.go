@@ -139,24 +139,24 @@ func TestLinuxTableInNetns(t *testing.T) {
 	expectTable(t, l, vss)
 
 	// Each step is timed for the log: what the one-pass read costs and where.
-	l.mu.Lock()
+	l.readMu.Lock()
 	start := time.Now()
 	joined, err := l.dumpServices()
 	if err != nil {
-		l.mu.Unlock()
+		l.readMu.Unlock()
 		t.Fatal(err)
 	}
 	dumpedAt := time.Now()
 	text, err := l.proc.read()
 	if err != nil {
-		l.mu.Unlock()
+		l.readMu.Unlock()
 		t.Fatalf("read the namespace's /proc/net/ip_vs: %v", err)
 	}
 	read := time.Now()
 	joinErr := joinProcIPVS(joined, text)
 	joinedAt := time.Now()
 	dumps, dumpErr := l.tableByDumps()
-	l.mu.Unlock()
+	l.readMu.Unlock()
 	if joinErr != nil || dumpErr != nil {
 		t.Fatalf("join: %v; per-service dumps: %v", joinErr, dumpErr)
 	}
@@ -215,7 +215,16 @@ func TestLinuxTableUnderChurn(t *testing.T) {
 			n++
 		}
 	}()
-	for read := range 6 {
+	readsUnderChurn(t, l, base, 6)
+	close(stop)
+	t.Logf("%d virtual servers added during the reads", <-added)
+}
+
+// readsUnderChurn reads the table n times while another goroutine changes it: each read
+// must list no virtual server twice and every one of base, there all along.
+func readsUnderChurn(t *testing.T, l *Linux, base []dataplane.VirtualServer, n int) {
+	t.Helper()
+	for read := range n {
 		vss, err := l.Services()
 		if err != nil {
 			t.Errorf("read %d: %v", read, err)
@@ -236,6 +245,59 @@ func TestLinuxTableUnderChurn(t *testing.T) {
 		}
 		t.Logf("read %d: %d virtual servers", read, len(vss))
 	}
+}
+
+// TestLinuxChangesBesideTableRead changes the table through the handle that is reading it,
+// as a proxier's partial syncs do during its full resync's read: a change does not wait
+// for a read (one is held open while the change is made), and reads made while changes go
+// on through the same handle (batches share the dump's socket) each list every virtual
+// server that was there all along.
+func TestLinuxChangesBesideTableRead(t *testing.T) {
+	labtest.Require(t)
+	l := newLinuxInNetns(t)
+	base := proxierTable(3000)
+	if err := l.AddServices(base); err != nil {
+		t.Fatalf("AddServices(%d): %v", len(base), err)
+	}
+	key := base[0].Key()
+	extra := dataplane.RealServer{Address: rip(4, 250), Port: 9999, Forward: dataplane.Masq, Weight: 1}
+
+	// A read in progress holds readMu: changes go on.
+	l.readMu.Lock()
+	err := l.AddRealServer(key, extra)
+	if err == nil {
+		err = l.DeleteRealServer(key, extra.Key())
+	}
+	l.readMu.Unlock()
+	if err != nil {
+		t.Fatalf("change during a held read: %v", err)
+	}
+
+	stop := make(chan struct{})
+	changed := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { changed <- n }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			vs := dataplane.VirtualServer{Protocol: dataplane.SCTP, Address: vip(4, 1+i%250), Port: uint16(1 + (i/250)%200), Scheduler: "rr",
+				RealServers: []dataplane.RealServer{extra}}
+			err := l.AddServices([]dataplane.VirtualServer{vs})
+			if err == nil {
+				err = l.DeleteService(vs.Key())
+			}
+			if err != nil {
+				t.Errorf("change %d beside the reads: %v", i, err)
+				return
+			}
+			n++
+		}
+	}()
+	readsUnderChurn(t, l, base, 4)
 	close(stop)
-	t.Logf("%d virtual servers added during the reads", <-added)
+	t.Logf("%d virtual servers added and deleted beside the reads", <-changed)
 }

@@ -82,7 +82,7 @@ func (p *procIPVSFile) read() (string, error) {
 
 // table reads every virtual server with its real servers from one service dump and one
 // read of /proc/net/ip_vs, falling back to a destination dump per service when the two
-// keep disagreeing or the file cannot be read. The caller holds l.mu.
+// keep disagreeing or the file cannot be read. The caller holds l.readMu.
 func (l *Linux) table() ([]dataplane.VirtualServer, error) {
 	if l.proc == nil {
 		return l.tableByDumps()
@@ -111,9 +111,11 @@ func (l *Linux) table() ([]dataplane.VirtualServer, error) {
 }
 
 // tableByDumps reads every virtual server with one service dump and its real servers with
-// one destination dump each. The caller holds l.mu.
+// one destination dump each. The caller holds l.readMu; the handle's requests take l.mu.
 func (l *Linux) tableByDumps() ([]dataplane.VirtualServer, error) {
+	l.mu.Lock()
 	svcs, err := l.h.GetServices()
+	l.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("list IPVS virtual servers: %w", err)
 	}
@@ -131,7 +133,9 @@ func (l *Linux) tableByDumps() ([]dataplane.VirtualServer, error) {
 			continue
 		}
 		seen[vs.Key()] = true
+		l.mu.Lock()
 		dests, err := l.h.GetDestinations(s)
+		l.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("list real servers of %s: %w", vs.Key(), err)
 		}
