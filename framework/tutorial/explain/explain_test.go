@@ -87,7 +87,7 @@ func findingsOf(in string, o Options) []string {
 func TestFindings(t *testing.T) {
 	lab := func(name string) string { return repoFile(t, "framework/tutorial/testdata/lab-node/"+name) }
 	walk := func(name string) string {
-		return repoFile(t, "hack/report/seedwalk/testdata/v1.37.2-configmap/"+name)
+		return repoFile(t, "framework/tutorial/explain/testdata/walk/"+name)
 	}
 	tests := []struct {
 		name      string
@@ -233,7 +233,7 @@ func TestServicesFromCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	walk := repoFile(t, "hack/report/seedwalk/testdata/v1.37.2-configmap/ipvsadm.txt")
+	walk := repoFile(t, "framework/tutorial/explain/testdata/walk/ipvsadm.txt")
 	in := ">>> lab-node\n" + walk + "TCP  192.0.2.10:443 rr\n  -> 10.244.0.9:8443 Masq 1 0 0\n" +
 		"TCP  198.51.100.4:8080 rr\n  -> 10.244.0.8:8080 Masq 1 0 0\nTCP  10.96.99.99:80 rr\n  -> 10.244.0.7:80 Masq 1 0 0\n"
 	o := defaultOptions()
