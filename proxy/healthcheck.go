@@ -233,13 +233,7 @@ func serviceHealthCheck(svc *corev1.Service, svcSlices []*discoveryv1.EndpointSl
 	}
 	local := map[int]map[netip.Addr]bool{}
 	for _, sl := range svcSlices {
-		fam := 0
-		switch sl.AddressType {
-		case discoveryv1.AddressTypeIPv4:
-			fam = 4
-		case discoveryv1.AddressTypeIPv6:
-			fam = 6
-		}
+		fam := sliceFamily(sl)
 		if !slices.Contains(families, fam) || !hasValidPort(sl) {
 			continue
 		}
