@@ -97,50 +97,6 @@ func TestSetupConntrack(t *testing.T) {
 	}
 }
 
-func TestSetupConntrackRefuses(t *testing.T) {
-	tests := []struct {
-		name    string
-		prepare func(f *fakes)
-		want    string
-	}{
-		{
-			name:    "no nf_conntrack_max",
-			prepare: func(f *fakes) { f.sysctl.Remove(sysctlConntrackMax) },
-			want:    "conntrack.maxPerCore: set sysctl net/netfilter/nf_conntrack_max=131072: ",
-		},
-		{
-			name:    "hash size not readable",
-			prepare: func(f *fakes) { f.moduleParams.Remove(moduleConntrackHashsize) },
-			want:    "conntrack.maxPerCore: read /sys/module/nf_conntrack/parameters/hashsize: ",
-		},
-		{
-			name:    "hash size not writable",
-			prepare: func(f *fakes) { f.moduleParams.FailNext("Set", errInjected) },
-			want:    "conntrack.maxPerCore: set /sys/module/nf_conntrack/parameters/hashsize=32768: injected failure; set it to 0 in the configuration to leave the kernel's value",
-		},
-		{
-			name:    "no module parameters at all",
-			prepare: func(f *fakes) { f.k.ModuleParams = nil },
-			want:    "conntrack.maxPerCore: the kernel has no module parameters",
-		},
-		{
-			name:    "close-wait timeout refused",
-			prepare: func(f *fakes) { f.sysctl.Remove(sysctlConntrackTCPCloseWait) },
-			want:    "conntrack.tcpCloseWaitTimeout: set sysctl net/netfilter/nf_conntrack_tcp_timeout_close_wait=3600",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakes(t)
-			tt.prepare(f)
-			err := Setup(f.k, SetupOptions{Scheduler: "rr", Conntrack: defaultConntrack, CPUs: 2})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Setup error = %v, want it to say %q", err, tt.want)
-			}
-		})
-	}
-}
-
 func TestSetupOptionsFromConntrack(t *testing.T) {
 	cfg := config.Config{Conntrack: defaultConntrack}
 	opts := SetupOptionsFrom(cfg)

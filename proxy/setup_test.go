@@ -92,6 +92,7 @@ func TestSetupTimeouts(t *testing.T) {
 }
 
 func TestSetupRefuses(t *testing.T) {
+	conntrackOpts := SetupOptions{Scheduler: "rr", Conntrack: defaultConntrack, CPUs: 2}
 	tests := []struct {
 		name    string
 		prepare func(f *fakes)
@@ -115,6 +116,37 @@ func TestSetupRefuses(t *testing.T) {
 			prepare: func(f *fakes) { f.sysctl.Remove(sysctlOSRelease) },
 			opts:    SetupOptions{Scheduler: "rr"},
 			want:    "read the kernel version",
+		},
+		// The conntrack settings (conntracksysctl.go), with kube-proxy's defaults on 2 CPUs.
+		{
+			name:    "no nf_conntrack_max",
+			prepare: func(f *fakes) { f.sysctl.Remove(sysctlConntrackMax) },
+			opts:    conntrackOpts,
+			want:    "conntrack.maxPerCore: set sysctl net/netfilter/nf_conntrack_max=131072: ",
+		},
+		{
+			name:    "hash size not readable",
+			prepare: func(f *fakes) { f.moduleParams.Remove(moduleConntrackHashsize) },
+			opts:    conntrackOpts,
+			want:    "conntrack.maxPerCore: read /sys/module/nf_conntrack/parameters/hashsize: ",
+		},
+		{
+			name:    "hash size not writable",
+			prepare: func(f *fakes) { f.moduleParams.FailNext("Set", errInjected) },
+			opts:    conntrackOpts,
+			want:    "conntrack.maxPerCore: set /sys/module/nf_conntrack/parameters/hashsize=32768: injected failure; set it to 0 in the configuration to leave the kernel's value",
+		},
+		{
+			name:    "no module parameters at all",
+			prepare: func(f *fakes) { f.k.ModuleParams = nil },
+			opts:    conntrackOpts,
+			want:    "conntrack.maxPerCore: the kernel has no module parameters",
+		},
+		{
+			name:    "close-wait timeout refused",
+			prepare: func(f *fakes) { f.sysctl.Remove(sysctlConntrackTCPCloseWait) },
+			opts:    conntrackOpts,
+			want:    "conntrack.tcpCloseWaitTimeout: set sysctl net/netfilter/nf_conntrack_tcp_timeout_close_wait=3600",
 		},
 	}
 	for _, tt := range tests {
