@@ -111,6 +111,17 @@ func shapesOf(mfs map[string]*dto.MetricFamily) map[string]metricShape {
 	return out
 }
 
+// readLabScrape parses labScrapeFile.
+func readLabScrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	f, err := os.Open(labScrapeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return parseExposition(t, labScrapeFile, f)
+}
+
 func parseExposition(t *testing.T, what string, r io.Reader) map[string]*dto.MetricFamily {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -201,12 +212,7 @@ func matchRow(rows []readmeRow, name string) (readmeRow, bool) {
 // list, with its type, labels and buckets.
 func TestUpstreamMetricsListMatchesLabScrape(t *testing.T) {
 	list := readUpstreamList(t)
-	f, err := os.Open(labScrapeFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	scraped := shapesOf(parseExposition(t, labScrapeFile, f))
+	scraped := shapesOf(readLabScrape(t))
 	seen := 0
 	for name, got := range scraped {
 		if !strings.HasPrefix(name, "kubeproxy_") && !strings.HasPrefix(name, "rest_client_") {
@@ -285,14 +291,9 @@ func touchVectors(t *testing.T, m *Metrics) {
 // tables are read, so they cannot drift from what /metrics serves.
 func TestMetricsMatchKubeProxy(t *testing.T) {
 	list := readUpstreamList(t)
-	f, err := os.Open(labScrapeFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	// Upstream's metrics: the list, and what the lab scrape shows besides (Go, process and
 	// component-base's own), whose shape is read from the scrape.
-	scrape := parseExposition(t, labScrapeFile, f)
+	scrape := readLabScrape(t)
 	upstream := shapesOf(scrape)
 	for name, s := range list {
 		upstream[name] = s
