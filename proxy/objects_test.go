@@ -29,21 +29,16 @@ func loadConfig(t testing.TB, name string) config.Config {
 	return cfg
 }
 
-// svcObj is a ClusterIP Service "default/name" with one TCP port named http.
+// svcObj is a ClusterIP Service "default/name" selecting app=<name>, with one TCP port
+// named http; opts adjust it after the cluster IP is set.
 func svcObj(name, clusterIP string, port int32, opts ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, ResourceVersion: "1"},
-		Spec: corev1.ServiceSpec{
-			Type:       corev1.ServiceTypeClusterIP,
-			ClusterIP:  clusterIP,
-			ClusterIPs: []string{clusterIP},
-			Ports:      []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(port)}},
-		},
+	base := func(s *corev1.Service) {
+		s.ResourceVersion = "1"
+		s.Spec.ClusterIP, s.Spec.ClusterIPs = clusterIP, []string{clusterIP}
 	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	return fixtures.Service(name, "default", name, corev1.ServiceTypeClusterIP,
+		[]corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(port)}},
+		append([]func(*corev1.Service){base}, opts...)...)
 }
 
 func withNodePort(np int32) func(*corev1.Service) {

@@ -27,26 +27,17 @@ func nodeObject() *corev1.Node {
 	}
 }
 
-// service is a ClusterIP Service of one TCP port selecting app=<name>.
+// service is a ClusterIP Service of one TCP port selecting app=<name>, with the cluster IP
+// and what the API server fills in; edits adjust it after those are set.
 func service(name, clusterIP string, port, targetPort int32, edits ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec: corev1.ServiceSpec{
-			Type:            corev1.ServiceTypeClusterIP,
-			Selector:        map[string]string{"app": name},
-			ClusterIP:       clusterIP,
-			ClusterIPs:      []string{clusterIP},
-			IPFamilies:      []corev1.IPFamily{corev1.IPv4Protocol},
-			SessionAffinity: corev1.ServiceAffinityNone,
-			Ports: []corev1.ServicePort{{
-				Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(targetPort),
-			}},
-		},
+	defaulted := func(s *corev1.Service) {
+		s.Spec.ClusterIP, s.Spec.ClusterIPs = clusterIP, []string{clusterIP}
+		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+		s.Spec.SessionAffinity = corev1.ServiceAffinityNone
 	}
-	for _, e := range edits {
-		e(s)
-	}
-	return s
+	return fixtures.Service(name, namespace, name, corev1.ServiceTypeClusterIP,
+		[]corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(targetPort)}},
+		append([]func(*corev1.Service){defaulted}, edits...)...)
 }
 
 // withNodePort makes the Service a NodePort one on port np.
