@@ -24,14 +24,15 @@ import (
 // objects.
 
 // IPVS generic netlink, from the kernel's uapi linux/ip_vs.h, for every command this
-// package sends itself (moby/ipvs keeps these unexported, and does not send
-// IPVS_CMD_GET_INFO).
+// package sends itself and every attribute it writes or reads (moby/ipvs keeps these
+// unexported, and does not send IPVS_CMD_GET_INFO or read the 64-bit statistics).
 const (
 	genlVersion = 1 // IPVS_GENL_VERSION
 
 	cmdNewService = 1  // IPVS_CMD_NEW_SERVICE
 	cmdGetService = 4  // IPVS_CMD_GET_SERVICE
 	cmdNewDest    = 5  // IPVS_CMD_NEW_DEST
+	cmdGetDest    = 8  // IPVS_CMD_GET_DEST
 	cmdGetInfo    = 15 // IPVS_CMD_GET_INFO
 
 	cmdAttrService = 1 // IPVS_CMD_ATTR_SERVICE
@@ -46,14 +47,26 @@ const (
 	svcAttrFlags     = 7  // IPVS_SVC_ATTR_FLAGS
 	svcAttrTimeout   = 8  // IPVS_SVC_ATTR_TIMEOUT
 	svcAttrNetmask   = 9  // IPVS_SVC_ATTR_NETMASK
+	svcAttrStats     = 10 // IPVS_SVC_ATTR_STATS
 	svcAttrPEName    = 11 // IPVS_SVC_ATTR_PE_NAME
+	svcAttrStats64   = 12 // IPVS_SVC_ATTR_STATS64
 
-	destAttrAddr      = 1 // IPVS_DEST_ATTR_ADDR
-	destAttrPort      = 2 // IPVS_DEST_ATTR_PORT
-	destAttrFwdMethod = 3 // IPVS_DEST_ATTR_FWD_METHOD
-	destAttrWeight    = 4 // IPVS_DEST_ATTR_WEIGHT
-	destAttrUThresh   = 5 // IPVS_DEST_ATTR_U_THRESH
-	destAttrLThresh   = 6 // IPVS_DEST_ATTR_L_THRESH
+	destAttrAddr      = 1  // IPVS_DEST_ATTR_ADDR
+	destAttrPort      = 2  // IPVS_DEST_ATTR_PORT
+	destAttrFwdMethod = 3  // IPVS_DEST_ATTR_FWD_METHOD
+	destAttrWeight    = 4  // IPVS_DEST_ATTR_WEIGHT
+	destAttrUThresh   = 5  // IPVS_DEST_ATTR_U_THRESH
+	destAttrLThresh   = 6  // IPVS_DEST_ATTR_L_THRESH
+	destAttrStats     = 10 // IPVS_DEST_ATTR_STATS
+	destAttrAF        = 11 // IPVS_DEST_ATTR_ADDR_FAMILY
+	destAttrStats64   = 12 // IPVS_DEST_ATTR_STATS64
+
+	// IPVS_STATS_ATTR_*: the members of both statistics nests (stats_linux.go), in this
+	// order.
+	statsAttrConns    = 1
+	statsAttrInBytes  = 4
+	statsAttrOutBytes = 5
+	statsAttrOutBPS   = 10
 
 	infoAttrVersion       = 1 // IPVS_INFO_ATTR_VERSION
 	infoAttrConnTableSize = 2 // IPVS_INFO_ATTR_CONN_TAB_SIZE

@@ -18,23 +18,6 @@ import (
 // the 32-bit nests. /proc/net/ip_vs, which Services reads the real servers from, has no
 // counters, so real servers are read here with a destination dump per virtual server.
 
-const (
-	cmdGetDest = 8 // IPVS_CMD_GET_DEST
-
-	svcAttrStats   = 10 // IPVS_SVC_ATTR_STATS
-	svcAttrStats64 = 12 // IPVS_SVC_ATTR_STATS64
-
-	destAttrAF      = 11 // IPVS_DEST_ATTR_ADDR_FAMILY
-	destAttrStats   = 10 // IPVS_DEST_ATTR_STATS
-	destAttrStats64 = 12 // IPVS_DEST_ATTR_STATS64
-
-	// IPVS_STATS_ATTR_*: the members of both statistics nests, in this order.
-	statsAttrConns    = 1
-	statsAttrInBytes  = 4
-	statsAttrOutBytes = 5
-	statsAttrOutBPS   = 10
-)
-
 var _ StatsReader = (*Linux)(nil)
 
 // ServicesWithStats lists every virtual server as Services does, then reads the counters
