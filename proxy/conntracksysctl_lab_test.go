@@ -19,11 +19,7 @@ import (
 // values are put back afterwards.
 func TestSetConntrackSysctlsLab(t *testing.T) {
 	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := labtest.Open(t, kernel.Linux)
 	restore := func(s sysctl.Interface, name string) {
 		old, err := s.Get(name)
 		if err != nil {

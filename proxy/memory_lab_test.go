@@ -99,11 +99,7 @@ func TestProxierFullResyncMemoryLab(t *testing.T) {
 	labtest.Require(t)
 	runtime.MemProfileRate = 64 << 10
 	n := labServiceCount(t, memoryLabServicesEnv)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := labtest.Open(t, kernel.Linux)
 	cfg, err := config.Load([]byte(memoryLabConfig), nil)
 	if err != nil {
 		t.Fatal(err)

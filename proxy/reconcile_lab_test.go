@@ -131,11 +131,7 @@ func TestReconcilerFullResyncLab(t *testing.T) {
 // cleanup removes what it programmed.
 func newLabReconciler(t *testing.T) (*kernel.Kernel, *Reconciler) {
 	t.Helper()
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := labtest.Open(t, kernel.Linux)
 	r, err := NewReconciler(k, ReconcilerOptions{Family: 4})
 	if err != nil {
 		t.Fatal(err)

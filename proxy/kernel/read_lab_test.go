@@ -255,11 +255,7 @@ func programLab(t *testing.T, k *kernel.Kernel, s dataplane.State) {
 // check is that Save's table selection and parsing keep everything.
 func TestReadMatchesToolsInLab(t *testing.T) {
 	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := labtest.Open(t, kernel.Linux)
 	want := labNode()
 	programLab(t, k, want)
 
@@ -448,11 +444,7 @@ func tool(t *testing.T, name string, args ...string) string {
 // In the kernel lab, the real kernel reads like the fakes do.
 func TestLinuxRead(t *testing.T) {
 	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := labtest.Open(t, kernel.Linux)
 	s, err := kernel.Read(k, kernel.ReadOptions{IPVS: true, Timeouts: true, Links: true})
 	if err != nil {
 		t.Fatal(err)

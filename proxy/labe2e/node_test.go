@@ -79,11 +79,7 @@ func nodeConfig(t *testing.T) config.Config {
 func newNode(t *testing.T) *node {
 	t.Helper()
 	labtest.Require(t)
-	k, err := kernel.Linux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := labtest.Open(t, kernel.Linux)
 	leftovers(t, k)
 	addNodeAddress(t, nodeLink, netip.MustParsePrefix(nodeCIDR))
 	t.Cleanup(func() {
