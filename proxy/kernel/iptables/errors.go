@@ -14,18 +14,16 @@ func (f Family) String() string {
 }
 
 // restoreCommand and saveCommand name the binaries of a family.
-func (f Family) restoreCommand() string {
-	if f == IPv6 {
-		return "ip6tables-restore"
-	}
-	return "iptables-restore"
-}
+func (f Family) restoreCommand() string { return f.command("restore") }
 
-func (f Family) saveCommand() string {
+func (f Family) saveCommand() string { return f.command("save") }
+
+// command is the family's binary of an iptables tool: iptables-<tool>, ip6tables-<tool>.
+func (f Family) command(tool string) string {
 	if f == IPv6 {
-		return "ip6tables-save"
+		return "ip6tables-" + tool
 	}
-	return "iptables-save"
+	return "iptables-" + tool
 }
 
 func checkFamily(f Family) error {
