@@ -28,6 +28,16 @@ func build(t *testing.T, spec Spec) v1.Image {
 	return img
 }
 
+// digest is the digest of the image spec builds.
+func digest(t *testing.T, spec Spec) v1.Hash {
+	t.Helper()
+	d, err := build(t, spec).Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // layerFiles lists the image's layers and, for each, its tar entries with types, modes,
 // bytes and link targets, in the tar's order.
 func layerFiles(t *testing.T, img v1.Image) [][]File {
@@ -101,21 +111,14 @@ func TestInspectorImage(t *testing.T) {
 
 // The same binary gives the same digest; another binary or platform another one.
 func TestDeterministic(t *testing.T) {
-	digest := func(spec Spec) v1.Hash {
-		d, err := build(t, spec).Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	a, b := digest(Inspector(binary, "amd64", "")), digest(Inspector(binary, "amd64", ""))
+	a, b := digest(t, Inspector(binary, "amd64", "")), digest(t, Inspector(binary, "amd64", ""))
 	if a != b {
 		t.Errorf("two builds of the same binary: %s and %s", a, b)
 	}
-	if c := digest(Inspector(append(slices.Clone(binary), 0), "amd64", "")); c == a {
+	if c := digest(t, Inspector(append(slices.Clone(binary), 0), "amd64", "")); c == a {
 		t.Error("another binary gave the same digest")
 	}
-	if c := digest(Inspector(binary, "arm64", "")); c == a {
+	if c := digest(t, Inspector(binary, "arm64", "")); c == a {
 		t.Error("another architecture gave the same digest")
 	}
 }

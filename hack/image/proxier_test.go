@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // userspace stands for what ProxierUserspace takes from Debian's packages.
@@ -126,19 +124,12 @@ func TestProxierImage(t *testing.T) {
 // The same proxier and userspace give the same digest, whatever order the files come in;
 // another proxier, another package or another commit another one.
 func TestProxierDeterministic(t *testing.T) {
-	digest := func(spec Spec) v1.Hash {
-		d, err := build(t, spec).Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	proxier := []byte("\x7fELF proxier")
-	a := digest(Proxier(proxier, userspace, "amd64", "abc"))
+	a := digest(t, Proxier(proxier, userspace, "amd64", "abc"))
 	reversed := userspace
 	reversed.Files = slices.Clone(userspace.Files)
 	slices.Reverse(reversed.Files)
-	if b := digest(Proxier(proxier, reversed, "amd64", "abc")); b != a {
+	if b := digest(t, Proxier(proxier, reversed, "amd64", "abc")); b != a {
 		t.Errorf("the same files in another order: %s and %s", a, b)
 	}
 	other := userspace
@@ -148,7 +139,7 @@ func TestProxierDeterministic(t *testing.T) {
 		"another userspace": Proxier(proxier, other, "amd64", "abc"),
 		"another commit":    Proxier(proxier, userspace, "amd64", "abd"),
 	} {
-		if d := digest(spec); d == a {
+		if d := digest(t, spec); d == a {
 			t.Errorf("%s gave the same digest", name)
 		}
 	}

@@ -238,12 +238,13 @@ func (p *forwardProxy) socks(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	reply := func(code byte) { c.Write([]byte{socksVersion, code, 0, socksIPv4, 0, 0, 0, 0, 0, 0}) }
-	var hdr [2]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+	// The greeting: the version (the request's is checked), then the methods offered.
+	var ver [1]byte
+	if _, err := io.ReadFull(c, ver[:]); err != nil {
 		return
 	}
-	methods := make([]byte, hdr[1])
-	if _, err := io.ReadFull(c, methods); err != nil {
+	methods, err := readCounted(c)
+	if err != nil {
 		return
 	}
 	if !bytes.Contains(methods, []byte{socksNoAuth}) {
@@ -278,12 +279,8 @@ func (p *forwardProxy) socks(c net.Conn) {
 		a, _ := netip.AddrFromSlice(b)
 		host = a.String()
 	case socksDomain:
-		var n [1]byte
-		if _, err := io.ReadFull(c, n[:]); err != nil {
-			return
-		}
-		b := make([]byte, n[0])
-		if _, err := io.ReadFull(c, b); err != nil {
+		b, err := readCounted(c)
+		if err != nil {
 			return
 		}
 		host = string(b)
@@ -305,6 +302,18 @@ func (p *forwardProxy) socks(c net.Conn) {
 	reply(socksSucceeded)
 	c.SetDeadline(time.Time{})
 	tunnel(c, t, c)
+}
+
+// readCounted reads a SOCKS5 field that its count byte leads: the greeting's methods, a
+// domain name.
+func readCounted(r io.Reader) ([]byte, error) {
+	var n [1]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	b := make([]byte, n[0])
+	_, err := io.ReadFull(r, b)
+	return b, err
 }
 
 // tunnel copies from (client's reader, normally the client) to target and back until both

@@ -138,15 +138,17 @@ func TestForwardProxySOCKS(t *testing.T) {
 	allowed := startProxy(t, "127.0.0.1")
 	other := startProxy(t, "10.0.2.2")
 	for _, tc := range []struct {
-		name, proxy, want, wantErr string
+		name, proxy, url, want, wantErr string
 	}{
-		{"from the forward", allowed, "GET /hostname host=127.0.0.1:6443", ""},
-		{"from another peer", other, "", "connection not allowed by ruleset"},
+		{"from the forward", allowed, target.URL, "GET /hostname host=127.0.0.1:6443", ""},
+		// A name goes to the proxy as a SOCKS domain field, resolved there.
+		{"a domain name", allowed, strings.Replace(target.URL, "127.0.0.1", "localhost", 1), "GET /hostname host=127.0.0.1:6443", ""},
+		{"from another peer", other, target.URL, "", "connection not allowed by ruleset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pu, _ := url.Parse("socks5://" + tc.proxy)
 			client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 10 * time.Second}
-			req, _ := http.NewRequest(http.MethodGet, target.URL+"/hostname", nil)
+			req, _ := http.NewRequest(http.MethodGet, tc.url+"/hostname", nil)
 			req.Host = "127.0.0.1:6443"
 			resp, err := client.Do(req)
 			if tc.wantErr != "" {

@@ -272,72 +272,55 @@ func TestCheckEntry(t *testing.T) {
 		return `{"Inputs": {"Component": "` + in.Component + `", "Version": "` + in.Version + `", "Go": "` + in.Go + `", "GOOS": "linux", "GOARCH": "amd64", ` +
 			`"Ldflags": "-s -w", "Generator": 1}, "SHA256": "` + sum + `", "BuildTime": "40.6s", "CPUTime": "17s", "MaxRSSKB": 1588976}`
 	}
+	otherGo := in
+	otherGo.Go = "go1.25.0"
+	otherRelease := downloadInputs(in)
+	otherRelease.Version = "v1.36.3"
 	tests := []struct {
-		name    string
-		src     Source
-		setup   func(t *testing.T, bin string)
+		name string
+		src  Source
+		// mode is the binary's, which holds "x"; 0: no binary.
+		mode os.FileMode
+		// stamp is written beside the binary; raw, when set, is the stamp file as it stands.
+		stamp   *stamp
+		raw     string
 		ok      bool
 		corrupt bool
 	}{
-		{"no binary", SourceAuto, func(t *testing.T, bin string) {}, false, false},
-		{"binary without stamp", SourceAuto, func(t *testing.T, bin string) { os.WriteFile(bin, []byte("x"), 0o755) }, false, true},
-		{"not executable", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o644)
-			writeStamp(bin, stamp{Inputs: in, SHA256: x})
-		}, false, true},
-		{"other inputs", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			other := in
-			other.Go = "go1.25.0"
-			writeStamp(bin, stamp{Inputs: other, SHA256: x})
-		}, false, false},
-		{"corrupt stamp", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			os.WriteFile(bin+".stamp", []byte("{"), 0o644)
-		}, false, true},
-		{"stamp without sha256", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			writeStamp(bin, stamp{Inputs: in})
-		}, false, true},
-		{"truncated binary", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			writeStamp(bin, stamp{Inputs: in, SHA256: sha256Hex([]byte("xyz"))})
-		}, false, true},
-		{"matching build", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			writeStamp(bin, stamp{Source: "build", Inputs: in, SHA256: x})
-		}, true, false},
-		{"stamp of the code before downloads", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
-		}, true, false},
-		{"stamp of the code before downloads, build mode", SourceBuild, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
-		}, true, false},
-		{"build wanted as a download", SourceDownload, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			os.WriteFile(bin+".stamp", []byte(oldStamp(in, x)), 0o644)
-		}, false, false},
-		{"matching download, any go", SourceAuto, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			writeStamp(bin, stamp{Source: "download", Inputs: downloadInputs(in), URL: "http://h/k", Checksum: "sha512:00", SHA256: x})
-		}, true, false},
-		{"download wanted as a build", SourceBuild, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			writeStamp(bin, stamp{Source: "download", Inputs: downloadInputs(in), SHA256: x})
-		}, false, false},
-		{"download of another release", SourceDownload, func(t *testing.T, bin string) {
-			os.WriteFile(bin, []byte("x"), 0o755)
-			other := downloadInputs(in)
-			other.Version = "v1.36.3"
-			writeStamp(bin, stamp{Source: "download", Inputs: other, SHA256: x})
-		}, false, false},
+		{name: "no binary", src: SourceAuto},
+		{name: "binary without stamp", src: SourceAuto, mode: 0o755, corrupt: true},
+		{name: "not executable", src: SourceAuto, mode: 0o644, stamp: &stamp{Inputs: in, SHA256: x}, corrupt: true},
+		{name: "other inputs", src: SourceAuto, mode: 0o755, stamp: &stamp{Inputs: otherGo, SHA256: x}},
+		{name: "corrupt stamp", src: SourceAuto, mode: 0o755, raw: "{", corrupt: true},
+		{name: "stamp without sha256", src: SourceAuto, mode: 0o755, stamp: &stamp{Inputs: in}, corrupt: true},
+		{name: "truncated binary", src: SourceAuto, mode: 0o755, stamp: &stamp{Inputs: in, SHA256: sha256Hex([]byte("xyz"))}, corrupt: true},
+		{name: "matching build", src: SourceAuto, mode: 0o755, stamp: &stamp{Source: "build", Inputs: in, SHA256: x}, ok: true},
+		{name: "stamp of the code before downloads", src: SourceAuto, mode: 0o755, raw: oldStamp(in, x), ok: true},
+		{name: "stamp of the code before downloads, build mode", src: SourceBuild, mode: 0o755, raw: oldStamp(in, x), ok: true},
+		{name: "build wanted as a download", src: SourceDownload, mode: 0o755, raw: oldStamp(in, x)},
+		{name: "matching download, any go", src: SourceAuto, mode: 0o755,
+			stamp: &stamp{Source: "download", Inputs: downloadInputs(in), URL: "http://h/k", Checksum: "sha512:00", SHA256: x}, ok: true},
+		{name: "download wanted as a build", src: SourceBuild, mode: 0o755, stamp: &stamp{Source: "download", Inputs: downloadInputs(in), SHA256: x}},
+		{name: "download of another release", src: SourceDownload, mode: 0o755, stamp: &stamp{Source: "download", Inputs: otherRelease, SHA256: x}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bin := filepath.Join(t.TempDir(), "kube-proxy")
-			tt.setup(t, bin)
+			if tt.mode != 0 {
+				if err := os.WriteFile(bin, []byte("x"), tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.stamp != nil {
+				if err := writeStamp(bin, *tt.stamp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.raw != "" {
+				if err := os.WriteFile(bin+".stamp", []byte(tt.raw), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			_, problem := checkEntry(bin, in, tt.src)
 			if ok := problem == nil; ok != tt.ok || (problem != nil && problem.corrupt != tt.corrupt) {
 				t.Errorf("checkEntry = %+v, want usable %v, corrupt %v", problem, tt.ok, tt.corrupt)

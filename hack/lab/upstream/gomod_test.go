@@ -128,13 +128,24 @@ func TestParseKubernetesModFile(t *testing.T) {
 	}
 }
 
-func TestBuildGoMod(t *testing.T) {
-	k := readKubernetesModFile(t)
-	rel, _ := ParseRelease("v1.37.2")
-	got, err := BuildGoMod(k, rel)
+// mustRender renders k's go.mod for the release version with render (BuildGoMod or
+// EtcdGoMod).
+func mustRender(t *testing.T, render func(*KubernetesModFile, Release) ([]byte, error), k *KubernetesModFile, version string) []byte {
+	t.Helper()
+	rel, err := ParseRelease(version)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got, err := render(k, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestBuildGoMod(t *testing.T) {
+	k := readKubernetesModFile(t)
+	got := mustRender(t, BuildGoMod, k, "v1.37.2")
 	checkGolden(t, "testdata/build-v1.37.2.go.mod", got)
 
 	// Whatever the formatting, the go command must see these statements.
@@ -162,11 +173,7 @@ func TestBuildGoMod(t *testing.T) {
 		t.Errorf("replaced =\n%s\nwant\n%s", strings.Join(replaced, "\n"), strings.Join(stagingV1372, "\n"))
 	}
 
-	pre, _ := ParseRelease("v1.38.0-rc.1")
-	got, err = BuildGoMod(k, pre)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got = mustRender(t, BuildGoMod, k, "v1.38.0-rc.1")
 	if !strings.Contains(string(got), "\tk8s.io/api => k8s.io/api v0.38.0-rc.1\n") || !strings.Contains(string(got), "require k8s.io/kubernetes v1.38.0-rc.1\n") {
 		t.Errorf("pre-release build go.mod lacks the rc versions:\n%s", got)
 	}
@@ -174,20 +181,12 @@ func TestBuildGoMod(t *testing.T) {
 
 func TestEtcdGoMod(t *testing.T) {
 	k := readKubernetesModFile(t)
-	rel, _ := ParseRelease("v1.37.2")
-	got, err := EtcdGoMod(k, rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkGolden(t, "testdata/etcd-v1.37.2.go.mod", got)
+	checkGolden(t, "testdata/etcd-v1.37.2.go.mod", mustRender(t, EtcdGoMod, k, "v1.37.2"))
 
 	// A release that only requires the etcd client still gets the etcd server module, at
 	// the client's version (etcd releases all its modules together).
 	k.EtcdModule, k.EtcdVersion = "go.etcd.io/etcd/client/v3", "v3.6.8"
-	got, err = EtcdGoMod(k, rel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := mustRender(t, EtcdGoMod, k, "v1.37.2")
 	if !strings.Contains(string(got), "\nrequire go.etcd.io/etcd/server/v3 v3.6.8\n") {
 		t.Errorf("etcd go.mod does not require the server at the client's version:\n%s", got)
 	}

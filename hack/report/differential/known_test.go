@@ -17,6 +17,21 @@ func mustKnown(t *testing.T, doc string) *Known {
 	return k
 }
 
+// mustKnownIPVS is a list of one known difference, id a: the reference adds an IPVS line
+// matching the pattern line, in the scenarios given as a YAML list.
+func mustKnownIPVS(t *testing.T, line, scenarios string) *Known {
+	t.Helper()
+	return mustKnown(t, `
+differences:
+- id: a
+  section: ipvs
+  mark: "+"
+  line: '`+line+`'
+  scenarios: `+scenarios+`
+  reason: a reason for the test
+`)
+}
+
 func TestParseKnownRejects(t *testing.T) {
 	entry := func(fields string) string {
 		return "differences:\n- " + strings.ReplaceAll(strings.TrimSpace(fields), "\n", "\n  ") + "\n"
@@ -111,15 +126,7 @@ differences:
 }
 
 func TestCheckScenarios(t *testing.T) {
-	k := mustKnown(t, `
-differences:
-- id: a
-  section: ipvs
-  mark: "+"
-  line: 'TCP 1\.2\.3\.4:80 rr'
-  scenarios: [seed, nodeprot]
-  reason: a reason for the test
-`)
+	k := mustKnownIPVS(t, `TCP 1\.2\.3\.4:80 rr`, "[seed, nodeprot]")
 	err := k.CheckScenarios([]string{"baseline", "seed", "nodeport"})
 	if err == nil || !strings.Contains(err.Error(), `scenario "nodeprot"`) {
 		t.Errorf("CheckScenarios = %v, want the misspelt scenario named", err)

@@ -197,15 +197,7 @@ verdict: FAIL: 1 NEW difference (seed 1), 1 stale known difference, 1 step not c
 }
 
 func TestExitCode(t *testing.T) {
-	k := mustKnown(t, `
-differences:
-- id: a
-  section: ipvs
-  mark: "+"
-  line: 'TCP +1\.2\.3\.4:80 rr'
-  scenarios: [s]
-  reason: a reason for the test
-`)
+	k := mustKnownIPVS(t, `TCP +1\.2\.3\.4:80 rr`, "[s]")
 	known := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.4:80", Kind: dataplane.Extra, Text: "TCP  1.2.3.4:80 rr"}, Known: "a"}
 	unknown := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.5:80", Kind: dataplane.Extra, Text: "TCP  1.2.3.5:80 rr"}}
 	context := ClassifiedLine{Line: Line{Section: dataplane.SectionIPVS, Scope: "TCP 1.2.3.6:80", Kind: dataplane.Same, Text: "TCP  1.2.3.6:80 rr"}}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -36,31 +35,15 @@ type ExistingOptions struct {
 	// Cluster names the cluster (Kubeconfig, Context), the inspector's image, where NodePorts
 	// answer and whether the walk may change kube-proxy.
 	Cluster cluster.Options
-	// Method is MethodCreation (default: kube-proxy as the cluster runs it, which must be
-	// ipvs mode) or MethodConfigMap (needs Cluster.AllowDisruptive).
-	Method string
 	// Kubectl is the kubectl the host steps run; default: kubectl on PATH.
 	Kubectl string
-	Out     io.Writer
-	// Lang is the language of the headings and explanations; default English.
-	Lang lang.Lang
-	// ServiceTimeout bounds the wait for the seed's Service on every node; default 3 minutes.
-	ServiceTimeout time.Duration
+	// Common.Method is MethodCreation (default: kube-proxy as the cluster runs it, which
+	// must be ipvs mode) or MethodConfigMap (needs Cluster.AllowDisruptive).
+	Common
 }
 
 func (o ExistingOptions) withDefaults() ExistingOptions {
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.Method == "" {
-		o.Method = MethodCreation
-	}
-	if o.Lang == "" {
-		o.Lang = lang.English
-	}
-	if o.ServiceTimeout <= 0 {
-		o.ServiceTimeout = 3 * time.Minute
-	}
+	o.Common = o.Common.withDefaults(MethodCreation)
 	return o
 }
 
@@ -166,13 +149,7 @@ func WalkExisting(ctx context.Context, o ExistingOptions) (*Report, error) {
 			fmt.Fprintf(o.Out, "walk: kube-proxy restore: %s\n", did)
 		}()
 	}
-	t = time.Now()
-	err = w.walkExisting(ctx, o)
-	rep.Timings.Steps = time.Since(t)
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	return rep, err
+	return rep, rep.timeSteps(ctx, func() error { return w.walkExisting(ctx, o) })
 }
 
 // walkExisting is walk for a cluster the walk did not create: no module loading, every

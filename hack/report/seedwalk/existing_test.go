@@ -109,8 +109,8 @@ func TestExistingOptionsValidate(t *testing.T) {
 		o    ExistingOptions
 		want string
 	}{
-		{ExistingOptions{Method: "ssh"}, `method "ssh": expected "creation"`},
-		{ExistingOptions{Method: MethodConfigMap}, "allow it with --allow-disruptive"},
+		{ExistingOptions{Common: Common{Method: "ssh"}}, `method "ssh": expected "creation"`},
+		{ExistingOptions{Common: Common{Method: MethodConfigMap}}, "allow it with --allow-disruptive"},
 		{ExistingOptions{Kubectl: "/nonexistent/kubectl"}, `kubectl "/nonexistent/kubectl"`},
 	} {
 		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -77,10 +77,10 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{o: Options{}},
-		{o: Options{KubeProxy: "v1.35.4", Method: MethodCreation}},
+		{o: Options{KubeProxy: "v1.35.4", Common: Common{Method: MethodCreation}}},
 		{o: Options{KubeProxy: clusterlab.Reference}},
-		{o: Options{KubeProxy: clusterlab.Reference, Method: MethodConfigMap}, wantErr: "implements ipvs mode only"},
-		{o: Options{Method: "edit"}, wantErr: `method "edit": expected`},
+		{o: Options{KubeProxy: clusterlab.Reference, Common: Common{Method: MethodConfigMap}}, wantErr: "implements ipvs mode only"},
+		{o: Options{Common: Common{Method: "edit"}}, wantErr: `method "edit": expected`},
 		{o: Options{KubeProxy: "1.37"}, wantErr: "expected a release such as v1.37.2"},
 	}
 	for _, tt := range tests {

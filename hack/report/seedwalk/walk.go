@@ -33,19 +33,45 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
-// Options configure Walk.
-type Options struct {
-	// KubeProxy is the upstream release run as kube-proxy (and as the control plane), or
-	// clusterlab.Reference for the reference proxier; default clusterlab.DefaultVersion.
-	KubeProxy string
-	// Method is MethodConfigMap (the seed's main path, default) or MethodCreation.
+// Common are the options both walks take, a lab walk (Options) and a walk of a cluster
+// the project did not create (ExistingOptions): one home for their defaults and checks.
+type Common struct {
+	// Method is MethodConfigMap or MethodCreation; its default is the walk's (see Options
+	// and ExistingOptions).
 	Method string
 	// Out receives the walk as a person would see it.
 	Out io.Writer
 	// Lang is the language of the headings, explanations and verdicts; default English.
 	Lang lang.Lang
-	// ServiceTimeout bounds the wait for the seed's Service to reach IPVS; default 3 minutes.
+	// ServiceTimeout bounds the wait for the seed's Service to reach IPVS (on every node,
+	// on a cluster the project did not create); default 3 minutes.
 	ServiceTimeout time.Duration
+}
+
+// withDefaults fills the options left empty, Method with the walk's own default.
+func (c Common) withDefaults(method string) Common {
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Method == "" {
+		c.Method = method
+	}
+	if c.Lang == "" {
+		c.Lang = lang.English
+	}
+	if c.ServiceTimeout <= 0 {
+		c.ServiceTimeout = 3 * time.Minute
+	}
+	return c
+}
+
+// Options configure Walk.
+type Options struct {
+	// KubeProxy is the upstream release run as kube-proxy (and as the control plane), or
+	// clusterlab.Reference for the reference proxier; default clusterlab.DefaultVersion.
+	KubeProxy string
+	// Common.Method is MethodConfigMap (the seed's main path, default) or MethodCreation.
+	Common
 }
 
 // DefaultMethod is the method a walk uses when Options.Method is empty: the seed's main
@@ -59,21 +85,10 @@ func DefaultMethod(kubeProxy string) string {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
 	if o.KubeProxy == "" {
 		o.KubeProxy = clusterlab.DefaultVersion
 	}
-	if o.Method == "" {
-		o.Method = DefaultMethod(o.KubeProxy)
-	}
-	if o.Lang == "" {
-		o.Lang = lang.English
-	}
-	if o.ServiceTimeout <= 0 {
-		o.ServiceTimeout = 3 * time.Minute
-	}
+	o.Common = o.Common.withDefaults(DefaultMethod(o.KubeProxy))
 	return o
 }
 
@@ -191,13 +206,19 @@ func Walk(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	t = time.Now()
-	err = w.walk(ctx, o)
+	return rep, rep.timeSteps(ctx, func() error { return w.walk(ctx, o) })
+}
+
+// timeSteps runs a walk's steps and times them; a walk cancelled (Ctrl-C) between steps
+// ends with the cancellation's error.
+func (rep *Report) timeSteps(ctx context.Context, steps func() error) error {
+	t := time.Now()
+	err := steps()
 	rep.Timings.Steps = time.Since(t)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return rep, err
+	return err
 }
 
 // printIntro says what the lab walk runs: the release, the node, kube-proxy and the method.

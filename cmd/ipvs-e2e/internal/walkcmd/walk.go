@@ -108,7 +108,7 @@ func (f *flags) runExisting(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	opts := seedwalk.ExistingOptions{Method: f.method, Kubectl: f.kubectl, Out: stdout, Lang: l, Cluster: cluster.Options{
+	opts := seedwalk.ExistingOptions{Common: seedwalk.Common{Method: f.method, Out: stdout, Lang: l}, Kubectl: f.kubectl, Cluster: cluster.Options{
 		Kubeconfig: f.kubeconfig, Context: f.kubeContext, InspectorImage: f.inspectorImage,
 		NodePortAddress: f.nodePortAddress, AllowDisruptive: f.allowDisruptive}}
 	if err := opts.Validate(); err != nil {
@@ -146,7 +146,7 @@ func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 		return f.runReplay(cmd, l)
 	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
-	opts := seedwalk.Options{KubeProxy: f.kubeProxy, Method: f.method, Out: stdout, Lang: l}
+	opts := seedwalk.Options{KubeProxy: f.kubeProxy, Common: seedwalk.Common{Method: f.method, Out: stdout, Lang: l}}
 	if err := opts.Validate(); err != nil {
 		return &cli.UsageError{Err: err}
 	}

@@ -51,18 +51,15 @@ type Options struct {
 	OnProxyLog func(string)
 }
 
-func (o Options) quiet() time.Duration {
-	if o.Quiet > 0 {
-		return o.Quiet
+// withDefaults gives the durations left at 0 their defaults, once, before the run.
+func (o Options) withDefaults() Options {
+	if o.Quiet <= 0 {
+		o.Quiet = 6 * time.Second
 	}
-	return 6 * time.Second
-}
-
-func (o Options) timeout() time.Duration {
-	if o.Timeout > 0 {
-		return o.Timeout
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
 	}
-	return 3 * time.Minute
+	return o
 }
 
 // poll is how often the node's dataplane is read while waiting; metricsPoll how often the
@@ -102,6 +99,7 @@ type baseline struct {
 // the cluster itself could not be used (then every step's capture carries it).
 func Run(ctx context.Context, o Options) ([]differential.Capture, error) {
 	start := time.Now()
+	o = o.withDefaults()
 	p, err := lab.New(cluster.Options{Name: "ipvs-diff", KubernetesVersion: o.KubeProxy})
 	if err != nil {
 		return failAll(o, err), err
@@ -388,7 +386,7 @@ type waitFailed struct{ error }
 func (e *env) waitUntil(ctx context.Context, what string, check func(context.Context) (string, error)) error {
 	var last string
 	var failed waitFailed
-	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.Timeout, true, func(ctx context.Context) (bool, error) {
 		missing, err := check(ctx)
 		if errors.As(err, &failed) {
 			return false, failed.error
@@ -403,7 +401,7 @@ func (e *env) waitUntil(ctx context.Context, what string, check func(context.Con
 		return fmt.Errorf("%s: %w", what, failed.error)
 	}
 	if err != nil {
-		return fmt.Errorf("%s within %s (last: %s): %w", what, e.o.timeout(), last, err)
+		return fmt.Errorf("%s within %s (last: %s): %w", what, e.o.Timeout, last, err)
 	}
 	return nil
 }
@@ -513,7 +511,7 @@ func (e *env) readyEndpoints(ctx context.Context, ns, svc string) ([]string, err
 // node's state and how long from applied until the state took its final form; when the
 // timeout passes first, the last state read and an error quoting what the readings showed.
 func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <-chan struct{}, target *dataplane.State) (dataplane.State, time.Duration, error) {
-	s := newSettling(began, e.o.quiet())
+	s := newSettling(began, e.o.Quiet)
 	var (
 		start, deadline time.Time
 		lastErr         error
@@ -532,7 +530,7 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <
 			select {
 			case <-applied:
 				start = time.Now()
-				deadline = start.Add(e.o.timeout())
+				deadline = start.Add(e.o.Timeout)
 			default:
 			}
 		}
@@ -553,12 +551,12 @@ func (e *env) settle(ctx context.Context, began kubeproxy.SyncMetrics, applied <
 		if !start.IsZero() && time.Now().After(deadline) {
 			switch {
 			case s.state == nil:
-				return last, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.timeout(), lastErr)
+				return last, 0, fmt.Errorf("the proxy did not settle within %s: the node could not be read: %w", e.o.Timeout, lastErr)
 			case target != nil && !dataplane.Equal(*target, *s.state):
 				return last, 0, fmt.Errorf("the node did not return to the baseline within %s (- baseline, + left):\n%s\nthe proxy's metrics: %s",
-					e.o.timeout(), strings.TrimSuffix(dataplane.Diff(*target, *s.state).String(), "\n"), s.evidence())
+					e.o.Timeout, strings.TrimSuffix(dataplane.Diff(*target, *s.state).String(), "\n"), s.evidence())
 			}
-			return last, 0, fmt.Errorf("the proxy did not settle within %s: %s", e.o.timeout(), s.evidence())
+			return last, 0, fmt.Errorf("the proxy did not settle within %s: %s", e.o.Timeout, s.evidence())
 		}
 		select {
 		case <-ctx.Done():
@@ -593,12 +591,12 @@ func (e *env) syncMetricsBefore(ctx context.Context) (kubeproxy.SyncMetrics, err
 		m       kubeproxy.SyncMetrics
 		lastErr error
 	)
-	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.Timeout, true, func(ctx context.Context) (bool, error) {
 		m, lastErr = e.syncMetrics(ctx)
 		return lastErr == nil, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("no reading within %s: %w", e.o.timeout(), cmp.Or(lastErr, err))
+		return nil, fmt.Errorf("no reading within %s: %w", e.o.Timeout, cmp.Or(lastErr, err))
 	}
 	return m, nil
 }
@@ -639,13 +637,13 @@ func (e *env) deleteNamespace(ctx context.Context, ns string) error {
 	// Pods are deleted at once rather than after their 30 s grace period: both proxies see
 	// the same, and the run is shorter by that much per scenario.
 	zero := int64(0)
-	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.timeout(), true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, e.o.Timeout, true, func(ctx context.Context) (bool, error) {
 		_ = e.client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
 		_, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
-		return fmt.Errorf("namespace %s still there %s after deleting it: %w", ns, e.o.timeout(), err)
+		return fmt.Errorf("namespace %s still there %s after deleting it: %w", ns, e.o.Timeout, err)
 	}
 	return nil
 }
