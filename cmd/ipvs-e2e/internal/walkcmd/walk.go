@@ -154,8 +154,9 @@ func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 }
 
 // finish judges a walk that ran (in full or part way), saves its record when asked and
-// prints its times, the phases as phases words them, then the total and what ran; the exit
-// status says whether every check passed. A walk that did not start (no report) returns err.
+// prints its times: its phases (worded by phases; a replay has none), the total and what
+// ran. The exit status says whether every check passed; a walk that never started (no
+// report) returns its error.
 func (f *flags) finish(cmd *cobra.Command, l lang.Lang, rep *seedwalk.Report, err error, phases func(seedwalk.Timings) string) error {
 	if rep == nil {
 		return err
