@@ -325,6 +325,7 @@ func hangingServer(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() {
+		ln.Close() // before the connections: none is accepted after them
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
