@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -102,11 +100,7 @@ func TestRunInitOnlyWithJSONLogs(t *testing.T) {
 
 // Without bindAddressHardFail a taken port does not stop the proxier; with it, it does.
 func TestRunBindAddressHardFail(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
+	taken := listenLocal(t)
 	base := []string{"--config", writeConfig(t, "mode: ipvs\n"), "--healthz-bind-address", taken.Addr().String(), "--metrics-bind-address", freeAddr(t)}
 
 	var stderr syncBuffer
@@ -142,10 +136,7 @@ func TestRunBindAddressHardFail(t *testing.T) {
 }
 
 func TestServerRetry(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	taken := listenLocal(t)
 	addr := taken.Addr().String()
 	s := &server{name: "healthz", addr: addr, handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,16 +168,13 @@ func TestServerRetry(t *testing.T) {
 }
 
 func TestRestConfig(t *testing.T) {
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+	kubeconfig := writeTemp(t, "kubeconfig", `apiVersion: v1
 kind: Config
 clusters: [{name: lab, cluster: {server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true}}]
 users: [{name: proxy, user: {token: abc}}]
 contexts: [{name: lab, context: {cluster: lab, user: proxy}}]
 current-context: lab
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, 0o600)
 	cc := config.ClientConnection{Kubeconfig: kubeconfig, AcceptContentTypes: "application/json", ContentType: "application/json", QPS: 50, Burst: 100}
 	rc, err := restConfig(cc)
 	if err != nil {

@@ -68,22 +68,36 @@ func testEnv(k *kernel.Kernel, client kubernetes.Interface) env {
 	}
 }
 
-func writeConfig(t *testing.T, body string) string {
+// writeTemp writes body to a file name in a fresh temporary folder and returns its path.
+func writeTemp(t *testing.T, name, body string, perm os.FileMode) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"+body), 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(body), perm); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on right now.
-func freeAddr(t *testing.T) string {
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	return writeTemp(t, "config.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"+body, 0o644)
+}
+
+// listenLocal listens on a free 127.0.0.1 port until the test ends.
+func listenLocal(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// freeAddr returns a 127.0.0.1 address with a port nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln := listenLocal(t)
 	defer ln.Close()
 	return ln.Addr().String()
 }
@@ -288,23 +302,15 @@ func TestNodeName(t *testing.T) {
 // writeKubeconfig writes a kubeconfig for the API server at server, without credentials.
 func writeKubeconfig(t *testing.T, server string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	body := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + server +
-		"\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n"
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeTemp(t, "kubeconfig", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: "+server+
+		"\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n", 0o600)
 }
 
 // hangingServer accepts connections and never answers: an API server stopped with SIGSTOP,
 // or one behind a network that drops packets after the handshake.
 func hangingServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenLocal(t)
 	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
@@ -319,7 +325,7 @@ func hangingServer(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		ln.Close() // before the connections: none is accepted after them
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {

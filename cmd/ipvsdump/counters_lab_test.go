@@ -18,7 +18,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
-	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 
 // The counter listings are compared after real traffic: a pod serving HTTP behind a
@@ -34,11 +33,7 @@ const (
 // --exact, to equal Debian's ipvsadm byte for byte over a table with non-zero counters.
 func TestCountersMatchIPVSAdmInLab(t *testing.T) {
 	labtest.Require(t)
-	h, err := ipvs.NewLinux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := openIPVS(t)
 	pod, err := pods.Create(pods.Spec{Name: "counters", IPs: []netip.Addr{netip.MustParseAddr(countersPodIP)}})
 	if err != nil {
 		t.Fatal(err)

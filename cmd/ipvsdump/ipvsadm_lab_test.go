@@ -72,6 +72,17 @@ func labTable() []dataplane.VirtualServer {
 	}
 }
 
+// openIPVS opens the guest kernel's IPVS over netlink until the test ends.
+func openIPVS(t *testing.T) *ipvs.Linux {
+	t.Helper()
+	h, err := ipvs.NewLinux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
 // programIPVS adds the virtual servers (and their real servers) to the kernel's table
 // and removes them when the test ends.
 func programIPVS(t *testing.T, h ipvs.Interface, table []dataplane.VirtualServer) {
@@ -100,11 +111,7 @@ func TestMatchesIPVSAdmInLab(t *testing.T) {
 	if _, err := exec.LookPath("ipvsadm"); err != nil {
 		t.Fatalf("the lab guest has no ipvsadm in PATH: %v", err)
 	}
-	h, err := ipvs.NewLinux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := openIPVS(t)
 	old, err := h.Timeouts()
 	if err != nil {
 		t.Fatal(err)

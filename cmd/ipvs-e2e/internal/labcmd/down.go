@@ -26,13 +26,6 @@ type downFlags struct {
 	stateFile string
 }
 
-func newDownCommand() *cobra.Command {
-	return cli.Command(&cobra.Command{
-		Use:   "down",
-		Short: "Stop the lab cluster `lab up` left running and wait until it is torn down",
-	}, &downFlags{})
-}
-
 func (f *downFlags) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 3*time.Minute, "bound for the cluster's teardown")
 	fs.StringVar(&f.stateFile, "state-file", defaultStateFile(), "where lab up recorded the running cluster")

@@ -35,6 +35,6 @@ Environment: CACHE_DIR (cache root, default $HOME/.cache/ipvs-e2e), IPVS_E2E_LAB
 		newTestCommand(),
 		cli.Command(&cobra.Command{Use: "clean", Short: "Remove the run directories and stop the processes of lab runs whose process is gone (each run does this when it starts)"}, &cleanFlags{}),
 		newUpCommand(),
-		newDownCommand(),
+		cli.Command(&cobra.Command{Use: "down", Short: "Stop the lab cluster `lab up` left running and wait until it is torn down"}, &downFlags{}),
 	)
 }

@@ -24,18 +24,7 @@ import (
 // (framework/cluster/lab.Settings), so a malformed one stops the command before it prepares
 // or downloads anything.
 func NewCommand() *cobra.Command {
-	root := newCommand()
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		if err := lab.CheckSettings(); err != nil {
-			return &cli.UsageError{Err: err}
-		}
-		return nil
-	}
-	return root
-}
-
-func newCommand() *cobra.Command {
-	return cli.Group(&cobra.Command{
+	root := cli.Group(&cobra.Command{
 		Use:   "ipvs-e2e",
 		Short: "The ipvs-e2e project's tools: the kernel lab, the seed walk, reports and benchmarks",
 		Long: `The ipvs-e2e project's tools: the kernel lab, the seed walk, the differential report,
@@ -57,4 +46,11 @@ guest), 130 when interrupted; diff and lab run document their own.`,
 		imagecmd.NewCommand(),
 		explaincmd.NewCommand(),
 	)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := lab.CheckSettings(); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		return nil
+	}
+	return root
 }

@@ -115,13 +115,9 @@ func (f *flags) runExisting(cmd *cobra.Command) error {
 		return &cli.UsageError{Err: err}
 	}
 	rep, err := seedwalk.WalkExisting(ctx, opts)
-	if rep == nil {
-		return err
-	}
 	return f.finish(cmd, l, rep, err, func(t seedwalk.Timings) string {
-		return fmt.Sprintf("times: inspector up %s, the seed's steps %s, clean-up %s; %s in all (kube-proxy %s, method %s)",
-			seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps), seedwalk.FormatElapsed(t.Delete),
-			seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+		return fmt.Sprintf("inspector up %s, the seed's steps %s, clean-up %s",
+			seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps), seedwalk.FormatElapsed(t.Delete))
 	})
 }
 
@@ -151,19 +147,20 @@ func (f *flags) Run(cmd *cobra.Command, _ []string) error {
 		return &cli.UsageError{Err: err}
 	}
 	rep, err := seedwalk.Walk(ctx, opts)
-	if rep == nil {
-		return err
-	}
 	return f.finish(cmd, l, rep, err, func(t seedwalk.Timings) string {
-		return fmt.Sprintf("times: upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s; %s in all (kube-proxy %s, method %s)",
-			seedwalk.FormatElapsed(t.Binaries), seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps),
-			seedwalk.FormatElapsed(t.Delete), seedwalk.FormatElapsed(t.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
+		return fmt.Sprintf("upstream binaries %s, cluster creation %s, the seed's steps %s, teardown %s",
+			seedwalk.FormatElapsed(t.Binaries), seedwalk.FormatElapsed(t.Create), seedwalk.FormatElapsed(t.Steps), seedwalk.FormatElapsed(t.Delete))
 	})
 }
 
 // finish judges a walk that ran (in full or part way), saves its record when asked and
-// prints its times; the exit status says whether every check passed.
-func (f *flags) finish(cmd *cobra.Command, l lang.Lang, rep *seedwalk.Report, err error, times func(seedwalk.Timings) string) error {
+// prints its times: its phases (worded by phases; a replay has none), the total and what
+// ran. The exit status says whether every check passed; a walk that never started (no
+// report) returns its error.
+func (f *flags) finish(cmd *cobra.Command, l lang.Lang, rep *seedwalk.Report, err error, phases func(seedwalk.Timings) string) error {
+	if rep == nil {
+		return err
+	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	if err != nil {
 		// The walk stopped part way (Ctrl-C, a lost node): judge what it showed, then fail.
@@ -181,8 +178,9 @@ func (f *flags) finish(cmd *cobra.Command, l lang.Lang, rep *seedwalk.Report, er
 			return errors.Join(err, werr)
 		}
 	}
-	if times != nil {
-		fmt.Fprintf(stdout, "\n%s\n", times(rep.Timings))
+	if phases != nil {
+		fmt.Fprintf(stdout, "\ntimes: %s; %s in all (kube-proxy %s, method %s)\n", phases(rep.Timings),
+			seedwalk.FormatElapsed(rep.Timings.Total), rep.Record.Facts.KubeProxy, rep.Record.Facts.Method)
 	}
 	if err != nil {
 		return err
