@@ -78,19 +78,6 @@ func parseLab[T any](t *testing.T, name string, parse func(string) (T, error)) (
 	return mustParse(t, parse, text), text
 }
 
-// keyOrder lists the services in order, each with its real servers.
-func keyOrder(v IPVS) []string {
-	var out []string
-	for _, vs := range v.Services {
-		line := vs.Key().String()
-		for _, rs := range vs.RealServers {
-			line += " > " + rs.Key().String()
-		}
-		out = append(out, line)
-	}
-	return out
-}
-
 func TestLabIPVSAdmList(t *testing.T) {
 	got, text := parseLab(t, "ipvsadm-Ln.txt", ParseIPVSAdm)
 	requireEqualIPVS(t, "ParseIPVSAdm(ipvsadm -Ln)", got, labIPVS())
