@@ -75,6 +75,19 @@ func checkBadInput[T any](t *testing.T, format string, parse func(string) (T, er
 	}
 }
 
+// keyOrder lists the services in order, each with its real servers.
+func keyOrder(v IPVS) []string {
+	var out []string
+	for _, vs := range v.Services {
+		line := vs.Key().String()
+		for _, rs := range vs.RealServers {
+			line += " > " + rs.Key().String()
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
 // parseIPAddrJSONText is ParseIPAddrJSON over text, the way the other parsers read.
 func parseIPAddrJSONText(text string) ([]Link, error) { return ParseIPAddrJSON([]byte(text)) }
 

@@ -93,7 +93,7 @@ func ParseIPVSAdm(text string) (IPVS, error) {
 			return IPVS{}, &ParseError{Format: ipvsadmFormat, Line: l.n, Text: l.text, Err: err}
 		}
 		if c, ok := counterTitle(fields); ok {
-			return fail(expected(`the title "Prot LocalAddress:Port Scheduler Flags"`, "the title of "+c.format()+" (read it with "+c.parser()+")"))
+			return fail(expected(`the title "Prot LocalAddress:Port Scheduler Flags"`, "the title of "+c.format+" (read it with "+c.parser+")"))
 		}
 		if isIPVSAdmTitle(fields) {
 			continue

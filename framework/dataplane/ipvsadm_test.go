@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -273,12 +274,10 @@ func TestSortIPVSAdm(t *testing.T) {
 		{Protocol: SCTP, Family: 4, Address: addr("10.96.0.20"), Port: 1, Scheduler: "rr"},
 	}}
 	SortIPVSAdm(&v)
-	var got []string
-	for _, vs := range v.Services {
-		got = append(got, vs.Key().String())
-	}
 	want := []string{
-		"TCP 172.18.0.2:30089", // 172.18.0.2 - 10.96.0.10 overflows an int: "smaller"
+		// 172.18.0.2 - 10.96.0.10 overflows an int: "smaller". 10.x - 192.168.x overflows
+		// too, so 192.168.0.9 is the first real server.
+		"TCP 172.18.0.2:30089 > 192.168.0.9:80 > 10.244.1.1:80 > 10.244.1.1:81 > 10.244.2.1:80",
 		"TCP 10.96.0.10:53",
 		"TCP 10.96.0.10:9153",
 		"UDP 10.96.0.10:53",
@@ -287,17 +286,8 @@ func TestSortIPVSAdm(t *testing.T) {
 		"FWM 1 IPv6",
 		"FWM 2",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("services in order %q, want %q", got, want)
-	}
-	var dests []string
-	for _, rs := range v.Services[0].RealServers {
-		dests = append(dests, rs.Key().String())
-	}
-	// 10.x - 192.168.x overflows too, so 192.168.0.9 comes first.
-	wantDests := []string{"192.168.0.9:80", "10.244.1.1:80", "10.244.1.1:81", "10.244.2.1:80"}
-	if !reflect.DeepEqual(dests, wantDests) {
-		t.Errorf("real servers in order %q, want %q", dests, wantDests)
+	if got := keyOrder(v); !slices.Equal(got, want) {
+		t.Errorf("services and real servers in order\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
 

@@ -23,49 +23,36 @@ const IPVSAdmRateHeader = "IP Virtual Server version 1.2.1 (size=4096)\n" +
 	"Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n" +
 	"  -> RemoteAddress:Port\n"
 
-// ipvsadmCounters tells the two counter listings apart.
-type ipvsadmCounters int
+// ipvsadmCounters is one of the two counter listings: statsCounters or rateCounters.
+type ipvsadmCounters struct {
+	// columns are the listing's column names, as its title prints them.
+	columns [5]string
+	// format names the listing in parse errors; parser the function that reads it.
+	format, parser string
+}
 
-const (
-	statsCounters ipvsadmCounters = iota // --stats: Stats
-	rateCounters                         // --rate: Rates
+var (
+	statsCounters = &ipvsadmCounters{ // --stats: Stats
+		columns: [5]string{"Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"},
+		format:  "ipvsadm -Ln --stats", parser: "ParseIPVSAdmStats",
+	}
+	rateCounters = &ipvsadmCounters{ // --rate: Rates
+		columns: [5]string{"CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"},
+		format:  "ipvsadm -Ln --rate", parser: "ParseIPVSAdmRate",
+	}
 )
 
-// columns are the listing's column names, as its title prints them.
-func (c ipvsadmCounters) columns() [5]string {
-	if c == rateCounters {
-		return [5]string{"CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"}
-	}
-	return [5]string{"Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"}
-}
-
-// format names the listing in parse errors.
-func (c ipvsadmCounters) format() string {
-	if c == rateCounters {
-		return "ipvsadm -Ln --rate"
-	}
-	return "ipvsadm -Ln --stats"
-}
-
-// parser names the function that reads the listing.
-func (c ipvsadmCounters) parser() string {
-	if c == rateCounters {
-		return "ParseIPVSAdmRate"
-	}
-	return "ParseIPVSAdmStats"
-}
-
 // counterTitle recognises the column line of a counter listing, whatever its spacing.
-func counterTitle(f []string) (ipvsadmCounters, bool) {
+func counterTitle(f []string) (*ipvsadmCounters, bool) {
 	if len(f) != 7 || f[0] != "Prot" || f[1] != "LocalAddress:Port" {
-		return 0, false
+		return nil, false
 	}
-	for _, c := range []ipvsadmCounters{statsCounters, rateCounters} {
-		if [5]string(f[2:]) == c.columns() {
+	for _, c := range []*ipvsadmCounters{statsCounters, rateCounters} {
+		if [5]string(f[2:]) == c.columns {
 			return c, true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 func (s *Stats) values() [5]uint64 {
@@ -101,7 +88,7 @@ func FormatIPVSAdmRate(v IPVS, exact bool) string {
 	return formatIPVSAdmCounters(v, rateCounters, exact)
 }
 
-func formatIPVSAdmCounters(v IPVS, c ipvsadmCounters, exact bool) string {
+func formatIPVSAdmCounters(v IPVS, c *ipvsadmCounters, exact bool) string {
 	var b strings.Builder
 	for _, vs := range v.Services {
 		fmt.Fprintf(&b, "%-33s", ipvsadmServiceName(vs))
@@ -181,18 +168,18 @@ func ParseIPVSAdmRate(text string) (IPVS, error) {
 	return parseIPVSAdmCounters(text, rateCounters)
 }
 
-func parseIPVSAdmCounters(text string, c ipvsadmCounters) (IPVS, error) {
+func parseIPVSAdmCounters(text string, c *ipvsadmCounters) (IPVS, error) {
 	var v IPVS
 	seen := map[ServiceKey]bool{}
-	cols := c.columns()
+	cols := c.columns
 	title := "the title \"Prot LocalAddress:Port " + strings.Join(cols[:], " ") + "\""
 	for l, f := range fieldLines(text) {
 		fail := func(err error) (IPVS, error) {
-			return IPVS{}, &ParseError{Format: c.format(), Line: l.n, Text: l.text, Err: err}
+			return IPVS{}, &ParseError{Format: c.format, Line: l.n, Text: l.text, Err: err}
 		}
 		if other, ok := counterTitle(f); ok {
 			if other != c {
-				return fail(expected(title, "the title of "+other.format()+" (read it with "+other.parser()+")"))
+				return fail(expected(title, "the title of "+other.format+" (read it with "+other.parser+")"))
 			}
 			continue
 		}
@@ -228,7 +215,7 @@ func parseIPVSAdmCounters(text string, c ipvsadmCounters) (IPVS, error) {
 
 // parseCounterRealServer reads the fields after "->": address:port and five values, the
 // first three of --rate's never shortened.
-func parseCounterRealServer(f []string, c ipvsadmCounters) (RealServer, error) {
+func parseCounterRealServer(f []string, c *ipvsadmCounters) (RealServer, error) {
 	var rs RealServer
 	if len(f) == 0 {
 		return rs, expected("address:port and five counters after ->", "end of line")
@@ -247,8 +234,8 @@ func parseCounterRealServer(f []string, c ipvsadmCounters) (RealServer, error) {
 
 // setCounters reads the five values of f into a new Stats or Rates, as c lists them; the
 // first plain ones must be whole numbers, without a unit.
-func setCounters(stats **Stats, rates **Rates, f []string, c ipvsadmCounters, plain int) error {
-	cols := c.columns()
+func setCounters(stats **Stats, rates **Rates, f []string, c *ipvsadmCounters, plain int) error {
+	cols := c.columns
 	if len(f) != len(cols) {
 		return expected("five counters ("+strings.Join(cols[:], ", ")+")", fmt.Sprintf("%d fields", len(f)))
 	}

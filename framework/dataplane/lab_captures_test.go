@@ -78,19 +78,6 @@ func parseLab[T any](t *testing.T, name string, parse func(string) (T, error)) (
 	return mustParse(t, parse, text), text
 }
 
-// keyOrder lists the services in order, each with its real servers.
-func keyOrder(v IPVS) []string {
-	var out []string
-	for _, vs := range v.Services {
-		line := vs.Key().String()
-		for _, rs := range vs.RealServers {
-			line += " > " + rs.Key().String()
-		}
-		out = append(out, line)
-	}
-	return out
-}
-
 func TestLabIPVSAdmList(t *testing.T) {
 	got, text := parseLab(t, "ipvsadm-Ln.txt", ParseIPVSAdm)
 	requireEqualIPVS(t, "ParseIPVSAdm(ipvsadm -Ln)", got, labIPVS())
@@ -181,19 +168,15 @@ func TestLabIPAddr(t *testing.T) {
 	addrs := []netip.Prefix{prefix("10.96.0.10/32"), prefix("10.96.0.20/32"), prefix("fd00:10:96::a/128")}
 	for _, c := range []struct {
 		file, kind string
-		json       bool
+		parse      func(string) ([]Link, error)
 	}{
-		{"ip-addr-show-kube-ipvs0.txt", "ether", false},
-		{"ip-d-addr-show-kube-ipvs0.txt", "dummy", false},
-		{"ip-j-addr-show-kube-ipvs0.json", "ether", true},
-		{"ip-j-d-addr-show-kube-ipvs0.json", "dummy", true},
+		{"ip-addr-show-kube-ipvs0.txt", "ether", ParseIPAddr},
+		{"ip-d-addr-show-kube-ipvs0.txt", "dummy", ParseIPAddr},
+		{"ip-j-addr-show-kube-ipvs0.json", "ether", parseIPAddrJSONText},
+		{"ip-j-d-addr-show-kube-ipvs0.json", "dummy", parseIPAddrJSONText},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			parse := ParseIPAddr
-			if c.json {
-				parse = parseIPAddrJSONText
-			}
-			links, _ := parseLab(t, c.file, parse)
+			links, _ := parseLab(t, c.file, c.parse)
 			// The index is the one the guest kernel gave the link, as captured.
 			want := []Link{{Name: KubeIPVSInterface, Index: 3, Kind: c.kind, Up: false, Addrs: addrs}}
 			if !reflect.DeepEqual(links, want) {

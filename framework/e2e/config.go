@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 )
 
 // How kube-proxy reaches ipvs mode: the seed's two methods.
@@ -48,12 +49,7 @@ type Config struct {
 }
 
 // ExpectedScheduler is the scheduler the virtual servers must show.
-func (c Config) ExpectedScheduler() string {
-	if c.Scheduler == "" {
-		return "rr"
-	}
-	return c.Scheduler
-}
+func (c Config) ExpectedScheduler() string { return kubeproxy.Scheduler(c.Scheduler) }
 
 // clusterOptions are the provider options the configuration asks for.
 func (c Config) clusterOptions() cluster.Options {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
 )
@@ -211,19 +212,7 @@ func TestMarkdownSummary(t *testing.T) {
 	info := summaryInfo{Suite: "seedlab", Config: cfg, Minor: 37, Fate: "run failed; cluster deleted (set keep-on-failure to keep it)",
 		Notes: []string{"kube-proxy switched to ipvs by the ConfigMap edit:\n  lab-node: `ipvs` from /proxyMode", "deprecation: kube-proxy v1.37.2 logged the ipvs deprecation warning"}}
 	got := markdownSummary(r, info, "https://github.com/o/r/actions/runs/7#artifacts")
-	golden := filepath.Join("testdata", "step-summary-failed.md")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("step summary differs from %s:\n%s", golden, got)
-	}
+	fixture.Golden(t, filepath.Join("testdata", "step-summary-failed.md"), got, *update)
 	ok := markdownSummary(report(true, spec("x", types.SpecStatePassed, "")), summaryInfo{Suite: "services", Config: Config{Provider: "kind", Switch: SwitchAtCreation, Artifacts: "a"}}, "")
 	for _, want := range []string{"### :white_check_mark: ipvs-e2e services [kind, creation]: PASSED", "| 1 passed, 0 failed, 0 skipped, 0 pending |", "Artifacts: `a`"} {
 		if !strings.Contains(ok, want) {

@@ -1,6 +1,7 @@
 package kubeproxy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,13 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy/internal/configtext"
 )
+
+// DefaultScheduler is the IPVS scheduler kube-proxy uses when config.conf leaves
+// ipvs.scheduler empty, as it logs (MsgSchedulerDefaulted).
+const DefaultScheduler = "rr"
+
+// Scheduler is the IPVS scheduler of kube-proxy configured with ipvs.scheduler s.
+func Scheduler(s string) string { return cmp.Or(s, DefaultScheduler) }
 
 // Config is config.conf of the kube-proxy ConfigMap, byte for byte: a file people edit by
 // hand, with their comments, key order and quoting, which Set keeps.

@@ -52,3 +52,16 @@ func TestScanLogs(t *testing.T) {
 		t.Errorf("bare cobra error: %+v", f)
 	}
 }
+
+// An empty ipvs.scheduler is the scheduler kube-proxy logs it falls back to.
+func TestScheduler(t *testing.T) {
+	if !strings.Contains(MsgSchedulerDefaulted, "use "+DefaultScheduler+" by default") {
+		t.Errorf("DefaultScheduler %q is not the one %q names", DefaultScheduler, MsgSchedulerDefaulted)
+	}
+	if got := Scheduler(""); got != DefaultScheduler {
+		t.Errorf(`Scheduler("") = %q, want %q`, got, DefaultScheduler)
+	}
+	if got := Scheduler("wrr"); got != "wrr" {
+		t.Errorf(`Scheduler("wrr") = %q, want "wrr"`, got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
 )
 
@@ -51,12 +52,7 @@ type Facts struct {
 	Requests int
 }
 
-func (f Facts) scheduler() string {
-	if f.Scheduler == "" {
-		return "rr"
-	}
-	return f.Scheduler
-}
+func (f Facts) scheduler() string { return kubeproxy.Scheduler(f.Scheduler) }
 
 func (f Facts) vip() string { return net.JoinHostPort(f.ClusterIP, strconv.Itoa(fixtures.SeedPort)) }
 func (f Facts) rip() string { return net.JoinHostPort(f.PodIP, strconv.Itoa(fixtures.SeedPort)) }

@@ -97,8 +97,7 @@ var _ = Describe("graceful termination", Ordered, e2e.Labels("graceful"), func()
 	BeforeAll(func(ctx SpecContext) {
 		ns = namespace(ctx, "graceful")
 		// The pods keep serving 30 s after SIGTERM while their endpoints turn terminating.
-		pods = deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 2, DelayShutdown: 30}))
-		vip = createService(ctx, fixtures.Service("web", ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)})).Spec.ClusterIP
+		pods, vip = webBackends(ctx, ns, "web", fixtures.BackendOptions{Replicas: 2, DelayShutdown: 30})
 		suite.Env.EveryNode(ctx, func(g Gomega, n node.Node, st dataplane.State) {
 			g.Expect(st).To(match.HaveVirtualServer(dataplane.TCP, hostPort(vip, servicePort), withRealServers(pods, backendTarget)...))
 		})
@@ -204,9 +203,7 @@ var _ = Describe("the scheduler, changed through the ConfigMap", Ordered, e2e.La
 		vip  string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		ns := namespace(ctx, "scheduler")
-		pods = deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 3}))
-		vip = createService(ctx, fixtures.Service("web", ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)})).Spec.ClusterIP
+		pods, vip = webBackends(ctx, namespace(ctx, "scheduler"), "web", fixtures.BackendOptions{Replicas: 3})
 	})
 
 	for _, sched := range []string{"wrr", "sh", "mh"} {

@@ -58,6 +58,15 @@ func createService(ctx context.Context, s *corev1.Service) *corev1.Service {
 	return got
 }
 
+// webBackends deploys the "web" backends in ns and the ClusterIP Service name in front of
+// them on servicePort; it returns the ready pods and the Service's ClusterIP.
+func webBackends(ctx context.Context, ns, name string, o fixtures.BackendOptions, edits ...func(*corev1.Service)) ([]corev1.Pod, string) {
+	GinkgoHelper()
+	pods := deploy(ctx, fixtures.Backend("web", ns, o))
+	s := createService(ctx, fixtures.Service(name, ns, "web", corev1.ServiceTypeClusterIP, []corev1.ServicePort{fixtures.HTTPPort(servicePort)}, edits...))
+	return pods, s.Spec.ClusterIP
+}
+
 // hostPort joins an address and a port the way the matchers take them.
 func hostPort(ip string, port int32) string { return net.JoinHostPort(ip, strconv.Itoa(int(port))) }
 

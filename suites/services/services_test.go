@@ -136,15 +136,11 @@ var _ = Describe("session affinity ClientIP", Ordered, e2e.Labels("affinity"), f
 		vip  string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		ns := namespace(ctx, "affinity")
-		pods = deploy(ctx, fixtures.Backend("web", ns, fixtures.BackendOptions{Replicas: 3}))
-		s := createService(ctx, fixtures.Service("sticky", ns, "web", corev1.ServiceTypeClusterIP,
-			[]corev1.ServicePort{fixtures.HTTPPort(servicePort)}, func(s *corev1.Service) {
-				t := timeout
-				s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
-				s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: &t}}
-			}))
-		vip = s.Spec.ClusterIP
+		pods, vip = webBackends(ctx, namespace(ctx, "affinity"), "sticky", fixtures.BackendOptions{Replicas: 3}, func(s *corev1.Service) {
+			t := timeout
+			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: &t}}
+		})
 	})
 
 	It("makes the virtual server persistent with the affinity timeout", func(ctx SpecContext) {

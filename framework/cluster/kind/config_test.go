@@ -1,9 +1,7 @@
 package kind
 
 import (
-	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite manifests/kind-*.yaml from the generator")
@@ -38,19 +37,7 @@ func TestManifests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(manifestsDir, tc.file)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (create it with -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the generator (run with -update after checking the change):\n--- generated\n%s\n--- %s\n%s", path, got, tc.file, want)
-			}
+			fixture.Golden(t, filepath.Join(manifestsDir, tc.file), string(got), *update)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package match_test
 import (
 	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
+	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -360,17 +360,5 @@ func TestFailureMessageGolden(t *testing.T) {
 	s.IPVS.Services[1].RealServers[0].Port = 8080
 	msg := outcome(t, s, HaveVirtualServer(dataplane.TCP, "10.106.71.137:80", WithScheduler("rr"),
 		WithRealServer("10.244.3.214:80", dataplane.Masq, 1)), false)
-	path := filepath.Join("testdata", "have_virtual_server.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(msg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if msg != string(golden) {
-		t.Errorf("failure message differs from %s:\n%s\nwant:\n%s", path, msg, golden)
-	}
+	fixture.Golden(t, filepath.Join("testdata", "have_virtual_server.golden"), msg, *update)
 }

@@ -23,7 +23,7 @@ import (
 
 // DefaultScheduler is kube-proxy's scheduler when its configuration names none, as the
 // seed's kube-proxy logs ("IPVS scheduler not specified, use rr by default").
-const DefaultScheduler = "rr"
+const DefaultScheduler = kubeproxy.DefaultScheduler
 
 // NodePortRange is the API server's default --service-node-port-range.
 var NodePortRange = [2]uint16{30000, 32767}
@@ -41,12 +41,7 @@ type Options struct {
 	Services *Services
 }
 
-func (o Options) scheduler() string {
-	if o.Scheduler == "" {
-		return DefaultScheduler
-	}
-	return o.Scheduler
-}
+func (o Options) scheduler() string { return kubeproxy.Scheduler(o.Scheduler) }
 
 // Role is what kind of Service address a virtual server serves.
 type Role string

@@ -29,16 +29,7 @@ func defaultOptions() Options {
 // golden compares got with testdata/name, or rewrites the file with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := fixture.Read(t, name)
-	if got != want {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
-	}
+	fixture.Golden(t, filepath.Join("testdata", name), got, *update)
 }
 
 // repoFile reads a file of the repository by its path from the root: the real outputs

@@ -1,7 +1,6 @@
 package syncmetrics
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -58,14 +57,8 @@ func TestParseSyncMetrics(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Parse([]byte(tc.text))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			if !checkErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := m.Family(FamilyIPv4); got != tc.ipv4 {
 				t.Errorf("Family(IPv4) = %+v, want %+v", got, tc.ipv4)
