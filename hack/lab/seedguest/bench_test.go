@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 //go:embed testdata/proc-self-status.txt

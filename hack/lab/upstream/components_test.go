@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestCheckComponents(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

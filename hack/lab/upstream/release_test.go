@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestParseRelease(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/wanterr"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestChurnSchedule(t *testing.T) {

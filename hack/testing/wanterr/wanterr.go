@@ -1,5 +1,6 @@
-// Package wanterr checks a table test's error against the text its case wants, the check
-// the lab and report packages' parser tests share.
+// Package wanterr checks a table test's error against the text its case wants. Every tree's
+// tests share it (it sits outside internal/ so that proxy/, framework/ and cmd/ reach it), so
+// the check and its failure message are written once.
 package wanterr
 
 import (
