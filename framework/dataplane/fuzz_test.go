@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // Each parser reads text we do not control. The corpora are seeded with testdata, the

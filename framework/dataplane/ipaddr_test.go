@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // The links of testdata/ipaddr/show.txt and addr.json (a kind-like node with kube-ipvs0).

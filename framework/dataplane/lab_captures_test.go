@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // The tests in this file read testdata/lab: what Debian's tools printed in the kernel lab

@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func ruleset(t *testing.T, file string) dataplane.Ruleset {

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite manifests/kind-*.yaml from the generator")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func TestLastSync(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // dataplaneTestdata reads a file of framework/dataplane/testdata: the seed's snippets and

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/paste"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/internal/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
