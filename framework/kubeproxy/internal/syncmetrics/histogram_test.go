@@ -4,8 +4,10 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // programming is a proxy's network programming histogram after ten observations, with
@@ -79,7 +81,7 @@ func TestProgrammingLatency(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := ProgrammingLatency([]byte(tc.text), tc.family)
-			if !checkErr(t, err, tc.wantErr) {
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
 			}
 			if !reflect.DeepEqual(h, tc.want) {
@@ -122,7 +124,7 @@ func TestHistogramSub(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := now.Sub(tc.earlier)
-			if !checkErr(t, err, tc.wantErr) {
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
 			}
 			if !reflect.DeepEqual(d, tc.want) {
@@ -201,11 +203,7 @@ func FuzzProgrammingLatency(f *testing.F) {
 // of them, 3 past its start.
 func TestProgrammingLatencyLabRun(t *testing.T) {
 	read := func(name string) Histogram {
-		b, err := os.ReadFile("testdata/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := ProgrammingLatency(b, FamilyIPv4)
+		h, err := ProgrammingLatency([]byte(fixture.Read(t, name)), FamilyIPv4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,20 +225,4 @@ func TestProgrammingLatencyLabRun(t *testing.T) {
 			t.Errorf("Quantile(%g) = %g, want %g", c.q, got, c.want)
 		}
 	}
-}
-
-// checkErr fails the test unless err contains want (or is nil when want is empty); it
-// tells whether the test goes on to check the result.
-func checkErr(t *testing.T, err error, want string) bool {
-	t.Helper()
-	if want == "" {
-		if err != nil {
-			t.Fatal(err)
-		}
-		return true
-	}
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %v, want one containing %q", err, want)
-	}
-	return false
 }

@@ -3,6 +3,8 @@ package syncmetrics
 import (
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // dual is a dual-stack proxy's sync metrics.
@@ -57,7 +59,7 @@ func TestParseSyncMetrics(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Parse([]byte(tc.text))
-			if !checkErr(t, err, tc.wantErr) {
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
 			}
 			if got := m.Family(FamilyIPv4); got != tc.ipv4 {
