@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // The rule kube-proxy writes for NodePorts, exactly as the seed shows it (section 4.1.4).
@@ -189,14 +190,8 @@ func TestRuleArgs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
 			got, err := Rule{Spec: tc.spec}.Args()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Args() error = %v, want one mentioning %q", err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("Args(): %v", err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Args() = %q, want %q", got, tc.want)
