@@ -25,6 +25,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/image"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // writeKubeconfig writes a kubeconfig with a context per server, named after its key, and
@@ -93,14 +94,11 @@ func TestKubeconfigAndContext(t *testing.T) {
 			t.Setenv("HOME", t.TempDir()) // no ~/.kube/config of the machine running the test
 			p, _ := newTest(t, tc.opts)
 			err := p.load()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("load() = %v, want an error containing %q", err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
 			}
-			if err != nil || p.server != tc.wantServer {
-				t.Fatalf("load() = %v, server %q; want %q", err, p.server, tc.wantServer)
+			if p.server != tc.wantServer {
+				t.Fatalf("load(): server %q; want %q", p.server, tc.wantServer)
 			}
 			// The kubeconfig handed to the suites holds the chosen context alone.
 			raw, err := p.Kubeconfig(context.Background())
@@ -326,14 +324,7 @@ func TestCreateDeploysTheInspectorAndReleaseRemovesIt(t *testing.T) {
 			if created {
 				t.Error("Create says it created the cluster")
 			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Create = %v, want %q", err, tc.wantErr)
-				}
-			} else {
-				if err != nil {
-					t.Fatal(err)
-				}
+			if wanterr.Check(t, err, tc.wantErr) {
 				ns, err := p.Nodes(context.Background())
 				if err != nil || len(ns) != 2 || ns[0].Name() != "node1" || ns[1].Name() != "node2" {
 					t.Fatalf("Nodes = %v, %v", ns, err)

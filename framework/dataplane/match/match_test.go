@@ -13,6 +13,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -194,9 +195,8 @@ func TestMatcherErrors(t *testing.T) {
 		"at most: state read without iptables": {dataplane.State{}, HaveAtMostRules("nat", "", 20), "kernel.ReadOptions{IPTables: true}"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := tc.matcher.Match(tc.actual); err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("Match error = %v, want one containing %q", err, tc.err)
-			}
+			_, err := tc.matcher.Match(tc.actual)
+			wanterr.Check(t, err, tc.err)
 		})
 	}
 }
