@@ -2,6 +2,7 @@ package kind
 
 import (
 	"flag"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var update = flag.Bool("update", false, "rewrite manifests/kind-*.yaml from the generator")
@@ -200,16 +202,15 @@ func TestResolveImage(t *testing.T) {
 		{image: "registry.local/node:dev", version: "1.36", want: "registry.local/node:dev", wantVersion: "1.36"},
 		{image: "kindest/node:v1.34.11@sha256:44e2", want: "kindest/node:v1.34.11@sha256:44e2", wantVersion: "1.34"},
 	} {
-		got, v, err := ResolveImage(tc.image, tc.version)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ResolveImage(%q, %q) err = %v, want %q", tc.image, tc.version, err, tc.wantErr)
+		t.Run(fmt.Sprintf("image=%q,version=%q", tc.image, tc.version), func(t *testing.T) {
+			got, v, err := ResolveImage(tc.image, tc.version)
+			if !wanterr.Check(t, err, tc.wantErr) {
+				return
 			}
-			continue
-		}
-		if err != nil || got != tc.want || v.String() != tc.wantVersion {
-			t.Errorf("ResolveImage(%q, %q) = %q, %v, %v; want %q, %s", tc.image, tc.version, got, v, err, tc.want, tc.wantVersion)
-		}
+			if got != tc.want || v.String() != tc.wantVersion {
+				t.Errorf("ResolveImage(%q, %q) = %q, %v; want %q, %s", tc.image, tc.version, got, v, tc.want, tc.wantVersion)
+			}
+		})
 	}
 }
 

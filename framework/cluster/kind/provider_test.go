@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // fakeKind records what the provider asks of kind's API.
@@ -312,16 +314,15 @@ func TestParseDockerPort(t *testing.T) {
 		{out: "", wantErr: "found []"},
 		{out: "Error: No such container\n", wantErr: "found [\"Error: No such container\"]"},
 	} {
-		ap, err := parseDockerPort([]byte(tc.out))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("parseDockerPort(%q) = %v, %v; want error %q", tc.out, ap, err, tc.wantErr)
+		t.Run(fmt.Sprintf("%q", tc.out), func(t *testing.T) {
+			ap, err := parseDockerPort([]byte(tc.out))
+			if !wanterr.Check(t, err, tc.wantErr) {
+				return
 			}
-			continue
-		}
-		if err != nil || ap.String() != tc.want {
-			t.Errorf("parseDockerPort(%q) = %v, %v; want %s", tc.out, ap, err, tc.want)
-		}
+			if ap.String() != tc.want {
+				t.Errorf("parseDockerPort(%q) = %v; want %s", tc.out, ap, tc.want)
+			}
+		})
 	}
 }
 

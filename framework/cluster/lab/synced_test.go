@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestLastSync(t *testing.T) {
@@ -29,17 +30,16 @@ func TestLastSync(t *testing.T) {
 		{name: "no kube-proxy metrics at all", text: "# HELP up x\n# TYPE up gauge\nup 1\n"},
 		{name: "not the text format", text: "<html>404</html>\n", wantErr: "expected the Prometheus text format"},
 	} {
-		got, err := LastSync([]byte(tc.text))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := LastSync([]byte(tc.text))
+			if !wanterr.Check(t, err, tc.wantErr) {
+				return
 			}
-			continue
-		}
-		// float64 seconds keep about a microsecond at today's Unix times.
-		if err != nil || got.IsZero() != tc.want.IsZero() || got.Sub(tc.want).Abs() > time.Microsecond {
-			t.Errorf("%s: LastSync = %v, %v; want %v", tc.name, got, err, tc.want)
-		}
+			// float64 seconds keep about a microsecond at today's Unix times.
+			if got.IsZero() != tc.want.IsZero() || got.Sub(tc.want).Abs() > time.Microsecond {
+				t.Errorf("LastSync = %v; want %v", got, tc.want)
+			}
+		})
 	}
 }
 
