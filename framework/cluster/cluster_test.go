@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestDecide(t *testing.T) {
@@ -40,16 +42,17 @@ func TestOptions(t *testing.T) {
 		t.Errorf("defaults = %+v", o)
 	}
 	for _, tc := range []struct {
+		name string
 		o    Options
 		want string
 	}{
-		{Options{ProxyMode: "nftables"}, `proxy mode "nftables": expected "ipvs"`},
-		{Options{Workers: -1}, "workers -1"},
-		{Options{HostNodePorts: []int32{80}}, "30000-32767"},
+		{"ProxyMode nftables", Options{ProxyMode: "nftables"}, `proxy mode "nftables": expected "ipvs"`},
+		{"Workers -1", Options{Workers: -1}, "workers -1"},
+		{"HostNodePorts 80", Options{HostNodePorts: []int32{80}}, "30000-32767"},
 	} {
-		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.o, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			wanterr.Check(t, tc.o.Validate(), tc.want)
+		})
 	}
 	if err := (Options{ProxyMode: ModeIPTables, HostNodePorts: []int32{30089}}).Validate(); err != nil {
 		t.Error(err)

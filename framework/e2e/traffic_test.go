@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestUDPHostname(t *testing.T) {
@@ -29,10 +30,10 @@ func TestParseDialResponse(t *testing.T) {
 		{`{}`, "no responses and no errors"},
 		{`404 page not found`, "expected JSON"},
 	} {
-		_, err := parseDialResponse([]byte(tc.body))
-		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("ParseDialResponse(%q) = %v, want %q", tc.body, err, tc.err)
-		}
+		t.Run(tc.body, func(t *testing.T) {
+			_, err := parseDialResponse([]byte(tc.body))
+			wanterr.Check(t, err, tc.err)
+		})
 	}
 }
 

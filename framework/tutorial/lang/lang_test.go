@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // verb is a fmt verb of a catalogue format, its explicit index included.
@@ -136,9 +139,10 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "cn", "zh_CN", "EN", "fr"} {
-		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), "expected en") {
-			t.Errorf("Parse(%q): %v, want an error naming the choices", bad, err)
-		}
+		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
+			_, err := Parse(bad)
+			wanterr.Check(t, err, "expected en") // the error names the choices
+		})
 	}
 }
 

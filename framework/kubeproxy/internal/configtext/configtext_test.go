@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // changedLines returns the lines that differ; the texts must have the same line count.
@@ -141,9 +142,10 @@ func TestSetIPVSFields(t *testing.T) {
 		{"mode: ipvs\n", "no top-level `ipvs:` block"},
 		{"ipvs:\n  strictARP: false\nscheduler: rr\n", "no `scheduler:` in the `ipvs:` block"},
 	} {
-		if _, err := Set(tc.conf, "ipvs.scheduler", "wrr"); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Set error = %v, want %q", err, tc.want)
-		}
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := Set(tc.conf, "ipvs.scheduler", "wrr")
+			wanterr.Check(t, err, tc.want)
+		})
 	}
 }
 
