@@ -2,7 +2,6 @@ package referenceproxier
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,17 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
 func kubeadmDaemonSet(t *testing.T) *appsv1.DaemonSet {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/kubeadm-v1.37.2-daemonset.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict(raw, &ds); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(fixture.Read(t, "kubeadm-v1.37.2-daemonset.yaml")), &ds); err != nil {
 		t.Fatal(err)
 	}
 	return &ds
