@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestFakeScriptsInOrderAndRecordsCalls(t *testing.T) {
@@ -83,7 +85,5 @@ func TestFakeCopyFileKeepsMode(t *testing.T) {
 		t.Errorf("copied file = %+v %v", file, ok)
 	}
 	err := InstallIPVSDump(context.Background(), f, filepath.Join(t.TempDir(), "missing"))
-	if err == nil || !strings.Contains(err.Error(), "make build") {
-		t.Errorf("missing binary: %v, want a hint to build it", err)
-	}
+	wanterr.Check(t, err, "make build") // a missing binary: a hint to build it
 }

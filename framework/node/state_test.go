@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // kindWorker scripts a kind worker in ipvs mode with ipvsdump installed and ipset present.
@@ -191,9 +192,7 @@ func TestReadStateRejectsGarbage(t *testing.T) {
 		Stdout("ipset save", fixture.Read(t, "ipset-save.txt")).
 		Stdout("iptables-save", fixture.Read(t, "iptables-save.txt"))
 	_, err := ReadState(context.Background(), n, ReadOptions{IPVS: ipvsDump{}})
-	if err == nil || !strings.Contains(err.Error(), "JSON dataplane state") {
-		t.Fatalf("err = %v, want a complaint about non-JSON ipvsdump output", err)
-	}
+	wanterr.Check(t, err, "JSON dataplane state") // a complaint about non-JSON ipvsdump output
 }
 
 func TestFirstAnswer(t *testing.T) {

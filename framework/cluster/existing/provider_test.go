@@ -415,7 +415,5 @@ func TestKindSideLoad(t *testing.T) {
 	p2, cs2 := newTest(t, cluster.Options{Kubeconfig: file}, append(kubeProxyObjects("ipvs"), kindNode("ipvs-control-plane"))...)
 	allowAllBut(cs2)
 	p2.archive = filepath.Join(dir, "none.tar")
-	if err := p2.Preflight(context.Background()); err == nil || !strings.Contains(err.Error(), "kind cluster ipvs without a node inspector image named: image tarball "+p2.archive) {
-		t.Errorf("Preflight without the tarball: %v", err)
-	}
+	wanterr.Check(t, p2.Preflight(context.Background()), "kind cluster ipvs without a node inspector image named: image tarball "+p2.archive)
 }

@@ -151,9 +151,8 @@ func TestCreateFromTheRenderedConfig(t *testing.T) {
 
 	p, fk = newTestProvider(t, cluster.Options{Name: "e2e"}, true)
 	fk.createErr = errors.New("failed to init node with kubeadm")
-	if _, err := p.Create(context.Background()); err == nil || !strings.Contains(err.Error(), "kubeProxyMode: ipvs") {
-		t.Errorf("create failure does not show the config: %v", err)
-	}
+	_, err = p.Create(context.Background())
+	wanterr.Check(t, err, "kubeProxyMode: ipvs") // a create failure shows the config
 }
 
 func TestCreateInterrupted(t *testing.T) {
@@ -204,9 +203,8 @@ func TestNodesAndHostEndpoint(t *testing.T) {
 		t.Errorf("unmapped NodePort on linux: %v %v", ap, err)
 	}
 	p.goos = "darwin"
-	if _, err := p.HostEndpoint(context.Background(), 31000); err == nil || !strings.Contains(err.Error(), "HostNodePorts") {
-		t.Errorf("unmapped NodePort on darwin: %v", err)
-	}
+	_, err = p.HostEndpoint(context.Background(), 31000)
+	wanterr.Check(t, err, "HostNodePorts") // unmapped NodePort on darwin
 }
 
 // fakeNode is a kind node whose commands are recorded.
@@ -299,9 +297,8 @@ func TestRegistered(t *testing.T) {
 	if p.Name() != "kind" {
 		t.Errorf("name %q", p.Name())
 	}
-	if _, err := cluster.New("minikube", cluster.Options{}); err == nil || !strings.Contains(err.Error(), "[kind]") {
-		t.Errorf("unknown provider: %v", err)
-	}
+	_, err = cluster.New("minikube", cluster.Options{})
+	wanterr.Check(t, err, "[kind]") // an unknown provider: the error lists the known ones
 }
 
 func TestParseDockerPort(t *testing.T) {
