@@ -175,19 +175,20 @@ func TestMalformedSettingStopsBeforeProvider(t *testing.T) {
 		{"banana", 0, `IPVS_E2E_TIMEOUT="banana": not a duration`},
 		{"1m", 1, errAsked.Error()},
 	} {
-		asked = 0
-		isolate(t)
-		t.Setenv("IPVS_E2E_PROVIDER", "settings-test")
-		t.Setenv("IPVS_E2E_TIMEOUT", tc.timeout)
-		s := &Suite{Name: "seedlab"}
-		s.settings.Bind(flag.NewFlagSet("t", flag.ContinueOnError), s.Name)
-		err := s.start(context.Background())
-		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("timeout %s: start() = %v, want an error containing %q", tc.timeout, err, tc.wantErr)
-		}
-		if asked != tc.wantAsked {
-			t.Errorf("timeout %s: provider asked %d times, want %d", tc.timeout, asked, tc.wantAsked)
-		}
+		t.Run("timeout="+tc.timeout, func(t *testing.T) {
+			asked = 0
+			isolate(t)
+			t.Setenv("IPVS_E2E_PROVIDER", "settings-test")
+			t.Setenv("IPVS_E2E_TIMEOUT", tc.timeout)
+			s := &Suite{Name: "seedlab"}
+			s.settings.Bind(flag.NewFlagSet("t", flag.ContinueOnError), s.Name)
+			err := s.start(context.Background())
+			// Asked first: wanterr.Check ends the case.
+			if asked != tc.wantAsked {
+				t.Errorf("provider asked %d times, want %d", asked, tc.wantAsked)
+			}
+			wanterr.Check(t, err, tc.wantErr)
+		})
 	}
 }
 
