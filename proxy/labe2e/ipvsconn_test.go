@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // ipvsConn is one line of /proc/net/ip_vs_conn: an entry of IPVS's connection table.
@@ -136,14 +137,8 @@ func TestParseIPVSConns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseIPVSConns(tt.text)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, expected one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %+v, expected %+v", got, tt.want)
