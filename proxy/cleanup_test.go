@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // Cleanup removes what the proxier programmed in both families and leaves foreign virtual
@@ -137,10 +138,7 @@ func TestCleanupReportsFailures(t *testing.T) {
 	f, r := newFakeReconciler(t)
 	mustSync(t, r, desiredFor(kubernetesService, seedService), false)
 	f.ipvs.FailNext("DeleteService", errInjected)
-	err := Cleanup(f.k, CleanupOptions{})
-	if err == nil || !strings.Contains(err.Error(), "delete virtual server TCP ") {
-		t.Fatalf("Cleanup error = %v, want the failed virtual server named", err)
-	}
+	wanterr.Check(t, Cleanup(f.k, CleanupOptions{}), "delete virtual server TCP ")
 	after := f.state(t)
 	if len(after.IPVS.Services) != 1 || len(after.IPSets) != 0 {
 		t.Errorf("after a failed deletion: %d virtual servers (want the failed one), %d sets (want 0)", len(after.IPVS.Services), len(after.IPSets))

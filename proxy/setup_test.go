@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var errInjected = errors.New("injected failure")
@@ -154,9 +155,7 @@ func TestSetupRefuses(t *testing.T) {
 			f := newFakes(t)
 			tt.prepare(f)
 			err := Setup(f.k, tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Setup error = %v, want it to say %q", err, tt.want)
-			}
+			wanterr.Check(t, err, tt.want)
 			if strings.Contains(tt.want, "scheduler") && !strings.Contains(err.Error(), "modprobe ip_vs_mh") {
 				t.Errorf("error %q does not say which module to load", err)
 			}

@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
@@ -294,9 +295,7 @@ func TestNodeName(t *testing.T) {
 		t.Errorf("nodeName with override = %q", n)
 	}
 	_, err := nodeName(config.Config{}, func() (string, error) { return "", errors.New("no hostname") })
-	if err == nil || !strings.Contains(err.Error(), "--hostname-override") {
-		t.Errorf("error = %v, want a hint about --hostname-override", err)
-	}
+	wanterr.Check(t, err, "--hostname-override")
 }
 
 // writeKubeconfig writes a kubeconfig for the API server at server, without credentials.

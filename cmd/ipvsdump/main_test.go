@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
@@ -74,23 +74,6 @@ func runArgs(t *testing.T, open func() (*kernel.Kernel, error), args ...string) 
 	return out.String(), errOut.String(), code
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n%s\nwant:\n%s", path, got, want)
-	}
-}
-
 // The default output is ipvsadm -Ln's, in ipvsadm's order: TCP before UDP, and within TCP
 // the node port on 172.18.0.2 before the 10.96.x.x cluster IPs (libipvs' wrapping
 // address comparison), real servers sorted too, counters shown.
@@ -101,7 +84,7 @@ func TestDefaultOutputIsIPVSAdm(t *testing.T) {
 		if code != exitOK || errOut != "" {
 			t.Fatalf("ipvsdump %q: exit %d, stderr %q", args, code, errOut)
 		}
-		golden(t, "kind-node.ipvsadm-Ln", out)
+		fixture.Golden(t, filepath.Join("testdata", "kind-node.ipvsadm-Ln"), out, *update)
 	}
 }
 
@@ -117,7 +100,7 @@ func TestExtraParts(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	golden(t, "kind-node.links-ipsets", out)
+	fixture.Golden(t, filepath.Join("testdata", "kind-node.links-ipsets"), out, *update)
 }
 
 func TestSave(t *testing.T) {
@@ -125,7 +108,7 @@ func TestSave(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	golden(t, "kind-node.ipvsadm-Sn", out)
+	fixture.Golden(t, filepath.Join("testdata", "kind-node.ipvsadm-Sn"), out, *update)
 }
 
 func TestJSON(t *testing.T) {
@@ -271,7 +254,7 @@ func TestTitleFromKernelInfo(t *testing.T) {
 	k.IPVS = infoIPVS{Interface: k.IPVS, info: ipvs.Info{Version: 1<<16 | 2<<8 | 1, ConnTableSize: 1 << 20}}
 	open := func() (*kernel.Kernel, error) { return k, nil }
 	out, errOut, code := runArgs(t, open)
-	want := strings.Replace(readGolden(t, "kind-node.ipvsadm-Ln"), "(size=4096)", "(size=1048576)", 1)
+	want := strings.Replace(fixture.Read(t, "kind-node.ipvsadm-Ln"), "(size=4096)", "(size=1048576)", 1)
 	if code != exitOK || errOut != "" || out != want {
 		t.Errorf("exit %d, stderr %q, output\n%s\nwant\n%s", code, errOut, out, want)
 	}
@@ -350,13 +333,4 @@ func TestCounters(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, `"inBytes": 123456789`) || !strings.Contains(out, `"cps": 1`) {
 		t.Errorf("-o json --stats: exit %d, output lacks the counters:\n%s", code, out)
 	}
-}
-
-func readGolden(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

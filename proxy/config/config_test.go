@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // logRecorder is a slog.Handler keeping level and message of every record.
@@ -30,15 +31,6 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 }
 func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
 func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
-
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // parseFlags registers the flags on a fresh set and parses args.
 func parseFlags(t *testing.T, args ...string) *Flags {
@@ -181,7 +173,7 @@ func TestLoadFiles(t *testing.T) {
 		t.Run(tt.file+strings.Join(tt.flags, " "), func(t *testing.T) {
 			var file []byte
 			if tt.file != "" {
-				file = readTestdata(t, tt.file)
+				file = []byte(fixture.Read(t, tt.file))
 			}
 			rec := &logRecorder{}
 			got, err := Build(file, parseFlags(t, tt.flags...), slog.New(rec))
@@ -238,7 +230,7 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong apiVersion", "apiVersion: kubeproxy.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\nmode: ipvs\n", nil,
 			[]string{`apiVersion: "kubeproxy.config.k8s.io/v1beta1": expected kubeproxy.config.k8s.io/v1alpha1`}},
 		{"kind missing", "mode: ipvs\n", nil, []string{"kind is missing: expected apiVersion: kubeproxy.config.k8s.io/v1alpha1 and kind: KubeProxyConfiguration"}},
-		{"ConfigMap", string(readTestdata(t, "kube-proxy-configmap.yaml")), nil, []string{`kind: "ConfigMap": expected KubeProxyConfiguration; pass the content of the ConfigMap's config.conf key`}},
+		{"ConfigMap", fixture.Read(t, "kube-proxy-configmap.yaml"), nil, []string{`kind: "ConfigMap": expected KubeProxyConfiguration; pass the content of the ConfigMap's config.conf key`}},
 		{"other kinds only", "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: Service\n", nil, []string{`kind: no KubeProxyConfiguration document among ["Pod" "Service"]`}},
 		{"two configurations", head + "mode: ipvs\n---\n" + head + "mode: ipvs\n", nil, []string{"2 KubeProxyConfiguration documents"}},
 		{"empty file", "", nil, []string{"the file is empty"}},
@@ -385,11 +377,7 @@ func TestFamilyHelpers(t *testing.T) {
 // panic, and a Config it returns must be valid.
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"seed-method1.yaml", "kubeadm-config.conf", "kubeadm-init.yaml", "kube-proxy-configmap.yaml"} {
-		data, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
+		f.Add([]byte(fixture.Read(f, name)))
 	}
 	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\nipvs: {syncPeriod: 1s, minSyncPeriod: 2s}\n"))
 	f.Add([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n" +

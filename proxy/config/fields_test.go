@@ -2,7 +2,6 @@ package config
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,6 +16,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/kube-proxy/config/v1alpha1"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated table in proxy/README.md")
@@ -144,10 +146,10 @@ func TestREADMEFieldTable(t *testing.T) {
 // (the release binary the lab downloads; exit 0, nothing on stderr).
 func kubeProxyFlags(t *testing.T) []string {
 	t.Helper()
-	data := readTestdata(t, "kube-proxy-v1.37.2-help.txt")
+	help := fixture.Read(t, "kube-proxy-v1.37.2-help.txt")
 	re := regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9-]+)`)
 	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(strings.NewReader(help))
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			names = append(names, m[1])
@@ -250,23 +252,22 @@ func TestFlagsSetTheirField(t *testing.T) {
 
 func TestRefusedFlags(t *testing.T) {
 	for name, why := range refusedFlags {
-		f, fs := newFlagSet()
-		if err := fs.Parse([]string{"--" + name + "=1", "--proxy-mode=ipvs"}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Build(nil, f, slog.New(slog.DiscardHandler))
-		if err == nil || !strings.Contains(err.Error(), "--"+name+" is not supported: "+why) {
-			t.Errorf("--%s: error %v; expected it refused with the reason", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			f, fs := newFlagSet()
+			if err := fs.Parse([]string{"--" + name + "=1", "--proxy-mode=ipvs"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Build(nil, f, slog.New(slog.DiscardHandler))
+			wanterr.Check(t, err, "--"+name+" is not supported: "+why)
+		})
 	}
 	// --version alone parses (kube-proxy's takes an optional value) and is refused.
 	f, fs := newFlagSet()
 	if err := fs.Parse([]string{"--version"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(nil, f, nil); err == nil || !strings.Contains(err.Error(), "--version is not supported") {
-		t.Errorf("--version: error %v", err)
-	}
+	_, err := Build(nil, f, nil)
+	wanterr.Check(t, err, "--version is not supported")
 }
 
 // TestFieldHandling checks what the proxier does with the fields and flags beyond the
@@ -390,14 +391,8 @@ func TestFieldHandling(t *testing.T) {
 			}
 			rec := &logRecorder{}
 			cfg, err := Build([]byte("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"+tt.file), f, slog.New(rec))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v; want one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if tt.check != nil {
 				if msg := tt.check(cfg); msg != "" {
@@ -424,7 +419,7 @@ func TestFieldHandling(t *testing.T) {
 // none of them may warn.
 func TestKubeadmConfigIsQuiet(t *testing.T) {
 	rec := &logRecorder{}
-	if _, err := Load(readTestdata(t, "kubeadm-config.conf"), slog.New(rec)); err != nil {
+	if _, err := Load([]byte(fixture.Read(t, "kubeadm-config.conf")), slog.New(rec)); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rec.records {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -59,7 +60,7 @@ func seedInput(t testing.TB) Input {
 // seedCapture is the seed's output in testdata/seed/name, read with parse.
 func seedCapture[T any](t *testing.T, parse func(string) (T, error), name string) T {
 	t.Helper()
-	v, err := parse(readTestdata(t, "seed", name))
+	v, err := parse(fixture.Read(t, "seed/"+name))
 	if err != nil {
 		t.Fatal(err)
 	}

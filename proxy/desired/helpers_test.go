@@ -3,8 +3,6 @@ package desired
 import (
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,15 +31,6 @@ func loadConfig(t testing.TB, lines ...string) config.Config {
 
 // defaultConfig is a kubeadm cluster with flannel's pod CIDR.
 func defaultConfig(t testing.TB) config.Config { return loadConfig(t, "clusterCIDR: 10.244.0.0/16") }
-
-func readTestdata(t testing.TB, path ...string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(append([]string{"testdata"}, path...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 

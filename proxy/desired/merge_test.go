@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func TestOwnedRules(t *testing.T) {
 	in := seedInput(t)
 	want := Compute(in).State.IPTables
-	full, err := dataplane.ParseIPTablesSave(readTestdata(t, "seed", "iptables-save-full.txt"))
+	full, err := dataplane.ParseIPTablesSave(fixture.Read(t, "seed/iptables-save-full.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // ipvsConn is one line of /proc/net/ip_vs_conn: an entry of IPVS's connection table.
@@ -93,11 +94,7 @@ func procAddrPort(addr, port string) (netip.AddrPort, error) {
 }
 
 func TestParseIPVSConnsLabCapture(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "proc-net-ip_vs_conn.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns, err := parseIPVSConns(string(data))
+	conns, err := parseIPVSConns(fixture.Read(t, "proc-net-ip_vs_conn.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +137,8 @@ func TestParseIPVSConns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseIPVSConns(tt.text)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, expected one containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %+v, expected %+v", got, tt.want)
@@ -163,11 +154,7 @@ func TestParseIPVSConns(t *testing.T) {
 
 // FuzzParseIPVSConns: the parser never panics, and what it accepts has valid addresses.
 func FuzzParseIPVSConns(f *testing.F) {
-	data, err := os.ReadFile(filepath.Join("testdata", "proc-net-ip_vs_conn.txt"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(string(data))
+	f.Add(fixture.Read(f, "proc-net-ip_vs_conn.txt"))
 	f.Add(ipvsConnHeader + "\n")
 	f.Add(ipvsConnHeader + "\nUDP fd00:0010:0096:0000:0000:0000:0000:000a 13C4 fd00::a 13C4 fd00::5 13C4 UDP 299 sip x\n")
 	f.Fuzz(func(t *testing.T, text string) {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
@@ -62,11 +61,7 @@ type node struct {
 // nodeConfig is the proxier configuration of the tests (testdata/kube-proxy.yaml).
 func nodeConfig(t *testing.T) config.Config {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(data, nil)
+	cfg, err := config.Load([]byte(fixture.Read(t, "kube-proxy.yaml")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

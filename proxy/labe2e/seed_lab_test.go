@@ -4,8 +4,6 @@ package labe2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/pods"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // The seed's NodePort rule, as `iptables -t nat -S KUBE-NODE-PORT` prints it (section 4.1).
@@ -60,17 +59,14 @@ func TestSeedServiceInLab(t *testing.T) {
 	// libipvs' order and pads the counter columns; the seed's text has neither, so it is
 	// compared twice: its block for the ClusterIP line by line (trailing blanks aside), and
 	// the whole table as the project's formatter says ipvsadm prints the seed's table.
-	seed, err := os.ReadFile(filepath.Join("testdata", "seed-ipvsadm-Ln.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := fixture.Read(t, "seed-ipvsadm-Ln.txt")
 	got := run(t, "ipvsadm", "-Ln")
 	wantBlock := []string{"TCP  10.106.71.137:80 rr", "  -> 10.244.3.214:80              Masq    1      0          0"}
 	if block := ipvsadmBlock(got, wantBlock[0]); !slices.Equal(block, wantBlock) {
 		t.Errorf("ipvsadm -Ln: the ClusterIP's block is\n%s\nexpected the seed's\n%s\nwhole table:\n%s",
 			strings.Join(block, "\n"), strings.Join(wantBlock, "\n"), got)
 	}
-	seedTable, err := dataplane.ParseIPVSAdm(string(seed))
+	seedTable, err := dataplane.ParseIPVSAdm(seed)
 	if err != nil {
 		t.Fatal(err)
 	}

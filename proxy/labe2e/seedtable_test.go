@@ -5,20 +5,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // testdata/seed-ipvsadm-Ln.txt is a copy of the seed's table (proxy/desired/testdata/seed),
 // because the lab guest gets only this package's testdata; it must not drift.
 func TestSeedTableIsTheSeeds(t *testing.T) {
-	copied, err := os.ReadFile(filepath.Join("testdata", "seed-ipvsadm-Ln.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	copied := fixture.Read(t, "seed-ipvsadm-Ln.txt")
 	seed, err := os.ReadFile(filepath.Join("..", "desired", "testdata", "seed", "ipvsadm-Ln.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(copied) != string(seed) {
+	if copied != string(seed) {
 		t.Fatalf("testdata/seed-ipvsadm-Ln.txt differs from proxy/desired/testdata/seed/ipvsadm-Ln.txt; copy it again:\n%s", copied)
 	}
 }

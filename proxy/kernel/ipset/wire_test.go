@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/nlbatch"
 )
 
@@ -43,11 +44,7 @@ func writeDump(msgs [][]byte) []byte {
 
 // TestDecodeKernelDump decodes a dump a 6.18 kernel sent for the contract sets.
 func TestDecodeKernelDump(t *testing.T) {
-	raw, err := os.ReadFile("testdata/list-dump.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := readDump(raw)
+	msgs, err := readDump([]byte(fixture.Read(t, "list-dump.bin")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
-	"strings"
 	"syscall"
 	"testing"
 
 	mobyipvs "github.com/moby/ipvs"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/nlbatch"
 )
 
@@ -203,14 +203,8 @@ func TestDecodeServiceMsg(t *testing.T) {
 	for _, c := range serviceMsgCases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := decodeServiceMsg(c.msg)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("decodeServiceMsg = %+v, %v; expected an error with %q", got, err, c.wantErr)
-				}
+			if !wanterr.Check(t, err, c.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("decodeServiceMsg =\n  %+v\nexpected\n  %+v", got, c.want)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/internal/nlbatch"
 )
 
@@ -79,8 +80,9 @@ func TestDecodeDestStats(t *testing.T) {
 		{"short address", destMsg(nlbatch.AppendAttr(nil, destAttrAddr, []byte{10, 244}), stats), "address attribute of 2 bytes"},
 		{"no statistics", destMsg(nlbatch.AppendAttr(nil, destAttrAddr, addr[:])), "no statistics"},
 	} {
-		if _, _, _, err := decodeDestStats(c.msg, 4); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want one with %q", c.name, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			_, _, _, err := decodeDestStats(c.msg, 4)
+			wanterr.Check(t, err, c.want)
+		})
 	}
 }

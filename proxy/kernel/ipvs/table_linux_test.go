@@ -5,10 +5,10 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // procTable is what the kernel holds for the join tests: every service attribute the
@@ -87,10 +87,7 @@ func TestJoinProcIPVS(t *testing.T) {
 		{"one service replaced by another", table[1:], append([]dataplane.VirtualServer{table[0]}, table[2:]...), "UDP [fd00::a]:53 is in the netlink dump but not in /proc/net/ip_vs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := joinProcIPVS(dumped(t, c.dump), text(c.file))
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("joinProcIPVS: %v, expected an error with %q", err, c.wantErr)
-			}
+			wanterr.Check(t, joinProcIPVS(dumped(t, c.dump), text(c.file)), c.wantErr)
 		})
 	}
 	t.Run("unreadable text", func(t *testing.T) {

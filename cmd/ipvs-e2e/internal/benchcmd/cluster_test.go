@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/clusterbench"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestParseNs(t *testing.T) {
@@ -182,14 +183,13 @@ func TestClusterFlagsValidation(t *testing.T) {
 		{[]string{"--churn", "soon"}, "invalid argument"},
 	}
 	for _, tt := range tests {
-		cmd := NewCommand()
-		cmd.SetArgs(append([]string{"cluster", "--out", t.TempDir()}, tt.args...))
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(&bytes.Buffer{})
-		err := cmd.Execute()
-		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("%v: error %v, want one containing %q", tt.args, err, tt.wantErr)
-		}
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := NewCommand()
+			cmd.SetArgs(append([]string{"cluster", "--out", t.TempDir()}, tt.args...))
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			wanterr.Check(t, cmd.Execute(), tt.wantErr)
+		})
 	}
 }
 

@@ -3,8 +3,9 @@ package labcmd
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestCheckEnv(t *testing.T) {
@@ -38,17 +39,18 @@ func TestGuestFiles(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Source != img || got[0].Path != "/lab/images/img.tar" {
 		t.Fatalf("guestFiles = %+v, %v; want %s at /lab/images/img.tar", got, err, img)
 	}
-	for _, tc := range []struct{ in, err string }{
-		{"/lab/images/img.tar", "expected HOST=GUEST"},
-		{img + "=", "expected HOST=GUEST"},
-		{img + "=lab/img.tar", "expected a clean absolute path"},
-		{img + "=/lab/../img.tar", "expected a clean absolute path"},
-		{img + "=/lab/tests/x.test", "outside /lab/tests and /src"},
-		{filepath.Join(dir, "none") + "=/lab/x", "no such file"},
-		{dir + "=/lab/x", "expected a regular file"},
+	for _, tc := range []struct{ name, in, err string }{
+		{"no guest path", "/lab/images/img.tar", "expected HOST=GUEST"},
+		{"empty guest path", img + "=", "expected HOST=GUEST"},
+		{"relative guest path", img + "=lab/img.tar", "expected a clean absolute path"},
+		{"guest path with ..", img + "=/lab/../img.tar", "expected a clean absolute path"},
+		{"guest path in /lab/tests", img + "=/lab/tests/x.test", "outside /lab/tests and /src"},
+		{"missing host file", filepath.Join(dir, "none") + "=/lab/x", "no such file"},
+		{"host directory", dir + "=/lab/x", "expected a regular file"},
 	} {
-		if _, err := guestFiles([]string{tc.in}); err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("guestFiles(%q) = %v, want an error with %q", tc.in, err, tc.err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := guestFiles([]string{tc.in})
+			wanterr.Check(t, err, tc.err)
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // gonePID is the PID of a process that has exited (and been reaped).
@@ -59,14 +60,8 @@ func TestClaimState(t *testing.T) {
 			}
 			mine := &upState{Owner: self(t), Phase: phaseStarting, RunDir: "/tmp/mine", Nodes: 2}
 			err := claimState(path, mine)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("claimState: %v; expected an error with %q", err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got, err := readState(path)
 			if err != nil || got == nil || got.RunDir != "/tmp/mine" || got.Nodes != 2 || got.Owner != mine.Owner {

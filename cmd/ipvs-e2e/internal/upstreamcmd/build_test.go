@@ -5,8 +5,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // The source setting is refused before anything is fetched or built, from the flag and
@@ -34,9 +35,7 @@ func TestSourceRefusedBeforeWork(t *testing.T) {
 			cmd.SetErr(&out)
 			cmd.SetArgs(tt.args)
 			err := cmd.ExecuteContext(context.Background())
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("%q = %v, want an error containing %q", tt.args, err, tt.wantErr)
-			}
+			wanterr.Check(t, err, tt.wantErr)
 			if _, err := os.Stat(filepath.Join(cache, "upstream")); !os.IsNotExist(err) {
 				t.Errorf("the cache was touched (%v)", err)
 			}
