@@ -2,6 +2,7 @@ package differential
 
 import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 
 	"os"
 	"strings"
@@ -57,9 +58,7 @@ reason: the reference writes it`
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseKnown([]byte(tc.doc))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("ParseKnown error = %v, want one containing %q", err, tc.want)
-			}
+			wanterr.Check(t, err, tc.want)
 		})
 	}
 }
