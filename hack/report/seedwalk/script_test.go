@@ -117,7 +117,5 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 	clash := Record{Results: map[string]Result{"curl NodePort": {}, "curl/NodePort": {}}}
-	if err := clash.Save(t.TempDir()); err == nil || !strings.Contains(err.Error(), "would both be saved as") {
-		t.Errorf("saving two steps into one file: error %v", err)
-	}
+	wanterr.Check(t, clash.Save(t.TempDir()), "would both be saved as")
 }
