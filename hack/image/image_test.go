@@ -14,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // binary stands for the static ipvsdump: any bytes do.
@@ -169,22 +171,24 @@ func TestBuildRefuses(t *testing.T) {
 		return Spec{Layers: []Layer{{Files: files}}, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}
 	}
 	for _, tc := range []struct {
+		name string
 		spec Spec
 		err  string
 	}{
-		{one(File{Path: "ipvsdump"}), "expected a clean absolute path"},
-		{one(File{Path: "/a"}, File{Path: "/a"}), "listed twice"},
-		{one(File{Path: "/a", Link: "b"}), "expected fs.ModeSymlink"},
-		{one(File{Path: "/a", Mode: fs.ModeSymlink | 0o777}), "expected a link target"},
-		{one(File{Path: "/a", Mode: fs.ModeDir | 0o755, Data: []byte("x")}), "expected no data"},
-		{one(File{Path: "/a", Mode: fs.ModeNamedPipe | 0o644}), "expected a regular file, a directory or a symlink"},
-		{one(File{Path: "/a"}, File{Path: "/a/b"}), "/a above it is not a directory"},
-		{Spec{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "expected at least one layer"},
-		{Spec{Layers: []Layer{{Files: []File{{Path: "/a"}}}}}, "expected an OS and an architecture"},
+		{"relative path", one(File{Path: "ipvsdump"}), "expected a clean absolute path"},
+		{"path twice", one(File{Path: "/a"}, File{Path: "/a"}), "listed twice"},
+		{"link target without symlink mode", one(File{Path: "/a", Link: "b"}), "expected fs.ModeSymlink"},
+		{"symlink without target", one(File{Path: "/a", Mode: fs.ModeSymlink | 0o777}), "expected a link target"},
+		{"directory with data", one(File{Path: "/a", Mode: fs.ModeDir | 0o755, Data: []byte("x")}), "expected no data"},
+		{"named pipe", one(File{Path: "/a", Mode: fs.ModeNamedPipe | 0o644}), "expected a regular file, a directory or a symlink"},
+		{"file under a file", one(File{Path: "/a"}, File{Path: "/a/b"}), "/a above it is not a directory"},
+		{"no layer", Spec{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, "expected at least one layer"},
+		{"no platform", Spec{Layers: []Layer{{Files: []File{{Path: "/a"}}}}}, "expected an OS and an architecture"},
 	} {
-		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("Build(%+v): %v, want an error with %q", tc.spec, err, tc.err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Build(tc.spec)
+			wanterr.Check(t, err, tc.err)
+		})
 	}
 }
 

@@ -4,8 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func TestResolve(t *testing.T) {
@@ -50,9 +51,7 @@ func TestResolve(t *testing.T) {
 
 	delete(files, "libpopt.so.0")
 	_, err = Resolve([]string{"/t/sbin/ipvsadm"}, read, find)
-	if err == nil || !strings.Contains(err.Error(), "libpopt.so.0 (needed by ipvsadm)") {
-		t.Fatalf("error = %v; expected the missing soname and who needs it", err)
-	}
+	wanterr.Check(t, err, "libpopt.so.0 (needed by ipvsadm)")
 }
 
 func TestRead(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // flagMap turns ["--a=b", "-c", "d"] into {a: b, c: d}.
@@ -130,9 +132,7 @@ func TestOptionsNeedBinaries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Options{Binaries: tt.b}.withDefaults()
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("withDefaults = %v, want an error containing %q", err, tt.wantErr)
-			}
+			wanterr.Check(t, err, tt.wantErr)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // Captured with a Python process listening on 127.0.0.1:33571 and connected to it;
@@ -78,10 +80,8 @@ func TestParseProcNetTCPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseProcNetTCP([]byte(tt.in))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("parseProcNetTCP = %v, %v; want an error containing %q", got, err, tt.wantErr)
-			}
+			_, err := parseProcNetTCP([]byte(tt.in))
+			wanterr.Check(t, err, tt.wantErr)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/rundir"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // childEnv makes the test binary act as a child process for the tests below.
@@ -206,10 +207,7 @@ func TestStartRefusesBusyPort(t *testing.T) {
 	}
 	defer l.Close()
 	_, err = Start(context.Background(), Options{Binaries: Binaries{Etcd: "/bin/true", KubeAPIServer: "/bin/true", KubeControllerManager: "/bin/true"}, Ports: ports, RunDir: t.TempDir()})
-	want := fmt.Sprintf("127.0.0.1:%d is in use", ports.APIServer)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("Start = %v, want an error containing %q", err, want)
-	}
+	wanterr.Check(t, err, fmt.Sprintf("127.0.0.1:%d is in use", ports.APIServer))
 }
 
 // When a component fails, Start stops what it started (by PID) and reports the failing
@@ -246,7 +244,5 @@ func TestWaitReadyTimesOut(t *testing.T) {
 	p := startChild(t, "sleep")
 	cp := &ControlPlane{opts: Options{ReadyTimeout: 500 * time.Millisecond}}
 	err := cp.waitReady(context.Background(), p, func(context.Context) error { return fmt.Errorf("not yet") })
-	if err == nil || !strings.Contains(err.Error(), "not ready after 500ms: not yet") {
-		t.Fatalf("waitReady = %v, want a timeout naming the last error", err)
-	}
+	wanterr.Check(t, err, "not ready after 500ms: not yet")
 }

@@ -1,13 +1,14 @@
 package gotest
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func TestRunPattern(t *testing.T) {
@@ -42,11 +43,7 @@ func TestSummarize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Summarize(t.Context(), "example.com/p", string(b))
+			got, err := Summarize(t.Context(), "example.com/p", fixture.Read(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}

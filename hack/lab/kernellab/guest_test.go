@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // runGuestScript runs /lab/run as the guest would, with the host's /bin/sh, writing to a file
@@ -160,10 +162,7 @@ func TestJobValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.job.validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("validate = %v; expected %q", err, tt.want)
-			}
+			wanterr.Check(t, tt.job.validate(), tt.want)
 		})
 	}
 }

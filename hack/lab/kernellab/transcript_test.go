@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 const testMark = "@@LAB-00112233aabbccdd"
@@ -93,13 +95,7 @@ func TestTranscript(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := parseTranscript(tt.text)
-			err := tr.err()
-			if tt.errText == "" && err != nil {
-				t.Fatalf("err = %v; expected none", err)
-			}
-			if tt.errText != "" && (err == nil || !strings.Contains(err.Error(), tt.errText)) {
-				t.Fatalf("err = %v; expected one containing %q", err, tt.errText)
-			}
+			wanterr.Check(t, tr.err(), tt.errText)
 			if len(tr.cmds) != len(tt.outputs) {
 				t.Fatalf("%d commands parsed; expected %d: %+v", len(tr.cmds), len(tt.outputs), tr.cmds)
 			}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // startProxy serves a forwardProxy for peer on the loopback and returns its address.
@@ -151,14 +153,8 @@ func TestForwardProxySOCKS(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, tc.url+"/hostname", nil)
 			req.Host = "127.0.0.1:6443"
 			resp, err := client.Do(req)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("through SOCKS5: %v; expected an error with %q", err, tc.wantErr)
-				}
+			if !wanterr.Check(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)

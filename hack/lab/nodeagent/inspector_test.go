@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // standInEnv makes the test binary a stand-in for `ipvsdump serve` (the real serve mode is
@@ -148,9 +150,12 @@ func TestProbeURL(t *testing.T) {
 		{"numbered port, host, https", corev1.HTTPGetAction{Path: "readyz", Port: intstr.FromInt32(8443), Host: "127.0.0.1", Scheme: corev1.URISchemeHTTPS}, "https://127.0.0.1:8443/readyz", ""},
 		{"unknown name", corev1.HTTPGetAction{Port: intstr.FromString("metrics")}, "", `readiness probe port "metrics"`},
 	} {
-		got, err := probeURL(c, &tc.get, "10.0.2.15")
-		if got != tc.want || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
-			t.Errorf("%s: probeURL = %q, %v; expected %q, error with %q", tc.name, got, err, tc.want, tc.wantErr)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := probeURL(c, &tc.get, "10.0.2.15")
+			wanterr.Check(t, err, tc.wantErr)
+			if got != tc.want {
+				t.Errorf("probeURL = %q; expected %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -34,14 +36,8 @@ func TestParseStat(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseStat(tc.in)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("parseStat(%q) = %v, %v; expected an error containing %q", tc.in, got, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("parseStat(%q) = %+v, %v; expected %+v", tc.in, got, err, tc.want)
+			if wanterr.Check(t, err, tc.wantErr) && got != tc.want {
+				t.Fatalf("parseStat(%q) = %+v; expected %+v", tc.in, got, tc.want)
 			}
 		})
 	}

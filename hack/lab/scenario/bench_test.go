@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // The output of `seedguest bench -n 1000` in a real lab run (klog lines and all).
@@ -25,9 +27,10 @@ func TestParseBenchOutput(t *testing.T) {
 		{"no result line", "bench n=10: store holds 10 Services\n", `no "BENCH" line`},
 		{"broken JSON", "BENCH {\"services\":\n", "bad result line"},
 	} {
-		if _, err := ParseBenchOutput(bad.text); err == nil || !strings.Contains(err.Error(), bad.want) {
-			t.Errorf("%s: err = %v, want %q", bad.name, err, bad.want)
-		}
+		t.Run(bad.name, func(t *testing.T) {
+			_, err := ParseBenchOutput(bad.text)
+			wanterr.Check(t, err, bad.want)
+		})
 	}
 }
 

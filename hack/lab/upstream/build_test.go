@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // fakeGo is a go command that answers the few invocations Build makes, from testdata, and
@@ -215,9 +217,7 @@ func TestBuildFailures(t *testing.T) {
 				o = tt.opts(o)
 			}
 			_, err := Build(context.Background(), o)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Build = %v, want an error containing %q", err, tt.wantErr)
-			}
+			wanterr.Check(t, err, tt.wantErr)
 			if tt.name == "compile error" {
 				if !strings.Contains(err.Error(), "compile error in k8s.io/kubernetes/cmd/kube-proxy") {
 					t.Errorf("error lacks the go command's stderr: %v", err)

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // releaseTree is a fake dl.k8s.io and etcd release host: every file it serves, by path.
@@ -283,9 +285,7 @@ func TestDownload(t *testing.T) {
 				t.Errorf("Build left %q in %s", odd, binDir)
 			}
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Build = %v, want an error containing %q", err, tt.wantErr)
-				}
+				wanterr.Check(t, err, tt.wantErr)
 				if tt.src == SourceAuto && !strings.Contains(err.Error(), "builds from source only when the release host does not answer") {
 					t.Errorf("auto's error does not say why it did not build from source: %v", err)
 				}
@@ -504,17 +504,11 @@ func TestSettings(t *testing.T) {
 				t.Setenv(k, tt.env[k])
 			}
 			got, err := tt.opts.settings()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("settings = %v, want an error containing %q", err, tt.wantErr)
-				}
+			if !wanterr.Check(t, err, tt.wantErr) {
 				if tt.opts.Source == "" && CheckEnv() == nil {
 					t.Error("CheckEnv accepts what settings refuses")
 				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Source != tt.want.Source || got.ReleaseURL != tt.want.ReleaseURL || got.EtcdURL != tt.want.EtcdURL {
 				t.Errorf("settings = %s %s %s, want %s %s %s", got.Source, got.ReleaseURL, got.EtcdURL, tt.want.Source, tt.want.ReleaseURL, tt.want.EtcdURL)
@@ -528,12 +522,12 @@ func TestBadSettingRefusedBeforeWork(t *testing.T) {
 	f := newFakeGo(t)
 	t.Setenv(SourceEnv, "sometimes")
 	for name, fn := range map[string]func(context.Context, Options) (Paths, error){"Build": Build, "Lookup": Lookup} {
-		o := f.options(KubeProxy)
-		o.Source = ""
-		_, err := fn(context.Background(), o)
-		if err == nil || !strings.Contains(err.Error(), `UPSTREAM_SOURCE="sometimes": expected one of auto, download or build`) {
-			t.Errorf("%s = %v, want the setting refused", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			o := f.options(KubeProxy)
+			o.Source = ""
+			_, err := fn(context.Background(), o)
+			wanterr.Check(t, err, `UPSTREAM_SOURCE="sometimes": expected one of auto, download or build`)
+		})
 	}
 	if calls := f.calls(t); len(calls) != 0 {
 		t.Errorf("the go command ran: %q", calls)

@@ -3,13 +3,13 @@ package upstream
 import (
 	_ "embed"
 	"flag"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
@@ -146,7 +146,7 @@ func mustRender(t *testing.T, render func(*KubernetesModFile, Release) ([]byte, 
 func TestBuildGoMod(t *testing.T) {
 	k := readKubernetesModFile(t)
 	got := mustRender(t, BuildGoMod, k, "v1.37.2")
-	checkGolden(t, "testdata/build-v1.37.2.go.mod", got)
+	fixture.Golden(t, "testdata/build-v1.37.2.go.mod", string(got), *update)
 
 	// Whatever the formatting, the go command must see these statements.
 	f, err := modfile.Parse("go.mod", got, nil)
@@ -181,7 +181,7 @@ func TestBuildGoMod(t *testing.T) {
 
 func TestEtcdGoMod(t *testing.T) {
 	k := readKubernetesModFile(t)
-	checkGolden(t, "testdata/etcd-v1.37.2.go.mod", mustRender(t, EtcdGoMod, k, "v1.37.2"))
+	fixture.Golden(t, "testdata/etcd-v1.37.2.go.mod", string(mustRender(t, EtcdGoMod, k, "v1.37.2")), *update)
 
 	// A release that only requires the etcd client still gets the etcd server module, at
 	// the client's version (etcd releases all its modules together).
@@ -243,20 +243,4 @@ func FuzzParseKubernetesModFile(f *testing.F) {
 			t.Fatalf("BuildGoMod wrote %d replacements for %d staging modules:\n%s", len(f.Replace), len(k.Staging), mod)
 		}
 	})
-}
-
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s (rerun with -update after checking the change):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
 }

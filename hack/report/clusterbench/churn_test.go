@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
@@ -136,7 +137,7 @@ func TestParseHolders(t *testing.T) {
 	}
 	// The last read of a churn of 2,400 changes at 1,000 Services in the lab: the
 	// passes added the endpoint to all, removed it from all, added it to 400.
-	lab, err := ParseHolders(readTestdata(t, "churn-holders-lab-reference.txt"))
+	lab, err := ParseHolders([]byte(fixture.Read(t, "churn-holders-lab-reference.txt")))
 	if err != nil {
 		t.Fatal(err)
 	}

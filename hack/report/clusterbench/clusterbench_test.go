@@ -4,25 +4,15 @@ import (
 	"bytes"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // unixFloat is the time a gauge of Unix seconds stands for (to the nanosecond).
 func unixFloat(v float64) time.Time {
@@ -39,28 +29,28 @@ func TestParseSyncMetrics(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "reference proxier", text: readTestdata(t, "metrics-reference.txt"), family: FamilyIPv4,
+			name: "reference proxier", text: []byte(fixture.Read(t, "metrics-reference.txt")), family: FamilyIPv4,
 			want: SyncMetrics{Syncs: 1, Seconds: 0.859336856, Last: unixFloat(1.7956833827677317e+09)},
 		},
 		{
-			name: "upstream kube-proxy v1.37.2", text: readTestdata(t, "metrics-kube-proxy-v1.37.2.txt"), family: FamilyIPv4,
+			name: "upstream kube-proxy v1.37.2", text: []byte(fixture.Read(t, "metrics-kube-proxy-v1.37.2.txt")), family: FamilyIPv4,
 			want: SyncMetrics{Syncs: 1, Seconds: 4.166931517, Last: unixFloat(1.7956833598469381e+09)},
 		},
 		{
 			// Dual-stack in the lab, after the benchmark's burst and change at N=100.
-			name: "reference proxier, dual-stack", text: readTestdata(t, "metrics-lab-reference-dualstack.txt"), family: FamilyIPv4,
+			name: "reference proxier, dual-stack", text: []byte(fixture.Read(t, "metrics-lab-reference-dualstack.txt")), family: FamilyIPv4,
 			want: SyncMetrics{Syncs: 4, Seconds: 5.764870708, Last: unixFloat(1.7956867276852016e+09)},
 		},
 		{
-			name: "reference proxier, its IPv6 family", text: readTestdata(t, "metrics-lab-reference-dualstack.txt"), family: "IPv6",
+			name: "reference proxier, its IPv6 family", text: []byte(fixture.Read(t, "metrics-lab-reference-dualstack.txt")), family: "IPv6",
 			want: SyncMetrics{Syncs: 1, Seconds: 2.659234969, Last: unixFloat(1.795686727685571e+09)},
 		},
 		{
 			// Upstream after the benchmark at N=1,000: four IPv4 syncs, the burst's taking 485 s.
-			name: "upstream kube-proxy v1.37.2, dual-stack", text: readTestdata(t, "metrics-lab-kube-proxy-v1.37.2-dualstack.txt"), family: FamilyIPv4,
+			name: "upstream kube-proxy v1.37.2, dual-stack", text: []byte(fixture.Read(t, "metrics-lab-kube-proxy-v1.37.2-dualstack.txt")), family: FamilyIPv4,
 			want: SyncMetrics{Syncs: 4, Seconds: 501.450318647, Last: unixFloat(1.795689876323306e+09)},
 		},
-		{name: "family with no series yet", text: readTestdata(t, "metrics-kube-proxy-v1.37.2.txt"), family: "IPv6"},
+		{name: "family with no series yet", text: []byte(fixture.Read(t, "metrics-kube-proxy-v1.37.2.txt")), family: "IPv6"},
 		{name: "no sync metrics at all", text: []byte("# TYPE go_goroutines gauge\ngo_goroutines 7\n"), family: FamilyIPv4},
 		{
 			name:   "unlabelled single series (older proxies)",
@@ -102,10 +92,10 @@ func TestSince(t *testing.T) {
 }
 
 func FuzzParseSyncMetrics(f *testing.F) {
-	f.Add(readTestdata(f, "metrics-reference.txt"))
-	f.Add(readTestdata(f, "metrics-kube-proxy-v1.37.2.txt"))
-	f.Add(readTestdata(f, "metrics-lab-reference-dualstack.txt"))
-	f.Add(readTestdata(f, "metrics-lab-kube-proxy-v1.37.2-dualstack.txt"))
+	f.Add([]byte(fixture.Read(f, "metrics-reference.txt")))
+	f.Add([]byte(fixture.Read(f, "metrics-kube-proxy-v1.37.2.txt")))
+	f.Add([]byte(fixture.Read(f, "metrics-lab-reference-dualstack.txt")))
+	f.Add([]byte(fixture.Read(f, "metrics-lab-kube-proxy-v1.37.2-dualstack.txt")))
 	f.Add([]byte("kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"} 1e300\n"))
 	f.Fuzz(func(t *testing.T, text []byte) {
 		m, err := ParseSyncMetrics(text, FamilyIPv4)
@@ -144,7 +134,7 @@ func TestCountProgrammed(t *testing.T) {
 		{"bench table", benchTable, Programmed{VirtualServers: 2, RealServers: 3}, 1},
 		// The lab capture: TCP :80 with real servers on :8080 counts (all three, the weight-0
 		// one too: the kernel holds it), the NodePorts and :443 do not.
-		{"lab capture", string(readTestdata(t, "ipvsadm-Ln-lab.txt")), Programmed{VirtualServers: 1, RealServers: 3}, 1},
+		{"lab capture", fixture.Read(t, "ipvsadm-Ln-lab.txt"), Programmed{VirtualServers: 1, RealServers: 3}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,8 +188,8 @@ func TestParseProcStatus(t *testing.T) {
 		want    Memory
 		wantErr string
 	}{
-		{"host process", string(readTestdata(t, "proc-status-host.txt")), Memory{RSSKiB: 1624, PeakKiB: 1624}, ""},
-		{"reference proxier in the lab", string(readTestdata(t, "proc-status-lab-reference.txt")), Memory{RSSKiB: 48220, PeakKiB: 48276}, ""},
+		{"host process", fixture.Read(t, "proc-status-host.txt"), Memory{RSSKiB: 1624, PeakKiB: 1624}, ""},
+		{"reference proxier in the lab", fixture.Read(t, "proc-status-lab-reference.txt"), Memory{RSSKiB: 48220, PeakKiB: 48276}, ""},
 		{"order and spacing", "Name:\tkube-proxy\nVmHWM:\t  163000 kB\nVmRSS:\t   81234 kB\n", Memory{RSSKiB: 81234, PeakKiB: 163000}, ""},
 		{"kernel thread", "Name:\tkthreadd\nState:\tS (sleeping)\n", Memory{}, "expected VmRSS and VmHWM"},
 		{"odd unit", "VmRSS:\t 12 MB\nVmHWM:\t 12 kB\n", Memory{}, `expected "<number> kB"`},
@@ -219,8 +209,8 @@ func TestParseProcStatus(t *testing.T) {
 }
 
 func FuzzParseProcStatus(f *testing.F) {
-	f.Add(string(readTestdata(f, "proc-status-host.txt")))
-	f.Add(string(readTestdata(f, "proc-status-lab-reference.txt")))
+	f.Add(fixture.Read(f, "proc-status-host.txt"))
+	f.Add(fixture.Read(f, "proc-status-lab-reference.txt"))
 	f.Add("VmRSS:\t1 kB\nVmHWM:\t2 kB\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		m, err := ParseProcStatus(text)
@@ -231,7 +221,7 @@ func FuzzParseProcStatus(f *testing.F) {
 }
 
 func TestCountRules(t *testing.T) {
-	got, err := CountRules(string(readTestdata(t, "iptables-save-lab.txt")))
+	got, err := CountRules(fixture.Read(t, "iptables-save-lab.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +229,7 @@ func TestCountRules(t *testing.T) {
 	if want := (Rules{NAT: 13, Filter: 12}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	got, err = CountRules(string(readTestdata(t, "iptables-save-lab-reference.txt")))
+	got, err = CountRules(fixture.Read(t, "iptables-save-lab-reference.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +275,7 @@ func TestParseAdjtimex(t *testing.T) {
 		want    float64
 		wantErr bool
 	}{
-		{"busybox", string(readTestdata(t, "adjtimex-busybox.txt")), 0, false},
+		{"busybox", fixture.Read(t, "adjtimex-busybox.txt"), 0, false},
 		{"minimal", "    time.tv_sec:  1795686504\n    time.tv_usec: 602493\n", 1795686504.602493, false},
 		{"no usec", "    time.tv_sec:  1795686504\n", 0, true},
 		{"usec out of range", "time.tv_sec: 1795686504\ntime.tv_usec: 1000000\n", 0, true},
@@ -309,7 +299,7 @@ func TestParseAdjtimex(t *testing.T) {
 }
 
 func FuzzParseAdjtimex(f *testing.F) {
-	f.Add(string(readTestdata(f, "adjtimex-busybox.txt")))
+	f.Add(fixture.Read(f, "adjtimex-busybox.txt"))
 	f.Fuzz(func(t *testing.T, text string) {
 		if v, err := ParseAdjtimex(text); err == nil && !(v > 0) {
 			t.Errorf("ParseAdjtimex(%q) = %v without error", text, v)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/node/inspector"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // Every node of a cluster the walk did not create is judged: a second node showing what the
@@ -106,15 +107,16 @@ func TestOnInspector(t *testing.T) {
 
 func TestExistingOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
+		name string
 		o    ExistingOptions
 		want string
 	}{
-		{ExistingOptions{Common: Common{Method: "ssh"}}, `method "ssh": expected "creation"`},
-		{ExistingOptions{Common: Common{Method: MethodConfigMap}}, "allow it with --allow-disruptive"},
-		{ExistingOptions{Kubectl: "/nonexistent/kubectl"}, `kubectl "/nonexistent/kubectl"`},
+		{"unknown method", ExistingOptions{Common: Common{Method: "ssh"}}, `method "ssh": expected "creation"`},
+		{"disruptive method", ExistingOptions{Common: Common{Method: MethodConfigMap}}, "allow it with --allow-disruptive"},
+		{"no kubectl", ExistingOptions{Kubectl: "/nonexistent/kubectl"}, `kubectl "/nonexistent/kubectl"`},
 	} {
-		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.o, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			wanterr.Check(t, tc.o.Validate(), tc.want)
+		})
 	}
 }

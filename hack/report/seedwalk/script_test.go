@@ -8,6 +8,7 @@ import (
 
 	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // Every step the walk can take has a unique name and file; a visible step shows a typed
@@ -73,24 +74,21 @@ func TestScriptTypesWhatTheRunLearned(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
+		name    string
 		o       Options
 		wantErr string
 	}{
-		{o: Options{}},
-		{o: Options{KubeProxy: "v1.35.4", Common: Common{Method: MethodCreation}}},
-		{o: Options{KubeProxy: clusterlab.Reference}},
-		{o: Options{KubeProxy: clusterlab.Reference, Common: Common{Method: MethodConfigMap}}, wantErr: "implements ipvs mode only"},
-		{o: Options{Common: Common{Method: "edit"}}, wantErr: `method "edit": expected`},
-		{o: Options{KubeProxy: "1.37"}, wantErr: "expected a release such as v1.37.2"},
+		{name: "defaults", o: Options{}},
+		{name: "upstream by creation", o: Options{KubeProxy: "v1.35.4", Common: Common{Method: MethodCreation}}},
+		{name: "reference", o: Options{KubeProxy: clusterlab.Reference}},
+		{name: "reference by ConfigMap", o: Options{KubeProxy: clusterlab.Reference, Common: Common{Method: MethodConfigMap}}, wantErr: "implements ipvs mode only"},
+		{name: "unknown method", o: Options{Common: Common{Method: "edit"}}, wantErr: `method "edit": expected`},
+		{name: "release without v", o: Options{KubeProxy: "1.37"}, wantErr: "expected a release such as v1.37.2"},
 	}
 	for _, tt := range tests {
-		err := tt.o.Validate()
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("%+v: %v", tt.o, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%+v: error %v, want one with %q", tt.o, err, tt.wantErr)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			wanterr.Check(t, tt.o.Validate(), tt.wantErr)
+		})
 	}
 	if m := DefaultMethod(clusterlab.Reference); m != MethodCreation {
 		t.Errorf("the reference proxier's default method is %q, want %q", m, MethodCreation)
@@ -119,7 +117,5 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 	clash := Record{Results: map[string]Result{"curl NodePort": {}, "curl/NodePort": {}}}
-	if err := clash.Save(t.TempDir()); err == nil || !strings.Contains(err.Error(), "would both be saved as") {
-		t.Errorf("saving two steps into one file: error %v", err)
-	}
+	wanterr.Check(t, clash.Save(t.TempDir()), "would both be saved as")
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 // archive returns the closed archive write fills.
@@ -112,10 +114,7 @@ func TestWriterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.do(NewWriter(&bytes.Buffer{}))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error = %v; expected one containing %q", err, tt.want)
-			}
+			wanterr.Check(t, tt.do(NewWriter(&bytes.Buffer{})), tt.want)
 		})
 	}
 }
