@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
@@ -222,26 +223,14 @@ func TestChecksFail(t *testing.T) {
 	replace := func(cmd, old, new string) func(*testing.T, map[string]Output) {
 		return func(t *testing.T, tr map[string]Output) {
 			o := tr[cmd]
-			if !strings.Contains(o.Text, old) {
-				t.Fatalf("the output of %q lacks %q:\n%s", cmd, old, o.Text)
-			}
-			o.Text = strings.ReplaceAll(o.Text, old, new)
+			o.Text = fixture.Replace(t, cmd, o.Text, old, new)
 			tr[cmd] = o
 		}
 	}
 	dropLines := func(cmd, part string) func(*testing.T, map[string]Output) {
 		return func(t *testing.T, tr map[string]Output) {
 			o := tr[cmd]
-			var kept []string
-			for l := range strings.Lines(o.Text) {
-				if !strings.Contains(l, part) {
-					kept = append(kept, l)
-				}
-			}
-			if len(kept) == strings.Count(o.Text, "\n") {
-				t.Fatalf("no line of %q has %q", cmd, part)
-			}
-			o.Text = strings.Join(kept, "")
+			o.Text = fixture.DropLines(t, cmd, o.Text, part)
 			tr[cmd] = o
 		}
 	}

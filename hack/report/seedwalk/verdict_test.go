@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/lang"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // The records of real `make lab` runs (LAB_SAVE=DIR): upstream kube-proxy v1.37.2 switched
@@ -46,26 +47,14 @@ func TestJudgeFailures(t *testing.T) {
 	replace := func(step, old, new string) func(*testing.T, *Record) {
 		return func(t *testing.T, rec *Record) {
 			r := rec.Results[step]
-			if !strings.Contains(r.Output, old) {
-				t.Fatalf("the output of %q lacks %q:\n%s", step, old, r.Output)
-			}
-			r.Output = strings.ReplaceAll(r.Output, old, new)
+			r.Output = fixture.Replace(t, step, r.Output, old, new)
 			rec.Results[step] = r
 		}
 	}
 	dropLine := func(step, part string) func(*testing.T, *Record) {
 		return func(t *testing.T, rec *Record) {
 			r := rec.Results[step]
-			var kept []string
-			for l := range strings.Lines(r.Output) {
-				if !strings.Contains(l, part) {
-					kept = append(kept, l)
-				}
-			}
-			if len(kept) == strings.Count(r.Output, "\n") {
-				t.Fatalf("no line of %q has %q", step, part)
-			}
-			r.Output = strings.Join(kept, "")
+			r.Output = fixture.DropLines(t, step, r.Output, part)
 			rec.Results[step] = r
 		}
 	}
