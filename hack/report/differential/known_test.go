@@ -1,12 +1,12 @@
 package differential
 
 import (
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
-
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
 func mustKnown(t *testing.T, doc string) *Known {
