@@ -1,6 +1,6 @@
 // Package explaincmd is `ipvs-e2e explain`: what a student pasted from their nodes, read
-// leniently (framework/dataplane/paste) and explained line by line against the tutorial
-// (framework/tutorial/explain). It lives in the tool binary, not in ipvsdump, because it
+// leniently (hack/report/explain/paste) and explained line by line against the tutorial
+// (hack/report/explain). It lives in the tool binary, not in ipvsdump, because it
 // needs the tutorial's checks and a cluster client, which would triple the size of the static
 // binary the node inspector's image and the lab guest carry.
 package explaincmd
@@ -22,8 +22,8 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/cluster/existing"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/paste"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial/explain"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/explain"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/explain/paste"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipvs"
 )
 

@@ -18,7 +18,7 @@ import (
 )
 
 // multiNodePaste is explain's own multi-node test paste (real outputs in odd forms).
-var multiNodePaste = filepath.Join("..", "..", "..", "..", "framework", "tutorial", "explain", "testdata", "multinode.paste")
+var multiNodePaste = filepath.Join("..", "..", "..", "..", "hack", "report", "explain", "testdata", "multinode.paste")
 
 func noCluster(context.Context, string, string) (kubernetes.Interface, error) {
 	return nil, errors.New("the test asked no cluster")

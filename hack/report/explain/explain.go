@@ -3,7 +3,7 @@
 // or load-balancer IP; which Service, when the cluster can be asked), and what looks wrong
 // against the tutorial (no real servers, another scheduler, a ClusterIP missing from
 // kube-ipvs0, iptables-mode chains left behind, too many nat rules). The paste is read
-// leniently by framework/dataplane/paste; the tutorial's own rules come from
+// leniently by hack/report/explain/paste; the tutorial's own rules come from
 // framework/tutorial and kube-proxy's names from proxy/desired and framework/kubeproxy.
 package explain
 
@@ -15,9 +15,9 @@ import (
 	"strings"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/paste"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/kubeproxy"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/explain/paste"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/desired"
 )
 

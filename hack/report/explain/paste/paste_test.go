@@ -12,11 +12,14 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
-// dataplaneTestdata reads a file of framework/dataplane/testdata: the seed's snippets and
-// the kernel lab's captures the strict parsers are tested with.
+// dataplaneTestdataDir is framework/dataplane/testdata: the seed's snippets and the kernel
+// lab's captures the strict parsers are tested with.
+var dataplaneTestdataDir = filepath.Join("..", "..", "..", "..", "framework", "dataplane", "testdata")
+
+// dataplaneTestdata reads a file of dataplaneTestdataDir.
 func dataplaneTestdata(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	b, err := os.ReadFile(filepath.Join(dataplaneTestdataDir, name))
 	if err != nil {
 		t.Fatalf("reading test data: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 func FuzzRead(f *testing.F) {
 	f.Add(fixture.Read(f, "seed-tutorial.txt"))
 	for _, pattern := range []string{"lab/*.txt", "seed/*.txt", "ipset/*.txt", "iptables/*.txt", "ipaddr/*.txt"} {
-		files, err := filepath.Glob(filepath.Join("..", "testdata", pattern))
+		files, err := filepath.Glob(filepath.Join(dataplaneTestdataDir, pattern))
 		if err != nil || len(files) == 0 {
 			f.Fatalf("no test data matches %s (err %v)", pattern, err)
 		}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/paste"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/explain/paste"
 )
 
 // noteColumn is where the "# ..." notes start when the line is shorter, as a person would

@@ -15,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/paste"
 	"github.com/ipvs-e2e/ipvs-e2e/framework/tutorial"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/report/explain/paste"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
@@ -61,7 +61,7 @@ func TestExplainMultiNodeGolden(t *testing.T) {
 
 // TestExplainSeedGolden explains the seed tutorial as a student would paste the whole page.
 func TestExplainSeedGolden(t *testing.T) {
-	golden(t, "seed-tutorial.golden", explainText(t, repoFile(t, "framework/dataplane/paste/testdata/seed-tutorial.txt"), defaultOptions()))
+	golden(t, "seed-tutorial.golden", explainText(t, repoFile(t, "hack/report/explain/paste/testdata/seed-tutorial.txt"), defaultOptions()))
 }
 
 // findingsOf explains a paste and returns every node's findings.
@@ -78,7 +78,7 @@ func findingsOf(in string, o Options) []string {
 func TestFindings(t *testing.T) {
 	lab := func(name string) string { return repoFile(t, "framework/tutorial/testdata/lab-node/"+name) }
 	walk := func(name string) string {
-		return repoFile(t, "framework/tutorial/explain/testdata/walk/"+name)
+		return repoFile(t, "hack/report/explain/testdata/walk/"+name)
 	}
 	tests := []struct {
 		name      string
@@ -224,7 +224,7 @@ func TestServicesFromCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	walk := repoFile(t, "framework/tutorial/explain/testdata/walk/ipvsadm.txt")
+	walk := repoFile(t, "hack/report/explain/testdata/walk/ipvsadm.txt")
 	in := ">>> lab-node\n" + walk + "TCP  192.0.2.10:443 rr\n  -> 10.244.0.9:8443 Masq 1 0 0\n" +
 		"TCP  198.51.100.4:8080 rr\n  -> 10.244.0.8:8080 Masq 1 0 0\nTCP  10.96.99.99:80 rr\n  -> 10.244.0.7:80 Masq 1 0 0\n"
 	o := defaultOptions()
