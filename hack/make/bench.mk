@@ -39,15 +39,8 @@ test-clusterbench:
 	$(GO) test ./hack/report/clusterbench ./cmd/ipvs-e2e/internal/benchcmd
 	$(GO) test -run 'Profiling' ./proxy ./cmd/ipvs-proxier
 
-CLUSTERBENCH_FUZZ := FuzzParseSyncMetrics FuzzParseProcStatus FuzzParseAdjtimex FuzzParseHolders
-FUZZTIME ?= 10s
-FUZZMINIMIZE ?= 100x
 
 .PHONY: fuzz-clusterbench
 fuzz-clusterbench:
-	@set -e; for f in $(CLUSTERBENCH_FUZZ); do \
-		echo "== $$f ($(FUZZTIME))"; \
-		$(GO) test ./hack/report/clusterbench -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
-	done
+	$(call fuzz_each,$(call fuzz_in,hack/report/clusterbench:%))
 
-fuzz: fuzz-clusterbench

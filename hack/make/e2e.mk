@@ -36,8 +36,6 @@ E2E_SKIP        ?=
 E2E_TIMEOUT     ?= 90m
 E2E_KEEP        ?= $(or $(IPVS_E2E_KEEP_ON_FAILURE),false)
 E2E_PKGS        := ./framework/cluster/... ./framework/node ./framework/kubeproxy/... ./framework/fixtures ./manifests ./framework/e2e
-E2E_FUZZ        := ./framework/kubeproxy/internal/klog:FuzzParse ./framework/kubeproxy:FuzzParseProxyMode \
-	./framework/kubeproxy/internal/configtext:FuzzSetMode ./framework/e2e:FuzzParseDialResponse
 
 .PHONY: e2e e2e-preflight e2e-seedlab e2e-services suites-dry-run test-e2e-framework fuzz-e2e
 
@@ -118,6 +116,5 @@ test-e2e-framework:
 	$(GO) test $(E2E_PKGS)
 
 fuzz-e2e:
-	$(call fuzz_each,$(E2E_FUZZ))
+	$(call fuzz_each,$(call fuzz_in,framework/kubeproxy/% framework/kubeproxy:% framework/e2e:% framework/cluster/%))
 
-fuzz: fuzz-e2e

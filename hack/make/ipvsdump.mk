@@ -21,12 +21,7 @@ inspector-image:
 	@GO=$(GO) $(IPVS_E2E) image inspector --arch $(INSPECTOR_ARCH) --out $(CACHE_DIR)/images
 
 # The inspector's allowlist and its /proc count parser (cmd/ipvsdump/internal/serve).
-INSPECTOR_FUZZ := FuzzParse FuzzParseCount
 .PHONY: fuzz-inspector
 fuzz-inspector:
-	@set -e; for f in $(INSPECTOR_FUZZ); do \
-		echo "== $$f ($(FUZZTIME))"; \
-		$(GO) test ./cmd/ipvsdump/internal/serve -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE); \
-	done
+	$(call fuzz_each,$(call fuzz_in,cmd/ipvsdump/%))
 
-fuzz: fuzz-inspector

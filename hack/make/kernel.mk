@@ -4,7 +4,6 @@
 # namespaces (this host's kernel has no IPVS); `make lab-test` runs every contract
 # against the lab kernel.
 KERNEL_PKGS := ./proxy/kernel/ipvs ./proxy/kernel/netif ./proxy/kernel/ipset ./proxy/kernel/iptables ./proxy/kernel/sysctl
-KERNEL_FUZZ := ./proxy/kernel/ipset:FuzzDecodeList ./proxy/kernel/iptables:FuzzRestore
 
 .PHONY: test-kernel test-kernel-netns fuzz-kernel
 
@@ -16,6 +15,5 @@ test-kernel-netns:
 	$(GO) test -count=1 -v -run 'InNetns|AgreesWith|OnVeth' $(KERNEL_PKGS)
 
 fuzz-kernel:
-	$(call fuzz_each,$(KERNEL_FUZZ))
+	$(call fuzz_each,$(call fuzz_in,proxy/kernel/%))
 
-fuzz: fuzz-kernel

@@ -2,11 +2,9 @@
 #
 #   make bench-proxy    full sync of 1,000 and 10,000 Services x 2 endpoints into the fake
 #                       kernel, and one Service's change among 10,000 (ns/op, allocs/op)
-#   make fuzz-proxy     the proxy package's fuzz targets, FUZZTIME each
+#   make fuzz-proxy     the fuzz targets of proxy/ outside proxy/kernel, FUZZTIME each
 #   make test-proxy     the proxier's unit tests
 PROXY_BENCHTIME ?= 5x
-PROXY_FUZZ := FuzzParseKernelVersion
-FUZZTIME ?= 10s
 
 .PHONY: bench-proxy fuzz-proxy test-proxy
 
@@ -17,13 +15,9 @@ bench-proxy:
 	$(GO) test ./proxy/ -run '^$$' -bench 'FullSync|OneServiceChange' -benchmem -benchtime $(PROXY_BENCHTIME)
 
 fuzz-proxy:
-	@set -e; for f in $(PROXY_FUZZ); do \
-		echo "== $$f ($(FUZZTIME))"; \
-		$(GO) test ./proxy/ -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME); \
-	done
+	$(call fuzz_each,$(call fuzz_in,proxy:% proxy/config:% proxy/desired:% proxy/labe2e:%))
 
 bench: bench-proxy
-fuzz: fuzz-proxy
 
 # The reference proxier's image (ipvs-e2e-proxier), built offline without Docker
 # (hack/image): the static proxier on iptables (legacy and nft) and conntrack taken from

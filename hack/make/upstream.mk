@@ -24,8 +24,6 @@ endif
 export UPSTREAM_SOURCE
 UPSTREAM_VERSION ?= $(or $(VERSION),v1.37.2)
 UPSTREAM_COMPONENTS ?= kube-apiserver,kube-controller-manager,kubectl,kube-proxy,etcd
-UPSTREAM_FUZZ := ./hack/lab/upstream:FuzzParseVersionList ./hack/lab/upstream:FuzzParseKubernetesModFile \
-	./hack/lab/controlplane:FuzzParseProcNetTCP
 
 .PHONY: upstream-build upstream-versions upstream-test upstream-status test-upstream fuzz-upstream
 
@@ -59,6 +57,5 @@ upstream-status:
 unit: upstream-status
 
 fuzz-upstream:
-	$(call fuzz_each,$(UPSTREAM_FUZZ))
+	$(call fuzz_each,$(call fuzz_in,hack/lab/upstream:% hack/lab/controlplane:%))
 
-fuzz: fuzz-upstream
