@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	clientmetrics "k8s.io/client-go/tools/metrics"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 const (
@@ -33,7 +35,7 @@ const (
 	upstreamMetricsFile = "testdata/kube-proxy-v1.37.2-ipvs-metrics.txt"
 	// labScrapeFile is /metrics of upstream kube-proxy v1.37.2 in IPVS mode, dual-stack, as
 	// the kernel lab scraped it for the cluster benchmark report.
-	labScrapeFile = "../hack/report/clusterbench/testdata/metrics-lab-kube-proxy-v1.37.2-dualstack.txt"
+	labScrapeFile = "hack/report/clusterbench/testdata/metrics-lab-kube-proxy-v1.37.2-dualstack.txt"
 	readmeFile    = "README.md"
 	// The headings of proxy/README.md's two metrics tables.
 	notServedHeading = "#### kube-proxy's metrics not served here"
@@ -114,7 +116,7 @@ func shapesOf(mfs map[string]*dto.MetricFamily) map[string]metricShape {
 // readLabScrape parses labScrapeFile.
 func readLabScrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	f, err := os.Open(labScrapeFile)
+	f, err := os.Open(fixture.RepoFile(t, labScrapeFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,17 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/fixtures"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 )
 
 // loadConfig reads one of proxy/config's testdata files.
 func loadConfig(t testing.TB, name string) config.Config {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("config", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(data, slog.New(slog.DiscardHandler))
+	cfg, err := config.Load([]byte(fixture.ReadRepo(t, "proxy/config/testdata/"+name)), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

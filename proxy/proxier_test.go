@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/config"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/desired"
 )
@@ -119,11 +118,7 @@ func seedState(t *testing.T) dataplane.State {
 // parseSeed parses the seed's record name with parse.
 func parseSeed[T any](t *testing.T, name string, parse func(string) (T, error)) T {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("desired", "testdata", "seed", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := parse(string(data))
+	v, err := parse(fixture.ReadRepo(t, "proxy/desired/testdata/seed/"+name))
 	if err != nil {
 		t.Fatalf("parse %s: %v", name, err)
 	}

@@ -3,18 +3,14 @@ package kubeproxy
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func TestNodePortAddresses(t *testing.T) {
-	b, err := os.ReadFile("../node/testdata/ip-j-addr.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	links, err := dataplane.ParseIPAddrJSON(b)
+	links, err := dataplane.ParseIPAddrJSON([]byte(fixture.ReadRepo(t, "framework/node/testdata/ip-j-addr.json")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace},
-		Data:       map[string]string{ConfigKey: fixture.Read(t, "../internal/configtext/testdata/kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
+		Data:       map[string]string{ConfigKey: fixture.ReadRepo(t, "framework/kubeproxy/internal/configtext/testdata/kubeadm-1.37-kind-iptables.conf"), "kubeconfig.conf": "apiVersion: v1\nkind: Config\n"},
 	}
 	tc.client = fake.NewSimpleClientset(ds, cm,
 		kubeProxyPod("kube-proxy-aaaaa", cpNode, "uid-a"),

@@ -76,7 +76,7 @@ func realNodes(t *testing.T) map[string]realNode {
 		},
 	}
 	for _, run := range []string{"v1.37.2-configmap", "reference-creation", "v1.37.2-creation"} {
-		dir := filepath.Join("..", "..", "hack", "report", "seedwalk", "testdata", run)
+		dir := fixture.RepoFile(t, "hack/report/seedwalk/testdata/"+run)
 		b, err := os.ReadFile(filepath.Join(dir, "record.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -202,11 +202,8 @@ func TestCountersNamedOnARealRun(t *testing.T) {
 // The seed's own section 4.1.3 text, Chinese notes included, is what the ClusterIP check
 // wants with the seed's addresses.
 func TestClusterIPServerOnTheSeedsText(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "dataplane", "testdata", "seed", "ipvsadm-Ln-4.1.3.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := FromTranscript("node1", "", map[string]Output{ShownIPVS: {Text: string(b)}})
+	seedText := fixture.ReadRepo(t, "framework/dataplane/testdata/seed/ipvsadm-Ln-4.1.3.txt")
+	n := FromTranscript("node1", "", map[string]Output{ShownIPVS: {Text: seedText}})
 	c, _ := Lookup(ClusterIPServer)
 	seed := Facts{ClusterIP: "10.106.71.137", PodIP: "10.244.3.214"}
 	if v := c.Judge(seed, n); !v.Pass {

@@ -111,17 +111,13 @@ func TestFieldsCoverKubeProxyConfiguration(t *testing.T) {
 
 // The generated section of proxy/README.md.
 const (
-	readmePath  = "../README.md"
+	readmePath  = "proxy/README.md"
 	readmeBegin = "<!-- BEGIN fields: generated from proxy/config.Fields; go test ./proxy/config -run TestREADMEFieldTable -update -->\n"
 	readmeEnd   = "<!-- END fields -->\n"
 )
 
 func TestREADMEFieldTable(t *testing.T) {
-	data, err := os.ReadFile(readmePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(data)
+	s := fixture.ReadRepo(t, readmePath)
 	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
 	if i < 0 || j < i {
 		t.Fatalf("%s has no section between %q and %q", readmePath, readmeBegin, readmeEnd)
@@ -129,7 +125,7 @@ func TestREADMEFieldTable(t *testing.T) {
 	want := FieldsMarkdown()
 	if got := s[i+len(readmeBegin) : j]; got != want {
 		if *update {
-			if err := os.WriteFile(readmePath, []byte(s[:i+len(readmeBegin)]+want+s[j:]), 0o644); err != nil {
+			if err := os.WriteFile(fixture.RepoFile(t, readmePath), []byte(s[:i+len(readmeBegin)]+want+s[j:]), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return

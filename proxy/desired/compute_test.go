@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -36,11 +34,7 @@ func checkState(t *testing.T, want, got dataplane.State) {
 
 // seedInput is the seed tutorial's section 4.1 on node1.
 func seedInput(t testing.TB) Input {
-	data, err := os.ReadFile(filepath.Join("..", "config", "testdata", "kubeadm-config.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(data, slog.New(slog.DiscardHandler))
+	cfg, err := config.Load([]byte(fixture.ReadRepo(t, "proxy/config/testdata/kubeadm-config.conf")), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

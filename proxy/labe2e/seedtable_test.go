@@ -1,8 +1,6 @@
 package labe2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,11 +11,7 @@ import (
 // because the lab guest gets only this package's testdata; it must not drift.
 func TestSeedTableIsTheSeeds(t *testing.T) {
 	copied := fixture.Read(t, "seed-ipvsadm-Ln.txt")
-	seed, err := os.ReadFile(filepath.Join("..", "desired", "testdata", "seed", "ipvsadm-Ln.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if copied != string(seed) {
+	if copied != fixture.ReadRepo(t, "proxy/desired/testdata/seed/ipvsadm-Ln.txt") {
 		t.Fatalf("testdata/seed-ipvsadm-Ln.txt differs from proxy/desired/testdata/seed/ipvsadm-Ln.txt; copy it again:\n%s", copied)
 	}
 }

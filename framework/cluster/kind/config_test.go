@@ -3,7 +3,6 @@ package kind
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite manifests/kind-*.yaml from the generator")
-
-const manifestsDir = "../../../manifests"
 
 // TestManifests keeps manifests/ and the generator the same: the files a person reads are
 // the bytes the provider creates clusters from.
@@ -39,7 +36,7 @@ func TestManifests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fixture.Golden(t, filepath.Join(manifestsDir, tc.file), string(got), *update)
+			fixture.Golden(t, fixture.RepoFile(t, "manifests/"+tc.file), string(got), *update)
 		})
 	}
 }

@@ -1,10 +1,11 @@
 package capture
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 func TestScriptsParse(t *testing.T) {
@@ -35,12 +36,8 @@ func TestReadmeListsEveryCapture(t *testing.T) {
 // The captures in the repository must come from this state.sh: lab_captures_test.go in
 // framework/dataplane expects what the script programs.
 func TestCapturesComeFromThisStateScript(t *testing.T) {
-	const path = "../../../framework/dataplane/testdata/lab/README.md"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := string(b)
+	const path = "framework/dataplane/testdata/lab/README.md"
+	got := fixture.ReadRepo(t, path)
 	var captured string
 	for line := range strings.Lines(got) {
 		if s, ok := strings.CutPrefix(line, stateScriptSumPrefix); ok {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,17 +31,6 @@ func golden(t *testing.T, name, got string) {
 	fixture.Golden(t, filepath.Join("testdata", name), got, *update)
 }
 
-// repoFile reads a file of the repository by its path from the root: the real outputs
-// other packages keep in their testdata.
-func repoFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", filepath.FromSlash(path)))
-	if err != nil {
-		t.Fatalf("reading test data: %v", err)
-	}
-	return string(b)
-}
-
 func explainText(t *testing.T, in string, o Options) string {
 	t.Helper()
 	var b strings.Builder
@@ -61,7 +49,7 @@ func TestExplainMultiNodeGolden(t *testing.T) {
 
 // TestExplainSeedGolden explains the seed tutorial as a student would paste the whole page.
 func TestExplainSeedGolden(t *testing.T) {
-	golden(t, "seed-tutorial.golden", explainText(t, repoFile(t, "hack/report/explain/paste/testdata/seed-tutorial.txt"), defaultOptions()))
+	golden(t, "seed-tutorial.golden", explainText(t, fixture.ReadRepo(t, "hack/report/explain/paste/testdata/seed-tutorial.txt"), defaultOptions()))
 }
 
 // findingsOf explains a paste and returns every node's findings.
@@ -76,10 +64,8 @@ func findingsOf(in string, o Options) []string {
 }
 
 func TestFindings(t *testing.T) {
-	lab := func(name string) string { return repoFile(t, "framework/tutorial/testdata/lab-node/"+name) }
-	walk := func(name string) string {
-		return repoFile(t, "hack/report/explain/testdata/walk/"+name)
-	}
+	lab := func(name string) string { return fixture.ReadRepo(t, "framework/tutorial/testdata/lab-node/"+name) }
+	walk := func(name string) string { return fixture.Read(t, "walk/"+name) }
 	tests := []struct {
 		name      string
 		in        string
@@ -109,7 +95,7 @@ func TestFindings(t *testing.T) {
 	}, {
 		name: "ip addr without kube-ipvs0",
 		// The links of a kind-like node before its kube-ipvs0 (lo and eth0).
-		in:   lab("ipvsadm-Ln.txt") + strings.Join(strings.SplitAfter(repoFile(t, "framework/dataplane/testdata/ipaddr/show.txt"), "\n")[:14], ""),
+		in:   lab("ipvsadm-Ln.txt") + strings.Join(strings.SplitAfter(fixture.ReadRepo(t, "framework/dataplane/testdata/ipaddr/show.txt"), "\n")[:14], ""),
 		want: []string{"0: the pasted ip addr output has no kube-ipvs0"},
 	}, {
 		name: "chains left from iptables mode",
@@ -174,7 +160,7 @@ func overBudget(save string) string {
 }
 
 func TestRoles(t *testing.T) {
-	lab := func(name string) string { return repoFile(t, "framework/dataplane/testdata/lab/"+name) }
+	lab := func(name string) string { return fixture.ReadRepo(t, "framework/dataplane/testdata/lab/"+name) }
 	in := lab("ipvsadm-Ln.txt") + lab("ip-addr-show-kube-ipvs0.txt") + lab("ipset-list.txt")
 	tests := []struct {
 		line int
@@ -224,7 +210,7 @@ func TestServicesFromCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	walk := repoFile(t, "hack/report/explain/testdata/walk/ipvsadm.txt")
+	walk := fixture.Read(t, "walk/ipvsadm.txt")
 	in := ">>> lab-node\n" + walk + "TCP  192.0.2.10:443 rr\n  -> 10.244.0.9:8443 Masq 1 0 0\n" +
 		"TCP  198.51.100.4:8080 rr\n  -> 10.244.0.8:8080 Masq 1 0 0\nTCP  10.96.99.99:80 rr\n  -> 10.244.0.7:80 Masq 1 0 0\n"
 	o := defaultOptions()

@@ -2,12 +2,12 @@ package ipvs
 
 import (
 	"net/netip"
-	"os"
 	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
@@ -114,13 +114,10 @@ func BenchmarkJoinProcIPVS(b *testing.B) {
 // FuzzJoinProcIPVS feeds the file's text to the join with the dump of the kernel's own
 // capture: it must not panic, and a join without error gives every dumped service once.
 func FuzzJoinProcIPVS(f *testing.F) {
-	capture, err := os.ReadFile("../../../framework/dataplane/testdata/lab/proc-net-ip_vs.txt")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(string(capture))
+	capture := fixture.ReadRepo(f, "framework/dataplane/testdata/lab/proc-net-ip_vs.txt")
+	f.Add(capture)
 	f.Add(dataplane.FormatProcIPVS(dataplane.IPVS{Services: procTable()}, dataplane.DebianKernelHZ))
-	want, err := dataplane.ParseProcIPVS(string(capture))
+	want, err := dataplane.ParseProcIPVS(capture)
 	if err != nil {
 		f.Fatal(err)
 	}

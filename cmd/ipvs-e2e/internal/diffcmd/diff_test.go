@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/report/differential"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // report over the seed as captured in the lab (upstream v1.37.2 programs IPv6 as well, the
@@ -17,7 +18,7 @@ import (
 func TestReportExitStatus(t *testing.T) {
 	dir := t.TempDir()
 	for _, file := range []string{"v1.37.2/seed.json", "reference/seed.json"} {
-		c, err := differential.ReadCapture(filepath.Join("..", "..", "..", "..", "hack", "report", "differential", "testdata", file))
+		c, err := differential.ReadCapture(fixture.RepoFile(t, "hack/report/differential/testdata/"+file))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,10 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
-
-// multiNodePaste is explain's own multi-node test paste (real outputs in odd forms).
-var multiNodePaste = filepath.Join("..", "..", "..", "..", "hack", "report", "explain", "testdata", "multinode.paste")
 
 func noCluster(context.Context, string, string) (kubernetes.Interface, error) {
 	return nil, errors.New("the test asked no cluster")
@@ -69,16 +67,15 @@ func TestExplainFlags(t *testing.T) {
 // TestExplainStdinAndFile reads the multi-node paste from standard input and as a file, with
 // the same answer.
 func TestExplainStdinAndFile(t *testing.T) {
-	data, err := os.ReadFile(multiNodePaste)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromStdin, stderr, code := runExplain(t, string(data), noCluster)
+	// explain's own multi-node test paste (real outputs in odd forms).
+	const multiNodePaste = "hack/report/explain/testdata/multinode.paste"
+	data := fixture.ReadRepo(t, multiNodePaste)
+	fromStdin, stderr, code := runExplain(t, data, noCluster)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	dash, _, _ := runExplain(t, string(data), noCluster, "-")
-	fromFile, _, _ := runExplain(t, "", noCluster, multiNodePaste)
+	dash, _, _ := runExplain(t, data, noCluster, "-")
+	fromFile, _, _ := runExplain(t, "", noCluster, fixture.RepoFile(t, multiNodePaste))
 	if fromStdin != fromFile || fromStdin != dash {
 		t.Errorf("standard input, - and the file give different answers")
 	}

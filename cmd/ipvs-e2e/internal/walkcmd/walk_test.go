@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
-
-// record is a real lab walk's record (make lab LAB_SAVE=DIR).
-var record = filepath.Join("..", "..", "..", "..", "hack", "report", "seedwalk", "testdata", "v1.37.2-configmap")
 
 // --lang, or the locale, picks the language of a replayed walk and of its worksheets; a
 // language other than en and zh, and flags a replay cannot honour, are usage errors that
 // name the flag.
 func TestWalkLanguageReplayAndWorksheet(t *testing.T) {
+	// A real lab walk's record (make lab LAB_SAVE=DIR).
+	record := fixture.RepoFile(t, "hack/report/seedwalk/testdata/v1.37.2-configmap")
 	for _, tc := range []struct {
 		name      string
 		env       map[string]string

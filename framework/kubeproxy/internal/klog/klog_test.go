@@ -1,10 +1,10 @@
 package klog
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 const schedulerDefaulted = "IPVS scheduler not specified, use rr by default"
@@ -93,11 +93,7 @@ func TestParseRejects(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	for _, file := range []string{"kube-proxy-1.37-ipvs.log", "kube-proxy-1.37-gate-off.log", "kube-proxy-1.34-iptables.log", "kube-proxy-no-ipvs.log", "kube-proxy-1.37-ipvs.json.log"} {
 		// The kube-proxy logs the kubeproxy package's tests scan.
-		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", file))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(fixture.ReadRepo(f, "framework/kubeproxy/testdata/"+file), "\n") {
 			f.Add(line)
 		}
 	}

@@ -14,12 +14,12 @@ import (
 func FuzzRead(f *testing.F) {
 	f.Add(fixture.Read(f, "seed-tutorial.txt"))
 	for _, pattern := range []string{"lab/*.txt", "seed/*.txt", "ipset/*.txt", "iptables/*.txt", "ipaddr/*.txt"} {
-		files, err := filepath.Glob(filepath.Join(dataplaneTestdataDir, pattern))
+		files, err := filepath.Glob(fixture.RepoFile(f, "framework/dataplane/testdata/"+pattern))
 		if err != nil || len(files) == 0 {
 			f.Fatalf("no test data matches %s (err %v)", pattern, err)
 		}
 		for _, name := range files {
-			f.Add(dataplaneTestdata(f, filepath.Join(pattern[:len(pattern)-len("/*.txt")], filepath.Base(name))))
+			f.Add(fixture.ReadRepo(f, "framework/dataplane/testdata/"+pattern[:len(pattern)-len("*.txt")]+filepath.Base(name)))
 		}
 	}
 	f.Add(">>> node1\r\n    TCP 10.96.0.1:443 rr\r\n...\r\n[root@node2 ~]# iptables -t nat -S KUBE-SVC-X\r\n-A KUBE-SVC-X -j KUBE-SEP-Y\r\n")

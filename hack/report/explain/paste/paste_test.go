@@ -2,8 +2,6 @@ package paste
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,20 +9,6 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
-
-// dataplaneTestdataDir is framework/dataplane/testdata: the seed's snippets and the kernel
-// lab's captures the strict parsers are tested with.
-var dataplaneTestdataDir = filepath.Join("..", "..", "..", "..", "framework", "dataplane", "testdata")
-
-// dataplaneTestdata reads a file of dataplaneTestdataDir.
-func dataplaneTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataplaneTestdataDir, name))
-	if err != nil {
-		t.Fatalf("reading test data: %v", err)
-	}
-	return string(b)
-}
 
 // checkAccounting checks what Read promises for any input: every line of the input is in
 // Lines once, in order, with its text; a skipped line says why; each line read belongs to
@@ -85,13 +69,13 @@ func skippedLines(p Paste) []int {
 }
 
 func TestReadOddForms(t *testing.T) {
-	seedIPVS := dataplaneTestdata(t, "seed/ipvsadm-Ln-4.1.3.txt")
-	labIPVS := dataplaneTestdata(t, "lab/ipvsadm-Ln.txt")
-	labNAT := dataplaneTestdata(t, "lab/iptables-t-nat-S.txt")
-	labSave := dataplaneTestdata(t, "lab/iptables-save.txt")
-	labSets := dataplaneTestdata(t, "lab/ipset-list.txt")
-	labAddr := dataplaneTestdata(t, "lab/ip-addr-show-kube-ipvs0.txt")
-	nodePortChain := dataplaneTestdata(t, "seed/iptables-nat-S-KUBE-NODE-PORT-node1.txt")
+	seedIPVS := fixture.ReadRepo(t, "framework/dataplane/testdata/seed/ipvsadm-Ln-4.1.3.txt")
+	labIPVS := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipvsadm-Ln.txt")
+	labNAT := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/iptables-t-nat-S.txt")
+	labSave := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/iptables-save.txt")
+	labSets := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipset-list.txt")
+	labAddr := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ip-addr-show-kube-ipvs0.txt")
+	nodePortChain := fixture.ReadRepo(t, "framework/dataplane/testdata/seed/iptables-nat-S-KUBE-NODE-PORT-node1.txt")
 
 	type node struct {
 		name     string
@@ -173,7 +157,7 @@ func TestReadOddForms(t *testing.T) {
 		reason:  "its block has more than 100 lines the parser refuses",
 	}, {
 		name:  "an ipset save and ipvsadm timeouts",
-		in:    dataplaneTestdata(t, "lab/ipset-save.txt") + "\n" + dataplaneTestdata(t, "lab/ipvsadm-Ln-timeout.txt"),
+		in:    fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipset-save.txt") + "\n" + fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipvsadm-Ln-timeout.txt"),
 		nodes: []node{{sets: []string{"KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-LOAD-BALANCER-SOURCE-CIDR", "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-UDP", "KUBE-IPVS-IPS", "KUBE-6-CLUSTER-IP"}}},
 	}}
 	for _, tt := range tests {
@@ -229,17 +213,17 @@ func TestReadOddForms(t *testing.T) {
 // TestReadMatchesStrict reads each whole capture as the strict parser does: the lenient
 // reading of a clean output is the strict reading.
 func TestReadMatchesStrict(t *testing.T) {
-	ipvsText := dataplaneTestdata(t, "lab/ipvsadm-Ln.txt")
+	ipvsText := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipvsadm-Ln.txt")
 	wantIPVS, err := dataplane.ParseIPVSAdm(ipvsText)
 	if err != nil {
 		t.Fatal(err)
 	}
-	saveText := dataplaneTestdata(t, "lab/iptables-save.txt")
+	saveText := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/iptables-save.txt")
 	wantRules, err := dataplane.ParseIPTablesSave(saveText)
 	if err != nil {
 		t.Fatal(err)
 	}
-	listText := dataplaneTestdata(t, "lab/ipset-list.txt")
+	listText := fixture.ReadRepo(t, "framework/dataplane/testdata/lab/ipset-list.txt")
 	wantSets, err := dataplane.ParseIPSetList(listText)
 	if err != nil {
 		t.Fatal(err)
