@@ -210,11 +210,7 @@ func checkErrorSays(t *testing.T, what string, err error, want ...string) {
 		t.Errorf("%s = nil, want an error with %q", what, want)
 		return
 	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("%s: error lacks %q:\n%v", what, w, err)
-		}
-	}
+	fixture.Contains(t, what+": error", err.Error(), want...)
 }
 
 func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
@@ -278,12 +274,8 @@ func TestSwitchToIPVSTheSeedsSecondWay(t *testing.T) {
 	}
 
 	s := r.String()
-	for _, want := range []string{"mode was iptables", "12 iptables-mode chains left by the switch", "nat/KUBE-SVC-VQGBWR5JWMUEAHT7",
-		"cleaned with `kube-proxy --cleanup` on " + cpNode + ", " + workerNode, `"IPVS scheduler not specified, use rr by default"`} {
-		if !strings.Contains(s, want) {
-			t.Errorf("report lacks %q:\n%s", want, s)
-		}
-	}
+	fixture.Contains(t, "report", s, "mode was iptables", "12 iptables-mode chains left by the switch", "nat/KUBE-SVC-VQGBWR5JWMUEAHT7",
+		"cleaned with `kube-proxy --cleanup` on "+cpNode+", "+workerNode, `"IPVS scheduler not specified, use rr by default"`)
 }
 
 func TestSwitchToIPVSKeepingLeftovers(t *testing.T) {

@@ -271,11 +271,7 @@ func TestLoadErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Build succeeded; want an error holding %q", tt.want)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q\ndoes not hold %q", err, w)
-				}
-			}
+			fixture.Contains(t, "error", err.Error(), tt.want...)
 			for _, r := range rec.records {
 				if strings.HasPrefix(r, "INFO") {
 					t.Errorf("a rejected configuration logged %q", r)

@@ -12,6 +12,7 @@ import (
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	. "github.com/ipvs-e2e/ipvs-e2e/framework/dataplane/match"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/ipset"
 	"github.com/ipvs-e2e/ipvs-e2e/proxy/kernel/iptables"
@@ -219,9 +220,5 @@ func TestLinuxWithoutIPVS(t *testing.T) {
 	if !errors.Is(err, ipvs.ErrNoIPVS) {
 		t.Fatalf("Linux() error = %v, want one wrapping ipvs.ErrNoIPVS", err)
 	}
-	for _, want := range []string{"ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack", "/etc/modules-load.d/"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Linux() error %q does not name %q", err, want)
-		}
-	}
+	fixture.Contains(t, "Linux() error", err.Error(), "ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack", "/etc/modules-load.d/")
 }

@@ -113,11 +113,7 @@ func TestSyncWait(t *testing.T) {
 			if err == nil {
 				t.Fatalf("run = nil, want an error with %q", tc.want)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
+			fixture.Contains(t, "error", err.Error(), tc.want...)
 		})
 	}
 }

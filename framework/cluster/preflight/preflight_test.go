@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // fakeProbe is a host described by its files, PATH and `docker info` answer.
@@ -82,11 +84,7 @@ func TestDockerEngine(t *testing.T) {
 			if f == nil {
 				t.Fatalf("passed (%q), want a failure", passed)
 			}
-			for _, w := range tc.wantFound {
-				if !strings.Contains(f.Error(), w) {
-					t.Errorf("message lacks %q:\n%s", w, f.Error())
-				}
-			}
+			fixture.Contains(t, "message", f.Error(), tc.wantFound...)
 		})
 	}
 }
@@ -148,11 +146,7 @@ func TestKernelModules(t *testing.T) {
 				if f == nil {
 					t.Fatalf("passed (%q), want a failure", passed)
 				}
-				for _, w := range tc.wantFailure {
-					if !strings.Contains(f.Error(), w) {
-						t.Errorf("failure lacks %q:\n%s", w, f.Error())
-					}
-				}
+				fixture.Contains(t, "failure", f.Error(), tc.wantFailure...)
 				return
 			}
 			if f != nil {
@@ -162,11 +156,7 @@ func TestKernelModules(t *testing.T) {
 				t.Errorf("passed = %q, want %q", passed, tc.wantPassed)
 			}
 			all := strings.Join(warnings, "\n")
-			for _, w := range tc.wantWarnings {
-				if !strings.Contains(all, w) {
-					t.Errorf("warnings lack %q:\n%s", w, all)
-				}
-			}
+			fixture.Contains(t, "warnings", all, tc.wantWarnings...)
 			if tc.wantWarnings == nil && len(warnings) > 0 {
 				t.Errorf("unexpected warnings: %s", all)
 			}

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/onsi/gomega"
@@ -96,11 +95,7 @@ func run(t *testing.T, cases []matcherCase) {
 				t.Fatalf("To passed=%t, NotTo passed=%t; want To passed=%t\nTo: %s\nNotTo: %s", pos == "", neg == "", tc.pass, pos, neg)
 			}
 			msg := pos + neg
-			for _, c := range tc.contains {
-				if !strings.Contains(msg, c) {
-					t.Errorf("failure message lacks %q:\n%s", c, msg)
-				}
-			}
+			fixture.Contains(t, "failure message", msg, tc.contains...)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/framework/dataplane"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/labtest"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 )
 
 // maskBytes is the netmask as the kernel holds it: the raw bytes of the __be32.
@@ -193,11 +193,7 @@ func TestCheckKernel(t *testing.T) {
 	if !errors.Is(err, ErrNoIPVS) {
 		t.Fatalf("CheckKernel without /proc/net/ip_vs: %v, expected ErrNoIPVS", err)
 	}
-	for _, want := range []string{"modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack", "/etc/modules-load.d/k8s.conf", "CONFIG_IP_VS", "make lab"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("CheckKernel error lacks %q: %v", want, err)
-		}
-	}
+	fixture.Contains(t, "CheckKernel error", err.Error(), "modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack", "/etc/modules-load.d/k8s.conf", "CONFIG_IP_VS", "make lab")
 	if _, err := NewLinux(); !errors.Is(err, ErrNoIPVS) {
 		t.Errorf("NewLinux without IPVS: %v, expected ErrNoIPVS", err)
 	}

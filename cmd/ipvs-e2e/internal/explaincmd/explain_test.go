@@ -57,11 +57,7 @@ func TestExplainFlags(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--help: exit %d", code)
 	}
-	for _, flag := range []string{"--kubeconfig", "--context", "--scheduler", "--service-cidr"} {
-		if !strings.Contains(help, flag) {
-			t.Errorf("--help does not list %s:\n%s", flag, help)
-		}
-	}
+	fixture.Contains(t, "--help", help, "--kubeconfig", "--context", "--scheduler", "--service-cidr")
 }
 
 // TestExplainStdinAndFile reads the multi-node paste from standard input and as a file, with
@@ -79,11 +75,7 @@ func TestExplainStdinAndFile(t *testing.T) {
 	if fromStdin != fromFile || fromStdin != dash {
 		t.Errorf("standard input, - and the file give different answers")
 	}
-	for _, want := range []string{">>> lab-node", ">>> node1", ">>> lab", "findings: 8", "skipped lines: 2"} {
-		if !strings.Contains(fromStdin, want) {
-			t.Errorf("the answer lacks %q:\n%s", want, fromStdin)
-		}
-	}
+	fixture.Contains(t, "the answer", fromStdin, ">>> lab-node", ">>> node1", ">>> lab", "findings: 8", "skipped lines: 2")
 	if _, stderr, code := runExplain(t, "nothing to see\n", noCluster); code != 0 || !strings.Contains(stderr, "holds no output of ipvsadm -Ln") {
 		t.Errorf("a paste without tool output: exit %d, stderr %q", code, stderr)
 	}
