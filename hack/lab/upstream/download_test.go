@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/fixture"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/testing/wanterr"
 )
 
@@ -351,11 +352,7 @@ func TestDownloadStamp(t *testing.T) {
 	} {
 		data, _ := os.ReadFile(p.Binary(c) + ".stamp")
 		bin, _ := os.ReadFile(p.Binary(c))
-		for _, s := range []string{`"Source": "download"`, `"URL": "` + want.URL + `"`, `"Checksum": "` + want.Checksum + `"`, `"SHA256": "` + hexSum256(bin) + `"`} {
-			if !strings.Contains(string(data), s) {
-				t.Errorf("stamp of %s lacks %s:\n%s", c, s, data)
-			}
-		}
+		fixture.Contains(t, "stamp of "+c, string(data), `"Source": "download"`, `"URL": "`+want.URL+`"`, `"Checksum": "`+want.Checksum+`"`, `"SHA256": "`+hexSum256(bin)+`"`)
 		if strings.Contains(string(data), "BuildTime") || strings.Contains(string(data), `"Go"`) {
 			t.Errorf("stamp of a download records build details:\n%s", data)
 		}
