@@ -5,8 +5,9 @@
 // long the proxy's own syncs took (its /metrics), one endpoint change, the proxy's RSS and
 // its iptables rule counts; then, optionally, a churn phase (churn.go): endpoint changes at
 // sig-scalability's 20 per second, timed by the proxy's network programming latency
-// histogram and by reads of the node's kernel. `ipvs-e2e bench cluster` runs it on fresh lab clusters and prints the
-// side-by-side table (make bench-cluster).
+// histogram and by reads of the node's kernel. Run measures each proxy at each N on its own
+// fresh lab cluster and writes the side-by-side table (`ipvs-e2e bench cluster`, make
+// bench-cluster).
 //
 // Everything that reads text the proxy or the node prints (Prometheus metrics, ipvsadm,
 // /proc/<pid>/status, iptables-save) is a pure function here, tested on real outputs.
