@@ -162,7 +162,7 @@ func TestWriteChurnTable(t *testing.T) {
 		{Proxy: "reference", Services: 1000, Churn: &Churn{ProgrammingP50Seconds: 0.15, ProgrammingP99Seconds: 0.4, KernelP50Seconds: 0.3, KernelP99Seconds: 0.6, Changes: 2400, Observed: 2400}},
 	}
 	var b bytes.Buffer
-	if err := WriteChurnTable(&b, ms, "reference"); err != nil {
+	if err := writeChurnTable(&b, ms, "reference"); err != nil {
 		t.Fatal(err)
 	}
 	want := `     N              proxy  prog p50 s  prog p99 s  kernel p50 s  kernel p99 s  changes  observed

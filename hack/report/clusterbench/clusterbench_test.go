@@ -408,14 +408,14 @@ func TestWriteTable(t *testing.T) {
 	}
 	failed := Measurement{Proxy: "v1.37.2", Services: 10000, BurstSeconds: 95, Notes: []string{"FAILED: timeout"}}
 	var fb bytes.Buffer
-	if err := WriteTable(&fb, []Measurement{failed}, "reference"); err != nil {
+	if err := writeTable(&fb, []Measurement{failed}, "reference"); err != nil {
 		t.Fatal(err)
 	}
 	if row := strings.Split(fb.String(), "\n")[1]; strings.Contains(row, " 0 ") || !strings.HasSuffix(strings.TrimSpace(row), "-") {
 		t.Errorf("a failed run's row shows zeros instead of dashes: %q", row)
 	}
 	var b bytes.Buffer
-	if err := WriteTable(&b, ms, "reference"); err != nil {
+	if err := writeTable(&b, ms, "reference"); err != nil {
 		t.Fatal(err)
 	}
 	want := `     N              proxy  burst s  visible s  after burst s  synced s  syncs  sync sum s  +1 visible s  +1 sync s  RSS MB  peak MB   nat  filter

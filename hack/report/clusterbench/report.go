@@ -69,12 +69,12 @@ func (r report) text() string {
 	fmt.Fprintf(&b, "Proxies side by side in the lab cluster (make bench-cluster), %s\n", h.Date)
 	fmt.Fprintf(&b, "machine: %d CPUs, host kernel %s; node: %s, guest kernel %s (%s)\n", h.HostCPUs, h.HostKernel, h.Guest, h.GuestKernel, h.QEMU)
 	fmt.Fprintf(&b, "versions: %s; control plane and upstream kube-proxy %s; reference proxier at commit %s\n\n", h.Go, h.Upstream, h.Commit)
-	WriteTable(&b, r.Results, lab.Reference)
-	b.WriteString("\n" + Legend + "\n")
+	writeTable(&b, r.Results, lab.Reference)
+	b.WriteString("\n" + legend + "\n")
 	if slices.ContainsFunc(r.Results, func(m Measurement) bool { return m.Churn != nil }) {
 		b.WriteString("\nNetwork programming latency under churn (same clusters)\n\n")
-		WriteChurnTable(&b, r.Results, lab.Reference)
-		b.WriteString("\n" + ChurnLegend + "\n")
+		writeChurnTable(&b, r.Results, lab.Reference)
+		b.WriteString("\n" + churnLegend + "\n")
 	}
 	var notes []string
 	for _, m := range r.Results {

@@ -144,16 +144,16 @@ func formatCount(n int, m Measurement) string {
 	return strconv.Itoa(n)
 }
 
-// WriteTable prints the measurements grouped by N (ascending), the reference first, and
+// writeTable prints the measurements grouped by N (ascending), the reference first, and
 // after each N measured by both the reference and another proxy, a ratio line: that
 // proxy's value over the reference's, column by column.
-func WriteTable(w io.Writer, ms []Measurement, reference string) error {
+func writeTable(w io.Writer, ms []Measurement, reference string) error {
 	return writeColumns(w, ms, reference, columns)
 }
 
-// WriteChurnTable prints the churn phase's numbers of the measurements that ran it, laid
-// out as WriteTable lays out its own.
-func WriteChurnTable(w io.Writer, ms []Measurement, reference string) error {
+// writeChurnTable prints the churn phase's numbers of the measurements that ran it, laid
+// out as writeTable lays out its own.
+func writeChurnTable(w io.Writer, ms []Measurement, reference string) error {
 	var churned []Measurement
 	for _, m := range ms {
 		if m.Churn != nil {
@@ -192,7 +192,7 @@ func kernelValue(get func(*Churn) (float64, bool)) func(Measurement) float64 {
 	}
 }
 
-// writeColumns groups ms by N for WriteTable and WriteChurnTable.
+// writeColumns groups ms by N for writeTable and writeChurnTable.
 func writeColumns(w io.Writer, ms []Measurement, reference string, columns []column) error {
 	byN := map[int][]Measurement{}
 	var ns []int
@@ -252,8 +252,8 @@ func boolOrder(b bool) int {
 	return 0
 }
 
-// Legend explains the table's columns, for the text under it.
-const Legend = `N: Services created, each ClusterIP without selector, port 80 -> 8080, with one EndpointSlice of 2 ready
+// legend explains the table's columns, for the text under it.
+const legend = `N: Services created, each ClusterIP without selector, port 80 -> 8080, with one EndpointSlice of 2 ready
   endpoints on the node (addresses of no pod; managed-by ` + ManagedBy + `), created in one burst through
   client-go (parallel creates). Every proxy runs on a fresh lab cluster that it has already synced once, empty.
 burst s: the burst's own duration (API server work, not the proxy's). All times below start at the burst's start.
@@ -274,8 +274,8 @@ nat, filter: rules in those tables of iptables-save on the node after the change
 ratio lines (<release>/reference): upstream's value over the reference proxier's, per column (none for the
   burst and the number of syncs, which are not the proxy's speed).`
 
-// ChurnLegend explains the churn table's columns.
-const ChurnLegend = `churn: after the measurements above, on the same cluster, 20 endpoint changes per second for the window
+// churnLegend explains the churn table's columns.
+const churnLegend = `churn: after the measurements above, on the same cluster, 20 endpoint changes per second for the window
   (open loop: each EndpointSlice update starts at its planned time, whatever the proxy does), each adding the
   endpoint 10.244.250.2 to one Service's slice or removing it again, the Services in a seeded random order, each
   changed again only after all others were. Every update carries endpoints.kubernetes.io/last-change-trigger-time
