@@ -56,7 +56,7 @@ type Report struct {
 // error. A suite without a package to run is an error without a Report.
 func (s *Suite) Run(ctx context.Context, l *kernellab.Lab, o RunOptions, stdout, stderr io.Writer) (*Report, error) {
 	if len(s.cmds) == 0 {
-		return nil, fmt.Errorf("test: no package among %s has lab tests (tests in files built with the lab tag); nothing ran", strings.Join(s.patterns, " "))
+		return nil, fmt.Errorf("no package among %s has lab tests (tests in files built with the lab tag); nothing ran", strings.Join(s.patterns, " "))
 	}
 	cmds := slices.Clone(s.cmds)
 	for i := range cmds {

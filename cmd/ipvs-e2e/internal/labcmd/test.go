@@ -77,7 +77,7 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) (err error) {
 
 	rep, err := suite.Run(ctx, l, gotest.RunOptions{Env: f.env, Files: extra, Timeout: f.timeout, MemoryMiB: f.mem}, stdout, stderr)
 	if rep == nil {
-		return err
+		return fmt.Errorf("test: %w", err)
 	}
 	fmt.Fprintf(stderr, "lab: %d passed, %d failed, %d skipped\n", rep.Passed, rep.Failed, rep.Skipped)
 	if res := rep.Guest; res != nil {
