@@ -1,5 +1,6 @@
 // Package gotest finds the Go tests that need the kernel lab, builds their test binaries for
-// the guest and reports their results the way `go test` prints them.
+// the guest, runs them all in one guest (a Suite) and reports their results the way `go test`
+// prints them.
 //
 // Lab tests live in test files built only with the lab tag (Tag; see hack/lab/labtest). A
 // package's lab tests are the tests its test binary lists when built with the tag and not
