@@ -43,6 +43,22 @@ type baseStats struct {
 	Binaries int `json:"binaries"`
 }
 
+// PrepareWhile runs Prepare while build builds what the guest will run: one is mostly
+// downloads and cache checks, the other CPU. It returns the lab when both succeeded.
+func PrepareWhile(ctx context.Context, opts Options, build func() error) (*Lab, error) {
+	built := make(chan error, 1)
+	go func() { built <- build() }()
+	start := time.Now()
+	l, err := Prepare(ctx, opts)
+	if err == nil {
+		slog.Info("lab prepared", "kernel", l.KernelVersion, "elapsed", time.Since(start).Round(10*time.Millisecond))
+	}
+	if err := errors.Join(err, <-built); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // Prepare makes sure everything the lab needs is on this machine and cached: QEMU and
 // busybox-static (installed with apt-get only when missing), the kernel, the tools and the
 // base initramfs. A second call with a warm cache costs one apt-cache lookup.

@@ -1,8 +1,7 @@
 // Package cli is what every ipvs-e2e command shares: how a command line that cannot be
 // understood is refused (exit 2, naming the flag or argument), how a command's error becomes
 // the process's exit status, the shape of a command that only holds subcommands and of one
-// that runs (its flags struct binds the flags and runs), and readying the kernel lab while a
-// command builds what its guest runs.
+// that runs (its flags struct binds the flags and runs).
 package cli
 
 import (
@@ -10,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -98,22 +95,6 @@ func Command(cmd *cobra.Command, r Runner) *cobra.Command {
 	cmd.RunE = r.Run
 	r.Bind(cmd.Flags())
 	return cmd
-}
-
-// PrepareLab readies the kernel lab while build builds what the guest will run: one is mostly
-// downloads and cache checks, the other CPU. It returns the lab when both succeeded.
-func PrepareLab(ctx context.Context, build func() error) (*kernellab.Lab, error) {
-	built := make(chan error, 1)
-	go func() { built <- build() }()
-	start := time.Now()
-	l, err := kernellab.Prepare(ctx, kernellab.Options{})
-	if err == nil {
-		slog.Info("lab prepared", "kernel", l.KernelVersion, "elapsed", time.Since(start).Round(10*time.Millisecond))
-	}
-	if err := errors.Join(err, <-built); err != nil {
-		return nil, err
-	}
-	return l, nil
 }
 
 func subcommands(cmd *cobra.Command) []string {

@@ -61,7 +61,7 @@ func (f *testFlags) Run(cmd *cobra.Command, patterns []string) (err error) {
 	start := time.Now()
 
 	var suite *gotest.Suite
-	l, err := cli.PrepareLab(ctx, func() (err error) {
+	l, err := kernellab.PrepareWhile(ctx, kernellab.Options{}, func() (err error) {
 		suite, err = gotest.BuildSuite(ctx, ".", gotest.BuildOptions{Patterns: patterns, Run: f.run, All: f.all, Timeout: f.timeout})
 		return err
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/kernellab"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/scenario"
 )
 
@@ -53,7 +54,7 @@ func (f *benchFlags) Run(cmd *cobra.Command, _ []string) error {
 	}
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	var bin string
-	l, err := cli.PrepareLab(ctx, func() (err error) {
+	l, err := kernellab.PrepareWhile(ctx, kernellab.Options{}, func() (err error) {
 		bin, err = scenario.BuildGuest(ctx, scenario.DefaultBinDir(), nil)
 		return err
 	})
