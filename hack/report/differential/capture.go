@@ -2,7 +2,6 @@ package differential
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -66,22 +65,6 @@ func ReadCapture(path string) (Capture, error) {
 		return Capture{}, fmt.Errorf("capture %s: expected the JSON `ipvs-e2e diff run` writes: %w", path, err)
 	}
 	return c, nil
-}
-
-// CompareDir compares, step by step ("seed/change"), the captures the proxies want and got
-// left under dir; a step that lacks either capture is not compared.
-func CompareDir(dir, want, got string, steps []string, known *Known) []ScenarioResult {
-	var results []ScenarioResult
-	for _, step := range steps {
-		w, werr := ReadCapture(CaptureFile(dir, want, step))
-		g, gerr := ReadCapture(CaptureFile(dir, got, step))
-		if err := errors.Join(werr, gerr); err != nil {
-			results = append(results, ScenarioResult{Scenario: step, Error: "no capture to compare (run `ipvs-e2e diff run` first): " + err.Error()})
-			continue
-		}
-		results = append(results, Compare(step, w, g, known))
-	}
-	return results
 }
 
 // StateText prints a captured state the way a person reads it on the node: ipvsadm -Ln,

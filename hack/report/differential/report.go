@@ -1,12 +1,8 @@
 package differential
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -242,37 +238,6 @@ func (r Report) Format(w io.Writer) error {
 	b.WriteString("\n" + r.Verdict() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// WriteFiles writes the report under dir: report.txt (Format), report.json and one full diff
-// per step (diff/<scenario>/<step>.txt).
-func (r Report) WriteFiles(dir string) error {
-	if err := os.MkdirAll(filepath.Join(dir, "diff"), 0o755); err != nil {
-		return err
-	}
-	var txt strings.Builder
-	if err := r.Format(&txt); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	errs := []error{
-		os.WriteFile(filepath.Join(dir, "report.txt"), []byte(txt.String()), 0o644),
-		os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644),
-	}
-	for _, s := range r.Scenarios {
-		body := s.Diff
-		if s.Error != "" {
-			body = "not compared: " + s.Error + "\n"
-		} else if body == "" {
-			body = "identical\n"
-		}
-		path := filepath.Join(dir, "diff", s.Scenario+".txt")
-		errs = append(errs, os.MkdirAll(filepath.Dir(path), 0o755), os.WriteFile(path, []byte(body), 0o644))
-	}
-	return errors.Join(errs...)
 }
 
 func (r Report) knownName() string {
