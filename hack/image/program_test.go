@@ -62,9 +62,9 @@ func TestWriteRefuses(t *testing.T) {
 		o     Options
 		err   string
 	}{
-		{"inspector, not ELF", WriteInspector, Options{Arch: "amd64", Binary: notELF}, "is not a Linux (ELF) binary"},
+		{"inspector, not ELF", WriteInspector, Options{Arch: "amd64", Binary: notELF}, "expected a Linux (ELF) executable"},
 		{"inspector, other arch", WriteInspector, Options{Arch: other, Binary: exe}, "is built for"},
-		{"proxier, not ELF", WriteProxier, Options{Arch: "amd64", Binary: notELF}, "is not a Linux (ELF) binary"},
+		{"proxier, not ELF", WriteProxier, Options{Arch: "amd64", Binary: notELF}, "expected a Linux (ELF) executable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Out = t.TempDir()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-e2e/internal/cli"
+	clusterlab "github.com/ipvs-e2e/ipvs-e2e/framework/cluster/lab"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/image"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 )
@@ -63,6 +64,15 @@ func (f *imageFlags) bind(fs *pflag.FlagSet, program, arches string) {
 	fs.StringVar(&f.o.Binary, "binary", "", "a Linux "+program+" of --arch to put in the image (default: build one with CGO_ENABLED=0 GOOS=linux)")
 }
 
+// check refuses a --binary that is not a Linux executable before anything is built or
+// downloaded, with the lab's own check of the binaries it runs.
+func (f *imageFlags) check() error {
+	if f.o.Binary == "" {
+		return nil
+	}
+	return clusterlab.CheckLinuxBinary(f.o.Binary)
+}
+
 type inspectorFlags struct{ imageFlags }
 
 func (f *inspectorFlags) Bind(fs *pflag.FlagSet) { f.bind(fs, "ipvsdump", "amd64 or arm64") }
@@ -70,6 +80,9 @@ func (f *inspectorFlags) Bind(fs *pflag.FlagSet) { f.bind(fs, "ipvsdump", "amd64
 func (f *inspectorFlags) Run(cmd *cobra.Command, _ []string) error {
 	if _, ok := image.ELFMachine[f.o.Arch]; !ok {
 		return cli.Usagef("--arch %q: expected amd64 or arm64", f.o.Arch)
+	}
+	if err := f.check(); err != nil {
+		return err
 	}
 	return image.WriteInspector(cmd.Context(), f.o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }
@@ -82,6 +95,9 @@ func (f *proxierFlags) Run(cmd *cobra.Command, _ []string) error {
 	// The userspace is Debian's amd64 packages, which apt on this (amd64) host downloads.
 	if f.o.Arch != "amd64" {
 		return cli.Usagef("--arch %q: expected amd64 (iptables and conntrack come from the host's amd64 Debian packages)", f.o.Arch)
+	}
+	if err := f.check(); err != nil {
+		return err
 	}
 	return image.WriteProxier(cmd.Context(), f.o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }

@@ -3,6 +3,8 @@ package imagecmd
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,9 +18,13 @@ func execute(args ...string) (int, string, string) {
 }
 
 // Both commands refuse an --arch they cannot build before anything is built or downloaded,
-// and fail on a --binary that is not a Linux program (hack/image's tests check which).
+// and a --binary that is not a Linux program (hack/image's tests check its architecture).
 func TestRefuses(t *testing.T) {
 	notProgram := t.TempDir()
+	script := filepath.Join(t.TempDir(), "program")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -28,6 +34,8 @@ func TestRefuses(t *testing.T) {
 		{[]string{"inspector", "--binary", notProgram, "--out", t.TempDir()}, cli.ExitFailed, notProgram + " is not a regular file"},
 		{[]string{"proxier", "--arch", "arm64"}, cli.ExitUsage, `--arch "arm64": expected amd64 (iptables and conntrack come from the host's amd64 Debian packages)`},
 		{[]string{"proxier", "--binary", notProgram, "--out", t.TempDir()}, cli.ExitFailed, notProgram + " is not a regular file"},
+		{[]string{"inspector", "--binary", script, "--out", t.TempDir()}, cli.ExitFailed, script + ` is not a Linux (ELF) binary (it starts with "#!/b"`},
+		{[]string{"proxier", "--binary", script, "--out", t.TempDir()}, cli.ExitFailed, script + ` is not a Linux (ELF) binary (it starts with "#!/b"`},
 	} {
 		code, _, stderr := execute(tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.err) {
