@@ -2,7 +2,8 @@
 // files, directories and symlinks with their modes, a config and a platform make one
 // v1.Image, written as an OCI image layout (for skopeo or crane) and as a tarball that
 // `docker load` and `kind load image-archive` read. Every timestamp is fixed, so the same
-// files give the same digest.
+// files give the same digest. WriteInspector and WriteProxier build and write the project's
+// two images from their program, built with go build when not given.
 package image
 
 import (
@@ -221,4 +222,22 @@ func Write(img v1.Image, dir, base, ref string) (Written, error) {
 		return Written{}, fmt.Errorf("writing the tarball %s: %w", w.Tarball, err)
 	}
 	return w, nil
+}
+
+// writeTagged writes img under dir as Write does, its base the archive's name, named
+// repo:TAG where TAG is the commit's first 12 digits (dev outside git), and prints where.
+func writeTagged(img v1.Image, dir, repo, archive, commit string, stdout io.Writer) (Written, string, error) {
+	tag := "dev"
+	if commit != "" {
+		tag = commit[:min(12, len(commit))]
+		if strings.HasSuffix(commit, "-dirty") {
+			tag += "-dirty"
+		}
+	}
+	w, err := Write(img, dir, strings.TrimSuffix(filepath.Base(archive), ".tar"), repo+":"+tag)
+	if err != nil {
+		return Written{}, "", err
+	}
+	fmt.Fprintf(stdout, "layout:  %s\ntarball: %s\ndigest:  %s\nimage:   %s\n\n", w.Layout, w.Tarball, w.Digest, w.Ref)
+	return w, tag, nil
 }

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/debian"
 	"github.com/ipvs-e2e/ipvs-e2e/hack/internal/elflibs"
+	"github.com/ipvs-e2e/ipvs-e2e/hack/lab/cachedir"
 	"github.com/ipvs-e2e/ipvs-e2e/manifests"
 )
 
@@ -266,4 +268,60 @@ func Proxier(proxier []byte, userspace Userspace, arch, commit string) Spec {
 // (make proxier-image: $CACHE_DIR/images).
 func ProxierArchive(dir, arch string) string {
 	return filepath.Join(dir, "ipvs-proxier-"+arch+".tar")
+}
+
+// WriteProxier builds the reference proxier's image from o (ipvs-proxier built when
+// o.Binary is empty, its output to stderr) and the Debian packages cached in
+// $CACHE_DIR/images/debian, writes it under o.Out and prints where it is, its size and how
+// to push it and load it into kind.
+func WriteProxier(ctx context.Context, o Options, stdout, stderr io.Writer) error {
+	data, err := program(ctx, "github.com/ipvs-e2e/ipvs-e2e/cmd/ipvs-proxier", o, stderr)
+	if err != nil {
+		return err
+	}
+	userspace, err := ProxierUserspace(ctx, cachedir.Join("images", "debian"))
+	if err != nil {
+		return err
+	}
+	commit := sourceCommit(ctx)
+	spec := Proxier(data, userspace, o.Arch, commit)
+	img, err := Build(spec)
+	if err != nil {
+		return err
+	}
+	entries := 0
+	for _, l := range spec.Layers {
+		entries += len(l.Files)
+	}
+	w, tag, err := writeTagged(img, o.Out, ProxierName, ProxierArchive(o.Out, o.Arch), commit, stdout)
+	if err != nil {
+		return err
+	}
+	size, err := compressedSize(img)
+	if err != nil {
+		return err
+	}
+	repo := "REGISTRY/" + path.Base(ProxierName) + ":" + tag
+	fmt.Fprintf(stdout, "size:    %.1f MB compressed in %d layers, %d files and links (the proxier: %.1f MB)\n",
+		float64(size)/1e6, len(spec.Layers), entries, float64(len(data))/1e6)
+	fmt.Fprintf(stdout, "push: crane push %s %s   (or skopeo copy oci:%s:%s docker://%s)\n", w.Tarball, repo, w.Layout, tag, repo)
+	fmt.Fprintf(stdout, "kind: kind load image-archive %s\n", w.Tarball)
+	return nil
+}
+
+// compressedSize is the sum of the image's layers as pushed.
+func compressedSize(img v1.Image) (int64, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }

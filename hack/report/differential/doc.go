@@ -15,4 +15,7 @@
 //
 // An entry of the known-differences file that matched nothing in the scenarios it covers is
 // stale and fails the report too, so the file cannot outlive the differences it explains.
+//
+// A run's directory holds its captures (WriteCapture), which CompareDir compares step by
+// step, and the report (Report.WriteFiles).
 package differential

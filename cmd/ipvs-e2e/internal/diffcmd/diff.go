@@ -17,13 +17,7 @@
 package diffcmd
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -97,17 +91,23 @@ func (f *runFlags) Bind(fs *pflag.FlagSet) {
 
 // Run is `diff run`: capture the sides, then report.
 func (f *runFlags) Run(cmd *cobra.Command, _ []string) error {
+	var proxies []string
 	for _, s := range f.sides {
-		if s != sideUpstream && s != sideReference {
+		switch s {
+		case sideUpstream:
+			proxies = append(proxies, f.kubeProxy)
+		case sideReference:
+			proxies = append(proxies, lab.Reference)
+		default:
 			return cli.Usagef("--sides %q: expected %s and/or %s", strings.Join(f.sides, ","), sideUpstream, sideReference)
 		}
 	}
-	return run(cmd, *f)
+	return run(cmd, *f, proxies)
 }
 
 // Run is `diff report`: a run with no side to capture.
 func (f *reportFlags) Run(cmd *cobra.Command, _ []string) error {
-	return run(cmd, runFlags{reportFlags: *f})
+	return run(cmd, runFlags{reportFlags: *f}, nil)
 }
 
 // check refuses flags that name no upstream release or no scenario, and fills in --out.
@@ -125,9 +125,9 @@ func (f *reportFlags) check() ([]labrun.Scenario, error) {
 	return scenarios, nil
 }
 
-// run captures the sides named (none for report) and reports.
-func run(cmd *cobra.Command, f runFlags) error {
-	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+// run runs the proxies named (none for report) and reports, the report's verdict the exit
+// status.
+func run(cmd *cobra.Command, f runFlags, proxies []string) error {
 	incomplete := func(err error) error { return &cli.ExitError{Code: differential.ExitIncomplete, Err: err} }
 	scenarios, err := f.check()
 	if err != nil {
@@ -141,113 +141,15 @@ func run(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return incomplete(fmt.Errorf("known differences: %w", err))
 	}
-	if len(f.sides) > 0 {
-		start := time.Now()
-		for _, side := range f.sides {
-			proxy := f.kubeProxy
-			if side == sideReference {
-				proxy = lab.Reference
-			}
-			if err := capture(ctx, f, proxy, scenarios); err != nil {
-				slog.Error("diff: run", "proxy", proxy, "err", err)
-			}
-			if ctx.Err() != nil {
-				return incomplete(errors.New("interrupted"))
-			}
-		}
-		slog.Info("diff: captures done", "took", time.Since(start).Round(time.Second), "dir", f.out)
-	}
-	rep, err := report(f.reportFlags, scenarios, known)
+	rep, err := labrun.Diff(cmd.Context(), labrun.Config{
+		Dir: f.out, KubeProxy: f.kubeProxy, Proxies: proxies, Scenarios: scenarios, Known: known,
+		IPVSDump: f.ipvsdump, Quiet: f.quiet, Timeout: f.timeout,
+	}, cmd.OutOrStdout())
 	if err != nil {
 		return incomplete(err)
 	}
-	if err := rep.Format(stdout); err != nil {
-		return incomplete(err)
-	}
-	fmt.Fprintf(stdout, "report, captures and full diffs: %s\n", f.out)
 	if code := rep.ExitCode(); code != differential.ExitOK {
 		return cli.Exit(code)
 	}
 	return nil
-}
-
-// capture runs one side and writes its captures as they come, with a readable text of
-// each state beside the JSON.
-func capture(ctx context.Context, c runFlags, proxy string, scenarios []labrun.Scenario) error {
-	var werr error
-	write := func(cp differential.Capture) {
-		if err := differential.WriteCapture(c.out, cp); err != nil {
-			werr = errors.Join(werr, err)
-			return
-		}
-		txt := strings.TrimSuffix(differential.CaptureFile(c.out, cp.Proxy, cp.Scenario), ".json") + ".txt"
-		werr = errors.Join(werr, os.WriteFile(txt, []byte(differential.StateText(cp.State)), 0o644))
-	}
-	captures, err := labrun.Run(ctx, labrun.Options{
-		KubeProxy: proxy, Scenarios: scenarios, IPVSDump: c.ipvsdump,
-		Quiet: c.quiet, Timeout: c.timeout, OnCapture: write,
-		OnProxyLog: func(log string) {
-			werr = errors.Join(werr, os.WriteFile(filepath.Join(c.out, proxy, "proxy.log"), []byte(log), 0o644))
-		},
-	})
-	if err != nil && len(captures) > 0 && captures[0].Error != "" {
-		// The cluster never came up: record why for every scenario.
-		for _, cp := range captures {
-			write(cp)
-		}
-	}
-	return errors.Join(err, werr)
-}
-
-// report compares the captures under c.out and writes report.txt, report.json and one
-// full diff per step (diff/<scenario>/<step>.txt).
-func report(c reportFlags, scenarios []labrun.Scenario, known *differential.Known) (differential.Report, error) {
-	var results []differential.ScenarioResult
-	for _, id := range labrun.StepIDs(scenarios) {
-		results = append(results, compareStep(c.out, c.kubeProxy, id, known))
-	}
-	rep := differential.NewReport("upstream kube-proxy "+c.kubeProxy, "the reference proxier", known, results)
-	if err := writeReport(c.out, rep); err != nil {
-		return rep, err
-	}
-	return rep, nil
-}
-
-// compareStep compares the two sides' captures of one step ("seed/change").
-func compareStep(dir, kubeProxy, step string, known *differential.Known) differential.ScenarioResult {
-	want, werr := differential.ReadCapture(differential.CaptureFile(dir, kubeProxy, step))
-	got, gerr := differential.ReadCapture(differential.CaptureFile(dir, lab.Reference, step))
-	if err := errors.Join(werr, gerr); err != nil {
-		return differential.ScenarioResult{Scenario: step, Error: "no capture to compare (run `ipvs-e2e diff run` first): " + err.Error()}
-	}
-	return differential.Compare(step, want, got, known)
-}
-
-func writeReport(dir string, rep differential.Report) error {
-	if err := os.MkdirAll(filepath.Join(dir, "diff"), 0o755); err != nil {
-		return err
-	}
-	var txt strings.Builder
-	if err := rep.Format(&txt); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	errs := []error{
-		os.WriteFile(filepath.Join(dir, "report.txt"), []byte(txt.String()), 0o644),
-		os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644),
-	}
-	for _, s := range rep.Scenarios {
-		body := s.Diff
-		if s.Error != "" {
-			body = "not compared: " + s.Error + "\n"
-		} else if body == "" {
-			body = "identical\n"
-		}
-		path := filepath.Join(dir, "diff", s.Scenario+".txt")
-		errs = append(errs, os.MkdirAll(filepath.Dir(path), 0o755), os.WriteFile(path, []byte(body), 0o644))
-	}
-	return errors.Join(errs...)
 }

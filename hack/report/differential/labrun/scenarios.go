@@ -4,7 +4,8 @@
 // create, change (when the scenario has one), delete. After the delete step the node must
 // be the baseline again. Workloads are applied with the suites' own code
 // (fixtures.Backend, the seed's decoder options); Services come from manifests/diff with
-// their ClusterIPs and NodePorts pinned.
+// their ClusterIPs and NodePorts pinned. Diff is a whole differential run: the proxies'
+// captures written to a directory, then the report from them.
 package labrun
 
 import (
