@@ -3,6 +3,7 @@ package labrun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -56,7 +57,7 @@ func Diff(ctx context.Context, c Config, stdout io.Writer) (differential.Report,
 	if err := rep.Format(stdout); err != nil {
 		return rep, err
 	}
-	io.WriteString(stdout, "report, captures and full diffs: "+c.Dir+"\n")
+	fmt.Fprintf(stdout, "report, captures and full diffs: %s\n", c.Dir)
 	return rep, nil
 }
 
